@@ -1,0 +1,44 @@
+# Every target creates and fills .venv itself; nothing needs installing by hand
+# beyond Python 3.11 (with venv) and make.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+REPO ?= model_repository
+
+.PHONY: help venv check test pytest demo serve clean
+
+help:
+	@echo "make demo    run the end-to-end demo (train, publish, validate, serve, smoke, swap)"
+	@echo "make test    ruff, mypy and pytest (starts a real Triton server itself)"
+	@echo "make serve   serve $(REPO) on a local Triton"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Python 3.11+ is required (found $$($(PYTHON) --version)). Try: make PYTHON=python3.11"; exit 1; }
+	@$(PYTHON) -m venv $(VENV) || \
+		{ echo "Could not create $(VENV). On Debian/Ubuntu try: sudo apt-get install python3-venv"; exit 1; }
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,train]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy orchestrator training tests benchmarks
+
+pytest: $(STAMP)
+	ORCHESTRATOR_REQUIRE_TRITON=1 $(BIN)/pytest
+
+test: check pytest
+
+demo: $(STAMP)
+	$(BIN)/orchestrator demo
+
+serve: $(STAMP)
+	$(BIN)/orchestrator serve $(REPO)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

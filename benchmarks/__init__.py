@@ -1,0 +1,1 @@
+"""Reproducible performance scripts; each records its machine, versions and command."""

@@ -1,0 +1,179 @@
+"""The only module that imports ``tritonclient``: readiness, model control, inference.
+
+Every ``tritonclient`` failure leaves this module as a ``ServerError`` that names the
+server and the model. URLs are ``host:port`` as tritonclient takes them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import tritonclient.grpc as grpcclient
+import tritonclient.http as httpclient
+from numpy.typing import NDArray
+from tritonclient.utils import InferenceServerException, np_to_triton_dtype
+
+from orchestrator.errors import ServerError
+
+__all__ = [
+    "ModelState",
+    "Protocol",
+    "infer",
+    "inference_statistics",
+    "is_server_ready",
+    "load_model",
+    "model_metadata",
+    "repository_index",
+    "unload_model",
+]
+
+logger = logging.getLogger(__name__)
+
+Protocol = Literal["http", "grpc"]
+
+
+@dataclass(frozen=True)
+class ModelState:
+    """One row of Triton's repository index."""
+
+    name: str
+    version: str
+    state: str
+    reason: str
+
+
+@contextmanager
+def _http(url: str, timeout_s: float = 60.0) -> Iterator[httpclient.InferenceServerClient]:
+    client = httpclient.InferenceServerClient(
+        url, connection_timeout=timeout_s, network_timeout=timeout_s
+    )
+    try:
+        yield client
+    except InferenceServerException as exc:
+        raise ServerError(f"Triton at {url} refused the request: {_message(exc)}") from exc
+    except OSError as exc:
+        raise ServerError(
+            f"Cannot reach Triton at {url}: {exc}. Check that the server is running and that "
+            "the URL is HOST:PORT of its HTTP endpoint."
+        ) from exc
+    finally:
+        client.close()
+
+
+@contextmanager
+def _grpc(url: str) -> Iterator[grpcclient.InferenceServerClient]:
+    client = grpcclient.InferenceServerClient(url)
+    try:
+        yield client
+    except InferenceServerException as exc:
+        raise ServerError(f"Triton at {url} (gRPC) refused the request: {_message(exc)}") from exc
+    finally:
+        client.close()
+
+
+def _message(exc: InferenceServerException) -> str:
+    return str(exc.message() or exc)
+
+
+def is_server_ready(url: str, timeout_s: float = 2.0) -> bool:
+    """Whether the server at ``url`` answers ``/v2/health/ready`` with 200."""
+    try:
+        with _http(url, timeout_s) as client:
+            return bool(client.is_server_ready())
+    except ServerError:
+        return False
+
+
+def repository_index(url: str) -> list[ModelState]:
+    """Every model (and version) in the server's repository, loaded or not."""
+    with _http(url) as client:
+        rows = client.get_model_repository_index()
+    return [
+        ModelState(
+            name=str(row.get("name", "")),
+            version=str(row.get("version", "")),
+            state=str(row.get("state", "UNAVAILABLE" if "reason" in row else "")),
+            reason=str(row.get("reason", "")),
+        )
+        for row in rows
+    ]
+
+
+def load_model(url: str, name: str, config_json: str | None = None) -> None:
+    """Load (or reload) ``name``, optionally with a config override in Triton's JSON form.
+
+    Raises:
+        ServerError: Triton refused the load; the message carries Triton's reason.
+    """
+    try:
+        with _http(url, timeout_s=300.0) as client:
+            client.load_model(name, config=config_json)
+    except ServerError as exc:
+        raise ServerError(f"Triton at {url} could not load model {name!r}: {exc}") from exc
+    logger.info("Loaded model %s on %s", name, url)
+
+
+def unload_model(url: str, name: str) -> None:
+    """Unload ``name`` (all its versions)."""
+    with _http(url) as client:
+        client.unload_model(name)
+    logger.info("Unloaded model %s on %s", name, url)
+
+
+def model_metadata(url: str, name: str, version: str = "") -> dict[str, Any]:
+    """The model's metadata (inputs and outputs with datatypes and shapes) over HTTP."""
+    with _http(url) as client:
+        return dict(client.get_model_metadata(name, model_version=version))
+
+
+def inference_statistics(url: str, name: str = "", version: str = "") -> dict[str, Any]:
+    """Triton's inference statistics for ``name`` (all models when empty)."""
+    with _http(url) as client:
+        return dict(client.get_inference_statistics(model_name=name, model_version=version))
+
+
+def infer(
+    url: str,
+    model: str,
+    inputs: Mapping[str, NDArray[Any]],
+    *,
+    protocol: Protocol = "http",
+    version: str = "",
+    outputs: list[str] | None = None,
+) -> dict[str, NDArray[Any]]:
+    """Send one inference request and return the outputs by name.
+
+    Example:
+        >>> infer("127.0.0.1:8000", "digits_cnn", {"input": batch})  # doctest: +SKIP
+        {'probabilities': array(...)}
+    """
+    module: Any = httpclient if protocol == "http" else grpcclient
+    request_inputs = []
+    for name, array in inputs.items():
+        array = np.ascontiguousarray(array)
+        tensor = module.InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
+        tensor.set_data_from_numpy(array)
+        request_inputs.append(tensor)
+    requested = [module.InferRequestedOutput(name) for name in outputs] if outputs else None
+    context = _http(url) if protocol == "http" else _grpc(url)
+    try:
+        with context as client:
+            result = client.infer(model, request_inputs, model_version=version, outputs=requested)
+            response = result.get_response()
+            names = [
+                o["name"] if isinstance(o, dict) else o.name for o in _response_outputs(response)
+            ]
+            return {name: result.as_numpy(name) for name in names}
+    except ServerError as exc:
+        raise ServerError(f"Inference on model {model!r} failed: {exc}") from exc
+
+
+def _response_outputs(response: Any) -> list[Any]:
+    if isinstance(response, dict):
+        return list(response.get("outputs", []))
+    return list(response.outputs)

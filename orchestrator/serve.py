@@ -1,0 +1,98 @@
+"""Serve a model repository on a local Triton until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from orchestrator.client import ModelState
+from orchestrator.errors import ServerError
+from orchestrator.triton import ServerOptions, TritonServer, load_models
+
+__all__ = ["ServeReport", "serve"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServeReport:
+    """What a started server offers: its endpoints and the state of every model version."""
+
+    http_url: str
+    grpc_url: str
+    metrics_url: str
+    startup_s: float
+    log_path: Path
+    models: tuple[ModelState, ...]
+
+    @property
+    def failed(self) -> tuple[ModelState, ...]:
+        """The model versions that are not READY."""
+        return tuple(m for m in self.models if m.state != "READY")
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def serve(
+    options: ServerOptions,
+    models: Iterable[str] | None = None,
+    *,
+    on_ready: Callable[[ServeReport], None],
+    cpu_override: bool | None = None,
+) -> None:
+    """Start Triton on ``options.repository``, load the models, and run until interrupted.
+
+    Args:
+        options: how to start the server (the model control mode must be "explicit").
+        models: the models to load (all when None).
+        on_ready: called once with the endpoints and model states.
+        cpu_override: see ``load_models``.
+
+    Raises:
+        ServerError: the server failed to start, a model failed to load (the server is
+            then stopped), or the server died while serving.
+    """
+    with _sigterm_as_interrupt(), TritonServer(options) as server:
+        try:
+            states = load_models(
+                server.http_url, Path(options.repository), models, cpu_override=cpu_override
+            )
+            report = ServeReport(
+                http_url=server.http_url,
+                grpc_url=server.grpc_url,
+                metrics_url=server.metrics_url,
+                startup_s=server.startup_s,
+                log_path=server.log_path,
+                models=tuple(states),
+            )
+            on_ready(report)
+            if report.failed:
+                reasons = "; ".join(f"{m.name}: {m.reason or m.state}" for m in report.failed)
+                raise ServerError(
+                    f"{len(report.failed)} model(s) failed to load: {reasons}. Run "
+                    "`orchestrator validate` on the repository to find the cause offline."
+                )
+            while server.is_running:
+                time.sleep(0.2)
+            raise ServerError(
+                f"tritonserver exited unexpectedly. Last lines of its log ({server.log_path}):"
+                f"\n{server.log_tail()}"
+            )
+        except KeyboardInterrupt:
+            logger.info("Interrupted: stopping Triton")

@@ -1,0 +1,70 @@
+"""Small real ONNX graphs (built with onnx.helper) and configs for them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import onnx
+from onnx import TensorProto, helper
+
+OPSET = 17
+IR_VERSION = 8
+
+Dim = int | str | None
+
+
+def make_identity_onnx(
+    path: Path,
+    tensors: Sequence[tuple[str, str, int, Sequence[Dim]]],
+) -> Path:
+    """Write an ONNX graph with one Identity per (input, output, elem_type, shape)."""
+    inputs, outputs, nodes = [], [], []
+    for in_name, out_name, elem_type, shape in tensors:
+        inputs.append(helper.make_tensor_value_info(in_name, elem_type, list(shape)))
+        outputs.append(helper.make_tensor_value_info(out_name, elem_type, list(shape)))
+        nodes.append(helper.make_node("Identity", [in_name], [out_name]))
+    graph = helper.make_graph(nodes, "identity", inputs, outputs)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = IR_VERSION
+    onnx.checker.check_model(model, full_check=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, path)
+    return path
+
+
+def make_affine_onnx(path: Path, features: int = 4, batch: Dim = "N") -> Path:
+    """y = x * 2 + 1 and s = sum(x, axis=1): FP32 in, two outputs."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, features])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, features])
+    s = helper.make_tensor_value_info("s", TensorProto.FLOAT, [batch, 1])
+    two = helper.make_tensor("two", TensorProto.FLOAT, [], [2.0])
+    one = helper.make_tensor("one", TensorProto.FLOAT, [], [1.0])
+    axes = helper.make_tensor("axes", TensorProto.INT64, [1], [1])
+    nodes = [
+        helper.make_node("Mul", ["x", "two"], ["x2"]),
+        helper.make_node("Add", ["x2", "one"], ["y"]),
+        helper.make_node("ReduceSum", ["x", "axes"], ["s"], keepdims=1),
+    ]
+    graph = helper.make_graph(nodes, "affine", [x], [y, s], initializer=[two, one, axes])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = IR_VERSION
+    onnx.checker.check_model(model, full_check=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, path)
+    return path
+
+
+AFFINE_CONFIG = """name: "{name}"
+backend: "onnxruntime"
+max_batch_size: {max_batch_size}
+input [
+  {{ name: "x" data_type: TYPE_FP32 dims: [ 4 ] }}
+]
+output [
+  {{ name: "y" data_type: TYPE_FP32 dims: [ 4 ] }},
+  {{ name: "s" data_type: TYPE_FP32 dims: [ 1 ] }}
+]
+instance_group [ {{ kind: KIND_GPU count: 1 }} ]
+dynamic_batching {{ max_queue_delay_microseconds: {delay_us} }}
+"""

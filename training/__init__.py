@@ -1,0 +1,1 @@
+"""Training: PyTorch models on data that ships with scikit-learn, exported as ONNX."""
