@@ -110,6 +110,21 @@ def serve_command(
     click.echo("Triton stopped.", err=True)
 
 
+# --- repository commands (publish, list, validate) -------------------------------------
+
+
+# --- serving commands (smoke, infer, swap, demo) ----------------------------------------
+
+
+# --- release commands (release, sync, releases) -----------------------------------------
+
+
+# --- performance commands (bench, tune) -------------------------------------------------
+
+
+# --- output helpers ---------------------------------------------------------------------
+
+
 def _report_json(report: ServeReport) -> dict[str, Any]:
     return {
         "http": report.http_url,
