@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CONFIG_FILENAME",
     "DEFAULT_MAX_BATCH_SIZE",
+    "ConfigSyntaxError",
     "GenerationOptions",
     "ModelConfig",
     "generate_config",
@@ -40,6 +41,15 @@ CONFIG_FILENAME = "config.pbtxt"
 ModelConfig = model_config_pb2.ModelConfig
 _KIND_GPU = model_config_pb2.ModelInstanceGroup.Kind.KIND_GPU
 _KIND_CPU = model_config_pb2.ModelInstanceGroup.Kind.KIND_CPU
+
+
+class ConfigSyntaxError(ConfigError):
+    """Raised when config.pbtxt text does not parse as a ModelConfig; has line and column."""
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None):
+        super().__init__(message)
+        self.line = line
+        self.column = column
 
 
 def parse_config(text: str, source: str | Path = "<config>") -> model_config_pb2.ModelConfig:
@@ -65,10 +75,12 @@ def parse_config(text: str, source: str | Path = "<config>") -> model_config_pb2
     except text_format.ParseError as exc:
         line, column = exc.GetLine(), exc.GetColumn()
         where = f"{source}:{line}:{column}" if line else str(source)
-        raise ConfigError(
+        raise ConfigSyntaxError(
             f"{where}: not a valid Triton model config: {_strip_position(str(exc))}. "
             "Expected protobuf text format of Triton's ModelConfig "
-            "(https://github.com/triton-inference-server/common/blob/main/protobuf/model_config.proto)."
+            "(https://github.com/triton-inference-server/common/blob/main/protobuf/model_config.proto).",
+            line=line or None,
+            column=column or None,
         ) from exc
     return config
 
@@ -320,11 +332,13 @@ def _set_io(config: model_config_pb2.ModelConfig, signature: Signature) -> None:
             io.data_type = model_config_pb2.DataType.Value(str(tensor.data_type))
             dims = list(tensor.dims[1:] if batching else tensor.dims)
             if not dims:
-                # A rank-1 tensor of a batching model (one label per row) or a scalar:
-                # Triton's answer is dims [1] with an empty reshape, which the backend
-                # compares as the graph's shape [-1] (or []).
+                # A rank-1 tensor of a batching model (one label per row): Triton's answer
+                # is dims [1] with an empty reshape, which the backend compares as the
+                # graph's [-1]. A scalar of a non-batching model is dims [1] alone (Triton
+                # refuses an empty reshape without batching).
                 io.dims.append(1)
-                io.reshape.SetInParent()
+                if batching:
+                    io.reshape.SetInParent()
             else:
                 io.dims.extend(dims)
 
