@@ -26,6 +26,7 @@ from typing import Any
 
 from tritonclient.grpc import model_config_pb2
 
+from orchestrator.compatibility import compatibility_problems
 from orchestrator.errors import ConfigError, RepositoryError
 from orchestrator.model_config import (
     CONFIG_FILENAME,
@@ -123,6 +124,7 @@ def publish(
     bundle = _read_source(source)
     name = _model_name(model, bundle, source)
     signature = read_signature(bundle.model_file)
+    _check_compatible(bundle.model_file, signature)
     model_dir = repo / name
     config_path = model_dir / CONFIG_FILENAME
     config = _config_for(name, signature, config_path, update_config, options)
@@ -176,9 +178,7 @@ def _read_export(path: Path) -> Mapping[str, Any]:
     try:
         body = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ConfigError(
-            f"{path} is not readable JSON ({exc}). Re-export the bundle."
-        ) from exc
+        raise ConfigError(f"{path} is not readable JSON ({exc}). Re-export the bundle.") from exc
     if not isinstance(body, dict):
         raise ConfigError(f"{path} must hold a JSON object, got {type(body).__name__}.")
     return body
@@ -205,6 +205,13 @@ def _verify_bundle(source: Path, export: Mapping[str, Any]) -> None:
                 f"and {want_size} bytes. The file changed after export or the copy is broken; "
                 "copy the bundle again or re-export it."
             )
+
+
+def _check_compatible(path: Path, signature: Signature) -> None:
+    problems = compatibility_problems(signature)
+    if problems:
+        details = "; ".join(f"{message}. {hint}" for _, message, hint in problems)
+        raise ConfigError(f"Cannot publish {path}: {details}")
 
 
 def _model_name(model: str | None, bundle: _Source, source: Path) -> str:
@@ -274,7 +281,7 @@ def _updated(
     config.CopyFrom(existing)
     config.max_batch_size = generated.max_batch_size
     for name in ("input", "output", "model_warmup"):
-        config.ClearField(name)  # type: ignore[arg-type]
+        config.ClearField(name)
     config.input.extend(generated.input)
     config.output.extend(generated.output)
     config.model_warmup.extend(generated.model_warmup)
