@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from tests.onnx_models import make_affine_onnx, make_identity_onnx
 
 ASSETS = Path(__file__).parent / "assets" / "generated"
 
-GOLDEN = {
+GOLDEN: dict[str, tuple[Callable[[Path], Path], GenerationOptions | None]] = {
     "affine": (lambda d: make_affine_onnx(d / "m.onnx"), None),
     "affine_fixed_batch": (lambda d: make_affine_onnx(d / "m.onnx", batch=3), None),
     "labels": (

@@ -33,7 +33,9 @@ TYPES = {
 
 
 def test_every_triton_dtype_and_symbolic_dims(tmp_path: Path) -> None:
-    tensors = [(f"i{t}", f"o{t}", t, ["batch", 3, None]) for t in TYPES]
+    tensors: list[tuple[str, str, int, list[int | str | None]]] = [
+        (f"i{t}", f"o{t}", t, ["batch", 3, None]) for t in TYPES
+    ]
     signature = read_signature(make_identity_onnx(tmp_path / "m.onnx", tensors))
     for tensor, elem_type in zip(signature.inputs, TYPES, strict=True):
         assert (tensor.data_type, tensor.triton_dtype) == TYPES[elem_type]
