@@ -736,3 +736,65 @@ output [ { name: "y" data_type: TYPE_INT64 dims: [ 1 ] } ]
 """,
     )
     return []
+
+
+@case("ensemble-batch-larger-than-step", errors={"ensemble-batch-size"})
+def _(repo: Path, name: str) -> list[str]:
+    step = f"{name}_step"
+    affine(repo, step, affine_batched(mbs=4))
+    _ensemble(repo, name, _step(step))
+    return [step]
+
+
+@case("ensemble-dtype-differs-from-step", errors={"ensemble-dtype-mismatch"})
+def _(repo: Path, name: str) -> list[str]:
+    step = f"{name}_step"
+    affine(repo, step, affine_batched())
+    _ensemble(repo, name, _step(step))
+    path = repo / name / "config.pbtxt"
+    path.write_text(
+        path.read_text().replace('"IN" data_type: TYPE_FP32', '"IN" data_type: TYPE_INT32')
+    )
+    return [step]
+
+
+@case("ensemble-input-unused", errors={"ensemble-dataflow"})
+def _(repo: Path, name: str) -> list[str]:
+    step = f"{name}_step"
+    affine(repo, step, affine_batched())
+    _ensemble(repo, name, _step(step))
+    path = repo / name / "config.pbtxt"
+    extra = '{ name: "IN" data_type: TYPE_FP32 dims: [ 4 ] }, '
+    extra += '{ name: "SPARE" data_type: TYPE_FP32 dims: [ 4 ] }'
+    path.write_text(
+        path.read_text().replace('{ name: "IN" data_type: TYPE_FP32 dims: [ 4 ] }', extra)
+    )
+    return [step]
+
+
+@case("ensemble-dims-differ-from-step", errors={"ensemble-dims-mismatch"})
+def _(repo: Path, name: str) -> list[str]:
+    step = f"{name}_step"
+    affine(repo, step, affine_batched())
+    _ensemble(repo, name, _step(step))
+    path = repo / name / "config.pbtxt"
+    path.write_text(
+        path.read_text().replace(
+            '"IN" data_type: TYPE_FP32 dims: [ 4 ]', '"IN" data_type: TYPE_FP32 dims: [ 5 ]'
+        )
+    )
+    return [step]
+
+
+@case("valid-ensemble-variable-dim-feeds-fixed-step")
+def _(repo: Path, name: str) -> list[str]:
+    step = f"{name}_step"
+    affine(repo, step, affine_batched())
+    _ensemble(repo, name, _step(step))
+    path = repo / name / "config.pbtxt"
+    path.write_text(
+        path.read_text().replace(
+            '"IN" data_type: TYPE_FP32 dims: [ 4 ]', '"IN" data_type: TYPE_FP32 dims: [ -1 ]'
+        )
+    )
+    return [step]
