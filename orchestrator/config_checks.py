@@ -13,8 +13,16 @@ from pathlib import Path
 from tritonclient.grpc import model_config_pb2
 
 from orchestrator.findings import Finding, Severity, line_of, new_finding
+from orchestrator.repository import is_version
 
-__all__ = ["ONNX_BACKEND", "ONNX_FILENAME", "LoadedModel", "core_findings", "io_shape_findings"]
+__all__ = [
+    "ONNX_BACKEND",
+    "ONNX_FILENAME",
+    "LoadedModel",
+    "backend_of",
+    "core_findings",
+    "io_shape_findings",
+]
 
 ONNX_BACKEND = "onnxruntime"
 ONNX_PLATFORM = "onnxruntime_onnx"
@@ -48,7 +56,7 @@ def core_findings(model: LoadedModel) -> list[Finding]:
     ) -> None:
         found.append(new_finding(code, severity, path, message, hint, line_of(text, *needles)))
 
-    backend = _backend(model)
+    backend = backend_of(model)
     if backend is None:
         add(
             "backend-missing",
@@ -81,7 +89,8 @@ def core_findings(model: LoadedModel) -> list[Finding]:
     return found
 
 
-def _backend(model: LoadedModel) -> str | None:
+def backend_of(model: LoadedModel) -> str | None:
+    """The backend Triton will use: the config's, or what its server-side autofill infers."""
     config = model.config
     if config.backend:
         return str(config.backend)
@@ -90,7 +99,7 @@ def _backend(model: LoadedModel) -> str | None:
     if config.platform or config.default_model_filename:
         return str(config.platform or config.default_model_filename)
     for entry in _entries(model.folder):
-        if entry.name.isdigit() and (entry / ONNX_FILENAME).exists():
+        if is_version(entry.name) and (entry / ONNX_FILENAME).exists():
             return ONNX_BACKEND
     return None
 

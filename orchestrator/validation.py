@@ -20,8 +20,10 @@ from google.protobuf import json_format
 
 from orchestrator.compatibility import DEFAULT_TRITON_RELEASE, compatibility_problems, runtime_for
 from orchestrator.config_checks import (
+    ONNX_BACKEND,
     ONNX_FILENAME,
     LoadedModel,
+    backend_of,
     core_findings,
     io_shape_findings,
 )
@@ -33,6 +35,7 @@ from orchestrator.onnx_signature import Signature, read_signature
 from orchestrator.publish import STAGING_PREFIX
 from orchestrator.repository import (
     file_digest,
+    is_version,
     read_manifest,
     served_versions,
 )
@@ -92,6 +95,9 @@ def validate_repository(
             findings += io_shape_findings(model)
             findings += ensemble_findings(model.config_path, model.text, model.config, configs)
             findings += _check_versions(model, triton_release, graph_checks=False)
+        elif backend_of(model) not in (ONNX_BACKEND, None):
+            findings.append(_unchecked_backend(model))
+            findings += _check_versions(model, triton_release, graph_checks=False)
         else:
             core = core_findings(model)
             findings += core
@@ -99,6 +105,18 @@ def validate_repository(
             core_ok = not any(f.is_error for f in core)
             findings += _check_versions(model, triton_release, graph_checks=core_ok)
     return sorted(findings, key=lambda f: (str(f.path), f.line or 0, f.code))
+
+
+def _unchecked_backend(model: LoadedModel) -> Finding:
+    return new_finding(
+        "backend-unchecked",
+        "warning",
+        model.config_path,
+        f"backend {backend_of(model)!r} is not checked against its model files (only "
+        "onnxruntime models and ensembles are)",
+        "Load it in a local Triton (`orchestrator serve`) to check it.",
+        line_of(model.text, "backend"),
+    )
 
 
 def _is_dir(path: Path) -> bool:
@@ -180,7 +198,7 @@ def _version_folders(folder: Path) -> tuple[list[int], list[Path]]:
     for entry in entries:
         if not _is_dir(entry):
             continue
-        if entry.name.isdigit() and not entry.name.startswith("0"):
+        if is_version(entry.name):
             numeric.append(int(entry.name))
         else:
             other.append(entry)
@@ -229,7 +247,7 @@ def _check_versions(model: LoadedModel, triton_release: str, graph_checks: bool)
                 line_of(model.text, "version_policy"),
             )
         )
-    if config.platform == ENSEMBLE_PLATFORM:
+    if config.platform == ENSEMBLE_PLATFORM or backend_of(model) not in (ONNX_BACKEND, None):
         return found
     for version in available:
         severity: Severity = "error" if version in served else "warning"
@@ -369,6 +387,18 @@ def _check_against_graph(
                 "Regenerate the config from the graph (`orchestrator publish --update-config`)"
                 " or re-export the graph to match it.",
                 _problem_line(model.text, str(problem)),
+            )
+        )
+    if not model.config.output and signature.outputs:
+        found.append(
+            new_finding(
+                "autocomplete-io",
+                "warning",
+                model.config_path,
+                "the config lists no outputs, so Triton serves none; auto-complete would add "
+                f"the graph's ({', '.join(t.name for t in signature.outputs)}), production "
+                "(auto-complete off) does not",
+                "List the outputs (`orchestrator publish --update-config` regenerates them).",
             )
         )
     written = _MAX_BATCH_SIZE_FIELD.search(model.text) is not None

@@ -798,3 +798,33 @@ def _(repo: Path, name: str) -> list[str]:
         )
     )
     return [step]
+
+
+@case("valid-config-without-outputs", warnings={"autocomplete-io"})
+def _(repo: Path, name: str) -> list[str]:
+    return affine(
+        repo, name, 'max_batch_size: 8\ninput [ { name: "x" data_type: TYPE_FP32 dims: [ 4 ] } ]\n'
+    )
+
+
+# Triton takes a folder as a version when its name is the decimal form of a number:
+# "0" is version 0, "01" is ignored.
+@case("valid-version-zero")
+def _(repo: Path, name: str) -> list[str]:
+    return affine(repo, name, affine_batched(), versions=(0,))
+
+
+@case("version-with-leading-zero", errors={"no-versions"}, warnings={"version-folder-ignored"})
+def _(repo: Path, name: str) -> list[str]:
+    make_affine_onnx(repo / name / "01" / "model.onnx")
+    write_config(repo, name, affine_batched())
+    return []
+
+
+@case("python-backend-is-not-checked", warnings={"backend-unchecked"})
+def _(repo: Path, name: str) -> list[str]:
+    (repo / name / "1").mkdir(parents=True)
+    (repo / name / "1" / "model.py").write_text("class TritonPythonModel: ...\n")
+    body = 'max_batch_size: 0\ninput [ { name: "x" data_type: TYPE_FP32 dims: [ 1 ] } ]\n'
+    (repo / name / "config.pbtxt").write_text(f'name: "{name}"\nbackend: "python"\n{body}')
+    return []
