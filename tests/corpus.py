@@ -564,7 +564,9 @@ def _(repo: Path, name: str) -> list[str]:
     return affine(repo, name, 'platform: "tensorrt_plan"\n' + affine_batched())
 
 
-@case("warmup-batch-above-max", errors={"warmup-invalid"})
+# Triton 2.51 refuses this, but a warmup failing on two instances at once sometimes kills
+# the whole server (signal 11, seen locally), so it is not loaded into the shared server.
+@case("warmup-batch-above-max", errors={"warmup-invalid"}, core=False)
 def _(repo: Path, name: str) -> list[str]:
     warmup = """model_warmup [ { name: "w" batch_size: 16 inputs { key: "x"
   value { data_type: TYPE_FP32 dims: [ 4 ] zero_data: true } } } ]
