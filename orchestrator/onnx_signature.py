@@ -111,6 +111,7 @@ class Signature:
         ir_version: the model's IR version.
         opsets: opset version by domain (``ai.onnx`` for the default domain).
         producer: ``producer_name producer_version`` of the exporter.
+        external_files: files holding external weights, relative to the model file.
     """
 
     inputs: tuple[TensorSignature, ...]
@@ -119,6 +120,7 @@ class Signature:
     ir_version: int = 0
     opsets: Mapping[str, int] = field(default_factory=dict)
     producer: str = ""
+    external_files: tuple[str, ...] = ()
 
     @property
     def supports_batching(self) -> bool:
@@ -189,7 +191,18 @@ def signature_from_bytes(raw: bytes, source: Path | str = "<onnx>") -> Signature
         ir_version=int(model.ir_version),
         opsets=opsets,
         producer=f"{model.producer_name} {model.producer_version}".strip(),
+        external_files=_external_files(graph),
     )
+
+
+def _external_files(graph: onnx.GraphProto) -> tuple[str, ...]:
+    locations = set()
+    for tensor in graph.initializer:
+        if tensor.data_location == TensorProto.EXTERNAL:
+            for entry in tensor.external_data:
+                if entry.key == "location":
+                    locations.add(entry.value)
+    return tuple(sorted(locations))
 
 
 def _tensor(value: onnx.ValueInfoProto) -> TensorSignature:

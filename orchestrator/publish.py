@@ -114,6 +114,7 @@ def publish(
     name = _model_name(model, bundle, source)
     signature = read_signature(bundle.model_file)
     _check_compatible(bundle.model_file, signature)
+    bundle = _with_external_files(bundle, signature)
     model_dir = repo / name
     config_path = model_dir / CONFIG_FILENAME
     try:
@@ -146,6 +147,26 @@ def publish(
         config_written=config is not None,
         files=read_manifest(path) or {},
     )
+
+
+def _with_external_files(bundle: Bundle, signature: Signature) -> Bundle:
+    """The bundle plus the files holding the graph's external weights."""
+    extra = list(bundle.extra_files)
+    for location in signature.external_files:
+        path = bundle.model_file.parent / location
+        if Path(location).is_absolute() or ".." in Path(location).parts or "/" in location:
+            raise ConfigError(
+                f"{bundle.model_file} keeps weights in {location!r}; expected a file name beside "
+                "the model. Re-save it with onnx.save(..., location='weights.bin')."
+            )
+        if not path.is_file():
+            raise ConfigError(
+                f"{bundle.model_file} keeps weights in {location!r}, but {path} is missing. "
+                "Copy the external data file beside the model."
+            )
+        if path not in extra:
+            extra.append(path)
+    return Bundle(bundle.model_file, tuple(extra), bundle.export)
 
 
 def _check_compatible(path: Path, signature: Signature) -> None:

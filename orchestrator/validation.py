@@ -311,6 +311,17 @@ def _check_version(
                 "Re-export the model or copy it again.",
             ),
         ]
+    for location in signature.external_files:
+        if not (model_file.parent / location).is_file():
+            found.append(
+                new_finding(
+                    "onnx-external-data-missing",
+                    severity,
+                    model_file,
+                    f"the graph keeps weights in {location!r}, which is not beside it{unserved}",
+                    "Copy the external data file into the version folder (publish copies it).",
+                )
+            )
     for code, message, hint in compatibility_problems(signature, triton_release):
         found.append(new_finding(code, severity, model_file, message + unserved, hint))
     if not graph_checks:

@@ -830,3 +830,32 @@ def _(repo: Path, name: str) -> list[str]:
     body = 'max_batch_size: 0\ninput [ { name: "x" data_type: TYPE_FP32 dims: [ 1 ] } ]\n'
     (repo / name / "config.pbtxt").write_text(f'name: "{name}"\nbackend: "python"\n{body}')
     return []
+
+
+def external_weights_model(path: Path) -> Path:
+    import numpy as np
+    from onnx import numpy_helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 64])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 64])
+    weights = numpy_helper.from_array(np.ones(64, dtype=np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "w"], ["y"])], "g", [x], [y], [weights]
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, path, save_as_external_data=True, location="weights.bin", size_threshold=0)
+    return path
+
+
+@case("valid-generated-external-weights")
+def _(repo: Path, name: str) -> list[str]:
+    return published(repo, name, external_weights_model(repo.parent / f"{name}-src" / "m.onnx"))
+
+
+@case("onnx-external-data-missing", errors={"onnx-external-data-missing", "manifest-mismatch"})
+def _(repo: Path, name: str) -> list[str]:
+    published(repo, name, external_weights_model(repo.parent / f"{name}-src" / "m.onnx"))
+    (repo / name / "1" / "weights.bin").unlink()
+    return []

@@ -193,3 +193,24 @@ def test_publish_killed_at_random_points_never_leaves_a_partial_version(tmp_path
     assert [p.name for p in tmp_path.iterdir() if ".publish-" in p.name] == []
     assert result.version == max(version_numbers(repo / "affine"))
     assert validate_repository(repo) == []
+
+
+def test_external_weights_travel_with_the_model(tmp_path: Path) -> None:
+    from tests.corpus import external_weights_model
+
+    source = external_weights_model(tmp_path / "src" / "big.onnx")
+    result = publish(source, tmp_path / "repo")
+    assert sorted(result.files) == ["model.onnx", "weights.bin"]
+    assert (result.path / "weights.bin").read_bytes() == (
+        source.parent / "weights.bin"
+    ).read_bytes()
+    assert validate_repository(tmp_path / "repo") == []
+
+
+def test_missing_external_weights_are_refused(tmp_path: Path) -> None:
+    from tests.corpus import external_weights_model
+
+    source = external_weights_model(tmp_path / "src" / "big.onnx")
+    (source.parent / "weights.bin").unlink()
+    with pytest.raises(ConfigError, match="keeps weights in 'weights.bin'.*is missing"):
+        publish(source, tmp_path / "repo")
