@@ -29,8 +29,12 @@ def ensemble_findings(
     text: str,
     config: model_config_pb2.ModelConfig,
     configs: Mapping[str, model_config_pb2.ModelConfig],
+    served: Mapping[str, list[int]] | None = None,
 ) -> list[Finding]:
     """Findings for one ensemble config; ``configs`` are all models of the repository.
+
+    ``served`` gives the versions each model's version_policy serves, to check steps that
+    name a version.
 
     Example:
         >>> ensemble_findings(path, text, config, {"pre": pre, "cls": cls})  # doctest: +SKIP
@@ -59,6 +63,18 @@ def ensemble_findings(
             )
             continue
         found += _check_step(config, step, where, target, error)
+        versions = (served or {}).get(step.model_name)
+        if step.model_version >= 0 and versions is not None and step.model_version not in versions:
+            found.append(
+                error(
+                    "ensemble-version-missing",
+                    f"{where} asks for version {step.model_version}, but the model serves "
+                    f"{versions or 'no versions'}",
+                    "Use model_version: -1 (the latest served) or a version it serves.",
+                    "model_version",
+                    str(step.model_version),
+                )
+            )
     found += _data_flow(config, error)
     cycle = _cycle(config.name, configs)
     if cycle:

@@ -90,10 +90,15 @@ def validate_repository(
         if model is not None:
             models[model.name] = model
     configs = {name: m.config for name, m in models.items()}
+    served = {
+        name: served_versions(m.config, _version_folders(m.folder)[0]) for name, m in models.items()
+    }
     for model in models.values():
         if model.config.platform == ENSEMBLE_PLATFORM:
             findings += io_shape_findings(model)
-            findings += ensemble_findings(model.config_path, model.text, model.config, configs)
+            findings += ensemble_findings(
+                model.config_path, model.text, model.config, configs, served
+            )
             findings += _check_versions(model, triton_release, graph_checks=False)
         elif backend_of(model) not in (ONNX_BACKEND, None):
             findings.append(_unchecked_backend(model))

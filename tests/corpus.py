@@ -859,3 +859,11 @@ def _(repo: Path, name: str) -> list[str]:
     published(repo, name, external_weights_model(repo.parent / f"{name}-src" / "m.onnx"))
     (repo / name / "1" / "weights.bin").unlink()
     return []
+
+
+@case("ensemble-step-version-missing", errors={"ensemble-version-missing"})
+def _(repo: Path, name: str) -> list[str]:
+    step = f"{name}_step"
+    affine(repo, step, affine_batched())
+    _ensemble(repo, name, _step(step).replace("model_version: -1", "model_version: 5"))
+    return [step]
