@@ -75,7 +75,7 @@ def affine(repo: Path, name: str, body: str, versions: tuple[int, ...] = (1,)) -
 
 
 def affine_batched(extra: str = "", io: str = AFFINE_IO, mbs: int = 8) -> str:
-    return f"max_batch_size: {mbs}\n{io}instance_group [ {{ kind: KIND_GPU }} ]\n{extra}"
+    return f"max_batch_size: {mbs}\n{io}instance_group [ {{ kind: KIND_GPU count: 1 }} ]\n{extra}"
 
 
 def raw_model(path: Path, ir_version: int = 8, opset: int = 17) -> Path:
@@ -550,7 +550,7 @@ def _(repo: Path, name: str) -> list[str]:
 
 @case("cpu-group-lists-gpus", errors={"instance-group-gpus"})
 def _(repo: Path, name: str) -> list[str]:
-    body = affine_batched().replace("{ kind: KIND_GPU }", "{ kind: KIND_CPU gpus: [ 0 ] }")
+    body = affine_batched().replace("{ kind: KIND_GPU count: 1 }", "{ kind: KIND_CPU gpus: [ 0 ] }")
     return affine(repo, name, body)
 
 
