@@ -113,7 +113,7 @@ def main() -> None:
         )
     result = {
         "benchmark": "validate_repository",
-        "command": "python -m benchmarks.validate_repository " + " ".join(sys.argv[1:]),
+        "command": " ".join(["python -m benchmarks.validate_repository", *sys.argv[1:]]),
         "machine": {
             "cpu": platform.machine(),
             "cores": os.cpu_count(),
