@@ -5,15 +5,21 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
 from orchestrator import __version__
+from orchestrator.client import Protocol
 from orchestrator.errors import OrchestratorError
+from orchestrator.golden import DEFAULT_TOLERANCE, Tolerance
+from orchestrator.inference import InferResult, infer_file
 from orchestrator.serve import ServeReport, serve
+from orchestrator.smoke import PROTOCOLS, Endpoints, SmokeReport, smoke
+from orchestrator.swap import SwapReport, swap
 from orchestrator.triton import ServerOptions
 
 __all__ = ["cli"]
@@ -85,7 +91,8 @@ def serve_command(
     The production configs load unchanged; without a GPU, KIND_GPU instances run on
     the CPU through Triton's load-time config override.
 
-    Example:
+    Example, from the repository root:
+
         orchestrator serve model_repository/ --http-port 8000
     """
     options = ServerOptions(
@@ -114,6 +121,207 @@ def serve_command(
 
 
 # --- serving commands (smoke, infer, swap, demo) ----------------------------------------
+
+PROTOCOL_CHOICE = click.Choice(["http", "grpc", "both"])
+_URL_HELP = "HOST:PORT of the server's HTTP endpoint."
+_GRPC_URL_HELP = "HOST:PORT of the server's gRPC endpoint (default: the HTTP port + 1)."
+
+
+def _protocols(choice: str) -> tuple[Protocol, ...]:
+    return PROTOCOLS if choice == "both" else (cast(Protocol, choice),)
+
+
+@cli.command("smoke")
+@click.option("--url", required=True, help=_URL_HELP)
+@click.option("--grpc-url", help=_GRPC_URL_HELP)
+@click.option(
+    "--protocol",
+    type=PROTOCOL_CHOICE,
+    default="both",
+    show_default=True,
+    help="Protocol(s) to send the golden requests over.",
+)
+@click.option("--model", "models", multiple=True, help="Check only this model (repeatable).")
+@click.option(
+    "--repo",
+    "repository",
+    type=click.Path(path_type=Path),
+    default=Path("model_repository"),
+    show_default=True,
+    help="Local copy of the served repository: configs and each version's golden.npz.",
+)
+@click.option(
+    "--rtol",
+    type=float,
+    default=DEFAULT_TOLERANCE.rtol,
+    show_default=True,
+    help="Relative tolerance for models whose config sets no smoke_rtol parameter.",
+)
+@click.option(
+    "--atol",
+    type=float,
+    default=DEFAULT_TOLERANCE.atol,
+    show_default=True,
+    help="Absolute tolerance for models whose config sets no smoke_atol parameter.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=FORMATS,
+    default="table",
+    show_default=True,
+    help="A table, or JSON for machines.",
+)
+def smoke_command(
+    url: str,
+    grpc_url: str | None,
+    protocol: str,
+    models: tuple[str, ...],
+    repository: Path,
+    rtol: float,
+    atol: float,
+    output_format: str,
+) -> None:
+    """Send every served version its own golden inputs and compare the answers.
+
+    For each served model version and protocol: the model metadata must match the
+    repository's config.pbtxt (names, datatypes, shapes), and the answers to the
+    version's golden.npz inputs must match its golden outputs within
+    |served - expected| <= atol + rtol * |expected|. A model can set its own tolerance
+    with the config parameters smoke_rtol and smoke_atol. Exit 1 when anything is off,
+    naming the worst mismatch.
+
+    Example, from the repository root:
+
+        orchestrator smoke --url 127.0.0.1:8000 --repo model_repository/
+    """
+    report = smoke(
+        Endpoints.from_urls(url, grpc_url),
+        repository,
+        models=models or None,
+        protocols=_protocols(protocol),
+        default_tolerance=Tolerance(rtol=rtol, atol=atol),
+    )
+    if output_format == "json":
+        click.echo(json.dumps(_smoke_json(report)))
+    else:
+        _print_smoke(report)
+    report.raise_for_failures()
+
+
+@cli.command("infer")
+@click.option(
+    "--url", required=True, help="HOST:PORT of the server (HTTP, or gRPC with --protocol grpc)."
+)
+@click.option("--model", required=True, help="The model to call.")
+@click.option(
+    "--input",
+    "input_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Inputs: .npy (one-input models), .npz (one array per input) or .json {name: lists}.",
+)
+@click.option("--version", default="", help="Pin a version (default: the server picks).")
+@click.option(
+    "--protocol",
+    type=click.Choice(["http", "grpc"]),
+    default="http",
+    show_default=True,
+    help="Protocol of --url.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=FORMATS,
+    default="table",
+    show_default=True,
+    help="A table, or JSON with every value for machines.",
+)
+def infer_command(
+    url: str, model: str, input_path: Path, version: str, protocol: str, output_format: str
+) -> None:
+    """Send one request with the tensors in a file and print the outputs.
+
+    The file's tensors are checked against the served model's inputs (names, dtypes,
+    shapes) before anything is sent.
+
+    Example, from the repository root:
+
+        orchestrator infer --url 127.0.0.1:8000 --model cancer_mlp --input x.json
+    """
+    result = infer_file(url, model, input_path, version=version, protocol=cast(Protocol, protocol))
+    if output_format == "json":
+        click.echo(json.dumps(_infer_json(result)))
+    else:
+        _print_infer(result)
+
+
+@cli.command("swap")
+@click.option("--url", required=True, help=_URL_HELP)
+@click.option("--grpc-url", help=_GRPC_URL_HELP)
+@click.option("--model", required=True, help="The model whose served version changes.")
+@click.option(
+    "--to", "to_version", required=True, type=click.IntRange(min=1), help="The version to serve."
+)
+@click.option(
+    "--repo",
+    "repository",
+    type=click.Path(path_type=Path),
+    default=Path("model_repository"),
+    show_default=True,
+    help="Local copy of the served repository: the config and the version's golden.npz.",
+)
+@click.option(
+    "--protocol",
+    type=PROTOCOL_CHOICE,
+    default="both",
+    show_default=True,
+    help="Protocol(s) the new version is smoke-tested over before it takes all traffic.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=FORMATS,
+    default="table",
+    show_default=True,
+    help="A summary, or JSON for machines.",
+)
+def swap_command(
+    url: str,
+    grpc_url: str | None,
+    model: str,
+    to_version: int,
+    repository: Path,
+    protocol: str,
+    output_format: str,
+) -> None:
+    """Replace the served version of a model on a running Triton, with no downtime.
+
+    Loads the new version beside the old one (explicit model control), warms it up,
+    smoke-tests it by version, then serves only it so the old one unloads. If it fails
+    to load or fails its smoke test, it is unloaded, the old version keeps serving, and
+    the command exits 1. Ctrl-C leaves the old or the new version serving, never none.
+
+    Example, from the repository root:
+
+        orchestrator swap --url 127.0.0.1:8000 --model digits_cnn --to 2
+    """
+    report = swap(
+        Endpoints.from_urls(url, grpc_url),
+        repository,
+        model,
+        to_version,
+        protocols=_protocols(protocol),
+        on_step=lambda line: click.echo(line, err=True),
+    )
+    if output_format == "json":
+        click.echo(json.dumps(_swap_json(report)))
+    else:
+        before = ", ".join(map(str, report.from_versions)) or "none"
+        click.echo(
+            f"{report.model}: version(s) {before} -> {report.to_version} "
+            f"(load {report.load_s:.1f} s, total {report.total_s:.1f} s)"
+        )
 
 
 # --- release commands (release, sync, releases) -----------------------------------------
@@ -148,3 +356,86 @@ def _print_report(report: ServeReport) -> None:
     for model in report.models:
         table.add_row(model.name, model.version, model.state, model.reason)
     console.print(table)
+
+
+def _smoke_json(report: SmokeReport) -> dict[str, Any]:
+    return {
+        "ok": report.ok,
+        "results": [
+            {
+                "model": r.model,
+                "version": r.version,
+                "protocol": r.protocol,
+                "ok": r.ok,
+                "max_abs_error": r.max_abs_error,
+                "latency_ms": None if r.latency_ms is None else round(r.latency_ms, 3),
+                "problems": list(r.problems),
+                "worst": None if r.worst is None else str(r.worst),
+            }
+            for r in report.results
+        ],
+        "tolerances": {
+            model: {"rtol": t.rtol, "atol": t.atol} for model, t in report.tolerances.items()
+        },
+    }
+
+
+def _print_smoke(report: SmokeReport) -> None:
+    table = Table("model", "version", "protocol", "max abs error", "latency ms", "result")
+    for r in report.results:
+        table.add_row(
+            r.model,
+            r.version,
+            r.protocol,
+            "-" if r.max_abs_error is None else f"{r.max_abs_error:.3g}",
+            "-" if r.latency_ms is None else f"{r.latency_ms:.1f}",
+            "ok" if r.ok else "FAILED",
+        )
+    Console(soft_wrap=True).print(table)
+
+
+def _tensor_json(array: Any) -> Any:
+    if array.dtype.kind == "O" or array.dtype.kind == "S":
+        return [
+            v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in array.ravel()
+        ]
+    return array.ravel().tolist()
+
+
+def _infer_json(result: InferResult) -> dict[str, Any]:
+    datatypes = {spec.name: spec.datatype for spec in result.signature.outputs}
+    return {
+        "model": result.model,
+        "version": result.version,
+        "latency_ms": round(result.latency_ms, 3),
+        "outputs": {
+            name: {
+                "datatype": datatypes.get(name, str(array.dtype)),
+                "shape": list(array.shape),
+                "data": _tensor_json(array),
+            }
+            for name, array in result.outputs.items()
+        },
+    }
+
+
+def _print_infer(result: InferResult) -> None:
+    table = Table("output", "datatype", "shape", "values")
+    datatypes = {spec.name: spec.datatype for spec in result.signature.outputs}
+    for name, array in result.outputs.items():
+        values = np.array2string(array, precision=4, threshold=20, max_line_width=80)
+        table.add_row(name, datatypes.get(name, str(array.dtype)), str(list(array.shape)), values)
+    Console(soft_wrap=True).print(table)
+
+
+def _swap_json(report: SwapReport) -> dict[str, Any]:
+    return {
+        "model": report.model,
+        "from_versions": list(report.from_versions),
+        "to_version": report.to_version,
+        "changed": report.changed,
+        "load_s": round(report.load_s, 3),
+        "total_s": round(report.total_s, 3),
+        "cpu_override": report.cpu_override,
+        "smoke": None if report.smoke is None else _smoke_json(report.smoke),
+    }
