@@ -129,12 +129,26 @@ def write_golden(
     Example:
         >>> write_golden(Path("golden.npz"), {"x": x}, {"y": model(x)})  # doctest: +SKIP
     """
-    arrays = {f"{_INPUT_PREFIX}{k}": np.asarray(v) for k, v in inputs.items()}
-    arrays.update({f"{_OUTPUT_PREFIX}{k}": np.asarray(v) for k, v in outputs.items()})
+    arrays = {f"{_INPUT_PREFIX}{k}": _storable(v) for k, v in inputs.items()}
+    arrays.update({f"{_OUTPUT_PREFIX}{k}": _storable(v) for k, v in outputs.items()})
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as handle:
         np.savez(handle, **arrays)
     return path
+
+
+def _storable(value: Any) -> NDArray[Any]:
+    array = np.asarray(value)
+    if array.dtype.kind in ("O", "U"):
+        items = [v.encode("utf-8") if isinstance(v, str) else bytes(v) for v in array.ravel()]
+        return np.array(items, dtype=np.bytes_).reshape(array.shape)
+    return array
+
+
+def _loaded(array: NDArray[Any]) -> NDArray[Any]:
+    if array.dtype.kind == "S":
+        return np.array(list(array.ravel()), dtype=object).reshape(array.shape)
+    return array
 
 
 def read_golden(path: Path) -> Golden:
@@ -154,8 +168,11 @@ def read_golden(path: Path) -> Golden:
             "smoke-tested: republish the version from an export bundle that has one."
         )
     try:
-        with np.load(path, allow_pickle=True) as archive:
-            arrays = {key: archive[key] for key in archive.files}
+        # No pickles: a golden file is data, never code. BYTES tensors are stored as
+        # fixed-width byte strings (trailing NUL bytes are not kept) and come back as the
+        # object arrays Triton uses.
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: _loaded(archive[key]) for key in archive.files}
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise SmokeTestError(
             f"Cannot read golden data {path}: {exc}. Expected an .npz file with "

@@ -53,6 +53,8 @@ __all__ = ["SwapReport", "served_versions", "swap"]
 logger = logging.getLogger(__name__)
 
 _WARMUP_REQUESTS = 4
+_UNLOAD_TIMEOUT_S = 60.0
+_BUSY_STATES = ("UNLOADING", "LOADING")
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ def swap(
         return SwapReport(model, old, to_version, 0.0, None, 0.0, False)
     if cpu_override is None:
         cpu_override = _served_on_cpu(endpoints.http_url, model, config, bool(old))
-    restore = _Restore(endpoints.http_url, model, config, old, cpu_override)
+    restore = _Restore(endpoints.http_url, model, config, old, to_version, cpu_override)
     both = tuple(sorted(set(old) | {to_version}))
     try:
         say(f"{model}: loading version {to_version} beside {_versions(old)}")
@@ -160,6 +162,7 @@ def swap(
         except ServerError:
             restore()
             raise
+    _wait_unloaded(endpoints.http_url, model, [v for v in old if v != to_version])
     total_s = time.monotonic() - started
     say(f"{model}: swapped {_versions(old)} -> version {to_version} in {total_s:.1f} s")
     return SwapReport(model, old, to_version, load_s, report, total_s, cpu_override)
@@ -233,6 +236,34 @@ def _wait_ready(url: str, model: str, version: int) -> None:
     raise ServerError(f"version {version} is not in the server's repository index")
 
 
+def _wait_unloaded(
+    url: str, model: str, versions: Sequence[int], timeout_s: float = _UNLOAD_TIMEOUT_S
+) -> None:
+    """Wait until ``versions`` finished unloading (their in-flight requests are done)."""
+    if not versions:
+        return
+    wanted = {str(v) for v in versions}
+    deadline = time.monotonic() + timeout_s
+    while True:
+        busy = [
+            row.version
+            for row in client.repository_index(url)
+            if row.name == model and row.version in wanted and row.state in _BUSY_STATES
+        ]
+        if not busy:
+            return
+        if time.monotonic() >= deadline:
+            logger.warning(
+                "%s: version(s) %s still %s after %.0f s; the swap itself is done",
+                model,
+                ", ".join(busy),
+                "/".join(_BUSY_STATES),
+                timeout_s,
+            )
+            return
+        time.sleep(0.05)
+
+
 def _warm_up(endpoints: Endpoints, repository: Path, model: str, version: int) -> None:
     golden = read_golden(golden_path(version_dir(repository, model, version)))
     first = {name: array[:1] for name, array in golden.inputs.items()}
@@ -244,9 +275,16 @@ class _Restore:
     """Reload a model with only its old versions (unload it when it had none)."""
 
     def __init__(
-        self, url: str, model: str, config: ModelConfig, old: Sequence[int], cpu_override: bool
+        self,
+        url: str,
+        model: str,
+        config: ModelConfig,
+        old: Sequence[int],
+        new: int,
+        cpu_override: bool,
     ) -> None:
         self._args = (url, model, config, tuple(old), cpu_override)
+        self._new = new
 
     def __call__(self) -> None:
         url, model, config, old, cpu_override = self._args
@@ -256,6 +294,7 @@ class _Restore:
             else:
                 client.unload_model(url, model)
         logger.info("Restored %s to %s", model, _versions(old))
+        _wait_unloaded(url, model, [self._new])
 
 
 @contextlib.contextmanager
