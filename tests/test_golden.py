@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -90,7 +91,9 @@ def test_nan_matches_nan_but_not_a_number() -> None:
     ],
     ids=["int", "bytes"],
 )
-def test_exact_types_must_match_exactly(got: np.ndarray, want: np.ndarray) -> None:
+def test_exact_types_must_match_exactly(
+    got: np.ndarray[Any, Any], want: np.ndarray[Any, Any]
+) -> None:
     _, worst, _ = compare_outputs({"y": got}, {"y": want}, Tolerance(rtol=1, atol=1))
     assert worst is not None and worst.index == (got.size - 1,)
     assert "(exact match)" in str(worst)

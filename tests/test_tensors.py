@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -57,7 +58,7 @@ def test_metadata_signature_and_differences_are_named() -> None:
 
 
 def test_arrays_are_checked_for_names_dtypes_and_shapes() -> None:
-    arrays = {
+    arrays: dict[str, np.ndarray[Any, Any]] = {
         "x": np.zeros((2, 5), dtype=np.float64),
         "other": np.zeros(1),
     }
@@ -67,7 +68,10 @@ def test_arrays_are_checked_for_names_dtypes_and_shapes() -> None:
         "the file: 'x' has dtype float64, the model expects FP32 (float32)",
         "the file: 'x' has shape [2, 5], the model expects [-1, 4] (-1: any size)",
     ]
-    fitting = {"x": np.zeros((3, 4), np.float32), "ids": np.zeros((3, 7), np.int64)}
+    fitting: dict[str, np.ndarray[Any, Any]] = {
+        "x": np.zeros((3, 4), np.float32),
+        "ids": np.zeros((3, 7), np.int64),
+    }
     assert check_arrays(fitting, [X, IDS], "the file") == []
 
 

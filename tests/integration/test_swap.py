@@ -6,7 +6,7 @@ import json
 import signal
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from orchestrator import client
 from orchestrator.cli import cli
+from orchestrator.client import Protocol
 from orchestrator.errors import RepositoryError, ServerError, SmokeTestError
 from orchestrator.golden import write_golden
 from orchestrator.smoke import Endpoints
@@ -64,8 +65,8 @@ def test_good_swap_under_load_fails_no_request_and_moves_traffic(
     answers = Answers()
     url = triton_server.grpc_url if protocol == "grpc" else triton_server.http_url
     with Traffic(
-        url, name, ONES, protocol=protocol, concurrency=CONCURRENCY, check=answers
-    ) as load:  # type: ignore[arg-type]
+        url, name, ONES, protocol=cast(Protocol, protocol), concurrency=CONCURRENCY, check=answers
+    ) as load:
         assert load.wait_for(1000, timeout_s=60)
         report = swap(_endpoints(triton_server), triton_repo, name, 2)
         traffic = load.stop(min_requests=REQUESTS, timeout_s=120)
