@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from orchestrator import client
 from orchestrator.client import Protocol
 from orchestrator.errors import ServerError
-from orchestrator.tensors import Signature, load_tensor_file, signature_from_metadata
+from orchestrator.tensors import ServingSignature, load_tensor_file, signature_from_metadata
 
 __all__ = ["InferResult", "infer_file"]
 
@@ -26,7 +26,7 @@ class InferResult:
 
     model: str
     version: str
-    signature: Signature
+    signature: ServingSignature
     outputs: dict[str, NDArray[Any]]
     latency_ms: float
 

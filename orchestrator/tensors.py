@@ -24,7 +24,7 @@ from tritonclient.grpc import model_config_pb2
 from orchestrator.errors import ConfigError
 
 __all__ = [
-    "Signature",
+    "ServingSignature",
     "TensorSpec",
     "check_arrays",
     "compare_signatures",
@@ -79,7 +79,7 @@ class TensorSpec:
 
 
 @dataclass(frozen=True)
-class Signature:
+class ServingSignature:
     """A model's inputs and outputs, in order."""
 
     inputs: tuple[TensorSpec, ...]
@@ -106,7 +106,7 @@ def _config_datatype(data_type: int) -> str:
     return "BYTES" if name == "STRING" else name
 
 
-def signature_from_config(config: model_config_pb2.ModelConfig) -> Signature:
+def signature_from_config(config: model_config_pb2.ModelConfig) -> ServingSignature:
     """The signature Triton reports for a config: batch dim ``-1`` first when batching.
 
     Example:
@@ -120,12 +120,12 @@ def signature_from_config(config: model_config_pb2.ModelConfig) -> Signature:
             tensor.name, _config_datatype(tensor.data_type), batch + tuple(tensor.dims)
         )
 
-    return Signature(
+    return ServingSignature(
         inputs=tuple(spec(t) for t in config.input), outputs=tuple(spec(t) for t in config.output)
     )
 
 
-def signature_from_metadata(metadata: Mapping[str, Any]) -> Signature:
+def signature_from_metadata(metadata: Mapping[str, Any]) -> ServingSignature:
     """The signature in a server's model metadata (``client.model_metadata``)."""
 
     def specs(key: str) -> tuple[TensorSpec, ...]:
@@ -134,10 +134,10 @@ def signature_from_metadata(metadata: Mapping[str, Any]) -> Signature:
             for t in metadata.get(key, [])
         )
 
-    return Signature(inputs=specs("inputs"), outputs=specs("outputs"))
+    return ServingSignature(inputs=specs("inputs"), outputs=specs("outputs"))
 
 
-def compare_signatures(expected: Signature, served: Signature) -> list[str]:
+def compare_signatures(expected: ServingSignature, served: ServingSignature) -> list[str]:
     """The differences between two signatures, one readable line each (empty: equal)."""
     problems: list[str] = []
     for kind, want, got in (

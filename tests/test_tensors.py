@@ -13,7 +13,7 @@ from orchestrator.errors import ConfigError, SmokeTestError
 from orchestrator.model_config import parse_config
 from orchestrator.smoke import Endpoints
 from orchestrator.tensors import (
-    Signature,
+    ServingSignature,
     TensorSpec,
     check_arrays,
     compare_signatures,
@@ -34,7 +34,9 @@ IDS = TensorSpec("ids", "INT64", (-1, -1))
 
 def test_config_signature_is_what_triton_reports_with_the_batch_dimension_first() -> None:
     signature = signature_from_config(parse_config(CONFIG))
-    assert signature == Signature(inputs=(X, IDS), outputs=(TensorSpec("text", "BYTES", (-1, 1)),))
+    assert signature == ServingSignature(
+        inputs=(X, IDS), outputs=(TensorSpec("text", "BYTES", (-1, 1)),)
+    )
     unbatched = signature_from_config(parse_config(CONFIG.replace("max_batch_size: 8", "")))
     assert unbatched.inputs[0].shape == (4,)
 
