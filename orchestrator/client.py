@@ -26,6 +26,7 @@ __all__ = [
     "Protocol",
     "infer",
     "inference_statistics",
+    "is_server_live",
     "is_server_ready",
     "load_model",
     "model_config",
@@ -88,14 +89,27 @@ def _reason(text: str) -> str:
     return text.split("\n\nAt:\n", 1)[0].strip()
 
 
-def is_server_ready(url: str, timeout_s: float = 2.0, *, protocol: Protocol = "http") -> bool:
-    """Whether the server at ``url`` says it is ready (``/v2/health/ready`` over HTTP)."""
+def is_server_ready(url: str, timeout_s: float = 2.0) -> bool:
+    """Whether the server at ``url`` answers ``/v2/health/ready`` with 200."""
+    try:
+        with _http(url, timeout_s) as client:
+            return bool(client.is_server_ready())
+    except ServerError:
+        return False
+
+
+def is_server_live(url: str, timeout_s: float = 2.0, *, protocol: Protocol = "http") -> bool:
+    """Whether a Triton answers at ``url`` over ``protocol`` and says it is live.
+
+    Unlike readiness, liveness stays true when some model failed to load (Triton's
+    default strict readiness turns the whole server not-ready then).
+    """
     try:
         if protocol == "http":
             with _http(url, timeout_s) as client:
-                return bool(client.is_server_ready())
+                return bool(client.is_server_live())
         with _grpc(url) as grpc_client:
-            return bool(grpc_client.is_server_ready(client_timeout=timeout_s))
+            return bool(grpc_client.is_server_live(client_timeout=timeout_s))
     except ServerError:
         return False
 

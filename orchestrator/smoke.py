@@ -273,9 +273,9 @@ def smoke_version(
 def _check_reachable(endpoints: Endpoints, protocols: Sequence[Protocol]) -> None:
     for protocol in protocols:
         url = endpoints.url(protocol)
-        if not client.is_server_ready(url, protocol=protocol):
+        if not client.is_server_live(url, protocol=protocol):
             raise ServerError(
-                f"No ready Triton answers {protocol.upper()} at {url}. Check that the server "
+                f"No Triton answers {protocol.upper()} at {url}. Check that the server "
                 f"runs and that the URL is its {protocol.upper()} HOST:PORT"
                 + (
                     " (--grpc-url; the default is the HTTP port + 1)."

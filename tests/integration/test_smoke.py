@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from orchestrator import client
 from orchestrator.cli import cli
 from orchestrator.errors import ServerError, SmokeTestError
 from orchestrator.golden import write_golden
@@ -44,6 +45,11 @@ def test_every_served_version_passes_over_both_protocols_in_batches(
     write_affine_version(triton_repo, name, 1, config=config)
     write_affine_version(triton_repo, name, 2)
     _serve(triton_server, triton_repo, name)
+    # A model that failed to load makes Triton (strict readiness) report not-ready;
+    # smoke must still check the models that serve.
+    write_affine_version(triton_repo, "smoke_unloadable", 1, broken=True)
+    load_models(triton_server.http_url, triton_repo, ["smoke_unloadable"], cpu_override=True)
+    assert not client.is_server_ready(triton_server.http_url)
 
     report = smoke(_endpoints(triton_server), triton_repo, models=[name])
 
@@ -188,8 +194,8 @@ def test_cli_unknown_model_and_unreachable_server_are_one_message(
     result = CliRunner().invoke(cli, ["smoke", "--url", f"127.0.0.1:{port}"])
     assert result.exit_code == 1
     assert result.stderr == (
-        f"Error: No ready Triton answers HTTP at 127.0.0.1:{port}. Check that the server runs "
+        f"Error: No Triton answers HTTP at 127.0.0.1:{port}. Check that the server runs "
         "and that the URL is its HTTP HOST:PORT.\n"
     )
-    with pytest.raises(ServerError, match="No ready Triton answers GRPC"):
+    with pytest.raises(ServerError, match="No Triton answers GRPC"):
         smoke(Endpoints(triton_server.http_url, f"127.0.0.1:{port}"), triton_repo)
