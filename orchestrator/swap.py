@@ -48,7 +48,7 @@ from orchestrator.repository import version_dir, version_numbers
 from orchestrator.smoke import PROTOCOLS, Endpoints, SmokeReport, smoke_version
 from orchestrator.triton import gpu_visible
 
-__all__ = ["SwapReport", "served_versions", "swap"]
+__all__ = ["SwapReport", "loaded_versions", "serve_versions", "swap"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class SwapReport:
         return self.from_versions != (self.to_version,)
 
 
-def served_versions(url: str, model: str) -> tuple[int, ...]:
+def loaded_versions(url: str, model: str) -> tuple[int, ...]:
     """The versions of ``model`` that the server at ``url`` has READY, ascending."""
     return tuple(
         sorted(
@@ -84,6 +84,32 @@ def served_versions(url: str, model: str) -> tuple[int, ...]:
             if row.name == model and row.state == "READY" and row.version.isdigit()
         )
     )
+
+
+def serve_versions(
+    url: str,
+    repository: Path,
+    model: str,
+    versions: Sequence[int],
+    *,
+    cpu_override: bool | None = None,
+) -> None:
+    """Load (or reload) ``model`` serving exactly ``versions``, whatever its config's policy.
+
+    The same reload as a swap's, without the smoke test: use it to start from a known
+    state, e.g. the version production served before a rollout.
+
+    Raises:
+        RepositoryError: the model or a version is not in ``repository``.
+        ServerError: Triton could not load them.
+
+    Example:
+        >>> serve_versions(url, Path("model_repository"), "digits_cnn", [1])  # doctest: +SKIP
+    """
+    config = _repository_config(repository, model, *versions)
+    if cpu_override is None:
+        cpu_override = _served_on_cpu(url, model, config, bool(loaded_versions(url, model)))
+    _load(url, model, config, sorted(set(versions)), cpu_override)
 
 
 def swap(
@@ -128,7 +154,7 @@ def swap(
     started = time.monotonic()
     config = _repository_config(repository, model, to_version)
     read_golden(golden_path(version_dir(repository, model, to_version)))  # fail before loading
-    old = served_versions(endpoints.http_url, model)
+    old = loaded_versions(endpoints.http_url, model)
     if old == (to_version,):
         say(f"{model}: version {to_version} is already the only one served; nothing to do")
         return SwapReport(model, old, to_version, 0.0, None, 0.0, False)
@@ -175,19 +201,21 @@ def _versions(versions: Sequence[int]) -> str:
     return f"{label} {', '.join(map(str, versions))}"
 
 
-def _repository_config(repository: Path, model: str, version: int) -> ModelConfig:
+def _repository_config(repository: Path, model: str, *versions: int) -> ModelConfig:
     config_path = repository / model / CONFIG_FILENAME
     if not config_path.is_file():
         raise RepositoryError(
             f"Model {model!r} has no {CONFIG_FILENAME} in {repository}. Pass the repository "
             "the server serves with --repo."
         )
-    if not version_dir(repository, model, version).is_dir():
-        available = version_numbers(repository / model)
-        raise RepositoryError(
-            f"Model {model!r} has no version {version} in {repository} (it has "
-            f"{', '.join(map(str, available)) or 'none'}). Publish it first, or pick one of those."
-        )
+    for version in versions:
+        if not version_dir(repository, model, version).is_dir():
+            available = version_numbers(repository / model)
+            raise RepositoryError(
+                f"Model {model!r} has no version {version} in {repository} (it has "
+                f"{', '.join(map(str, available)) or 'none'}). Publish it first, or pick one "
+                "of those."
+            )
     return load_config(config_path)
 
 

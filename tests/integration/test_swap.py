@@ -18,7 +18,7 @@ from orchestrator.client import Protocol
 from orchestrator.errors import RepositoryError, ServerError, SmokeTestError
 from orchestrator.golden import write_golden
 from orchestrator.smoke import Endpoints
-from orchestrator.swap import served_versions, swap
+from orchestrator.swap import loaded_versions, swap
 from orchestrator.traffic import Traffic
 from orchestrator.triton import TritonServer, load_models
 from tests.serving import GOLDEN_X, write_affine_version
@@ -77,7 +77,7 @@ def test_good_swap_under_load_fails_no_request_and_moves_traffic(
     assert answers.by_version[1] >= 1000 and answers.by_version[2] > 0, answers.by_version
     assert (report.from_versions, report.to_version) == ((1,), 2)
     assert report.smoke is not None and report.smoke.ok
-    assert served_versions(triton_server.http_url, name) == (2,)
+    assert loaded_versions(triton_server.http_url, name) == (2,)
     assert client.infer(triton_server.http_url, name, ONES)["y"].tolist() == [[4.0] * 4]
 
 
@@ -104,7 +104,7 @@ def test_swap_to_a_version_that_fails_to_load_fails_no_request_and_keeps_the_old
         f"Swap of '{name}' to version 2 failed and was rolled back (version 1 still serving): "
     )
     assert "unexpected inference input 'x', allowed inputs are: pixels" in message
-    assert served_versions(triton_server.http_url, name) == (1,)
+    assert loaded_versions(triton_server.http_url, name) == (1,)
 
 
 def test_swap_to_a_version_with_wrong_answers_is_rolled_back(
@@ -118,7 +118,7 @@ def test_swap_to_a_version_with_wrong_answers_is_rolled_back(
 
     with pytest.raises(SmokeTestError, match=r"rolled back \(version 1 still serving\).*'y'\["):
         swap(_endpoints(triton_server), triton_repo, name, 2)
-    assert served_versions(triton_server.http_url, name) == (1,)
+    assert loaded_versions(triton_server.http_url, name) == (1,)
     index = {
         r.version: r.state
         for r in client.repository_index(triton_server.http_url)
@@ -147,7 +147,7 @@ def test_ctrl_c_leaves_the_old_or_the_new_version_serving(
 
     with pytest.raises(KeyboardInterrupt):
         swap(_endpoints(triton_server), triton_repo, name, 2, on_step=on_step)
-    assert served_versions(triton_server.http_url, name) == expected
+    assert loaded_versions(triton_server.http_url, name) == expected
     assert client.infer(triton_server.http_url, name, ONES)["y"].tolist() == [[3.0] * 4]
 
 
