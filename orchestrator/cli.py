@@ -14,6 +14,7 @@ from rich.table import Table
 
 from orchestrator import __version__
 from orchestrator.client import Protocol
+from orchestrator.demo import run_demo
 from orchestrator.errors import OrchestratorError
 from orchestrator.golden import DEFAULT_TOLERANCE, Tolerance
 from orchestrator.inference import InferResult, infer_file
@@ -322,6 +323,40 @@ def swap_command(
             f"{report.model}: version(s) {before} -> {report.to_version} "
             f"(load {report.load_s:.1f} s, total {report.total_s:.1f} s)"
         )
+
+
+@cli.command("demo")
+@click.option(
+    "--repo",
+    "repository",
+    type=click.Path(path_type=Path),
+    default=Path("model_repository"),
+    show_default=True,
+    help="The shipped repository to start from (copied, never changed).",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to put the workspace (default: a temporary folder).",
+)
+@click.option("--keep", is_flag=True, help="Keep the workspace afterwards, to look at it.")
+def demo_command(repository: Path, workdir: Path | None, keep: bool) -> None:
+    """Run the whole path on this machine: train, publish, serve, smoke, swap.
+
+    In a temporary workspace: train digits_cnn (or reuse the shipped version without
+    torch), publish it as a new version next to a copy of the shipped repository,
+    validate, serve on a real Triton, smoke-test over HTTP and gRPC, classify the
+    held-out digits through Triton, swap to the new version under load, and shut down.
+    Progress goes to stderr, the summary to stdout.
+
+    Example, from the repository root:
+
+        orchestrator demo
+    """
+    report = run_demo(
+        repository, workdir=workdir, keep=keep, say=lambda line: click.echo(line, err=True)
+    )
+    click.echo(report.summary())
 
 
 # --- release commands (release, sync, releases) -----------------------------------------
