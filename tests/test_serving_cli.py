@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
+from orchestrator.triton import free_port
 from tests.serving import write_affine_version
 
 
@@ -35,3 +37,25 @@ def test_swap_to_version_0_is_a_usage_error() -> None:
     result = CliRunner().invoke(cli, ["swap", "--url", "h:1", "--model", "m", "--to", "0"])
     assert result.exit_code == 2
     assert "Invalid value for '--to': 0 is not in the range x>=1." in result.stderr
+
+
+def test_swap_and_infer_with_nothing_listening_are_one_message(tmp_path: Path) -> None:
+    write_affine_version(tmp_path, "affine", 1)
+    url = f"127.0.0.1:{free_port()}"
+    result = CliRunner().invoke(
+        cli, ["swap", "--url", url, "--repo", str(tmp_path), "--model", "affine", "--to", "1"]
+    )
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: Cannot reach Triton at {url}: ")
+    assert result.stderr.endswith(
+        "Check that the server is running and that the URL is HOST:PORT of its HTTP endpoint.\n"
+    )
+
+    np.save(tmp_path / "x.npy", np.zeros((1, 4), np.float32))
+    result = CliRunner().invoke(
+        cli, ["infer", "--url", url, "--model", "affine", "--input", str(tmp_path / "x.npy")]
+    )
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        f"Error: Cannot read the metadata of model 'affine': Cannot reach Triton at {url}: "
+    )
