@@ -8,19 +8,18 @@ from pathlib import Path
 from typing import Any, cast
 
 import click
-import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator import __version__
+from orchestrator import __version__, serving_output
 from orchestrator.client import Protocol
 from orchestrator.demo import run_demo
 from orchestrator.errors import OrchestratorError
 from orchestrator.golden import DEFAULT_TOLERANCE, Tolerance
-from orchestrator.inference import InferResult, infer_file
+from orchestrator.inference import infer_file
 from orchestrator.serve import ServeReport, serve
-from orchestrator.smoke import PROTOCOLS, Endpoints, SmokeReport, smoke
-from orchestrator.swap import SwapReport, swap
+from orchestrator.smoke import PROTOCOLS, Endpoints, smoke
+from orchestrator.swap import swap
 from orchestrator.triton import ServerOptions
 
 __all__ = ["cli"]
@@ -204,9 +203,9 @@ def smoke_command(
         default_tolerance=Tolerance(rtol=rtol, atol=atol),
     )
     if output_format == "json":
-        click.echo(json.dumps(_smoke_json(report)))
+        click.echo(json.dumps(serving_output.smoke_json(report)))
     else:
-        _print_smoke(report)
+        serving_output.print_smoke(report)
     report.raise_for_failures()
 
 
@@ -252,9 +251,9 @@ def infer_command(
     """
     result = infer_file(url, model, input_path, version=version, protocol=cast(Protocol, protocol))
     if output_format == "json":
-        click.echo(json.dumps(_infer_json(result)))
+        click.echo(json.dumps(serving_output.infer_json(result)))
     else:
-        _print_infer(result)
+        serving_output.print_infer(result)
 
 
 @cli.command("swap")
@@ -316,7 +315,7 @@ def swap_command(
         on_step=lambda line: click.echo(line, err=True),
     )
     if output_format == "json":
-        click.echo(json.dumps(_swap_json(report)))
+        click.echo(json.dumps(serving_output.swap_json(report)))
     else:
         before = ", ".join(map(str, report.from_versions)) or "none"
         click.echo(
@@ -391,86 +390,3 @@ def _print_report(report: ServeReport) -> None:
     for model in report.models:
         table.add_row(model.name, model.version, model.state, model.reason)
     console.print(table)
-
-
-def _smoke_json(report: SmokeReport) -> dict[str, Any]:
-    return {
-        "ok": report.ok,
-        "results": [
-            {
-                "model": r.model,
-                "version": r.version,
-                "protocol": r.protocol,
-                "ok": r.ok,
-                "max_abs_error": r.max_abs_error,
-                "latency_ms": None if r.latency_ms is None else round(r.latency_ms, 3),
-                "problems": list(r.problems),
-                "worst": None if r.worst is None else str(r.worst),
-            }
-            for r in report.results
-        ],
-        "tolerances": {
-            model: {"rtol": t.rtol, "atol": t.atol} for model, t in report.tolerances.items()
-        },
-    }
-
-
-def _print_smoke(report: SmokeReport) -> None:
-    table = Table("model", "version", "protocol", "max abs error", "latency ms", "result")
-    for r in report.results:
-        table.add_row(
-            r.model,
-            r.version,
-            r.protocol,
-            "-" if r.max_abs_error is None else f"{r.max_abs_error:.3g}",
-            "-" if r.latency_ms is None else f"{r.latency_ms:.1f}",
-            "ok" if r.ok else "FAILED",
-        )
-    Console(soft_wrap=True).print(table)
-
-
-def _tensor_json(array: Any) -> Any:
-    if array.dtype.kind == "O" or array.dtype.kind == "S":
-        return [
-            v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in array.ravel()
-        ]
-    return array.ravel().tolist()
-
-
-def _infer_json(result: InferResult) -> dict[str, Any]:
-    datatypes = {spec.name: spec.datatype for spec in result.signature.outputs}
-    return {
-        "model": result.model,
-        "version": result.version,
-        "latency_ms": round(result.latency_ms, 3),
-        "outputs": {
-            name: {
-                "datatype": datatypes.get(name, str(array.dtype)),
-                "shape": list(array.shape),
-                "data": _tensor_json(array),
-            }
-            for name, array in result.outputs.items()
-        },
-    }
-
-
-def _print_infer(result: InferResult) -> None:
-    table = Table("output", "datatype", "shape", "values")
-    datatypes = {spec.name: spec.datatype for spec in result.signature.outputs}
-    for name, array in result.outputs.items():
-        values = np.array2string(array, precision=4, threshold=20, max_line_width=80)
-        table.add_row(name, datatypes.get(name, str(array.dtype)), str(list(array.shape)), values)
-    Console(soft_wrap=True).print(table)
-
-
-def _swap_json(report: SwapReport) -> dict[str, Any]:
-    return {
-        "model": report.model,
-        "from_versions": list(report.from_versions),
-        "to_version": report.to_version,
-        "changed": report.changed,
-        "load_s": round(report.load_s, 3),
-        "total_s": round(report.total_s, 3),
-        "cpu_override": report.cpu_override,
-        "smoke": None if report.smoke is None else _smoke_json(report.smoke),
-    }
