@@ -53,6 +53,7 @@ __all__ = [
     "PROTOCOLS",
     "Endpoints",
     "SmokeReport",
+    "check_reachable",
     "SmokeResult",
     "smoke",
     "smoke_version",
@@ -201,7 +202,7 @@ def smoke(
         >>> smoke(endpoints, Path("model_repository")).ok  # doctest: +SKIP
         True
     """
-    _check_reachable(endpoints, protocols)
+    check_reachable(endpoints, protocols)
     index = client.repository_index(endpoints.http_url)
     ready: dict[str, list[str]] = {}
     for row in index:
@@ -270,7 +271,12 @@ def smoke_version(
     return SmokeReport(results, {model: tolerance})
 
 
-def _check_reachable(endpoints: Endpoints, protocols: Sequence[Protocol]) -> None:
+def check_reachable(endpoints: Endpoints, protocols: Sequence[Protocol]) -> None:
+    """Raise a ``ServerError`` naming the first protocol on which no Triton answers.
+
+    Example:
+        >>> check_reachable(Endpoints.from_urls("127.0.0.1:8000"), PROTOCOLS)  # doctest: +SKIP
+    """
     for protocol in protocols:
         url = endpoints.url(protocol)
         if not client.is_server_live(url, protocol=protocol):

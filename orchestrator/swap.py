@@ -45,7 +45,13 @@ from orchestrator.model_config import (
     with_cpu_instances,
 )
 from orchestrator.repository import version_dir, version_numbers
-from orchestrator.smoke import PROTOCOLS, Endpoints, SmokeReport, smoke_version
+from orchestrator.smoke import (
+    PROTOCOLS,
+    Endpoints,
+    SmokeReport,
+    check_reachable,
+    smoke_version,
+)
 from orchestrator.triton import gpu_visible
 
 __all__ = ["SwapReport", "loaded_versions", "serve_versions", "swap"]
@@ -154,6 +160,7 @@ def swap(
     started = time.monotonic()
     config = _repository_config(repository, model, to_version)
     read_golden(golden_path(version_dir(repository, model, to_version)))  # fail before loading
+    check_reachable(endpoints, protocols)
     old = loaded_versions(endpoints.http_url, model)
     if old == (to_version,):
         say(f"{model}: version {to_version} is already the only one served; nothing to do")

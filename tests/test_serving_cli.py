@@ -46,9 +46,9 @@ def test_swap_and_infer_with_nothing_listening_are_one_message(tmp_path: Path) -
         cli, ["swap", "--url", url, "--repo", str(tmp_path), "--model", "affine", "--to", "1"]
     )
     assert result.exit_code == 1
-    assert result.stderr.startswith(f"Error: Cannot reach Triton at {url}: ")
-    assert result.stderr.endswith(
-        "Check that the server is running and that the URL is HOST:PORT of its HTTP endpoint.\n"
+    assert result.stderr == (
+        f"Error: No Triton answers HTTP at {url}. Check that the server runs and that the URL "
+        "is its HTTP HOST:PORT.\n"
     )
 
     np.save(tmp_path / "x.npy", np.zeros((1, 4), np.float32))

@@ -20,7 +20,7 @@ from orchestrator.golden import write_golden
 from orchestrator.smoke import Endpoints
 from orchestrator.swap import loaded_versions, swap
 from orchestrator.traffic import Traffic
-from orchestrator.triton import TritonServer, load_models
+from orchestrator.triton import TritonServer, free_port, load_models
 from tests.serving import GOLDEN_X, write_affine_version
 
 pytestmark = pytest.mark.integration
@@ -179,3 +179,20 @@ def test_cli_swap_reports_json_and_refuses_a_missing_version(
     )
     with pytest.raises(RepositoryError, match="has no config.pbtxt"):
         swap(_endpoints(triton_server), triton_repo, "no_such_model", 1)
+
+
+def test_swap_with_an_unreachable_grpc_endpoint_changes_nothing(
+    triton_server: TritonServer, triton_repo: Path
+) -> None:
+    name = "swap_no_grpc"
+    _serve_v1(triton_server, triton_repo, name)
+    write_affine_version(triton_repo, name, 2)
+    endpoints = Endpoints(triton_server.http_url, f"127.0.0.1:{free_port()}")
+    with pytest.raises(ServerError, match="No Triton answers GRPC at 127.0.0.1:.*--grpc-url"):
+        swap(endpoints, triton_repo, name, 2)
+    index = {
+        r.version: r.state
+        for r in client.repository_index(triton_server.http_url)
+        if r.name == name
+    }
+    assert index == {"1": "READY"}
