@@ -39,15 +39,18 @@ class ServeReport:
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
+def _stop_signals_as_interrupt() -> Iterator[None]:
+    # SIGINT too: a shell starts background jobs (`serve &`) with SIGINT ignored, and
+    # `kill -INT` must still stop the server cleanly.
     def handler(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def serve(
@@ -76,7 +79,7 @@ def serve(
     if models is not None:
         models = sorted(set(models))
         _check_models_exist(options, models)
-    with _sigterm_as_interrupt(), TritonServer(options) as server:
+    with _stop_signals_as_interrupt(), TritonServer(options) as server:
         try:
             states = load_models(
                 server.http_url, Path(options.repository), models, cpu_override=cpu_override
