@@ -1,184 +1,51 @@
-"""Export any ``torch.nn.Module`` to ONNX, check the graph, and gate it on parity.
+"""Export any ``torch.nn.Module`` as a bundle, gated on PyTorch vs ONNX Runtime parity.
 
-The only module of ``training`` that calls ``torch.onnx`` and ONNX Runtime.
-
-Why the TorchScript exporter: torch 2.13's default exporter (``dynamo=True``) needs the
-``onnxscript`` package, which is not a dependency here; the TorchScript exporter
-(``dynamo=False``) has no extra dependency, handles these models, and honours a pinned
-opset. It warns that it is deprecated; ``export_onnx`` keeps that one warning quiet and
-logs every other exporter warning (a ``TracerWarning`` hints at a graph that differs from
-eager PyTorch, which the parity gate then catches).
+The graph itself is made and run by ``training.onnx_graph``; this module decides what to
+compare (held-out rows plus random batches of several sizes), refuses to write a bundle
+that disagrees, and assembles ``export.json``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import importlib
 import logging
-import tempfile
-import warnings
+import platform
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import onnx
-import onnxruntime as ort
 import torch
-from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
+from training import tensorrt_plan
+from training.bundle import MODEL_PLAN, git_lineage, signature_from_onnx, write_bundle
 from training.errors import ParityError, TrainingError
+from training.onnx_graph import (
+    EXPORTER,
+    OPSET,
+    check_onnx,
+    export_onnx,
+    onnxruntime_version,
+    run_onnx,
+)
 from training.parity import DEFAULT_ATOL, DEFAULT_RTOL, ParityReport, compare_batches
 
 __all__ = [
-    "MAX_IR_VERSION",
-    "MAX_OPSET",
-    "OPSET",
+    "GOLDEN_ROWS",
     "PARITY_BATCH_SIZES",
-    "check_onnx",
     "check_parity",
-    "export_onnx",
+    "export_bundle",
     "parity_batches",
     "require_parity",
-    "run_onnx",
     "run_torch",
 ]
 
 logger = logging.getLogger(__name__)
 
-# Triton 24.10 (the release served here) runs ONNX Runtime 1.19, which loads up to opset 21
-# and IR version 10. Opset 17 is well inside that and fully supported by the exporter.
-OPSET = 17
-MAX_OPSET = 21
-MAX_IR_VERSION = 10
 PARITY_BATCH_SIZES = (1, 7, 64)
-BATCH_DIM = "batch"
-
-_ORT_ERRORS: tuple[type[Exception], ...] = (
-    ort_state.Fail,
-    ort_state.InvalidArgument,
-    ort_state.InvalidGraph,
-    ort_state.InvalidProtobuf,
-    ort_state.NotImplemented,
-    ort_state.RuntimeException,
-)
-_QUIET_WARNINGS = (
-    "You are using the legacy TorchScript-based ONNX export",
-    "The feature will be removed",
-)
-
-
-def export_onnx(
-    model: torch.nn.Module,
-    sample_inputs: Sequence[torch.Tensor],
-    input_names: Sequence[str],
-    output_names: Sequence[str],
-    *,
-    opset: int = OPSET,
-) -> bytes:
-    """Export ``model`` (in eval mode, on the CPU) to ONNX bytes with a dynamic batch axis.
-
-    Args:
-        model: any module whose ``forward`` takes the inputs positionally.
-        sample_inputs: one CPU tensor per input; their leading dim becomes ``batch``.
-        input_names: names of the graph inputs, in ``forward``'s order.
-        output_names: names of the graph outputs, in the order ``forward`` returns them.
-        opset: the ONNX opset to pin (at most ``MAX_OPSET``).
-
-    Returns:
-        The serialized ``ModelProto``, already checked by ``check_onnx``.
-
-    Raises:
-        TrainingError: the exporter failed, or the graph fails the ONNX checker.
-
-    Example:
-        >>> onnx_bytes = export_onnx(model, [torch.zeros(2, 30)], ["features"], ["probabilities"])
-    """
-    if opset > MAX_OPSET:
-        raise TrainingError(
-            f"Opset {opset} is newer than {MAX_OPSET}, the newest that Triton 24.10's ONNX "
-            f"Runtime loads. Use opset {OPSET}."
-        )
-    model.eval()
-    dynamic_axes = {name: {0: BATCH_DIM} for name in (*input_names, *output_names)}
-    with tempfile.TemporaryDirectory(prefix="onnx-export-") as scratch:
-        path = Path(scratch) / "model.onnx"
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                torch.onnx.export(
-                    model,
-                    tuple(sample_inputs),
-                    path,
-                    dynamo=False,
-                    input_names=list(input_names),
-                    output_names=list(output_names),
-                    dynamic_axes=dynamic_axes,
-                    opset_version=opset,
-                    do_constant_folding=True,
-                )
-            except (RuntimeError, torch.onnx.errors.OnnxExporterError) as exc:
-                raise TrainingError(
-                    f"torch.onnx.export could not export {type(model).__name__} at opset "
-                    f"{opset}: {exc}. Check that forward() uses only ONNX-exportable operations."
-                ) from exc
-        onnx_bytes = path.read_bytes()
-    for warning in caught:
-        message = str(warning.message)
-        if not message.startswith(_QUIET_WARNINGS):
-            logger.warning("The ONNX exporter warned: %s: %s", warning.category.__name__, message)
-    check_onnx(onnx_bytes)
-    return onnx_bytes
-
-
-def check_onnx(onnx_bytes: bytes) -> onnx.ModelProto:
-    """Run the full ONNX checker and check the versions Triton 24.10 can load.
-
-    Raises:
-        TrainingError: the graph is invalid, or its IR version or opset is too new.
-
-    Example:
-        >>> check_onnx(Path("model.onnx").read_bytes()).ir_version
-        8
-    """
-    try:
-        proto = onnx.load_from_string(onnx_bytes)
-        onnx.checker.check_model(proto, full_check=True)
-    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
-        raise TrainingError(
-            f"The exported ONNX graph fails onnx.checker (full check): {exc}. "
-            "The exporter produced an invalid graph; try another opset."
-        ) from exc
-    opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
-    if proto.ir_version > MAX_IR_VERSION or opset > MAX_OPSET:
-        raise TrainingError(
-            f"The exported graph has IR version {proto.ir_version} and opset {opset}; Triton "
-            f"24.10's ONNX Runtime loads at most IR version {MAX_IR_VERSION} and opset "
-            f"{MAX_OPSET}. Export with opset {OPSET}."
-        )
-    return proto
-
-
-def run_onnx(
-    onnx_bytes: bytes, inputs: Mapping[str, npt.NDArray[Any]]
-) -> dict[str, npt.NDArray[Any]]:
-    """Run the graph once with ONNX Runtime on the CPU.
-
-    Raises:
-        TrainingError: ONNX Runtime could not load or run the graph.
-
-    Example:
-        >>> run_onnx(onnx_bytes, {"features": x})["probabilities"].shape
-        (16, 2)
-    """
-    try:
-        session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
-        names = [o.name for o in session.get_outputs()]
-        values = session.run(names, dict(inputs))
-    except _ORT_ERRORS as exc:
-        raise TrainingError(
-            f"ONNX Runtime {ort.__version__} could not run the exported graph: {exc}"
-        ) from exc
-    return {name: np.asarray(value) for name, value in zip(names, values, strict=True)}
+GOLDEN_ROWS = 16
 
 
 def run_torch(
@@ -282,3 +149,116 @@ def require_parity(report: ParityReport, model_name: str) -> None:
         "flow, sizes turned into Python ints), or export with another opset.",
         report,
     )
+
+
+def export_bundle(
+    model: torch.nn.Module,
+    out_dir: Path,
+    *,
+    input_names: Sequence[str],
+    output_names: Sequence[str],
+    held_out: Mapping[str, npt.NDArray[Any]],
+    metadata: Mapping[str, Any],
+    seed: int = 0,
+    force: bool = False,
+    tensorrt: bool = False,
+) -> tuple[dict[str, Any], ParityReport]:
+    """Export any module as a bundle, gated on parity; the reusable half of the pipeline.
+
+    Exports at the pinned opset (twice, to learn whether the bytes are repeatable), runs
+    the full ONNX checker, compares PyTorch and ONNX Runtime on ``held_out`` and on random
+    batches of ``PARITY_BATCH_SIZES`` rows, and only then writes ``model.onnx``,
+    ``golden.npz`` (the first ``GOLDEN_ROWS`` held-out rows with ONNX Runtime's outputs)
+    and ``export.json`` atomically.
+
+    Args:
+        model: the trained module; it is put in eval mode on the CPU.
+        out_dir: the bundle folder.
+        input_names: graph input names, in ``forward``'s order.
+        output_names: graph output names.
+        held_out: ``{input name: real rows the model was not trained on}``.
+        metadata: model-specific ``export.json`` entries (``model_name``, ``metrics``,
+            ``data_fingerprint``, ``seed``, ...); this adds signature, opset, versions,
+            parity, git, files and ``created_at``.
+        seed: seeds the random parity batches.
+        force: replace a bundle already in ``out_dir``.
+        tensorrt: also build ``model.plan`` (needs TensorRT and a GPU).
+
+    Returns:
+        ``(export.json content, parity report)``.
+
+    Raises:
+        ParityError: ONNX Runtime disagrees with PyTorch; nothing was written.
+        TrainingError: export, checker, TensorRT or writing failed; nothing was written.
+
+    Example:
+        >>> export, parity = export_bundle(model, Path("out/m"), input_names=["x"],
+        ...     output_names=["y"], held_out={"x": x_test}, metadata={"model_name": "m"})
+    """
+    model.to("cpu").eval()
+    name = str(metadata.get("model_name", type(model).__name__))
+    sample = [torch.from_numpy(np.ascontiguousarray(held_out[n][:2])) for n in input_names]
+    onnx_bytes = export_onnx(model, sample, input_names, output_names)
+    repeatable = onnx_bytes == export_onnx(model, sample, input_names, output_names)
+    batches = parity_batches(held_out, seed=seed)
+    parity = check_parity(model, onnx_bytes, batches, input_names, output_names)
+    require_parity(parity, name)
+    proto = check_onnx(onnx_bytes)
+    golden_inputs = {n: np.ascontiguousarray(held_out[n][:GOLDEN_ROWS]) for n in input_names}
+    golden_outputs = run_onnx(onnx_bytes, golden_inputs)
+    signature = signature_from_onnx(proto)
+    extra_files: dict[str, bytes] = {}
+    plan_info = None
+    if tensorrt:
+        shapes = {t["name"]: t["shape"] for t in signature["inputs"]}
+        plan_info = tensorrt_plan.build_plan(onnx_bytes, shapes)
+        extra_files[MODEL_PLAN] = plan_info.plan
+    content: dict[str, Any] = {
+        "model_name": name,
+        **metadata,
+        "signature": signature,
+        "opset": OPSET,
+        "ir_version": int(proto.ir_version),
+        "exporter": EXPORTER,
+        "versions": _versions(),
+        "parity": parity.as_dict(),
+        "parity_check": {
+            "passed": parity.passed,
+            "rtol": parity.rtol,
+            "atol": parity.atol,
+            "batches": list(parity.batches),
+            "reference": f"torch {torch.__version__} on the CPU",
+            "candidate": f"onnxruntime {onnxruntime_version()} CPUExecutionProvider",
+        },
+        "git": git_lineage(Path(__file__).resolve().parent),
+        "onnx_bytes_reproducible": repeatable,
+        "golden": {"rows": len(golden_inputs[input_names[0]]), "source": "first held-out rows"},
+        "tensorrt": plan_info.describe() if plan_info else None,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    written = write_bundle(
+        out_dir,
+        onnx_bytes=onnx_bytes,
+        golden_inputs=golden_inputs,
+        golden_outputs=golden_outputs,
+        metadata=content,
+        extra_files=extra_files,
+        force=force,
+    )
+    return written, parity
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for key, module in (
+        ("torch", "torch"),
+        ("onnx", "onnx"),
+        ("onnxruntime", "onnxruntime"),
+        ("numpy", "numpy"),
+        ("scikit-learn", "sklearn"),
+    ):
+        try:
+            versions[key] = str(importlib.import_module(module).__version__)
+        except ImportError:
+            versions[key] = "not installed"
+    return versions

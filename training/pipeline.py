@@ -6,17 +6,14 @@ Importing this module does not import torch; ``train_and_export`` checks for the
 
 from __future__ import annotations
 
-import datetime as dt
-import importlib
 import logging
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from training.bundle import MODEL_ONNX, MODEL_PLAN, check_out_dir, git_lineage
+from training.bundle import MODEL_ONNX, check_out_dir
 from training.frameworks import require_train_extra
 from training.parity import ParityReport
 from training.specs import get_spec
@@ -24,11 +21,10 @@ from training.specs import get_spec
 if TYPE_CHECKING:
     from training.train import EpochStats
 
-__all__ = ["GOLDEN_ROWS", "ExportResult", "train_and_export"]
+__all__ = ["ExportResult", "train_and_export"]
 
 logger = logging.getLogger(__name__)
 
-GOLDEN_ROWS = 16
 BUNDLE_FORMAT_VERSION = 1
 
 
@@ -116,7 +112,8 @@ def train_and_export(
         name: ``digits_cnn`` or ``cancer_mlp`` (see ``training.MODEL_NAMES``).
         out_dir: the bundle folder, e.g. ``models/exports/digits_cnn``.
         force: replace a bundle already in ``out_dir``.
-        device: ``cpu`` or ``cuda``; export and parity always run on the CPU.
+        device: ``cpu``, ``cuda`` or ``auto`` (CUDA when a GPU is visible); export and
+            parity always run on the CPU.
         seed: seeds initialization, dropout and shuffling (not the held-out split).
         epochs: override the model's default number of epochs (fewer is faster, less
             accurate).
@@ -142,16 +139,18 @@ def train_and_export(
     check_out_dir(out_dir, force=force)
 
     # Imported here so that importing ``training`` never needs torch.
-    import numpy as np
-    import torch
-
     from training import export, tensorrt_plan
-    from training.bundle import sha256_file, signature_from_onnx, write_bundle
     from training.data import load_dataset
     from training.models import build_model
-    from training.train import TrainConfig, deterministic, resolve_device, train_classifier
+    from training.train import (
+        TRAINING_THREADS,
+        TrainConfig,
+        deterministic,
+        resolve_device,
+        train_classifier,
+    )
 
-    resolve_device(device)
+    device = str(resolve_device(device))
     if tensorrt:
         tensorrt_plan.require_tensorrt()
     dataset = load_dataset(spec.dataset)
@@ -167,44 +166,11 @@ def train_and_export(
         model = build_model(name, dataset)
         trained = train_classifier(model, dataset, config, on_epoch)
 
-    inputs, outputs = [spec.input_name], [spec.output_name]
-    sample = [torch.from_numpy(dataset.x_held_out[:2])]
-    onnx_bytes = export.export_onnx(model, sample, inputs, outputs)
-    repeatable = onnx_bytes == export.export_onnx(model, sample, inputs, outputs)
-    batches = export.parity_batches({spec.input_name: dataset.x_held_out}, seed=seed)
-    parity = export.check_parity(model, onnx_bytes, batches, inputs, outputs)
-    export.require_parity(parity, name)
-    proto = export.check_onnx(onnx_bytes)
-
-    golden_inputs = {spec.input_name: np.ascontiguousarray(dataset.x_held_out[:GOLDEN_ROWS])}
-    golden_outputs = export.run_onnx(onnx_bytes, golden_inputs)
-    signature = signature_from_onnx(proto)
-    extra_files: dict[str, bytes] = {}
-    plan_info = None
-    if tensorrt:
-        shapes = {t["name"]: t["shape"] for t in signature["inputs"]}
-        plan_info = tensorrt_plan.build_plan(onnx_bytes, shapes)
-        extra_files[MODEL_PLAN] = plan_info.plan
-
     metadata: dict[str, Any] = {
         "format_version": BUNDLE_FORMAT_VERSION,
         "model_name": name,
         "description": spec.description,
-        "signature": signature,
-        "opset": export.OPSET,
-        "ir_version": int(proto.ir_version),
-        "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
-        "versions": _versions(),
         "metrics": trained.metrics,
-        "parity": parity.as_dict(),
-        "parity_check": {
-            "passed": parity.passed,
-            "rtol": parity.rtol,
-            "atol": parity.atol,
-            "batches": list(parity.batches),
-            "reference": f"torch {torch.__version__} on the CPU",
-        },
-        "git": git_lineage(Path(__file__).resolve().parent),
         "data_fingerprint": dataset.fingerprint,
         "dataset": dataset.describe(),
         "seed": seed,
@@ -215,29 +181,24 @@ def train_and_export(
             "weight_decay": config.weight_decay,
             "optimizer": "Adam",
             "device": device,
+            "threads": TRAINING_THREADS,
+            "deterministic_algorithms": True,
             "train_time_s": round(trained.train_time_s, 3),
             "final_loss": trained.final_loss,
         },
-        "onnx_bytes_reproducible": repeatable,
-        "reproducibility": {
-            "deterministic_algorithms": True,
-            "onnx_export_repeatable": repeatable,
-            "note": "same seed, same machine and versions: same weights and predictions; "
-            "onnx_bytes_reproducible says whether two exports of them were byte-identical",
-        },
-        "golden": {"rows": len(golden_inputs[spec.input_name]), "source": "first held-out rows"},
-        "tensorrt": plan_info.describe() if plan_info else None,
-        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    written = write_bundle(
+    written, parity = export.export_bundle(
+        model,
         out_dir,
-        onnx_bytes=onnx_bytes,
-        golden_inputs=golden_inputs,
-        golden_outputs=golden_outputs,
+        input_names=[spec.input_name],
+        output_names=[spec.output_name],
+        held_out={spec.input_name: dataset.x_held_out},
         metadata=metadata,
-        extra_files=extra_files,
+        seed=seed,
         force=force,
+        tensorrt=tensorrt,
     )
+    files = written["files"]
     return ExportResult(
         model_name=name,
         bundle_dir=out_dir,
@@ -245,20 +206,7 @@ def train_and_export(
         parity=parity,
         train_time_s=trained.train_time_s,
         total_time_s=time.monotonic() - started,
-        onnx_sha256=sha256_file(out_dir / MODEL_ONNX),
-        onnx_bytes_reproducible=repeatable,
+        onnx_sha256=files[MODEL_ONNX]["sha256"],
+        onnx_bytes_reproducible=written["onnx_bytes_reproducible"],
         export=written,
     )
-
-
-def _versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for key, module in (
-        ("torch", "torch"),
-        ("onnx", "onnx"),
-        ("onnxruntime", "onnxruntime"),
-        ("numpy", "numpy"),
-        ("scikit-learn", "sklearn"),
-    ):
-        versions[key] = str(getattr(importlib.import_module(module), "__version__", "unknown"))
-    return versions

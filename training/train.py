@@ -90,14 +90,18 @@ def resolve_device(device: str) -> torch.device:
     """Return the torch device, or explain why it cannot be used.
 
     Raises:
-        TrainingError: the device is not ``cpu``/``cuda[:N]``, or CUDA is not available.
+        TrainingError: the device is not ``cpu``/``cuda[:N]``/``auto``, or CUDA is missing.
 
     Example:
         >>> resolve_device("cpu")
         device(type='cpu')
     """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device != "cpu" and not device.startswith("cuda"):
-        raise TrainingError(f"Device {device!r} is not supported. Expected 'cpu' or 'cuda'.")
+        raise TrainingError(
+            f"Device {device!r} is not supported. Expected 'cpu', 'cuda' or 'auto'."
+        )
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise TrainingError(
             f"Device {device!r} was asked for, but torch {torch.__version__} sees no CUDA GPU "
