@@ -141,7 +141,8 @@ def _epoch_progress(model: str) -> Iterator[Callable[[EpochStats], None]]:
     try:
         yield on_epoch
     finally:
-        progress.stop()
+        if tasks:
+            progress.stop()
 
 
 def _summary_dict(export: dict[str, Any], train_time_s: float, out_dir: Path) -> dict[str, Any]:
