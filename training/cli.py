@@ -25,7 +25,7 @@ from rich.progress import (
 )
 
 from training.errors import TrainingError
-from training.pipeline import train_and_export
+from training.pipeline import ExportResult, train_and_export
 from training.specs import MODEL_NAMES, MODELS
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ def main(
         except TrainingError as exc:
             raise click.ClickException(str(exc)) from exc
     if output_format == "json":
-        click.echo(json.dumps(_summary_dict(result.export, result.train_time_s, out_dir)))
+        click.echo(json.dumps(_summary_dict(result, out_dir)))
     else:
         click.echo(result.summary())
 
@@ -141,15 +141,18 @@ def _epoch_progress(model: str) -> Iterator[Callable[[EpochStats], None]]:
     try:
         yield on_epoch
     finally:
-        progress.stop()
+        if tasks:
+            progress.stop()
 
 
-def _summary_dict(export: dict[str, Any], train_time_s: float, out_dir: Path) -> dict[str, Any]:
+def _summary_dict(result: ExportResult, out_dir: Path) -> dict[str, Any]:
     return {
-        "model_name": export["model_name"],
+        "model_name": result.model_name,
         "bundle_dir": str(out_dir),
-        "metrics": export["metrics"],
-        "parity": export["parity"],
-        "train_time_s": round(train_time_s, 3),
-        "onnx_sha256": export["files"]["model.onnx"]["sha256"],
+        "metrics": result.metrics,
+        "parity": result.parity.as_dict(),
+        "train_time_s": round(result.train_time_s, 3),
+        "total_time_s": round(result.total_time_s, 3),
+        "onnx_sha256": result.onnx_sha256,
+        "onnx_bytes_reproducible": result.onnx_bytes_reproducible,
     }

@@ -103,7 +103,11 @@ def build_plan(
     trt = require_tensorrt()
     trt_logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(trt_logger)
-    network = builder.create_network(0)
+    # TensorRT 10 (Triton 24.10 ships 10.5) is always explicit-batch; 8.x must be told.
+    flags = 0
+    if int(str(trt.__version__).split(".")[0]) < 10:
+        flags = 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+    network = builder.create_network(flags)
     parser = trt.OnnxParser(network, trt_logger)
     if not parser.parse(onnx_bytes):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))

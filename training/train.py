@@ -112,33 +112,47 @@ def resolve_device(device: str) -> torch.device:
 
 
 @contextlib.contextmanager
-def deterministic(seed: int) -> Iterator[None]:
-    """Seed every generator, use deterministic kernels and one CPU thread; restore after.
+def deterministic(seed: int, device: str = "cpu") -> Iterator[None]:
+    """Seed every generator and train on one CPU thread; on CUDA, deterministic kernels too.
 
-    Two runs with the same seed on the same machine then produce the same weights.
+    Two runs with the same seed on the same machine then produce the same weights. The
+    previous thread count and deterministic mode are restored on exit.
 
     Example:
         >>> with deterministic(0):
         ...     torch.rand(1)
         tensor([0.4963])
     """
-    previous_mode = torch.are_deterministic_algorithms_enabled()
     previous_threads = torch.get_num_threads()
-    # cuBLAS is deterministic only with a fixed workspace; it reads this when it starts.
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True)
     # One CPU thread: these models are too small to gain from more (on a busy 2-core
     # machine more threads made training 3-10x slower), and a fixed thread count keeps
     # the float summation order, hence the weights, independent of the core count.
     torch.set_num_threads(TRAINING_THREADS)
+    with _deterministic_kernels(enabled=device.startswith("cuda")):
+        try:
+            yield
+        finally:
+            torch.set_num_threads(previous_threads)
+
+
+@contextlib.contextmanager
+def _deterministic_kernels(*, enabled: bool) -> Iterator[None]:
+    # The CPU kernels these models use are deterministic already, and the switch costs
+    # seconds (it imports torch's compiler stack), so it is thrown only for CUDA, where
+    # atomics-based kernels (and cuBLAS without a fixed workspace) are not.
+    if not enabled:
+        yield
+        return
+    previous = torch.are_deterministic_algorithms_enabled()
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
     try:
         yield
     finally:
-        torch.set_num_threads(previous_threads)
-        torch.use_deterministic_algorithms(previous_mode)
+        torch.use_deterministic_algorithms(previous)
 
 
 def train_classifier(
@@ -149,8 +163,8 @@ def train_classifier(
 ) -> TrainReport:
     """Train ``model`` on ``dataset.x_train`` and measure it on the held-out rows.
 
-    Call it inside ``deterministic(config.seed)`` (after building the model there) for
-    reproducible weights. The model is left in eval mode on the CPU.
+    Call it inside ``deterministic(config.seed, config.device)``, after building the model
+    there, for reproducible weights. The model is left in eval mode on the CPU.
 
     Args:
         model: the untrained classifier.
