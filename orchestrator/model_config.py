@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CONFIG_FILENAME",
     "DEFAULT_MAX_BATCH_SIZE",
+    "ConfigSyntaxError",
     "GenerationOptions",
     "ModelConfig",
     "generate_config",
@@ -40,6 +41,15 @@ CONFIG_FILENAME = "config.pbtxt"
 ModelConfig = model_config_pb2.ModelConfig
 _KIND_GPU = model_config_pb2.ModelInstanceGroup.Kind.KIND_GPU
 _KIND_CPU = model_config_pb2.ModelInstanceGroup.Kind.KIND_CPU
+
+
+class ConfigSyntaxError(ConfigError):
+    """Raised when config.pbtxt text does not parse as a ModelConfig; has line and column."""
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None):
+        super().__init__(message)
+        self.line = line
+        self.column = column
 
 
 def parse_config(text: str, source: str | Path = "<config>") -> model_config_pb2.ModelConfig:
@@ -65,10 +75,12 @@ def parse_config(text: str, source: str | Path = "<config>") -> model_config_pb2
     except text_format.ParseError as exc:
         line, column = exc.GetLine(), exc.GetColumn()
         where = f"{source}:{line}:{column}" if line else str(source)
-        raise ConfigError(
+        raise ConfigSyntaxError(
             f"{where}: not a valid Triton model config: {_strip_position(str(exc))}. "
             "Expected protobuf text format of Triton's ModelConfig "
-            "(https://github.com/triton-inference-server/common/blob/main/protobuf/model_config.proto)."
+            "(https://github.com/triton-inference-server/common/blob/main/protobuf/model_config.proto).",
+            line=line or None,
+            column=column or None,
         ) from exc
     return config
 
@@ -100,7 +112,7 @@ def load_config(path: Path) -> model_config_pb2.ModelConfig:
 
 
 def render_config(config: model_config_pb2.ModelConfig) -> str:
-    """Render a ``ModelConfig`` as config.pbtxt text, the important fields first.
+    r"""Render a ``ModelConfig`` as config.pbtxt text, the important fields first.
 
     Fields come in the order a reader looks for them (name, backend, batching, tensors,
     scheduling, versions, warmup, then the rest by field number), and
@@ -125,7 +137,7 @@ def render_config(config: model_config_pb2.ModelConfig) -> str:
         single = model_config_pb2.ModelConfig()
         single.CopyFrom(config)
         for other in present - {name}:
-            single.ClearField(other)  # type: ignore[arg-type]
+            single.ClearField(other)
         parts.append(str(text_format.MessageToString(single)))
     return "".join(parts)
 
@@ -216,7 +228,8 @@ class GenerationOptions:
             raise ConfigError(f"instance_count must be >= 1, got {self.instance_count}.")
         if self.max_queue_delay_microseconds < 0:
             raise ConfigError(
-                f"max_queue_delay_microseconds must be >= 0, got {self.max_queue_delay_microseconds}."
+                "max_queue_delay_microseconds must be >= 0, got "
+                f"{self.max_queue_delay_microseconds}."
             )
         parse_version_policy(self.version_policy)
 
@@ -320,18 +333,18 @@ def _set_io(config: model_config_pb2.ModelConfig, signature: Signature) -> None:
             io.data_type = model_config_pb2.DataType.Value(str(tensor.data_type))
             dims = list(tensor.dims[1:] if batching else tensor.dims)
             if not dims:
-                # A rank-1 tensor of a batching model (one label per row) or a scalar:
-                # Triton's answer is dims [1] with an empty reshape, which the backend
-                # compares as the graph's shape [-1] (or []).
+                # A rank-1 tensor of a batching model (one label per row): Triton's answer
+                # is dims [1] with an empty reshape, which the backend compares as the
+                # graph's [-1]. A scalar of a non-batching model is dims [1] alone (Triton
+                # refuses an empty reshape without batching).
                 io.dims.append(1)
-                io.reshape.SetInParent()
+                if batching:
+                    io.reshape.SetInParent()
             else:
                 io.dims.extend(dims)
 
 
-def _set_dynamic_batching(
-    config: model_config_pb2.ModelConfig, options: GenerationOptions
-) -> None:
+def _set_dynamic_batching(config: model_config_pb2.ModelConfig, options: GenerationOptions) -> None:
     size = config.max_batch_size
     if size == 0:
         return
