@@ -154,7 +154,7 @@ def run_demo(
         from orchestrator.validation import validate_repository
 
         findings = validate_repository(repo)
-        errors = [f for f in findings if getattr(f, "is_error", True)]
+        errors = [f for f in findings if f.is_error]
         if errors:
             raise RepositoryError(
                 f"Validation found {len(errors)} error(s) in {repo}: "
