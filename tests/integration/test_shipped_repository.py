@@ -10,6 +10,7 @@ import pytest
 from orchestrator.repository import model_names, version_numbers
 from orchestrator.smoke import Endpoints, smoke
 from orchestrator.triton import TritonServer, load_models
+from orchestrator.validation import validate_repository
 
 pytestmark = pytest.mark.integration
 
@@ -27,6 +28,10 @@ def test_the_shipped_repository_holds_both_models_with_golden_data() -> None:
             assert {"model.onnx", "export.json", "golden.npz", "manifest.json"} <= {
                 p.name for p in folder.iterdir()
             }
+
+
+def test_the_shipped_repository_validates_without_findings() -> None:
+    assert validate_repository(SHIPPED) == []
 
 
 def test_every_shipped_model_loads_with_its_production_config_and_passes_smoke(
