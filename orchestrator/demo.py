@@ -58,7 +58,7 @@ class Accuracy:
         in_process = "unknown" if self.in_process is None else f"{self.in_process:.2%}"
         return (
             f"version {self.version}: served {self.served:.2%} vs in-process {in_process} "
-            f"on {self.samples} held-out digits"
+            f"(PyTorch, at training) on {self.samples} held-out digits"
         )
 
 
@@ -91,7 +91,7 @@ class DemoReport:
         smoke_errors = [r.max_abs_error for r in self.smoke.results if r.max_abs_error is not None]
         lines = [
             f"model        {self.model}: {source} in {self.train_s:.1f} s",
-            f"published    version {self.new_version} in {self.publish_s:.2f} s; "
+            f"published    version {self.new_version} in {self.publish_s * 1000:.0f} ms; "
             f"validation: {self.findings} finding(s)",
             f"served       Triton ready in {self.startup_s:.1f} s",
             f"smoke        {len(self.smoke.results)} checks over HTTP and gRPC passed, max abs "
@@ -106,7 +106,7 @@ class DemoReport:
             f"(concurrency {_TRAFFIC_CONCURRENCY}, no version pinned): {self.traffic.sent} "
             f"requests sent, {self.traffic.failed} failed",
             f"rollout      publish to served alone in {self.publish_to_served_s:.1f} s "
-            f"(publish {self.publish_s:.2f} s + swap {self.swap.total_s:.1f} s)",
+            f"(publish {self.publish_s * 1000:.0f} ms + swap {self.swap.total_s:.1f} s)",
             f"wall time    {self.wall_s:.1f} s",
         ]
         return "\n".join(lines)
@@ -149,7 +149,7 @@ def run_demo(
 
         published = publish(bundle, repo, DEMO_MODEL)
         publish_s = time.monotonic() - publish_started
-        say(f"Published {DEMO_MODEL} version {published.version} in {publish_s:.2f} s")
+        say(f"Published {DEMO_MODEL} version {published.version} in {publish_s * 1000:.0f} ms")
 
         from orchestrator.validation import validate_repository
 

@@ -27,7 +27,7 @@ def _demo(tmp_path: Path, env: dict[str, str] | None = None) -> subprocess.Compl
 
 
 def _accuracies(stdout: str) -> list[tuple[str, str, str]]:
-    pattern = r"accuracy +version (\d+): served ([\d.]+)% vs in-process ([\d.]+)% on 360"
+    pattern = r"accuracy +version (\d+): served ([\d.]+)% vs in-process ([\d.]+)% .*on 360"
     return re.findall(pattern, stdout)
 
 
