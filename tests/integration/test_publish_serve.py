@@ -77,6 +77,6 @@ def test_bundle_is_served_and_answers_its_golden_data_exactly(
     state = load_models(triton_server.http_url, triton_repo, [result.model], cpu_override=True)[0]
     assert state.state == "READY", state.reason
     with np.load(result.path / "golden.npz") as golden:
-        x, y = golden["inputs/x"], golden["outputs/y"]
-    served = client.infer(triton_server.http_url, result.model, {"x": x})
-    np.testing.assert_array_equal(served["y"], y)
+        inputs, expected = golden["inputs/x"], golden["outputs/y"]
+    served = client.infer(triton_server.http_url, result.model, {"x": inputs})
+    np.testing.assert_array_equal(served["y"], expected)
