@@ -166,6 +166,10 @@ class Traffic:
                     problem = self._check(outputs) if self._check is not None else None
                 except OrchestratorError as exc:
                     problem = str(exc)
+                except Exception as exc:  # noqa: BLE001 - a load generator counts every failure
+                    # Anything else (a client library error we do not map) is a failed
+                    # request too; letting it end the thread would hide it from the count.
+                    problem = f"{type(exc).__name__}: {exc}"
                 self._record(problem)
 
     def _record(self, problem: str | None) -> None:
