@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,7 +38,15 @@ _CHUNK_BYTES = 1 << 20
 class GcsStore:
     """A store under ``gs://bucket/prefix``."""
 
-    def __init__(self, location: StoreLocation, *, client: Any = None) -> None:
+    def __init__(
+        self, location: StoreLocation, *, client: Any = None, retry_timeout_s: float = 60.0
+    ) -> None:
+        _import_quietly()
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        # Transient errors (5xx, 429, dropped connections) are retried with exponential
+        # backoff until this deadline; the library's default would wait 120 s.
+        self._retry = DEFAULT_RETRY.with_timeout(retry_timeout_s)
         self.bucket_name = location.bucket
         self.prefix = location.prefix
         self.url = f"gs://{location.bucket}/{location.prefix}".rstrip("/")
@@ -60,7 +69,7 @@ class GcsStore:
         full = self._key(prefix) if prefix else (self.prefix + "/" if self.prefix else "")
 
         def run() -> list[StoredObject]:
-            blobs = self._client.list_blobs(self.bucket_name, prefix=full)
+            blobs = self._client.list_blobs(self.bucket_name, prefix=full, retry=self._retry)
             return [StoredObject(self._relative(b.name), int(b.size or 0)) for b in blobs]
 
         return self._call(f"list {full!r}", run)
@@ -70,7 +79,9 @@ class GcsStore:
         full = self._key(prefix.rstrip("/") + "/")
 
         def run() -> list[str]:
-            iterator = self._client.list_blobs(self.bucket_name, prefix=full, delimiter="/")
+            iterator = self._client.list_blobs(
+                self.bucket_name, prefix=full, delimiter="/", retry=self._retry
+            )
             names = {check_key(blob.name[len(full) :]) for blob in iterator}
             names |= {check_key(p[len(full) :].rstrip("/")) for p in iterator.prefixes}
             return sorted(names)
@@ -81,10 +92,10 @@ class GcsStore:
         """The object's bytes; the token is its generation."""
 
         def run() -> Versioned | None:
-            blob = self._bucket.get_blob(self._key(key))
+            blob = self._bucket.get_blob(self._key(key), retry=self._retry)
             if blob is None:
                 return None
-            data = blob.download_as_bytes(if_generation_match=blob.generation)
+            data = blob.download_as_bytes(if_generation_match=blob.generation, retry=self._retry)
             return Versioned(data, str(blob.generation))
 
         return self._call(f"read {self._key(key)!r}", run)
@@ -93,7 +104,7 @@ class GcsStore:
         """sha256 of the streamed object (GCS keeps no sha256)."""
 
         def run() -> FileDigest | None:
-            blob = self._bucket.get_blob(self._key(key))
+            blob = self._bucket.get_blob(self._key(key), retry=self._retry)
             if blob is None:
                 return None
             digest = hashlib.sha256()
@@ -111,7 +122,9 @@ class GcsStore:
         full = self._key(key)
         self._call(
             f"upload {source} to {full!r}",
-            lambda: self._bucket.blob(full).upload_from_filename(str(source), checksum="crc32c"),
+            lambda: self._bucket.blob(full).upload_from_filename(
+                str(source), checksum="crc32c", retry=self._retry
+            ),
         )
 
     def copy(self, source_key: str, key: str, size_bytes: int) -> None:
@@ -120,9 +133,9 @@ class GcsStore:
         target = self._bucket.blob(self._key(key))
 
         def run() -> None:
-            token, _, _ = target.rewrite(source)
+            token, _, _ = target.rewrite(source, retry=self._retry)
             while token is not None:
-                token, _, _ = target.rewrite(source, token=token)
+                token, _, _ = target.rewrite(source, token=token, retry=self._retry)
 
         self._call(f"copy {source.name!r} to {target.name!r}", run)
 
@@ -133,7 +146,9 @@ class GcsStore:
 
         def run() -> bool:
             try:
-                self._bucket.blob(full).upload_from_string(data, if_generation_match=0)
+                self._bucket.blob(full).upload_from_string(
+                    data, if_generation_match=0, retry=self._retry
+                )
             except exceptions.PreconditionFailed:
                 return False
             return True
@@ -148,7 +163,9 @@ class GcsStore:
         def run() -> None:
             try:
                 self._bucket.blob(full).upload_from_string(
-                    data, if_generation_match=int(token) if token is not None else 0
+                    data,
+                    if_generation_match=int(token) if token is not None else 0,
+                    retry=self._retry,
                 )
             except exceptions.PreconditionFailed as exc:
                 raise StoreConflictError(
@@ -163,19 +180,28 @@ class GcsStore:
         blobs = [self._bucket.blob(self._key(key)) for key in keys]
         self._call(
             f"delete {len(blobs)} object(s)",
-            lambda: self._bucket.delete_blobs(blobs, on_error=lambda blob: None),
+            lambda: self._bucket.delete_blobs(blobs, on_error=lambda blob: None, retry=self._retry),
         )
 
 
+def _import_quietly() -> None:
+    # google-api-core warns at import when the optional grpcio-status is missing; we
+    # use the JSON API only, so that warning says nothing to our users.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Please install grpcio-status", ImportWarning)
+        try:
+            import google.api_core.exceptions  # noqa: F401
+            import google.cloud.storage  # noqa: F401
+        except ImportError as exc:
+            raise StorageError(
+                "gs:// needs the google-cloud-storage package, which is not installed. "
+                "Install it with: pip install 'triton-orchestrator[gcs]'."
+            ) from exc
+
+
 def _gcs_client() -> Any:
-    try:
-        from google.cloud import storage
-    except ImportError as exc:
-        raise StorageError(
-            "gs:// needs the google-cloud-storage package, which is not installed. "
-            "Install it with: pip install 'triton-orchestrator[gcs]'."
-        ) from exc
     from google.auth.exceptions import DefaultCredentialsError
+    from google.cloud import storage
 
     try:
         return storage.Client()
@@ -209,6 +235,11 @@ def _gcs_call(store: GcsStore, action: str, call: Callable[[], T]) -> T:
         ) from exc
     except exceptions.GoogleAPICallError as exc:
         raise StorageError(f"Could not {action} in {where}: {exc.message}.") from exc
+    except exceptions.RetryError as exc:
+        raise StorageError(
+            f"Could not {action}: the GCS endpoint is unreachable or keeps failing "
+            f"({exc.cause}). Check the network (and STORAGE_EMULATOR_HOST if set)."
+        ) from exc
     except GoogleAuthError as exc:
         raise StorageError(
             f"Could not {action} in {where}: the credentials were rejected ({exc}). Check "

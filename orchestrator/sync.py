@@ -110,18 +110,21 @@ def plan_sync(release: Release, store: Store, *, jobs: int = 8) -> SyncPlan:
             manifest does not list.
     """
     prefix = release_prefix(release.id)
-    releases = read_releases(store, jobs=jobs)
+    manifest_key = prefix + RELEASE_FILENAME
+    # The common no-change case costs two requests: this GET and the LIST below.
+    existing = store.read(manifest_key)
     present = {obj.key: obj.size_bytes for obj in store.list_objects(prefix)}
-    stray = sorted(set(present) - {prefix + p for p in release.files} - {prefix + RELEASE_FILENAME})
+    stray = sorted(set(present) - {prefix + p for p in release.files} - {manifest_key})
     if stray:
         raise StorageError(
             f"{store.url}/{prefix} holds {len(stray)} file(s) its release does not list, "
             f"e.g. {stray[0]!r}; Triton would serve them. Refusing to touch it: delete "
             "that folder and sync again."
         )
-    remote = releases.get(release.id)
-    if remote is not None:
+    if existing is not None:
+        remote = parse_release_document(existing.data, f"{store.url}/{manifest_key}")
         return _plan_for_complete(release, remote, store, present)
+    releases = read_releases(store, jobs=jobs)
 
     sources: dict[FileDigest, str] = {}
     for other_id, other in sorted(releases.items()):

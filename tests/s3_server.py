@@ -50,7 +50,9 @@ def start_s3_server(
     """Start moto_server on a free loopback port and wait until it answers."""
     binary = moto_server_binary()
     if not binary.exists():
-        raise RuntimeError(f"moto_server not found at {binary}: install the dev extra (moto[server]).")
+        raise RuntimeError(
+            f"moto_server not found at {binary}: install the dev extra (moto[server])."
+        )
     port = free_port()
     with open(log or os.devnull, "wb") as output:
         process = subprocess.Popen(

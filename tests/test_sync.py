@@ -175,7 +175,9 @@ def test_files_the_release_does_not_list_are_refused(release_repo: Path, dest: D
     store = dest.open()
     release = build_release(release_repo)
     sync_release(release, store)
-    store.upload(release_prefix(release.id) + "alpha/9/model.onnx", release_repo / "alpha/2/model.onnx")
+    store.upload(
+        release_prefix(release.id) + "alpha/9/model.onnx", release_repo / "alpha/2/model.onnx"
+    )
 
     with pytest.raises(StorageError, match="holds 1 file"):
         plan_sync(release, store)
@@ -198,7 +200,9 @@ def test_all_versions_flag_syncs_unserved_versions_too(release_repo: Path, dest:
     assert store.digest(release_prefix(release.id) + "alpha/1/model.onnx") is not None
 
 
-def test_sync_into_a_local_folder_writes_nothing_outside_it(release_repo: Path, tmp_path: Path) -> None:
+def test_sync_into_a_local_folder_writes_nothing_outside_it(
+    release_repo: Path, tmp_path: Path
+) -> None:
     target = tmp_path / "nested" / "dest"
     sibling = tmp_path / "nested" / "sibling.txt"
     sibling.parent.mkdir(parents=True)
