@@ -267,4 +267,5 @@ def _safe_name(root: Path, path: Path) -> str:
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Milliseconds: gc orders releases by this, and CI can sync twice in one second.
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
