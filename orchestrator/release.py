@@ -56,10 +56,19 @@ _ID_HEX_CHARS = 32
 
 
 class _Finding(Protocol):
-    is_error: bool
-    code: str
-    path: Any
-    message: str
+    """What release needs of a validation finding (``validation.Finding``)."""
+
+    @property
+    def is_error(self) -> bool: ...  # noqa: D102
+
+    @property
+    def code(self) -> str: ...  # noqa: D102
+
+    @property
+    def path(self) -> Any: ...  # noqa: D102
+
+    @property
+    def message(self) -> str: ...  # noqa: D102
 
 
 Validator = Callable[[Path], Sequence[_Finding]]
