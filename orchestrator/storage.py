@@ -112,11 +112,20 @@ class Store(Protocol):
     def digest(self, key: str) -> FileDigest | None:
         """sha256 and size of the stored object, or None when it does not exist."""
 
-    def upload(self, key: str, source: Path) -> None:
-        """Store the local file ``source`` under ``key``."""
+    def upload(self, key: str, source: Path) -> str | None:
+        """Store the local file ``source`` under ``key``.
 
-    def copy(self, source_key: str, key: str, size_bytes: int) -> None:
-        """Copy an object inside the store (server side where the store can)."""
+        Returns:
+            The sha256 (hex) the store computed over the bytes it stored, when it
+            reports one (S3's ``ChecksumSHA256``); None otherwise (use ``digest``).
+        """
+
+    def copy(self, source_key: str, key: str, size_bytes: int) -> str | None:
+        """Copy an object inside the store (server side where the store can).
+
+        Returns:
+            As ``upload``: the stored object's sha256 when the store reports it.
+        """
 
     def create(self, key: str, data: bytes) -> bool:
         """Write ``data`` only if ``key`` does not exist; False when it already did."""
@@ -294,15 +303,16 @@ class FileStore:
         path = self._path(key)
         return file_digest(path) if path.is_file() else None
 
-    def upload(self, key: str, source: Path) -> None:
+    def upload(self, key: str, source: Path) -> str | None:
         """Copy ``source`` in through a temporary file and an atomic rename."""
         with self._temporary(key) as temp:
             shutil.copyfile(source, temp)
             os.replace(temp, self._path(key))
+        return None
 
-    def copy(self, source_key: str, key: str, size_bytes: int) -> None:
+    def copy(self, source_key: str, key: str, size_bytes: int) -> str | None:
         """Copy a stored file to ``key``."""
-        self.upload(key, self._path(source_key))
+        return self.upload(key, self._path(source_key))
 
     def create(self, key: str, data: bytes) -> bool:
         """Write ``data`` unless ``key`` exists (``link()`` refuses an existing name)."""

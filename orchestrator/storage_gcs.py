@@ -117,8 +117,8 @@ class GcsStore:
 
         return self._call(f"check {self._key(key)!r}", run)
 
-    def upload(self, key: str, source: Path) -> None:
-        """Upload with a crc32c check of the bytes sent."""
+    def upload(self, key: str, source: Path) -> str | None:
+        """Upload with a crc32c check of the bytes sent (GCS reports no sha256)."""
         full = self._key(key)
         self._call(
             f"upload {source} to {full!r}",
@@ -126,8 +126,9 @@ class GcsStore:
                 str(source), checksum="crc32c", retry=self._retry
             ),
         )
+        return None
 
-    def copy(self, source_key: str, key: str, size_bytes: int) -> None:
+    def copy(self, source_key: str, key: str, size_bytes: int) -> str | None:
         """Server-side rewrite (works for any size, in as many calls as GCS asks)."""
         source = self._bucket.blob(self._key(source_key))
         target = self._bucket.blob(self._key(key))
@@ -138,6 +139,7 @@ class GcsStore:
                 token, _, _ = target.rewrite(source, token=token, retry=self._retry)
 
         self._call(f"copy {source.name!r} to {target.name!r}", run)
+        return None
 
     def create(self, key: str, data: bytes) -> bool:
         """Upload with ``ifGenerationMatch=0``: refused when the object exists."""

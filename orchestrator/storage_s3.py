@@ -139,39 +139,46 @@ class S3Store:
 
         return self._call(f"check {self._key(key)!r}", run)
 
-    def upload(self, key: str, source: Path) -> None:
-        """PutObject with a SHA256 checksum that botocore computes from the bytes sent."""
+    def upload(self, key: str, source: Path) -> str | None:
+        """PutObject with a SHA256 checksum that botocore computes from the bytes sent.
+
+        S3 checks that checksum against what it received and returns it: that is the
+        sha256 of the stored object, so no HEAD is needed to verify it.
+        """
         full = self._key(key)
 
-        def run() -> None:
+        def run() -> str | None:
             if source.stat().st_size > _SINGLE_REQUEST_MAX_BYTES:
                 self._client.upload_file(
                     str(source), self.bucket, full, ExtraArgs={"ChecksumAlgorithm": "SHA256"}
                 )
-                return
+                return None  # a multipart checksum is per part: verify by digest()
             with source.open("rb") as body:
-                self._client.put_object(
+                response = self._client.put_object(
                     Bucket=self.bucket, Key=full, Body=body, ChecksumAlgorithm="SHA256"
                 )
+            return hex_from_b64(str(response.get("ChecksumSHA256", "")))
 
-        self._call(f"upload {source} to {full!r}", run)
+        return self._call(f"upload {source} to {full!r}", run)
 
-    def copy(self, source_key: str, key: str, size_bytes: int) -> None:
+    def copy(self, source_key: str, key: str, size_bytes: int) -> str | None:
         """CopyObject inside the bucket: no bytes travel through this machine."""
         source = {"Bucket": self.bucket, "Key": self._key(source_key)}
         full = self._key(key)
 
-        def run() -> None:
+        def run() -> str | None:
             if size_bytes > _SINGLE_REQUEST_MAX_BYTES:
                 self._client.copy(
                     source, self.bucket, full, ExtraArgs={"ChecksumAlgorithm": "SHA256"}
                 )
-                return
-            self._client.copy_object(
+                return None
+            response = self._client.copy_object(
                 Bucket=self.bucket, Key=full, CopySource=source, ChecksumAlgorithm="SHA256"
             )
+            result = response.get("CopyObjectResult", {})
+            return hex_from_b64(str(result.get("ChecksumSHA256", "")))
 
-        self._call(f"copy {source['Key']!r} to {full!r}", run)
+        return self._call(f"copy {source['Key']!r} to {full!r}", run)
 
     def create(self, key: str, data: bytes) -> bool:
         """PutObject with ``If-None-Match: *``: S3 refuses it when the key exists."""

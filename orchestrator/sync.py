@@ -255,23 +255,36 @@ def _plan_for_complete(
 
 def _upload(store: Store, prefix: str, transfer: Transfer, source: Path | None) -> None:
     assert source is not None  # checked by sync_release
-    store.upload(prefix + transfer.path, source / transfer.path)
-    _verify(store, prefix + transfer.path, transfer, "the local file changed during the upload?")
-
-
-def _copy(store: Store, prefix: str, transfer: Transfer) -> None:
-    assert transfer.source_key is not None
-    store.copy(transfer.source_key, prefix + transfer.path, transfer.digest.size_bytes)
+    reported = store.upload(prefix + transfer.path, source / transfer.path)
     _verify(
         store,
         prefix + transfer.path,
         transfer,
+        reported,
+        "the local file changed during the upload?",
+    )
+
+
+def _copy(store: Store, prefix: str, transfer: Transfer) -> None:
+    assert transfer.source_key is not None
+    reported = store.copy(transfer.source_key, prefix + transfer.path, transfer.digest.size_bytes)
+    _verify(
+        store,
+        prefix + transfer.path,
+        transfer,
+        reported,
         f"its copy source {transfer.source_key!r} does not match the manifest of its release; "
         "refusing that release as a source: verify and delete it",
     )
 
 
-def _verify(store: Store, key: str, transfer: Transfer, why: str) -> None:
+def _verify(
+    store: Store, key: str, transfer: Transfer, reported_sha256: str | None, why: str
+) -> None:
+    # The sha256 the store computed while storing the object is its digest; only a
+    # store that reports none (file://, gs://, multipart) is read back.
+    if reported_sha256 is not None and reported_sha256 == transfer.digest.sha256:
+        return
     stored = store.digest(key)
     if stored != transfer.digest:
         found = f"sha256 {stored.sha256}, {stored.size_bytes} bytes" if stored else "nothing"

@@ -72,14 +72,16 @@ class CrashingStore:
     def digest(self, key: str) -> FileDigest | None:
         return self.inner.digest(key)
 
-    def upload(self, key: str, source: Path) -> None:
+    def upload(self, key: str, source: Path) -> str | None:
         data = source.read_bytes()
-        self._write(key, lambda: self.inner.upload(key, source), data[: len(data) // 2])
+        result = self._write(key, lambda: self.inner.upload(key, source), data[: len(data) // 2])
+        return result if isinstance(result, str) else None
 
-    def copy(self, source_key: str, key: str, size_bytes: int) -> None:
+    def copy(self, source_key: str, key: str, size_bytes: int) -> str | None:
         stored = self.inner.read(source_key)
         partial = stored.data[: len(stored.data) // 2] if stored else b""
-        self._write(key, lambda: self.inner.copy(source_key, key, size_bytes), partial)
+        result = self._write(key, lambda: self.inner.copy(source_key, key, size_bytes), partial)
+        return result if isinstance(result, str) else None
 
     def create(self, key: str, data: bytes) -> bool:
         return bool(self._write(key, lambda: self.inner.create(key, data), None))
