@@ -1,0 +1,213 @@
+"""Offline checks of ensemble configs, as Triton core validates them at load.
+
+Mirrors ``ValidateEnsembleSchedulingConfig`` (fields an ensemble must and must not have,
+the data flow from ensemble inputs through the steps to the outputs) and the tensor
+mapping checks against each step's model, plus dependency cycles between ensembles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Protocol
+
+from tritonclient.grpc import model_config_pb2
+
+from orchestrator.findings import Finding, line_of
+
+__all__ = ["ENSEMBLE_PLATFORM", "ensemble_findings"]
+
+ENSEMBLE_PLATFORM = "ensemble"
+
+
+class _ErrorFactory(Protocol):
+    def __call__(self, code: str, message: str, hint: str, *needles: str) -> Finding: ...
+
+
+def ensemble_findings(
+    path: Path,
+    text: str,
+    config: model_config_pb2.ModelConfig,
+    configs: Mapping[str, model_config_pb2.ModelConfig],
+) -> list[Finding]:
+    """Findings for one ensemble config; ``configs`` are all models of the repository.
+
+    Example:
+        >>> ensemble_findings(path, text, config, {"pre": pre, "cls": cls})  # doctest: +SKIP
+        []
+    """
+
+    def error(code: str, message: str, hint: str, *needles: str) -> Finding:
+        line = line_of(text, *needles) if needles else None
+        return Finding(code, "error", path, line, message, hint)
+
+    found = _structure(config, error)
+    if found:
+        return found
+    for index, step in enumerate(config.ensemble_scheduling.step):
+        where = f"step {index} ({step.model_name!r})"
+        target = configs.get(step.model_name)
+        if target is None:
+            found.append(
+                error(
+                    "ensemble-model-missing",
+                    f"{where} names a model that is not in the repository",
+                    "Publish the model, or fix model_name.",
+                    "model_name",
+                    f'"{step.model_name}"',
+                )
+            )
+            continue
+        inputs = {io.name for io in target.input}
+        outputs = {io.name for io in target.output}
+        for key in step.input_map:
+            if key not in inputs:
+                found.append(
+                    error(
+                        "ensemble-tensor-unknown",
+                        f"{where} maps input '{key}', which model {step.model_name!r} does not "
+                        f"have (inputs: {sorted(inputs)})",
+                        "Use the step model's input names as input_map keys.",
+                        f'"{key}"',
+                    )
+                )
+        for key in step.output_map:
+            if key not in outputs:
+                found.append(
+                    error(
+                        "ensemble-tensor-unknown",
+                        f"{where} maps output '{key}', which model {step.model_name!r} does "
+                        f"not have (outputs: {sorted(outputs)})",
+                        "Use the step model's output names as output_map keys.",
+                        f'"{key}"',
+                    )
+                )
+    found += _data_flow(config, error)
+    cycle = _cycle(config.name, configs)
+    if cycle:
+        found.append(
+            error(
+                "ensemble-cycle",
+                f"ensemble steps form a cycle: {' -> '.join(cycle)}",
+                "An ensemble cannot (indirectly) contain itself.",
+                "model_name",
+            )
+        )
+    return found
+
+
+def _structure(config: model_config_pb2.ModelConfig, error: _ErrorFactory) -> list[Finding]:
+    hint = "Ensembles have platform: \"ensemble\", no backend, instance_group, optimization or warmup."
+    found = []
+    if config.backend:
+        found.append(error("ensemble-invalid", "an ensemble must not name a backend", hint, "backend"))
+    for field, what in (
+        ("instance_group", "instance_group"),
+        ("model_warmup", "model_warmup"),
+    ):
+        if len(getattr(config, field)):
+            found.append(error("ensemble-invalid", f"an ensemble must not set {what}", hint, field))
+    if config.HasField("optimization"):
+        found.append(error("ensemble-invalid", "an ensemble must not set optimization", hint))
+    if not config.HasField("ensemble_scheduling") or not config.ensemble_scheduling.step:
+        found.append(
+            error(
+                "ensemble-invalid",
+                "the ensemble has no ensemble_scheduling steps",
+                "Add ensemble_scheduling { step [ ... ] }.",
+            )
+        )
+        return found
+    for index, step in enumerate(config.ensemble_scheduling.step):
+        for field in ("model_name", "input_map", "output_map"):
+            if not getattr(step, field):
+                found.append(
+                    error(
+                        "ensemble-invalid",
+                        f"step {index} of the ensemble must specify '{field}'",
+                        "Every step needs model_name, input_map and output_map.",
+                    )
+                )
+    return found
+
+
+def _data_flow(config: model_config_pb2.ModelConfig, error: _ErrorFactory) -> list[Finding]:
+    """Triton's readiness propagation from ensemble inputs through the steps."""
+    producers: dict[str, list[int]] = {}
+    consumers: dict[str, list[int]] = {}
+    steps = list(config.ensemble_scheduling.step)
+    for index, step in enumerate(steps):
+        for tensor in step.output_map.values():
+            if tensor in producers:
+                return [
+                    error(
+                        "ensemble-dataflow",
+                        f"ensemble tensor '{tensor}' appears in more than one output_map",
+                        "Each ensemble tensor must be written by exactly one step.",
+                        f'"{tensor}"',
+                    )
+                ]
+            producers[tensor] = [index]
+        for tensor in step.input_map.values():
+            consumers.setdefault(tensor, []).append(index)
+    ready = {io.name for io in config.input}
+    hint = "Connect every ensemble input to a step, and every output to a step's output_map."
+    found = [
+        error("ensemble-dataflow", f"ensemble input '{name}' is not used", hint, f'"{name}"')
+        for name in sorted(ready)
+        if name not in consumers and name not in producers
+    ]
+    progress = True
+    done: set[int] = set()
+    while progress:
+        progress = False
+        for index, step in enumerate(steps):
+            if index not in done and all(t in ready for t in step.input_map.values()):
+                done.add(index)
+                ready.update(step.output_map.values())
+                progress = True
+    outputs = {io.name for io in config.output}
+    for name in sorted(outputs):
+        if name not in producers and name not in consumers:
+            found.append(error("ensemble-dataflow", f"ensemble output '{name}' is not used", hint))
+        elif name not in ready:
+            found.append(
+                error("ensemble-dataflow", f"output '{name}' is not written", hint, f'"{name}"')
+            )
+    for name in sorted(set(producers) | set(consumers)):
+        if name in outputs:
+            continue
+        if name not in ready or name not in consumers:
+            found.append(
+                error(
+                    "ensemble-dataflow",
+                    f"ensemble tensor '{name}' is unused or never written",
+                    hint,
+                    f'"{name}"',
+                )
+            )
+    return found
+
+
+def _cycle(
+    start: str, configs: Mapping[str, model_config_pb2.ModelConfig]
+) -> list[str] | None:
+    def steps_of(name: str) -> list[str]:
+        config = configs.get(name)
+        if config is None or config.platform != ENSEMBLE_PLATFORM:
+            return []
+        return [step.model_name for step in config.ensemble_scheduling.step]
+
+    stack: list[tuple[str, list[str]]] = [(start, [start])]
+    seen: set[str] = set()
+    while stack:
+        name, trail = stack.pop()
+        for nxt in steps_of(name):
+            if nxt == start:
+                return [*trail, nxt]
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append((nxt, [*trail, nxt]))
+    return None
+
+

@@ -1,0 +1,371 @@
+"""Publish an export bundle or a bare ONNX file as a new, immutable model version.
+
+The version folder is assembled in a staging folder inside the model folder
+(``<repo>/<model>/.staging-<pid>-<random>``, which Triton ignores because it is not a
+number) and renamed into place in one ``rename(2)``: no reader ever sees half a version.
+``rename`` onto an existing version folder fails, so two concurrent publishes never get
+the same number: the loser takes the next one. The config is written after the version,
+through a temporary file and ``os.replace``. A publish killed at any point leaves at most
+a staging folder, which the next publish removes.
+"""
+
+from __future__ import annotations
+
+import difflib
+import errno
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tritonclient.grpc import model_config_pb2
+
+from orchestrator.errors import ConfigError, RepositoryError
+from orchestrator.model_config import (
+    CONFIG_FILENAME,
+    GenerationOptions,
+    config_to_json,
+    generate_config,
+    load_config,
+    render_config,
+)
+from orchestrator.onnx_signature import Signature, read_signature
+from orchestrator.repository import (
+    FileDigest,
+    file_digest,
+    read_manifest,
+    version_dir,
+    version_manifest,
+    version_numbers,
+    write_manifest,
+)
+from orchestrator.triton.backends.onnxruntime.model import LoadError, check_config
+
+__all__ = ["STAGING_PREFIX", "PublishResult", "publish"]
+
+logger = logging.getLogger(__name__)
+
+STAGING_PREFIX = ".staging-"
+MODEL_FILENAME = "model.onnx"
+EXPORT_FILENAME = "export.json"
+GOLDEN_FILENAME = "golden.npz"
+_BUNDLE_FILES = (MODEL_FILENAME, EXPORT_FILENAME, GOLDEN_FILENAME)
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_MAX_CLAIMS = 1000
+_TMP_INFIX = ".tmp-"
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What ``publish`` wrote.
+
+    Attributes:
+        model: the model name (its folder under the repository).
+        version: the new version number.
+        path: the new version folder.
+        config_path: the model's config.pbtxt.
+        config_written: whether this publish created or updated config.pbtxt.
+        files: sha256 and size of every file in the version folder (its manifest).
+    """
+
+    model: str
+    version: int
+    path: Path
+    config_path: Path
+    config_written: bool = False
+    files: Mapping[str, FileDigest] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Source:
+    model_file: Path
+    extra_files: tuple[Path, ...]
+    export: Mapping[str, Any]
+
+
+def publish(
+    source: Path,
+    repo: Path,
+    model: str | None = None,
+    *,
+    update_config: bool = False,
+    options: GenerationOptions | None = None,
+) -> PublishResult:
+    """Publish ``source`` as the next version of ``model`` in ``repo``.
+
+    Args:
+        source: an export bundle folder (``model.onnx``, ``export.json``, ``golden.npz``)
+            or a bare ``.onnx`` file.
+        repo: the model repository (created when missing).
+        model: the model name; default: ``model_name`` of export.json, else the file stem.
+        update_config: when the model's config does not fit the new graph, regenerate
+            its inputs, outputs and batching instead of failing.
+        options: generation options for a new (or updated) config.
+
+    Returns:
+        The model, its new version number and folder.
+
+    Raises:
+        ConfigError: the source is not a servable ONNX graph, its files differ from
+            export.json, or the existing config does not match its signature.
+        RepositoryError: the repository cannot be written.
+
+    Example:
+        >>> publish(Path("models/exports/digits"), Path("model_repository"))  # doctest: +SKIP
+        PublishResult(model='digits', version=3, ...)
+    """
+    bundle = _read_source(source)
+    name = _model_name(model, bundle, source)
+    signature = read_signature(bundle.model_file)
+    model_dir = repo / name
+    config_path = model_dir / CONFIG_FILENAME
+    config = _config_for(name, signature, config_path, update_config, options)
+    try:
+        model_dir.mkdir(parents=True, exist_ok=True)
+        _remove_stale_staging(model_dir)
+        staging = _stage(model_dir, bundle)
+        version = _claim_version(model_dir, staging)
+        if config is not None:
+            _write_atomically(config_path, render_config(config))
+    except OSError as exc:
+        raise RepositoryError(
+            f"Cannot publish into {model_dir}: {exc.strerror or exc} ({exc.filename or ''}). "
+            "Check that the repository is a writable folder with free space."
+        ) from exc
+    path = version_dir(repo, name, version)
+    logger.info("Published %s version %d at %s", name, version, path)
+    return PublishResult(
+        model=name,
+        version=version,
+        path=path,
+        config_path=config_path,
+        config_written=config is not None,
+        files=read_manifest(path) or {},
+    )
+
+
+def _read_source(source: Path) -> _Source:
+    if source.is_dir():
+        model_file = source / MODEL_FILENAME
+        if not model_file.is_file():
+            raise ConfigError(
+                f"Export bundle {source} has no {MODEL_FILENAME}. Expected a folder with "
+                "model.onnx, export.json and golden.npz, or a bare .onnx file."
+            )
+        extras = tuple(source / f for f in _BUNDLE_FILES[1:] if (source / f).is_file())
+        export = _read_export(source / EXPORT_FILENAME)
+        _verify_bundle(source, export)
+        return _Source(model_file, extras, export)
+    if source.is_file() and source.suffix == ".onnx":
+        return _Source(source, (), {})
+    raise ConfigError(
+        f"Cannot publish {source}: it is neither an export bundle folder nor a .onnx file. "
+        "Pass a folder with model.onnx (and export.json, golden.npz) or a .onnx file."
+    )
+
+
+def _read_export(path: Path) -> Mapping[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(
+            f"{path} is not readable JSON ({exc}). Re-export the bundle."
+        ) from exc
+    if not isinstance(body, dict):
+        raise ConfigError(f"{path} must hold a JSON object, got {type(body).__name__}.")
+    return body
+
+
+def _verify_bundle(source: Path, export: Mapping[str, Any]) -> None:
+    files = export.get("files", {})
+    if not isinstance(files, dict):
+        raise ConfigError(f"{source / EXPORT_FILENAME}: 'files' must be an object.")
+    for name, expected in sorted(files.items()):
+        path = source / name
+        if not path.is_file():
+            raise ConfigError(
+                f"Export bundle {source}: export.json lists {name!r} but the file is missing. "
+                "Copy the whole bundle again."
+            )
+        actual = file_digest(path)
+        want_sha = str(expected.get("sha256", "")) if isinstance(expected, dict) else ""
+        want_size = expected.get("size_bytes") if isinstance(expected, dict) else None
+        if actual.sha256 != want_sha or (want_size is not None and actual.size_bytes != want_size):
+            raise ConfigError(
+                f"Export bundle {source}: {name} has sha256 {actual.sha256[:12]}… and "
+                f"{actual.size_bytes} bytes, but export.json expects {want_sha[:12] or '?'}… "
+                f"and {want_size} bytes. The file changed after export or the copy is broken; "
+                "copy the bundle again or re-export it."
+            )
+
+
+def _model_name(model: str | None, bundle: _Source, source: Path) -> str:
+    name = model or str(bundle.export.get("model_name") or "") or bundle.model_file.stem
+    if not _NAME.match(name) or name.isdigit():
+        raise ConfigError(
+            f"Model name {name!r} (from {'--model' if model else source}) is not usable as a "
+            "folder name. Expected letters, digits, '_', '-' or '.', not starting with '.' "
+            "and not all digits; pass --model NAME."
+        )
+    return name
+
+
+def _config_for(
+    name: str,
+    signature: Signature,
+    config_path: Path,
+    update_config: bool,
+    options: GenerationOptions | None,
+) -> model_config_pb2.ModelConfig | None:
+    """The config to write, or None when the existing one fits the new graph."""
+    generated = generate_config(name, signature, options)
+    if not config_path.exists():
+        return generated
+    existing = load_config(config_path)
+    try:
+        check_config(json.loads(config_to_json(existing)), *signature.backend_tensors())
+        return None
+    except LoadError as exc:
+        if not update_config:
+            raise ConfigError(
+                f"{config_path} does not match the new graph: {exc}.\n"
+                f"{_io_diff(existing, generated, config_path)}\n"
+                "Export the graph with the same inputs and outputs, or pass --update-config "
+                "to regenerate the config's inputs, outputs and batching on purpose."
+            ) from exc
+    return _updated(existing, generated)
+
+
+def _io_only(config: model_config_pb2.ModelConfig) -> str:
+    io = model_config_pb2.ModelConfig(max_batch_size=config.max_batch_size)
+    io.input.extend(config.input)
+    io.output.extend(config.output)
+    return render_config(io)
+
+
+def _io_diff(
+    existing: model_config_pb2.ModelConfig,
+    generated: model_config_pb2.ModelConfig,
+    path: Path,
+) -> str:
+    return "".join(
+        difflib.unified_diff(
+            _io_only(existing).splitlines(keepends=True),
+            _io_only(generated).splitlines(keepends=True),
+            fromfile=str(path),
+            tofile="generated from the new graph",
+        )
+    )
+
+
+def _updated(
+    existing: model_config_pb2.ModelConfig, generated: model_config_pb2.ModelConfig
+) -> model_config_pb2.ModelConfig:
+    """The existing config with the generated I/O, batching and warmup."""
+    config = model_config_pb2.ModelConfig()
+    config.CopyFrom(existing)
+    config.max_batch_size = generated.max_batch_size
+    for name in ("input", "output", "model_warmup"):
+        config.ClearField(name)  # type: ignore[arg-type]
+    config.input.extend(generated.input)
+    config.output.extend(generated.output)
+    config.model_warmup.extend(generated.model_warmup)
+    if generated.max_batch_size == 0:
+        config.ClearField("dynamic_batching")
+    elif config.HasField("dynamic_batching"):
+        sizes = [s for s in config.dynamic_batching.preferred_batch_size]
+        if any(s > generated.max_batch_size for s in sizes):
+            config.dynamic_batching.CopyFrom(generated.dynamic_batching)
+    return config
+
+
+def _remove_stale_staging(model_dir: Path) -> None:
+    tmp_prefix = f"{CONFIG_FILENAME}{_TMP_INFIX}"
+    for entry in model_dir.iterdir():
+        if entry.name.startswith(STAGING_PREFIX):
+            owner = entry.name[len(STAGING_PREFIX) :]
+        elif entry.name.startswith(tmp_prefix):
+            owner = entry.name[len(tmp_prefix) :]
+        else:
+            continue
+        pid_text = owner.split("-", 1)[0]
+        if pid_text.isdigit() and _alive(int(pid_text)):
+            continue
+        logger.info("Removing %s left by an interrupted publish", entry)
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _stage(model_dir: Path, bundle: _Source) -> Path:
+    staging = model_dir / f"{STAGING_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+    staging.mkdir()
+    targets = [(bundle.model_file, staging / MODEL_FILENAME)]
+    targets += [(path, staging / path.name) for path in bundle.extra_files]
+    for src, dst in targets:
+        shutil.copyfile(src, dst)
+        _fsync(dst)
+    _fsync(write_manifest(staging, version_manifest(staging)))
+    _fsync(staging)
+    return staging
+
+
+def _claim_version(model_dir: Path, staging: Path) -> int:
+    """Rename ``staging`` to the next free version number; retry when another publish won."""
+    candidate = max(version_numbers(model_dir), default=0) + 1
+    for _ in range(_MAX_CLAIMS):
+        target = model_dir / str(candidate)
+        if not target.exists() and not target.is_symlink():
+            try:
+                os.rename(staging, target)
+            except OSError as exc:
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR):
+                    raise
+            else:
+                _fsync(model_dir)
+                return candidate
+        candidate = max(candidate + 1, max(version_numbers(model_dir), default=0) + 1)
+    raise RepositoryError(
+        f"Could not claim a version number in {model_dir} after {_MAX_CLAIMS} tries. "
+        "Something keeps creating version folders; check for a runaway publish loop."
+    )
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f"{path.name}{_TMP_INFIX}{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        with tmp.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync(path.parent)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
