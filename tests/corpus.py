@@ -143,7 +143,9 @@ def _(repo: Path, name: str) -> list[str]:
 
 @case("valid-input-fixes-dynamic-dim")
 def _(repo: Path, name: str) -> list[str]:
-    make_identity_onnx(repo / name / "1" / "model.onnx", [("x", "y", TensorProto.FLOAT, ["N", "F"])])
+    make_identity_onnx(
+        repo / name / "1" / "model.onnx", [("x", "y", TensorProto.FLOAT, ["N", "F"])]
+    )
     write_config(
         repo,
         name,
@@ -414,7 +416,9 @@ def _(repo: Path, name: str) -> list[str]:
 
 @case("output-fixes-dynamic-dim", errors={"dims-mismatch"})
 def _(repo: Path, name: str) -> list[str]:
-    make_identity_onnx(repo / name / "1" / "model.onnx", [("x", "y", TensorProto.FLOAT, ["N", "F"])])
+    make_identity_onnx(
+        repo / name / "1" / "model.onnx", [("x", "y", TensorProto.FLOAT, ["N", "F"])]
+    )
     write_config(
         repo,
         name,
@@ -465,7 +469,9 @@ def _(repo: Path, name: str) -> list[str]:
         TensorProto.INT64, helper.make_tensor_type_proto(TensorProto.FLOAT, [])
     )
     probs = helper.make_value_info("probs", helper.make_sequence_type_proto(map_type))
-    node = helper.make_node("ZipMap", ["x"], ["probs"], domain="ai.onnx.ml", classlabels_int64s=[0, 1])
+    node = helper.make_node(
+        "ZipMap", ["x"], ["probs"], domain="ai.onnx.ml", classlabels_int64s=[0, 1]
+    )
     graph = helper.make_graph([node], "zipmap", [x], [probs])
     model = helper.make_model(
         graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)]
@@ -578,7 +584,9 @@ ensemble_scheduling {{ step [ {steps} ] }}
     )
 
 
-def _step(model: str, key_in: str = "x", key_out: str = "s", src: str = "IN", dst: str = "OUT") -> str:
+def _step(
+    model: str, key_in: str = "x", key_out: str = "s", src: str = "IN", dst: str = "OUT"
+) -> str:
     return (
         f'{{ model_name: "{model}" model_version: -1 input_map {{ key: "{key_in}" value: "{src}" }}'
         f' output_map {{ key: "{key_out}" value: "{dst}" }} }}'

@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import onnx
+
 from orchestrator.repository import version_manifest, write_manifest
 from tests.onnx_models import AFFINE_CONFIG, make_affine_onnx
 
@@ -36,3 +38,19 @@ def make_repository(
         for version in versions:
             write_version(model_dir, version, onnx_source)
     return root
+
+
+def rewrite(path: Path, text: str) -> Path:
+    """Replace a file's text; inside a version folder, refresh its manifest as publish would."""
+    path.write_text(text)
+    if (path.parent / "manifest.json").is_file():
+        write_manifest(path.parent, version_manifest(path.parent))
+    return path
+
+
+def variant_onnx(source: Path, target: Path, tag: str) -> Path:
+    """The same graph with another doc_string: a valid model with other bytes."""
+    model = onnx.load(source)
+    model.doc_string = tag
+    onnx.save(model, target)
+    return target

@@ -19,6 +19,7 @@ from orchestrator.release import Release, build_release
 from orchestrator.storage import Store, StoreConflictError
 from orchestrator.sync import sync_release
 from tests.conftest import Dest
+from tests.release_repos import rewrite
 
 
 def _sync_versions(repo: Path, store: Store, count: int) -> list[Release]:
@@ -26,7 +27,7 @@ def _sync_versions(repo: Path, store: Store, count: int) -> list[Release]:
     releases = []
     notes = repo / "beta" / "1" / "notes.txt"
     for index in range(count):
-        notes.write_text(f"release number {index}\n")
+        rewrite(notes, f"release number {index}\n")
         release = build_release(repo)
         # created is second-resolution: make the order explicit for the test
         stamped = Release(

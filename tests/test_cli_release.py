@@ -11,6 +11,7 @@ from orchestrator.catalog import set_environment
 from orchestrator.cli import cli
 from orchestrator.release import build_release
 from orchestrator.storage import open_store
+from tests.release_repos import rewrite
 from tests.s3_server import S3Server
 
 
@@ -94,7 +95,7 @@ def test_releases_list_and_gc_on_s3(
     endpoint = ["--endpoint-url", s3_server.endpoint_url]
     ids = []
     for text in ("one\n", "two\n"):
-        (release_repo / "beta" / "1" / "notes.txt").write_text(text)
+        rewrite(release_repo / "beta" / "1" / "notes.txt", text)
         result = CliRunner().invoke(cli, ["sync", str(release_repo), dest, *endpoint])
         assert result.exit_code == 0, result.output
         ids.append(build_release(release_repo).id)

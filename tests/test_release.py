@@ -11,6 +11,7 @@ import pytest
 
 from orchestrator.errors import RepositoryError, StorageError
 from orchestrator.release import build_release, parse_release_document, release_id
+from tests.release_repos import rewrite
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ def test_one_changed_byte_gives_another_id(release_repo: Path) -> None:
     notes = release_repo / "beta" / "1" / "notes.txt"
     data = bytearray(notes.read_bytes())
     data[0] ^= 0x20
-    notes.write_bytes(bytes(data))
+    rewrite(notes, bytes(data).decode())
     after = build_release(release_repo)
     assert after.id != before.id
     assert after.files["beta/1/notes.txt"].size_bytes == before.files["beta/1/notes.txt"].size_bytes
@@ -84,15 +85,24 @@ def test_a_repository_the_validator_rejects_is_refused(release_repo: Path) -> No
 def test_a_symlink_in_the_repository_is_refused(release_repo: Path, tmp_path: Path) -> None:
     outside = tmp_path / "secret.txt"
     outside.write_text("secret")
-    (release_repo / "alpha" / "2" / "link.txt").symlink_to(outside)
+    (release_repo / "alpha" / "link.txt").symlink_to(outside)
     with pytest.raises(RepositoryError, match="symbolic link"):
-        build_release(release_repo)
+        build_release(release_repo, validate=lambda root: [])
 
 
 def test_a_backslash_in_a_file_name_is_refused(release_repo: Path) -> None:
-    (release_repo / "alpha" / "2" / "evil\\name.txt").write_text("x")
+    (release_repo / "alpha" / "evil\\name.txt").write_text("x")
     with pytest.raises(RepositoryError, match="backslash"):
+        build_release(release_repo, validate=lambda root: [])
+
+
+def test_the_real_validator_runs_first_and_blocks_a_release(release_repo: Path) -> None:
+    # A published version changed behind publish's back: validate reports it.
+    (release_repo / "beta" / "1" / "notes.txt").write_text("edited in place\n")
+    with pytest.raises(RepositoryError) as caught:
         build_release(release_repo)
+    assert "Refusing to release" in str(caught.value)
+    assert "manifest-mismatch" in str(caught.value)
 
 
 def test_an_empty_repository_is_refused(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from orchestrator.release import build_release
 from orchestrator.storage import Store
 from orchestrator.sync import plan_sync, sync_release
 from tests.conftest import Dest
-from tests.release_repos import write_version
+from tests.release_repos import variant_onnx, write_version
 
 
 def _keys(store: Store) -> set[str]:
@@ -73,8 +74,7 @@ def test_new_version_uploads_only_new_content_and_copies_the_rest_server_side(
     store = dest.open()
     first = build_release(release_repo)
     sync_release(first, store)
-    other_onnx = tmp_path / "other.onnx"
-    other_onnx.write_bytes((release_repo / "alpha" / "2" / "model.onnx").read_bytes() + b"\0")
+    other_onnx = variant_onnx(release_repo / "alpha/2/model.onnx", tmp_path / "v3.onnx", "v3")
     write_version(release_repo / "alpha", 3, other_onnx)
 
     second = build_release(release_repo)
@@ -97,18 +97,22 @@ def test_same_size_content_change_is_detected_and_uploaded(release_repo: Path, d
     store = dest.open()
     first = build_release(release_repo)
     sync_release(first, store)
-    notes = release_repo / "beta" / "1" / "notes.txt"
-    text = notes.read_text()
-    notes.write_text(text.replace("version", "VERSION"))  # same size, other bytes
-    assert notes.stat().st_size == len(text)
+    config = release_repo / "beta" / "config.pbtxt"
+    before = config.stat()
+    text = config.read_text()
+    changed = text.replace("max_queue_delay_microseconds: 100", "max_queue_delay_microseconds: 200")
+    assert len(changed) == len(text) and changed != text
+    config.write_text(changed)
+    os.utime(config, ns=(before.st_atime_ns, before.st_mtime_ns))  # even with the old mtime
 
     second = build_release(release_repo)
     report = sync_release(second, store)
 
     assert second.id != first.id
-    assert [t.path for t in report.plan.uploads] == ["beta/1/notes.txt"]
-    stored = store.read(release_prefix(second.id) + "beta/1/notes.txt")
-    assert stored is not None and stored.data == notes.read_bytes()
+    assert [t.path for t in report.plan.uploads] == ["beta/config.pbtxt"]
+    assert len(report.plan.copies) == len(second.files) - 1
+    stored = store.read(release_prefix(second.id) + "beta/config.pbtxt")
+    assert stored is not None and stored.data == changed.encode()
 
 
 def test_dry_run_plans_and_writes_nothing(release_repo: Path, dest: Dest) -> None:

@@ -26,6 +26,7 @@ from orchestrator.repository import FileDigest
 from orchestrator.storage import Store, StoredObject, Versioned
 from orchestrator.sync import sync_release
 from tests.conftest import Dest
+from tests.release_repos import rewrite
 from tests.s3_server import S3Server
 
 TRIALS = 50
@@ -119,7 +120,7 @@ def _mutate(repo: Path, rng: random.Random) -> None:
     """A new release: change a file's bytes (sometimes keeping its size)."""
     target = rng.choice([repo / "beta" / "1" / "notes.txt", repo / "alpha" / "config.pbtxt"])
     text = target.read_text()
-    target.write_text(text + f"# {rng.randrange(10**9)}\n")
+    rewrite(target, text + f"# {rng.randrange(10**9)}\n")
 
 
 @pytest.mark.parametrize("kind", ["s3", "file"])

@@ -32,9 +32,12 @@ def test_triton_and_the_validator_give_the_same_verdict(
     validator_loads = not any(f.is_error for f in findings)
 
     for dependency in dependencies:
-        assert load_models(triton_server.http_url, triton_repo, [dependency], cpu_override=True)[
-            0
-        ].state == "READY"
+        assert (
+            load_models(triton_server.http_url, triton_repo, [dependency], cpu_override=True)[
+                0
+            ].state
+            == "READY"
+        )
     state = load_models(triton_server.http_url, triton_repo, [name], cpu_override=True)[0]
     triton_loads = state.state == "READY"
     try:
