@@ -97,10 +97,14 @@ def ensemble_findings(
 
 
 def _structure(config: model_config_pb2.ModelConfig, error: _ErrorFactory) -> list[Finding]:
-    hint = "Ensembles have platform: \"ensemble\", no backend, instance_group, optimization or warmup."
+    hint = (
+        'Ensembles have platform: "ensemble", no backend, instance_group, optimization or warmup.'
+    )
     found = []
     if config.backend:
-        found.append(error("ensemble-invalid", "an ensemble must not name a backend", hint, "backend"))
+        found.append(
+            error("ensemble-invalid", "an ensemble must not name a backend", hint, "backend")
+        )
     for field, what in (
         ("instance_group", "instance_group"),
         ("model_warmup", "model_warmup"),
@@ -133,10 +137,10 @@ def _structure(config: model_config_pb2.ModelConfig, error: _ErrorFactory) -> li
 
 def _data_flow(config: model_config_pb2.ModelConfig, error: _ErrorFactory) -> list[Finding]:
     """Triton's readiness propagation from ensemble inputs through the steps."""
-    producers: dict[str, list[int]] = {}
-    consumers: dict[str, list[int]] = {}
     steps = list(config.ensemble_scheduling.step)
-    for index, step in enumerate(steps):
+    producers: set[str] = set()
+    consumers: set[str] = set()
+    for step in steps:
         for tensor in step.output_map.values():
             if tensor in producers:
                 return [
@@ -147,18 +151,30 @@ def _data_flow(config: model_config_pb2.ModelConfig, error: _ErrorFactory) -> li
                         f'"{tensor}"',
                     )
                 ]
-            producers[tensor] = [index]
-        for tensor in step.input_map.values():
-            consumers.setdefault(tensor, []).append(index)
-    ready = {io.name for io in config.input}
+            producers.add(tensor)
+        consumers.update(step.input_map.values())
+    inputs = {io.name for io in config.input}
+    outputs = {io.name for io in config.output}
+    ready = _ready_tensors(steps, inputs)
     hint = "Connect every ensemble input to a step, and every output to a step's output_map."
-    found = [
-        error("ensemble-dataflow", f"ensemble input '{name}' is not used", hint, f'"{name}"')
-        for name in sorted(ready)
-        if name not in consumers and name not in producers
-    ]
-    progress = True
+    problems = [(f"ensemble input '{n}' is not used", n) for n in sorted(inputs - consumers)]
+    for name in sorted(outputs):
+        if name not in producers | consumers:
+            problems.append((f"ensemble output '{name}' is not used", name))
+        elif name not in ready:
+            problems.append((f"output '{name}' is not written", name))
+    for name in sorted((producers | consumers) - outputs):
+        if name not in ready or name not in consumers:
+            problems.append((f"ensemble tensor '{name}' is unused or never written", name))
+    return [error("ensemble-dataflow", message, hint, f'"{n}"') for message, n in problems]
+
+
+def _ready_tensors(
+    steps: list[model_config_pb2.ModelEnsembling.Step], inputs: set[str]
+) -> set[str]:
+    ready = set(inputs)
     done: set[int] = set()
+    progress = True
     while progress:
         progress = False
         for index, step in enumerate(steps):
@@ -166,32 +182,10 @@ def _data_flow(config: model_config_pb2.ModelConfig, error: _ErrorFactory) -> li
                 done.add(index)
                 ready.update(step.output_map.values())
                 progress = True
-    outputs = {io.name for io in config.output}
-    for name in sorted(outputs):
-        if name not in producers and name not in consumers:
-            found.append(error("ensemble-dataflow", f"ensemble output '{name}' is not used", hint))
-        elif name not in ready:
-            found.append(
-                error("ensemble-dataflow", f"output '{name}' is not written", hint, f'"{name}"')
-            )
-    for name in sorted(set(producers) | set(consumers)):
-        if name in outputs:
-            continue
-        if name not in ready or name not in consumers:
-            found.append(
-                error(
-                    "ensemble-dataflow",
-                    f"ensemble tensor '{name}' is unused or never written",
-                    hint,
-                    f'"{name}"',
-                )
-            )
-    return found
+    return ready
 
 
-def _cycle(
-    start: str, configs: Mapping[str, model_config_pb2.ModelConfig]
-) -> list[str] | None:
+def _cycle(start: str, configs: Mapping[str, model_config_pb2.ModelConfig]) -> list[str] | None:
     def steps_of(name: str) -> list[str]:
         config = configs.get(name)
         if config is None or config.platform != ENSEMBLE_PLATFORM:
@@ -209,5 +203,3 @@ def _cycle(
                 seen.add(nxt)
                 stack.append((nxt, [*trail, nxt]))
     return None
-
-

@@ -53,10 +53,10 @@ class Finding:
 
 
 def line_of(text: str, *needles: str) -> int | None:
-    """The 1-based line of the first line that holds every needle, or None.
+    r"""The 1-based line of the first line that holds every needle, or None.
 
     Example:
-        >>> line_of('name: "m"\\ninput { name: "x" }', 'name: "x"')
+        >>> line_of('name: "m"\ninput { name: "x" }', 'name: "x"')
         2
     """
     for number, line in enumerate(text.splitlines(), start=1):

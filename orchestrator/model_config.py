@@ -112,7 +112,7 @@ def load_config(path: Path) -> model_config_pb2.ModelConfig:
 
 
 def render_config(config: model_config_pb2.ModelConfig) -> str:
-    """Render a ``ModelConfig`` as config.pbtxt text, the important fields first.
+    r"""Render a ``ModelConfig`` as config.pbtxt text, the important fields first.
 
     Fields come in the order a reader looks for them (name, backend, batching, tensors,
     scheduling, versions, warmup, then the rest by field number), and
@@ -137,7 +137,7 @@ def render_config(config: model_config_pb2.ModelConfig) -> str:
         single = model_config_pb2.ModelConfig()
         single.CopyFrom(config)
         for other in present - {name}:
-            single.ClearField(other)  # type: ignore[arg-type]
+            single.ClearField(other)
         parts.append(str(text_format.MessageToString(single)))
     return "".join(parts)
 
@@ -228,7 +228,8 @@ class GenerationOptions:
             raise ConfigError(f"instance_count must be >= 1, got {self.instance_count}.")
         if self.max_queue_delay_microseconds < 0:
             raise ConfigError(
-                f"max_queue_delay_microseconds must be >= 0, got {self.max_queue_delay_microseconds}."
+                "max_queue_delay_microseconds must be >= 0, got "
+                f"{self.max_queue_delay_microseconds}."
             )
         parse_version_policy(self.version_policy)
 
@@ -343,9 +344,7 @@ def _set_io(config: model_config_pb2.ModelConfig, signature: Signature) -> None:
                 io.dims.extend(dims)
 
 
-def _set_dynamic_batching(
-    config: model_config_pb2.ModelConfig, options: GenerationOptions
-) -> None:
+def _set_dynamic_batching(config: model_config_pb2.ModelConfig, options: GenerationOptions) -> None:
     size = config.max_batch_size
     if size == 0:
         return

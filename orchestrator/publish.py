@@ -26,6 +26,7 @@ from typing import Any
 
 from tritonclient.grpc import model_config_pb2
 
+from orchestrator.compatibility import compatibility_problems
 from orchestrator.errors import ConfigError, RepositoryError
 from orchestrator.model_config import (
     CONFIG_FILENAME,
@@ -59,6 +60,7 @@ _BUNDLE_FILES = (MODEL_FILENAME, EXPORT_FILENAME, GOLDEN_FILENAME)
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _MAX_CLAIMS = 1000
 _TMP_INFIX = ".tmp-"
+_NEW_MODEL_INFIX = ".publish-"
 
 
 @dataclass(frozen=True)
@@ -123,16 +125,24 @@ def publish(
     bundle = _read_source(source)
     name = _model_name(model, bundle, source)
     signature = read_signature(bundle.model_file)
+    _check_compatible(bundle.model_file, signature)
     model_dir = repo / name
     config_path = model_dir / CONFIG_FILENAME
-    config = _config_for(name, signature, config_path, update_config, options)
     try:
-        model_dir.mkdir(parents=True, exist_ok=True)
-        _remove_stale_staging(model_dir)
-        staging = _stage(model_dir, bundle)
-        version = _claim_version(model_dir, staging)
-        if config is not None:
-            _write_atomically(config_path, render_config(config))
+        repo.mkdir(parents=True, exist_ok=True)
+        _remove_stale_staging(repo.parent, f".{repo.name}{_NEW_MODEL_INFIX}")
+        version = None
+        if not model_dir.exists():
+            config = generate_config(name, signature, options)
+            version = _publish_new_model(repo, name, bundle, config)
+        if version is None:
+            config = _config_for(name, signature, config_path, update_config, options)
+            _remove_stale_staging(model_dir, STAGING_PREFIX)
+            _remove_stale_staging(model_dir, f"{CONFIG_FILENAME}{_TMP_INFIX}")
+            staging = _stage(model_dir / f"{STAGING_PREFIX}{_owner()}", bundle)
+            version = _claim_version(model_dir, staging)
+            if config is not None:
+                _write_atomically(config_path, render_config(config))
     except OSError as exc:
         raise RepositoryError(
             f"Cannot publish into {model_dir}: {exc.strerror or exc} ({exc.filename or ''}). "
@@ -176,9 +186,7 @@ def _read_export(path: Path) -> Mapping[str, Any]:
     try:
         body = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ConfigError(
-            f"{path} is not readable JSON ({exc}). Re-export the bundle."
-        ) from exc
+        raise ConfigError(f"{path} is not readable JSON ({exc}). Re-export the bundle.") from exc
     if not isinstance(body, dict):
         raise ConfigError(f"{path} must hold a JSON object, got {type(body).__name__}.")
     return body
@@ -205,6 +213,13 @@ def _verify_bundle(source: Path, export: Mapping[str, Any]) -> None:
                 f"and {want_size} bytes. The file changed after export or the copy is broken; "
                 "copy the bundle again or re-export it."
             )
+
+
+def _check_compatible(path: Path, signature: Signature) -> None:
+    problems = compatibility_problems(signature)
+    if problems:
+        details = "; ".join(f"{message}. {hint}" for _, message, hint in problems)
+        raise ConfigError(f"Cannot publish {path}: {details}")
 
 
 def _model_name(model: str | None, bundle: _Source, source: Path) -> str:
@@ -274,7 +289,7 @@ def _updated(
     config.CopyFrom(existing)
     config.max_batch_size = generated.max_batch_size
     for name in ("input", "output", "model_warmup"):
-        config.ClearField(name)  # type: ignore[arg-type]
+        config.ClearField(name)
     config.input.extend(generated.input)
     config.output.extend(generated.output)
     config.model_warmup.extend(generated.model_warmup)
@@ -287,16 +302,51 @@ def _updated(
     return config
 
 
-def _remove_stale_staging(model_dir: Path) -> None:
-    tmp_prefix = f"{CONFIG_FILENAME}{_TMP_INFIX}"
-    for entry in model_dir.iterdir():
-        if entry.name.startswith(STAGING_PREFIX):
-            owner = entry.name[len(STAGING_PREFIX) :]
-        elif entry.name.startswith(tmp_prefix):
-            owner = entry.name[len(tmp_prefix) :]
-        else:
+def _publish_new_model(
+    repo: Path, name: str, bundle: _Source, config: model_config_pb2.ModelConfig
+) -> int | None:
+    """Assemble the whole model folder beside the repository and rename it in.
+
+    Triton treats every folder of the repository root as a model (a staging folder there
+    would break a server that loads them all), so a new model is staged in a sibling of
+    the repository and appears with its config and version 1 at once. Returns None when
+    the model appeared meanwhile (a concurrent publish) or the sibling is on another
+    file system; the caller then publishes into the existing folder.
+    """
+    staging_root = repo.parent / f".{repo.name}{_NEW_MODEL_INFIX}{_owner()}"
+    try:
+        staging_root.mkdir()
+        model_stage = staging_root / name
+        model_stage.mkdir()
+        _stage(model_stage / "1", bundle)
+        _write_atomically(model_stage / CONFIG_FILENAME, render_config(config))
+        _fsync(model_stage)
+        try:
+            os.rename(model_stage, repo / name)
+        except OSError as exc:
+            if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.EXDEV, errno.ENOTDIR):
+                return None
+            raise
+        _fsync(repo)
+        return 1
+    finally:
+        shutil.rmtree(staging_root, ignore_errors=True)
+
+
+def _owner() -> str:
+    return f"{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def _remove_stale_staging(folder: Path, prefix: str) -> None:
+    """Remove what killed publishes left (``<prefix><pid>-<token>`` of dead processes)."""
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.name.startswith(prefix):
             continue
-        pid_text = owner.split("-", 1)[0]
+        pid_text = entry.name[len(prefix) :].split("-", 1)[0]
         if pid_text.isdigit() and _alive(int(pid_text)):
             continue
         logger.info("Removing %s left by an interrupted publish", entry)
@@ -316,8 +366,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _stage(model_dir: Path, bundle: _Source) -> Path:
-    staging = model_dir / f"{STAGING_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+def _stage(staging: Path, bundle: _Source) -> Path:
     staging.mkdir()
     targets = [(bundle.model_file, staging / MODEL_FILENAME)]
     targets += [(path, staging / path.name) for path in bundle.extra_files]
@@ -351,7 +400,7 @@ def _claim_version(model_dir: Path, staging: Path) -> int:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f"{path.name}{_TMP_INFIX}{os.getpid()}-{secrets.token_hex(4)}")
+    tmp = path.with_name(f"{path.name}{_TMP_INFIX}{_owner()}")
     try:
         with tmp.open("w", encoding="utf-8") as handle:
             handle.write(text)

@@ -187,7 +187,9 @@ def _check_core(model: _Model) -> list[Finding]:
     config, path, text = model.config, model.config_path, model.text
     found: list[Finding] = []
 
-    def add(code: str, message: str, hint: str, *needles: str, severity: Severity = "error"):
+    def add(
+        code: str, message: str, hint: str, *needles: str, severity: Severity = "error"
+    ) -> None:
         found.append(_finding(code, severity, path, message, hint, line_of(text, *needles)))
 
     backend = _backend(model)
@@ -273,7 +275,9 @@ def _check_io_shapes(model: _Model) -> list[Finding]:
     return found
 
 
-def _io_shape_problem(io: model_config_pb2.ModelInput, max_batch_size: int) -> tuple[str, str] | None:
+def _io_shape_problem(
+    io: model_config_pb2.ModelInput, max_batch_size: int
+) -> tuple[str, str] | None:
     """Triton core's ValidateIOShape, as (code, message)."""
     if not io.name:
         return "io-name-missing", "must specify 'name'"
@@ -290,7 +294,10 @@ def _io_shape_problem(io: model_config_pb2.ModelInput, max_batch_size: int) -> t
         if any(d < 1 and d != -1 for d in shape):
             return "reshape-invalid", f"has reshape {shape}; each must be >= 1, or -1"
         if not _reshape_matches(list(io.dims), shape):
-            return "reshape-invalid", f"has different sizes for dims {list(io.dims)} and reshape {shape}"
+            return (
+                "reshape-invalid",
+                f"has different sizes for dims {list(io.dims)} and reshape {shape}",
+            )
     return None
 
 
@@ -475,8 +482,7 @@ def _check_version(
                 severity,
                 version_dir,
                 f"version folder has no {filename}{unserved}",
-                f"Publish the version again; Triton looks for {filename} "
-                "(default_model_filename).",
+                f"Publish the version again; Triton looks for {filename} (default_model_filename).",
             )
         ]
     found = _check_manifest(version_dir, severity, unserved)
@@ -515,9 +521,13 @@ def _check_manifest(version_dir: Path, severity: Severity, unserved: str) -> lis
         except OSError:
             actual = None
         if actual != expected:
-            what = "is missing" if actual is None else (
-                f"has sha256 {actual.sha256[:12]}… ({actual.size_bytes} bytes), the manifest "
-                f"says {expected.sha256[:12]}… ({expected.size_bytes} bytes)"
+            what = (
+                "is missing"
+                if actual is None
+                else (
+                    f"has sha256 {actual.sha256[:12]}… ({actual.size_bytes} bytes), the manifest "
+                    f"says {expected.sha256[:12]}… ({expected.size_bytes} bytes)"
+                )
             )
             found.append(
                 _finding(

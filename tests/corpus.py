@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import onnx
@@ -121,7 +121,9 @@ def _(repo: Path, name: str) -> list[str]:
         TensorProto.INT64, TensorProto.FLOAT16, TensorProto.FLOAT, TensorProto.DOUBLE,
         TensorProto.STRING,
     ]  # fmt: skip
-    tensors = [(f"i{t}", f"o{t}", t, ["N", 2]) for t in types]
+    tensors: list[tuple[str, str, int, list[int | str | None]]] = [
+        (f"i{t}", f"o{t}", t, ["N", 2]) for t in types
+    ]
     src = make_identity_onnx(repo.parent / f"{name}-src" / "m.onnx", tensors)
     return published(repo, name, src)
 
@@ -449,7 +451,10 @@ def _(repo: Path, name: str) -> list[str]:
 
 @case("config-lacks-an-input", errors={"input-count"})
 def _(repo: Path, name: str) -> list[str]:
-    tensors = [("a", "b", TensorProto.FLOAT, ["N", 2]), ("c", "d", TensorProto.FLOAT, ["N", 2])]
+    tensors: list[tuple[str, str, int, list[int | str | None]]] = [
+        ("a", "b", TensorProto.FLOAT, ["N", 2]),
+        ("c", "d", TensorProto.FLOAT, ["N", 2]),
+    ]
     make_identity_onnx(repo / name / "1" / "model.onnx", tensors)
     write_config(
         repo,

@@ -233,7 +233,9 @@ def _check_tensor(
     # A reshape, when given, is what the model sees; compare that with the graph.
     # Presence decides, as in the real backend (an empty reshape is a scalar shape).
     reshape = io.get("reshape")
-    dims = [int(d) for d in (reshape.get("shape", []) if reshape is not None else io.get("dims", []))]
+    dims = [
+        int(d) for d in (reshape.get("shape", []) if reshape is not None else io.get("dims", []))
+    ]
     if not tensor.dims:
         if any(d != 1 for d in dims):
             raise LoadError(
