@@ -582,15 +582,6 @@ def _print_report(report: ServeReport) -> None:
     console.print(table)
 
 
-def _size(size_bytes: int) -> str:
-    value = float(size_bytes)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
-
-
 class _SyncProgress:
     """A files-and-bytes progress bar on stderr (only drawn on a terminal)."""
 
