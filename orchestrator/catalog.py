@@ -37,6 +37,7 @@ __all__ = [
     "read_releases",
     "release_prefix",
     "set_environment",
+    "verify_release",
 ]
 
 logger = logging.getLogger(__name__)
@@ -263,3 +264,51 @@ def gc_releases(store: Store, keep: int, *, dry_run: bool = False) -> GcReport:
         store.delete([key for key in keys if key != prefix + RELEASE_FILENAME])
         logger.info("Deleted release %s (%d objects) from %s", release_id, len(keys), store.url)
     return GcReport(doomed, kept, protected, deleted_objects, dry_run)
+
+
+def verify_release(store: Store, release_id: str, *, jobs: int = 8) -> list[str]:
+    """Check a stored release against its ``release.json``, file by file.
+
+    Every listed file must be there with the manifest's sha256 and size (as the store
+    reports them: S3's ``ChecksumSHA256``, else a read-back), and nothing else may be
+    in the release's folder (Triton would serve it).
+
+    Returns:
+        One line per problem; empty when the release verifies.
+
+    Raises:
+        StorageError: the release has no ``release.json``, or it is invalid.
+
+    Example:
+        >>> verify_release(open_store("s3://models/prod"), "3f1c...")  # doctest: +SKIP
+        []
+    """
+    prefix = release_prefix(release_id)
+    key = prefix + RELEASE_FILENAME
+    found = store.read(key)
+    if found is None:
+        raise StorageError(
+            f"{store.url}/{prefix} has no {RELEASE_FILENAME}: it is not a (complete) release. "
+            "See `orchestrator releases list`, or finish it with `orchestrator sync`."
+        )
+    release = parse_release_document(found.data, f"{store.url}/{key}")
+    problems = []
+    if release.id != release_id:
+        problems.append(f"{RELEASE_FILENAME}: describes release {release.id}, not {release_id}")
+    listed = {obj.key for obj in store.list_objects(prefix)}
+    expected = {prefix + path for path in release.files} | {key}
+    problems += [f"{k[len(prefix) :]}: not in the manifest" for k in sorted(listed - expected)]
+    paths = sorted(release.files)
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        stored = dict(zip(paths, pool.map(lambda p: store.digest(prefix + p), paths), strict=True))
+    for path in paths:
+        want, have = release.files[path], stored[path]
+        if have is None:
+            problems.append(f"{path}: missing")
+        elif have != want:
+            problems.append(
+                f"{path}: sha256 {have.sha256[:12]}… ({have.size_bytes} bytes), the manifest "
+                f"says {want.sha256[:12]}… ({want.size_bytes} bytes)"
+            )
+    logger.info("Verified release %s in %s: %d problem(s)", release_id, store.url, len(problems))
+    return problems

@@ -420,10 +420,11 @@ def sync_command(
 
 @cli.group("releases", cls=OrchestratorGroup)
 def releases_group() -> None:
-    """List and garbage-collect the releases stored in DEST.
+    """List, verify and garbage-collect the releases stored in DEST.
 
     Example:
         orchestrator releases list s3://models/prod
+        orchestrator releases verify s3://models/prod <release-id>
         orchestrator releases gc s3://models/prod --keep 5
     """
 
@@ -466,6 +467,43 @@ def releases_list_command(dest: str, endpoint_url: str | None, output_format: st
             "complete" if row["complete"] else "incomplete",
         )
     Console(soft_wrap=True).print(table)
+
+
+@releases_group.command("verify")
+@click.argument("dest")
+@click.argument("release_id", metavar="RELEASE")
+@click.option("--endpoint-url", help="S3-compatible endpoint (MinIO, moto).")
+@click.option(
+    "--format",
+    "output_format",
+    type=FORMATS,
+    default="table",
+    show_default=True,
+    help="One line per problem, or one JSON object for machines.",
+)
+def releases_verify_command(
+    dest: str, release_id: str, endpoint_url: str | None, output_format: str
+) -> None:
+    """Check every file of RELEASE in DEST against its release.json; exit 1 on a mismatch.
+
+    Run it before pointing an environment at a release that others could have touched.
+
+    Example:
+        orchestrator releases verify s3://models/prod 3f1c0a9e5b7d4c2a8e6f1b3d5c7a9e0f
+    """
+    store = storage.open_store(dest, endpoint_url=endpoint_url)
+    problems = catalog.verify_release(store, release_id)
+    if output_format == "json":
+        click.echo(json.dumps({"release": release_id, "ok": not problems, "problems": problems}))
+    else:
+        for problem in problems:
+            click.echo(problem)
+    if problems:
+        raise click.ClickException(
+            f"Release {release_id} in {dest} does not match its manifest: "
+            f"{len(problems)} problem(s). Do not serve it; delete it and sync again."
+        )
+    click.echo(f"Release {release_id} verifies: every file matches its manifest.", err=True)
 
 
 @releases_group.command("gc")

@@ -13,6 +13,7 @@ from orchestrator.catalog import (
     read_environment,
     release_prefix,
     set_environment,
+    verify_release,
 )
 from orchestrator.errors import StorageError
 from orchestrator.release import Release, build_release
@@ -145,3 +146,31 @@ def test_environment_names_are_checked(name: str, tmp_path: Path) -> None:
 def test_gc_refuses_a_negative_keep(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="--keep"):
         gc_releases(Dest((tmp_path / "d").as_uri(), None).open(), -1)
+
+
+def test_verify_release_finds_missing_changed_and_extra_files(
+    release_repo: Path, dest: Dest
+) -> None:
+    store = dest.open()
+    release = build_release(release_repo)
+    sync_release(release, store)
+    assert verify_release(store, release.id) == []
+
+    prefix = release_prefix(release.id)
+    store.delete([prefix + "beta/1/model.onnx"])
+    store.upload(prefix + "alpha/2/notes.txt", release_repo / "beta" / "1" / "notes.txt")
+    store.upload(prefix + "alpha/7/model.onnx", release_repo / "alpha" / "2" / "model.onnx")
+
+    problems = verify_release(store, release.id)
+
+    assert problems[0] == "alpha/7/model.onnx: not in the manifest"
+    assert problems[1].startswith("alpha/2/notes.txt: sha256 ")
+    assert problems[2] == "beta/1/model.onnx: missing"
+    assert len(problems) == 3
+
+
+def test_verify_release_refuses_an_unfinished_release(release_repo: Path, dest: Dest) -> None:
+    store = dest.open()
+    store.upload(release_prefix("abc") + "x", release_repo / "alpha" / "config.pbtxt")
+    with pytest.raises(StorageError, match="not a \\(complete\\) release"):
+        verify_release(store, "abc")

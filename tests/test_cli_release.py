@@ -121,7 +121,29 @@ def test_releases_list_and_gc_on_s3(
 
 
 def test_releases_subcommands_have_help_with_an_example() -> None:
-    for name in ("list", "gc"):
+    for name in ("list", "gc", "verify"):
         result = CliRunner().invoke(cli, ["releases", name, "--help"])
         assert result.exit_code == 0
         assert "Example" in result.output
+
+
+def test_releases_verify_passes_then_names_a_tampered_file(
+    release_repo: Path, tmp_path: Path
+) -> None:
+    dest = (tmp_path / "dest").as_uri()
+    assert CliRunner().invoke(cli, ["sync", str(release_repo), dest]).exit_code == 0
+    release = build_release(release_repo)
+
+    ok = CliRunner().invoke(cli, ["releases", "verify", dest, release.id])
+    assert ok.exit_code == 0, ok.output
+    assert ok.stdout == ""
+    assert "verifies" in ok.stderr
+
+    stored = tmp_path / "dest" / "releases" / release.id / "beta" / "1" / "notes.txt"
+    stored.write_text(stored.read_text().upper())  # same size, other bytes
+    bad = CliRunner().invoke(cli, ["releases", "verify", dest, release.id, "--format", "json"])
+    assert bad.exit_code == 1
+    body = json.loads(bad.stdout)
+    assert body["ok"] is False
+    assert len(body["problems"]) == 1 and body["problems"][0].startswith("beta/1/notes.txt: sha256")
+    assert "does not match its manifest: 1 problem(s)" in bad.stderr
