@@ -4,8 +4,9 @@
 
 * a file already in the release's folder with the right digest is *unchanged* (a
   previous sync that died midway);
-* a file whose content is in another complete release is *copied* server side;
-* anything else is *uploaded*.
+* a file whose content is in another complete release, or repeats within this one, is
+  *copied* server side;
+* anything else is *uploaded*, once per distinct content.
 
 ``sync_release`` runs the plan, verifies every file (size and sha256, as the store
 reports it), and only then creates ``release.json``, conditionally (never overwriting).
@@ -142,10 +143,17 @@ def plan_sync(release: Release, store: Store, *, jobs: int = 8) -> SyncPlan:
     for path, digest in release.files.items():
         if stored.get(path) == digest:
             unchanged.append(Transfer(path, digest))
-        elif digest in sources:
+            sources.setdefault(digest, prefix + path)
+    # Content is sent once: a file that repeats within the release (or that this
+    # release already holds) is copied from its first copy, after that one is uploaded.
+    for path, digest in release.files.items():
+        if stored.get(path) == digest:
+            continue
+        if digest in sources:
             copies.append(Transfer(path, digest, sources[digest]))
         else:
             uploads.append(Transfer(path, digest))
+            sources[digest] = prefix + path
     return SyncPlan(release, store.url, False, tuple(uploads), tuple(copies), tuple(unchanged))
 
 
@@ -188,12 +196,24 @@ def sync_release(
     if plan.uploads and release.source is None:
         raise StorageError(f"Release {release.id} has no local source to upload from.")
     prefix = release_prefix(release.id)
+    uploaded_keys = {prefix + t.path for t in plan.uploads}
+    later = [t for t in plan.copies if t.source_key in uploaded_keys]
     _run_parallel(
-        [(partial(_copy, store, prefix, t), t.digest.size_bytes) for t in plan.copies]
+        [
+            (partial(_copy, store, prefix, t), t.digest.size_bytes)
+            for t in plan.copies
+            if t not in later
+        ]
         + [
             (partial(_upload, store, prefix, t, release.source), t.digest.size_bytes)
             for t in plan.uploads
         ],
+        jobs,
+        on_progress,
+    )
+    # Copies of content this run uploaded, once their source is in place and verified.
+    _run_parallel(
+        [(partial(_copy, store, prefix, t), t.digest.size_bytes) for t in later],
         jobs,
         on_progress,
     )

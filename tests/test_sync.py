@@ -31,8 +31,13 @@ def test_first_sync_uploads_every_file_in_tritons_layout_then_the_manifest(
 
     prefix = release_prefix(release.id)
     assert report.wrote_manifest
-    assert {t.path for t in report.plan.uploads} == set(release.files)
-    assert report.plan.copies == () and report.plan.unchanged == ()
+    # alpha/2 and beta/1 hold the same model bytes: sent once, copied once server side
+    assert release.files["alpha/2/model.onnx"] == release.files["beta/1/model.onnx"]
+    assert [(t.path, t.source_key) for t in report.plan.copies] == [
+        ("beta/1/model.onnx", prefix + "alpha/2/model.onnx")
+    ]
+    assert {t.path for t in report.plan.uploads} == set(release.files) - {"beta/1/model.onnx"}
+    assert report.plan.unchanged == ()
     assert _keys(store) == {prefix + p for p in release.files} | {prefix + "release.json"}
     assert prefix + "alpha/config.pbtxt" in _keys(store)
     assert prefix + "alpha/2/model.onnx" in _keys(store)
@@ -119,7 +124,7 @@ def test_dry_run_plans_and_writes_nothing(release_repo: Path, dest: Dest) -> Non
     store = dest.open()
     report = sync_release(build_release(release_repo), store, dry_run=True)
     assert report.dry_run and not report.wrote_manifest
-    assert len(report.plan.uploads) == len(report.plan.release.files)
+    assert len(report.plan.uploads) + len(report.plan.copies) == len(report.plan.release.files)
     assert _keys(store) == set()
 
 
