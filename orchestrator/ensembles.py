@@ -58,30 +58,7 @@ def ensemble_findings(
                 )
             )
             continue
-        inputs = {io.name for io in target.input}
-        outputs = {io.name for io in target.output}
-        for key in step.input_map:
-            if key not in inputs:
-                found.append(
-                    error(
-                        "ensemble-tensor-unknown",
-                        f"{where} maps input '{key}', which model {step.model_name!r} does not "
-                        f"have (inputs: {sorted(inputs)})",
-                        "Use the step model's input names as input_map keys.",
-                        f'"{key}"',
-                    )
-                )
-        for key in step.output_map:
-            if key not in outputs:
-                found.append(
-                    error(
-                        "ensemble-tensor-unknown",
-                        f"{where} maps output '{key}', which model {step.model_name!r} does "
-                        f"not have (outputs: {sorted(outputs)})",
-                        "Use the step model's output names as output_map keys.",
-                        f'"{key}"',
-                    )
-                )
+        found += _check_step(config, step, where, target, error)
     found += _data_flow(config, error)
     cycle = _cycle(config.name, configs)
     if cycle:
@@ -94,6 +71,77 @@ def ensemble_findings(
             )
         )
     return found
+
+
+def _check_step(
+    config: model_config_pb2.ModelConfig,
+    step: model_config_pb2.ModelEnsembling.Step,
+    where: str,
+    target: model_config_pb2.ModelConfig,
+    error: _ErrorFactory,
+) -> list[Finding]:
+    """The step's tensor mapping and batch size against the step model's config."""
+    found = []
+    if config.max_batch_size > target.max_batch_size:
+        found.append(
+            error(
+                "ensemble-batch-size",
+                f"the ensemble allows max_batch_size {config.max_batch_size}, but {where} "
+                f"allows {target.max_batch_size}",
+                "Give the ensemble a max_batch_size no larger than any step's.",
+                "max_batch_size",
+            )
+        )
+    ensemble_io = {io.name: io for io in (*config.input, *config.output)}
+    for kind, mapping, tensors in (
+        ("input", step.input_map, {io.name: io for io in target.input}),
+        ("output", step.output_map, {io.name: io for io in target.output}),
+    ):
+        for key, ensemble_tensor in mapping.items():
+            tensor = tensors.get(key)
+            if tensor is None:
+                found.append(
+                    error(
+                        "ensemble-tensor-unknown",
+                        f"{where} maps {kind} '{key}', which model {step.model_name!r} does "
+                        f"not have ({kind}s: {sorted(tensors)})",
+                        f"Use the step model's {kind} names as {kind}_map keys.",
+                        f'"{key}"',
+                    )
+                )
+                continue
+            outer = ensemble_io.get(ensemble_tensor)
+            if outer is None:
+                continue
+            same_batching = (config.max_batch_size > 0) == (target.max_batch_size > 0)
+            if same_batching and not _dims_compatible(list(outer.dims), list(tensor.dims)):
+                found.append(
+                    error(
+                        "ensemble-dims-mismatch",
+                        f"ensemble tensor '{ensemble_tensor}' has dims {list(outer.dims)}, but "
+                        f"{where} {kind} '{key}' has dims {list(tensor.dims)}",
+                        "Give the ensemble tensor the step tensor's dims (-1 matches any size).",
+                        f'"{ensemble_tensor}"',
+                    )
+                )
+            if outer.data_type != tensor.data_type:
+                found.append(
+                    error(
+                        "ensemble-dtype-mismatch",
+                        f"ensemble tensor '{ensemble_tensor}' is "
+                        f"{model_config_pb2.DataType.Name(outer.data_type)}, but {where} "
+                        f"{kind} '{key}' is {model_config_pb2.DataType.Name(tensor.data_type)}",
+                        "Give the ensemble tensor the step tensor's data type.",
+                        f'"{ensemble_tensor}"',
+                    )
+                )
+    return found
+
+
+def _dims_compatible(left: list[int], right: list[int]) -> bool:
+    return len(left) == len(right) and all(
+        a == b or -1 in (a, b) for a, b in zip(left, right, strict=True)
+    )
 
 
 def _structure(config: model_config_pb2.ModelConfig, error: _ErrorFactory) -> list[Finding]:

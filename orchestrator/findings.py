@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["Finding", "Severity", "line_of"]
+__all__ = ["Finding", "Severity", "line_of", "new_finding"]
 
 Severity = Literal["error", "warning"]
 
@@ -63,3 +63,15 @@ def line_of(text: str, *needles: str) -> int | None:
         if all(needle in line for needle in needles):
             return number
     return None
+
+
+def new_finding(
+    code: str, severity: Severity, path: Path, message: str, hint: str, line: int | None = None
+) -> Finding:
+    """A ``Finding`` with the line last (it is often unknown).
+
+    Example:
+        >>> new_finding("no-versions", "error", Path("m"), "no versions", "Publish one.").is_error
+        True
+    """
+    return Finding(code, severity, path, line, message, hint)

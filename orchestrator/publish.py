@@ -22,10 +22,10 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from tritonclient.grpc import model_config_pb2
 
+from orchestrator.bundle import MODEL_FILENAME, Bundle, read_bundle
 from orchestrator.compatibility import compatibility_problems
 from orchestrator.errors import ConfigError, RepositoryError
 from orchestrator.model_config import (
@@ -39,7 +39,6 @@ from orchestrator.model_config import (
 from orchestrator.onnx_signature import Signature, read_signature
 from orchestrator.repository import (
     FileDigest,
-    file_digest,
     read_manifest,
     version_dir,
     version_manifest,
@@ -53,10 +52,6 @@ __all__ = ["STAGING_PREFIX", "PublishResult", "publish"]
 logger = logging.getLogger(__name__)
 
 STAGING_PREFIX = ".staging-"
-MODEL_FILENAME = "model.onnx"
-EXPORT_FILENAME = "export.json"
-GOLDEN_FILENAME = "golden.npz"
-_BUNDLE_FILES = (MODEL_FILENAME, EXPORT_FILENAME, GOLDEN_FILENAME)
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _MAX_CLAIMS = 1000
 _TMP_INFIX = ".tmp-"
@@ -82,13 +77,6 @@ class PublishResult:
     config_path: Path
     config_written: bool = False
     files: Mapping[str, FileDigest] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class _Source:
-    model_file: Path
-    extra_files: tuple[Path, ...]
-    export: Mapping[str, Any]
 
 
 def publish(
@@ -122,7 +110,7 @@ def publish(
         >>> publish(Path("models/exports/digits"), Path("model_repository"))  # doctest: +SKIP
         PublishResult(model='digits', version=3, ...)
     """
-    bundle = _read_source(source)
+    bundle = read_bundle(source)
     name = _model_name(model, bundle, source)
     signature = read_signature(bundle.model_file)
     _check_compatible(bundle.model_file, signature)
@@ -160,61 +148,6 @@ def publish(
     )
 
 
-def _read_source(source: Path) -> _Source:
-    if source.is_dir():
-        model_file = source / MODEL_FILENAME
-        if not model_file.is_file():
-            raise ConfigError(
-                f"Export bundle {source} has no {MODEL_FILENAME}. Expected a folder with "
-                "model.onnx, export.json and golden.npz, or a bare .onnx file."
-            )
-        extras = tuple(source / f for f in _BUNDLE_FILES[1:] if (source / f).is_file())
-        export = _read_export(source / EXPORT_FILENAME)
-        _verify_bundle(source, export)
-        return _Source(model_file, extras, export)
-    if source.is_file() and source.suffix == ".onnx":
-        return _Source(source, (), {})
-    raise ConfigError(
-        f"Cannot publish {source}: it is neither an export bundle folder nor a .onnx file. "
-        "Pass a folder with model.onnx (and export.json, golden.npz) or a .onnx file."
-    )
-
-
-def _read_export(path: Path) -> Mapping[str, Any]:
-    if not path.is_file():
-        return {}
-    try:
-        body = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ConfigError(f"{path} is not readable JSON ({exc}). Re-export the bundle.") from exc
-    if not isinstance(body, dict):
-        raise ConfigError(f"{path} must hold a JSON object, got {type(body).__name__}.")
-    return body
-
-
-def _verify_bundle(source: Path, export: Mapping[str, Any]) -> None:
-    files = export.get("files", {})
-    if not isinstance(files, dict):
-        raise ConfigError(f"{source / EXPORT_FILENAME}: 'files' must be an object.")
-    for name, expected in sorted(files.items()):
-        path = source / name
-        if not path.is_file():
-            raise ConfigError(
-                f"Export bundle {source}: export.json lists {name!r} but the file is missing. "
-                "Copy the whole bundle again."
-            )
-        actual = file_digest(path)
-        want_sha = str(expected.get("sha256", "")) if isinstance(expected, dict) else ""
-        want_size = expected.get("size_bytes") if isinstance(expected, dict) else None
-        if actual.sha256 != want_sha or (want_size is not None and actual.size_bytes != want_size):
-            raise ConfigError(
-                f"Export bundle {source}: {name} has sha256 {actual.sha256[:12]}… and "
-                f"{actual.size_bytes} bytes, but export.json expects {want_sha[:12] or '?'}… "
-                f"and {want_size} bytes. The file changed after export or the copy is broken; "
-                "copy the bundle again or re-export it."
-            )
-
-
 def _check_compatible(path: Path, signature: Signature) -> None:
     problems = compatibility_problems(signature)
     if problems:
@@ -222,7 +155,7 @@ def _check_compatible(path: Path, signature: Signature) -> None:
         raise ConfigError(f"Cannot publish {path}: {details}")
 
 
-def _model_name(model: str | None, bundle: _Source, source: Path) -> str:
+def _model_name(model: str | None, bundle: Bundle, source: Path) -> str:
     name = model or str(bundle.export.get("model_name") or "") or bundle.model_file.stem
     if not _NAME.match(name) or name.isdigit():
         raise ConfigError(
@@ -303,7 +236,7 @@ def _updated(
 
 
 def _publish_new_model(
-    repo: Path, name: str, bundle: _Source, config: model_config_pb2.ModelConfig
+    repo: Path, name: str, bundle: Bundle, config: model_config_pb2.ModelConfig
 ) -> int | None:
     """Assemble the whole model folder beside the repository and rename it in.
 
@@ -366,7 +299,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _stage(staging: Path, bundle: _Source) -> Path:
+def _stage(staging: Path, bundle: Bundle) -> Path:
     staging.mkdir()
     targets = [(bundle.model_file, staging / MODEL_FILENAME)]
     targets += [(path, staging / path.name) for path in bundle.extra_files]

@@ -14,21 +14,28 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from google.protobuf import json_format
-from tritonclient.grpc import model_config_pb2
 
 from orchestrator.compatibility import DEFAULT_TRITON_RELEASE, compatibility_problems, runtime_for
+from orchestrator.config_checks import (
+    ONNX_BACKEND,
+    ONNX_FILENAME,
+    LoadedModel,
+    backend_of,
+    core_findings,
+    io_shape_findings,
+)
 from orchestrator.ensembles import ENSEMBLE_PLATFORM, ensemble_findings
 from orchestrator.errors import ConfigError, RepositoryError
-from orchestrator.findings import Finding, Severity, line_of
+from orchestrator.findings import Finding, Severity, line_of, new_finding
 from orchestrator.model_config import CONFIG_FILENAME, ConfigSyntaxError, parse_config
 from orchestrator.onnx_signature import Signature, read_signature
 from orchestrator.publish import STAGING_PREFIX
 from orchestrator.repository import (
     file_digest,
+    is_version,
     read_manifest,
     served_versions,
 )
@@ -38,20 +45,7 @@ __all__ = ["Finding", "validate_repository"]
 
 logger = logging.getLogger(__name__)
 
-ONNX_BACKEND = "onnxruntime"
-ONNX_PLATFORM = "onnxruntime_onnx"
-ONNX_FILENAME = "model.onnx"
-_KIND = model_config_pb2.ModelInstanceGroup.Kind
 _MAX_BATCH_SIZE_FIELD = re.compile(r"(?:^|[\s{])max_batch_size\s*:")
-
-
-@dataclass(frozen=True)
-class _Model:
-    name: str
-    folder: Path
-    config_path: Path
-    text: str
-    config: model_config_pb2.ModelConfig
 
 
 def validate_repository(
@@ -87,7 +81,7 @@ def validate_repository(
             f"Cannot list model repository {root}: {exc.strerror or exc}. Check its permissions."
         ) from exc
     findings: list[Finding] = []
-    models: dict[str, _Model] = {}
+    models: dict[str, LoadedModel] = {}
     for entry in entries:
         if not _is_dir(entry):
             continue  # Triton looks at folders only
@@ -98,15 +92,31 @@ def validate_repository(
     configs = {name: m.config for name, m in models.items()}
     for model in models.values():
         if model.config.platform == ENSEMBLE_PLATFORM:
+            findings += io_shape_findings(model)
             findings += ensemble_findings(model.config_path, model.text, model.config, configs)
             findings += _check_versions(model, triton_release, graph_checks=False)
+        elif backend_of(model) not in (ONNX_BACKEND, None):
+            findings.append(_unchecked_backend(model))
+            findings += _check_versions(model, triton_release, graph_checks=False)
         else:
-            core = _check_core(model)
+            core = core_findings(model)
             findings += core
             # Triton's core refuses these before the backend compares config and graph.
             core_ok = not any(f.is_error for f in core)
             findings += _check_versions(model, triton_release, graph_checks=core_ok)
     return sorted(findings, key=lambda f: (str(f.path), f.line or 0, f.code))
+
+
+def _unchecked_backend(model: LoadedModel) -> Finding:
+    return new_finding(
+        "backend-unchecked",
+        "warning",
+        model.config_path,
+        f"backend {backend_of(model)!r} is not checked against its model files (only "
+        "onnxruntime models and ensembles are)",
+        "Load it in a local Triton (`orchestrator serve`) to check it.",
+        line_of(model.text, "backend"),
+    )
 
 
 def _is_dir(path: Path) -> bool:
@@ -116,20 +126,14 @@ def _is_dir(path: Path) -> bool:
         return False
 
 
-def _finding(
-    code: str, severity: Severity, path: Path, message: str, hint: str, line: int | None = None
-) -> Finding:
-    return Finding(code, severity, path, line, message, hint)
-
-
 # -- config.pbtxt ------------------------------------------------------------------------
 
 
-def _load_model(folder: Path) -> tuple[_Model | None, list[Finding]]:
+def _load_model(folder: Path) -> tuple[LoadedModel | None, list[Finding]]:
     path = folder / CONFIG_FILENAME
     if not path.exists() and not path.is_symlink():
         return None, [
-            _finding(
+            new_finding(
                 "config-missing",
                 "error",
                 folder,
@@ -144,7 +148,7 @@ def _load_model(folder: Path) -> tuple[_Model | None, list[Finding]]:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else f"not UTF-8 text ({exc.reason})"
         return None, [
-            _finding(
+            new_finding(
                 "config-unreadable",
                 "error",
                 path,
@@ -158,7 +162,7 @@ def _load_model(folder: Path) -> tuple[_Model | None, list[Finding]]:
     except ConfigSyntaxError as exc:
         message = str(exc).split(": ", 1)[-1].split(". Expected", 1)[0]
         return None, [
-            _finding(
+            new_finding(
                 "config-syntax",
                 "error",
                 path,
@@ -170,7 +174,7 @@ def _load_model(folder: Path) -> tuple[_Model | None, list[Finding]]:
     findings = []
     if config.name and config.name != folder.name:
         findings.append(
-            _finding(
+            new_finding(
                 "name-mismatch",
                 "error",
                 path,
@@ -179,203 +183,7 @@ def _load_model(folder: Path) -> tuple[_Model | None, list[Finding]]:
                 line_of(text, "name:", config.name),
             )
         )
-    return _Model(folder.name, folder, path, text, config), findings
-
-
-def _check_core(model: _Model) -> list[Finding]:
-    """Triton core's checks of a (non-ensemble) config, before any backend sees it."""
-    config, path, text = model.config, model.config_path, model.text
-    found: list[Finding] = []
-
-    def add(
-        code: str, message: str, hint: str, *needles: str, severity: Severity = "error"
-    ) -> None:
-        found.append(_finding(code, severity, path, message, hint, line_of(text, *needles)))
-
-    backend = _backend(model)
-    if backend is None:
-        add(
-            "backend-missing",
-            "the config names no backend or platform, and no version has a model.onnx",
-            'Add backend: "onnxruntime".',
-        )
-    elif not config.backend:
-        add(
-            "autocomplete-backend",
-            f"the config names no backend; Triton infers {backend!r} from the files",
-            f'Write backend: "{backend}" so the config says what production runs.',
-            severity="warning",
-        )
-    if config.platform and config.platform != ONNX_PLATFORM and backend == ONNX_BACKEND:
-        add(
-            "platform-mismatch",
-            f"platform {config.platform!r} does not go with backend 'onnxruntime'",
-            "Remove the platform line (or use onnxruntime_onnx).",
-            "platform:",
-        )
-    if config.max_batch_size < 0:
-        add(
-            "max-batch-size-negative",
-            f"max_batch_size is {config.max_batch_size}",
-            "Use 0 (no batching) or a positive size.",
-            "max_batch_size",
-        )
-    found += _check_io_shapes(model)
-    found += _check_scheduling(model)
-    return found
-
-
-def _backend(model: _Model) -> str | None:
-    config = model.config
-    if config.backend:
-        return str(config.backend)
-    if config.platform == ONNX_PLATFORM or config.default_model_filename == ONNX_FILENAME:
-        return ONNX_BACKEND
-    if config.platform or config.default_model_filename:
-        return str(config.platform or config.default_model_filename)
-    for version in _version_folders(model.folder)[0]:
-        if (model.folder / str(version) / ONNX_FILENAME).exists():
-            return ONNX_BACKEND
-    return None
-
-
-def _check_io_shapes(model: _Model) -> list[Finding]:
-    config, path, text = model.config, model.config_path, model.text
-    found = []
-    seen: set[tuple[str, str]] = set()
-    ios = [("input", io) for io in config.input] + [("output", io) for io in config.output]
-    for kind, io in ios:
-        problem = _io_shape_problem(io, config.max_batch_size)
-        line = line_of(text, f'"{io.name}"') if io.name else line_of(text, kind)
-        if problem is not None:
-            code, message = problem
-            found.append(
-                _finding(
-                    code,
-                    "error",
-                    path,
-                    f"model {kind} '{io.name}' {message}",
-                    "Regenerate the config from the graph (`orchestrator publish "
-                    "--update-config`) or fix the dims by hand.",
-                    line,
-                )
-            )
-        if (kind, io.name) in seen:
-            found.append(
-                _finding(
-                    "duplicate-name",
-                    "error",
-                    path,
-                    f"{kind} '{io.name}' is declared more than once",
-                    "Keep one entry per tensor.",
-                    line,
-                )
-            )
-        seen.add((kind, io.name))
-    return found
-
-
-def _io_shape_problem(
-    io: model_config_pb2.ModelInput, max_batch_size: int
-) -> tuple[str, str] | None:
-    """Triton core's ValidateIOShape, as (code, message)."""
-    if not io.name:
-        return "io-name-missing", "must specify 'name'"
-    if io.data_type == model_config_pb2.DataType.TYPE_INVALID:
-        return "dtype-missing", "must specify 'data_type'"
-    if not io.dims:
-        return "dims-missing", "must specify 'dims'"
-    if io.HasField("reshape") and not io.reshape.shape and max_batch_size == 0:
-        return "reshape-invalid", "cannot have an empty reshape without batching"
-    if any(d < 1 and d != -1 for d in io.dims):
-        return "dims-invalid", f"has dims {list(io.dims)}; each must be >= 1, or -1 (variable)"
-    if io.HasField("reshape"):
-        shape = list(io.reshape.shape)
-        if any(d < 1 and d != -1 for d in shape):
-            return "reshape-invalid", f"has reshape {shape}; each must be >= 1, or -1"
-        if not _reshape_matches(list(io.dims), shape):
-            return (
-                "reshape-invalid",
-                f"has different sizes for dims {list(io.dims)} and reshape {shape}",
-            )
-    return None
-
-
-def _reshape_matches(dims: list[int], shape: list[int]) -> bool:
-    def chunks(values: list[int]) -> list[int]:
-        out, current = [], 1
-        for value in values:
-            if value == -1:
-                out.append(current)
-                current = 1
-            else:
-                current *= value
-        return [*out, current]
-
-    if -1 not in dims and -1 not in shape:
-        total_dims, total_shape = chunks(dims)[0], chunks(shape)[0]
-        return total_dims == total_shape or (not shape and total_dims == 1)
-    return -1 in dims and chunks(dims) == chunks(shape)
-
-
-def _check_scheduling(model: _Model) -> list[Finding]:
-    config, path, text = model.config, model.config_path, model.text
-    found = []
-    if config.HasField("dynamic_batching"):
-        for size in config.dynamic_batching.preferred_batch_size:
-            if size <= 0 or size > config.max_batch_size:
-                found.append(
-                    _finding(
-                        "preferred-batch-size",
-                        "error",
-                        path,
-                        f"dynamic batching preferred size {size} is not in 1..max_batch_size "
-                        f"({config.max_batch_size})",
-                        "Use preferred sizes no larger than max_batch_size (none when it is 0).",
-                        line_of(text, "preferred_batch_size", str(size)),
-                    )
-                )
-        if config.max_batch_size == 0:
-            found.append(
-                _finding(
-                    "dynamic-batching-unbatched",
-                    "warning",
-                    path,
-                    "dynamic_batching is set but max_batch_size is 0, so requests are never "
-                    "batched",
-                    "Remove dynamic_batching, or export a dynamic batch axis and set "
-                    "max_batch_size.",
-                    line_of(text, "dynamic_batching"),
-                )
-            )
-    for group in config.instance_group:
-        if group.gpus and group.kind in (_KIND.KIND_CPU, _KIND.KIND_MODEL):
-            found.append(
-                _finding(
-                    "instance-group-gpus",
-                    "error",
-                    path,
-                    f"instance group of kind {_KIND.Name(group.kind)} lists GPUs "
-                    f"{list(group.gpus)}",
-                    "Only KIND_GPU groups may list gpus.",
-                    line_of(text, "gpus"),
-                )
-            )
-    if config.model_warmup and config.max_batch_size > 0:
-        for warmup in config.model_warmup:
-            if warmup.batch_size > config.max_batch_size:
-                found.append(
-                    _finding(
-                        "warmup-invalid",
-                        "error",
-                        path,
-                        f"warmup {warmup.name!r} has batch_size {warmup.batch_size} > "
-                        f"max_batch_size {config.max_batch_size}",
-                        "Use a warmup batch_size no larger than max_batch_size.",
-                        line_of(text, "batch_size", str(warmup.batch_size)),
-                    )
-                )
-    return found
+    return LoadedModel(folder.name, folder, path, text, config), findings
 
 
 # -- versions ----------------------------------------------------------------------------
@@ -390,20 +198,20 @@ def _version_folders(folder: Path) -> tuple[list[int], list[Path]]:
     for entry in entries:
         if not _is_dir(entry):
             continue
-        if entry.name.isdigit() and not entry.name.startswith("0"):
+        if is_version(entry.name):
             numeric.append(int(entry.name))
         else:
             other.append(entry)
     return sorted(numeric), other
 
 
-def _check_versions(model: _Model, triton_release: str, graph_checks: bool) -> list[Finding]:
+def _check_versions(model: LoadedModel, triton_release: str, graph_checks: bool) -> list[Finding]:
     config, path, folder = model.config, model.config_path, model.folder
     available, ignored = _version_folders(folder)
     found = [_ignored_folder(entry) for entry in ignored]
     if not available:
         found.append(
-            _finding(
+            new_finding(
                 "no-versions",
                 "error",
                 folder,
@@ -417,7 +225,7 @@ def _check_versions(model: _Model, triton_release: str, graph_checks: bool) -> l
         for version in config.version_policy.specific.versions:
             if version not in available:
                 found.append(
-                    _finding(
+                    new_finding(
                         "version-policy-missing",
                         "warning",
                         path,
@@ -430,7 +238,7 @@ def _check_versions(model: _Model, triton_release: str, graph_checks: bool) -> l
     served = set(served_versions(config, available))
     if not served:
         found.append(
-            _finding(
+            new_finding(
                 "no-served-versions",
                 "error",
                 path,
@@ -439,7 +247,7 @@ def _check_versions(model: _Model, triton_release: str, graph_checks: bool) -> l
                 line_of(model.text, "version_policy"),
             )
         )
-    if config.platform == ENSEMBLE_PLATFORM:
+    if config.platform == ENSEMBLE_PLATFORM or backend_of(model) not in (ONNX_BACKEND, None):
         return found
     for version in available:
         severity: Severity = "error" if version in served else "warning"
@@ -451,14 +259,14 @@ def _check_versions(model: _Model, triton_release: str, graph_checks: bool) -> l
 
 def _ignored_folder(entry: Path) -> Finding:
     if entry.name.startswith(STAGING_PREFIX):
-        return _finding(
+        return new_finding(
             "publish-leftover",
             "warning",
             entry,
             "staging folder of an interrupted publish (Triton ignores it)",
             "The next `orchestrator publish` of this model removes it; or delete it.",
         )
-    return _finding(
+    return new_finding(
         "version-folder-ignored",
         "warning",
         entry,
@@ -468,7 +276,11 @@ def _ignored_folder(entry: Path) -> Finding:
 
 
 def _check_version(
-    model: _Model, version_dir: Path, severity: Severity, triton_release: str, graph_checks: bool
+    model: LoadedModel,
+    version_dir: Path,
+    severity: Severity,
+    triton_release: str,
+    graph_checks: bool,
 ) -> list[Finding]:
     unserved = "" if severity == "error" else " (a version the version_policy does not serve)"
     filename = model.config.default_model_filename or ONNX_FILENAME
@@ -477,7 +289,7 @@ def _check_version(
         model_file = model_file / ONNX_FILENAME  # a large model: a folder with model.onnx
     if not model_file.is_file():
         return [
-            _finding(
+            new_finding(
                 "model-file-missing",
                 severity,
                 version_dir,
@@ -491,7 +303,7 @@ def _check_version(
     except ConfigError as exc:
         return [
             *found,
-            _finding(
+            new_finding(
                 "onnx-unreadable",
                 severity,
                 model_file,
@@ -500,7 +312,7 @@ def _check_version(
             ),
         ]
     for code, message, hint in compatibility_problems(signature, triton_release):
-        found.append(_finding(code, severity, model_file, message + unserved, hint))
+        found.append(new_finding(code, severity, model_file, message + unserved, hint))
     if not graph_checks:
         return found
     return found + _check_against_graph(model, signature, model_file, severity, unserved)
@@ -510,7 +322,7 @@ def _check_manifest(version_dir: Path, severity: Severity, unserved: str) -> lis
     try:
         manifest = read_manifest(version_dir)
     except RepositoryError as exc:
-        return [_finding("manifest-invalid", "warning", version_dir, str(exc), "Republish.")]
+        return [new_finding("manifest-invalid", "warning", version_dir, str(exc), "Republish.")]
     if manifest is None:
         return []
     found = []
@@ -530,7 +342,7 @@ def _check_manifest(version_dir: Path, severity: Severity, unserved: str) -> lis
                 )
             )
             found.append(
-                _finding(
+                new_finding(
                     "manifest-mismatch",
                     severity,
                     path,
@@ -543,14 +355,14 @@ def _check_manifest(version_dir: Path, severity: Severity, unserved: str) -> lis
 
 
 def _check_against_graph(
-    model: _Model, signature: Signature, model_file: Path, severity: Severity, unserved: str
+    model: LoadedModel, signature: Signature, model_file: Path, severity: Severity, unserved: str
 ) -> list[Finding]:
     found = []
     for kind, tensors in (("input", signature.inputs), ("output", signature.outputs)):
         for tensor in tensors:
             if not tensor.is_tensor:
                 found.append(
-                    _finding(
+                    new_finding(
                         "unsupported-tensor-type",
                         severity,
                         model_file,
@@ -567,7 +379,7 @@ def _check_against_graph(
     )
     for problem in config_problems(config_json, *signature.backend_tensors()):
         found.append(
-            _finding(
+            new_finding(
                 problem.code,
                 severity,
                 model.config_path,
@@ -577,10 +389,22 @@ def _check_against_graph(
                 _problem_line(model.text, str(problem)),
             )
         )
+    if not model.config.output and signature.outputs:
+        found.append(
+            new_finding(
+                "autocomplete-io",
+                "warning",
+                model.config_path,
+                "the config lists no outputs, so Triton serves none; auto-complete would add "
+                f"the graph's ({', '.join(t.name for t in signature.outputs)}), production "
+                "(auto-complete off) does not",
+                "List the outputs (`orchestrator publish --update-config` regenerates them).",
+            )
+        )
     written = _MAX_BATCH_SIZE_FIELD.search(model.text) is not None
     if not found and not written and signature.supports_batching:
         found.append(
-            _finding(
+            new_finding(
                 "autocomplete-max-batch-size",
                 "warning",
                 model.config_path,

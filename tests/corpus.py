@@ -667,3 +667,164 @@ def _(repo: Path, name: str) -> list[str]:
     body["files"]["model.onnx"]["size_bytes"] += 1
     golden.write_text(json.dumps(body))
     return []
+
+
+# -- more rules, each confirmed against the real server --------------------------------
+
+
+@case("duplicate-input-name", errors={"duplicate-name"})
+def _(repo: Path, name: str) -> list[str]:
+    io = _io().replace(
+        "dims: [ 4 ] } ]", 'dims: [ 4 ] }, { name: "x" data_type: TYPE_FP32 dims: [ 4 ] } ]', 1
+    )
+    return affine(repo, name, affine_batched(io=io))
+
+
+@case("valid-dynamic-batching-without-batching", warnings={"dynamic-batching-unbatched"})
+def _(repo: Path, name: str) -> list[str]:
+    make_affine_onnx(repo / name / "1" / "model.onnx", batch=3)
+    body = "max_batch_size: 0\n" + _io().replace("dims: [ 4 ]", "dims: [ 3, 4 ]")
+    body = body.replace("dims: [ 1 ]", "dims: [ 3, 1 ]")
+    write_config(repo, name, body + "dynamic_batching { }\n")
+    return []
+
+
+@case("output-name-empty", errors={"io-name-missing"})
+def _(repo: Path, name: str) -> list[str]:
+    return affine(repo, name, affine_batched(io=_io(y="")))
+
+
+@case("optional-input-with-batching", errors={"input-count", "optional-input-batching"})
+def _(repo: Path, name: str) -> list[str]:
+    io = _io().replace("dims: [ 4 ] }", "dims: [ 4 ] optional: true }", 1)
+    return affine(repo, name, affine_batched(io=io))
+
+
+@case("ensemble-with-instance-group", errors={"ensemble-invalid"})
+def _(repo: Path, name: str) -> list[str]:
+    step = f"{name}_step"
+    affine(repo, step, affine_batched())
+    _ensemble(repo, name, _step(step))
+    path = repo / name / "config.pbtxt"
+    path.write_text(path.read_text() + "instance_group [ { kind: KIND_CPU } ]\n")
+    return [step]
+
+
+@case("valid-batched-rank1-label-hand-written")
+def _(repo: Path, name: str) -> list[str]:
+    make_identity_onnx(repo / name / "1" / "model.onnx", [("x", "y", TensorProto.INT64, ["N"])])
+    write_config(
+        repo,
+        name,
+        """max_batch_size: 8
+input [ { name: "x" data_type: TYPE_INT64 dims: [ 1 ] reshape { shape: [ ] } } ]
+output [ { name: "y" data_type: TYPE_INT64 dims: [ 1 ] reshape { shape: [ ] } } ]
+""",
+    )
+    return []
+
+
+@case("batched-rank1-label-without-reshape", errors={"dims-mismatch"})
+def _(repo: Path, name: str) -> list[str]:
+    make_identity_onnx(repo / name / "1" / "model.onnx", [("x", "y", TensorProto.INT64, ["N"])])
+    write_config(
+        repo,
+        name,
+        """max_batch_size: 8
+input [ { name: "x" data_type: TYPE_INT64 dims: [ 1 ] reshape { shape: [ ] } } ]
+output [ { name: "y" data_type: TYPE_INT64 dims: [ 1 ] } ]
+""",
+    )
+    return []
+
+
+@case("ensemble-batch-larger-than-step", errors={"ensemble-batch-size"})
+def _(repo: Path, name: str) -> list[str]:
+    step = f"{name}_step"
+    affine(repo, step, affine_batched(mbs=4))
+    _ensemble(repo, name, _step(step))
+    return [step]
+
+
+@case("ensemble-dtype-differs-from-step", errors={"ensemble-dtype-mismatch"})
+def _(repo: Path, name: str) -> list[str]:
+    step = f"{name}_step"
+    affine(repo, step, affine_batched())
+    _ensemble(repo, name, _step(step))
+    path = repo / name / "config.pbtxt"
+    path.write_text(
+        path.read_text().replace('"IN" data_type: TYPE_FP32', '"IN" data_type: TYPE_INT32')
+    )
+    return [step]
+
+
+@case("ensemble-input-unused", errors={"ensemble-dataflow"})
+def _(repo: Path, name: str) -> list[str]:
+    step = f"{name}_step"
+    affine(repo, step, affine_batched())
+    _ensemble(repo, name, _step(step))
+    path = repo / name / "config.pbtxt"
+    extra = '{ name: "IN" data_type: TYPE_FP32 dims: [ 4 ] }, '
+    extra += '{ name: "SPARE" data_type: TYPE_FP32 dims: [ 4 ] }'
+    path.write_text(
+        path.read_text().replace('{ name: "IN" data_type: TYPE_FP32 dims: [ 4 ] }', extra)
+    )
+    return [step]
+
+
+@case("ensemble-dims-differ-from-step", errors={"ensemble-dims-mismatch"})
+def _(repo: Path, name: str) -> list[str]:
+    step = f"{name}_step"
+    affine(repo, step, affine_batched())
+    _ensemble(repo, name, _step(step))
+    path = repo / name / "config.pbtxt"
+    path.write_text(
+        path.read_text().replace(
+            '"IN" data_type: TYPE_FP32 dims: [ 4 ]', '"IN" data_type: TYPE_FP32 dims: [ 5 ]'
+        )
+    )
+    return [step]
+
+
+@case("valid-ensemble-variable-dim-feeds-fixed-step")
+def _(repo: Path, name: str) -> list[str]:
+    step = f"{name}_step"
+    affine(repo, step, affine_batched())
+    _ensemble(repo, name, _step(step))
+    path = repo / name / "config.pbtxt"
+    path.write_text(
+        path.read_text().replace(
+            '"IN" data_type: TYPE_FP32 dims: [ 4 ]', '"IN" data_type: TYPE_FP32 dims: [ -1 ]'
+        )
+    )
+    return [step]
+
+
+@case("valid-config-without-outputs", warnings={"autocomplete-io"})
+def _(repo: Path, name: str) -> list[str]:
+    return affine(
+        repo, name, 'max_batch_size: 8\ninput [ { name: "x" data_type: TYPE_FP32 dims: [ 4 ] } ]\n'
+    )
+
+
+# Triton takes a folder as a version when its name is the decimal form of a number:
+# "0" is version 0, "01" is ignored.
+@case("valid-version-zero")
+def _(repo: Path, name: str) -> list[str]:
+    return affine(repo, name, affine_batched(), versions=(0,))
+
+
+@case("version-with-leading-zero", errors={"no-versions"}, warnings={"version-folder-ignored"})
+def _(repo: Path, name: str) -> list[str]:
+    make_affine_onnx(repo / name / "01" / "model.onnx")
+    write_config(repo, name, affine_batched())
+    return []
+
+
+@case("python-backend-is-not-checked", warnings={"backend-unchecked"})
+def _(repo: Path, name: str) -> list[str]:
+    (repo / name / "1").mkdir(parents=True)
+    (repo / name / "1" / "model.py").write_text("class TritonPythonModel: ...\n")
+    body = 'max_batch_size: 0\ninput [ { name: "x" data_type: TYPE_FP32 dims: [ 1 ] } ]\n'
+    (repo / name / "config.pbtxt").write_text(f'name: "{name}"\nbackend: "python"\n{body}')
+    return []

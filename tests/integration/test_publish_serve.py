@@ -76,6 +76,7 @@ def test_bundle_is_served_and_answers_its_golden_data_exactly(
     assert _findings(triton_repo, result.model) == []
     state = load_models(triton_server.http_url, triton_repo, [result.model], cpu_override=True)[0]
     assert state.state == "READY", state.reason
-    golden = np.load(result.path / "golden.npz")
-    served = client.infer(triton_server.http_url, result.model, {"x": golden["inputs/x"]})
-    np.testing.assert_array_equal(served["y"], golden["outputs/y"])
+    with np.load(result.path / "golden.npz") as golden:
+        inputs, expected = golden["inputs/x"], golden["outputs/y"]
+    served = client.infer(triton_server.http_url, result.model, {"x": inputs})
+    np.testing.assert_array_equal(served["y"], expected)
