@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator import __version__
+from orchestrator import bench as bench_module
+from orchestrator import tune as tune_module
 from orchestrator.errors import OrchestratorError
 from orchestrator.serve import ServeReport, serve
 from orchestrator.triton import ServerOptions
@@ -122,7 +124,355 @@ def serve_command(
 # --- performance commands (bench, tune) -------------------------------------------------
 
 
+def _concurrency_option(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+    try:
+        return bench_module.parse_concurrency(value)
+    except OrchestratorError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+@cli.command("bench")
+@click.option(
+    "--url", required=True, help="Triton endpoint HOST:PORT (HTTP, or gRPC with --protocol grpc)."
+)
+@click.option("--model", required=True, help="The served model to measure.")
+@click.option(
+    "--protocol",
+    type=click.Choice(["http", "grpc"]),
+    default="http",
+    show_default=True,
+    help="Protocol of --url.",
+)
+@click.option(
+    "--concurrency",
+    default="1,2,4,8,16,32",
+    show_default=True,
+    callback=_concurrency_option,
+    help="Comma-separated requests in flight, one measurement per level.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Rows per request.",
+)
+@click.option(
+    "--window-s",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="Length of one measurement window.",
+)
+@click.option(
+    "--warmup-s",
+    type=click.FloatRange(min=0.0),
+    default=1.0,
+    show_default=True,
+    help="Unmeasured load before each level.",
+)
+@click.option(
+    "--max-windows",
+    type=click.IntRange(min=3),
+    default=10,
+    show_default=True,
+    help="Windows per level before giving up on stability.",
+)
+@click.option(
+    "--golden",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Inputs from this .npz (inputs/<tensor>); default: golden.npz in --repo, else random.",
+)
+@click.option(
+    "--repo",
+    type=click.Path(path_type=Path),
+    default=Path("model_repository"),
+    show_default=True,
+    help="Where to look for <model>/<version>/golden.npz.",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["auto", "orchestrator", "perf_analyzer"]),
+    default="auto",
+    show_default=True,
+    help="auto: perf_analyzer when on PATH, else the built-in load generator.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+    help="How to print the results.",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write throughput against p99 latency as a PNG.",
+)
+def bench_command(
+    url: str,
+    model: str,
+    protocol: str,
+    concurrency: tuple[int, ...],
+    batch_size: int,
+    window_s: float,
+    warmup_s: float,
+    max_windows: int,
+    golden: Path | None,
+    repo: Path,
+    engine: str,
+    output_format: str,
+    plot_path: Path | None,
+) -> None:
+    """Measure throughput and latency of a served model per concurrency level.
+
+    Each level runs until three consecutive windows agree within 10% (as perf_analyzer
+    does); the warm-up is not measured. Server queue and compute times come from
+    Triton's own statistics. A server that dies mid-run keeps the finished levels.
+
+    Example:
+        orchestrator bench --url 127.0.0.1:8000 --model digits_cnn --concurrency 1,8,32
+        --plot bench.png
+    """
+    options = bench_module.BenchOptions(
+        url=url,
+        model=model,
+        protocol="grpc" if protocol == "grpc" else "http",
+        concurrency=concurrency,
+        batch_size=batch_size,
+        window_s=window_s,
+        warmup_s=warmup_s,
+        max_windows=max_windows,
+        golden=golden or bench_module.find_golden(repo, model),
+    )
+    report = bench_module.bench(options, engine=_engine(engine))
+    _print_bench(report, output_format)
+    if plot_path is not None and report.levels:
+        from orchestrator.plot import plot_throughput_latency  # matplotlib loads slowly
+
+        plot_throughput_latency([report], plot_path)
+        click.echo(f"Wrote {plot_path}", err=True)
+    if report.error:
+        raise click.ClickException(report.error)
+
+
+@cli.command("tune")
+@click.option("--model", required=True, help="The model (its folder name in --repo) to tune.")
+@click.option(
+    "--repo",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=Path("model_repository"),
+    show_default=True,
+    help="The model repository; a local Triton serves it during the search.",
+)
+@click.option(
+    "--latency-budget-ms",
+    type=click.FloatRange(min=0.0, min_open=True),
+    help="Highest p99 latency allowed (default: no limit, highest throughput wins).",
+)
+@click.option(
+    "--max-trials",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Configs to measure, the current one included.",
+)
+@click.option(
+    "--concurrency",
+    default="1,4,16,32",
+    show_default=True,
+    callback=_concurrency_option,
+    help="Comma-separated concurrency levels each config is measured at.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Rows per request.",
+)
+@click.option(
+    "--window-s",
+    type=click.FloatRange(min=0.1),
+    default=2.0,
+    show_default=True,
+    help="Length of one measurement window.",
+)
+@click.option("--write", is_flag=True, help="Write the winner into <repo>/<model>/config.pbtxt.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="How to print the trials and the result.",
+)
+def tune_command(
+    model: str,
+    repo: Path,
+    latency_budget_ms: float | None,
+    max_trials: int,
+    concurrency: tuple[int, ...],
+    batch_size: int,
+    window_s: float,
+    write: bool,
+    output_format: str,
+) -> None:
+    """Find the dynamic-batching settings with the highest throughput within a p99 budget.
+
+    Starts a local Triton on REPO, loads each candidate config through the load API's
+    config override (batching off/on, queue delay, preferred batch sizes, instance
+    count, ONNX Runtime threads), measures it like `bench`, and prints the diff
+    against the current config. --write updates config.pbtxt only (never a version).
+
+    Example:
+        orchestrator tune --model digits_cnn --latency-budget-ms 20 --max-trials 8
+    """
+    options = tune_module.TuneOptions(
+        model=model,
+        repository=repo,
+        latency_budget_ms=latency_budget_ms,
+        max_trials=max_trials,
+        concurrency=concurrency,
+        batch_size=batch_size,
+        window_s=window_s,
+    )
+    report = tune_module.tune(
+        options, on_trial=lambda t: click.echo(f"measured {t.candidate.label}", err=True)
+    )
+    if write and report.best is not None:
+        report = tune_module.write_config(report)
+    _print_tune(report, output_format)
+    if not report.budget_met:
+        closest = report.closest
+        hint = ""
+        if closest is not None and closest.report is not None and closest.report.levels:
+            p99 = min(level.p99_ms for level in closest.report.levels)
+            hint = f" The lowest p99 found was {p99:.2f} ms ({closest.candidate.label})."
+        raise click.ClickException(
+            f"No candidate kept p99 within {latency_budget_ms} ms.{hint} Raise "
+            "--latency-budget-ms or measure at lower --concurrency."
+        )
+
+
+def _engine(name: str) -> bench_module.Engine:
+    return (
+        "perf_analyzer"
+        if name == "perf_analyzer"
+        else "orchestrator"
+        if name == "orchestrator"
+        else "auto"
+    )
+
+
 # --- output helpers ---------------------------------------------------------------------
+
+
+def _trial_json(trial: tune_module.Trial, budget: float | None) -> dict[str, Any]:
+    level = trial.best_level(budget)
+    return {
+        "candidate": trial.candidate.__dict__,
+        "label": trial.candidate.label,
+        "score_per_s": round(trial.score(budget), 2),
+        "best_level": level.as_dict() if level is not None else None,
+        "error": trial.error,
+        "levels": [lv.as_dict() for lv in trial.report.levels] if trial.report else [],
+    }
+
+
+def _print_tune(report: tune_module.TuneReport, output_format: str) -> None:
+    budget = report.latency_budget_ms
+    if output_format == "json":
+        data = {
+            "model": report.model,
+            "config": str(report.config_path),
+            "latency_budget_ms": budget,
+            "budget_met": report.budget_met,
+            "best": _trial_json(report.best, budget) if report.best else None,
+            "trials": [_trial_json(t, budget) for t in report.trials],
+            "diff": report.diff,
+            "written": report.written,
+        }
+        click.echo(json.dumps(data))
+        return
+    console = Console(soft_wrap=True)
+    limit = f"p99 <= {budget} ms" if budget is not None else "no latency limit"
+    table = Table(
+        "#",
+        "candidate",
+        "best infer/s",
+        "at concurrency",
+        "p99 ms",
+        "note",
+        title=f"tune {report.model} ({limit})",
+    )
+    for number, trial in enumerate(report.trials):
+        level = trial.best_level(budget)
+        note = trial.error[:80] if trial.error else ("winner" if trial is report.best else "")
+        if number == 0:
+            note = (note + " current").strip()
+        table.add_row(
+            str(number),
+            trial.candidate.label,
+            f"{level.throughput_per_s:.1f}" if level else "-",
+            str(level.concurrency) if level else "-",
+            f"{level.p99_ms:.2f}" if level else "-",
+            note,
+        )
+    console.print(table)
+    if report.best is not None and not report.diff:
+        click.echo("The current config is the best found; nothing to change.", err=True)
+    elif report.diff:
+        click.echo(report.diff, nl=False)
+        if report.written:
+            click.echo(f"Wrote {report.config_path}", err=True)
+
+
+def _print_bench(report: bench_module.BenchReport, output_format: str) -> None:
+    if output_format == "json":
+        click.echo(json.dumps(report.as_dict()))
+        return
+    if output_format == "csv":
+        click.echo(bench_module.report_csv(report), nl=False)
+        return
+    console = Console(soft_wrap=True)
+    title = (
+        f"{report.model} via {report.engine}, {report.protocol}, batch {report.batch_size}, "
+        f"inputs {report.inputs}"
+    )
+    table = Table(
+        "concurrency",
+        "infer/s",
+        "p50 ms",
+        "p90 ms",
+        "p95 ms",
+        "p99 ms",
+        "failed",
+        "queue ms",
+        "compute ms",
+        "avg batch",
+        "stable",
+        title=title,
+    )
+    for level in report.levels:
+        table.add_row(
+            str(level.concurrency),
+            f"{level.throughput_per_s:.1f}",
+            f"{level.p50_ms:.2f}",
+            f"{level.p90_ms:.2f}",
+            f"{level.p95_ms:.2f}",
+            f"{level.p99_ms:.2f}",
+            str(level.failures),
+            f"{level.server_queue_ms:.2f}",
+            f"{level.server_compute_ms:.2f}",
+            f"{level.server_avg_batch:.1f}",
+            "yes" if level.stable else "no",
+        )
+    console.print(table)
+    if report.first_failure:
+        click.echo(f"First failed request: {report.first_failure}", err=True)
 
 
 def _report_json(report: ServeReport) -> dict[str, Any]:

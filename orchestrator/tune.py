@@ -1,0 +1,407 @@
+"""Search dynamic-batching settings for a latency budget on a local Triton.
+
+The model's current config is trial 0. Candidates change one group of settings at a
+time, greedily: batching (off, or on with a queue delay and preferred batch sizes), then
+the instance count, then ONNX Runtime's ``intra_op_thread_count``; each stage starts from
+the best so far. Every candidate is loaded through Triton's load API with a config
+override (and ``KIND_CPU`` instead of ``KIND_GPU`` when no GPU is visible, as
+``orchestrator serve`` does), measured with ``orchestrator.bench``, and scored by its
+highest throughput whose p99 latency fits the budget. The winner is never worse than the
+current config in the same run, because the current config competes too.
+
+``write_config`` writes the winner's settings into ``<repo>/<model>/config.pbtxt``: the
+production config with only the tuned fields changed, checked by parsing it back, and
+replaced atomically. Version folders are never touched.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from orchestrator import client
+from orchestrator.bench import BenchOptions, BenchReport, LevelResult, bench, find_golden
+from orchestrator.errors import ConfigError, OrchestratorError, ServerError
+from orchestrator.model_config import (
+    CONFIG_FILENAME,
+    ModelConfig,
+    config_to_json,
+    load_config,
+    parse_config,
+    render_config,
+    with_cpu_instances,
+)
+from orchestrator.triton import ServerOptions, TritonServer, gpu_visible
+
+__all__ = [
+    "Candidate",
+    "TuneOptions",
+    "TuneReport",
+    "Trial",
+    "apply_candidate",
+    "config_diff",
+    "current_candidate",
+    "tune",
+    "write_config",
+]
+
+logger = logging.getLogger(__name__)
+
+QUEUE_DELAYS_US = (0, 100, 500, 2000)
+INSTANCE_COUNTS = (1, 2)
+_THREADS_PARAMETER = "intra_op_thread_count"
+_KIND_AUTO = ModelConfig().instance_group.add().KIND_AUTO
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """The settings ``tune`` varies; 0 threads means ONNX Runtime's default."""
+
+    dynamic_batching: bool
+    max_queue_delay_us: int = 0
+    preferred_batch_sizes: tuple[int, ...] = ()
+    instance_count: int = 1
+    intra_op_threads: int = 0
+
+    def __post_init__(self) -> None:
+        if self.instance_count < 1 or self.intra_op_threads < 0 or self.max_queue_delay_us < 0:
+            raise ConfigError(f"Invalid tuning candidate {self}: counts must be positive.")
+
+    @property
+    def label(self) -> str:
+        """A short description for tables."""
+        if self.dynamic_batching:
+            batching = f"batching {self.max_queue_delay_us}us"
+            if self.preferred_batch_sizes:
+                batching += " pref " + "/".join(str(s) for s in self.preferred_batch_sizes)
+        else:
+            batching = "no batching"
+        threads = f", {self.intra_op_threads} threads" if self.intra_op_threads else ""
+        return f"{batching}, {self.instance_count} inst{threads}"
+
+
+def current_candidate(config: ModelConfig) -> Candidate:
+    """The settings a config has now.
+
+    Example:
+        >>> current_candidate(parse_config('name: "m" max_batch_size: 8')).dynamic_batching
+        False
+    """
+    batching = config.HasField("dynamic_batching")
+    counts = [group.count or 1 for group in config.instance_group]
+    threads = (
+        config.parameters[_THREADS_PARAMETER].string_value
+        if _THREADS_PARAMETER in (config.parameters)
+        else ""
+    )
+    return Candidate(
+        dynamic_batching=batching,
+        max_queue_delay_us=int(config.dynamic_batching.max_queue_delay_microseconds)
+        if batching
+        else 0,
+        preferred_batch_sizes=tuple(config.dynamic_batching.preferred_batch_size)
+        if batching
+        else (),
+        instance_count=max(counts) if counts else 1,
+        intra_op_threads=int(threads) if threads.isdigit() else 0,
+    )
+
+
+def apply_candidate(config: ModelConfig, candidate: Candidate) -> ModelConfig:
+    """A copy of ``config`` with ``candidate``'s settings; fields that match stay untouched.
+
+    Raises:
+        ConfigError: the candidate batches a model whose max_batch_size is 0.
+    """
+    tuned = ModelConfig()
+    tuned.CopyFrom(config)
+    now = current_candidate(config)
+    batching_now = (now.dynamic_batching, now.max_queue_delay_us, now.preferred_batch_sizes)
+    batching = (
+        candidate.dynamic_batching,
+        candidate.max_queue_delay_us,
+        candidate.preferred_batch_sizes,
+    )
+    if batching != batching_now:
+        if candidate.dynamic_batching:
+            if config.max_batch_size <= 0:
+                raise ConfigError(
+                    f"Model {config.name!r} has max_batch_size 0: it cannot use dynamic batching."
+                )
+            tuned.dynamic_batching.max_queue_delay_microseconds = candidate.max_queue_delay_us
+            del tuned.dynamic_batching.preferred_batch_size[:]
+            tuned.dynamic_batching.preferred_batch_size.extend(candidate.preferred_batch_sizes)
+        else:
+            tuned.ClearField("dynamic_batching")
+    if candidate.instance_count != now.instance_count:
+        if not tuned.instance_group:
+            tuned.instance_group.add(kind=_KIND_AUTO)
+        for group in tuned.instance_group:
+            group.count = candidate.instance_count
+    if candidate.intra_op_threads != now.intra_op_threads:
+        if candidate.intra_op_threads:
+            tuned.parameters[_THREADS_PARAMETER].string_value = str(candidate.intra_op_threads)
+        else:
+            del tuned.parameters[_THREADS_PARAMETER]
+    return tuned
+
+
+def config_diff(before: ModelConfig, after: ModelConfig, path: str = CONFIG_FILENAME) -> str:
+    """A unified diff of the two configs as rendered pbtxt ("" when they are equal)."""
+    lines = difflib.unified_diff(
+        render_config(before).splitlines(keepends=True),
+        render_config(after).splitlines(keepends=True),
+        fromfile=f"{path} (current)",
+        tofile=f"{path} (tuned)",
+    )
+    return "".join(lines)
+
+
+@dataclass(frozen=True)
+class TuneOptions:
+    """What to tune and how long to measure each candidate.
+
+    Attributes:
+        model: the model's folder name in ``repository``.
+        repository: the model repository (its config.pbtxt is the starting point).
+        latency_budget_ms: p99 limit; None picks the highest throughput at any latency.
+        max_trials: candidates measured, the current config included.
+        concurrency: the levels each candidate is measured at.
+        batch_size: rows per request.
+        window_s, warmup_s, max_windows: per level, as in ``BenchOptions``.
+        cpu_override: run KIND_GPU as KIND_CPU; decided by ``gpu_visible()`` when None.
+        server: an explicit ``ServerOptions`` (a temporary local server when None).
+    """
+
+    model: str
+    repository: Path = Path("model_repository")
+    latency_budget_ms: float | None = None
+    max_trials: int = 8
+    concurrency: tuple[int, ...] = (1, 4, 16, 32)
+    batch_size: int = 1
+    window_s: float = 2.0
+    warmup_s: float = 0.5
+    max_windows: int = 5
+    cpu_override: bool | None = None
+    server: ServerOptions | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_trials < 1:
+            raise ConfigError(f"max_trials {self.max_trials} must be at least 1.")
+        if self.latency_budget_ms is not None and self.latency_budget_ms <= 0:
+            raise ConfigError(f"Latency budget {self.latency_budget_ms} ms must be positive.")
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One measured candidate; ``error`` says why it could not be loaded or measured."""
+
+    candidate: Candidate
+    report: BenchReport | None
+    error: str = ""
+
+    def best_level(self, latency_budget_ms: float | None) -> LevelResult | None:
+        """The highest-throughput level within the budget (None when none fits)."""
+        if self.report is None or self.error:
+            return None
+        return self.report.best(latency_budget_ms)
+
+    def score(self, latency_budget_ms: float | None) -> float:
+        """Throughput at the best level within the budget; 0 when none fits."""
+        level = self.best_level(latency_budget_ms)
+        return level.throughput_per_s if level is not None else 0.0
+
+
+@dataclass(frozen=True)
+class TuneReport:
+    """Every trial, the winner within the budget (None when none met it), and the diff."""
+
+    model: str
+    config_path: Path
+    latency_budget_ms: float | None
+    trials: tuple[Trial, ...]
+    best: Trial | None
+    closest: Trial | None
+    diff: str
+    tuned_config: str = field(repr=False, default="")
+    written: bool = False
+
+    @property
+    def budget_met(self) -> bool:
+        """Whether some candidate kept p99 within the budget."""
+        return self.best is not None
+
+
+def _candidates(
+    stage: str, base: Candidate, max_batch_size: int, cores: int
+) -> Iterator[Candidate]:
+    if stage == "batching" and max_batch_size > 0:
+        yield replace(base, dynamic_batching=False, max_queue_delay_us=0, preferred_batch_sizes=())
+        for delay in QUEUE_DELAYS_US:
+            yield replace(
+                base, dynamic_batching=True, max_queue_delay_us=delay, preferred_batch_sizes=()
+            )
+        preferred = tuple(s for s in (4, 8, 16) if s <= max_batch_size)
+        if preferred:
+            yield replace(
+                base, dynamic_batching=True, max_queue_delay_us=500, preferred_batch_sizes=preferred
+            )
+    elif stage == "instances":
+        for count in INSTANCE_COUNTS:
+            yield replace(base, instance_count=count)
+    elif stage == "threads":
+        for threads in sorted({1, max(1, cores)}):
+            yield replace(base, intra_op_threads=threads)
+
+
+def tune(options: TuneOptions, on_trial: Callable[[Trial], None] | None = None) -> TuneReport:
+    """Start a local Triton on the repository and search for the best settings.
+
+    Raises:
+        ConfigError: the model's config cannot be read.
+        ServerError: the server cannot start, or the current config does not load.
+
+    Example:
+        >>> report = tune(TuneOptions("digits_cnn", latency_budget_ms=20))  # doctest: +SKIP
+        >>> print(report.diff)  # doctest: +SKIP
+    """
+    config_path = options.repository / options.model / CONFIG_FILENAME
+    if not config_path.is_file():
+        raise ConfigError(
+            f"No model config at {config_path}. Pass --repo with the repository that holds "
+            f"{options.model}/config.pbtxt."
+        )
+    config = load_config(config_path)
+    cpu = (not gpu_visible()) if options.cpu_override is None else options.cpu_override
+    server_options = options.server or ServerOptions(options.repository)
+    golden = find_golden(options.repository, options.model)
+    trials: list[Trial] = []
+    with TritonServer(server_options) as server:
+
+        def measure(candidate: Candidate) -> Trial:
+            trial = _trial(server, options, config, candidate, cpu, golden)
+            trials.append(trial)
+            if on_trial is not None:
+                on_trial(trial)
+            return trial
+
+        current = measure(current_candidate(config))
+        if current.error:
+            raise ServerError(
+                f"The current config of {options.model!r} could not be measured: {current.error}"
+            )
+        best = current
+        tried = {current.candidate}
+        for stage in ("batching", "instances", "threads"):
+            stage_base = best.candidate
+            for candidate in _candidates(
+                stage, stage_base, config.max_batch_size, os.cpu_count() or 1
+            ):
+                if len(trials) >= options.max_trials:
+                    break
+                if candidate in tried:
+                    continue
+                tried.add(candidate)
+                trial = measure(candidate)
+                if trial.score(options.latency_budget_ms) > best.score(options.latency_budget_ms):
+                    best = trial
+    return _report(options, config, config_path, trials)
+
+
+def _trial(
+    server: TritonServer,
+    options: TuneOptions,
+    config: ModelConfig,
+    candidate: Candidate,
+    cpu: bool,
+    golden: Path | None,
+) -> Trial:
+    try:
+        candidate_config = apply_candidate(config, candidate)
+        loaded = with_cpu_instances(candidate_config) if cpu else candidate_config
+        client.load_model(server.http_url, options.model, config_to_json(loaded))
+        report = bench(
+            BenchOptions(
+                url=server.http_url,
+                model=options.model,
+                concurrency=options.concurrency,
+                batch_size=options.batch_size,
+                window_s=options.window_s,
+                warmup_s=options.warmup_s,
+                max_windows=options.max_windows,
+                golden=golden,
+            ),
+            engine="orchestrator",
+        )
+    except OrchestratorError as exc:
+        logger.warning("Candidate %s failed: %s", candidate.label, exc)
+        if not server.is_running:
+            raise ServerError(
+                f"Triton died while measuring {candidate.label}. Last lines of its log "
+                f"({server.log_path}):\n{server.log_tail()}"
+            ) from exc
+        return Trial(candidate, None, str(exc))
+    if report.error:
+        return Trial(candidate, report, report.error)
+    return Trial(candidate, report)
+
+
+def _report(
+    options: TuneOptions, config: ModelConfig, config_path: Path, trials: list[Trial]
+) -> TuneReport:
+    budget = options.latency_budget_ms
+    fitting = [t for t in trials if t.best_level(budget) is not None]
+    # Ties go to the earliest trial, so the current config wins unless beaten.
+    best = max(fitting, key=lambda t: t.score(budget)) if fitting else None
+    measured = [t for t in trials if t.report is not None and t.report.levels and not t.error]
+    closest = (
+        min(measured, key=lambda t: min(level.p99_ms for level in t.report.levels))  # type: ignore[union-attr]
+        if measured
+        else None
+    )
+    chosen = best.candidate if best is not None else None
+    tuned = apply_candidate(config, chosen) if chosen is not None else config
+    return TuneReport(
+        model=options.model,
+        config_path=config_path,
+        latency_budget_ms=budget,
+        trials=tuple(trials),
+        best=best,
+        closest=closest,
+        diff=config_diff(config, tuned, str(config_path)),
+        tuned_config=render_config(tuned),
+    )
+
+
+def write_config(report: TuneReport) -> TuneReport:
+    """Write the tuned config over ``config.pbtxt`` (only when it differs), atomically.
+
+    Raises:
+        ConfigError: no candidate met the budget, or the rendered config does not parse.
+    """
+    if report.best is None:
+        raise ConfigError(
+            f"Nothing to write: no candidate kept p99 within {report.latency_budget_ms} ms. "
+            "Raise --latency-budget-ms or try more trials."
+        )
+    if not report.diff:
+        return report
+    checked = parse_config(report.tuned_config, report.config_path)
+    if checked.name and checked.name != report.model:
+        raise ConfigError(f"Tuned config names {checked.name!r}, expected {report.model!r}.")
+    folder = report.config_path.parent
+    handle, temporary = tempfile.mkstemp(prefix=".config.", suffix=".pbtxt", dir=folder)
+    try:
+        with os.fdopen(handle, "w") as stream:
+            stream.write(report.tuned_config)
+        os.replace(temporary, report.config_path)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise ConfigError(f"Cannot write {report.config_path}: {exc.strerror or exc}.") from exc
+    logger.info("Wrote tuned config %s", report.config_path)
+    return replace(report, written=True)
