@@ -370,6 +370,11 @@ def _engine(name: str) -> bench_module.Engine:
 # --- output helpers ---------------------------------------------------------------------
 
 
+def _wide_console() -> Console:
+    # Result tables have many columns: do not squeeze them into 80 columns in a pipe.
+    return Console(soft_wrap=True, width=max(Console().width, 140))
+
+
 def _trial_json(trial: tune_module.Trial, budget: float | None) -> dict[str, Any]:
     level = trial.best_level(budget)
     return {
@@ -397,7 +402,7 @@ def _print_tune(report: tune_module.TuneReport, output_format: str) -> None:
         }
         click.echo(json.dumps(data))
         return
-    console = Console(soft_wrap=True)
+    console = _wide_console()
     limit = f"p99 <= {budget} ms" if budget is not None else "no latency limit"
     table = Table(
         "#",
@@ -437,7 +442,7 @@ def _print_bench(report: bench_module.BenchReport, output_format: str) -> None:
     if output_format == "csv":
         click.echo(bench_module.report_csv(report), nl=False)
         return
-    console = Console(soft_wrap=True)
+    console = _wide_console()
     title = (
         f"{report.model} via {report.engine}, {report.protocol}, batch {report.batch_size}, "
         f"inputs {report.inputs}"

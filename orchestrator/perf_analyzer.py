@@ -108,14 +108,16 @@ def parse_csv(text: str, batch_size: int, window_s: float) -> list[LevelResult]:
                 f"perf_analyzer's CSV is not in the expected format ({exc!r}); columns were "
                 f"{sorted(rows[0]) if rows else []}. Run it by hand to see its output."
             ) from exc
-        requests = int(round(throughput / batch_size * window_s))
+        # perf_analyzer reports a rate; keep it exact through requests / duration.
+        requests = max(1, round(throughput / batch_size * window_s)) if throughput > 0 else 0
+        duration_s = requests * batch_size / throughput if throughput > 0 else window_s
         levels.append(
             LevelResult(
                 concurrency=concurrency,
                 batch_size=batch_size,
                 requests=requests,
                 failures=0,
-                duration_s=window_s,
+                duration_s=duration_s,
                 p50_ms=ms("p50 latency"),
                 p90_ms=ms("p90 latency"),
                 p95_ms=ms("p95 latency"),
