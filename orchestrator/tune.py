@@ -174,6 +174,8 @@ class TuneOptions:
         concurrency: the levels each candidate is measured at.
         batch_size: rows per request.
         window_s, warmup_s, max_windows: per level, as in ``BenchOptions``.
+        min_gain_pct: how much more throughput a candidate needs to replace the best so
+            far (the current config first); smaller wins are treated as noise.
         cpu_override: run KIND_GPU as KIND_CPU; decided by ``gpu_visible()`` when None.
         server: an explicit ``ServerOptions`` (a temporary local server when None).
     """
@@ -187,6 +189,7 @@ class TuneOptions:
     window_s: float = 2.0
     warmup_s: float = 0.5
     max_windows: int = 5
+    min_gain_pct: float = 5.0
     cpu_override: bool | None = None
     server: ServerOptions | None = None
 
@@ -308,9 +311,16 @@ def tune(options: TuneOptions, on_trial: Callable[[Trial], None] | None = None) 
                     continue
                 tried.add(candidate)
                 trial = measure(candidate)
-                if trial.score(options.latency_budget_ms) > best.score(options.latency_budget_ms):
+                if _beats(trial, best, options):
                     best = trial
     return _report(options, config, config_path, trials)
+
+
+def _beats(trial: Trial, best: Trial, options: TuneOptions) -> bool:
+    # A change must win by a margin: on a noisy machine a tie is measurement noise, and
+    # the config already in the repository keeps its place.
+    budget = options.latency_budget_ms
+    return trial.score(budget) > best.score(budget) * (1 + options.min_gain_pct / 100)
 
 
 def _trial(
@@ -355,9 +365,10 @@ def _report(
     options: TuneOptions, config: ModelConfig, config_path: Path, trials: list[Trial]
 ) -> TuneReport:
     budget = options.latency_budget_ms
-    fitting = [t for t in trials if t.best_level(budget) is not None]
-    # Ties go to the earliest trial, so the current config wins unless beaten.
-    best = max(fitting, key=lambda t: t.score(budget)) if fitting else None
+    best: Trial | None = None
+    for trial in trials:
+        if trial.best_level(budget) is not None and (best is None or _beats(trial, best, options)):
+            best = trial
     measured = [t for t in trials if t.report is not None and t.report.levels and not t.error]
     closest = (
         min(measured, key=lambda t: min(level.p99_ms for level in t.report.levels))  # type: ignore[union-attr]

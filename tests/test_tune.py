@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.bench import BenchReport, LevelResult
 from orchestrator.errors import ConfigError
 from orchestrator.model_config import load_config, parse_config, render_config
 from orchestrator.tune import (
@@ -125,3 +126,28 @@ def test_report_without_a_fitting_trial_has_no_best_and_the_current_config_as_tu
     trials = [Trial(current_candidate(CONFIG), None, "load failed")]
     report = _report(TuneOptions("affine", latency_budget_ms=1.0), CONFIG, Path("c"), trials)
     assert report.best is None and report.closest is None and report.diff == ""
+
+
+def _measured(candidate: Candidate, throughput_per_s: float, p99_ms: float) -> Trial:
+    level = LevelResult(
+        8, 1, int(throughput_per_s), 0, 1.0, 1, 1, 1, p99_ms, 1, 0, 0, 1, 3, True, 0
+    )
+    report = BenchReport("affine", "h:1", "http", "orchestrator", 1, 1.0, "random", (level,))
+    return Trial(candidate, report)
+
+
+@pytest.mark.parametrize(
+    ("candidate_per_s", "winner"),
+    [(1040.0, 0), (1100.0, 1)],
+    ids=["within-noise-keeps-current", "clear-win-changes"],
+)
+def test_a_candidate_must_beat_the_current_config_by_the_margin(candidate_per_s, winner):
+    trials = [
+        _measured(current_candidate(CONFIG), 1000.0, 5.0),
+        _measured(Candidate(True, 100), candidate_per_s, 5.0),
+        _measured(Candidate(False), 5000.0, 50.0),  # fastest, but over the budget
+    ]
+    report = _report(TuneOptions("affine", latency_budget_ms=10.0), CONFIG, Path("c"), trials)
+    assert report.best is trials[winner]
+    assert (report.diff == "") == (winner == 0)
+    assert report.closest is trials[0]

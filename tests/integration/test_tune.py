@@ -41,7 +41,9 @@ def test_tune_measures_the_current_config_first_and_writes_the_winner(repo: Path
     assert report.trials[0].candidate == current_candidate(original)
     assert [t.error for t in report.trials] == ["", "", ""]
     assert report.best is not None
-    assert max(t.score(10_000) for t in report.trials) == report.best.score(10_000)
+    # The winner is at least the current config, and nobody beat it by the 5% margin.
+    assert report.best.score(10_000) >= report.trials[0].score(10_000)
+    assert all(t.score(10_000) <= report.best.score(10_000) * 1.05 for t in report.trials)
     written = write_config(report)
     tuned = load_config(config_path)
     assert current_candidate(tuned) == report.best.candidate
