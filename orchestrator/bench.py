@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from orchestrator import client
 from orchestrator.client import Protocol
 from orchestrator.errors import ConfigError, OrchestratorError, ServerError
-from orchestrator.loadgen import LoadGenerator, Sample, ServerGone
+from orchestrator.loadgen import LoadGenerator, Samples, ServerGone
 from orchestrator.repository import version_numbers
 
 __all__ = [
@@ -397,7 +397,7 @@ def _random_array(rng: np.random.Generator, data_type: str, shape: list[int]) ->
 
 @dataclass
 class _Window:
-    samples: list[Sample]
+    samples: Samples
     duration_s: float
     cpu_s: float
     stats_before: ServerStats
@@ -405,12 +405,12 @@ class _Window:
 
     @property
     def throughput(self) -> float:
-        return sum(1 for s in self.samples if s.ok) / self.duration_s
+        return self.samples.succeeded / self.duration_s
 
     @property
     def avg_latency_ns(self) -> float:
-        ok = [s.latency_ns for s in self.samples if s.ok]
-        return float(np.mean(ok)) if ok else 0.0
+        ok = self.samples.latency_ns[self.samples.ok]
+        return float(ok.mean()) if ok.size else 0.0
 
 
 def stable(values: Sequence[float], stability_pct: float) -> bool:
@@ -439,9 +439,9 @@ def _level_result(
     concurrency: int, batch_size: int, windows: Sequence[_Window], is_stable: bool
 ) -> LevelResult:
     last = windows[-STABLE_WINDOWS:]
-    samples = [s for w in last for s in w.samples]
-    latencies_ms = np.array([s.latency_ns for s in samples if s.ok], dtype=np.float64) / 1e6
-    failures = sum(1 for s in samples if not s.ok)
+    samples = Samples.concat([w.samples for w in last])
+    latencies_ms = samples.latency_ns[samples.ok].astype(np.float64) / 1e6
+    failures = samples.count - samples.succeeded
     duration_s = sum(w.duration_s for w in last)
     server = last[-1].stats_after - last[0].stats_before
 
@@ -452,7 +452,7 @@ def _level_result(
     return LevelResult(
         concurrency=concurrency,
         batch_size=batch_size,
-        requests=len(samples),
+        requests=samples.count,
         failures=failures,
         duration_s=duration_s,
         p50_ms=pct(50),

@@ -22,7 +22,7 @@ from orchestrator.bench import (
     stable,
 )
 from orchestrator.errors import ConfigError
-from orchestrator.loadgen import Sample
+from orchestrator.loadgen import Samples
 
 CONFIG = {
     "name": "m",
@@ -129,7 +129,8 @@ def test_server_stats_sum_versions_and_read_grpc_string_counts():
 
 
 def _window(latencies_ms: list[float], duration_s: float, ok: bool = True) -> _Window:
-    samples = [Sample(0, int(ms * 1e6), ok) for ms in latencies_ms]
+    latency_ns = np.array([int(ms * 1e6) for ms in latencies_ms], dtype=np.int64)
+    samples = Samples(latency_ns, np.full(latency_ns.size, ok))
     return _Window(samples, duration_s, 0.1, ServerStats(), ServerStats())
 
 
@@ -166,3 +167,20 @@ def test_report_csv_has_one_row_per_level_in_column_order():
     assert lines[0].split(",") == list(CSV_COLUMNS)
     assert [line.split(",")[0] for line in lines[1:]] == ["1", "4"]
     assert report.best() is not None and report.best(latency_budget_ms=0.5) is None
+
+
+def test_response_parser_splits_pipelined_and_fragmented_responses():
+    from orchestrator.loadgen import _ResponseParser
+
+    one = b"HTTP/1.1 200 OK\r\nContent-Type: x\r\nInference-Header-Content-Length: 2\r\n"
+    one += b"Content-Length: 5\r\n\r\n{}abc"
+    two = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 3\r\n\r\nbad"
+    parser = _ResponseParser()
+    stream = one + two
+    responses = [r for i in range(0, len(stream), 7) for r in parser.feed(stream[i : i + 7])]
+    assert [(r.status, r.body, r.header_length) for r in responses] == [
+        (200, b"{}abc", 2),
+        (400, b"bad", None),
+    ]
+    with pytest.raises(ValueError, match="chunked"):
+        _ResponseParser().feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")

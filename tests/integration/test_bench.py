@@ -16,7 +16,7 @@ from orchestrator import client
 from orchestrator.bench import BenchOptions, ServerStats, bench
 from orchestrator.cli import cli
 from orchestrator.errors import ServerError
-from orchestrator.loadgen import LoadGenerator, _HttpConnection, _raw_request
+from orchestrator.loadgen import LoadGenerator, http_request_once
 from orchestrator.triton import ServerOptions, TritonServer, load_models
 from tests.onnx_models import AFFINE_CONFIG, make_affine_onnx
 
@@ -40,18 +40,8 @@ def served(triton_server: TritonServer, triton_repo: Path) -> TritonServer:
 
 def test_raw_http_request_gets_the_models_answer(served: TritonServer):
     x = np.array([[1.0, 2.0, 3.0, 4.0]], dtype=np.float32)
-    host, port = served.http_url.rsplit(":", 1)
-    request = _raw_request(host, int(port), client.encode_http_request(MODEL, {"x": x}))
-
-    async def once() -> tuple[int, bytes, int | None]:
-        connection = _HttpConnection(host, int(port), request)
-        await connection.open()
-        try:
-            return await connection.roundtrip()
-        finally:
-            await connection.close()
-
-    status, body, header_length = asyncio.run(once())
+    request = client.encode_http_request(MODEL, {"x": x})
+    status, body, header_length = asyncio.run(http_request_once(served.http_url, request))
     assert status == 200
     outputs = client.decode_http_response(body, header_length)
     np.testing.assert_array_equal(outputs["y"], x * 2 + 1)
@@ -73,9 +63,10 @@ def test_every_request_the_generator_counts_is_one_the_server_counts(
     asyncio.run(generator.run(4, for_half_a_second))
     samples = generator.take_samples()
     after = ServerStats.from_json(client.inference_statistics(served.http_url, MODEL))
-    assert samples and all(s.ok for s in samples)
-    assert (after - before).success_count == len(samples)
-    assert (after - before).inference_count == 2 * len(samples)
+    assert samples.count > 0 and samples.succeeded == samples.count
+    assert (after - before).success_count == samples.count
+    assert (after - before).inference_count == 2 * samples.count
+    assert (samples.latency_ns > 0).all()
 
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
