@@ -69,3 +69,14 @@ def test_cli_tune_names_a_model_without_a_config(tmp_path: Path):
     result = CliRunner().invoke(cli, ["tune", "--model", "ghost", "--repo", str(tmp_path)])
     assert result.exit_code == 1
     assert f"Error: No model config at {tmp_path / 'ghost' / 'config.pbtxt'}." in result.stderr
+
+
+def test_cli_tune_prints_every_trial_in_a_table(repo: Path):
+    args = ["tune", "--model", "affine", "--repo", str(repo), "--max-trials", "2"]
+    args += ["--concurrency", "2", "--window-s", "0.2"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "tune affine (no latency limit)" in result.stdout
+    assert "batching 500us, 1 inst" in result.stdout and "current" in result.stdout
+    assert "no batching, 1 inst" in result.stdout
+    assert result.stderr.count("measured ") == 2
