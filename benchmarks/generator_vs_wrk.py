@@ -8,7 +8,8 @@ generator is not what limits the measured throughput.
     apt-get install -y wrk      # Debian's package; not a pip dependency
     .venv/bin/python -m benchmarks.generator_vs_wrk [--bundle DIR] [--concurrency 8,32]
 
-Goal: the two throughputs are within 10% of each other.
+Goal: the two throughputs (medians of --repeats alternating runs) are within 10% of each
+other. Client CPU per request is recorded for both (wrk's from its rusage).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -61,8 +64,12 @@ def run_wrk(
     """Requests/s, p50/p99 (ms) and non-2xx count from wrk's --latency report."""
     command = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script)]
     command.append(f"http://{url}{path}")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
 
     def percentile(label: str) -> float:
@@ -77,6 +84,7 @@ def run_wrk(
         "p50_ms": percentile("50"),
         "p99_ms": percentile("99"),
         "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+        "client_cpu_us_per_request": round(cpu_s / max(1, total) * 1e6, 1),
         "command": " ".join(command),
     }
 
@@ -87,6 +95,7 @@ def main() -> None:
     add_common_arguments(parser)
     parser.add_argument("--concurrency", default="8,32")
     parser.add_argument("--wrk-seconds", type=int, default=6)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     wrk = shutil.which("wrk")
     if wrk is None:
@@ -107,21 +116,54 @@ def main() -> None:
         rows = []
         with serving(repo) as server:
             for concurrency in levels:
-                ours = level_summary(
-                    measure(server.http_url, "digits_cnn", concurrency, args, golden=model.golden)
-                )
-                theirs = run_wrk(
-                    wrk, server.http_url, request.path, script, concurrency, args.wrk_seconds
-                )
-                ratio = ours["throughput_per_s"] / theirs["throughput_per_s"]
-                row = {
+                runs: list[dict[str, Any]] = []
+                for repeat in range(args.repeats):
+                    # Alternate who goes first, so drift on the machine hits both alike.
+                    pair: dict[str, Any] = {}
+                    for who in (
+                        ("orchestrator", "wrk") if repeat % 2 == 0 else ("wrk", "orchestrator")
+                    ):
+                        if who == "wrk":
+                            pair[who] = run_wrk(
+                                wrk,
+                                server.http_url,
+                                request.path,
+                                script,
+                                concurrency,
+                                args.wrk_seconds,
+                            )
+                        else:
+                            ours = level_summary(
+                                measure(
+                                    server.http_url,
+                                    "digits_cnn",
+                                    concurrency,
+                                    args,
+                                    golden=model.golden,
+                                )
+                            )
+                            ours["client_cpu_us_per_request"] = round(
+                                ours["client_cpu_fraction"] / ours["throughput_per_s"] * 1e6, 1
+                            )
+                            pair[who] = ours
+                    runs.append(pair)
+                    print(concurrency, pair, flush=True)
+
+                def median(who: str, key: str, runs: list[dict[str, Any]] = runs) -> float:
+                    return round(statistics.median(run[who][key] for run in runs), 2)
+
+                row: dict[str, Any] = {
                     "concurrency": concurrency,
-                    "orchestrator": ours,
-                    "wrk": theirs,
-                    "ratio": round(ratio, 3),
+                    "orchestrator_median_per_s": median("orchestrator", "throughput_per_s"),
+                    "wrk_median_per_s": median("wrk", "throughput_per_s"),
+                    "orchestrator_cpu_us_per_request": median(
+                        "orchestrator", "client_cpu_us_per_request"
+                    ),
+                    "wrk_cpu_us_per_request": median("wrk", "client_cpu_us_per_request"),
+                    "runs": runs,
                 }
+                row["ratio"] = round(row["orchestrator_median_per_s"] / row["wrk_median_per_s"], 3)
                 rows.append(row)
-                print(row, flush=True)
     ratios = [r["ratio"] for r in rows]
     record(
         "generator_vs_wrk",

@@ -11,7 +11,6 @@ import subprocess
 import sys
 
 SCRIPTS = (
-    "serve_baseline",
     "dynamic_batching",
     "ceiling",
     "generator_vs_wrk",
@@ -30,9 +29,7 @@ def main() -> None:
             shared += [arg, args[i + 1]]
     failed = 0
     for script in SCRIPTS:
-        command = [sys.executable, "-m", f"benchmarks.{script}"]
-        if script != "serve_baseline":
-            command += shared
+        command = [sys.executable, "-m", f"benchmarks.{script}", *shared]
         print(f"== {' '.join(command)}", file=sys.stderr, flush=True)
         failed += subprocess.run(command, check=False, stdout=subprocess.DEVNULL).returncode != 0
     sys.exit(failed)
