@@ -150,7 +150,7 @@ def main() -> None:
                     print(concurrency, pair, flush=True)
 
                 def median(who: str, key: str, runs: list[dict[str, Any]] = runs) -> float:
-                    return round(statistics.median(run[who][key] for run in runs), 2)
+                    return round(float(statistics.median(run[who][key] for run in runs)), 2)
 
                 row: dict[str, Any] = {
                     "concurrency": concurrency,
