@@ -143,3 +143,45 @@ def test_cli_bench_on_an_unserved_model_exits_1_without_a_traceback(served: Trit
     assert result.exit_code == 1
     assert "Error: Model 'nope' is not served at" in result.stderr
     assert "Traceback" not in result.output
+
+
+# perf_analyzer cannot be installed on these machines (TRITON_LOCAL.md): this stand-in,
+# named as such, only checks the arguments it is given and writes a CSV in its format.
+FAKE_PERF_ANALYZER = """#!/bin/sh
+set -e
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -f) out="$2"; shift 2 ;;
+    --concurrency-range) c="${2%%:*}"; shift 2 ;;
+    --input-data) test -s "$2"; shift 2 ;;
+    *) shift ;;
+  esac
+done
+printf 'Concurrency,Inferences/Second,Client Send,Network+Server Send/Recv,Server Queue,' > "$out"
+printf 'Server Compute Input,Server Compute Infer,Server Compute Output,Client Recv,' >> "$out"
+printf 'p50 latency,p90 latency,p95 latency,p99 latency\\n' >> "$out"
+printf '%s,%s,10,100,50,5,200,5,10,400,450,470,500\\n' "$c" "$((c * 100))" >> "$out"
+"""
+
+
+def test_bench_runs_perf_analyzer_when_it_is_on_path(
+    served: TritonServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    fake = tmp_path / "bin" / "perf_analyzer"
+    fake.parent.mkdir()
+    fake.write_text(FAKE_PERF_ANALYZER)
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
+    report = bench(BenchOptions(served.http_url, MODEL, concurrency=(2, 4), **SHORT))
+    assert report.engine == f"perf_analyzer ({fake})" and report.error == ""
+    assert [level.concurrency for level in report.levels] == [2, 4]
+    assert [level.throughput_per_s for level in report.levels] == [200.0, 400.0]
+    assert report.levels[0].p99_ms == pytest.approx(0.5)
+
+
+def test_bench_asked_for_perf_analyzer_without_it_says_how_to_get_it(
+    served: TritonServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ServerError, match="perf_analyzer is not on PATH"):
+        bench(BenchOptions(served.http_url, MODEL, **SHORT), engine="perf_analyzer")
