@@ -36,7 +36,7 @@ def main() -> None:
     add_common_arguments(parser)
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument("--latency-budget-ms", type=float, default=20.0)
-    parser.add_argument("--max-trials", type=int, default=8)
+    parser.add_argument("--max-trials", type=int, default=10)
     parser.add_argument("--tune-window-s", type=float, default=1.0)
     args = parser.parse_args()
     levels = tuple(int(c) for c in args.concurrency.split(","))
@@ -94,6 +94,7 @@ def main() -> None:
                 "trials": [
                     {
                         "candidate": t.candidate.label,
+                        "phase": t.phase,
                         "score_per_s": round(t.score(budget), 1),
                         "error": t.error,
                     }

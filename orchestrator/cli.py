@@ -277,7 +277,7 @@ def bench_command(
     type=click.IntRange(min=1),
     default=8,
     show_default=True,
-    help="Configs to measure, the current one included.",
+    help="Configs to measure, the current one included (plus 4 re-measurements of a winner).",
 )
 @click.option(
     "--concurrency",
@@ -380,6 +380,7 @@ def _trial_json(trial: tune_module.Trial, budget: float | None) -> dict[str, Any
     return {
         "candidate": trial.candidate.__dict__,
         "label": trial.candidate.label,
+        "phase": trial.phase,
         "score_per_s": round(trial.score(budget), 2),
         "best_level": level.as_dict() if level is not None else None,
         "error": trial.error,
@@ -415,9 +416,14 @@ def _print_tune(report: tune_module.TuneReport, output_format: str) -> None:
     )
     for number, trial in enumerate(report.trials):
         level = trial.best_level(budget)
-        note = trial.error[:80] if trial.error else ("winner" if trial is report.best else "")
-        if number == 0:
-            note = (note + " current").strip()
+        notes = [trial.error[:80]] if trial.error else []
+        if trial is report.best:
+            notes.append("winner")
+        if trial.candidate == report.trials[0].candidate:
+            notes.append("current")
+        if trial.phase == "confirm":
+            notes.append("re-measured")
+        note = ", ".join(notes)
         table.add_row(
             str(number),
             trial.candidate.label,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 import logging
 import os
+import statistics
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -176,6 +177,8 @@ class TuneOptions:
         window_s, warmup_s, max_windows: per level, as in ``BenchOptions``.
         min_gain_pct: how much more throughput a candidate needs to replace the best so
             far (the current config first); smaller wins are treated as noise.
+        confirm_rounds: re-measurements of the winner and of the current config (each)
+            after the search; the change stands only if it wins on the median score.
         cpu_override: run KIND_GPU as KIND_CPU; decided by ``gpu_visible()`` when None.
         server: an explicit ``ServerOptions`` (a temporary local server when None).
     """
@@ -190,6 +193,7 @@ class TuneOptions:
     warmup_s: float = 0.5
     max_windows: int = 5
     min_gain_pct: float = 5.0
+    confirm_rounds: int = 2
     cpu_override: bool | None = None
     server: ServerOptions | None = None
 
@@ -202,11 +206,16 @@ class TuneOptions:
 
 @dataclass(frozen=True)
 class Trial:
-    """One measured candidate; ``error`` says why it could not be loaded or measured."""
+    """One measured candidate; ``error`` says why it could not be loaded or measured.
+
+    ``phase`` is "search", or "confirm" for the re-measurements of the winner and the
+    current config that decide whether the change holds up.
+    """
 
     candidate: Candidate
     report: BenchReport | None
     error: str = ""
+    phase: str = "search"
 
     def best_level(self, latency_budget_ms: float | None) -> LevelResult | None:
         """The highest-throughput level within the budget (None when none fits)."""
@@ -286,8 +295,8 @@ def tune(options: TuneOptions, on_trial: Callable[[Trial], None] | None = None) 
     trials: list[Trial] = []
     with TritonServer(server_options) as server:
 
-        def measure(candidate: Candidate) -> Trial:
-            trial = _trial(server, options, config, candidate, cpu, golden)
+        def measure(candidate: Candidate, phase: str = "search") -> Trial:
+            trial = replace(_trial(server, options, config, candidate, cpu, golden), phase=phase)
             trials.append(trial)
             if on_trial is not None:
                 on_trial(trial)
@@ -298,22 +307,40 @@ def tune(options: TuneOptions, on_trial: Callable[[Trial], None] | None = None) 
             raise ServerError(
                 f"The current config of {options.model!r} could not be measured: {current.error}"
             )
-        best = current
-        tried = {current.candidate}
-        for stage in ("batching", "instances", "threads"):
-            stage_base = best.candidate
-            for candidate in _candidates(
-                stage, stage_base, config.max_batch_size, os.cpu_count() or 1
-            ):
-                if len(trials) >= options.max_trials:
-                    break
-                if candidate in tried:
-                    continue
-                tried.add(candidate)
-                trial = measure(candidate)
-                if _beats(trial, best, options):
-                    best = trial
+        best = _search(measure, current, config, options)
+        if best is not current:
+            # Measure the winner and the current config again, alternating, so that one
+            # lucky window on a busy machine does not change the repository.
+            for round_number in range(options.confirm_rounds):
+                pair = (best.candidate, current.candidate)
+                for candidate in pair if round_number % 2 == 0 else pair[::-1]:
+                    measure(candidate, "confirm")
     return _report(options, config, config_path, trials)
+
+
+def _search(
+    measure: Callable[[Candidate, str], Trial],
+    current: Trial,
+    config: ModelConfig,
+    options: TuneOptions,
+) -> Trial:
+    best = current
+    tried = {current.candidate}
+    count = 1
+    for stage in ("batching", "instances", "threads"):
+        for candidate in _candidates(
+            stage, best.candidate, config.max_batch_size, os.cpu_count() or 1
+        ):
+            if count >= options.max_trials:
+                return best
+            if candidate in tried:
+                continue
+            tried.add(candidate)
+            count += 1
+            trial = measure(candidate, "search")
+            if _beats(trial, best, options):
+                best = trial
+    return best
 
 
 def _beats(trial: Trial, best: Trial, options: TuneOptions) -> bool:
@@ -365,10 +392,20 @@ def _report(
     options: TuneOptions, config: ModelConfig, config_path: Path, trials: list[Trial]
 ) -> TuneReport:
     budget = options.latency_budget_ms
+    search = [t for t in trials if t.phase == "search"]
     best: Trial | None = None
-    for trial in trials:
+    for trial in search:
         if trial.best_level(budget) is not None and (best is None or _beats(trial, best, options)):
             best = trial
+    if best is not None and search and best is not search[0]:
+        # The change holds only if it still wins on the median of all its measurements.
+        def median_score(candidate: Candidate) -> float:
+            scores = [t.score(budget) for t in trials if t.candidate == candidate]
+            return float(statistics.median(scores))
+
+        gain = 1 + options.min_gain_pct / 100
+        if median_score(best.candidate) <= median_score(search[0].candidate) * gain:
+            best = search[0] if search[0].best_level(budget) is not None else None
     measured = [t for t in trials if t.report is not None and t.report.levels and not t.error]
     closest = (
         min(measured, key=lambda t: min(level.p99_ms for level in t.report.levels))  # type: ignore[union-attr]

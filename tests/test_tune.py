@@ -128,12 +128,14 @@ def test_report_without_a_fitting_trial_has_no_best_and_the_current_config_as_tu
     assert report.best is None and report.closest is None and report.diff == ""
 
 
-def _measured(candidate: Candidate, throughput_per_s: float, p99_ms: float) -> Trial:
+def _measured(
+    candidate: Candidate, throughput_per_s: float, p99_ms: float, phase: str = "search"
+) -> Trial:
     level = LevelResult(
         8, 1, int(throughput_per_s), 0, 1.0, 1, 1, 1, p99_ms, 1, 0, 0, 1, 3, True, 0
     )
     report = BenchReport("affine", "h:1", "http", "orchestrator", 1, 1.0, "random", (level,))
-    return Trial(candidate, report)
+    return Trial(candidate, report, phase=phase)
 
 
 @pytest.mark.parametrize(
@@ -151,3 +153,22 @@ def test_a_candidate_must_beat_the_current_config_by_the_margin(candidate_per_s,
     assert report.best is trials[winner]
     assert (report.diff == "") == (winner == 0)
     assert report.closest is trials[0]
+
+
+@pytest.mark.parametrize(
+    ("confirmed_per_s", "change_stands"),
+    [(950.0, False), (1200.0, True)],
+    ids=["lucky-window-is-undone", "confirmed-win-stands"],
+)
+def test_a_winner_must_still_win_on_the_median_after_re_measuring(confirmed_per_s, change_stands):
+    current, candidate = current_candidate(CONFIG), Candidate(True, 100)
+    trials = [
+        _measured(current, 1000.0, 5.0),
+        _measured(candidate, 1200.0, 5.0),
+        _measured(candidate, confirmed_per_s, 5.0, "confirm"),
+        _measured(current, 1000.0, 5.0, "confirm"),
+        _measured(current, 1000.0, 5.0, "confirm"),
+        _measured(candidate, confirmed_per_s, 5.0, "confirm"),
+    ]
+    report = _report(TuneOptions("affine", latency_budget_ms=10.0), CONFIG, Path("c"), trials)
+    assert report.best is (trials[1] if change_stands else trials[0])

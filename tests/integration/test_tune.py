@@ -37,13 +37,16 @@ def test_tune_measures_the_current_config_first_and_writes_the_winner(repo: Path
         "affine", repo, latency_budget_ms=10_000, max_trials=3, concurrency=(1, 4), **SHORT
     )
     report = tune(options)
-    assert len(report.trials) == 3
-    assert report.trials[0].candidate == current_candidate(original)
-    assert [t.error for t in report.trials] == ["", "", ""]
-    assert report.best is not None
-    # The winner is at least the current config, and nobody beat it by the 5% margin.
-    assert report.best.score(10_000) >= report.trials[0].score(10_000)
-    assert all(t.score(10_000) <= report.best.score(10_000) * 1.05 for t in report.trials)
+    search = [t for t in report.trials if t.phase == "search"]
+    confirm = [t for t in report.trials if t.phase == "confirm"]
+    assert len(search) == 3 and all(t.error == "" for t in report.trials)
+    assert search[0].candidate == current_candidate(original)
+    assert report.best is not None and report.best in search
+    assert len(confirm) in (0, 4)  # re-measured only when a candidate won the search
+    if report.best is not search[0]:
+        # A change only stands after the winner and the current config were re-measured.
+        assert len(confirm) == 4
+        assert {t.candidate for t in confirm} == {report.best.candidate, search[0].candidate}
     written = write_config(report)
     tuned = load_config(config_path)
     assert current_candidate(tuned) == report.best.candidate
@@ -79,4 +82,4 @@ def test_cli_tune_prints_every_trial_in_a_table(repo: Path):
     assert "tune affine (no latency limit)" in result.stdout
     assert "batching 500us, 1 inst" in result.stdout and "current" in result.stdout
     assert "no batching, 1 inst" in result.stdout
-    assert result.stderr.count("measured ") == 2
+    assert result.stderr.count("measured ") in (2, 6)  # plus re-measurements of a winner
