@@ -22,11 +22,10 @@ from benchmarks.common import (
     add_common_arguments,
     add_model,
     digits_cnn,
-    level_summary,
-    measure,
     record,
     renamed,
     serving,
+    side_by_side,
     workdir,
 )
 from orchestrator.model_config import parse_config, render_config
@@ -61,12 +60,13 @@ def main() -> None:
         rows = []
         with serving(repo) as server:
             for concurrency in levels:
+                models = {"digits_cnn": "digits_cnn", "identity": "identity"}
                 row: dict[str, Any] = {"concurrency": concurrency}
-                for name in ("digits_cnn", "identity"):
-                    report = measure(server.http_url, name, concurrency, args, golden=model.golden)
-                    row[name] = level_summary(report)
+                row.update(
+                    side_by_side(server.http_url, models, concurrency, args, golden=model.golden)
+                )
                 digits, ceiling = row["digits_cnn"], row["identity"]
-                if isinstance(digits, dict) and isinstance(ceiling, dict) and "error" not in digits:
+                if digits["throughput_per_s"] and ceiling["throughput_per_s"]:
                     ratio = digits["throughput_per_s"] / ceiling["throughput_per_s"]
                     row["digits_over_identity"] = round(ratio, 3)
                 rows.append(row)
@@ -78,6 +78,7 @@ def main() -> None:
         {
             "model": model.source,
             "window_s": args.window_s,
+            "repeats": args.repeats,
             "levels": rows,
             "goal_at_least_0_8": {"ratios": ratios, "met": bool(ratios) and min(ratios) >= 0.8},
         },

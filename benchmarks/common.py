@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -66,6 +67,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bundle", type=Path, help="digits_cnn export bundle folder.")
     parser.add_argument("--window-s", type=float, default=2.0, help="Measurement window.")
     parser.add_argument("--max-windows", type=int, default=8, help="Windows per level at most.")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="Alternating runs per level; medians are kept."
+    )
 
 
 def digits_cnn(args: argparse.Namespace, workdir: Path) -> Model:
@@ -220,3 +224,45 @@ def workdir() -> Iterator[Path]:
 def now() -> float:
     """Monotonic seconds."""
     return time.monotonic()
+
+
+MEDIAN_KEYS = ("throughput_per_s", "p50_ms", "p99_ms", "server_queue_ms", "server_compute_ms")
+
+
+def side_by_side(
+    url: str,
+    models: dict[str, str],
+    concurrency: int,
+    args: argparse.Namespace,
+    **options: Any,
+) -> dict[str, dict[str, Any]]:
+    """Measure each model ``args.repeats`` times at one level, rotating who goes first.
+
+    Returns, per key of ``models``, the medians of ``MEDIAN_KEYS`` over the runs, how many
+    runs were stable, the failures, and every run.
+    """
+    keys = list(models)
+    runs: dict[str, list[dict[str, Any]]] = {key: [] for key in keys}
+    for repeat in range(args.repeats):
+        shift = repeat % len(keys)
+        for key in keys[shift:] + keys[:shift]:
+            runs[key].append(level_summary(measure(url, models[key], concurrency, args, **options)))
+    result: dict[str, dict[str, Any]] = {}
+    for key in keys:
+        good = [run for run in runs[key] if "error" not in run]
+        summary: dict[str, Any] = {
+            name: round(float(statistics.median(run[name] for run in good)), 4) if good else None
+            for name in MEDIAN_KEYS
+        }
+        summary["server_avg_batch"] = (
+            round(float(statistics.median(run["server_avg_batch"] for run in good)), 2)
+            if good
+            else None
+        )
+        summary["stable_runs"] = f"{sum(1 for run in good if run['stable'])}/{len(runs[key])}"
+        summary["failures"] = sum(run.get("failures", 0) for run in good)
+        summary["runs"] = runs[key]
+        if not good:
+            summary["error"] = runs[key][-1].get("error", "no run finished")
+        result[key] = summary
+    return result

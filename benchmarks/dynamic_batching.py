@@ -2,7 +2,8 @@
 
 Both configs are served at once by one local Triton (``digits_cnn`` as shipped, and
 ``digits_cnn_nobatch``: the same file and config without ``dynamic_batching``); levels
-alternate between the two so drift on the machine hits both alike. HTTP, one row per
+alternate between the two (--repeats runs each, rotating who goes first; medians are
+reported) so drift on the machine hits both alike. HTTP, one row per
 request, golden inputs.
 
     .venv/bin/python -m benchmarks.dynamic_batching [--bundle DIR] [--window-s 2]
@@ -20,11 +21,10 @@ from benchmarks.common import (
     add_common_arguments,
     add_model,
     digits_cnn,
-    level_summary,
-    measure,
     record,
     renamed,
     serving,
+    side_by_side,
     workdir,
 )
 
@@ -48,15 +48,16 @@ def main() -> None:
         rows = []
         with serving(repo) as server:
             for concurrency in levels:
+                models = {"on": "digits_cnn", "off": "digits_cnn_nobatch"}
                 row: dict[str, Any] = {"concurrency": concurrency}
-                for key, name in (("on", "digits_cnn"), ("off", "digits_cnn_nobatch")):
-                    report = measure(server.http_url, name, concurrency, args, golden=model.golden)
-                    row[key] = level_summary(report)
+                row.update(
+                    side_by_side(server.http_url, models, concurrency, args, golden=model.golden)
+                )
                 rows.append(row)
                 print(row, flush=True)
     at32 = next((r for r in rows if r["concurrency"] == 32), None)
     goal = None
-    if at32 and "error" not in at32["on"] and "error" not in at32["off"]:
+    if at32 and at32["on"]["throughput_per_s"] and at32["off"]["throughput_per_s"]:
         on, off = at32["on"], at32["off"]
         ratio = on["throughput_per_s"] / off["throughput_per_s"]
         goal = {
@@ -73,6 +74,7 @@ def main() -> None:
             "config_on": renamed(model.config_text, "digits_cnn"),
             "window_s": args.window_s,
             "max_windows": args.max_windows,
+            "repeats": args.repeats,
             "levels": rows,
             "goal_2x_at_32_with_p99_no_worse": goal,
         },

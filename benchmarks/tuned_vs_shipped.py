@@ -20,11 +20,10 @@ from benchmarks.common import (
     add_common_arguments,
     add_model,
     digits_cnn,
-    level_summary,
-    measure,
     record,
     renamed,
     serving,
+    side_by_side,
     workdir,
 )
 from orchestrator.tune import TuneOptions, tune
@@ -66,10 +65,11 @@ def main() -> None:
         rows = []
         with serving(repo) as server:
             for concurrency in levels:
+                models = {"shipped": "digits_cnn", "tuned": "digits_cnn_tuned"}
                 row: dict[str, Any] = {"concurrency": concurrency}
-                for key, name in (("shipped", "digits_cnn"), ("tuned", "digits_cnn_tuned")):
-                    report = measure(server.http_url, name, concurrency, args, golden=model.golden)
-                    row[key] = level_summary(report)
+                row.update(
+                    side_by_side(server.http_url, models, concurrency, args, golden=model.golden)
+                )
                 rows.append(row)
                 print(row, flush=True)
     budget = args.latency_budget_ms
@@ -78,7 +78,7 @@ def main() -> None:
         fits = [
             r[key]["throughput_per_s"]
             for r in rows
-            if "error" not in r[key] and r[key]["p99_ms"] <= budget
+            if r[key]["p99_ms"] is not None and r[key]["p99_ms"] <= budget
         ]
         return max(fits, default=0.0)
 
@@ -90,6 +90,7 @@ def main() -> None:
             "model": model.source,
             "latency_budget_ms": budget,
             "window_s": args.window_s,
+            "repeats": args.repeats,
             "tune": {
                 "trials": [
                     {
