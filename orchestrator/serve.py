@@ -33,8 +33,12 @@ class ServeReport:
 
     @property
     def failed(self) -> tuple[ModelState, ...]:
-        """The model versions that are not READY."""
-        return tuple(m for m in self.models if m.state != "READY")
+        """The model versions that failed to load (an unloaded old version is not a failure)."""
+        return tuple(
+            m
+            for m in self.models
+            if m.state not in ("READY", "LOADING", "UNLOADING") and m.reason != "unloaded"
+        )
 
 
 @contextlib.contextmanager

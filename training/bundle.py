@@ -1,0 +1,316 @@
+"""The export bundle on disk: ``model.onnx``, ``export.json``, ``golden.npz``.
+
+Written into a temporary sibling folder and renamed into place, so an interrupted export
+leaves either the old bundle or the new one, never half of one. ``export.json`` is
+written last in the temporary folder and lists the sha256 and size of every other file.
+
+Imports neither torch nor ONNX Runtime: ``orchestrator`` code and tests can read bundles
+without the ``train`` extra.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import onnx
+
+from training.errors import TrainingError
+
+__all__ = [
+    "BUNDLE_FILES",
+    "EXPORT_JSON",
+    "GOLDEN_NPZ",
+    "MODEL_ONNX",
+    "MODEL_PLAN",
+    "check_out_dir",
+    "git_lineage",
+    "read_bundle",
+    "sha256_file",
+    "signature_from_onnx",
+    "write_bundle",
+]
+
+logger = logging.getLogger(__name__)
+
+MODEL_ONNX = "model.onnx"
+MODEL_PLAN = "model.plan"
+EXPORT_JSON = "export.json"
+GOLDEN_NPZ = "golden.npz"
+BUNDLE_FILES = (MODEL_ONNX, EXPORT_JSON, GOLDEN_NPZ, MODEL_PLAN)
+
+# ONNX TensorProto element types -> Triton data type names (without the TYPE_ prefix).
+_TRITON_DTYPES: dict[int, str] = {
+    onnx.TensorProto.FLOAT: "FP32",
+    onnx.TensorProto.FLOAT16: "FP16",
+    onnx.TensorProto.BFLOAT16: "BF16",
+    onnx.TensorProto.DOUBLE: "FP64",
+    onnx.TensorProto.INT8: "INT8",
+    onnx.TensorProto.INT16: "INT16",
+    onnx.TensorProto.INT32: "INT32",
+    onnx.TensorProto.INT64: "INT64",
+    onnx.TensorProto.UINT8: "UINT8",
+    onnx.TensorProto.UINT16: "UINT16",
+    onnx.TensorProto.UINT32: "UINT32",
+    onnx.TensorProto.UINT64: "UINT64",
+    onnx.TensorProto.BOOL: "BOOL",
+    onnx.TensorProto.STRING: "BYTES",
+}
+
+
+def signature_from_onnx(proto: onnx.ModelProto) -> dict[str, list[dict[str, Any]]]:
+    """Return the graph's inputs and outputs with Triton dtype names; symbolic dims are -1.
+
+    Initializers listed as graph inputs (old exporters do that) are not inputs.
+
+    Raises:
+        TrainingError: a tensor has a type Triton cannot serve.
+
+    Example:
+        >>> signature_from_onnx(onnx.load("model.onnx"))["inputs"]
+        [{'name': 'input', 'dtype': 'FP32', 'shape': [-1, 1, 8, 8]}]
+    """
+    initializers = {init.name for init in proto.graph.initializer}
+    inputs = [v for v in proto.graph.input if v.name not in initializers]
+    return {
+        "inputs": [_tensor_signature(v) for v in inputs],
+        "outputs": [_tensor_signature(v) for v in proto.graph.output],
+    }
+
+
+def _tensor_signature(value: onnx.ValueInfoProto) -> dict[str, Any]:
+    tensor_type = value.type.tensor_type
+    dtype = _TRITON_DTYPES.get(tensor_type.elem_type)
+    if dtype is None:
+        raise TrainingError(
+            f"Tensor {value.name!r} has ONNX element type "
+            f"{onnx.TensorProto.DataType.Name(tensor_type.elem_type)}, which Triton cannot "
+            f"serve. Expected one of: {', '.join(sorted(set(_TRITON_DTYPES.values())))}."
+        )
+    shape = [d.dim_value if d.HasField("dim_value") else -1 for d in tensor_type.shape.dim]
+    return {"name": value.name, "dtype": dtype, "shape": shape}
+
+
+def sha256_file(path: Path) -> str:
+    """Return the hex sha256 of a file, read in 1 MiB chunks.
+
+    Example:
+        >>> len(sha256_file(Path("model.onnx")))
+        64
+    """
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def git_lineage(path: Path) -> dict[str, Any]:
+    """Return ``{"commit", "dirty"}`` of the git checkout holding ``path``.
+
+    ``dirty`` means tracked files differ from the commit (untracked files do not count,
+    as with ``git describe --dirty``). Both are ``None`` outside a git checkout, e.g. in a
+    Kaggle notebook running an installed copy of the package.
+
+    Example:
+        >>> git_lineage(Path("training"))["dirty"]
+        False
+    """
+    try:
+        commit = _git(path, "rev-parse", "HEAD")
+        status = _git(path, "status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        logger.info("No git checkout at %s; export.json records no commit", path)
+        return {"commit": None, "dirty": None}
+    return {"commit": commit, "dirty": bool(status)}
+
+
+def _git(path: Path, *args: str) -> str:
+    result = subprocess.run(
+        ["git", "-C", str(path), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    return result.stdout.strip()
+
+
+def check_out_dir(out_dir: Path, *, force: bool) -> None:
+    """Refuse an output folder that holds a bundle (unless ``force``) or unrelated files.
+
+    Called before training, so a run that would be refused at the end fails at once.
+
+    Raises:
+        TrainingError: the folder is not one the export may (re)place.
+
+    Example:
+        >>> check_out_dir(Path("models/exports/digits_cnn"), force=False)
+    """
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise TrainingError(
+            f"Output path {out_dir} exists and is not a folder. Choose a new folder path."
+        )
+    present = sorted(p.name for p in out_dir.iterdir())
+    if not present:
+        return
+    foreign = [name for name in present if name not in BUNDLE_FILES]
+    if foreign:
+        raise TrainingError(
+            f"Output folder {out_dir} holds files that are not part of an export bundle: "
+            f"{', '.join(foreign[:5])}. It would be replaced as a whole; choose an empty "
+            f"or new folder (a bundle holds only {', '.join(BUNDLE_FILES)})."
+        )
+    if not force:
+        raise TrainingError(
+            f"Output folder {out_dir} already holds a bundle ({', '.join(present)}). "
+            "An export never overwrites a bundle unasked: pass --force (force=True) to "
+            "replace it, or choose another folder."
+        )
+
+
+def write_bundle(
+    out_dir: Path,
+    *,
+    onnx_bytes: bytes,
+    golden_inputs: Mapping[str, npt.NDArray[Any]],
+    golden_outputs: Mapping[str, npt.NDArray[Any]],
+    metadata: Mapping[str, Any],
+    extra_files: Mapping[str, bytes] | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Write a bundle atomically: a temporary sibling folder, then one rename.
+
+    Args:
+        out_dir: the bundle folder to create (or replace, with ``force``).
+        onnx_bytes: the checked, parity-gated ONNX model.
+        golden_inputs: ``{input name: array}`` of real held-out rows.
+        golden_outputs: ``{output name: array}`` that ONNX Runtime returned for them.
+        metadata: everything ``export.json`` holds except ``files``, which this adds.
+        extra_files: more files for the bundle, e.g. ``{"model.plan": plan_bytes}``.
+        force: replace an existing bundle.
+
+    Returns:
+        The ``export.json`` content as written.
+
+    Raises:
+        TrainingError: the folder is refused (see ``check_out_dir``) or cannot be written.
+
+    Example:
+        >>> write_bundle(Path("out/digits_cnn"), onnx_bytes=b, golden_inputs=gi,
+        ...              golden_outputs=go, metadata={"model_name": "digits_cnn"})["files"]
+    """
+    check_out_dir(out_dir, force=force)
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    except OSError as exc:
+        raise TrainingError(
+            f"Cannot create a staging folder beside {out_dir}: {exc}. "
+            "Check that the parent folder is writable."
+        ) from exc
+    try:
+        export = _fill_staging(
+            staging, onnx_bytes, golden_inputs, golden_outputs, metadata, extra_files or {}
+        )
+        _swap_into_place(staging, out_dir)
+    except OSError as exc:
+        raise TrainingError(
+            f"Writing the bundle to {out_dir} failed: {exc}. Nothing was left half-written."
+        ) from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    logger.info("Wrote export bundle %s", out_dir)
+    return export
+
+
+def _fill_staging(
+    staging: Path,
+    onnx_bytes: bytes,
+    golden_inputs: Mapping[str, npt.NDArray[Any]],
+    golden_outputs: Mapping[str, npt.NDArray[Any]],
+    metadata: Mapping[str, Any],
+    extra_files: Mapping[str, bytes],
+) -> dict[str, Any]:
+    (staging / MODEL_ONNX).write_bytes(onnx_bytes)
+    arrays = {f"inputs/{k}": np.asarray(v) for k, v in golden_inputs.items()}
+    arrays.update({f"outputs/{k}": np.asarray(v) for k, v in golden_outputs.items()})
+    with (staging / GOLDEN_NPZ).open("wb") as handle:
+        np.savez(handle, **arrays)
+    for name, content in extra_files.items():
+        (staging / name).write_bytes(content)
+    files = {
+        path.name: {"sha256": sha256_file(path), "size_bytes": path.stat().st_size}
+        for path in sorted(staging.iterdir())
+    }
+    export = {**metadata, "files": files}
+    # Written last: a staging folder with export.json in it is complete.
+    (staging / EXPORT_JSON).write_text(json.dumps(export, indent=2, sort_keys=True) + "\n")
+    for path in staging.iterdir():
+        with path.open("rb") as handle:
+            os.fsync(handle.fileno())
+    return export
+
+
+def _swap_into_place(staging: Path, out_dir: Path) -> None:
+    if not out_dir.exists():
+        staging.rename(out_dir)
+        return
+    # check_out_dir allowed it: an empty folder, or a bundle with --force.
+    retired = out_dir.with_name(f".{out_dir.name}.old-{staging.name.rsplit('.', 1)[-1]}")
+    out_dir.rename(retired)
+    try:
+        staging.rename(out_dir)
+    except OSError:
+        retired.rename(out_dir)
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def read_bundle(bundle_dir: Path) -> tuple[dict[str, Any], dict[str, npt.NDArray[Any]]]:
+    """Read and verify a bundle: every file listed in ``export.json`` with its sha256.
+
+    Returns:
+        ``(export.json content, golden arrays keyed "inputs/<name>" and "outputs/<name>")``.
+
+    Raises:
+        TrainingError: a file is missing, or its size or sha256 differs from ``export.json``.
+
+    Example:
+        >>> export, golden = read_bundle(Path("models/exports/digits_cnn"))
+        >>> golden["inputs/input"].shape
+        (16, 1, 8, 8)
+    """
+    try:
+        export: dict[str, Any] = json.loads((bundle_dir / EXPORT_JSON).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise TrainingError(
+            f"Cannot read {bundle_dir / EXPORT_JSON}: {exc}. Expected an export bundle made "
+            "by 'python -m training'."
+        ) from exc
+    for name, expected in export.get("files", {}).items():
+        path = bundle_dir / name
+        if not path.is_file():
+            raise TrainingError(f"Bundle {bundle_dir} lists {name} but the file is missing.")
+        actual = {"sha256": sha256_file(path), "size_bytes": path.stat().st_size}
+        if actual != expected:
+            raise TrainingError(
+                f"{path} has sha256 {actual['sha256']} and {actual['size_bytes']} bytes; "
+                f"export.json expects {expected['sha256']} and {expected['size_bytes']} bytes. "
+                "The file changed after export; export the model again."
+            )
+    with np.load(bundle_dir / GOLDEN_NPZ) as golden:
+        arrays = {key: golden[key] for key in golden.files}
+    return export, arrays
