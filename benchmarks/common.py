@@ -93,7 +93,7 @@ def digits_cnn(args: argparse.Namespace, workdir: Path) -> Model:
     bundle = workdir / "digits_cnn_bundle"
     command = [sys.executable, "-m", "training", "digits_cnn", "--out", str(bundle)]
     print(f"No model_repository/digits_cnn: training it ({' '.join(command)})", file=sys.stderr)
-    subprocess.run(command, check=True, cwd=os.environ.get("TRAINING_DIR", ROOT))
+    subprocess.run(command, check=True, cwd=ROOT)
     return Model(bundle / "model.onnx", _shipped_or_default(), bundle / "golden.npz", "trained now")
 
 
