@@ -233,8 +233,7 @@ def bench_command(
     Triton's own statistics. A server that dies mid-run keeps the finished levels.
 
     Example:
-        orchestrator bench --url 127.0.0.1:8000 --model digits_cnn --concurrency 1,8,32
-        --plot bench.png
+        orchestrator bench --url 127.0.0.1:8000 --model digits_cnn --plot bench.png
     """
     options = bench_module.BenchOptions(
         url=url,
@@ -328,7 +327,7 @@ def tune_command(
     against the current config. --write updates config.pbtxt only (never a version).
 
     Example:
-        orchestrator tune --model digits_cnn --latency-budget-ms 20 --max-trials 8
+        orchestrator tune --model digits_cnn --latency-budget-ms 20 --write
     """
     options = tune_module.TuneOptions(
         model=model,
