@@ -480,8 +480,8 @@ def bench(
 ) -> BenchReport:
     """Measure ``options.model`` at every concurrency level.
 
-    A server that dies mid-run ends the run: the report keeps the levels finished so far
-    and says what happened in ``error`` (it is not raised).
+    A server that dies mid-run (or Ctrl-C) ends the run: the report keeps the levels
+    finished so far and says what happened in ``error`` (it is not raised).
 
     Args:
         options: what to measure.
@@ -547,6 +547,13 @@ def bench(
                 report,
                 levels=tuple(levels),
                 error=f"Stopped at concurrency {concurrency}: {exc}",
+                first_failure=generator.first_error,
+            )
+        except KeyboardInterrupt:
+            return replace(
+                report,
+                levels=tuple(levels),
+                error=f"Interrupted at concurrency {concurrency}; the levels before it are kept.",
                 first_failure=generator.first_error,
             )
         levels.append(level)
