@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -185,3 +188,14 @@ def test_bench_asked_for_perf_analyzer_without_it_says_how_to_get_it(
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ServerError, match="perf_analyzer is not on PATH"):
         bench(BenchOptions(served.http_url, MODEL, **SHORT), engine="perf_analyzer")
+
+
+def test_ctrl_c_keeps_the_levels_measured_before(served: TritonServer):
+    def interrupt_soon(level: object) -> None:
+        # SIGINT to this process while the next level runs, as Ctrl-C would send it.
+        threading.Timer(0.3, os.kill, args=(os.getpid(), signal.SIGINT)).start()
+
+    options = BenchOptions(served.http_url, MODEL, concurrency=(1, 2, 4), **SHORT)
+    report = bench(options, on_level=interrupt_soon, engine="orchestrator")
+    assert [level.concurrency for level in report.levels] == [1]
+    assert report.error == "Interrupted at concurrency 2; the levels before it are kept."
