@@ -276,7 +276,7 @@ def bench_command(
     type=click.IntRange(min=1),
     default=8,
     show_default=True,
-    help="Configs to measure, the current one included (plus 4 re-measurements of a winner).",
+    help="Configs to search, the current one included (re-measurements come on top).",
 )
 @click.option(
     "--concurrency",
@@ -299,6 +299,13 @@ def bench_command(
     show_default=True,
     help="Length of one measurement window.",
 )
+@click.option(
+    "--confirm-rounds",
+    type=click.IntRange(min=0),
+    default=2,
+    show_default=True,
+    help="Re-measure a winner and the current config this often before changing anything.",
+)
 @click.option("--write", is_flag=True, help="Write the winner into <repo>/<model>/config.pbtxt.")
 @click.option(
     "--format",
@@ -316,6 +323,7 @@ def tune_command(
     concurrency: tuple[int, ...],
     batch_size: int,
     window_s: float,
+    confirm_rounds: int,
     write: bool,
     output_format: str,
 ) -> None:
@@ -337,6 +345,7 @@ def tune_command(
         concurrency=concurrency,
         batch_size=batch_size,
         window_s=window_s,
+        confirm_rounds=confirm_rounds,
     )
     report = tune_module.tune(
         options, on_trial=lambda t: click.echo(f"measured {t.candidate.label}", err=True)

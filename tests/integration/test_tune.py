@@ -34,7 +34,7 @@ def test_tune_measures_the_current_config_first_and_writes_the_winner(repo: Path
     weights = repo / "affine" / "1" / "model.onnx"
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()
     options = TuneOptions(
-        "affine", repo, latency_budget_ms=10_000, max_trials=3, concurrency=(1, 4), **SHORT
+        "affine", repo, latency_budget_ms=10_000, max_trials=3, concurrency=(4,), **SHORT
     )
     report = tune(options)
     search = [t for t in report.trials if t.phase == "search"]
@@ -76,10 +76,10 @@ def test_cli_tune_names_a_model_without_a_config(tmp_path: Path):
 
 def test_cli_tune_prints_every_trial_in_a_table(repo: Path):
     args = ["tune", "--model", "affine", "--repo", str(repo), "--max-trials", "2"]
-    args += ["--concurrency", "2", "--window-s", "0.2"]
+    args += ["--concurrency", "2", "--window-s", "0.2", "--confirm-rounds", "0"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "tune affine (no latency limit)" in result.stdout
     assert "batching 500us, 1 inst" in result.stdout and "current" in result.stdout
     assert "no batching, 1 inst" in result.stdout
-    assert result.stderr.count("measured ") in (2, 6)  # plus re-measurements of a winner
+    assert result.stderr.count("measured ") == 2
