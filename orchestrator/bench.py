@@ -12,25 +12,34 @@ Triton's statistics over the same span. ``perf_analyzer`` runs instead when it i
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-from numpy.typing import NDArray
-
 from orchestrator import client
+from orchestrator.bench_inputs import find_golden, model_inputs
+from orchestrator.bench_results import (
+    CSV_COLUMNS,
+    STABLE_WINDOWS,
+    BenchReport,
+    LevelResult,
+    ServerStats,
+    Window,
+    level_result,
+    report_csv,
+    stable,
+    windows_stable,
+)
 from orchestrator.client import Protocol
 from orchestrator.errors import ConfigError, OrchestratorError, ServerError
-from orchestrator.loadgen import LoadGenerator, Samples, ServerGone
-from orchestrator.repository import version_numbers
+from orchestrator.loadgen import LoadGenerator, ServerGone
 
 __all__ = [
+    "CSV_COLUMNS",
+    "STABLE_WINDOWS",
     "BenchOptions",
     "BenchReport",
     "Engine",
@@ -47,24 +56,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 Engine = Literal["auto", "orchestrator", "perf_analyzer"]
-STABLE_WINDOWS = 3
-GOLDEN_FILENAME = "golden.npz"
-
-_NUMPY_TYPES: dict[str, type[np.generic]] = {
-    "TYPE_BOOL": np.bool_,
-    "TYPE_UINT8": np.uint8,
-    "TYPE_UINT16": np.uint16,
-    "TYPE_UINT32": np.uint32,
-    "TYPE_UINT64": np.uint64,
-    "TYPE_INT8": np.int8,
-    "TYPE_INT16": np.int16,
-    "TYPE_INT32": np.int32,
-    "TYPE_INT64": np.int64,
-    "TYPE_FP16": np.float16,
-    "TYPE_FP32": np.float32,
-    "TYPE_FP64": np.float64,
-    "TYPE_STRING": np.object_,
-}
 
 
 def parse_concurrency(text: str) -> tuple[int, ...]:
@@ -134,339 +125,6 @@ class BenchOptions:
                 f"max_windows {self.max_windows} must be at least {STABLE_WINDOWS}: stability "
                 f"needs {STABLE_WINDOWS} windows that agree."
             )
-
-
-@dataclass(frozen=True)
-class ServerStats:
-    """Triton's cumulative statistics for one model (summed over its versions)."""
-
-    inference_count: int = 0
-    execution_count: int = 0
-    success_count: int = 0
-    queue_ns: int = 0
-    compute_ns: int = 0
-
-    @staticmethod
-    def from_json(stats: dict[str, Any]) -> ServerStats:
-        """Sum ``model_stats`` entries of Triton's statistics answer (HTTP or gRPC JSON)."""
-        total = ServerStats()
-        for entry in stats.get("model_stats", []):
-            inference = entry.get("inference_stats", {})
-
-            def ns(key: str, inference: dict[str, Any] = inference) -> int:
-                return int(inference.get(key, {}).get("ns", 0))
-
-            total = ServerStats(
-                inference_count=total.inference_count + int(entry.get("inference_count", 0)),
-                execution_count=total.execution_count + int(entry.get("execution_count", 0)),
-                success_count=total.success_count
-                + int(inference.get("success", {}).get("count", 0)),
-                queue_ns=total.queue_ns + ns("queue"),
-                compute_ns=total.compute_ns
-                + ns("compute_input")
-                + ns("compute_infer")
-                + ns("compute_output"),
-            )
-        return total
-
-    def __sub__(self, other: ServerStats) -> ServerStats:
-        return ServerStats(
-            self.inference_count - other.inference_count,
-            self.execution_count - other.execution_count,
-            self.success_count - other.success_count,
-            self.queue_ns - other.queue_ns,
-            self.compute_ns - other.compute_ns,
-        )
-
-
-@dataclass(frozen=True)
-class LevelResult:
-    """The measurement of one concurrency level (latencies in milliseconds)."""
-
-    concurrency: int
-    batch_size: int
-    requests: int
-    failures: int
-    duration_s: float
-    p50_ms: float
-    p90_ms: float
-    p95_ms: float
-    p99_ms: float
-    avg_ms: float
-    server_queue_ms: float
-    server_compute_ms: float
-    server_avg_batch: float
-    windows: int
-    stable: bool
-    client_cpu_fraction: float
-
-    @property
-    def requests_per_s(self) -> float:
-        """Successful requests per second."""
-        return (self.requests - self.failures) / self.duration_s if self.duration_s else 0.0
-
-    @property
-    def throughput_per_s(self) -> float:
-        """Successful inferences (rows) per second: what perf_analyzer calls infer/sec."""
-        return self.requests_per_s * self.batch_size
-
-    def as_dict(self) -> dict[str, Any]:
-        """The JSON form: every field plus the derived throughput."""
-        data: dict[str, Any] = {
-            "concurrency": self.concurrency,
-            "throughput_per_s": round(self.throughput_per_s, 2),
-            "requests_per_s": round(self.requests_per_s, 2),
-        }
-        for key, value in self.__dict__.items():
-            if key not in data:
-                data[key] = round(value, 4) if isinstance(value, float) else value
-        return data
-
-
-@dataclass(frozen=True)
-class BenchReport:
-    """A whole run: the levels measured so far, and why it stopped early (if it did)."""
-
-    model: str
-    url: str
-    protocol: str
-    engine: str
-    batch_size: int
-    window_s: float
-    inputs: str
-    levels: tuple[LevelResult, ...] = ()
-    error: str = ""
-    first_failure: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        """The JSON form."""
-        return {
-            "model": self.model,
-            "url": self.url,
-            "protocol": self.protocol,
-            "engine": self.engine,
-            "batch_size": self.batch_size,
-            "window_s": self.window_s,
-            "inputs": self.inputs,
-            "levels": [level.as_dict() for level in self.levels],
-            "error": self.error,
-            "first_failure": self.first_failure,
-        }
-
-    def best(self, latency_budget_ms: float | None = None) -> LevelResult | None:
-        """The level with the highest throughput (whose p99 fits the budget, when given)."""
-        fits = [
-            level
-            for level in self.levels
-            if latency_budget_ms is None or level.p99_ms <= latency_budget_ms
-        ]
-        return max(fits, key=lambda level: level.throughput_per_s, default=None)
-
-
-CSV_COLUMNS = (
-    "concurrency",
-    "throughput_per_s",
-    "requests_per_s",
-    "p50_ms",
-    "p90_ms",
-    "p95_ms",
-    "p99_ms",
-    "avg_ms",
-    "failures",
-    "server_queue_ms",
-    "server_compute_ms",
-    "server_avg_batch",
-    "stable",
-    "client_cpu_fraction",
-)
-
-
-def report_csv(report: BenchReport) -> str:
-    """The levels as CSV, one row per concurrency (``CSV_COLUMNS``)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for level in report.levels:
-        data = level.as_dict()
-        writer.writerow([data[column] for column in CSV_COLUMNS])
-    return buffer.getvalue()
-
-
-# -- inputs ----------------------------------------------------------------------------
-
-
-def find_golden(repository: Path, model: str) -> Path | None:
-    """``<repository>/<model>/<highest version>/golden.npz`` when it exists.
-
-    Example:
-        >>> find_golden(Path("model_repository"), "digits_cnn")  # doctest: +SKIP
-        PosixPath('model_repository/digits_cnn/3/golden.npz')
-    """
-    model_dir = repository / model
-    if not model_dir.is_dir():
-        return None
-    for version in sorted(version_numbers(model_dir), reverse=True):
-        candidate = model_dir / str(version) / GOLDEN_FILENAME
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def model_inputs(
-    config: dict[str, Any], batch_size: int, golden: Path | None = None, seed: int = 0
-) -> tuple[dict[str, NDArray[Any]], str]:
-    """One request's inputs: rows of ``golden`` (repeated as needed), else random ones.
-
-    Args:
-        config: the model config as Triton reports it (JSON form).
-        batch_size: rows per request; must be 1 for a model without batching.
-        golden: an ``.npz`` with ``inputs/<tensor>`` arrays.
-        seed: the random generator's seed for the fallback.
-
-    Returns:
-        The inputs by name and where they came from ("golden:<path>" or "random").
-
-    Raises:
-        ConfigError: the batch size does not fit the model, or the golden file does not
-            hold every input.
-    """
-    name = config.get("name", "?")
-    max_batch_size = int(config.get("max_batch_size", 0))
-    if max_batch_size == 0 and batch_size != 1:
-        raise ConfigError(
-            f"Model {name!r} does not batch (max_batch_size 0), so --batch-size must be 1, "
-            f"not {batch_size}."
-        )
-    if max_batch_size and batch_size > max_batch_size:
-        raise ConfigError(
-            f"Batch size {batch_size} is larger than model {name!r}'s max_batch_size "
-            f"{max_batch_size}. Pick a batch size up to {max_batch_size}."
-        )
-    if golden is not None:
-        return _golden_inputs(config, batch_size, golden), f"golden:{golden}"
-    rng = np.random.default_rng(seed)
-    inputs = {}
-    for spec in config.get("input", []):
-        dims = [1 if int(d) < 0 else int(d) for d in spec.get("dims", [])]
-        shape = [batch_size, *dims] if max_batch_size else dims
-        inputs[str(spec["name"])] = _random_array(rng, str(spec.get("data_type")), shape)
-    return inputs, "random"
-
-
-def _golden_inputs(config: dict[str, Any], batch_size: int, golden: Path) -> dict[str, Any]:
-    try:
-        with np.load(golden, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError) as exc:
-        raise ConfigError(
-            f"Cannot read golden inputs {golden}: {exc}. Expected an .npz with "
-            "inputs/<tensor> arrays, as `python -m training` writes it."
-        ) from exc
-    batching = int(config.get("max_batch_size", 0)) > 0
-    inputs = {}
-    for spec in config.get("input", []):
-        key = f"inputs/{spec['name']}"
-        if key not in arrays:
-            raise ConfigError(
-                f"{golden} has no array {key!r} (it has {sorted(arrays)}). Expected one "
-                "inputs/<tensor> array per model input; omit --golden for random inputs."
-            )
-        array = arrays[key]
-        if batching:
-            repeats = -(-batch_size // max(1, array.shape[0]))
-            array = np.concatenate([array] * repeats)[:batch_size]
-        inputs[str(spec["name"])] = np.ascontiguousarray(array)
-    return inputs
-
-
-def _random_array(rng: np.random.Generator, data_type: str, shape: list[int]) -> NDArray[Any]:
-    dtype = _NUMPY_TYPES.get(data_type)
-    if dtype is None:
-        raise ConfigError(f"Cannot make random inputs of type {data_type}; pass --golden.")
-    if dtype is np.object_:
-        return np.full(shape, b"x", dtype=np.object_)
-    if dtype is np.bool_:
-        return rng.integers(0, 2, size=shape).astype(np.bool_)
-    if np.issubdtype(dtype, np.integer):
-        return rng.integers(0, 8, size=shape).astype(dtype)
-    return rng.random(size=shape).astype(dtype)
-
-
-# -- windows and stability ----------------------------------------------------------------
-
-
-@dataclass
-class _Window:
-    samples: Samples
-    duration_s: float
-    cpu_s: float
-    stats_before: ServerStats
-    stats_after: ServerStats
-
-    @property
-    def throughput(self) -> float:
-        return self.samples.succeeded / self.duration_s
-
-    @property
-    def avg_latency_ns(self) -> float:
-        ok = self.samples.latency_ns[self.samples.ok]
-        return float(ok.mean()) if ok.size else 0.0
-
-
-def stable(values: Sequence[float], stability_pct: float) -> bool:
-    """Whether every value lies within ``stability_pct`` percent of their mean.
-
-    Example:
-        >>> stable([100, 104, 97], 10.0), stable([100, 130, 97], 10.0)
-        (True, False)
-    """
-    mean = float(np.mean(values))
-    if mean == 0:
-        return all(v == 0 for v in values)
-    return all(abs(v - mean) / mean * 100 <= stability_pct for v in values)
-
-
-def _windows_stable(windows: Sequence[_Window], stability_pct: float) -> bool:
-    if len(windows) < STABLE_WINDOWS:
-        return False
-    last = windows[-STABLE_WINDOWS:]
-    return stable([w.throughput for w in last], stability_pct) and stable(
-        [w.avg_latency_ns for w in last], stability_pct
-    )
-
-
-def _level_result(
-    concurrency: int, batch_size: int, windows: Sequence[_Window], is_stable: bool
-) -> LevelResult:
-    last = windows[-STABLE_WINDOWS:]
-    samples = Samples.concat([w.samples for w in last])
-    latencies_ms = samples.latency_ns[samples.ok].astype(np.float64) / 1e6
-    failures = samples.count - samples.succeeded
-    duration_s = sum(w.duration_s for w in last)
-    server = last[-1].stats_after - last[0].stats_before
-
-    def pct(q: float) -> float:
-        return float(np.percentile(latencies_ms, q)) if latencies_ms.size else 0.0
-
-    per_request = max(1, server.success_count)
-    return LevelResult(
-        concurrency=concurrency,
-        batch_size=batch_size,
-        requests=samples.count,
-        failures=failures,
-        duration_s=duration_s,
-        p50_ms=pct(50),
-        p90_ms=pct(90),
-        p95_ms=pct(95),
-        p99_ms=pct(99),
-        avg_ms=float(latencies_ms.mean()) if latencies_ms.size else 0.0,
-        server_queue_ms=server.queue_ns / per_request / 1e6,
-        server_compute_ms=server.compute_ns / per_request / 1e6,
-        server_avg_batch=server.inference_count / max(1, server.execution_count),
-        windows=len(windows),
-        stable=is_stable,
-        client_cpu_fraction=sum(w.cpu_s for w in last) / duration_s if duration_s else 0.0,
-    )
 
 
 # -- the run -------------------------------------------------------------------------------
@@ -598,7 +256,7 @@ async def _server_stats(options: BenchOptions) -> ServerStats:
 async def _measure_level(
     generator: LoadGenerator, options: BenchOptions, concurrency: int
 ) -> LevelResult:
-    windows: list[_Window] = []
+    windows: list[Window] = []
 
     async def controller(gen: LoadGenerator) -> None:
         await asyncio.sleep(options.warmup_s)
@@ -612,8 +270,8 @@ async def _measure_level(
             after = await _server_stats(options)
             if gen.gone:
                 return
-            windows.append(_Window(samples, ended - started, cpu_now - cpu, before, after))
-            if _windows_stable(windows, options.stability_pct):
+            windows.append(Window(samples, ended - started, cpu_now - cpu, before, after))
+            if windows_stable(windows, options.stability_pct):
                 return
             # The statistics call is outside the window: start the next one after it.
             gen.take_samples()
@@ -622,5 +280,5 @@ async def _measure_level(
     await generator.run(concurrency, controller)
     if len(windows) < 1:
         raise ServerGone(generator.gone or f"no measurement window finished at {concurrency}")
-    is_stable = _windows_stable(windows, options.stability_pct)
-    return _level_result(concurrency, options.batch_size, windows, is_stable)
+    is_stable = windows_stable(windows, options.stability_pct)
+    return level_result(concurrency, options.batch_size, windows, is_stable)

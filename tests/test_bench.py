@@ -13,14 +13,13 @@ from orchestrator.bench import (
     BenchOptions,
     BenchReport,
     ServerStats,
-    _level_result,
-    _Window,
     find_golden,
     model_inputs,
     parse_concurrency,
     report_csv,
     stable,
 )
+from orchestrator.bench_results import Window, level_result
 from orchestrator.errors import ConfigError
 from orchestrator.loadgen import Samples
 
@@ -128,19 +127,19 @@ def test_server_stats_sum_versions_and_read_grpc_string_counts():
     assert stats - ServerStats(5, 5, 5, 500, 1500) == ServerStats(10, 10, 10, 1000, 3000)
 
 
-def _window(latencies_ms: list[float], duration_s: float, ok: bool = True) -> _Window:
+def _window(latencies_ms: list[float], duration_s: float, ok: bool = True) -> Window:
     latency_ns = np.array([int(ms * 1e6) for ms in latencies_ms], dtype=np.int64)
     samples = Samples(latency_ns, np.full(latency_ns.size, ok))
-    return _Window(samples, duration_s, 0.1, ServerStats(), ServerStats())
+    return Window(samples, duration_s, 0.1, ServerStats(), ServerStats())
 
 
-def test_level_result_merges_the_last_three_windows_only():
+def testlevel_result_merges_the_last_three_windows_only():
     first = _window([100.0] * 10, 1.0)  # the warm-ish window that did not agree
     windows = [first, *(_window([float(i) for i in range(1, 101)], 1.0) for _ in range(3))]
     before = ServerStats(100, 50, 100, 0, 0)
     after = ServerStats(400, 100, 400, 300 * 2_000_000, 300 * 4_000_000)
     windows[1].stats_before, windows[3].stats_after = before, after
-    level = _level_result(8, 2, windows, True)
+    level = level_result(8, 2, windows, True)
     assert level.requests == 300 and level.failures == 0
     assert level.requests_per_s == pytest.approx(100.0)
     assert level.throughput_per_s == pytest.approx(200.0)
@@ -154,14 +153,14 @@ def test_level_result_merges_the_last_three_windows_only():
 
 def test_failed_requests_count_as_failures_not_as_throughput():
     windows = [_window([1.0] * 8, 1.0), _window([1.0] * 8, 1.0), _window([1.0] * 4, 1.0, ok=False)]
-    level = _level_result(1, 1, windows, False)
+    level = level_result(1, 1, windows, False)
     assert level.failures == 4
     assert level.requests_per_s == pytest.approx(16 / 3)
 
 
 def test_report_csv_has_one_row_per_level_in_column_order():
     windows = [_window([1.0, 2.0], 1.0)] * 3
-    levels = (_level_result(1, 1, windows, True), _level_result(4, 1, windows, True))
+    levels = (level_result(1, 1, windows, True), level_result(4, 1, windows, True))
     report = BenchReport("m", "h:1", "http", "orchestrator", 1, 1.0, "random", levels)
     lines = report_csv(report).splitlines()
     assert lines[0].split(",") == list(CSV_COLUMNS)

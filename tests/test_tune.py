@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.bench import BenchReport, LevelResult
+from orchestrator.candidates import candidates
 from orchestrator.errors import ConfigError
 from orchestrator.model_config import load_config, parse_config, render_config
 from orchestrator.tune import (
@@ -15,7 +16,6 @@ from orchestrator.tune import (
     Trial,
     TuneOptions,
     TuneReport,
-    _candidates,
     _report,
     apply_candidate,
     config_diff,
@@ -66,12 +66,12 @@ def test_a_model_without_batching_cannot_get_dynamic_batching():
     config = parse_config('name: "m" max_batch_size: 0')
     with pytest.raises(ConfigError, match="max_batch_size 0"):
         apply_candidate(config, Candidate(True, 100))
-    assert list(_candidates("batching", Candidate(False), 0, 2)) == []
+    assert list(candidates("batching", Candidate(False), 0, 2)) == []
 
 
 def test_batching_stage_tries_off_every_delay_and_preferred_sizes_within_max_batch():
     base = current_candidate(CONFIG)
-    labels = [c.label for c in _candidates("batching", base, 4, 2)]
+    labels = [c.label for c in candidates("batching", base, 4, 2)]
     assert labels == [
         "no batching, 1 inst",
         "batching 0us, 1 inst",
