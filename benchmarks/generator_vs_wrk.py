@@ -95,7 +95,6 @@ def main() -> None:
     add_common_arguments(parser)
     parser.add_argument("--concurrency", default="8,32")
     parser.add_argument("--wrk-seconds", type=int, default=6)
-    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     wrk = shutil.which("wrk")
     if wrk is None:

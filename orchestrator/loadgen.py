@@ -21,7 +21,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -81,7 +81,10 @@ class _Response:
 class _ResponseParser:
     """Splits a byte stream into HTTP/1.1 responses with a Content-Length."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_ok_body: bool = True) -> None:
+        # The closed loop only needs the body of a failed answer: copying the others
+        # would be CPU taken from the server.
+        self.keep_ok_body = keep_ok_body
         self.buffer = bytearray()
         self.body_start = -1
         self.end = 0
@@ -107,7 +110,8 @@ class _ResponseParser:
                 self.end = self.body_start + (int(length.group(1)) if length else 0)
             if len(self.buffer) < self.end:
                 return responses
-            body = bytes(self.buffer[self.body_start : self.end])
+            keep = self.keep_ok_body or self.status != 200
+            body = bytes(self.buffer[self.body_start : self.end]) if keep else b""
             responses.append(_Response(self.status, body, self.header_length))
             del self.buffer[: self.end]
             self.body_start = -1
@@ -120,8 +124,8 @@ class _OneShot(asyncio.Protocol):
         self.parser = _ResponseParser()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        transport.write(self.request)
+        # uvloop's transports are not asyncio.Transport subclasses, but behave as ones.
+        cast(asyncio.Transport, transport).write(self.request)
 
     def data_received(self, data: bytes) -> None:
         responses = self.parser.feed(data)
@@ -162,14 +166,13 @@ class _Connection(asyncio.Protocol):
     def __init__(self, generator: LoadGenerator) -> None:
         self.generator = generator
         self.transport: asyncio.Transport | None = None
-        self.parser = _ResponseParser()
+        self.parser = _ResponseParser(keep_ok_body=False)
         self.sent_ns = 0
         self.in_flight = False
         self.failed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)
         self.fire()
 
     def fire(self) -> None:

@@ -183,3 +183,12 @@ def test_response_parser_splits_pipelined_and_fragmented_responses():
     ]
     with pytest.raises(ValueError, match="chunked"):
         _ResponseParser().feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+
+
+def test_the_closed_loop_parser_keeps_only_the_bodies_of_failed_answers():
+    from orchestrator.loadgen import _ResponseParser
+
+    stream = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"
+    stream += b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\noops"
+    responses = _ResponseParser(keep_ok_body=False).feed(stream)
+    assert [(r.status, r.body) for r in responses] == [(200, b""), (500, b"oops")]
