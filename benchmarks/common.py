@@ -172,9 +172,13 @@ def record(name: str, started_load: tuple[float, float, float], data: dict[str, 
         versions["wrk"] = subprocess.run(
             [wrk, "--version"], capture_output=True, text=True, check=False
         ).stdout.split("\n")[0]
+    commit = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
     result = {
         "benchmark": name,
         "command": " ".join(["python", "-m", f"benchmarks.{name}", *sys.argv[1:]]),
+        "git_commit": commit,
         "finished_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": {
             "cpu": cpu_model(),

@@ -43,11 +43,13 @@ def main() -> None:
     tuned = _load("tuned_vs_shipped")
     if tuned:
         goal = tuned["goal_tuned_never_worse"]
+        same = not tuned["tune"]["diff"]
+        note = " (tune kept the shipped config: this is an A/A run, the gap is noise)"
         print(
             f"| tuned vs shipped, best throughput with p99 ≤ {tuned['latency_budget_ms']} ms | "
             f"tuned ≥ shipped | {goal['ratio']}× ({_per_s(goal['best_within_budget_tuned_per_s'])}"
             f" vs {_per_s(goal['best_within_budget_shipped_per_s'])}) | "
-            f"{'yes' if goal['met'] else 'no'} | {_conditions(tuned)} |"
+            f"{'yes' if goal['met'] else 'no'}{note if same else ''} | {_conditions(tuned)} |"
         )
     ceiling = _load("ceiling")
     if ceiling:
