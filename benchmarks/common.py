@@ -172,9 +172,13 @@ def record(name: str, started_load: tuple[float, float, float], data: dict[str, 
         versions["wrk"] = subprocess.run(
             [wrk, "--version"], capture_output=True, text=True, check=False
         ).stdout.split("\n")[0]
-    commit = subprocess.run(
-        ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, cwd=ROOT
-    ).stdout.strip()
+
+    def git(*command: str) -> str:
+        return subprocess.run(["git", *command], capture_output=True, text=True, cwd=ROOT).stdout
+
+    # Results written by earlier scripts of the same suite run do not make the code dirty.
+    changed = git("status", "--porcelain", "--", ".", ":!benchmarks/results").strip()
+    commit = git("rev-parse", "--short", "HEAD").strip() + ("-dirty" if changed else "")
     result = {
         "benchmark": name,
         "command": " ".join(["python", "-m", f"benchmarks.{name}", *sys.argv[1:]]),
