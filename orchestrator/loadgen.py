@@ -1,7 +1,7 @@
 """An asyncio load generator: N closed-loop connections, each with one request in flight.
 
 On 2 cores every microsecond the client spends is taken from the server, so the HTTP
-path does as little as ``wrk`` does: the request is encoded once by tritonclient
+path does as little as it can: the request is encoded once by tritonclient
 (``client.encode_http_request``), and each keep-alive connection is a bare
 ``asyncio.Protocol`` that finds the end of the response (status line and
 Content-Length), records it, and writes the same bytes again from the callback; no
