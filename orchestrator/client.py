@@ -25,12 +25,14 @@ from orchestrator.errors import ServerError
 __all__ = [
     "AsyncGrpcInferencer",
     "HttpInferRequest",
+    "InferSession",
     "ModelState",
     "Protocol",
     "decode_http_response",
     "encode_http_request",
     "infer",
     "inference_statistics",
+    "is_server_live",
     "is_server_ready",
     "load_model",
     "model_config",
@@ -87,11 +89,33 @@ def _message(exc: InferenceServerException) -> str:
     return str(exc.message() or exc)
 
 
+def _reason(text: str) -> str:
+    # Python-based backends append the Python stack ("\n\nAt:\n  file(line): fn") to
+    # their load errors; the message before it is what a user needs.
+    return text.split("\n\nAt:\n", 1)[0].strip()
+
+
 def is_server_ready(url: str, timeout_s: float = 2.0) -> bool:
     """Whether the server at ``url`` answers ``/v2/health/ready`` with 200."""
     try:
         with _http(url, timeout_s) as client:
             return bool(client.is_server_ready())
+    except ServerError:
+        return False
+
+
+def is_server_live(url: str, timeout_s: float = 2.0, *, protocol: Protocol = "http") -> bool:
+    """Whether a Triton answers at ``url`` over ``protocol`` and says it is live.
+
+    Unlike readiness, liveness stays true when some model failed to load (Triton's
+    default strict readiness turns the whole server not-ready then).
+    """
+    try:
+        if protocol == "http":
+            with _http(url, timeout_s) as client:
+                return bool(client.is_server_live())
+        with _grpc(url) as grpc_client:
+            return bool(grpc_client.is_server_live(client_timeout=timeout_s))
     except ServerError:
         return False
 
@@ -105,7 +129,7 @@ def repository_index(url: str) -> list[ModelState]:
             name=str(row.get("name", "")),
             version=str(row.get("version", "")),
             state=str(row.get("state", "UNAVAILABLE" if "reason" in row else "")),
-            reason=str(row.get("reason", "")),
+            reason=_reason(str(row.get("reason", ""))),
         )
         for row in rows
     ]
@@ -117,11 +141,20 @@ def load_model(url: str, name: str, config_json: str | None = None) -> None:
     Raises:
         ServerError: Triton refused the load; the message carries Triton's reason.
     """
+    client = httpclient.InferenceServerClient(url, connection_timeout=300.0, network_timeout=300.0)
     try:
-        with _http(url, timeout_s=300.0) as client:
-            client.load_model(name, config=config_json)
-    except ServerError as exc:
-        raise ServerError(f"Triton at {url} could not load model {name!r}: {exc}") from exc
+        client.load_model(name, config=config_json)
+    except InferenceServerException as exc:
+        raise ServerError(
+            f"Triton at {url} could not load model {name!r}: {_reason(_message(exc))}"
+        ) from exc
+    except OSError as exc:
+        raise ServerError(
+            f"Cannot reach Triton at {url} to load model {name!r}: {exc}. Check that the "
+            "server is running and that the URL is HOST:PORT of its HTTP endpoint."
+        ) from exc
+    finally:
+        client.close()
     logger.info("Loaded model %s on %s", name, url)
 
 
@@ -132,16 +165,30 @@ def unload_model(url: str, name: str) -> None:
     logger.info("Unloaded model %s on %s", name, url)
 
 
-def model_metadata(url: str, name: str, version: str = "") -> dict[str, Any]:
-    """The model's metadata (inputs and outputs with datatypes and shapes) over HTTP."""
-    with _http(url) as client:
-        return dict(client.get_model_metadata(name, model_version=version))
+def model_metadata(
+    url: str, name: str, version: str = "", *, protocol: Protocol = "http"
+) -> dict[str, Any]:
+    """The model's metadata (inputs and outputs with datatypes and shapes).
+
+    Both protocols answer the same JSON shape: ``{"name", "versions", "platform",
+    "inputs": [{"name", "datatype", "shape"}], "outputs": [...]}`` (shapes as ints).
+    """
+    if protocol == "http":
+        with _http(url) as client:
+            return dict(client.get_model_metadata(name, model_version=version))
+    with _grpc(url) as grpc_client:
+        body = dict(grpc_client.get_model_metadata(name, model_version=version, as_json=True))
+    # gRPC's JSON form spells int64 shapes as strings.
+    for key in ("inputs", "outputs"):
+        for tensor in body.get(key, []):
+            tensor["shape"] = [int(d) for d in tensor.get("shape", [])]
+    return body
 
 
 def model_config(
     url: str, name: str, version: str = "", *, protocol: Protocol = "http"
 ) -> dict[str, Any]:
-    """The configuration Triton actually loaded for ``name``, in Triton's JSON form."""
+    """The config Triton serves ``name`` with (after overrides and auto-completion), as JSON."""
     if protocol == "grpc":
         with _grpc(url) as grpc:
             answer = grpc.get_model_config(name, model_version=version, as_json=True)
@@ -200,6 +247,88 @@ def infer(
             return {name: result.as_numpy(name) for name in names}
     except ServerError as exc:
         raise ServerError(f"Inference on model {model!r} failed: {exc}") from exc
+
+
+class InferSession:
+    """One persistent connection that sends the same request again and again.
+
+    Load generators and warm-ups use it: the inputs are serialized once, the connection
+    is kept open, and each ``infer()`` is one round trip. Not thread-safe: one per thread.
+
+    Example:
+        >>> with InferSession("127.0.0.1:8001", "m", {"x": x}, protocol="grpc") as session:
+        ...     outputs = session.infer()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        inputs: Mapping[str, NDArray[Any]],
+        *,
+        protocol: Protocol = "http",
+        version: str = "",
+        timeout_s: float = 30.0,
+    ) -> None:
+        self.url = url
+        self.model = model
+        self.version = version
+        self.protocol = protocol
+        self._timeout_s = timeout_s
+        module: Any = httpclient if protocol == "http" else grpcclient
+        self._client: Any = (
+            httpclient.InferenceServerClient(
+                url, connection_timeout=timeout_s, network_timeout=timeout_s
+            )
+            if protocol == "http"
+            else grpcclient.InferenceServerClient(url)
+        )
+        self._inputs = []
+        for name, array in inputs.items():
+            array = np.ascontiguousarray(array)
+            tensor = module.InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
+            tensor.set_data_from_numpy(array)
+            self._inputs.append(tensor)
+
+    def infer(self) -> dict[str, NDArray[Any]]:
+        """Send the request once and return the outputs by name.
+
+        Raises:
+            ServerError: the request failed (refused, timed out, connection lost).
+        """
+        try:
+            if self.protocol == "http":
+                result = self._client.infer(self.model, self._inputs, model_version=self.version)
+            else:
+                result = self._client.infer(
+                    self.model,
+                    self._inputs,
+                    model_version=self.version,
+                    client_timeout=self._timeout_s,
+                )
+            names = [
+                o["name"] if isinstance(o, dict) else o.name
+                for o in _response_outputs(result.get_response())
+            ]
+            return {name: result.as_numpy(name) for name in names}
+        except InferenceServerException as exc:
+            raise ServerError(
+                f"Inference on model {self.model!r} at {self.url} failed: {_message(exc)}"
+            ) from exc
+        except OSError as exc:
+            raise ServerError(
+                f"Inference on model {self.model!r} at {self.url} failed: {exc}"
+            ) from exc
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._client.close()
+
+    def __enter__(self) -> InferSession:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def _response_outputs(response: Any) -> list[Any]:

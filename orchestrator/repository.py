@@ -22,6 +22,7 @@ __all__ = [
     "MANIFEST_FILENAME",
     "FileDigest",
     "file_digest",
+    "is_version",
     "model_names",
     "read_manifest",
     "served_versions",
@@ -71,8 +72,20 @@ def version_numbers(model_dir: Path) -> list[int]:
     return sorted(
         int(entry.name)
         for entry in model_dir.iterdir()
-        if entry.is_dir() and entry.name.isdigit() and not entry.name.startswith("0")
+        if entry.is_dir() and is_version(entry.name)
     )
+
+
+def is_version(name: str) -> bool:
+    """Whether Triton takes a folder named ``name`` as a version: a number written plainly.
+
+    ``0`` is version 0; ``01``, ``+1`` or ``1.0`` are ignored (checked with Triton 2.51).
+
+    Example:
+        >>> [is_version(n) for n in ("0", "7", "01", "v1")]
+        [True, True, False, False]
+    """
+    return name.isdigit() and name.isascii() and str(int(name)) == name
 
 
 def served_versions(config: model_config_pb2.ModelConfig, available: list[int]) -> list[int]:

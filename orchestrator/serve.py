@@ -13,6 +13,7 @@ from types import FrameType
 
 from orchestrator.client import ModelState
 from orchestrator.errors import ServerError
+from orchestrator.repository import model_names
 from orchestrator.triton import ServerOptions, TritonServer, load_models
 
 __all__ = ["ServeReport", "serve"]
@@ -42,15 +43,18 @@ class ServeReport:
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
+def _stop_signals_as_interrupt() -> Iterator[None]:
+    # SIGINT too: a shell starts background jobs (`serve &`) with SIGINT ignored, and
+    # `kill -INT` must still stop the server cleanly.
     def handler(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def serve(
@@ -69,10 +73,17 @@ def serve(
         cpu_override: see ``load_models``.
 
     Raises:
-        ServerError: the server failed to start, a model failed to load (the server is
-            then stopped), or the server died while serving.
+        ServerError: a model in ``models`` is not in the repository, the server failed
+            to start, a model failed to load (the server is then stopped), or the server
+            died while serving.
+
+    Example:
+        >>> serve(ServerOptions(Path("model_repository")), on_ready=print)  # doctest: +SKIP
     """
-    with _sigterm_as_interrupt(), TritonServer(options) as server:
+    if models is not None:
+        models = sorted(set(models))
+        _check_models_exist(options, models)
+    with _stop_signals_as_interrupt(), TritonServer(options) as server:
         try:
             states = load_models(
                 server.http_url, Path(options.repository), models, cpu_override=cpu_override
@@ -100,3 +111,16 @@ def serve(
             )
         except KeyboardInterrupt:
             logger.info("Interrupted: stopping Triton")
+
+
+def _check_models_exist(options: ServerOptions, models: list[str]) -> None:
+    if options.is_remote or not Path(options.repository).is_dir():
+        return  # the server reports a missing remote model, and a missing folder
+    available = model_names(Path(options.repository))
+    missing = [name for name in models if name not in available]
+    if missing:
+        raise ServerError(
+            f"Model(s) {', '.join(map(repr, missing))} not found in {options.repository} "
+            f"(it has: {', '.join(available) or 'no models'}). Pass --model with one of those, "
+            "or leave it out to load every model."
+        )

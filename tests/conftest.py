@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from orchestrator.storage import Store, open_store
 from tests.onnx_models import make_affine_onnx
+from tests.release_repos import make_repository
+from tests.s3_server import S3Server, start_s3_server, stop_s3_server
 
 
 @pytest.fixture
@@ -26,3 +32,72 @@ def write_model() -> Callable[..., Path]:
         return model_dir
 
     return write
+
+
+# --- object storage: a real S3 API server (moto_server) and file:// stores ---------------
+
+
+@dataclass(frozen=True)
+class Dest:
+    """A DEST URL for sync, with what it takes to open it."""
+
+    url: str
+    endpoint_url: str | None
+
+    def open(self) -> Store:
+        return open_store(self.url, endpoint_url=self.endpoint_url)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """moto_server on a free loopback port, with its credentials in the environment."""
+    log = tmp_path_factory.mktemp("moto") / "moto_server.log"
+    server = start_s3_server(log=log)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in server.credentials_env().items():
+                patch.setenv(name, value)
+            patch.delenv("AWS_PROFILE", raising=False)
+            patch.delenv("AWS_ENDPOINT_URL", raising=False)
+            yield server
+    finally:
+        stop_s3_server(server.process)
+
+
+@pytest.fixture
+def s3_client(s3_server: S3Server) -> Any:
+    """A plain boto3 client for arranging test state behind the store's back."""
+    import boto3
+
+    return boto3.client("s3", endpoint_url=s3_server.endpoint_url)
+
+
+@pytest.fixture
+def s3_bucket(s3_client: Any) -> str:
+    """A new, empty bucket."""
+    name = f"test-{uuid.uuid4().hex[:16]}"
+    s3_client.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture(params=["file", "s3"])
+def dest(request: pytest.FixtureRequest, tmp_path: Path) -> Dest:
+    """An empty DEST: a local folder (file://) or a prefix in a new moto bucket (s3://)."""
+    if request.param == "file":
+        return Dest((tmp_path / "dest").as_uri(), None)
+    server = request.getfixturevalue("s3_server")
+    bucket = request.getfixturevalue("s3_bucket")
+    return Dest(f"s3://{bucket}/models/prod", server.endpoint_url)
+
+
+@pytest.fixture(scope="session")
+def affine_onnx_cached(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_affine_onnx(tmp_path_factory.mktemp("onnx") / "affine.onnx")
+
+
+@pytest.fixture
+def release_repo(tmp_path: Path, affine_onnx_cached: Path) -> Path:
+    """Two valid models: ``alpha`` (versions 1, 2; serves 2) and ``beta`` (version 1)."""
+    return make_repository(
+        tmp_path / "repo", {"alpha": [1, 2], "beta": [1]}, onnx_cache=affine_onnx_cached
+    )

@@ -11,7 +11,7 @@ import logging
 import os
 import shutil
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from orchestrator import client
@@ -19,6 +19,7 @@ from orchestrator.client import ModelState
 from orchestrator.errors import OrchestratorError
 from orchestrator.model_config import (
     CONFIG_FILENAME,
+    ModelConfig,
     config_to_json,
     load_config,
     uses_gpu_instances,
@@ -46,19 +47,23 @@ def gpu_visible() -> bool:
 
 def load_models(
     url: str,
-    repository: Path,
+    repository: Path | None,
     names: Iterable[str] | None = None,
     *,
     cpu_override: bool | None = None,
+    configs: Mapping[str, ModelConfig] | None = None,
 ) -> list[ModelState]:
     """Load models of ``repository`` into the explicit-mode Triton at ``url``.
 
     Args:
         url: the server's HTTP ``host:port``.
-        repository: the local repository the server serves.
+        repository: the local repository the server serves (its configs are read for
+            the CPU override); None when the server reads a remote one (s3://).
         names: the models to load; every model in the server's index when None.
         cpu_override: turn ``KIND_GPU`` into ``KIND_CPU``; decided by ``gpu_visible()``
             when None.
+        configs: the models' configs by name, for a repository that is not a local
+            folder (e.g. from a release manifest); they take precedence over files.
 
     Returns:
         The server's repository index after loading; a model that failed carries
@@ -76,7 +81,8 @@ def load_models(
     failures: dict[str, str] = {}
     for name in to_load:
         try:
-            client.load_model(url, name, _override(repository, name, cpu_override))
+            config = (configs or {}).get(name)
+            client.load_model(url, name, _override(repository, name, cpu_override, config))
         except OrchestratorError as exc:
             failures[name] = str(exc)
     states = [row for row in client.repository_index(url) if row.name in set(to_load)]
@@ -87,18 +93,25 @@ def load_models(
     return sorted(states, key=lambda row: (row.name, _version_key(row.version)))
 
 
-def _override(repository: Path, name: str, cpu_override: bool) -> str | None:
-    config_path = repository / name / CONFIG_FILENAME
-    if not cpu_override or not config_path.is_file():
+def _override(
+    repository: Path | None, name: str, cpu_override: bool, config: ModelConfig | None
+) -> str | None:
+    if not cpu_override:
         return None
-    config = load_config(config_path)
+    source = f"the config of {name}"
+    if config is None:
+        config_path = repository / name / CONFIG_FILENAME if repository else None
+        if config_path is None or not config_path.is_file():
+            return None
+        config = load_config(config_path)
+        source = str(config_path)
     if not uses_gpu_instances(config):
         return None
     logger.info(
         "No GPU visible: loading %s with instance kind KIND_CPU instead of KIND_GPU "
         "(the only change to %s)",
         name,
-        config_path,
+        source,
     )
     return config_to_json(with_cpu_instances(config))
 

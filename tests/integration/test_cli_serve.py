@@ -67,3 +67,30 @@ def test_serve_of_a_missing_repository_exits_1_without_traceback(tmp_path: Path)
         _, stderr = process.communicate(timeout=60)
     assert process.returncode == 1
     assert stderr.startswith(f"Error: Model repository {tmp_path / 'missing'} does not exist")
+
+
+def test_serve_started_in_the_background_by_a_shell_stops_on_sigint(
+    tmp_path: Path, write_model
+) -> None:
+    config = AFFINE_CONFIG.format(name="affine", max_batch_size=8, delay_us=500)
+    write_model(tmp_path, "affine", config, make_affine_onnx)
+    # Non-interactive shells start `cmd &` with SIGINT ignored; serve must still stop on it.
+    with subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "serve", str(tmp_path), "--format", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    ) as process:
+        assert process.stdout is not None
+        report = json.loads(process.stdout.readline())
+        process.send_signal(signal.SIGINT)
+        try:
+            _, stderr = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.terminate()  # SIGTERM stops it and its Triton cleanly
+            process.communicate(timeout=60)
+            pytest.fail("serve ignored SIGINT")
+    assert process.returncode == 0, stderr
+    assert "Triton stopped." in stderr
+    assert not client.is_server_ready(report["http"])

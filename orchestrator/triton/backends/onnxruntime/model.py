@@ -42,6 +42,7 @@ __all__ = [
     "OnnxTensor",
     "TritonPythonModel",
     "check_config",
+    "config_problems",
     "session_tensors",
 ]
 
@@ -69,6 +70,10 @@ ONNX_TO_TRITON: dict[str, str] = {onnx: triton for triton, onnx in TRITON_TO_ONN
 
 class LoadError(Exception):
     """Raised when the config and the ONNX graph disagree; Triton then refuses the load."""
+
+    def __init__(self, message: str, code: str = "load-refused") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,8 @@ def session_tensors(
                 raise LoadError(
                     f"Unsupported ONNX Type '{arg.type}' for {kind} '{arg.name}', expected a "
                     "tensor. Triton's onnxruntime backend serves tensors only; export without "
-                    "sequence or map outputs (for scikit-learn classifiers: zipmap=False)."
+                    "sequence or map outputs (for scikit-learn classifiers: zipmap=False).",
+                    code="unsupported-tensor-type",
                 )
             dims = tuple(d if isinstance(d, int) else WILDCARD_DIM for d in (arg.shape or []))
             tensors[arg.name] = OnnxTensor(arg.name, arg.type, dims)
@@ -124,43 +130,83 @@ def check_config(
     """Compare a model config (Triton's JSON form) with the graph as the real backend does.
 
     Raises:
-        LoadError: naming the tensor, what the config says and what the graph provides.
+        LoadError: the first problem (see ``config_problems``), naming the tensor, what
+            the config says and what the graph provides.
+    """
+    problems = config_problems(config, inputs, outputs, overridable)
+    if problems:
+        raise problems[0]
+
+
+def config_problems(
+    config: Mapping[str, Any],
+    inputs: Mapping[str, OnnxTensor],
+    outputs: Mapping[str, OnnxTensor],
+    overridable: Mapping[str, OnnxTensor] | None = None,
+) -> list[LoadError]:
+    """Every disagreement between a config and the graph, in the real backend's order.
+
+    The real backend stops at the first; an offline validator wants all of them. Each
+    error carries a stable ``code``.
     """
     name = str(config.get("name", "?"))
     max_batch_size = int(config.get("max_batch_size", 0))
     config_inputs = list(config.get("input", []))
+    problems: list[LoadError] = []
     expected = sum(1 for io in config_inputs if not io.get("optional", False))
     expected += len(config.get("batch_input", []))
     if len(inputs) != expected:
-        raise LoadError(
-            f"unable to load model '{name}', configuration expects {expected} inputs, "
-            f"model provides {len(inputs)} (graph inputs: {_names(inputs)}; config inputs: "
-            f"{_names([io.get('name', '') for io in config_inputs])})"
+        problems.append(
+            LoadError(
+                f"unable to load model '{name}', configuration expects {expected} inputs, "
+                f"model provides {len(inputs)} (graph inputs: {_names(inputs)}; config "
+                f"inputs: {_names([io.get('name', '') for io in config_inputs])})",
+                code="input-count",
+            )
         )
     allowed_inputs = {**inputs, **(overridable or {})}
     for io in config_inputs:
-        io_name = str(io.get("name", ""))
-        if io.get("optional", False) and max_batch_size != 0:
-            raise LoadError(
-                f"unable to load model '{name}', optional input '{io_name}' is not supported "
-                "for models that support batching"
-            )
-        tensor = allowed_inputs.get(io_name)
-        if tensor is None:
-            raise LoadError(
-                f"unable to load model '{name}', unexpected inference input '{io_name}', "
-                f"allowed inputs are: {_names(allowed_inputs)}"
-            )
-        _check_tensor(name, "input", io, tensor, max_batch_size, compare_exact=False)
+        try:
+            _check_input(name, io, allowed_inputs, max_batch_size)
+        except LoadError as exc:
+            problems.append(exc)
     for io in config.get("output", []):
         io_name = str(io.get("name", ""))
         tensor = outputs.get(io_name)
-        if tensor is None:
-            raise LoadError(
-                f"unable to load model '{name}', unexpected inference output '{io_name}', "
-                f"allowed outputs are: {_names(outputs)}"
-            )
-        _check_tensor(name, "output", io, tensor, max_batch_size, compare_exact=True)
+        try:
+            if tensor is None:
+                raise LoadError(
+                    f"unable to load model '{name}', unexpected inference output '{io_name}', "
+                    f"allowed outputs are: {_names(outputs)}",
+                    code="unknown-output",
+                )
+            _check_tensor(name, "output", io, tensor, max_batch_size, compare_exact=True)
+        except LoadError as exc:
+            problems.append(exc)
+    return problems
+
+
+def _check_input(
+    name: str,
+    io: Mapping[str, Any],
+    allowed_inputs: Mapping[str, OnnxTensor],
+    max_batch_size: int,
+) -> None:
+    io_name = str(io.get("name", ""))
+    if io.get("optional", False) and max_batch_size != 0:
+        raise LoadError(
+            f"unable to load model '{name}', optional input '{io_name}' is not supported "
+            "for models that support batching",
+            code="optional-input-batching",
+        )
+    tensor = allowed_inputs.get(io_name)
+    if tensor is None:
+        raise LoadError(
+            f"unable to load model '{name}', unexpected inference input '{io_name}', "
+            f"allowed inputs are: {_names(allowed_inputs)}",
+            code="unknown-input",
+        )
+    _check_tensor(name, "input", io, tensor, max_batch_size, compare_exact=False)
 
 
 def _check_tensor(
@@ -174,21 +220,29 @@ def _check_tensor(
     io_name = tensor.name
     dtype = str(io.get("data_type", "TYPE_INVALID"))
     if dtype not in TRITON_TO_ONNX:
-        raise LoadError(f"unsupported datatype {dtype} for {kind} '{io_name}' for model '{model}'")
+        raise LoadError(
+            f"unsupported datatype {dtype} for {kind} '{io_name}' for model '{model}'",
+            code="dtype-unsupported",
+        )
     if TRITON_TO_ONNX[dtype] != tensor.onnx_type:
         raise LoadError(
             f"unable to load model '{model}', configuration expects datatype {dtype} for "
-            f"{kind} '{io_name}', model provides {tensor.triton_type}"
+            f"{kind} '{io_name}', model provides {tensor.triton_type}",
+            code="dtype-mismatch",
         )
     # A reshape, when given, is what the model sees; compare that with the graph.
+    # Presence decides, as in the real backend (an empty reshape is a scalar shape).
     reshape = io.get("reshape")
-    dims = [int(d) for d in (reshape.get("shape", []) if reshape else io.get("dims", []))]
+    dims = [
+        int(d) for d in (reshape.get("shape", []) if reshape is not None else io.get("dims", []))
+    ]
     if not tensor.dims:
         if any(d != 1 for d in dims):
             raise LoadError(
                 f"unable to load model '{model}', scalar tensor '{io_name}', should only "
                 "provide 1 in the model configuration when the model doesn't support "
-                f"batching. Model configuration provided: {_shape(dims)}."
+                f"batching. Model configuration provided: {_shape(dims)}.",
+                code="dims-mismatch",
             )
         return
     _compare_dims(model, io_name, list(tensor.dims), dims, max_batch_size, compare_exact)
@@ -207,7 +261,8 @@ def _compare_dims(
             raise LoadError(
                 f"model '{model}', tensor '{io_name}': for the model to support batching the "
                 "shape should have at least 1 dimension and the first dimension must be -1; "
-                f"but shape expected by the model is {_shape(model_shape)}"
+                f"but shape expected by the model is {_shape(model_shape)}",
+                code="batch-dim-missing",
             )
         full_dims = [WILDCARD_DIM, *dims]
         if not _dims_match(model_shape, full_dims, compare_exact):
@@ -216,13 +271,15 @@ def _compare_dims(
                 f"dimensions (shape {_shape(model_shape)}) but the model configuration "
                 f"specifies {len(full_dims)} dimensions (an initial batch dimension because "
                 "max_batch_size > 0 followed by the explicit tensor shape, making complete "
-                f"shape {_shape(full_dims)})"
+                f"shape {_shape(full_dims)})",
+                code="dims-mismatch",
             )
     elif not _dims_match(model_shape, dims, compare_exact):
         raise LoadError(
             f"model '{model}', tensor '{io_name}': the model expects {len(model_shape)} "
             f"dimensions (shape {_shape(model_shape)}) but the model configuration specifies "
-            f"{len(dims)} dimensions (shape {_shape(dims)})"
+            f"{len(dims)} dimensions (shape {_shape(dims)})",
+            code="dims-mismatch",
         )
 
 

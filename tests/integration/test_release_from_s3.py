@@ -1,0 +1,65 @@
+"""A real Triton serves a synced release straight from the S3 server (moto) by its id."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from orchestrator import client
+from orchestrator.catalog import release_prefix
+from orchestrator.errors import ServerError
+from orchestrator.model_config import parse_config
+from orchestrator.release import build_release
+from orchestrator.storage import open_store
+from orchestrator.sync import sync_release
+from orchestrator.triton import ServerOptions, TritonServer, find_tritonserver, load_models
+from tests.s3_server import S3Server
+
+pytestmark = pytest.mark.integration
+
+
+def test_triton_serves_a_release_from_s3_and_answers_like_onnxruntime(
+    release_repo: Path, s3_server: S3Server, s3_bucket: str, tmp_path: Path
+) -> None:
+    try:
+        find_tritonserver()
+    except ServerError as exc:
+        if os.environ.get("CI") or os.environ.get("ORCHESTRATOR_REQUIRE_TRITON"):
+            pytest.fail(f"tritonserver is required here (CI): {exc}")
+        pytest.skip(f"no tritonserver on this machine: {exc}")
+    store = open_store(f"s3://{s3_bucket}/prod", endpoint_url=s3_server.endpoint_url)
+    release = build_release(release_repo)
+    sync_release(release, store)
+    prefix = release_prefix(release.id)
+    # Configs come from the release itself, as a deploy step would read them.
+    configs = {}
+    for model in release.models:
+        stored = store.read(f"{prefix}{model.name}/config.pbtxt")
+        assert stored is not None
+        configs[model.name] = parse_config(stored.data.decode(), model.name)
+
+    host = s3_server.endpoint_url.removeprefix("http://")
+    options = ServerOptions(
+        f"s3://{host}/{s3_bucket}/prod/{prefix}".rstrip("/"),
+        workdir=tmp_path / "triton",
+        env=tuple(s3_server.credentials_env().items()),
+    )
+    with TritonServer(options) as server:
+        states = load_models(
+            server.http_url, None, ["alpha", "beta"], cpu_override=True, configs=configs
+        )
+        assert [(s.name, s.version, s.state) for s in states] == [
+            ("alpha", "2", "READY"),
+            ("beta", "1", "READY"),
+        ]
+        batch = np.random.default_rng(1).normal(size=(3, 4)).astype(np.float32)
+        session = ort.InferenceSession(str(release_repo / "alpha" / "2" / "model.onnx"))
+        expected_y, expected_s = session.run(["y", "s"], {"x": batch})
+        for name in ("alpha", "beta"):
+            served = client.infer(server.http_url, name, {"x": batch})
+            np.testing.assert_array_equal(served["y"], expected_y)
+            np.testing.assert_array_equal(served["s"], expected_s)

@@ -1,0 +1,86 @@
+"""A real S3 API server (moto_server) on loopback, started and stopped by the tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ACCESS_KEY = "testing-access-key"
+SECRET_KEY = "testing-secret-key"
+REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """A running moto_server: its endpoint and the process to stop."""
+
+    endpoint_url: str
+    port: int
+    process: subprocess.Popen[bytes]
+
+    def credentials_env(self) -> dict[str, str]:
+        return {
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_DEFAULT_REGION": REGION,
+        }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def moto_server_binary() -> Path:
+    return Path(sys.executable).parent / "moto_server"
+
+
+def start_s3_server(
+    *, timeout_s: float = 30.0, env: dict[str, str] | None = None, log: Path | None = None
+) -> S3Server:
+    """Start moto_server on a free loopback port and wait until it answers."""
+    binary = moto_server_binary()
+    if not binary.exists():
+        raise RuntimeError(
+            f"moto_server not found at {binary}: install the dev extra (moto[server])."
+        )
+    port = free_port()
+    with open(log or os.devnull, "wb") as output:
+        process = subprocess.Popen(
+            [str(binary), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"moto_server exited with {process.returncode} before answering")
+        try:
+            with urllib.request.urlopen(endpoint + "/moto-api/", timeout=1):
+                return S3Server(endpoint, port, process)
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.1)
+    stop_s3_server(process)
+    raise RuntimeError(f"moto_server did not answer on {endpoint} within {timeout_s} s")
+
+
+def stop_s3_server(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=timeout_s)
