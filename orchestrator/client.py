@@ -10,10 +10,12 @@ import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any, Literal
 
 import numpy as np
 import tritonclient.grpc as grpcclient
+import tritonclient.grpc.aio as grpcclient_aio
 import tritonclient.http as httpclient
 from numpy.typing import NDArray
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
@@ -21,9 +23,13 @@ from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 from orchestrator.errors import ServerError
 
 __all__ = [
+    "AsyncGrpcInferencer",
+    "HttpInferRequest",
     "InferSession",
     "ModelState",
     "Protocol",
+    "decode_http_response",
+    "encode_http_request",
     "infer",
     "inference_statistics",
     "is_server_live",
@@ -179,14 +185,30 @@ def model_metadata(
     return body
 
 
-def model_config(url: str, name: str, version: str = "") -> dict[str, Any]:
+def model_config(
+    url: str, name: str, version: str = "", *, protocol: Protocol = "http"
+) -> dict[str, Any]:
     """The config Triton serves ``name`` with (after overrides and auto-completion), as JSON."""
+    if protocol == "grpc":
+        with _grpc(url) as grpc:
+            answer = grpc.get_model_config(name, model_version=version, as_json=True)
+            return dict(answer.get("config", {}))
     with _http(url) as client:
         return dict(client.get_model_config(name, model_version=version))
 
 
-def inference_statistics(url: str, name: str = "", version: str = "") -> dict[str, Any]:
-    """Triton's inference statistics for ``name`` (all models when empty)."""
+def inference_statistics(
+    url: str, name: str = "", version: str = "", *, protocol: Protocol = "http"
+) -> dict[str, Any]:
+    """Triton's inference statistics for ``name`` (all models when empty), in JSON form.
+
+    Counts are ints over HTTP and strings over gRPC (protobuf's JSON for 64-bit ints).
+    """
+    if protocol == "grpc":
+        with _grpc(url) as grpc:
+            return dict(
+                grpc.get_inference_statistics(model_name=name, model_version=version, as_json=True)
+            )
     with _http(url) as client:
         return dict(client.get_inference_statistics(model_name=name, model_version=version))
 
@@ -313,3 +335,121 @@ def _response_outputs(response: Any) -> list[Any]:
     if isinstance(response, dict):
         return list(response.get("outputs", []))
     return list(response.outputs)
+
+
+# -- load generation: requests encoded once, sent many times ------------------------------
+
+
+@dataclass(frozen=True)
+class HttpInferRequest:
+    """One HTTP/1.1 inference request, encoded once by tritonclient and sent many times."""
+
+    path: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+def _infer_inputs(module: Any, inputs: Mapping[str, NDArray[Any]]) -> list[Any]:
+    tensors = []
+    for name, array in inputs.items():
+        array = np.ascontiguousarray(array)
+        tensor = module.InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
+        if module is httpclient:
+            tensor.set_data_from_numpy(array, binary_data=True)
+        else:
+            tensor.set_data_from_numpy(array)
+        tensors.append(tensor)
+    return tensors
+
+
+def encode_http_request(
+    model: str, inputs: Mapping[str, NDArray[Any]], version: str = ""
+) -> HttpInferRequest:
+    """Encode an inference request (binary tensor extension) exactly as tritonclient sends it.
+
+    Example:
+        >>> request = encode_http_request("m", {"x": np.ones((1, 4), np.float32)})
+        >>> request.path
+        '/v2/models/m/infer'
+    """
+    try:
+        body, json_size = httpclient.InferenceServerClient.generate_request_body(
+            _infer_inputs(httpclient, inputs)
+        )
+    except InferenceServerException as exc:
+        raise ServerError(f"Cannot encode a request for model {model!r}: {_message(exc)}") from exc
+    path = f"/v2/models/{model}" + (f"/versions/{version}" if version else "") + "/infer"
+    headers: list[tuple[str, str]] = [("Content-Type", "application/octet-stream")]
+    if json_size is not None:
+        headers.append(("Inference-Header-Content-Length", str(json_size)))
+    return HttpInferRequest(path=path, headers=tuple(headers), body=bytes(body))
+
+
+def decode_http_response(body: bytes, header_length: int | None) -> dict[str, NDArray[Any]]:
+    """Decode an HTTP inference response body into its outputs by name.
+
+    Raises:
+        ServerError: the body is not an inference response (or it carries an error).
+    """
+    try:
+        result = httpclient.InferenceServerClient.parse_response_body(
+            body, header_length=header_length
+        )
+        response = result.get_response()
+        if "error" in response:
+            raise ServerError(f"Triton answered with an error: {response['error']}")
+        return {o["name"]: result.as_numpy(o["name"]) for o in response.get("outputs", [])}
+    except (InferenceServerException, ValueError, KeyError) as exc:
+        raise ServerError(f"Cannot decode Triton's inference response: {exc}") from exc
+
+
+class AsyncGrpcInferencer:
+    """Send the same prepared inference request again and again over one gRPC channel.
+
+    Example:
+        >>> async with AsyncGrpcInferencer(url, "m", {"x": batch}) as inferencer:  # doctest: +SKIP
+        ...     outputs = await inferencer.infer()
+    """
+
+    def __init__(
+        self, url: str, model: str, inputs: Mapping[str, NDArray[Any]], version: str = ""
+    ) -> None:
+        self.url = url
+        self.model = model
+        self.version = version
+        self._inputs = _infer_inputs(grpcclient_aio, inputs)
+        self._client: Any = None
+
+    async def __aenter__(self) -> AsyncGrpcInferencer:
+        self._client = grpcclient_aio.InferenceServerClient(self.url)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    async def infer(self, timeout_s: float = 60.0) -> dict[str, NDArray[Any]]:
+        """Send the request once; the outputs by name.
+
+        Raises:
+            ServerError: Triton refused the request, could not be reached, or timed out.
+        """
+        try:
+            result = await self._client.infer(
+                self.model,
+                self._inputs,
+                model_version=self.version,
+                client_timeout=timeout_s,
+            )
+        except InferenceServerException as exc:
+            raise ServerError(
+                f"Triton at {self.url} (gRPC) refused an inference on model {self.model!r}: "
+                f"{_message(exc)}"
+            ) from exc
+        return {o.name: result.as_numpy(o.name) for o in result.get_response().outputs}

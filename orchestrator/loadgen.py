@@ -1,0 +1,392 @@
+"""An asyncio load generator: N closed-loop connections, each with one request in flight.
+
+On 2 cores every microsecond the client spends is taken from the server, so the HTTP
+path does as little as it can: the request is encoded once by tritonclient
+(``client.encode_http_request``), and each keep-alive connection is a bare
+``asyncio.Protocol`` that finds the end of the response (status line and
+Content-Length), records it, and writes the same bytes again from the callback; no
+coroutine, future or timer per request. A watchdog fails requests older than the
+deadline. ``benchmarks/generator_vs_wrk.py`` compares it with wrk on the same endpoint.
+gRPC goes through tritonclient's asyncio client, one coroutine per request in flight.
+
+Completed requests are kept as two flat lists (latency, success) and handed over as
+numpy arrays (``Samples``) when the caller cuts a window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+import numpy as np
+from numpy.typing import NDArray
+
+from orchestrator import client
+from orchestrator.client import HttpInferRequest, Protocol
+from orchestrator.errors import ServerError
+
+__all__ = ["LoadGenerator", "Samples", "ServerGone", "http_request_once"]
+
+logger = logging.getLogger(__name__)
+
+_HEADER_END = b"\r\n\r\n"
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
+_INFERENCE_HEADER_LENGTH = re.compile(rb"\r\ninference-header-content-length:\s*(\d+)", re.I)
+_CHUNKED = re.compile(rb"\r\ntransfer-encoding:[^\r]*chunked", re.IGNORECASE)
+
+
+class ServerGone(ServerError):
+    """Raised when the server stops accepting connections in the middle of a run."""
+
+
+@dataclass(frozen=True)
+class Samples:
+    """Requests completed in one span: latency in nanoseconds and success, per request."""
+
+    latency_ns: NDArray[np.int64]
+    ok: NDArray[np.bool_]
+
+    @property
+    def count(self) -> int:
+        """Requests completed."""
+        return int(self.ok.size)
+
+    @property
+    def succeeded(self) -> int:
+        """Requests that succeeded."""
+        return int(self.ok.sum())
+
+    @staticmethod
+    def concat(parts: list[Samples]) -> Samples:
+        """All samples of ``parts`` in one."""
+        if not parts:
+            return Samples(np.zeros(0, np.int64), np.zeros(0, np.bool_))
+        return Samples(
+            np.concatenate([p.latency_ns for p in parts]), np.concatenate([p.ok for p in parts])
+        )
+
+
+@dataclass(frozen=True)
+class _Response:
+    status: int
+    body: bytes
+    header_length: int | None
+
+
+class _ResponseParser:
+    """Splits a byte stream into HTTP/1.1 responses with a Content-Length."""
+
+    def __init__(self, keep_ok_body: bool = True) -> None:
+        # The closed loop only needs the body of a failed answer: copying the others
+        # would be CPU taken from the server.
+        self.keep_ok_body = keep_ok_body
+        self.buffer = bytearray()
+        self.body_start = -1
+        self.end = 0
+        self.status = 0
+        self.header_length: int | None = None
+
+    def feed(self, data: bytes) -> list[_Response]:
+        self.buffer += data
+        responses: list[_Response] = []
+        while True:
+            if self.body_start < 0:
+                head_end = self.buffer.find(_HEADER_END)
+                if head_end < 0:
+                    return responses
+                head = bytes(self.buffer[:head_end])
+                if _CHUNKED.search(head):
+                    raise ValueError("chunked HTTP responses are not supported")
+                length = _CONTENT_LENGTH.search(head)
+                inference = _INFERENCE_HEADER_LENGTH.search(head)
+                self.status = int(head[9:12])
+                self.header_length = int(inference.group(1)) if inference else None
+                self.body_start = head_end + len(_HEADER_END)
+                self.end = self.body_start + (int(length.group(1)) if length else 0)
+            if len(self.buffer) < self.end:
+                return responses
+            keep = self.keep_ok_body or self.status != 200
+            body = bytes(self.buffer[self.body_start : self.end]) if keep else b""
+            responses.append(_Response(self.status, body, self.header_length))
+            del self.buffer[: self.end]
+            self.body_start = -1
+
+
+class _OneShot(asyncio.Protocol):
+    def __init__(self, request: bytes, answer: asyncio.Future[_Response]) -> None:
+        self.request = request
+        self.answer = answer
+        self.parser = _ResponseParser()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, but behave as ones.
+        cast(asyncio.Transport, transport).write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        responses = self.parser.feed(data)
+        if responses and not self.answer.done():
+            self.answer.set_result(responses[0])
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.answer.done():
+            self.answer.set_exception(ConnectionError(f"connection closed: {exc!r}"))
+
+
+async def http_request_once(
+    url: str, request: HttpInferRequest, timeout_s: float = 30.0
+) -> tuple[int, bytes, int | None]:
+    """Send ``request`` once on a fresh connection: (status, body, inference header length).
+
+    Example:
+        >>> asyncio.run(http_request_once("127.0.0.1:8000", request))  # doctest: +SKIP
+        (200, b'{"model_name":...', 120)
+    """
+    host, port = _split_url(url)
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[_Response] = loop.create_future()
+    async with asyncio.timeout(timeout_s):
+        transport, _ = await loop.create_connection(
+            lambda: _OneShot(_raw_request(host, port, request), answer), host, port
+        )
+        try:
+            response = await answer
+        finally:
+            transport.close()
+    return response.status, response.body, response.header_length
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection of the closed loop: answer in, same request out."""
+
+    def __init__(self, generator: LoadGenerator) -> None:
+        self.generator = generator
+        self.transport: asyncio.Transport | None = None
+        self.parser = _ResponseParser(keep_ok_body=False)
+        self.sent_ns = 0
+        self.in_flight = False
+        self.failed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.fire()
+
+    def fire(self) -> None:
+        assert self.transport is not None
+        self.in_flight = True
+        self.sent_ns = time.perf_counter_ns()
+        self.transport.write(self.generator.http_request)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            responses = self.parser.feed(data)
+        except ValueError as exc:
+            self.fail(f"unreadable answer from {self.generator.url}: {exc}")
+            return
+        for response in responses:
+            self.in_flight = False
+            ok = response.status == 200
+            error = "" if ok else f"HTTP {response.status}: {response.body[:300]!r}"
+            self.generator.record(self.sent_ns, ok, error)
+            if self.generator.running:
+                self.fire()
+
+    def fail(self, error: str) -> None:
+        """Count the request in flight as failed and drop the connection (a new one follows)."""
+        if self.in_flight:
+            self.in_flight = False
+            self.generator.record(self.sent_ns, False, error)
+        self.failed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.in_flight:
+            self.in_flight = False
+            self.generator.record(self.sent_ns, False, f"connection to {self.generator.url} broke")
+        self.generator.connection_closed(self)
+
+
+def _raw_request(host: str, port: int, request: HttpInferRequest) -> bytes:
+    lines = [f"POST {request.path} HTTP/1.1", f"Host: {host}:{port}"]
+    lines += [f"{key}: {value}" for key, value in request.headers]
+    lines.append(f"Content-Length: {len(request.body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + request.body
+
+
+def _split_url(url: str) -> tuple[str, int]:
+    host, _, port = url.rpartition(":")
+    if not host or not port.isdigit():
+        raise ServerError(f"Server URL {url!r} is not HOST:PORT. Try 127.0.0.1:8000.")
+    return host, int(port)
+
+
+class LoadGenerator:
+    """Closed-loop load on one model: ``concurrency`` requests in flight at all times.
+
+    Example:
+        >>> generator = LoadGenerator("127.0.0.1:8000", "m", {"x": batch})  # doctest: +SKIP
+        >>> asyncio.run(generator.run(8, controller))  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        inputs: Mapping[str, NDArray[Any]],
+        *,
+        protocol: Protocol = "http",
+        request_timeout_s: float = 30.0,
+    ) -> None:
+        self.url = url
+        self.model = model
+        self.inputs = dict(inputs)
+        self.protocol = protocol
+        self.request_timeout_s = request_timeout_s
+        self._host, self._port = _split_url(url)
+        self.http_request = (
+            _raw_request(self._host, self._port, client.encode_http_request(model, inputs))
+            if protocol == "http"
+            else b""
+        )
+        self.running = False
+        self._latency_ns: list[int] = []
+        self._ok: list[bool] = []
+        self._first_error = ""
+        self._gone = ""
+        self._connections: set[_Connection] = set()
+        self._reconnects: set[asyncio.Task[None]] = set()
+
+    # -- what the caller sees --------------------------------------------------------------
+    def take_samples(self) -> Samples:
+        """The requests completed since the last call."""
+        latency, ok = self._latency_ns, self._ok
+        self._latency_ns, self._ok = [], []
+        return Samples(np.array(latency, dtype=np.int64), np.array(ok, dtype=np.bool_))
+
+    @property
+    def first_error(self) -> str:
+        """The first failure message seen, for reports ("" when none failed)."""
+        return self._first_error
+
+    @property
+    def gone(self) -> str:
+        """Why the server is considered gone ("" while it answers)."""
+        return self._gone
+
+    def record(self, start_ns: int, ok: bool, error: str = "") -> None:
+        """Count one completed request (called by the connections and workers)."""
+        self._latency_ns.append(time.perf_counter_ns() - start_ns)
+        self._ok.append(ok)
+        if not ok and not self._first_error:
+            self._first_error = error
+
+    # -- the run ----------------------------------------------------------------------------
+    async def run(
+        self, concurrency: int, controller: Callable[[LoadGenerator], Awaitable[None]]
+    ) -> None:
+        """Keep ``concurrency`` requests in flight while ``controller`` runs, then drain.
+
+        Raises:
+            ServerGone: the server refused new connections (it died or was stopped).
+        """
+        self.running = True
+        self._first_error = ""
+        self._gone = ""
+        self.take_samples()
+        try:
+            if self.protocol == "http":
+                await self._run_http(concurrency, controller)
+            else:
+                await self._run_grpc(concurrency, controller)
+        finally:
+            self.running = False
+        if self._gone:
+            raise ServerGone(self._gone)
+
+    async def _run_http(
+        self, concurrency: int, controller: Callable[[LoadGenerator], Awaitable[None]]
+    ) -> None:
+        for _ in range(concurrency):
+            await self._open()
+        watchdog = asyncio.ensure_future(self._watchdog())
+        try:
+            await controller(self)
+        finally:
+            self.running = False
+            watchdog.cancel()
+            # Each connection finishes its request in flight; the deadline bounds a stuck one.
+            await self._drain()
+
+    async def _open(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.request_timeout_s):
+                _, connection = await loop.create_connection(
+                    lambda: _Connection(self), self._host, self._port
+                )
+        except (OSError, TimeoutError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else repr(exc)
+            self._gone = f"Triton at {self.url} stopped accepting connections ({reason})"
+            self.running = False
+            return
+        self._connections.add(connection)
+
+    def connection_closed(self, connection: _Connection) -> None:
+        """A connection ended: replace it while the run goes on."""
+        self._connections.discard(connection)
+        if self.running and not self._gone:
+            task = asyncio.ensure_future(self._open())
+            self._reconnects.add(task)
+            task.add_done_callback(self._reconnects.discard)
+
+    async def _watchdog(self) -> None:
+        timeout_ns = int(self.request_timeout_s * 1e9)
+        while True:
+            await asyncio.sleep(min(1.0, self.request_timeout_s / 4))
+            now = time.perf_counter_ns()
+            for connection in list(self._connections):
+                if connection.in_flight and now - connection.sent_ns > timeout_ns:
+                    connection.fail(f"no answer within {self.request_timeout_s} s")
+
+    async def _drain(self) -> None:
+        deadline = time.monotonic() + self.request_timeout_s + 5.0
+        while any(c.in_flight for c in self._connections) and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        for task in list(self._reconnects):
+            task.cancel()
+        for connection in list(self._connections):
+            if connection.transport is not None:
+                connection.transport.close()
+        self._connections.clear()
+        await asyncio.sleep(0)  # let the transports finish closing
+
+    async def _run_grpc(
+        self, concurrency: int, controller: Callable[[LoadGenerator], Awaitable[None]]
+    ) -> None:
+        async with client.AsyncGrpcInferencer(self.url, self.model, self.inputs) as grpc:
+            tasks = [asyncio.ensure_future(self._grpc_worker(grpc)) for _ in range(concurrency)]
+            try:
+                await controller(self)
+            finally:
+                self.running = False
+                _, pending = await asyncio.wait(tasks, timeout=self.request_timeout_s + 5.0)
+                for task in pending:
+                    task.cancel()
+
+    async def _grpc_worker(self, grpc: client.AsyncGrpcInferencer) -> None:
+        # A dead server shows as failing requests here; the caller's statistics call at
+        # the end of each window finds that it is gone.
+        while self.running:
+            start_ns = time.perf_counter_ns()
+            try:
+                await grpc.infer(self.request_timeout_s)
+            except ServerError as exc:
+                self.record(start_ns, False, str(exc))
+                await asyncio.sleep(0.01)  # do not spin on a refusing server
+                continue
+            self.record(start_ns, True)
