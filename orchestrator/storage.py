@@ -44,6 +44,7 @@ from orchestrator.repository import FileDigest, file_digest
 
 __all__ = [
     "FileStore",
+    "PrefixedKeys",
     "Store",
     "StoreConflictError",
     "StoreLocation",
@@ -230,6 +231,27 @@ def open_store(url: str, *, endpoint_url: str | None = None, max_connections: in
 def join_key(prefix: str, key: str) -> str:
     """``prefix/key``, or ``key`` when there is no prefix."""
     return f"{prefix}/{key}" if prefix else key
+
+
+class PrefixedKeys:
+    """Maps store keys to object names under a bucket prefix, for the object stores.
+
+    Subclasses set ``prefix`` (no leading or trailing slash; empty for the bucket root).
+    """
+
+    prefix: str
+
+    def _key(self, key: str) -> str:
+        trailing = "/" if key.endswith("/") else ""
+        return join_key(self.prefix, check_key(key.rstrip("/")) + trailing)
+
+    def _relative(self, full_key: str) -> str:
+        start = len(self.prefix) + 1 if self.prefix else 0
+        return check_key(full_key[start:])
+
+    def _listing_prefix(self, prefix: str) -> str:
+        # Listing the whole store lists "<prefix>/", never a sibling such as "<prefix>-old/".
+        return self._key(prefix) if prefix else (self.prefix + "/" if self.prefix else "")
 
 
 def hex_from_b64(value: str) -> str | None:

@@ -19,12 +19,12 @@ from typing import Any, TypeVar
 from orchestrator.errors import StorageError
 from orchestrator.repository import FileDigest
 from orchestrator.storage import (
+    PrefixedKeys,
     StoreConflictError,
     StoredObject,
     StoreLocation,
     Versioned,
     check_key,
-    join_key,
 )
 
 __all__ = ["GcsStore"]
@@ -35,7 +35,7 @@ T = TypeVar("T")
 _CHUNK_BYTES = 1 << 20
 
 
-class GcsStore:
+class GcsStore(PrefixedKeys):
     """A store under ``gs://bucket/prefix``."""
 
     def __init__(
@@ -53,20 +53,12 @@ class GcsStore:
         self._client = client if client is not None else _gcs_client()
         self._bucket = self._client.bucket(self.bucket_name)
 
-    def _key(self, key: str) -> str:
-        trailing = "/" if key.endswith("/") else ""
-        return join_key(self.prefix, check_key(key.rstrip("/")) + trailing)
-
-    def _relative(self, full_key: str) -> str:
-        start = len(self.prefix) + 1 if self.prefix else 0
-        return check_key(full_key[start:])
-
     def _call(self, action: str, call: Callable[[], T]) -> T:
         return _gcs_call(self, action, call)
 
     def list_objects(self, prefix: str) -> list[StoredObject]:
         """Every object under ``prefix``."""
-        full = self._key(prefix) if prefix else (self.prefix + "/" if self.prefix else "")
+        full = self._listing_prefix(prefix)
 
         def run() -> list[StoredObject]:
             blobs = self._client.list_blobs(self.bucket_name, prefix=full, retry=self._retry)

@@ -16,13 +16,13 @@ from typing import Any, TypeVar
 from orchestrator.errors import StorageError
 from orchestrator.repository import FileDigest
 from orchestrator.storage import (
+    PrefixedKeys,
     StoreConflictError,
     StoredObject,
     StoreLocation,
     Versioned,
     check_key,
     hex_from_b64,
-    join_key,
 )
 
 __all__ = ["S3Store"]
@@ -37,7 +37,7 @@ _CHUNK_BYTES = 1 << 20
 _SINGLE_REQUEST_MAX_BYTES = 5 * 1024**3
 
 
-class S3Store:
+class S3Store(PrefixedKeys):
     """A store under ``s3://bucket/prefix``; credentials and region come from boto3's chain."""
 
     def __init__(
@@ -54,20 +54,12 @@ class S3Store:
         self.url = f"s3://{location.bucket}/{location.prefix}".rstrip("/")
         self._client = client if client is not None else _s3_client(endpoint_url, max_connections)
 
-    def _key(self, key: str) -> str:
-        trailing = "/" if key.endswith("/") else ""
-        return join_key(self.prefix, check_key(key.rstrip("/")) + trailing)
-
-    def _relative(self, full_key: str) -> str:
-        start = len(self.prefix) + 1 if self.prefix else 0
-        return check_key(full_key[start:])
-
     def _call(self, action: str, call: Callable[[], T]) -> T:
         return _s3_call(self, action, call)
 
     def list_objects(self, prefix: str) -> list[StoredObject]:
         """Every object under ``prefix`` (paginated ListObjectsV2)."""
-        full = self._key(prefix) if prefix else (self.prefix + "/" if self.prefix else "")
+        full = self._listing_prefix(prefix)
 
         def run() -> list[StoredObject]:
             found = []
