@@ -1,16 +1,35 @@
-"""What the command modules share: the error-translating group class and option choices."""
+"""What the command modules share: the error-translating group class and common options."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from orchestrator.errors import OrchestratorError
 
-__all__ = ["FORMATS", "OrchestratorGroup"]
+__all__ = ["OrchestratorGroup", "format_option"]
 
-FORMATS = click.Choice(["table", "json"])
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def format_option(help_text: str, choices: tuple[str, ...] = ("table", "json")) -> Callable[[F], F]:
+    """The ``--format`` option (parameter ``output_format``, default "table") of a command.
+
+    Example:
+        >>> @format_option("A table, or JSON for machines.")  # doctest: +SKIP
+        ... @click.command()
+        ... def listing(output_format: str) -> None: ...
+    """
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(list(choices)),
+        default="table",
+        show_default=True,
+        help=help_text,
+    )
 
 
 class OrchestratorGroup(click.Group):

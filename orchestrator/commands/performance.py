@@ -12,6 +12,7 @@ import click
 from orchestrator import bench as bench_module
 from orchestrator import perf_output
 from orchestrator import tune as tune_module
+from orchestrator.commands.common import format_option
 from orchestrator.errors import OrchestratorError
 
 __all__ = ["bench_command", "tune_command"]
@@ -90,14 +91,7 @@ def _concurrency_option(ctx: click.Context, param: click.Parameter, value: str) 
     show_default=True,
     help="auto: perf_analyzer when on PATH, else the built-in load generator.",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["table", "json", "csv"]),
-    default="table",
-    show_default=True,
-    help="How to print the results.",
-)
+@format_option("How to print the results.", choices=("table", "json", "csv"))
 @click.option(
     "--plot",
     "plot_path",
@@ -200,14 +194,7 @@ def bench_command(
     help="Re-measure a winner and the current config this often before changing anything.",
 )
 @click.option("--write", is_flag=True, help="Write the winner into <repo>/<model>/config.pbtxt.")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="How to print the trials and the result.",
-)
+@format_option("How to print the trials and the result.")
 def tune_command(
     model: str,
     repo: Path,

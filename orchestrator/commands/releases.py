@@ -15,7 +15,7 @@ from rich.table import Table
 from orchestrator import catalog, release_output, storage
 from orchestrator import release as release_mod
 from orchestrator import sync as sync_mod
-from orchestrator.commands.common import FORMATS, OrchestratorGroup
+from orchestrator.commands.common import OrchestratorGroup, format_option
 from orchestrator.release_output import size_text
 
 __all__ = ["release_command", "releases_group", "sync_command"]
@@ -26,14 +26,7 @@ __all__ = ["release_command", "releases_group", "sync_command"]
 @click.option(
     "--all-versions", is_flag=True, help="Include every version, not only those the policy serves."
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=FORMATS,
-    default="table",
-    show_default=True,
-    help="A summary table, or the release manifest (release.json) as JSON.",
-)
+@format_option("A summary table, or the release manifest (release.json) as JSON.")
 def release_command(repository: Path, all_versions: bool, output_format: str) -> None:
     """Build the content-addressed release manifest of REPOSITORY.
 
@@ -66,14 +59,7 @@ def release_command(repository: Path, all_versions: bool, output_format: str) ->
     "--jobs", type=click.IntRange(1, 64), default=8, show_default=True, help="Parallel transfers."
 )
 @click.option("--dry-run", is_flag=True, help="Print the plan (upload, copy, unchanged) only.")
-@click.option(
-    "--format",
-    "output_format",
-    type=FORMATS,
-    default="table",
-    show_default=True,
-    help="A summary, or one JSON object for machines.",
-)
+@format_option("A summary, or one JSON object for machines.")
 def sync_command(
     locations: tuple[str, ...],
     endpoint_url: str | None,
@@ -127,14 +113,7 @@ def releases_group() -> None:
 @releases_group.command("list")
 @click.argument("dest")
 @click.option("--endpoint-url", help="S3-compatible endpoint (MinIO, moto).")
-@click.option(
-    "--format",
-    "output_format",
-    type=FORMATS,
-    default="table",
-    show_default=True,
-    help="A table, or a JSON list for machines.",
-)
+@format_option("A table, or a JSON list for machines.")
 def releases_list_command(dest: str, endpoint_url: str | None, output_format: str) -> None:
     """List the releases in DEST, newest first, with the environments pointing at them.
 
@@ -168,14 +147,7 @@ def releases_list_command(dest: str, endpoint_url: str | None, output_format: st
 @click.argument("dest")
 @click.argument("release_id", metavar="RELEASE")
 @click.option("--endpoint-url", help="S3-compatible endpoint (MinIO, moto).")
-@click.option(
-    "--format",
-    "output_format",
-    type=FORMATS,
-    default="table",
-    show_default=True,
-    help="One line per problem, or one JSON object for machines.",
-)
+@format_option("One line per problem, or one JSON object for machines.")
 def releases_verify_command(
     dest: str, release_id: str, endpoint_url: str | None, output_format: str
 ) -> None:
@@ -206,14 +178,7 @@ def releases_verify_command(
 @click.option("--keep", type=click.IntRange(0), required=True, help="Newest releases to keep.")
 @click.option("--endpoint-url", help="S3-compatible endpoint (MinIO, moto).")
 @click.option("--dry-run", is_flag=True, help="Print what would be deleted, delete nothing.")
-@click.option(
-    "--format",
-    "output_format",
-    type=FORMATS,
-    default="table",
-    show_default=True,
-    help="Lines of text, or one JSON object for machines.",
-)
+@format_option("Lines of text, or one JSON object for machines.")
 def releases_gc_command(
     dest: str, keep: int, endpoint_url: str | None, dry_run: bool, output_format: str
 ) -> None:

@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator.commands.common import FORMATS
+from orchestrator.commands.common import format_option
 from orchestrator.compatibility import DEFAULT_TRITON_RELEASE, RUNTIMES
 from orchestrator.listing import ModelListing, list_repository
 from orchestrator.model_config import (
@@ -80,10 +80,7 @@ __all__ = ["list_command", "publish_command", "validate_command"]
     help="latest[:N], all, or specific:1,3.",
 )
 @click.option("--no-warmup", is_flag=True, help="Leave model_warmup out of a new config.")
-@click.option(
-    "--format", "output_format", type=FORMATS, default="table", show_default=True,
-    help="Print the result as text or as one JSON object.",
-)  # fmt: skip
+@format_option("Print the result as text or as one JSON object.")
 def publish_command(
     source: Path,
     repo: Path,
@@ -143,10 +140,7 @@ def publish_command(
 @click.argument(
     "repository", type=click.Path(file_okay=False, path_type=Path), default=Path("model_repository")
 )
-@click.option(
-    "--format", "output_format", type=FORMATS, default="table", show_default=True,
-    help="A table for people, or JSON for machines.",
-)  # fmt: skip
+@format_option("A table for people, or JSON for machines.")
 def list_command(repository: Path, output_format: str) -> None:
     """List models, versions, which versions are served, sizes and metrics.
 
@@ -188,10 +182,7 @@ def list_command(repository: Path, output_format: str) -> None:
     show_default=True,
     help="Production Triton release, for the ONNX Runtime it bundles.",
 )
-@click.option(
-    "--format", "output_format", type=FORMATS, default="table", show_default=True,
-    help="One finding per line, or a JSON list of findings.",
-)  # fmt: skip
+@format_option("One finding per line, or a JSON list of findings.")
 def validate_command(
     repository: Path, strict: bool, triton_release: str, output_format: str
 ) -> None:

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from orchestrator import serving_output
 from orchestrator.client import Protocol
-from orchestrator.commands.common import FORMATS
+from orchestrator.commands.common import format_option
 from orchestrator.demo import run_demo
 from orchestrator.golden import DEFAULT_TOLERANCE, Tolerance
 from orchestrator.inference import infer_file
@@ -51,14 +51,7 @@ def _protocols(choice: str) -> tuple[Protocol, ...]:
 @click.option(
     "--ready-timeout-s", type=float, default=120.0, show_default=True, help="Startup deadline."
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=FORMATS,
-    default="table",
-    show_default=True,
-    help="How to print endpoints and models: a table, or one JSON line for machines.",
-)
+@format_option("How to print endpoints and models: a table, or one JSON line for machines.")
 def serve_command(
     repository: Path,
     http_port: int | None,
@@ -134,14 +127,7 @@ def serve_command(
     show_default=True,
     help="Absolute tolerance for models whose config sets no smoke_atol parameter.",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=FORMATS,
-    default="table",
-    show_default=True,
-    help="A table, or JSON for machines.",
-)
+@format_option("A table, or JSON for machines.")
 def smoke_command(
     url: str,
     grpc_url: str | None,
@@ -199,14 +185,7 @@ def smoke_command(
     show_default=True,
     help="Protocol of --url.",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=FORMATS,
-    default="table",
-    show_default=True,
-    help="A table, or JSON with every value for machines.",
-)
+@format_option("A table, or JSON with every value for machines.")
 def infer_command(
     url: str, model: str, input_path: Path, version: str, protocol: str, output_format: str
 ) -> None:
@@ -248,14 +227,7 @@ def infer_command(
     show_default=True,
     help="Protocol(s) the new version is smoke-tested over before it takes all traffic.",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=FORMATS,
-    default="table",
-    show_default=True,
-    help="A summary, or JSON for machines.",
-)
+@format_option("A summary, or JSON for machines.")
 def swap_command(
     url: str,
     grpc_url: str | None,
