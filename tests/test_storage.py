@@ -19,8 +19,9 @@ from orchestrator.storage import (
 )
 from orchestrator.storage_gcs import GcsStore
 from orchestrator.sync import sync_release
+from orchestrator.triton import free_port
 from tests.conftest import Dest
-from tests.s3_server import S3Server, free_port, start_s3_server, stop_s3_server
+from tests.s3_server import S3Server, start_s3_server, stop_s3_server
 
 UNSAFE_KEYS = {
     "parent": "releases/../etc/passwd",
