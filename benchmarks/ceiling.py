@@ -28,7 +28,7 @@ from benchmarks.common import (
     side_by_side,
     workdir,
 )
-from orchestrator.model_config import parse_config, render_config
+from orchestrator.core.model_config import parse_config, render_config
 from tests.onnx_models import make_identity_onnx
 
 

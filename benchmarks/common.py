@@ -31,10 +31,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from orchestrator.bench import BenchOptions, BenchReport, bench
-from orchestrator.model_config import load_config, parse_config, render_config
-from orchestrator.repository import version_numbers
-from orchestrator.triton import ServerOptions, TritonServer, load_models
+from orchestrator.core.model_config import load_config, parse_config, render_config
+from orchestrator.performance.bench import BenchOptions, BenchReport, bench
+from orchestrator.repository.layout import version_numbers
+from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"

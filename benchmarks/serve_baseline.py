@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import record
-from orchestrator.traffic import Traffic
+from orchestrator.performance.traffic import Traffic
 from tests.onnx_models import AFFINE_CONFIG, make_affine_onnx
 
 

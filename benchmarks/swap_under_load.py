@@ -30,12 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator.golden import golden_path, read_golden
-from orchestrator.publish import publish
-from orchestrator.smoke import Endpoints
-from orchestrator.swap import serve_versions, swap
-from orchestrator.traffic import Traffic
-from orchestrator.triton import ServerOptions, TritonServer
+from orchestrator.core.golden import golden_path, read_golden
+from orchestrator.performance.traffic import Traffic
+from orchestrator.repository.publish import publish
+from orchestrator.serving.smoke import Endpoints
+from orchestrator.serving.swap import serve_versions, swap
+from orchestrator.serving.triton import ServerOptions, TritonServer
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "model_repository"

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.repository import version_manifest, write_manifest
+from orchestrator.repository.layout import version_manifest, write_manifest
 from tests.onnx_models import AFFINE_CONFIG, make_affine_onnx
 from tests.s3_server import S3Server, start_s3_server, stop_s3_server
 

@@ -26,7 +26,7 @@ from benchmarks.common import (
     side_by_side,
     workdir,
 )
-from orchestrator.tune import TuneOptions, tune
+from orchestrator.performance.tune import TuneOptions, tune
 
 
 def main() -> None:

@@ -30,9 +30,9 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from orchestrator import client
-from orchestrator.publish import publish
-from orchestrator.triton import ServerOptions, TritonServer, load_models
-from orchestrator.validation import validate_repository
+from orchestrator.repository.publish import publish
+from orchestrator.repository.validation.validate import validate_repository
+from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
 
 RESULTS = Path(__file__).parent / "results" / "validate_repository.json"
 

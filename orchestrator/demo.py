@@ -22,14 +22,19 @@ import numpy as np
 from numpy.typing import NDArray
 
 from orchestrator import client
+from orchestrator.core.golden import GOLDEN_FILENAME
+from orchestrator.core.model_config import CONFIG_FILENAME, load_config
 from orchestrator.errors import RepositoryError, SmokeTestError
-from orchestrator.golden import GOLDEN_FILENAME
-from orchestrator.model_config import CONFIG_FILENAME, load_config
-from orchestrator.repository import model_names, served_versions, version_dir, version_numbers
-from orchestrator.smoke import Endpoints, SmokeReport, smoke
-from orchestrator.swap import SwapReport, serve_versions, swap
-from orchestrator.traffic import Traffic, TrafficReport
-from orchestrator.triton import ServerOptions, TritonServer, load_models
+from orchestrator.performance.traffic import Traffic, TrafficReport
+from orchestrator.repository.layout import (
+    model_names,
+    served_versions,
+    version_dir,
+    version_numbers,
+)
+from orchestrator.serving.smoke import Endpoints, SmokeReport, smoke
+from orchestrator.serving.swap import SwapReport, serve_versions, swap
+from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
 
 __all__ = ["DemoReport", "run_demo"]
 
@@ -145,13 +150,13 @@ def run_demo(
 
         say(f"Publishing {bundle} into {repo}")
         publish_started = time.monotonic()
-        from orchestrator.publish import publish
+        from orchestrator.repository.publish import publish
 
         published = publish(bundle, repo, DEMO_MODEL)
         publish_s = time.monotonic() - publish_started
         say(f"Published {DEMO_MODEL} version {published.version} in {publish_s * 1000:.0f} ms")
 
-        from orchestrator.validation import validate_repository
+        from orchestrator.repository.validation.validate import validate_repository
 
         findings = validate_repository(repo)
         errors = [f for f in findings if f.is_error]
@@ -321,7 +326,7 @@ def _swap_under_load(
     if held_out is not None:
         sample = held_out[0][:1]
     else:
-        from orchestrator.golden import golden_path, read_golden
+        from orchestrator.core.golden import golden_path, read_golden
 
         golden = read_golden(golden_path(version_dir(repo, DEMO_MODEL, version)))
         sample = next(iter(golden.inputs.values()))[:1]

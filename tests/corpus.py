@@ -18,7 +18,7 @@ from pathlib import Path
 import onnx
 from onnx import TensorProto, helper
 
-from orchestrator.publish import publish
+from orchestrator.repository.publish import publish
 from tests.onnx_models import make_affine_onnx, make_identity_onnx
 
 Builder = Callable[[Path, str], list[str]]

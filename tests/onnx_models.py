@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
@@ -68,3 +71,18 @@ output [
 instance_group [ {{ kind: KIND_GPU count: 1 }} ]
 dynamic_batching {{ max_queue_delay_microseconds: {delay_us} }}
 """
+
+
+def make_bundle(folder: Path, name: str = "affine", features: int = 4) -> Path:
+    """An export bundle as training writes it: model.onnx, golden.npz, export.json."""
+    folder.mkdir(parents=True)
+    make_affine_onnx(folder / "model.onnx", features=features)
+    x = np.ones((2, features), dtype=np.float32)
+    np.savez(folder / "golden.npz", **{"inputs/x": x, "outputs/y": x * 2 + 1})
+    files = {}
+    for file in ("model.onnx", "golden.npz"):
+        raw = (folder / file).read_bytes()
+        files[file] = {"sha256": hashlib.sha256(raw).hexdigest(), "size_bytes": len(raw)}
+    export = {"model_name": name, "signature": {}, "files": files, "metrics": {"acc": 0.9}}
+    (folder / "export.json").write_text(json.dumps(export))
+    return folder

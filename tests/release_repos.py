@@ -7,7 +7,7 @@ from pathlib import Path
 
 import onnx
 
-from orchestrator.repository import version_manifest, write_manifest
+from orchestrator.repository.layout import version_manifest, write_manifest
 from tests.onnx_models import AFFINE_CONFIG, make_affine_onnx
 
 

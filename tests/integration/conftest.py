@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import ServerError
-from orchestrator.triton import ServerOptions, TritonServer, find_tritonserver
+from orchestrator.serving.triton import ServerOptions, TritonServer, find_tritonserver
 
 
 def _must_have_triton() -> bool:

@@ -16,11 +16,11 @@ import pytest
 from click.testing import CliRunner
 
 from orchestrator import client
-from orchestrator.bench import BenchOptions, ServerStats, bench
 from orchestrator.cli import cli
 from orchestrator.errors import ServerError
-from orchestrator.loadgen import LoadGenerator, http_request_once
-from orchestrator.triton import ServerOptions, TritonServer, load_models
+from orchestrator.performance.bench import BenchOptions, ServerStats, bench
+from orchestrator.performance.loadgen import LoadGenerator, http_request_once
+from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
 from tests.onnx_models import AFFINE_CONFIG, make_affine_onnx
 
 pytestmark = pytest.mark.integration

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
-from orchestrator.triton import TritonServer, load_models
-from tests.serving import write_affine_version
+from orchestrator.serving.triton import TritonServer, load_models
+from tests.golden_versions import write_affine_version
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import pytest
 from onnx import TensorProto
 
 from orchestrator import client
-from orchestrator.triton import TritonServer, load_models
+from orchestrator.serving.triton import TritonServer, load_models
 from tests.onnx_models import AFFINE_CONFIG, make_affine_onnx, make_identity_onnx
 
 pytestmark = pytest.mark.integration

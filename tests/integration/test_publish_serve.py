@@ -11,10 +11,10 @@ import pytest
 from numpy.typing import NDArray
 
 from orchestrator import client
-from orchestrator.publish import publish
-from orchestrator.triton import TritonServer, load_models
-from orchestrator.validation import validate_repository
-from tests.test_publish import make_bundle
+from orchestrator.repository.publish import publish
+from orchestrator.repository.validation.validate import validate_repository
+from orchestrator.serving.triton import TritonServer, load_models
+from tests.onnx_models import make_bundle
 
 pytestmark = pytest.mark.integration
 

@@ -10,13 +10,13 @@ import onnxruntime as ort
 import pytest
 
 from orchestrator import client
-from orchestrator.catalog import release_prefix
+from orchestrator.core.model_config import parse_config
 from orchestrator.errors import ServerError
-from orchestrator.model_config import parse_config
-from orchestrator.release import build_release
-from orchestrator.storage import open_store
-from orchestrator.sync import sync_release
-from orchestrator.triton import ServerOptions, TritonServer, find_tritonserver, load_models
+from orchestrator.releases.catalog import release_prefix
+from orchestrator.releases.manifest import build_release
+from orchestrator.releases.stores.base import open_store
+from orchestrator.releases.sync import sync_release
+from orchestrator.serving.triton import ServerOptions, TritonServer, find_tritonserver, load_models
 from tests.s3_server import S3Server
 
 pytestmark = pytest.mark.integration

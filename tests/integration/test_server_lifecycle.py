@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import ServerError
-from orchestrator.triton import ServerOptions, TritonServer
+from orchestrator.serving.triton import ServerOptions, TritonServer
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +67,7 @@ def test_context_manager_stops_server_and_its_stubs_when_the_body_raises(
     )
     server = TritonServer(ServerOptions(tmp_path / "repo"))
     with pytest.raises(RuntimeError, match="boom"), server:
-        from orchestrator.triton import load_models
+        from orchestrator.serving.triton import load_models
 
         assert (
             load_models(server.http_url, tmp_path / "repo", cpu_override=True)[0].state == "READY"
@@ -85,7 +85,7 @@ def test_server_dies_with_its_parent_even_when_the_parent_is_killed(tmp_path: Pa
         f"""
         import os, sys
         from pathlib import Path
-        from orchestrator.triton import ServerOptions, TritonServer
+        from orchestrator.serving.triton import ServerOptions, TritonServer
         server = TritonServer(ServerOptions(Path({str(tmp_path / "repo")!r}))).start()
         print(server.pid, flush=True)
         sys.stdin.read()
@@ -131,7 +131,7 @@ def test_binary_that_exits_shows_the_log_tail(tmp_path: Path) -> None:
     binary.chmod(0o755)
     pytriton_libs = tmp_path / "backends" / "python"
     pytriton_libs.mkdir(parents=True)
-    from orchestrator.triton import find_tritonserver
+    from orchestrator.serving.triton import find_tritonserver
 
     real = find_tritonserver()
     for item in (real.backends_dir / "python").iterdir():
@@ -150,7 +150,7 @@ def test_server_that_never_gets_ready_times_out_and_is_killed(tmp_path: Path) ->
     pid_file = tmp_path / "pid"
     binary.write_text(f"#!/bin/sh\necho $$ > {pid_file}\necho 'loading forever'\nexec sleep 300\n")
     binary.chmod(0o755)
-    from orchestrator.triton import find_tritonserver
+    from orchestrator.serving.triton import find_tritonserver
 
     real = find_tritonserver()
     (tmp_path / "backends").symlink_to(real.backends_dir)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.repository import model_names, version_numbers
-from orchestrator.smoke import Endpoints, smoke
-from orchestrator.triton import TritonServer, load_models
-from orchestrator.validation import validate_repository
+from orchestrator.repository.layout import model_names, version_numbers
+from orchestrator.repository.validation.validate import validate_repository
+from orchestrator.serving.smoke import Endpoints, smoke
+from orchestrator.serving.triton import TritonServer, load_models
 
 pytestmark = pytest.mark.integration
 

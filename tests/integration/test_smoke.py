@@ -11,11 +11,11 @@ from click.testing import CliRunner
 
 from orchestrator import client
 from orchestrator.cli import cli
+from orchestrator.core.golden import write_golden
 from orchestrator.errors import ServerError, SmokeTestError
-from orchestrator.golden import write_golden
-from orchestrator.smoke import Endpoints, smoke
-from orchestrator.triton import TritonServer, free_port, load_models
-from tests.serving import GOLDEN_X, affine_config, write_affine_version
+from orchestrator.serving.smoke import Endpoints, smoke
+from orchestrator.serving.triton import TritonServer, free_port, load_models
+from tests.golden_versions import GOLDEN_X, affine_config, write_affine_version
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
-from orchestrator.model_config import load_config
-from orchestrator.tune import TuneOptions, current_candidate, tune, write_config
+from orchestrator.core.model_config import load_config
+from orchestrator.performance.tune import TuneOptions, current_candidate, tune, write_config
 from tests.onnx_models import AFFINE_CONFIG, make_affine_onnx
 
 pytestmark = pytest.mark.integration

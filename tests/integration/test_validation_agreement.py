@@ -16,8 +16,8 @@ import pytest
 
 from orchestrator import client
 from orchestrator.errors import OrchestratorError
-from orchestrator.triton import TritonServer, load_models
-from orchestrator.validation import Finding, validate_repository
+from orchestrator.repository.validation.validate import Finding, validate_repository
+from orchestrator.serving.triton import TritonServer, load_models
 from tests.corpus import CASES, Case
 
 pytestmark = pytest.mark.integration

@@ -1,0 +1,233 @@
+"""The repository commands: publish, list and validate a local model repository."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from orchestrator.cli.common import format_option
+from orchestrator.cli.output.releases import size_text
+from orchestrator.core.model_config import (
+    DEFAULT_MAX_BATCH_SIZE,
+    DEFAULT_QUEUE_DELAY_US,
+    GenerationOptions,
+)
+from orchestrator.repository.compatibility import DEFAULT_TRITON_RELEASE, RUNTIMES
+from orchestrator.repository.listing import ModelListing, list_repository
+from orchestrator.repository.publish import publish
+from orchestrator.repository.validation.validate import validate_repository
+
+__all__ = ["list_command", "publish_command", "validate_command"]
+
+
+@click.command("publish")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--repo",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("model_repository"),
+    show_default=True,
+    help="The model repository to publish into (created when missing).",
+)
+@click.option("--model", help="Model name (default: export.json's model_name, else file stem).")
+@click.option(
+    "--update-config",
+    is_flag=True,
+    help="Regenerate the config's inputs, outputs and batching when they no longer fit.",
+)
+@click.option(
+    "--max-batch-size",
+    type=click.IntRange(min=0),
+    help=f"Batch size limit (default: {DEFAULT_MAX_BATCH_SIZE} with a dynamic batch axis, else 0).",
+)
+@click.option(
+    "--preferred-batch-size",
+    "preferred",
+    type=click.IntRange(min=1),
+    multiple=True,
+    help="Dynamic batching preferred size (repeatable; default: 1/4, 1/2 and all of the max).",
+)
+@click.option(
+    "--queue-delay-us",
+    type=click.IntRange(min=0),
+    default=DEFAULT_QUEUE_DELAY_US,
+    show_default=True,
+    help="Dynamic batching max_queue_delay_microseconds.",
+)
+@click.option(
+    "--instance-kind",
+    type=click.Choice(["KIND_GPU", "KIND_CPU"]),
+    default="KIND_GPU",
+    show_default=True,
+    help="Instance group kind of a new config.",
+)
+@click.option(
+    "--instance-count",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Instances per device.",
+)
+@click.option(
+    "--version-policy",
+    default="latest:1",
+    show_default=True,
+    help="latest[:N], all, or specific:1,3.",
+)
+@click.option("--no-warmup", is_flag=True, help="Leave model_warmup out of a new config.")
+@format_option("Print the result as text or as one JSON object.")
+def publish_command(
+    source: Path,
+    repo: Path,
+    model: str | None,
+    update_config: bool,
+    max_batch_size: int | None,
+    preferred: tuple[int, ...],
+    queue_delay_us: int,
+    instance_kind: str,
+    instance_count: int,
+    version_policy: str,
+    no_warmup: bool,
+    output_format: str,
+) -> None:
+    """Publish an export bundle or a bare .onnx file as the model's next version.
+
+    The version folder is staged and renamed into place, so it appears whole or not at
+    all; a new model gets a generated config.pbtxt, an existing model's config must
+    match the new graph (or pass --update-config).
+
+    Example:
+        orchestrator publish models/exports/digits_cnn --repo model_repository
+    """
+    options = GenerationOptions(
+        max_batch_size=max_batch_size,
+        preferred_batch_sizes=preferred or None,
+        max_queue_delay_microseconds=queue_delay_us,
+        instance_kind=instance_kind,
+        instance_count=instance_count,
+        version_policy=version_policy,
+        warmup=not no_warmup,
+    )
+    result = publish(source, repo, model, update_config=update_config, options=options)
+    if output_format == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "model": result.model,
+                    "version": result.version,
+                    "path": str(result.path),
+                    "config": str(result.config_path),
+                    "config_written": result.config_written,
+                    "files": {
+                        n: {"sha256": d.sha256, "size_bytes": d.size_bytes}
+                        for n, d in result.files.items()
+                    },
+                }
+            )
+        )
+    else:
+        click.echo(f"{result.model} {result.version} {result.path}")
+    if result.config_written:
+        click.echo(f"Wrote {result.config_path}", err=True)
+
+
+@click.command("list")
+@click.argument(
+    "repository", type=click.Path(file_okay=False, path_type=Path), default=Path("model_repository")
+)
+@format_option("A table for people, or JSON for machines.")
+def list_command(repository: Path, output_format: str) -> None:
+    """List models, versions, which versions are served, sizes and metrics.
+
+    Example:
+        orchestrator list model_repository --format json
+    """
+    models = list_repository(repository)
+    if output_format == "json":
+        click.echo(json.dumps([_listing_json(m) for m in models]))
+        return
+    table = Table("model", "version", "served", "size", "sha256", "metrics")
+    for model in models:
+        if model.error:
+            table.add_row(model.name, "", "", "", "", f"[red]{model.error}[/red]")
+        for version in model.versions:
+            metrics = ", ".join(f"{k}={_short(v)}" for k, v in sorted(version.metrics.items()))
+            table.add_row(
+                model.name,
+                str(version.version),
+                "yes" if version.served else "",
+                size_text(version.size_bytes),
+                version.sha256[:12],
+                metrics,
+            )
+    Console(soft_wrap=True).print(table)
+
+
+@click.command("validate")
+@click.argument(
+    "repository",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=Path("model_repository"),
+)
+@click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1 on any finding).")
+@click.option(
+    "--triton-release",
+    type=click.Choice(sorted(RUNTIMES)),
+    default=DEFAULT_TRITON_RELEASE,
+    show_default=True,
+    help="Production Triton release, for the ONNX Runtime it bundles.",
+)
+@format_option("One finding per line, or a JSON list of findings.")
+def validate_command(
+    repository: Path, strict: bool, triton_release: str, output_format: str
+) -> None:
+    """Find, offline, everything Triton would refuse to load in REPOSITORY.
+
+    Exit 0 when Triton would load every model (warnings allowed), 1 with errors (or
+    any finding with --strict), 2 for usage errors.
+
+    Example:
+        orchestrator validate model_repository --strict
+    """
+    findings = validate_repository(repository, triton_release=triton_release)
+    if output_format == "json":
+        click.echo(json.dumps([f.as_json() for f in findings]))
+    else:
+        for finding in findings:
+            click.echo(str(finding))
+    errors = sum(f.is_error for f in findings)
+    warnings = len(findings) - errors
+    if errors or (strict and warnings):
+        raise click.ClickException(
+            f"{errors} error(s) and {warnings} warning(s) in {repository}"
+            + (" (--strict: warnings count)" if strict and not errors else "")
+        )
+    click.echo(f"{repository}: Triton would load every model ({warnings} warning(s)).", err=True)
+
+
+def _listing_json(model: ModelListing) -> dict[str, Any]:
+    return {
+        "model": model.name,
+        "backend": model.backend,
+        "version_policy": model.version_policy,
+        "error": model.error,
+        "versions": [
+            {
+                "version": v.version,
+                "served": v.served,
+                "size_bytes": v.size_bytes,
+                "sha256": v.sha256,
+                "metrics": dict(v.metrics),
+            }
+            for v in model.versions
+        ],
+    }
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,325 @@
+"""The serving commands: serve, smoke, infer, swap and demo.
+
+Each parses its options, makes one library call and prints through ``serving_output``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, cast
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from orchestrator.cli.common import format_option
+from orchestrator.cli.output import serving as serving_output
+from orchestrator.client import Protocol
+from orchestrator.core.golden import DEFAULT_TOLERANCE, Tolerance
+from orchestrator.demo import run_demo
+from orchestrator.serving.inference import infer_file
+from orchestrator.serving.serve import ServeReport, serve
+from orchestrator.serving.smoke import PROTOCOLS, Endpoints, smoke
+from orchestrator.serving.swap import swap
+from orchestrator.serving.triton import ServerOptions
+
+__all__ = ["demo_command", "infer_command", "serve_command", "smoke_command", "swap_command"]
+
+PROTOCOL_CHOICE = click.Choice(["http", "grpc", "both"])
+_URL_HELP = "HOST:PORT of the server's HTTP endpoint."
+_GRPC_URL_HELP = "HOST:PORT of the server's gRPC endpoint (default: the HTTP port + 1)."
+
+
+def _protocols(choice: str) -> tuple[Protocol, ...]:
+    return PROTOCOLS if choice == "both" else (cast(Protocol, choice),)
+
+
+@click.command("serve")
+@click.argument("repository", type=click.Path(path_type=Path), default=Path("model_repository"))
+@click.option("--http-port", type=int, help="HTTP port (default: a free one).")
+@click.option("--grpc-port", type=int, help="gRPC port (default: a free one).")
+@click.option("--metrics-port", type=int, help="Prometheus metrics port (default: a free one).")
+@click.option("--address", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--model", "models", multiple=True, help="Load only this model (repeatable).")
+@click.option(
+    "--tritonserver",
+    type=click.Path(path_type=Path),
+    envvar="TRITONSERVER",
+    help="tritonserver binary (default: PATH, then the nvidia-pytriton wheel).",
+)
+@click.option(
+    "--ready-timeout-s", type=float, default=120.0, show_default=True, help="Startup deadline."
+)
+@format_option("How to print endpoints and models: a table, or one JSON line for machines.")
+def serve_command(
+    repository: Path,
+    http_port: int | None,
+    grpc_port: int | None,
+    metrics_port: int | None,
+    address: str,
+    models: tuple[str, ...],
+    tritonserver: Path | None,
+    ready_timeout_s: float,
+    output_format: str,
+) -> None:
+    """Serve REPOSITORY on a local Triton until Ctrl-C.
+
+    The production configs load unchanged; without a GPU, KIND_GPU instances run on
+    the CPU through Triton's load-time config override.
+
+    Example, from the repository root:
+
+        orchestrator serve model_repository/ --http-port 8000
+    """
+    options = ServerOptions(
+        repository=repository,
+        http_port=http_port,
+        grpc_port=grpc_port,
+        metrics_port=metrics_port,
+        address=address,
+        tritonserver=tritonserver,
+        ready_timeout_s=ready_timeout_s,
+    )
+
+    def on_ready(report: ServeReport) -> None:
+        if output_format == "json":
+            click.echo(json.dumps(_report_json(report)))
+        else:
+            _print_report(report)
+        if not report.failed:
+            click.echo("Serving; press Ctrl-C to stop.", err=True)
+
+    serve(options, models or None, on_ready=on_ready)
+    click.echo("Triton stopped.", err=True)
+
+
+@click.command("smoke")
+@click.option("--url", required=True, help=_URL_HELP)
+@click.option("--grpc-url", help=_GRPC_URL_HELP)
+@click.option(
+    "--protocol",
+    type=PROTOCOL_CHOICE,
+    default="both",
+    show_default=True,
+    help="Protocol(s) to send the golden requests over.",
+)
+@click.option("--model", "models", multiple=True, help="Check only this model (repeatable).")
+@click.option(
+    "--repo",
+    "repository",
+    type=click.Path(path_type=Path),
+    default=Path("model_repository"),
+    show_default=True,
+    help="Local copy of the served repository: configs and each version's golden.npz.",
+)
+@click.option(
+    "--rtol",
+    type=float,
+    default=DEFAULT_TOLERANCE.rtol,
+    show_default=True,
+    help="Relative tolerance for models whose config sets no smoke_rtol parameter.",
+)
+@click.option(
+    "--atol",
+    type=float,
+    default=DEFAULT_TOLERANCE.atol,
+    show_default=True,
+    help="Absolute tolerance for models whose config sets no smoke_atol parameter.",
+)
+@format_option("A table, or JSON for machines.")
+def smoke_command(
+    url: str,
+    grpc_url: str | None,
+    protocol: str,
+    models: tuple[str, ...],
+    repository: Path,
+    rtol: float,
+    atol: float,
+    output_format: str,
+) -> None:
+    """Send every served version its own golden inputs and compare the answers.
+
+    For each served model version and protocol: the model metadata must match the
+    repository's config.pbtxt (names, datatypes, shapes), and the answers to the
+    version's golden.npz inputs must match its golden outputs within
+    |served - expected| <= atol + rtol * |expected|. A model can set its own tolerance
+    with the config parameters smoke_rtol and smoke_atol. Exit 1 when anything is off,
+    naming the worst mismatch.
+
+    Example, from the repository root:
+
+        orchestrator smoke --url 127.0.0.1:8000 --repo model_repository/
+    """
+    report = smoke(
+        Endpoints.from_urls(url, grpc_url),
+        repository,
+        models=models or None,
+        protocols=_protocols(protocol),
+        default_tolerance=Tolerance(rtol=rtol, atol=atol),
+    )
+    if output_format == "json":
+        click.echo(json.dumps(serving_output.smoke_json(report)))
+    else:
+        serving_output.print_smoke(report)
+    report.raise_for_failures()
+
+
+@click.command("infer")
+@click.option(
+    "--url", required=True, help="HOST:PORT of the server (HTTP, or gRPC with --protocol grpc)."
+)
+@click.option("--model", required=True, help="The model to call.")
+@click.option(
+    "--input",
+    "input_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Inputs: .npy (one-input models), .npz (one array per input) or .json {name: lists}.",
+)
+@click.option("--version", default="", help="Pin a version (default: the server picks).")
+@click.option(
+    "--protocol",
+    type=click.Choice(["http", "grpc"]),
+    default="http",
+    show_default=True,
+    help="Protocol of --url.",
+)
+@format_option("A table, or JSON with every value for machines.")
+def infer_command(
+    url: str, model: str, input_path: Path, version: str, protocol: str, output_format: str
+) -> None:
+    """Send one request with the tensors in a file and print the outputs.
+
+    The file's tensors are checked against the served model's inputs (names, dtypes,
+    shapes) before anything is sent.
+
+    Example, from the repository root:
+
+        orchestrator infer --url 127.0.0.1:8000 --model cancer_mlp --input x.json
+    """
+    result = infer_file(url, model, input_path, version=version, protocol=cast(Protocol, protocol))
+    if output_format == "json":
+        click.echo(json.dumps(serving_output.infer_json(result)))
+    else:
+        serving_output.print_infer(result)
+
+
+@click.command("swap")
+@click.option("--url", required=True, help=_URL_HELP)
+@click.option("--grpc-url", help=_GRPC_URL_HELP)
+@click.option("--model", required=True, help="The model whose served version changes.")
+@click.option(
+    "--to", "to_version", required=True, type=click.IntRange(min=1), help="The version to serve."
+)
+@click.option(
+    "--repo",
+    "repository",
+    type=click.Path(path_type=Path),
+    default=Path("model_repository"),
+    show_default=True,
+    help="Local copy of the served repository: the config and the version's golden.npz.",
+)
+@click.option(
+    "--protocol",
+    type=PROTOCOL_CHOICE,
+    default="both",
+    show_default=True,
+    help="Protocol(s) the new version is smoke-tested over before it takes all traffic.",
+)
+@format_option("A summary, or JSON for machines.")
+def swap_command(
+    url: str,
+    grpc_url: str | None,
+    model: str,
+    to_version: int,
+    repository: Path,
+    protocol: str,
+    output_format: str,
+) -> None:
+    """Replace the served version of a model on a running Triton, with no downtime.
+
+    Loads the new version beside the old one (explicit model control), warms it up,
+    smoke-tests it by version, then serves only it so the old one unloads. If it fails
+    to load or fails its smoke test, it is unloaded, the old version keeps serving, and
+    the command exits 1. Ctrl-C leaves the old or the new version serving, never none.
+
+    Example, from the repository root:
+
+        orchestrator swap --url 127.0.0.1:8000 --model digits_cnn --to 2
+    """
+    report = swap(
+        Endpoints.from_urls(url, grpc_url),
+        repository,
+        model,
+        to_version,
+        protocols=_protocols(protocol),
+        on_step=lambda line: click.echo(line, err=True),
+    )
+    if output_format == "json":
+        click.echo(json.dumps(serving_output.swap_json(report)))
+    else:
+        before = ", ".join(map(str, report.from_versions)) or "none"
+        click.echo(
+            f"{report.model}: version(s) {before} -> {report.to_version} "
+            f"(load {report.load_s:.1f} s, total {report.total_s:.1f} s)"
+        )
+
+
+@click.command("demo")
+@click.option(
+    "--repo",
+    "repository",
+    type=click.Path(path_type=Path),
+    default=Path("model_repository"),
+    show_default=True,
+    help="The shipped repository to start from (copied, never changed).",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to put the workspace (default: a temporary folder).",
+)
+@click.option("--keep", is_flag=True, help="Keep the workspace afterwards, to look at it.")
+def demo_command(repository: Path, workdir: Path | None, keep: bool) -> None:
+    """Run the whole path on this machine: train, publish, serve, smoke, swap.
+
+    In a temporary workspace: train digits_cnn (or reuse the shipped version without
+    torch), publish it as a new version next to a copy of the shipped repository,
+    validate, serve on a real Triton, smoke-test over HTTP and gRPC, classify the
+    held-out digits through Triton, swap to the new version under load, and shut down.
+    Progress goes to stderr, the summary to stdout.
+
+    Example, from the repository root:
+
+        orchestrator demo
+    """
+    report = run_demo(
+        repository, workdir=workdir, keep=keep, say=lambda line: click.echo(line, err=True)
+    )
+    click.echo(report.summary())
+
+
+def _report_json(report: ServeReport) -> dict[str, Any]:
+    return {
+        "http": report.http_url,
+        "grpc": report.grpc_url,
+        "metrics": report.metrics_url,
+        "startup_s": round(report.startup_s, 3),
+        "log": str(report.log_path),
+        "models": [
+            {"name": m.name, "version": m.version, "state": m.state, "reason": m.reason}
+            for m in report.models
+        ],
+    }
+
+
+def _print_report(report: ServeReport) -> None:
+    console = Console(soft_wrap=True)
+    console.print(f"HTTP     {report.http_url}")
+    console.print(f"gRPC     {report.grpc_url}")
+    console.print(f"metrics  {report.metrics_url}")
+    table = Table("model", "version", "state", "reason")
+    for model in report.models:
+        table.add_row(model.name, model.version, model.state, model.reason)
+    console.print(table)

@@ -1,0 +1,284 @@
+"""Measure a served model the way perf_analyzer does: closed-loop load per concurrency.
+
+For every concurrency level: a warm-up that is thrown away, then measurement windows
+until three consecutive ones agree within ``stability_pct`` on throughput and average
+latency (perf_analyzer's rule), or ``max_windows`` is reached (the level is then marked
+unstable). The level's result merges those last three windows: throughput, latency
+percentiles, failures, and the server's own queue and compute time per request from
+Triton's statistics over the same span. ``perf_analyzer`` runs instead when it is on
+``PATH`` (see ``orchestrator.perf_analyzer``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from orchestrator import client
+from orchestrator.client import Protocol
+from orchestrator.errors import ConfigError, OrchestratorError, ServerError
+from orchestrator.performance.inputs import find_golden, model_inputs
+from orchestrator.performance.loadgen import LoadGenerator, ServerGone
+from orchestrator.performance.report import (
+    CSV_COLUMNS,
+    STABLE_WINDOWS,
+    BenchReport,
+    LevelResult,
+    ServerStats,
+    Window,
+    level_result,
+    report_csv,
+    stable,
+    windows_stable,
+)
+
+__all__ = [
+    "CSV_COLUMNS",
+    "STABLE_WINDOWS",
+    "BenchOptions",
+    "BenchReport",
+    "Engine",
+    "LevelResult",
+    "ServerStats",
+    "bench",
+    "find_golden",
+    "model_inputs",
+    "parse_concurrency",
+    "report_csv",
+    "stable",
+]
+
+logger = logging.getLogger(__name__)
+
+Engine = Literal["auto", "orchestrator", "perf_analyzer"]
+
+
+def parse_concurrency(text: str) -> tuple[int, ...]:
+    """Parse a concurrency list such as ``1,2,4,8``.
+
+    Raises:
+        ConfigError: an item is not a positive integer.
+
+    Example:
+        >>> parse_concurrency("1, 4,16")
+        (1, 4, 16)
+    """
+    levels = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item.isdigit() or int(item) < 1:
+            raise ConfigError(
+                f"Concurrency {item!r} in {text!r} is not a positive integer. "
+                "Expected a comma-separated list such as 1,2,4,8."
+            )
+        levels.append(int(item))
+    return tuple(levels)
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """What to measure and how long.
+
+    Attributes:
+        url: the endpoint (HTTP or gRPC ``host:port``, matching ``protocol``).
+        model: the served model.
+        protocol: "http" or "grpc".
+        concurrency: the levels, in the order they run.
+        batch_size: rows per request (1 for models without batching).
+        window_s: the length of one measurement window.
+        warmup_s: load before the first window of every level, not measured.
+        max_windows: give up waiting for stability after this many windows.
+        stability_pct: how far three consecutive windows may differ.
+        golden: an ``.npz`` with ``inputs/<tensor>`` arrays; random inputs when None.
+        request_timeout_s: the deadline of one request.
+    """
+
+    url: str
+    model: str
+    protocol: Protocol = "http"
+    concurrency: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
+    batch_size: int = 1
+    window_s: float = 5.0
+    warmup_s: float = 1.0
+    max_windows: int = 10
+    stability_pct: float = 10.0
+    golden: Path | None = None
+    request_timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not self.concurrency or min(self.concurrency) < 1:
+            raise ConfigError(f"Concurrency levels {self.concurrency} must be positive integers.")
+        if self.batch_size < 1:
+            raise ConfigError(f"Batch size {self.batch_size} must be at least 1.")
+        if self.window_s <= 0 or self.warmup_s < 0 or self.request_timeout_s <= 0:
+            raise ConfigError(
+                f"window_s ({self.window_s}) and request_timeout_s must be positive and "
+                f"warmup_s ({self.warmup_s}) not negative."
+            )
+        if self.max_windows < STABLE_WINDOWS:
+            raise ConfigError(
+                f"max_windows {self.max_windows} must be at least {STABLE_WINDOWS}: stability "
+                f"needs {STABLE_WINDOWS} windows that agree."
+            )
+
+
+# -- the run -------------------------------------------------------------------------------
+
+
+def bench(
+    options: BenchOptions,
+    on_level: Callable[[LevelResult], None] | None = None,
+    *,
+    engine: Engine = "auto",
+) -> BenchReport:
+    """Measure ``options.model`` at every concurrency level.
+
+    A server that dies mid-run (or Ctrl-C) ends the run: the report keeps the levels
+    finished so far and says what happened in ``error`` (it is not raised).
+
+    Args:
+        options: what to measure.
+        on_level: called with each level as soon as it is measured.
+        engine: "auto" runs perf_analyzer when it is on PATH and the built-in generator
+            otherwise; "orchestrator" and "perf_analyzer" force one.
+
+    Raises:
+        ServerError: the server cannot be reached or does not serve the model at all,
+            or perf_analyzer was asked for and is not on PATH.
+        ConfigError: the inputs do not fit the model.
+
+    Example:
+        >>> report = bench(BenchOptions("127.0.0.1:8000", "digits_cnn"))  # doctest: +SKIP
+        >>> report.best().throughput_per_s  # doctest: +SKIP
+        2140.5
+    """
+    config = _served_config(options)
+    inputs, source = model_inputs(config, options.batch_size, options.golden)
+    # One request first: a model that cannot answer fails here with Triton's reason.
+    try:
+        client.infer(options.url, options.model, inputs, protocol=options.protocol)
+    except ServerError as exc:
+        raise ServerError(
+            f"Model {options.model!r} at {options.url} failed a first request with inputs "
+            f"from {source}: {exc}"
+        ) from exc
+    if engine != "orchestrator":
+        from orchestrator.performance import perf_analyzer
+
+        binary = perf_analyzer.find_perf_analyzer()
+        if binary is None and engine == "perf_analyzer":
+            raise ServerError(
+                "perf_analyzer is not on PATH. Install Triton's client SDK (it ships in the "
+                "tritonserver:<release>-py3-sdk container), or use --engine orchestrator."
+            )
+        if binary is not None:
+            batching = int(config.get("max_batch_size", 0)) > 0
+            return perf_analyzer.run(binary, options, inputs, source, batching)
+    report = BenchReport(
+        model=options.model,
+        url=options.url,
+        protocol=options.protocol,
+        engine="orchestrator",
+        batch_size=options.batch_size,
+        window_s=options.window_s,
+        inputs=source,
+    )
+    generator = LoadGenerator(
+        options.url,
+        options.model,
+        inputs,
+        protocol=options.protocol,
+        request_timeout_s=options.request_timeout_s,
+    )
+    levels: list[LevelResult] = []
+    for concurrency in options.concurrency:
+        try:
+            level = asyncio.run(_measure_level(generator, options, concurrency))
+        except (ServerGone, ServerError) as exc:
+            logger.warning("Run stopped at concurrency %d: %s", concurrency, exc)
+            return replace(
+                report,
+                levels=tuple(levels),
+                error=f"Stopped at concurrency {concurrency}: {exc}",
+                first_failure=generator.first_error,
+            )
+        except KeyboardInterrupt:
+            return replace(
+                report,
+                levels=tuple(levels),
+                error=f"Interrupted at concurrency {concurrency}; the levels before it are kept.",
+                first_failure=generator.first_error,
+            )
+        levels.append(level)
+        logger.info(
+            "concurrency %d: %.1f infer/s, p99 %.2f ms%s",
+            concurrency,
+            level.throughput_per_s,
+            level.p99_ms,
+            "" if level.stable else " (not stable)",
+        )
+        if on_level is not None:
+            on_level(level)
+    return replace(report, levels=tuple(levels), first_failure=generator.first_error)
+
+
+def _served_config(options: BenchOptions) -> dict[str, Any]:
+    try:
+        return client.model_config(options.url, options.model, protocol=options.protocol)
+    except ServerError as exc:
+        raise ServerError(
+            f"Model {options.model!r} is not served at {options.url} ({options.protocol}): "
+            f"{exc}. Check the model name and that `orchestrator serve` loaded it "
+            f"(its table lists the READY models), and that the URL is the "
+            f"{options.protocol.upper()} endpoint."
+        ) from exc
+
+
+async def _server_stats(options: BenchOptions) -> ServerStats:
+    loop = asyncio.get_running_loop()
+    try:
+        stats = await loop.run_in_executor(
+            None,
+            lambda: client.inference_statistics(
+                options.url, options.model, protocol=options.protocol
+            ),
+        )
+    except OrchestratorError as exc:
+        raise ServerGone(f"Triton at {options.url} stopped answering: {exc}") from exc
+    return ServerStats.from_json(stats)
+
+
+async def _measure_level(
+    generator: LoadGenerator, options: BenchOptions, concurrency: int
+) -> LevelResult:
+    windows: list[Window] = []
+
+    async def controller(gen: LoadGenerator) -> None:
+        await asyncio.sleep(options.warmup_s)
+        gen.take_samples()
+        before = await _server_stats(options)
+        started, cpu = time.perf_counter(), time.process_time()
+        while len(windows) < options.max_windows:
+            await asyncio.sleep(options.window_s)
+            samples = gen.take_samples()
+            ended, cpu_now = time.perf_counter(), time.process_time()
+            after = await _server_stats(options)
+            if gen.gone:
+                return
+            windows.append(Window(samples, ended - started, cpu_now - cpu, before, after))
+            if windows_stable(windows, options.stability_pct):
+                return
+            # The statistics call is outside the window: start the next one after it.
+            gen.take_samples()
+            before, started, cpu = after, time.perf_counter(), time.process_time()
+
+    await generator.run(concurrency, controller)
+    if len(windows) < 1:
+        raise ServerGone(generator.gone or f"no measurement window finished at {concurrency}")
+    is_stable = windows_stable(windows, options.stability_pct)
+    return level_result(concurrency, options.batch_size, windows, is_stable)

@@ -1,0 +1,336 @@
+"""Search dynamic-batching settings for a latency budget on a local Triton.
+
+The model's current config is trial 0. Candidates change one group of settings at a
+time, greedily: batching (off, or on with a queue delay and preferred batch sizes), then
+the instance count, then ONNX Runtime's ``intra_op_thread_count``; each stage starts from
+the best so far. Every candidate is loaded through Triton's load API with a config
+override (and ``KIND_CPU`` instead of ``KIND_GPU`` when no GPU is visible, as
+``orchestrator serve`` does), measured with ``orchestrator.bench``, and scored by its
+highest throughput whose p99 latency fits the budget. The winner is never worse than the
+current config in the same run, because the current config competes too.
+
+``write_config`` writes the winner's settings into ``<repo>/<model>/config.pbtxt``: the
+production config with only the tuned fields changed, checked by parsing it back, and
+replaced atomically. Version folders are never touched.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import statistics
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from orchestrator import client
+from orchestrator.core.model_config import (
+    CONFIG_FILENAME,
+    ModelConfig,
+    config_to_json,
+    load_config,
+    parse_config,
+    render_config,
+    with_cpu_instances,
+)
+from orchestrator.errors import ConfigError, OrchestratorError, ServerError
+from orchestrator.performance.bench import (
+    BenchOptions,
+    BenchReport,
+    LevelResult,
+    bench,
+    find_golden,
+)
+from orchestrator.performance.candidates import (
+    Candidate,
+    apply_candidate,
+    candidates,
+    config_diff,
+    current_candidate,
+)
+from orchestrator.serving.triton import ServerOptions, TritonServer, gpu_visible
+
+__all__ = [
+    "Candidate",
+    "TuneOptions",
+    "TuneReport",
+    "Trial",
+    "apply_candidate",
+    "config_diff",
+    "current_candidate",
+    "tune",
+    "write_config",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TuneOptions:
+    """What to tune and how long to measure each candidate.
+
+    Attributes:
+        model: the model's folder name in ``repository``.
+        repository: the model repository (its config.pbtxt is the starting point).
+        latency_budget_ms: p99 limit; None picks the highest throughput at any latency.
+        max_trials: candidates measured, the current config included.
+        concurrency: the levels each candidate is measured at.
+        batch_size: rows per request.
+        window_s, warmup_s, max_windows: per level, as in ``BenchOptions``.
+        min_gain_pct: how much more throughput a candidate needs to replace the best so
+            far (the current config first); smaller wins are treated as noise.
+        confirm_rounds: re-measurements of the winner and of the current config (each)
+            after the search; the change stands only if it wins on the median score.
+        cpu_override: run KIND_GPU as KIND_CPU; decided by ``gpu_visible()`` when None.
+        server: an explicit ``ServerOptions`` (a temporary local server when None).
+    """
+
+    model: str
+    repository: Path = Path("model_repository")
+    latency_budget_ms: float | None = None
+    max_trials: int = 8
+    concurrency: tuple[int, ...] = (1, 4, 16, 32)
+    batch_size: int = 1
+    window_s: float = 2.0
+    warmup_s: float = 0.5
+    max_windows: int = 5
+    min_gain_pct: float = 5.0
+    confirm_rounds: int = 2
+    cpu_override: bool | None = None
+    server: ServerOptions | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_trials < 1:
+            raise ConfigError(f"max_trials {self.max_trials} must be at least 1.")
+        if self.latency_budget_ms is not None and self.latency_budget_ms <= 0:
+            raise ConfigError(f"Latency budget {self.latency_budget_ms} ms must be positive.")
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One measured candidate; ``error`` says why it could not be loaded or measured.
+
+    ``phase`` is "search", or "confirm" for the re-measurements of the winner and the
+    current config that decide whether the change holds up.
+    """
+
+    candidate: Candidate
+    report: BenchReport | None
+    error: str = ""
+    phase: str = "search"
+
+    def best_level(self, latency_budget_ms: float | None) -> LevelResult | None:
+        """The highest-throughput level within the budget (None when none fits)."""
+        if self.report is None or self.error:
+            return None
+        return self.report.best(latency_budget_ms)
+
+    def score(self, latency_budget_ms: float | None) -> float:
+        """Throughput at the best level within the budget; 0 when none fits."""
+        level = self.best_level(latency_budget_ms)
+        return level.throughput_per_s if level is not None else 0.0
+
+
+@dataclass(frozen=True)
+class TuneReport:
+    """Every trial, the winner within the budget (None when none met it), and the diff."""
+
+    model: str
+    config_path: Path
+    latency_budget_ms: float | None
+    trials: tuple[Trial, ...]
+    best: Trial | None
+    closest: Trial | None
+    diff: str
+    tuned_config: str = field(repr=False, default="")
+    written: bool = False
+
+    @property
+    def budget_met(self) -> bool:
+        """Whether some candidate kept p99 within the budget."""
+        return self.best is not None
+
+
+def tune(options: TuneOptions, on_trial: Callable[[Trial], None] | None = None) -> TuneReport:
+    """Start a local Triton on the repository and search for the best settings.
+
+    Raises:
+        ConfigError: the model's config cannot be read.
+        ServerError: the server cannot start, or the current config does not load.
+
+    Example:
+        >>> report = tune(TuneOptions("digits_cnn", latency_budget_ms=20))  # doctest: +SKIP
+        >>> print(report.diff)  # doctest: +SKIP
+    """
+    config_path = options.repository / options.model / CONFIG_FILENAME
+    if not config_path.is_file():
+        raise ConfigError(
+            f"No model config at {config_path}. Pass --repo with the repository that holds "
+            f"{options.model}/config.pbtxt."
+        )
+    config = load_config(config_path)
+    cpu = (not gpu_visible()) if options.cpu_override is None else options.cpu_override
+    server_options = options.server or ServerOptions(options.repository)
+    golden = find_golden(options.repository, options.model)
+    trials: list[Trial] = []
+    with TritonServer(server_options) as server:
+
+        def measure(candidate: Candidate, phase: str = "search") -> Trial:
+            trial = replace(_trial(server, options, config, candidate, cpu, golden), phase=phase)
+            trials.append(trial)
+            if on_trial is not None:
+                on_trial(trial)
+            return trial
+
+        current = measure(current_candidate(config))
+        if current.error:
+            raise ServerError(
+                f"The current config of {options.model!r} could not be measured: {current.error}"
+            )
+        best = _search(measure, current, config, options)
+        if best is not current:
+            # Measure the winner and the current config again, alternating, so that one
+            # lucky window on a busy machine does not change the repository.
+            for round_number in range(options.confirm_rounds):
+                pair = (best.candidate, current.candidate)
+                for candidate in pair if round_number % 2 == 0 else pair[::-1]:
+                    measure(candidate, "confirm")
+    return _report(options, config, config_path, trials)
+
+
+def _search(
+    measure: Callable[[Candidate, str], Trial],
+    current: Trial,
+    config: ModelConfig,
+    options: TuneOptions,
+) -> Trial:
+    best = current
+    tried = {current.candidate}
+    count = 1
+    for stage in ("batching", "instances", "threads"):
+        for candidate in candidates(
+            stage, best.candidate, config.max_batch_size, os.cpu_count() or 1
+        ):
+            if count >= options.max_trials:
+                return best
+            if candidate in tried:
+                continue
+            tried.add(candidate)
+            count += 1
+            trial = measure(candidate, "search")
+            if _beats(trial, best, options):
+                best = trial
+    return best
+
+
+def _beats(trial: Trial, best: Trial, options: TuneOptions) -> bool:
+    # A change must win by a margin: on a noisy machine a tie is measurement noise, and
+    # the config already in the repository keeps its place.
+    budget = options.latency_budget_ms
+    return trial.score(budget) > best.score(budget) * (1 + options.min_gain_pct / 100)
+
+
+def _trial(
+    server: TritonServer,
+    options: TuneOptions,
+    config: ModelConfig,
+    candidate: Candidate,
+    cpu: bool,
+    golden: Path | None,
+) -> Trial:
+    try:
+        candidate_config = apply_candidate(config, candidate)
+        loaded = with_cpu_instances(candidate_config) if cpu else candidate_config
+        client.load_model(server.http_url, options.model, config_to_json(loaded))
+        report = bench(
+            BenchOptions(
+                url=server.http_url,
+                model=options.model,
+                concurrency=options.concurrency,
+                batch_size=options.batch_size,
+                window_s=options.window_s,
+                warmup_s=options.warmup_s,
+                max_windows=options.max_windows,
+                golden=golden,
+            ),
+            engine="orchestrator",
+        )
+    except OrchestratorError as exc:
+        logger.warning("Candidate %s failed: %s", candidate.label, exc)
+        if not server.is_running:
+            raise ServerError(
+                f"Triton died while measuring {candidate.label}. Last lines of its log "
+                f"({server.log_path}):\n{server.log_tail()}"
+            ) from exc
+        return Trial(candidate, None, str(exc))
+    if report.error:
+        return Trial(candidate, report, report.error)
+    return Trial(candidate, report)
+
+
+def _report(
+    options: TuneOptions, config: ModelConfig, config_path: Path, trials: list[Trial]
+) -> TuneReport:
+    budget = options.latency_budget_ms
+    search = [t for t in trials if t.phase == "search"]
+    best: Trial | None = None
+    for trial in search:
+        if trial.best_level(budget) is not None and (best is None or _beats(trial, best, options)):
+            best = trial
+    if best is not None and search and best is not search[0]:
+        # The change holds only if it still wins on the median of all its measurements.
+        def median_score(candidate: Candidate) -> float:
+            scores = [t.score(budget) for t in trials if t.candidate == candidate]
+            return float(statistics.median(scores))
+
+        gain = 1 + options.min_gain_pct / 100
+        if median_score(best.candidate) <= median_score(search[0].candidate) * gain:
+            best = search[0] if search[0].best_level(budget) is not None else None
+    measured = [t for t in trials if t.report is not None and t.report.levels and not t.error]
+    closest = (
+        min(measured, key=lambda t: min(level.p99_ms for level in t.report.levels))  # type: ignore[union-attr]
+        if measured
+        else None
+    )
+    chosen = best.candidate if best is not None else None
+    tuned = apply_candidate(config, chosen) if chosen is not None else config
+    return TuneReport(
+        model=options.model,
+        config_path=config_path,
+        latency_budget_ms=budget,
+        trials=tuple(trials),
+        best=best,
+        closest=closest,
+        diff=config_diff(config, tuned, str(config_path)),
+        tuned_config=render_config(tuned),
+    )
+
+
+def write_config(report: TuneReport) -> TuneReport:
+    """Write the tuned config over ``config.pbtxt`` (only when it differs), atomically.
+
+    Raises:
+        ConfigError: no candidate met the budget, or the rendered config does not parse.
+    """
+    if report.best is None:
+        raise ConfigError(
+            f"Nothing to write: no candidate kept p99 within {report.latency_budget_ms} ms. "
+            "Raise --latency-budget-ms or try more trials."
+        )
+    if not report.diff:
+        return report
+    checked = parse_config(report.tuned_config, report.config_path)
+    if checked.name and checked.name != report.model:
+        raise ConfigError(f"Tuned config names {checked.name!r}, expected {report.model!r}.")
+    folder = report.config_path.parent
+    handle, temporary = tempfile.mkstemp(prefix=".config.", suffix=".pbtxt", dir=folder)
+    try:
+        with os.fdopen(handle, "w") as stream:
+            stream.write(report.tuned_config)
+        os.replace(temporary, report.config_path)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise ConfigError(f"Cannot write {report.config_path}: {exc.strerror or exc}.") from exc
+    logger.info("Wrote tuned config %s", report.config_path)
+    return replace(report, written=True)

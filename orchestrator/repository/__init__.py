@@ -1,0 +1,11 @@
+"""Repository: the model repository on disk, offline.
+
+Owns the layout (``layout``: paths, versions, manifests, the staging prefix), export
+bundles (``bundle``), config generation from a graph (``generate``), atomic, idempotent
+publishing (``publish``), listing (``listing``), the runtime compatibility table
+(``compatibility``) and the validator (``validation/``).
+
+May import: ``core``, ``client``, ``errors``. No server is started here.
+"""
+
+__all__: list[str] = []

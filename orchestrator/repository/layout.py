@@ -1,0 +1,141 @@
+"""The on-disk layout of a model repository: ``<root>/<model>/<version>/<files>``.
+
+This module owns the paths (``version_dir``), the listing of models and versions, the
+version policy (which versions Triton serves) and the per-version file manifest
+(``manifest.json``: sha256 and size of every other file in the version folder).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from tritonclient.grpc import model_config_pb2
+
+from orchestrator.core.digest import FileDigest, file_digest
+from orchestrator.core.model_config import CONFIG_FILENAME
+from orchestrator.errors import RepositoryError
+
+__all__ = [
+    "MANIFEST_FILENAME",
+    "is_version",
+    "model_names",
+    "read_manifest",
+    "served_versions",
+    "version_dir",
+    "version_manifest",
+    "version_numbers",
+    "write_manifest",
+]
+
+logger = logging.getLogger(__name__)
+
+MANIFEST_FILENAME = "manifest.json"
+
+
+def version_dir(root: Path, model: str, version: int) -> Path:
+    """The folder of one model version: ``<root>/<model>/<version>``."""
+    return root / model / str(version)
+
+
+def model_names(root: Path) -> list[str]:
+    """The models of a repository: sub-folders that hold a config.pbtxt, sorted."""
+    if not root.is_dir():
+        raise RepositoryError(
+            f"Model repository {root} does not exist or is not a directory. "
+            "Pass the folder that holds <model>/config.pbtxt, e.g. model_repository/."
+        )
+    return sorted(
+        entry.name
+        for entry in root.iterdir()
+        if entry.is_dir() and (entry / CONFIG_FILENAME).is_file()
+    )
+
+
+def version_numbers(model_dir: Path) -> list[int]:
+    """The numeric version folders of a model, ascending (Triton ignores the others)."""
+    if not model_dir.is_dir():
+        return []
+    return sorted(
+        int(entry.name)
+        for entry in model_dir.iterdir()
+        if entry.is_dir() and is_version(entry.name)
+    )
+
+
+def is_version(name: str) -> bool:
+    """Whether Triton takes a folder named ``name`` as a version: a number written plainly.
+
+    ``0`` is version 0; ``01``, ``+1`` or ``1.0`` are ignored (checked with Triton 2.51).
+
+    Example:
+        >>> [is_version(n) for n in ("0", "7", "01", "v1")]
+        [True, True, False, False]
+    """
+    return name.isdigit() and name.isascii() and str(int(name)) == name
+
+
+def served_versions(config: model_config_pb2.ModelConfig, available: list[int]) -> list[int]:
+    """The versions Triton serves under the config's ``version_policy``, ascending.
+
+    ``latest`` (the default, with ``num_versions: 1``) takes the highest numbers, ``all``
+    takes every version, ``specific`` takes the listed ones that exist.
+
+    Example:
+        >>> served_versions(ModelConfig(), [1, 2, 3])  # doctest: +SKIP
+        [3]
+    """
+    versions = sorted(set(available))
+    policy = config.version_policy
+    which = policy.WhichOneof("policy_choice")
+    if which == "all":
+        return versions
+    if which == "specific":
+        wanted = {int(v) for v in policy.specific.versions}
+        return [v for v in versions if v in wanted]
+    count = policy.latest.num_versions if which == "latest" else 1
+    return versions[-count:] if count > 0 else []
+
+
+def version_manifest(folder: Path) -> dict[str, FileDigest]:
+    """Digests of every file under a version folder (but the manifest), by relative path."""
+    files = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.name != MANIFEST_FILENAME:
+            files[path.relative_to(folder).as_posix()] = file_digest(path)
+    return files
+
+
+def write_manifest(folder: Path, files: dict[str, FileDigest]) -> Path:
+    """Write ``manifest.json`` into a version folder."""
+    body = {
+        "files": {
+            name: {"sha256": d.sha256, "size_bytes": d.size_bytes} for name, d in files.items()
+        }
+    }
+    path = folder / MANIFEST_FILENAME
+    path.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def read_manifest(folder: Path) -> dict[str, FileDigest] | None:
+    """The manifest of a version folder, or None when it has none.
+
+    Raises:
+        RepositoryError: the manifest exists but is not valid.
+    """
+    path = folder / MANIFEST_FILENAME
+    if not path.is_file():
+        return None
+    try:
+        body = json.loads(path.read_text())
+        return {
+            str(name): FileDigest(str(entry["sha256"]), int(entry["size_bytes"]))
+            for name, entry in body["files"].items()
+        }
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise RepositoryError(
+            f"Version manifest {path} is unreadable or malformed ({exc}). Expected JSON "
+            '{"files": {"<name>": {"sha256": "...", "size_bytes": N}}}; republish the version.'
+        ) from exc

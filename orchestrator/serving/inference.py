@@ -1,0 +1,75 @@
+"""One inference request from a file, checked against the served model before it is sent."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from numpy.typing import NDArray
+
+from orchestrator import client
+from orchestrator.client import Protocol
+from orchestrator.core.tensors import ServingSignature, load_tensor_file, signature_from_metadata
+from orchestrator.errors import ServerError
+
+__all__ = ["InferResult", "infer_file"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class InferResult:
+    """The outputs of one request, with the signature they were checked against."""
+
+    model: str
+    version: str
+    signature: ServingSignature
+    outputs: dict[str, NDArray[Any]]
+    latency_ms: float
+
+
+def infer_file(
+    url: str,
+    model: str,
+    path: Path,
+    *,
+    version: str = "",
+    protocol: Protocol = "http",
+) -> InferResult:
+    """Send the tensors in ``path`` (.npy, .npz or .json) to ``model`` and return the outputs.
+
+    The inputs are checked against the served model's metadata first, so a wrong name,
+    dtype or shape is one clear message instead of a server error.
+
+    Raises:
+        ConfigError: the file cannot be read or does not fit the model's inputs.
+        ServerError: the server is unreachable, or does not serve that model or version.
+
+    Example:
+        >>> result = infer_file("127.0.0.1:8000", "cancer_mlp", Path("x.json"))  # doctest: +SKIP
+        >>> result.outputs  # doctest: +SKIP
+        {'probabilities': array([[0.03, 0.97]], dtype=float32)}
+    """
+    try:
+        metadata = client.model_metadata(url, model, version, protocol=protocol)
+    except ServerError as exc:
+        which = f"model {model!r}" + (f" version {version}" if version else "")
+        raise ServerError(
+            f"Cannot read the metadata of {which}: {exc}. Check the name and version with "
+            "`orchestrator smoke` or the server's repository index."
+        ) from exc
+    signature = signature_from_metadata(metadata)
+    inputs = load_tensor_file(path, signature.inputs)
+    started = time.perf_counter()
+    outputs = client.infer(url, model, inputs, protocol=protocol, version=version)
+    latency_ms = (time.perf_counter() - started) * 1000
+    served_version = version or _latest(metadata)
+    return InferResult(model, served_version, signature, outputs, latency_ms)
+
+
+def _latest(metadata: dict[str, Any]) -> str:
+    versions = [str(v) for v in metadata.get("versions", []) if str(v).isdigit()]
+    return max(versions, key=int) if versions else ""

@@ -1,0 +1,126 @@
+"""Serve a model repository on a local Triton until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from orchestrator.client import ModelState
+from orchestrator.errors import ServerError
+from orchestrator.repository.layout import model_names
+from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
+
+__all__ = ["ServeReport", "serve"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServeReport:
+    """What a started server offers: its endpoints and the state of every model version."""
+
+    http_url: str
+    grpc_url: str
+    metrics_url: str
+    startup_s: float
+    log_path: Path
+    models: tuple[ModelState, ...]
+
+    @property
+    def failed(self) -> tuple[ModelState, ...]:
+        """The model versions that failed to load (an unloaded old version is not a failure)."""
+        return tuple(
+            m
+            for m in self.models
+            if m.state not in ("READY", "LOADING", "UNLOADING") and m.reason != "unloaded"
+        )
+
+
+@contextlib.contextmanager
+def _stop_signals_as_interrupt() -> Iterator[None]:
+    # SIGINT too: a shell starts background jobs (`serve &`) with SIGINT ignored, and
+    # `kill -INT` must still stop the server cleanly.
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def serve(
+    options: ServerOptions,
+    models: Iterable[str] | None = None,
+    *,
+    on_ready: Callable[[ServeReport], None],
+    cpu_override: bool | None = None,
+) -> None:
+    """Start Triton on ``options.repository``, load the models, and run until interrupted.
+
+    Args:
+        options: how to start the server (the model control mode must be "explicit").
+        models: the models to load (all when None).
+        on_ready: called once with the endpoints and model states.
+        cpu_override: see ``load_models``.
+
+    Raises:
+        ServerError: a model in ``models`` is not in the repository, the server failed
+            to start, a model failed to load (the server is then stopped), or the server
+            died while serving.
+
+    Example:
+        >>> serve(ServerOptions(Path("model_repository")), on_ready=print)  # doctest: +SKIP
+    """
+    if models is not None:
+        models = sorted(set(models))
+        _check_models_exist(options, models)
+    with _stop_signals_as_interrupt(), TritonServer(options) as server:
+        try:
+            states = load_models(
+                server.http_url, Path(options.repository), models, cpu_override=cpu_override
+            )
+            report = ServeReport(
+                http_url=server.http_url,
+                grpc_url=server.grpc_url,
+                metrics_url=server.metrics_url,
+                startup_s=server.startup_s,
+                log_path=server.log_path,
+                models=tuple(states),
+            )
+            on_ready(report)
+            if report.failed:
+                reasons = "; ".join(f"{m.name}: {m.reason or m.state}" for m in report.failed)
+                raise ServerError(
+                    f"{len(report.failed)} model(s) failed to load: {reasons}. Run "
+                    "`orchestrator validate` on the repository to find the cause offline."
+                )
+            while server.is_running:
+                time.sleep(0.2)
+            raise ServerError(
+                f"tritonserver exited unexpectedly. Last lines of its log ({server.log_path}):"
+                f"\n{server.log_tail()}"
+            )
+        except KeyboardInterrupt:
+            logger.info("Interrupted: stopping Triton")
+
+
+def _check_models_exist(options: ServerOptions, models: list[str]) -> None:
+    if options.is_remote or not Path(options.repository).is_dir():
+        return  # the server reports a missing remote model, and a missing folder
+    available = model_names(Path(options.repository))
+    missing = [name for name in models if name not in available]
+    if missing:
+        raise ServerError(
+            f"Model(s) {', '.join(map(repr, missing))} not found in {options.repository} "
+            f"(it has: {', '.join(available) or 'no models'}). Pass --model with one of those, "
+            "or leave it out to load every model."
+        )

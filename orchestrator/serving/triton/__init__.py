@@ -1,0 +1,17 @@
+"""The local Triton runtime: find the binary, assemble backends, start, load, stop."""
+
+from orchestrator.serving.triton.backends import assemble_backend_dir
+from orchestrator.serving.triton.binary import TritonInstall, find_tritonserver
+from orchestrator.serving.triton.loading import gpu_visible, load_models
+from orchestrator.serving.triton.server import ServerOptions, TritonServer, free_port
+
+__all__ = [
+    "ServerOptions",
+    "TritonInstall",
+    "TritonServer",
+    "assemble_backend_dir",
+    "find_tritonserver",
+    "free_port",
+    "gpu_visible",
+    "load_models",
+]

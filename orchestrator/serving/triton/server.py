@@ -1,0 +1,372 @@
+"""Start and stop a real ``tritonserver`` as a child process.
+
+The server runs in its own process group on loopback ports, with the running virtual
+environment first on ``PATH`` (the python backend stub takes its packages from the first
+``python3`` there). It is stopped gracefully (SIGTERM), then killed with its whole group
+after a timeout, also when the caller crashes: the child asks the kernel for SIGTERM when
+its parent dies, and an ``atexit`` hook stops whatever is still running.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Literal
+
+from orchestrator import client
+from orchestrator.errors import ServerError
+from orchestrator.serving.triton.backends import assemble_backend_dir
+from orchestrator.serving.triton.binary import TritonInstall, find_tritonserver
+
+__all__ = ["ServerOptions", "TritonServer", "free_port"]
+
+logger = logging.getLogger(__name__)
+
+ControlMode = Literal["explicit", "poll", "none"]
+_PR_SET_PDEATHSIG = 1
+_LOG_TAIL_LINES = 30
+_running: weakref.WeakSet[TritonServer] = weakref.WeakSet()
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """How to start a local Triton server.
+
+    Attributes:
+        repository: a local folder, or an ``s3://HOST:PORT/bucket/prefix`` style URL.
+        http_port, grpc_port, metrics_port: fixed ports; a free one when None.
+        address: the interface to listen on.
+        model_control_mode: "explicit" (models are loaded through the API), "poll" or "none".
+        strict_model_config: pass ``--disable-auto-complete-config``, as production does.
+        ready_timeout_s: how long to wait for ``/v2/health/ready``.
+        stop_timeout_s: how long a graceful stop may take before the group is killed.
+        repository_poll_s: the poll interval in "poll" mode.
+        tritonserver: an explicit binary; see ``find_tritonserver``.
+        workdir: where the backend directory and the log go (a temporary folder if None).
+        extra_args: more tritonserver arguments.
+        env: more environment variables for the server (credentials for s3://, say).
+    """
+
+    repository: Path | str
+    http_port: int | None = None
+    grpc_port: int | None = None
+    metrics_port: int | None = None
+    address: str = "127.0.0.1"
+    model_control_mode: ControlMode = "explicit"
+    strict_model_config: bool = True
+    ready_timeout_s: float = 120.0
+    stop_timeout_s: float = 15.0
+    repository_poll_s: int = 2
+    log_verbose: int = 0
+    tritonserver: Path | None = None
+    workdir: Path | None = None
+    extra_args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        for name in ("http_port", "grpc_port", "metrics_port"):
+            port = getattr(self, name)
+            if port is not None and not 1 <= port <= 65535:
+                raise ServerError(f"{name.replace('_', '-')} {port} is not a TCP port (1-65535).")
+        if self.ready_timeout_s <= 0 or self.stop_timeout_s <= 0:
+            raise ServerError("ready_timeout_s and stop_timeout_s must be positive.")
+
+    @property
+    def is_remote(self) -> bool:
+        """Whether the repository is an object-store URL rather than a local folder."""
+        return "://" in str(self.repository)
+
+
+def free_port(address: str = "127.0.0.1") -> int:
+    """A TCP port that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((address, 0))
+        return int(sock.getsockname()[1])
+
+
+def _ensure_port_free(address: str, port: int, flag: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((address, port))
+        except OSError as exc:
+            raise ServerError(
+                f"Port {port} on {address} is already in use ({exc.strerror}). "
+                f"Pick another with {flag}, or stop whatever listens there."
+            ) from exc
+
+
+def _die_with_parent() -> Callable[[], None]:
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def preexec() -> None:
+        # Linux only: the kernel sends SIGTERM to the server when its parent dies.
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+    return preexec
+
+
+class TritonServer:
+    """A running local Triton server; use it as a context manager.
+
+    Example:
+        >>> with TritonServer(ServerOptions(Path("model_repository"))) as server:  # doctest: +SKIP
+        ...     print(server.http_url)
+        127.0.0.1:40123
+    """
+
+    def __init__(self, options: ServerOptions, install: TritonInstall | None = None) -> None:
+        self.options = options
+        self._install = install
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log_file: IO[bytes] | None = None
+        self._own_workdir = False
+        self.workdir: Path | None = None
+        self.http_port = 0
+        self.grpc_port = 0
+        self.metrics_port = 0
+        self.startup_s = 0.0
+
+    # -- addresses --------------------------------------------------------------------
+    @property
+    def http_url(self) -> str:
+        """``host:port`` of the HTTP endpoint, as tritonclient takes it."""
+        return f"{self._client_host}:{self.http_port}"
+
+    @property
+    def grpc_url(self) -> str:
+        """``host:port`` of the gRPC endpoint."""
+        return f"{self._client_host}:{self.grpc_port}"
+
+    @property
+    def metrics_url(self) -> str:
+        """The Prometheus metrics URL."""
+        return f"http://{self._client_host}:{self.metrics_port}/metrics"
+
+    @property
+    def _client_host(self) -> str:
+        return "127.0.0.1" if self.options.address in ("0.0.0.0", "") else self.options.address
+
+    @property
+    def log_path(self) -> Path:
+        """The server's combined stdout and stderr."""
+        if self.workdir is None:
+            raise ServerError("The server has not been started, so it has no log yet.")
+        return self.workdir / "tritonserver.log"
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs."""
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def is_running(self) -> bool:
+        """Whether the server process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
+        """The last ``lines`` lines of the server log (empty when there is none)."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except (OSError, ServerError):
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    # -- lifecycle --------------------------------------------------------------------
+    def start(self) -> TritonServer:
+        """Start the server and wait until it is ready.
+
+        Raises:
+            ServerError: the repository or a port is unusable, the binary fails to start,
+                or the server is not ready before the deadline (with the log tail).
+        """
+        options = self.options
+        if not options.is_remote:
+            repo = Path(options.repository)
+            if not repo.is_dir():
+                raise ServerError(
+                    f"Model repository {repo} does not exist or is not a directory. "
+                    "Pass the folder that holds <model>/config.pbtxt, e.g. model_repository/."
+                )
+        install = self._install or find_tritonserver(options.tritonserver)
+        self._claim_ports()
+        self._prepare_workdir()
+        assert self.workdir is not None
+        backend_dir = assemble_backend_dir(install, self.workdir)
+        command = self._command(install, backend_dir)
+        logger.info("Starting %s", " ".join(command))
+        self._log_file = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        started = time.monotonic()
+        try:
+            self._process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log_file,
+                stderr=subprocess.STDOUT,
+                env=self._environment(install),
+                start_new_session=True,
+                preexec_fn=_die_with_parent(),
+            )
+        except OSError as exc:
+            self._close_log()
+            raise ServerError(
+                f"Cannot run {install.binary}: {exc.strerror or exc}. Check that it is a "
+                "tritonserver built for this machine (the nvidia-pytriton wheel needs glibc "
+                "2.35 or newer)."
+            ) from exc
+        _running.add(self)
+        try:
+            self._wait_until_ready(time.monotonic() + options.ready_timeout_s)
+        except BaseException:
+            self._own_workdir = False  # keep the log that the error message points at
+            self.stop()
+            raise
+        self.startup_s = time.monotonic() - started
+        logger.info(
+            "Triton ready in %.1f s: HTTP %s, gRPC %s", self.startup_s, self.http_url, self.grpc_url
+        )
+        return self
+
+    def stop(self) -> None:
+        """Stop gracefully, then kill the whole process group after ``stop_timeout_s``."""
+        process = self._process
+        if process is not None:
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=self.options.stop_timeout_s)
+                except subprocess.TimeoutExpired:
+                    logger.warning(
+                        "Triton (pid %d) did not stop within %.0f s; killing it",
+                        process.pid,
+                        self.options.stop_timeout_s,
+                    )
+            # The python backend stubs live in the server's process group: take them too.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            logger.info("Triton (pid %d) stopped", process.pid)
+            self._process = None
+        _running.discard(self)
+        self._close_log()
+        if self._own_workdir and self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self._own_workdir = False
+
+    def __enter__(self) -> TritonServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- helpers ----------------------------------------------------------------------
+    def _claim_ports(self) -> None:
+        options = self.options
+        chosen: list[int] = []
+        for attribute, flag in (
+            ("http_port", "--http-port"),
+            ("grpc_port", "--grpc-port"),
+            ("metrics_port", "--metrics-port"),
+        ):
+            port = getattr(options, attribute)
+            if port is None:
+                port = free_port(options.address)
+                while port in chosen:
+                    port = free_port(options.address)
+            else:
+                _ensure_port_free(options.address, port, flag)
+            chosen.append(port)
+            setattr(self, attribute, port)
+
+    def _prepare_workdir(self) -> None:
+        if self.options.workdir is not None:
+            self.workdir = self.options.workdir
+            self.workdir.mkdir(parents=True, exist_ok=True)
+        else:
+            self.workdir = Path(tempfile.mkdtemp(prefix="orchestrator-triton-"))
+            self._own_workdir = True
+
+    def _command(self, install: TritonInstall, backend_dir: Path) -> list[str]:
+        options = self.options
+        repository = options.repository if options.is_remote else Path(options.repository).resolve()
+        command = [
+            str(install.binary),
+            f"--model-repository={repository}",
+            f"--backend-directory={backend_dir}",
+            f"--model-control-mode={options.model_control_mode}",
+            f"--http-address={options.address}",
+            f"--http-port={self.http_port}",
+            f"--grpc-address={options.address}",
+            f"--grpc-port={self.grpc_port}",
+            f"--metrics-address={options.address}",
+            f"--metrics-port={self.metrics_port}",
+            f"--exit-timeout-secs={max(1, int(options.stop_timeout_s) - 1)}",
+            f"--log-verbose={options.log_verbose}",
+        ]
+        if options.strict_model_config:
+            command.append("--disable-auto-complete-config")
+        if options.model_control_mode == "poll":
+            command.append(f"--repository-poll-secs={options.repository_poll_s}")
+        command.extend(options.extra_args)
+        return command
+
+    def _environment(self, install: TritonInstall) -> dict[str, str]:
+        env = dict(os.environ)
+        # The python backend stub imports numpy and onnxruntime from the first python3
+        # on PATH: make that the interpreter running us (the project's virtualenv).
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        libraries = [str(d) for d in install.library_dirs]
+        if env.get("LD_LIBRARY_PATH"):
+            libraries.append(env["LD_LIBRARY_PATH"])
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(libraries)
+        env.update(dict(self.options.env))
+        return env
+
+    def _wait_until_ready(self, deadline: float) -> None:
+        assert self._process is not None
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise ServerError(
+                    f"tritonserver exited with status {self._process.returncode} before it was "
+                    f"ready. Last lines of its log ({self.log_path}):\n{self.log_tail()}"
+                )
+            if client.is_server_ready(self.http_url, timeout_s=1.0):
+                return
+            time.sleep(0.1)
+        raise ServerError(
+            f"tritonserver on {self.http_url} was not ready within "
+            f"{self.options.ready_timeout_s:.0f} s (waiting for /v2/health/ready). Try a longer "
+            f"--ready-timeout-s. Last lines of its log ({self.log_path}):\n{self.log_tail()}"
+        )
+
+    def _close_log(self) -> None:
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+
+@atexit.register
+def _stop_all() -> None:
+    for server in list(_running):
+        server.stop()

@@ -1,1 +1,0 @@
-"""The stand-in onnxruntime backend; only model.py is copied into the backend directory."""

@@ -1,0 +1,150 @@
+"""The release, sync and releases commands: data on stdout, messages on stderr, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from orchestrator.cli import cli
+from orchestrator.releases.catalog import set_environment
+from orchestrator.releases.manifest import build_release
+from orchestrator.releases.stores.base import open_store
+from tests.release_repos import rewrite
+from tests.s3_server import S3Server
+
+
+def test_release_prints_the_id_and_models(release_repo: Path) -> None:
+    result = CliRunner().invoke(cli, ["release", str(release_repo)])
+    assert result.exit_code == 0, result.output
+    release = build_release(release_repo)
+    assert result.stdout.splitlines()[0] == f"release  {release.id}"
+    assert "model    alpha: versions 2" in result.stdout
+
+
+def test_release_json_is_the_manifest(release_repo: Path) -> None:
+    result = CliRunner().invoke(cli, ["release", str(release_repo), "--format", "json"])
+    assert result.exit_code == 0
+    body = json.loads(result.stdout)
+    assert body["id"] == build_release(release_repo).id
+    assert set(body["models"]) == {"alpha", "beta"}
+
+
+def test_release_of_a_missing_repository_exits_1_without_traceback(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["release", str(tmp_path / "nope")])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: Model repository")
+    assert "Traceback" not in result.output
+
+
+def test_sync_to_file_then_resync_uploads_nothing(release_repo: Path, tmp_path: Path) -> None:
+    dest = (tmp_path / "dest").as_uri()
+    first = CliRunner().invoke(cli, ["sync", str(release_repo), dest, "--format", "json"])
+    assert first.exit_code == 0, first.output
+    body = json.loads(first.stdout)
+    release = build_release(release_repo)
+    assert body["release"] == release.id
+    assert body["url"] == f"{dest}/releases/{release.id}"
+    assert body["upload"]["files"] == len(set(release.files.values()))  # distinct content
+    assert body["upload"]["files"] + body["copy"]["files"] == len(release.files)
+    assert body["wrote_manifest"] is True
+
+    again = CliRunner().invoke(cli, ["sync", str(release_repo), dest])
+    assert again.exit_code == 0
+    assert "upload     0 file(s), 0 B" in again.stdout
+    assert "status     already complete: nothing written" in again.stdout
+
+
+def test_sync_dry_run_prints_the_plan(release_repo: Path, tmp_path: Path) -> None:
+    dest = (tmp_path / "dest").as_uri()
+    result = CliRunner().invoke(cli, ["sync", str(release_repo), dest, "--dry-run"])
+    assert result.exit_code == 0
+    assert "upload     alpha/config.pbtxt" in result.stdout
+    assert "status     dry run: nothing written" in result.stdout
+    assert not (tmp_path / "dest").exists()
+
+
+def test_sync_with_three_locations_is_a_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["sync", "a", "b", "c"])
+    assert result.exit_code == 2
+    assert "Expected [REPO] DEST" in result.stderr
+
+
+def test_sync_to_a_missing_bucket_exits_1_naming_it(
+    release_repo: Path, s3_server: S3Server
+) -> None:
+    result = CliRunner().invoke(
+        cli,
+        [
+            "sync",
+            str(release_repo),
+            "s3://missing-bucket/prod",
+            "--endpoint-url",
+            s3_server.endpoint_url,
+        ],
+    )
+    assert result.exit_code == 1
+    assert "bucket 'missing-bucket' does not exist" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_releases_list_and_gc_on_s3(
+    release_repo: Path, s3_server: S3Server, s3_bucket: str
+) -> None:
+    dest = f"s3://{s3_bucket}/prod"
+    endpoint = ["--endpoint-url", s3_server.endpoint_url]
+    ids = []
+    for text in ("one\n", "two\n"):
+        rewrite(release_repo / "beta" / "1" / "notes.txt", text)
+        result = CliRunner().invoke(cli, ["sync", str(release_repo), dest, *endpoint])
+        assert result.exit_code == 0, result.output
+        ids.append(build_release(release_repo).id)
+    set_environment(open_store(dest, endpoint_url=s3_server.endpoint_url), "production", ids[0])
+
+    listed = CliRunner().invoke(cli, ["releases", "list", dest, *endpoint, "--format", "json"])
+    assert listed.exit_code == 0, listed.output
+    rows = {row["id"]: row for row in json.loads(listed.stdout)}
+    assert set(rows) == set(ids)
+    assert rows[ids[0]]["environments"] == ["production"]
+    assert rows[ids[1]]["models"] == {"alpha": [2], "beta": [1]}
+
+    table = CliRunner().invoke(cli, ["releases", "list", dest, *endpoint])
+    assert table.exit_code == 0 and "production" in table.stdout
+
+    gc = CliRunner().invoke(cli, ["releases", "gc", dest, "--keep", "0", *endpoint])
+    assert gc.exit_code == 0, gc.output
+    assert gc.stdout.splitlines() == [
+        f"deleted  {ids[1]}",
+        f"kept     {ids[0]} (an environment points at it)",
+    ]
+    assert "1 release(s) deleted" in gc.stderr
+
+
+def test_releases_subcommands_have_help_with_an_example() -> None:
+    for name in ("list", "gc", "verify"):
+        result = CliRunner().invoke(cli, ["releases", name, "--help"])
+        assert result.exit_code == 0
+        assert "Example" in result.output
+
+
+def test_releases_verify_passes_then_names_a_tampered_file(
+    release_repo: Path, tmp_path: Path
+) -> None:
+    dest = (tmp_path / "dest").as_uri()
+    assert CliRunner().invoke(cli, ["sync", str(release_repo), dest]).exit_code == 0
+    release = build_release(release_repo)
+
+    ok = CliRunner().invoke(cli, ["releases", "verify", dest, release.id])
+    assert ok.exit_code == 0, ok.output
+    assert ok.stdout == ""
+    assert "verifies" in ok.stderr
+
+    stored = tmp_path / "dest" / "releases" / release.id / "beta" / "1" / "notes.txt"
+    stored.write_text(stored.read_text().upper())  # same size, other bytes
+    bad = CliRunner().invoke(cli, ["releases", "verify", dest, release.id, "--format", "json"])
+    assert bad.exit_code == 1
+    body = json.loads(bad.stdout)
+    assert body["ok"] is False
+    assert len(body["problems"]) == 1 and body["problems"][0].startswith("beta/1/notes.txt: sha256")
+    assert "does not match its manifest: 1 problem(s)" in bad.stderr

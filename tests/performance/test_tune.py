@@ -1,0 +1,174 @@
+"""Pure parts of tune: candidates applied to configs, diffs, writing config.pbtxt."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from orchestrator.core.model_config import load_config, parse_config, render_config
+from orchestrator.errors import ConfigError
+from orchestrator.performance.bench import BenchReport, LevelResult
+from orchestrator.performance.candidates import candidates
+from orchestrator.performance.tune import (
+    Candidate,
+    Trial,
+    TuneOptions,
+    TuneReport,
+    _report,
+    apply_candidate,
+    config_diff,
+    current_candidate,
+    write_config,
+)
+from tests.onnx_models import AFFINE_CONFIG
+
+CONFIG = parse_config(AFFINE_CONFIG.format(name="affine", max_batch_size=16, delay_us=500))
+
+
+def test_current_candidate_reads_batching_instances_and_threads():
+    config = parse_config(
+        'name: "m" max_batch_size: 8 instance_group [{ kind: KIND_GPU count: 3 }] '
+        "dynamic_batching { max_queue_delay_microseconds: 250 preferred_batch_size: [4, 8] } "
+        'parameters { key: "intra_op_thread_count" value { string_value: "2" } }'
+    )
+    assert current_candidate(config) == Candidate(True, 250, (4, 8), 3, 2)
+    assert current_candidate(parse_config('name: "m"')) == Candidate(False)
+
+
+def test_applying_the_current_candidate_changes_nothing():
+    same = apply_candidate(CONFIG, current_candidate(CONFIG))
+    assert render_config(same) == render_config(CONFIG)
+    assert config_diff(CONFIG, same) == ""
+
+
+def test_applying_a_candidate_changes_only_the_tuned_fields():
+    tuned = apply_candidate(CONFIG, Candidate(True, 100, (4, 8), 2, 1))
+    assert tuned.dynamic_batching.max_queue_delay_microseconds == 100
+    assert list(tuned.dynamic_batching.preferred_batch_size) == [4, 8]
+    assert [g.count for g in tuned.instance_group] == [2]
+    assert tuned.instance_group[0].kind == CONFIG.instance_group[0].kind  # still KIND_GPU
+    assert tuned.parameters["intra_op_thread_count"].string_value == "1"
+    assert tuned.input == CONFIG.input and tuned.output == CONFIG.output
+    diff = config_diff(CONFIG, tuned)
+    assert "-  max_queue_delay_microseconds: 500" in diff
+    assert "+  max_queue_delay_microseconds: 100" in diff
+
+
+def test_turning_batching_off_removes_the_dynamic_batching_block():
+    tuned = apply_candidate(CONFIG, Candidate(False))
+    assert not tuned.HasField("dynamic_batching")
+    assert "dynamic_batching" not in render_config(tuned)
+
+
+def test_a_model_without_batching_cannot_get_dynamic_batching():
+    config = parse_config('name: "m" max_batch_size: 0')
+    with pytest.raises(ConfigError, match="max_batch_size 0"):
+        apply_candidate(config, Candidate(True, 100))
+    assert list(candidates("batching", Candidate(False), 0, 2)) == []
+
+
+def test_batching_stage_tries_off_every_delay_and_preferred_sizes_within_max_batch():
+    base = current_candidate(CONFIG)
+    labels = [c.label for c in candidates("batching", base, 4, 2)]
+    assert labels == [
+        "no batching, 1 inst",
+        "batching 0us, 1 inst",
+        "batching 100us, 1 inst",
+        "batching 500us, 1 inst",
+        "batching 2000us, 1 inst",
+        "batching 500us pref 4, 1 inst",
+    ]
+
+
+def _tuned_report(tmp_path: Path, candidate: Candidate) -> TuneReport:
+    model_dir = tmp_path / "affine"
+    (model_dir / "1").mkdir(parents=True)
+    (model_dir / "1" / "model.onnx").write_bytes(b"weights")
+    path = model_dir / "config.pbtxt"
+    path.write_text(render_config(CONFIG))
+    trial = Trial(candidate, None)
+    tuned = apply_candidate(CONFIG, candidate)
+    return TuneReport(
+        "affine",
+        path,
+        None,
+        (trial,),
+        trial,
+        trial,
+        config_diff(CONFIG, tuned),
+        render_config(tuned),
+    )
+
+
+def test_write_config_replaces_only_config_pbtxt(tmp_path: Path):
+    report = _tuned_report(tmp_path, Candidate(True, 100, (), 2))
+    weights = tmp_path / "affine" / "1" / "model.onnx"
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    written = write_config(report)
+    assert written.written
+    config = load_config(report.config_path)
+    assert config.dynamic_batching.max_queue_delay_microseconds == 100
+    assert config.instance_group[0].count == 2
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() == digest
+    assert sorted(p.name for p in report.config_path.parent.iterdir()) == ["1", "config.pbtxt"]
+
+
+def test_write_config_refuses_when_no_candidate_met_the_budget(tmp_path: Path):
+    report = _tuned_report(tmp_path, Candidate(True, 100))
+    failed = TuneReport("affine", report.config_path, 1.0, report.trials, None, None, "")
+    with pytest.raises(ConfigError, match="no candidate kept p99 within 1.0 ms"):
+        write_config(failed)
+
+
+def test_report_without_a_fitting_trial_has_no_best_and_the_current_config_as_tuned():
+    trials = [Trial(current_candidate(CONFIG), None, "load failed")]
+    report = _report(TuneOptions("affine", latency_budget_ms=1.0), CONFIG, Path("c"), trials)
+    assert report.best is None and report.closest is None and report.diff == ""
+
+
+def _measured(
+    candidate: Candidate, throughput_per_s: float, p99_ms: float, phase: str = "search"
+) -> Trial:
+    level = LevelResult(
+        8, 1, int(throughput_per_s), 0, 1.0, 1, 1, 1, p99_ms, 1, 0, 0, 1, 3, True, 0
+    )
+    report = BenchReport("affine", "h:1", "http", "orchestrator", 1, 1.0, "random", (level,))
+    return Trial(candidate, report, phase=phase)
+
+
+@pytest.mark.parametrize(
+    ("candidate_per_s", "winner"),
+    [(1040.0, 0), (1100.0, 1)],
+    ids=["within-noise-keeps-current", "clear-win-changes"],
+)
+def test_a_candidate_must_beat_the_current_config_by_the_margin(candidate_per_s, winner):
+    trials = [
+        _measured(current_candidate(CONFIG), 1000.0, 5.0),
+        _measured(Candidate(True, 100), candidate_per_s, 5.0),
+        _measured(Candidate(False), 5000.0, 50.0),  # fastest, but over the budget
+    ]
+    report = _report(TuneOptions("affine", latency_budget_ms=10.0), CONFIG, Path("c"), trials)
+    assert report.best is trials[winner]
+    assert (report.diff == "") == (winner == 0)
+    assert report.closest is trials[0]
+
+
+@pytest.mark.parametrize(
+    ("confirmed_per_s", "change_stands"),
+    [(950.0, False), (1200.0, True)],
+    ids=["lucky-window-is-undone", "confirmed-win-stands"],
+)
+def test_a_winner_must_still_win_on_the_median_after_re_measuring(confirmed_per_s, change_stands):
+    current, candidate = current_candidate(CONFIG), Candidate(True, 100)
+    trials = [
+        _measured(current, 1000.0, 5.0),
+        _measured(candidate, 1200.0, 5.0),
+        _measured(candidate, confirmed_per_s, 5.0, "confirm"),
+        _measured(current, 1000.0, 5.0, "confirm"),
+        _measured(current, 1000.0, 5.0, "confirm"),
+        _measured(candidate, confirmed_per_s, 5.0, "confirm"),
+    ]
+    report = _report(TuneOptions("affine", latency_budget_ms=10.0), CONFIG, Path("c"), trials)
+    assert report.best is (trials[1] if change_stands else trials[0])

@@ -1,0 +1,228 @@
+"""Stores: key safety both ways, conditional writes, and one clear message per failure."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.errors import StorageError
+from orchestrator.releases.manifest import build_release
+from orchestrator.releases.stores.base import (
+    StoreConflictError,
+    StoreLocation,
+    check_key,
+    open_store,
+    parse_store_url,
+)
+from orchestrator.releases.stores.gcs import GcsStore
+from orchestrator.releases.sync import sync_release
+from orchestrator.serving.triton import free_port
+from tests.conftest import Dest
+from tests.s3_server import S3Server, start_s3_server, stop_s3_server
+
+UNSAFE_KEYS = {
+    "parent": "releases/../etc/passwd",
+    "leading-parent": "../outside",
+    "absolute": "/etc/passwd",
+    "backslash": "releases\\x\\model.onnx",
+    "nul": "releases/x\x00y",
+    "dot": "releases/./x",
+    "empty-segment": "releases//x",
+    "drive": "C:/windows",
+    "empty": "",
+}
+
+
+@pytest.mark.parametrize("key", UNSAFE_KEYS.values(), ids=UNSAFE_KEYS.keys())
+def test_check_key_refuses_keys_that_could_escape(key: str) -> None:
+    with pytest.raises(StorageError, match="Refusing unsafe key"):
+        check_key(key)
+
+
+def test_check_key_accepts_a_release_path() -> None:
+    assert check_key("releases/abc/alpha/1/model.onnx") == "releases/abc/alpha/1/model.onnx"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("s3://bucket/a/b/", StoreLocation("s3", "bucket", "a/b")),
+        ("s3://bucket", StoreLocation("s3", "bucket", "")),
+        ("gs://bucket/prod", StoreLocation("gs", "bucket", "prod")),
+        ("file:///srv/models", StoreLocation("file", "", "/srv/models")),
+    ],
+    ids=["s3-prefix", "s3-bucket", "gs", "file"],
+)
+def test_parse_store_url(url: str, expected: StoreLocation) -> None:
+    assert parse_store_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://x/y", "s3:///prefix", "file://relative/path", "s3://bucket/a/../b", "models"],
+    ids=["http", "no-bucket", "relative-file", "dotdot-prefix", "bare"],
+)
+def test_parse_store_url_refuses_other_urls(url: str) -> None:
+    with pytest.raises(StorageError):
+        parse_store_url(url)
+
+
+def test_create_never_overwrites(dest: Dest) -> None:
+    store = dest.open()
+    assert store.create("environments/x.json", b"first")
+    assert not store.create("environments/x.json", b"second")
+    found = store.read("environments/x.json")
+    assert found is not None and found.data == b"first"
+
+
+def test_replace_is_compare_and_swap(dest: Dest) -> None:
+    store = dest.open()
+    store.replace("environments/staging.json", b"one", None)
+    first = store.read("environments/staging.json")
+    assert first is not None
+    with pytest.raises(StoreConflictError):
+        store.replace("environments/staging.json", b"blind", None)  # must not exist: exists
+    store.replace("environments/staging.json", b"two", first.token)
+    with pytest.raises(StoreConflictError):
+        store.replace("environments/staging.json", b"stale", first.token)
+    found = store.read("environments/staging.json")
+    assert found is not None and found.data == b"two"
+
+
+def test_digest_is_the_sha256_of_the_stored_bytes(dest: Dest, tmp_path: Path) -> None:
+    store = dest.open()
+    source = tmp_path / "blob.bin"
+    source.write_bytes(b"\x01\x02" * 1000)
+    store.upload("a/blob.bin", source)
+    digest = store.digest("a/blob.bin")
+    assert digest is not None
+    assert digest.size_bytes == 2000
+    assert digest.sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert store.digest("a/missing.bin") is None
+
+
+def test_crafted_keys_in_a_remote_listing_are_refused_and_nothing_is_written(
+    release_repo: Path, s3_server: S3Server, s3_client: Any, s3_bucket: str
+) -> None:
+    s3_client.put_object(Bucket=s3_bucket, Key="prod/releases/../../evil", Body=b"x")
+    before = sorted(o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket)["Contents"])
+    store = open_store(f"s3://{s3_bucket}/prod", endpoint_url=s3_server.endpoint_url)
+
+    with pytest.raises(StorageError, match=r"Refusing unsafe key '\.\.'"):
+        sync_release(build_release(release_repo), store)
+
+    after = sorted(o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket)["Contents"])
+    assert after == before
+
+
+def test_crafted_names_in_a_local_store_are_refused(release_repo: Path, tmp_path: Path) -> None:
+    crafted = tmp_path / "dest" / "releases" / "abc\\..\\x"
+    crafted.mkdir(parents=True)
+    with pytest.raises(StorageError, match="backslash"):
+        sync_release(build_release(release_repo), open_store((tmp_path / "dest").as_uri()))
+
+
+def test_a_symlink_out_of_a_local_store_is_refused(release_repo: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "dest").mkdir()
+    (tmp_path / "dest" / "releases").symlink_to(outside)
+    with pytest.raises(StorageError, match="outside"):
+        sync_release(build_release(release_repo), open_store((tmp_path / "dest").as_uri()))
+    assert list(outside.iterdir()) == []
+
+
+def test_missing_bucket_names_the_bucket(s3_server: S3Server) -> None:
+    store = open_store("s3://no-such-bucket-here/prod", endpoint_url=s3_server.endpoint_url)
+    with pytest.raises(StorageError) as caught:
+        store.list_objects("releases/")
+    assert "bucket 'no-such-bucket-here' does not exist" in str(caught.value)
+    assert "Create it or check the bucket name" in str(caught.value)
+
+
+def test_unreachable_endpoint_says_to_check_the_endpoint(s3_server: S3Server) -> None:
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    store = open_store("s3://bucket/prod", endpoint_url=endpoint)
+    with pytest.raises(StorageError) as caught:
+        store.list_objects("releases/")
+    message = str(caught.value)
+    assert "unreachable" in message and "--endpoint-url" in message
+    assert endpoint in message
+
+
+def test_wrong_credentials_say_which_variables_to_check(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A second moto server that checks credentials (IAM auth on from the first request).
+    server = start_s3_server(env={"INITIAL_NO_AUTH_ACTION_COUNT": "0"}, log=tmp_path / "log")
+    try:
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAWRONGWRONGWRONG0")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        store = open_store("s3://bucket/prod", endpoint_url=server.endpoint_url)
+        with pytest.raises(StorageError) as caught:
+            store.list_objects("releases/")
+    finally:
+        stop_s3_server(server.process)
+    message = str(caught.value)
+    assert "credentials were rejected (InvalidAccessKeyId)" in message
+    assert "AWS_ACCESS_KEY_ID" in message and "AWS_SECRET_ACCESS_KEY" in message
+
+
+def test_no_credentials_at_all_says_what_to_set(
+    monkeypatch: pytest.MonkeyPatch, s3_server: S3Server, tmp_path: Path
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    store = open_store("s3://bucket/prod", endpoint_url=s3_server.endpoint_url)
+    with pytest.raises(StorageError, match="no AWS credentials were found"):
+        store.list_objects("releases/")
+
+
+# --- gs:// (no GCS server can run here: parsing, wiring and error mapping) --------------
+
+
+def test_gcs_store_unreachable_endpoint_is_one_clear_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", endpoint)
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "test")
+    store = GcsStore(parse_store_url("gs://bucket/prod"), retry_timeout_s=1.0)
+    assert store.url == "gs://bucket/prod"
+    with pytest.raises(StorageError, match="GCS endpoint is unreachable") as caught:
+        store.list_objects("releases/")
+    assert "STORAGE_EMULATOR_HOST" in str(caught.value)
+
+
+def test_gcs_open_store_gives_a_gcs_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "test")
+    store = open_store("gs://bucket/prod")
+    assert isinstance(store, GcsStore) and store.url == "gs://bucket/prod"
+
+
+def test_gcs_store_refuses_unsafe_keys_before_any_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "test")
+    store = open_store("gs://bucket/prod")
+    with pytest.raises(StorageError, match="Refusing unsafe key"):
+        store.read("releases/../x")
+
+
+def test_gcs_without_credentials_says_how_to_provide_them(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("STORAGE_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
+    monkeypatch.setenv("NO_GCE_CHECK", "True")
+    monkeypatch.setenv("GCE_METADATA_HOST", f"127.0.0.1:{free_port()}")
+    with pytest.raises(StorageError, match="GOOGLE_APPLICATION_CREDENTIALS"):
+        open_store("gs://bucket/prod")
