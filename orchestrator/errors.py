@@ -5,6 +5,7 @@ it into one message and exit status 1. Anything else is a bug and keeps its trac
 
 * OrchestratorError
   + ConfigError       settings or model-config inputs are wrong
+    + ConfigSyntaxError   config.pbtxt text does not parse (has line and column)
   + RepositoryError   the on-disk layout is wrong
   + ServerError       the Triton server could not be found, started, reached or used
   + StorageError      sync to or from object storage failed
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "ConfigSyntaxError",
     "DeployError",
     "OrchestratorError",
     "RepositoryError",
@@ -31,6 +33,15 @@ class OrchestratorError(Exception):
 
 class ConfigError(OrchestratorError):
     """Raised when settings or a model configuration are wrong."""
+
+
+class ConfigSyntaxError(ConfigError):
+    """Raised when config.pbtxt text does not parse as a ModelConfig; has line and column."""
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None):
+        super().__init__(message)
+        self.line = line
+        self.column = column
 
 
 class RepositoryError(OrchestratorError):

@@ -12,12 +12,12 @@ from rich.table import Table
 
 from orchestrator.cli.common import format_option
 from orchestrator.cli.output.releases import size_text
-from orchestrator.core.model_config import (
+from orchestrator.repository.compatibility import DEFAULT_TRITON_RELEASE, RUNTIMES
+from orchestrator.repository.generate import (
     DEFAULT_MAX_BATCH_SIZE,
     DEFAULT_QUEUE_DELAY_US,
     GenerationOptions,
 )
-from orchestrator.repository.compatibility import DEFAULT_TRITON_RELEASE, RUNTIMES
 from orchestrator.repository.listing import ModelListing, list_repository
 from orchestrator.repository.publish import publish
 from orchestrator.repository.validation.validate import validate_repository

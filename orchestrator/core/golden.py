@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from tritonclient.grpc import model_config_pb2
 
+from orchestrator.core.model_config import ModelConfig
 from orchestrator.errors import ConfigError, SmokeTestError
 
 __all__ = [
@@ -192,9 +192,7 @@ def read_golden(path: Path) -> Golden:
     return Golden(inputs=inputs, outputs=outputs)
 
 
-def tolerance_for(
-    config: model_config_pb2.ModelConfig, default: Tolerance = DEFAULT_TOLERANCE
-) -> Tolerance:
+def tolerance_for(config: ModelConfig, default: Tolerance = DEFAULT_TOLERANCE) -> Tolerance:
     """The model's own tolerance (``smoke_rtol``/``smoke_atol`` parameters) or ``default``.
 
     Raises:

@@ -18,8 +18,8 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import TensorProto
 
+from orchestrator.core.load_rules import ONNX_TO_TRITON, WILDCARD_DIM, OnnxTensor
 from orchestrator.errors import ConfigError
-from orchestrator.serving.triton.backends.onnxruntime.model import ONNX_TO_TRITON, OnnxTensor
 
 __all__ = [
     "DEFAULT_DOMAIN",
@@ -33,7 +33,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_DOMAIN = "ai.onnx"
 ML_DOMAIN = "ai.onnx.ml"
-WILDCARD_DIM = -1
 
 # ONNX element type -> ONNX Runtime's name inside "tensor(...)".
 _ELEMENT_NAMES: dict[int, str] = {
@@ -95,7 +94,7 @@ class TensorSignature:
         return bool(self.dims) and self.dims[0] == WILDCARD_DIM
 
     def as_backend_tensor(self) -> OnnxTensor:
-        """The stand-in backend's view of this tensor (for its ``check_config``)."""
+        """The backend's view of this tensor (for ``load_rules.config_problems``)."""
         return OnnxTensor(self.name, self.onnx_type, self.dims)
 
 
@@ -131,7 +130,7 @@ class Signature:
     def backend_tensors(
         self,
     ) -> tuple[dict[str, OnnxTensor], dict[str, OnnxTensor], dict[str, OnnxTensor]]:
-        """Inputs, outputs and overridable initializers as the stand-in backend sees them."""
+        """Inputs, outputs and overridable initializers as the onnxruntime backend sees them."""
         return (
             {t.name: t.as_backend_tensor() for t in self.inputs},
             {t.name: t.as_backend_tensor() for t in self.outputs},

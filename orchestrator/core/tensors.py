@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from tritonclient.grpc import model_config_pb2
 
+from orchestrator.core.model_config import ModelConfig, data_type_name
 from orchestrator.errors import ConfigError
 
 __all__ = [
@@ -102,11 +102,11 @@ def numpy_dtype(datatype: str) -> np.dtype[Any]:
 
 
 def _config_datatype(data_type: int) -> str:
-    name = str(model_config_pb2.DataType.Name(data_type)).removeprefix("TYPE_")
+    name = data_type_name(data_type).removeprefix("TYPE_")
     return "BYTES" if name == "STRING" else name
 
 
-def signature_from_config(config: model_config_pb2.ModelConfig) -> ServingSignature:
+def signature_from_config(config: ModelConfig) -> ServingSignature:
     """The signature Triton reports for a config: batch dim ``-1`` first when batching.
 
     Example:

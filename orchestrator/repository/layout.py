@@ -11,10 +11,8 @@ import json
 import logging
 from pathlib import Path
 
-from tritonclient.grpc import model_config_pb2
-
 from orchestrator.core.digest import FileDigest, file_digest
-from orchestrator.core.model_config import CONFIG_FILENAME
+from orchestrator.core.model_config import CONFIG_FILENAME, ModelConfig
 from orchestrator.errors import RepositoryError
 
 __all__ = [
@@ -76,7 +74,7 @@ def is_version(name: str) -> bool:
     return name.isdigit() and name.isascii() and str(int(name)) == name
 
 
-def served_versions(config: model_config_pb2.ModelConfig, available: list[int]) -> list[int]:
+def served_versions(config: ModelConfig, available: list[int]) -> list[int]:
     """The versions Triton serves under the config's ``version_policy``, ascending.
 
     ``latest`` (the default, with ``num_versions: 1``) takes the highest numbers, ``all``

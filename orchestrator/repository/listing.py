@@ -9,10 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import text_format
-
 from orchestrator.core.digest import file_digest
-from orchestrator.core.model_config import CONFIG_FILENAME, load_config
+from orchestrator.core.model_config import CONFIG_FILENAME, load_config, version_policy_text
 from orchestrator.errors import ConfigError, RepositoryError
 from orchestrator.repository.layout import (
     model_names,
@@ -79,11 +77,10 @@ def _describe(model_dir: Path) -> ModelListing:
         versions = tuple(_version(model_dir / str(v), False) for v in available)
         return ModelListing(model_dir.name, "", "", versions, error=str(exc))
     served = set(served_versions(config, available))
-    policy = text_format.MessageToString(config.version_policy, as_one_line=True) or "latest { }"
     return ModelListing(
         name=model_dir.name,
         backend=config.backend or config.platform,
-        version_policy=policy,
+        version_policy=version_policy_text(config),
         versions=tuple(_version(model_dir / str(v), v in served) for v in available),
     )
 

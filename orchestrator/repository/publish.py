@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import difflib
 import errno
-import json
 import logging
 import os
 import re
@@ -23,14 +22,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tritonclient.grpc import model_config_pb2
-
 from orchestrator.core.digest import FileDigest
+from orchestrator.core.load_rules import config_problems
 from orchestrator.core.model_config import (
     CONFIG_FILENAME,
-    GenerationOptions,
-    config_to_json,
-    generate_config,
+    ModelConfig,
+    config_as_dict,
     load_config,
     render_config,
 )
@@ -38,6 +35,7 @@ from orchestrator.core.onnx_signature import Signature, read_signature
 from orchestrator.errors import ConfigError, RepositoryError
 from orchestrator.repository.bundle import MODEL_FILENAME, Bundle, read_bundle
 from orchestrator.repository.compatibility import compatibility_problems
+from orchestrator.repository.generate import GenerationOptions, generate_config
 from orchestrator.repository.layout import (
     read_manifest,
     version_dir,
@@ -45,7 +43,6 @@ from orchestrator.repository.layout import (
     version_numbers,
     write_manifest,
 )
-from orchestrator.serving.triton.backends.onnxruntime.model import LoadError, check_config
 
 __all__ = ["STAGING_PREFIX", "PublishResult", "publish"]
 
@@ -193,36 +190,35 @@ def _config_for(
     config_path: Path,
     update_config: bool,
     options: GenerationOptions | None,
-) -> model_config_pb2.ModelConfig | None:
+) -> ModelConfig | None:
     """The config to write, or None when the existing one fits the new graph."""
     generated = generate_config(name, signature, options)
     if not config_path.exists():
         return generated
     existing = load_config(config_path)
-    try:
-        check_config(json.loads(config_to_json(existing)), *signature.backend_tensors())
+    problems = config_problems(config_as_dict(existing), *signature.backend_tensors())
+    if not problems:
         return None
-    except LoadError as exc:
-        if not update_config:
-            raise ConfigError(
-                f"{config_path} does not match the new graph: {exc}.\n"
-                f"{_io_diff(existing, generated, config_path)}\n"
-                "Export the graph with the same inputs and outputs, or pass --update-config "
-                "to regenerate the config's inputs, outputs and batching on purpose."
-            ) from exc
+    if not update_config:
+        raise ConfigError(
+            f"{config_path} does not match the new graph: {problems[0]}.\n"
+            f"{_io_diff(existing, generated, config_path)}\n"
+            "Export the graph with the same inputs and outputs, or pass --update-config "
+            "to regenerate the config's inputs, outputs and batching on purpose."
+        )
     return _updated(existing, generated)
 
 
-def _io_only(config: model_config_pb2.ModelConfig) -> str:
-    io = model_config_pb2.ModelConfig(max_batch_size=config.max_batch_size)
+def _io_only(config: ModelConfig) -> str:
+    io = ModelConfig(max_batch_size=config.max_batch_size)
     io.input.extend(config.input)
     io.output.extend(config.output)
     return render_config(io)
 
 
 def _io_diff(
-    existing: model_config_pb2.ModelConfig,
-    generated: model_config_pb2.ModelConfig,
+    existing: ModelConfig,
+    generated: ModelConfig,
     path: Path,
 ) -> str:
     return "".join(
@@ -235,11 +231,9 @@ def _io_diff(
     )
 
 
-def _updated(
-    existing: model_config_pb2.ModelConfig, generated: model_config_pb2.ModelConfig
-) -> model_config_pb2.ModelConfig:
+def _updated(existing: ModelConfig, generated: ModelConfig) -> ModelConfig:
     """The existing config with the generated I/O, batching and warmup."""
-    config = model_config_pb2.ModelConfig()
+    config = ModelConfig()
     config.CopyFrom(existing)
     config.max_batch_size = generated.max_batch_size
     for name in ("input", "output", "model_warmup"):
@@ -256,9 +250,7 @@ def _updated(
     return config
 
 
-def _publish_new_model(
-    repo: Path, name: str, bundle: Bundle, config: model_config_pb2.ModelConfig
-) -> int | None:
+def _publish_new_model(repo: Path, name: str, bundle: Bundle, config: ModelConfig) -> int | None:
     """Assemble the whole model folder beside the repository and rename it in.
 
     Triton treats every folder of the repository root as a model (a staging folder there

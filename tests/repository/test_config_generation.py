@@ -8,15 +8,14 @@ from pathlib import Path
 import pytest
 from onnx import TensorProto
 
-from orchestrator.core.model_config import (
-    GenerationOptions,
-    generate_config,
-    parse_config,
-    parse_version_policy,
-    render_config,
-)
+from orchestrator.core.model_config import parse_config, render_config
 from orchestrator.core.onnx_signature import read_signature
 from orchestrator.errors import ConfigError
+from orchestrator.repository.generate import (
+    GenerationOptions,
+    generate_config,
+    parse_version_policy,
+)
 from tests.onnx_models import make_affine_onnx, make_identity_onnx
 
 ASSETS = Path(__file__).parents[1] / "assets" / "generated"

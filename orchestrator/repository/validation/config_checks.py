@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tritonclient.grpc import model_config_pb2
-
 from orchestrator.core.findings import Finding, Severity, line_of, new_finding
+from orchestrator.core.model_config import DataType, InstanceKind, ModelConfig, ModelInput
 from orchestrator.repository.layout import is_version
 
 __all__ = [
@@ -27,7 +26,7 @@ __all__ = [
 ONNX_BACKEND = "onnxruntime"
 ONNX_PLATFORM = "onnxruntime_onnx"
 ONNX_FILENAME = "model.onnx"
-_KIND = model_config_pb2.ModelInstanceGroup.Kind
+_KIND = InstanceKind
 
 
 @dataclass(frozen=True)
@@ -38,7 +37,7 @@ class LoadedModel:
     folder: Path
     config_path: Path
     text: str
-    config: model_config_pb2.ModelConfig
+    config: ModelConfig
 
 
 def core_findings(model: LoadedModel) -> list[Finding]:
@@ -141,13 +140,11 @@ def io_shape_findings(model: LoadedModel) -> list[Finding]:
     return found
 
 
-def _io_shape_problem(
-    io: model_config_pb2.ModelInput, max_batch_size: int
-) -> tuple[str, str] | None:
+def _io_shape_problem(io: ModelInput, max_batch_size: int) -> tuple[str, str] | None:
     """Triton core's ValidateIOShape, as (code, message)."""
     if not io.name:
         return "io-name-missing", "must specify 'name'"
-    if io.data_type == model_config_pb2.DataType.TYPE_INVALID:
+    if io.data_type == DataType.TYPE_INVALID:
         return "dtype-missing", "must specify 'data_type'"
     if not io.dims:
         return "dims-missing", "must specify 'dims'"

@@ -11,9 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
-from tritonclient.grpc import model_config_pb2
-
 from orchestrator.core.findings import Finding, line_of
+from orchestrator.core.model_config import EnsembleStep, ModelConfig, data_type_name
 
 __all__ = ["ENSEMBLE_PLATFORM", "ensemble_findings"]
 
@@ -27,8 +26,8 @@ class _ErrorFactory(Protocol):
 def ensemble_findings(
     path: Path,
     text: str,
-    config: model_config_pb2.ModelConfig,
-    configs: Mapping[str, model_config_pb2.ModelConfig],
+    config: ModelConfig,
+    configs: Mapping[str, ModelConfig],
     served: Mapping[str, list[int]] | None = None,
 ) -> list[Finding]:
     """Findings for one ensemble config; ``configs`` are all models of the repository.
@@ -90,10 +89,10 @@ def ensemble_findings(
 
 
 def _check_step(
-    config: model_config_pb2.ModelConfig,
-    step: model_config_pb2.ModelEnsembling.Step,
+    config: ModelConfig,
+    step: EnsembleStep,
     where: str,
-    target: model_config_pb2.ModelConfig,
+    target: ModelConfig,
     error: _ErrorFactory,
 ) -> list[Finding]:
     """The step's tensor mapping and batch size against the step model's config."""
@@ -145,8 +144,8 @@ def _check_step(
                     error(
                         "ensemble-dtype-mismatch",
                         f"ensemble tensor '{ensemble_tensor}' is "
-                        f"{model_config_pb2.DataType.Name(outer.data_type)}, but {where} "
-                        f"{kind} '{key}' is {model_config_pb2.DataType.Name(tensor.data_type)}",
+                        f"{data_type_name(outer.data_type)}, but {where} "
+                        f"{kind} '{key}' is {data_type_name(tensor.data_type)}",
                         "Give the ensemble tensor the step tensor's data type.",
                         f'"{ensemble_tensor}"',
                     )
@@ -160,7 +159,7 @@ def _dims_compatible(left: list[int], right: list[int]) -> bool:
     )
 
 
-def _structure(config: model_config_pb2.ModelConfig, error: _ErrorFactory) -> list[Finding]:
+def _structure(config: ModelConfig, error: _ErrorFactory) -> list[Finding]:
     hint = (
         'Ensembles have platform: "ensemble", no backend, instance_group, optimization or warmup.'
     )
@@ -199,7 +198,7 @@ def _structure(config: model_config_pb2.ModelConfig, error: _ErrorFactory) -> li
     return found
 
 
-def _data_flow(config: model_config_pb2.ModelConfig, error: _ErrorFactory) -> list[Finding]:
+def _data_flow(config: ModelConfig, error: _ErrorFactory) -> list[Finding]:
     """Triton's readiness propagation from ensemble inputs through the steps."""
     steps = list(config.ensemble_scheduling.step)
     producers: set[str] = set()
@@ -233,9 +232,7 @@ def _data_flow(config: model_config_pb2.ModelConfig, error: _ErrorFactory) -> li
     return [error("ensemble-dataflow", message, hint, f'"{n}"') for message, n in problems]
 
 
-def _ready_tensors(
-    steps: list[model_config_pb2.ModelEnsembling.Step], inputs: set[str]
-) -> set[str]:
+def _ready_tensors(steps: list[EnsembleStep], inputs: set[str]) -> set[str]:
     ready = set(inputs)
     done: set[int] = set()
     progress = True
@@ -249,7 +246,7 @@ def _ready_tensors(
     return ready
 
 
-def _cycle(start: str, configs: Mapping[str, model_config_pb2.ModelConfig]) -> list[str] | None:
+def _cycle(start: str, configs: Mapping[str, ModelConfig]) -> list[str] | None:
     def steps_of(name: str) -> list[str]:
         config = configs.get(name)
         if config is None or config.platform != ENSEMBLE_PLATFORM:

@@ -5,24 +5,23 @@ folders, and returns ``Finding``s. A finding is an *error* exactly where Triton 
 refuse to load the model (checks mirror Triton core's ``ValidateModelConfig``,
 ``ValidateIOShape``, the repository manager's version and name rules, and the
 onnxruntime backend's ``ValidateInputs``/``ValidateOutputs`` through the stand-in
-backend's own ``config_problems``); everything else worth knowing is a *warning*.
+backend's load rules, ``orchestrator.core.load_rules``); everything else worth knowing is
+a *warning*.
 Ensembles are checked in ``orchestrator.ensembles``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from pathlib import Path
 
-from google.protobuf import json_format
-
 from orchestrator.core.digest import file_digest
 from orchestrator.core.findings import Finding, Severity, line_of, new_finding
-from orchestrator.core.model_config import CONFIG_FILENAME, ConfigSyntaxError, parse_config
+from orchestrator.core.load_rules import config_problems
+from orchestrator.core.model_config import CONFIG_FILENAME, config_as_dict, parse_config
 from orchestrator.core.onnx_signature import Signature, read_signature
-from orchestrator.errors import ConfigError, RepositoryError
+from orchestrator.errors import ConfigError, ConfigSyntaxError, RepositoryError
 from orchestrator.repository.compatibility import (
     DEFAULT_TRITON_RELEASE,
     compatibility_problems,
@@ -39,7 +38,6 @@ from orchestrator.repository.validation.config_checks import (
     io_shape_findings,
 )
 from orchestrator.repository.validation.ensembles import ENSEMBLE_PLATFORM, ensemble_findings
-from orchestrator.serving.triton.backends.onnxruntime.model import config_problems
 
 __all__ = ["Finding", "validate_repository"]
 
@@ -390,10 +388,8 @@ def _check_against_graph(
                 )
     if found:
         return found
-    config_json = json.loads(
-        json_format.MessageToJson(model.config, preserving_proto_field_name=True)
-    )
-    for problem in config_problems(config_json, *signature.backend_tensors()):
+    config = config_as_dict(model.config)
+    for problem in config_problems(config, *signature.backend_tensors()):
         found.append(
             new_finding(
                 problem.code,

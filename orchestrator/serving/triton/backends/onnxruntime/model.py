@@ -4,29 +4,29 @@ Triton runs this file for every model whose config says ``backend: "onnxruntime"
 the backend directory holds ``onnxruntime/model.py`` instead of the real
 ``libtriton_onnxruntime.so``. It serves the very same production configs:
 
-* At load it makes the checks the real backend makes in ``ModelInstanceState``
-  (``ValidateInputs``/``ValidateOutputs`` in ``src/onnxruntime.cc`` and
-  ``CompareDimsSupported`` in backend_common): the number of inputs, every config input
-  and output must exist in the graph, with the same data type and compatible dims, and
-  ``max_batch_size > 0`` needs a dynamic (-1) leading dimension on every tensor. Inputs
-  may fix a dim the graph leaves dynamic; outputs are compared exactly. A config that
-  production would refuse is refused here too, with the tensor and both sides named.
+* At load it refuses what the real backend refuses, with the real backend's message: the
+  checks are ``load_rules.py`` (``orchestrator.core.load_rules``, standard library only),
+  which ``assemble_backend_dir`` copies beside this file, so the offline validator and
+  this backend apply one set of rules.
 * It honours ``default_model_filename`` and the ``intra_op_thread_count`` /
   ``inter_op_thread_count`` parameters, and uses the CUDA provider for ``KIND_GPU``
   instances when ``onnxruntime-gpu`` is installed.
 * All requests of one ``execute`` call run as one ONNX Runtime batch.
 
-The module imports without Triton (for the checks alone): ``pb_utils`` is only needed
-inside ``initialize`` and ``execute``.
+The module imports without Triton (``session_tensors`` alone): ``pb_utils`` is only
+needed inside ``initialize`` and ``execute``.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime as ort
@@ -34,269 +34,81 @@ from numpy.typing import NDArray
 
 try:
     import triton_python_backend_utils as pb_utils
-except ImportError:  # imported outside Triton, e.g. by tests of the checks
+except ImportError:  # imported outside Triton, e.g. by tests of session_tensors
     pb_utils = None
 
-__all__ = [
-    "LoadError",
-    "OnnxTensor",
-    "TritonPythonModel",
-    "check_config",
-    "config_problems",
-    "session_tensors",
-]
-
-WILDCARD_DIM = -1
-
-# Triton config data type -> ONNX Runtime type string. The real backend's
-# ModelConfigDataTypeToOnnxDataType knows exactly these.
-TRITON_TO_ONNX: dict[str, str] = {
-    "TYPE_BOOL": "tensor(bool)",
-    "TYPE_UINT8": "tensor(uint8)",
-    "TYPE_UINT16": "tensor(uint16)",
-    "TYPE_UINT32": "tensor(uint32)",
-    "TYPE_UINT64": "tensor(uint64)",
-    "TYPE_INT8": "tensor(int8)",
-    "TYPE_INT16": "tensor(int16)",
-    "TYPE_INT32": "tensor(int32)",
-    "TYPE_INT64": "tensor(int64)",
-    "TYPE_FP16": "tensor(float16)",
-    "TYPE_FP32": "tensor(float)",
-    "TYPE_FP64": "tensor(double)",
-    "TYPE_STRING": "tensor(string)",
-}
-ONNX_TO_TRITON: dict[str, str] = {onnx: triton for triton, onnx in TRITON_TO_ONNX.items()}
+__all__ = ["TritonPythonModel", "session_tensors"]
 
 
-class LoadError(Exception):
-    """Raised when the config and the ONNX graph disagree; Triton then refuses the load."""
+def _load_rules_beside() -> ModuleType:
+    """``load_rules.py`` from beside this file (an assembled backend directory).
 
-    def __init__(self, message: str, code: str = "load-refused") -> None:
-        super().__init__(message)
-        self.code = code
+    Triton loads this file by path, without the ``orchestrator`` package on ``sys.path``
+    necessarily, so the rules come from the copy beside it. Imported from the package
+    itself (tests), there is no copy and the package's module is the same file.
+    """
+    beside = Path(__file__).with_name("load_rules.py")
+    if not beside.is_file():
+        from orchestrator.core import load_rules as packaged
+
+        return packaged
+    name = "onnxruntime_stand_in_load_rules"
+    spec = importlib.util.spec_from_file_location(name, beside)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the stand-in's load rules from {beside}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while it executes
+    spec.loader.exec_module(module)
+    return module
 
 
-@dataclass(frozen=True)
-class OnnxTensor:
-    """One graph input or output as ONNX Runtime reports it (-1 for symbolic dims)."""
+if TYPE_CHECKING:
+    from orchestrator.core import load_rules
+else:
+    load_rules = _load_rules_beside()
 
-    name: str
-    onnx_type: str
-    dims: tuple[int, ...]
-
-    @property
-    def triton_type(self) -> str:
-        """The Triton data type name, or the ONNX type string when Triton has none."""
-        return ONNX_TO_TRITON.get(self.onnx_type, self.onnx_type)
+WILDCARD_DIM = load_rules.WILDCARD_DIM
 
 
 def session_tensors(
     session: ort.InferenceSession,
-) -> tuple[dict[str, OnnxTensor], dict[str, OnnxTensor], dict[str, OnnxTensor]]:
+) -> tuple[
+    dict[str, load_rules.OnnxTensor],
+    dict[str, load_rules.OnnxTensor],
+    dict[str, load_rules.OnnxTensor],
+]:
     """Inputs, outputs and overridable initializers of a session, by name.
 
-    Raises:
-        LoadError: a graph input or output is not a tensor (a sequence or map, such as a
-            scikit-learn ZipMap output), which the real backend cannot serve either.
+    Sequences and maps are reported with their ONNX Runtime type string (``seq(...)``);
+    ``load_rules.tensor_type_problems`` refuses them.
+
+    Example:
+        >>> inputs, _, _ = session_tensors(ort.InferenceSession("m.onnx"))  # doctest: +SKIP
+        >>> inputs["x"]  # doctest: +SKIP
+        OnnxTensor(name='x', onnx_type='tensor(float)', dims=(-1, 4))
     """
 
-    def collect(args: Sequence[Any], kind: str) -> dict[str, OnnxTensor]:
-        tensors = {}
-        for arg in args:
-            if not arg.type.startswith("tensor("):
-                raise LoadError(
-                    f"Unsupported ONNX Type '{arg.type}' for {kind} '{arg.name}', expected a "
-                    "tensor. Triton's onnxruntime backend serves tensors only; export without "
-                    "sequence or map outputs (for scikit-learn classifiers: zipmap=False).",
-                    code="unsupported-tensor-type",
-                )
-            dims = tuple(d if isinstance(d, int) else WILDCARD_DIM for d in (arg.shape or []))
-            tensors[arg.name] = OnnxTensor(arg.name, arg.type, dims)
-        return tensors
+    def collect(args: Sequence[Any]) -> dict[str, load_rules.OnnxTensor]:
+        return {
+            arg.name: load_rules.OnnxTensor(
+                arg.name,
+                arg.type,
+                tuple(d if isinstance(d, int) else WILDCARD_DIM for d in (arg.shape or [])),
+            )
+            for arg in args
+        }
 
     return (
-        collect(session.get_inputs(), "input"),
-        collect(session.get_outputs(), "output"),
-        collect(session.get_overridable_initializers(), "input"),
+        collect(session.get_inputs()),
+        collect(session.get_outputs()),
+        collect(session.get_overridable_initializers()),
     )
 
 
-def check_config(
-    config: Mapping[str, Any],
-    inputs: Mapping[str, OnnxTensor],
-    outputs: Mapping[str, OnnxTensor],
-    overridable: Mapping[str, OnnxTensor] | None = None,
-) -> None:
-    """Compare a model config (Triton's JSON form) with the graph as the real backend does.
-
-    Raises:
-        LoadError: the first problem (see ``config_problems``), naming the tensor, what
-            the config says and what the graph provides.
-    """
-    problems = config_problems(config, inputs, outputs, overridable)
-    if problems:
-        raise problems[0]
-
-
-def config_problems(
-    config: Mapping[str, Any],
-    inputs: Mapping[str, OnnxTensor],
-    outputs: Mapping[str, OnnxTensor],
-    overridable: Mapping[str, OnnxTensor] | None = None,
-) -> list[LoadError]:
-    """Every disagreement between a config and the graph, in the real backend's order.
-
-    The real backend stops at the first; an offline validator wants all of them. Each
-    error carries a stable ``code``.
-    """
-    name = str(config.get("name", "?"))
-    max_batch_size = int(config.get("max_batch_size", 0))
-    config_inputs = list(config.get("input", []))
-    problems: list[LoadError] = []
-    expected = sum(1 for io in config_inputs if not io.get("optional", False))
-    expected += len(config.get("batch_input", []))
-    if len(inputs) != expected:
-        problems.append(
-            LoadError(
-                f"unable to load model '{name}', configuration expects {expected} inputs, "
-                f"model provides {len(inputs)} (graph inputs: {_names(inputs)}; config "
-                f"inputs: {_names([io.get('name', '') for io in config_inputs])})",
-                code="input-count",
-            )
-        )
-    allowed_inputs = {**inputs, **(overridable or {})}
-    for io in config_inputs:
-        try:
-            _check_input(name, io, allowed_inputs, max_batch_size)
-        except LoadError as exc:
-            problems.append(exc)
-    for io in config.get("output", []):
-        io_name = str(io.get("name", ""))
-        tensor = outputs.get(io_name)
-        try:
-            if tensor is None:
-                raise LoadError(
-                    f"unable to load model '{name}', unexpected inference output '{io_name}', "
-                    f"allowed outputs are: {_names(outputs)}",
-                    code="unknown-output",
-                )
-            _check_tensor(name, "output", io, tensor, max_batch_size, compare_exact=True)
-        except LoadError as exc:
-            problems.append(exc)
-    return problems
-
-
-def _check_input(
-    name: str,
-    io: Mapping[str, Any],
-    allowed_inputs: Mapping[str, OnnxTensor],
-    max_batch_size: int,
-) -> None:
-    io_name = str(io.get("name", ""))
-    if io.get("optional", False) and max_batch_size != 0:
-        raise LoadError(
-            f"unable to load model '{name}', optional input '{io_name}' is not supported "
-            "for models that support batching",
-            code="optional-input-batching",
-        )
-    tensor = allowed_inputs.get(io_name)
-    if tensor is None:
-        raise LoadError(
-            f"unable to load model '{name}', unexpected inference input '{io_name}', "
-            f"allowed inputs are: {_names(allowed_inputs)}",
-            code="unknown-input",
-        )
-    _check_tensor(name, "input", io, tensor, max_batch_size, compare_exact=False)
-
-
-def _check_tensor(
-    model: str,
-    kind: str,
-    io: Mapping[str, Any],
-    tensor: OnnxTensor,
-    max_batch_size: int,
-    compare_exact: bool,
-) -> None:
-    io_name = tensor.name
-    dtype = str(io.get("data_type", "TYPE_INVALID"))
-    if dtype not in TRITON_TO_ONNX:
-        raise LoadError(
-            f"unsupported datatype {dtype} for {kind} '{io_name}' for model '{model}'",
-            code="dtype-unsupported",
-        )
-    if TRITON_TO_ONNX[dtype] != tensor.onnx_type:
-        raise LoadError(
-            f"unable to load model '{model}', configuration expects datatype {dtype} for "
-            f"{kind} '{io_name}', model provides {tensor.triton_type}",
-            code="dtype-mismatch",
-        )
-    # A reshape, when given, is what the model sees; compare that with the graph.
-    # Presence decides, as in the real backend (an empty reshape is a scalar shape).
-    reshape = io.get("reshape")
-    dims = [
-        int(d) for d in (reshape.get("shape", []) if reshape is not None else io.get("dims", []))
-    ]
-    if not tensor.dims:
-        if any(d != 1 for d in dims):
-            raise LoadError(
-                f"unable to load model '{model}', scalar tensor '{io_name}', should only "
-                "provide 1 in the model configuration when the model doesn't support "
-                f"batching. Model configuration provided: {_shape(dims)}.",
-                code="dims-mismatch",
-            )
-        return
-    _compare_dims(model, io_name, list(tensor.dims), dims, max_batch_size, compare_exact)
-
-
-def _compare_dims(
-    model: str,
-    io_name: str,
-    model_shape: list[int],
-    dims: list[int],
-    max_batch_size: int,
-    compare_exact: bool,
-) -> None:
-    if max_batch_size > 0:
-        if not model_shape or model_shape[0] != WILDCARD_DIM:
-            raise LoadError(
-                f"model '{model}', tensor '{io_name}': for the model to support batching the "
-                "shape should have at least 1 dimension and the first dimension must be -1; "
-                f"but shape expected by the model is {_shape(model_shape)}",
-                code="batch-dim-missing",
-            )
-        full_dims = [WILDCARD_DIM, *dims]
-        if not _dims_match(model_shape, full_dims, compare_exact):
-            raise LoadError(
-                f"model '{model}', tensor '{io_name}': the model expects {len(model_shape)} "
-                f"dimensions (shape {_shape(model_shape)}) but the model configuration "
-                f"specifies {len(full_dims)} dimensions (an initial batch dimension because "
-                "max_batch_size > 0 followed by the explicit tensor shape, making complete "
-                f"shape {_shape(full_dims)})",
-                code="dims-mismatch",
-            )
-    elif not _dims_match(model_shape, dims, compare_exact):
-        raise LoadError(
-            f"model '{model}', tensor '{io_name}': the model expects {len(model_shape)} "
-            f"dimensions (shape {_shape(model_shape)}) but the model configuration specifies "
-            f"{len(dims)} dimensions (shape {_shape(dims)})",
-            code="dims-mismatch",
-        )
-
-
-def _dims_match(model_shape: list[int], dims: list[int], compare_exact: bool) -> bool:
-    if len(model_shape) != len(dims):
-        return False
-    return all(
-        m == d for m, d in zip(model_shape, dims, strict=True) if compare_exact or m != WILDCARD_DIM
-    )
-
-
-def _shape(dims: Sequence[int]) -> str:
-    return "[" + ",".join(str(d) for d in dims) + "]"
-
-
-def _names(items: Mapping[str, Any] | Sequence[str]) -> str:
-    return ", ".join(sorted(items)) or "(none)"
+def _refused(message: str) -> Exception:
+    # What Triton's python backend reports as the reason a model did not load.
+    exception: Exception = pb_utils.TritonModelException(message)
+    return exception
 
 
 def _parameter(config: Mapping[str, Any], key: str) -> str | None:
@@ -315,7 +127,7 @@ def _session_options(config: Mapping[str, Any]) -> ort.SessionOptions:
             try:
                 setattr(options, attribute, int(value))
             except ValueError as exc:
-                raise LoadError(
+                raise _refused(
                     f"unable to load model '{config.get('name')}', parameter '{key}' must be an "
                     f"integer, got {value!r}"
                 ) from exc
@@ -352,7 +164,7 @@ class TritonPythonModel:
         filename = self._config.get("default_model_filename") or "model.onnx"
         path = os.path.join(args["model_repository"], args["model_version"], filename)
         if not os.path.isfile(path):
-            raise LoadError(
+            raise _refused(
                 f"unable to load model '{args['model_name']}': model file {path} not found "
                 f"(default_model_filename is {filename!r})"
             )
@@ -362,12 +174,17 @@ class TritonPythonModel:
                 path, sess_options=_session_options(self._config), providers=providers
             )
         except (ort.capi.onnxruntime_pybind11_state.Fail, RuntimeError) as exc:
-            raise LoadError(
+            raise _refused(
                 f"unable to load model '{args['model_name']}': ONNX Runtime could not open "
                 f"{path}: {exc}"
             ) from exc
         inputs, outputs, overridable = session_tensors(self._session)
-        check_config(self._config, inputs, outputs, overridable)
+        problems = load_rules.tensor_type_problems(inputs, outputs, overridable)
+        problems = problems or load_rules.config_problems(
+            self._config, inputs, outputs, overridable
+        )
+        if problems:
+            raise _refused(problems[0].message)  # the real backend stops at the first
         self._max_batch_size = int(self._config.get("max_batch_size", 0))
         self._output_names = [str(io["name"]) for io in self._config.get("output", [])]
         self._output_dims = {

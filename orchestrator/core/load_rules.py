@@ -1,0 +1,290 @@
+"""The load-time checks of Triton's onnxruntime backend, in the standard library only.
+
+The real backend compares a model config with the ONNX graph when it loads a model
+(``ValidateInputs``/``ValidateOutputs`` in ``src/onnxruntime.cc`` and
+``CompareDimsSupported`` in backend_common): the number of inputs, every config input and
+output must exist in the graph, with the same data type and compatible dims, and
+``max_batch_size > 0`` needs a dynamic (-1) leading dimension on every tensor. Inputs may
+fix a dim the graph leaves dynamic; outputs are compared exactly.
+
+Two callers share these rules, so the offline validator and the local server always agree:
+``publish`` and ``validate`` (offline, from the graph as ``onnx`` reads it), and the CPU
+stand-in backend (inside Triton, from the graph as ONNX Runtime reports it), which gets
+a copy of this file beside its ``model.py``. Hence the standard library only: no numpy, no
+ONNX Runtime and no ``orchestrator`` import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "ONNX_TO_TRITON",
+    "TRITON_TO_ONNX",
+    "WILDCARD_DIM",
+    "LoadProblem",
+    "OnnxTensor",
+    "config_problems",
+    "tensor_type_problems",
+]
+
+WILDCARD_DIM = -1
+
+# Triton config data type -> ONNX Runtime type string. The real backend's
+# ModelConfigDataTypeToOnnxDataType knows exactly these.
+TRITON_TO_ONNX: dict[str, str] = {
+    "TYPE_BOOL": "tensor(bool)",
+    "TYPE_UINT8": "tensor(uint8)",
+    "TYPE_UINT16": "tensor(uint16)",
+    "TYPE_UINT32": "tensor(uint32)",
+    "TYPE_UINT64": "tensor(uint64)",
+    "TYPE_INT8": "tensor(int8)",
+    "TYPE_INT16": "tensor(int16)",
+    "TYPE_INT32": "tensor(int32)",
+    "TYPE_INT64": "tensor(int64)",
+    "TYPE_FP16": "tensor(float16)",
+    "TYPE_FP32": "tensor(float)",
+    "TYPE_FP64": "tensor(double)",
+    "TYPE_STRING": "tensor(string)",
+}
+ONNX_TO_TRITON: dict[str, str] = {onnx: triton for triton, onnx in TRITON_TO_ONNX.items()}
+
+
+@dataclass(frozen=True)
+class OnnxTensor:
+    """One graph input or output as ONNX Runtime reports it (-1 for symbolic dims).
+
+    Example:
+        >>> OnnxTensor("x", "tensor(float)", (-1, 4)).triton_type
+        'TYPE_FP32'
+    """
+
+    name: str
+    onnx_type: str
+    dims: tuple[int, ...]
+
+    @property
+    def triton_type(self) -> str:
+        """The Triton data type name, or the ONNX type string when Triton has none."""
+        return ONNX_TO_TRITON.get(self.onnx_type, self.onnx_type)
+
+
+@dataclass(frozen=True)
+class LoadProblem:
+    """One reason the backend refuses a model: a stable ``code`` and the backend's message.
+
+    ``str()`` of a problem is its message, worded as the real backend words it.
+    """
+
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def tensor_type_problems(
+    inputs: Mapping[str, OnnxTensor],
+    outputs: Mapping[str, OnnxTensor],
+    overridable: Mapping[str, OnnxTensor] | None = None,
+) -> list[LoadProblem]:
+    """Graph inputs and outputs that are not tensors (a sequence or a map, such as ZipMap).
+
+    The real backend cannot serve them; it refuses the model before comparing the config.
+
+    Example:
+        >>> zipmap = OnnxTensor("probs", "seq(map(int64,tensor(float)))", ())
+        >>> [p.code for p in tensor_type_problems({}, {"probs": zipmap})]
+        ['unsupported-tensor-type']
+    """
+    problems = []
+    for kind, tensors in (("input", inputs), ("output", outputs), ("input", overridable or {})):
+        for tensor in tensors.values():
+            if not tensor.onnx_type.startswith("tensor("):
+                problems.append(
+                    LoadProblem(
+                        "unsupported-tensor-type",
+                        f"Unsupported ONNX Type '{tensor.onnx_type}' for {kind} "
+                        f"'{tensor.name}', expected a tensor. Triton's onnxruntime backend "
+                        "serves tensors only; export without sequence or map outputs (for "
+                        "scikit-learn classifiers: zipmap=False).",
+                    )
+                )
+    return problems
+
+
+def config_problems(
+    config: Mapping[str, Any],
+    inputs: Mapping[str, OnnxTensor],
+    outputs: Mapping[str, OnnxTensor],
+    overridable: Mapping[str, OnnxTensor] | None = None,
+) -> list[LoadProblem]:
+    """Every disagreement between a config (Triton's JSON form) and the graph, in order.
+
+    The real backend stops at the first; an offline validator wants all of them. Each
+    problem names the tensor, what the config says and what the graph provides.
+
+    Args:
+        config: the model config as Triton's JSON (``preserving_proto_field_name``).
+        inputs: the graph inputs that are not initializers, by name.
+        outputs: the graph outputs, by name.
+        overridable: initializers that are also graph inputs, which a config may feed.
+
+    Example:
+        >>> x = OnnxTensor("x", "tensor(float)", (-1, 4))
+        >>> config = {"name": "m", "max_batch_size": 8,
+        ...           "input": [{"name": "x", "data_type": "TYPE_INT32", "dims": [4]}]}
+        >>> [p.code for p in config_problems(config, {"x": x}, {})]
+        ['dtype-mismatch']
+    """
+    name = str(config.get("name", "?"))
+    max_batch_size = int(config.get("max_batch_size", 0))
+    config_inputs = list(config.get("input", []))
+    problems: list[LoadProblem | None] = []
+    expected = sum(1 for io in config_inputs if not io.get("optional", False))
+    expected += len(config.get("batch_input", []))
+    if len(inputs) != expected:
+        problems.append(
+            LoadProblem(
+                "input-count",
+                f"unable to load model '{name}', configuration expects {expected} inputs, "
+                f"model provides {len(inputs)} (graph inputs: {_names(inputs)}; config "
+                f"inputs: {_names([io.get('name', '') for io in config_inputs])})",
+            )
+        )
+    allowed_inputs = {**inputs, **(overridable or {})}
+    for io in config_inputs:
+        problems.append(_input_problem(name, io, allowed_inputs, max_batch_size))
+    for io in config.get("output", []):
+        problems.append(_output_problem(name, io, outputs, max_batch_size))
+    return [p for p in problems if p is not None]
+
+
+def _input_problem(
+    name: str,
+    io: Mapping[str, Any],
+    allowed_inputs: Mapping[str, OnnxTensor],
+    max_batch_size: int,
+) -> LoadProblem | None:
+    io_name = str(io.get("name", ""))
+    if io.get("optional", False) and max_batch_size != 0:
+        return LoadProblem(
+            "optional-input-batching",
+            f"unable to load model '{name}', optional input '{io_name}' is not supported "
+            "for models that support batching",
+        )
+    tensor = allowed_inputs.get(io_name)
+    if tensor is None:
+        return LoadProblem(
+            "unknown-input",
+            f"unable to load model '{name}', unexpected inference input '{io_name}', "
+            f"allowed inputs are: {_names(allowed_inputs)}",
+        )
+    return _tensor_problem(name, "input", io, tensor, max_batch_size, compare_exact=False)
+
+
+def _output_problem(
+    name: str, io: Mapping[str, Any], outputs: Mapping[str, OnnxTensor], max_batch_size: int
+) -> LoadProblem | None:
+    io_name = str(io.get("name", ""))
+    tensor = outputs.get(io_name)
+    if tensor is None:
+        return LoadProblem(
+            "unknown-output",
+            f"unable to load model '{name}', unexpected inference output '{io_name}', "
+            f"allowed outputs are: {_names(outputs)}",
+        )
+    return _tensor_problem(name, "output", io, tensor, max_batch_size, compare_exact=True)
+
+
+def _tensor_problem(
+    model: str,
+    kind: str,
+    io: Mapping[str, Any],
+    tensor: OnnxTensor,
+    max_batch_size: int,
+    compare_exact: bool,
+) -> LoadProblem | None:
+    io_name = tensor.name
+    dtype = str(io.get("data_type", "TYPE_INVALID"))
+    if dtype not in TRITON_TO_ONNX:
+        return LoadProblem(
+            "dtype-unsupported",
+            f"unsupported datatype {dtype} for {kind} '{io_name}' for model '{model}'",
+        )
+    if TRITON_TO_ONNX[dtype] != tensor.onnx_type:
+        return LoadProblem(
+            "dtype-mismatch",
+            f"unable to load model '{model}', configuration expects datatype {dtype} for "
+            f"{kind} '{io_name}', model provides {tensor.triton_type}",
+        )
+    # A reshape, when given, is what the model sees; compare that with the graph.
+    # Presence decides, as in the real backend (an empty reshape is a scalar shape).
+    reshape = io.get("reshape")
+    dims = [
+        int(d) for d in (reshape.get("shape", []) if reshape is not None else io.get("dims", []))
+    ]
+    if not tensor.dims:
+        if any(d != 1 for d in dims):
+            return LoadProblem(
+                "dims-mismatch",
+                f"unable to load model '{model}', scalar tensor '{io_name}', should only "
+                "provide 1 in the model configuration when the model doesn't support "
+                f"batching. Model configuration provided: {_shape(dims)}.",
+            )
+        return None
+    return _dims_problem(model, io_name, list(tensor.dims), dims, max_batch_size, compare_exact)
+
+
+def _dims_problem(
+    model: str,
+    io_name: str,
+    model_shape: list[int],
+    dims: list[int],
+    max_batch_size: int,
+    compare_exact: bool,
+) -> LoadProblem | None:
+    if max_batch_size > 0:
+        if not model_shape or model_shape[0] != WILDCARD_DIM:
+            return LoadProblem(
+                "batch-dim-missing",
+                f"model '{model}', tensor '{io_name}': for the model to support batching the "
+                "shape should have at least 1 dimension and the first dimension must be -1; "
+                f"but shape expected by the model is {_shape(model_shape)}",
+            )
+        full_dims = [WILDCARD_DIM, *dims]
+        if not _dims_match(model_shape, full_dims, compare_exact):
+            return LoadProblem(
+                "dims-mismatch",
+                f"model '{model}', tensor '{io_name}': the model expects {len(model_shape)} "
+                f"dimensions (shape {_shape(model_shape)}) but the model configuration "
+                f"specifies {len(full_dims)} dimensions (an initial batch dimension because "
+                "max_batch_size > 0 followed by the explicit tensor shape, making complete "
+                f"shape {_shape(full_dims)})",
+            )
+    elif not _dims_match(model_shape, dims, compare_exact):
+        return LoadProblem(
+            "dims-mismatch",
+            f"model '{model}', tensor '{io_name}': the model expects {len(model_shape)} "
+            f"dimensions (shape {_shape(model_shape)}) but the model configuration specifies "
+            f"{len(dims)} dimensions (shape {_shape(dims)})",
+        )
+    return None
+
+
+def _dims_match(model_shape: list[int], dims: list[int], compare_exact: bool) -> bool:
+    if len(model_shape) != len(dims):
+        return False
+    return all(
+        m == d for m, d in zip(model_shape, dims, strict=True) if compare_exact or m != WILDCARD_DIM
+    )
+
+
+def _shape(dims: Sequence[int]) -> str:
+    return "[" + ",".join(str(d) for d in dims) + "]"
+
+
+def _names(items: Mapping[str, Any] | Sequence[str]) -> str:
+    return ", ".join(sorted(items)) or "(none)"
