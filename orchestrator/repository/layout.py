@@ -1,8 +1,9 @@
 """The on-disk layout of a model repository: ``<root>/<model>/<version>/<files>``.
 
 This module owns the paths (``version_dir``), the listing of models and versions, the
-version policy (which versions Triton serves) and the per-version file manifest
-(``manifest.json``: sha256 and size of every other file in the version folder).
+version policy (which versions Triton serves), the per-version file manifest
+(``manifest.json``: sha256 and size of every other file in the version folder) and the
+prefix of the staging folders a publish renames into place (``STAGING_PREFIX``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from orchestrator.errors import RepositoryError
 
 __all__ = [
     "MANIFEST_FILENAME",
+    "STAGING_PREFIX",
+    "is_folder",
     "is_version",
     "model_names",
     "read_manifest",
@@ -30,6 +33,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MANIFEST_FILENAME = "manifest.json"
+# A publish assembles a version in <model>/<STAGING_PREFIX><pid>-<token> and renames it
+# into place; Triton ignores the folder (not a number), the validator reports leftovers.
+STAGING_PREFIX = ".staging-"
 
 
 def version_dir(root: Path, model: str, version: int) -> Path:
@@ -60,6 +66,19 @@ def version_numbers(model_dir: Path) -> list[int]:
         for entry in model_dir.iterdir()
         if entry.is_dir() and is_version(entry.name)
     )
+
+
+def is_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder; False when it cannot even be examined.
+
+    Example:
+        >>> is_folder(Path("/nonexistent/model"))
+        False
+    """
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def is_version(name: str) -> bool:

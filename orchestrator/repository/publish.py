@@ -37,6 +37,7 @@ from orchestrator.repository.bundle import MODEL_FILENAME, Bundle, read_bundle
 from orchestrator.repository.compatibility import compatibility_problems
 from orchestrator.repository.generate import GenerationOptions, generate_config
 from orchestrator.repository.layout import (
+    STAGING_PREFIX,
     read_manifest,
     version_dir,
     version_manifest,
@@ -44,11 +45,10 @@ from orchestrator.repository.layout import (
     write_manifest,
 )
 
-__all__ = ["STAGING_PREFIX", "PublishResult", "publish"]
+__all__ = ["PublishResult", "publish"]
 
 logger = logging.getLogger(__name__)
 
-STAGING_PREFIX = ".staging-"
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _MAX_CLAIMS = 1000
 _TMP_INFIX = ".tmp-"

@@ -12,8 +12,13 @@ import pytest
 
 from orchestrator.core.model_config import load_config
 from orchestrator.errors import ConfigError
-from orchestrator.repository.layout import read_manifest, version_manifest, version_numbers
-from orchestrator.repository.publish import STAGING_PREFIX, publish
+from orchestrator.repository.layout import (
+    STAGING_PREFIX,
+    read_manifest,
+    version_manifest,
+    version_numbers,
+)
+from orchestrator.repository.publish import publish
 from orchestrator.repository.validation.validate import validate_repository
 from tests.onnx_models import make_affine_onnx, make_bundle
 

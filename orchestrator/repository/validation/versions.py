@@ -1,0 +1,235 @@
+"""Per-version checks: the version folders of a model and the files in each of them.
+
+Mirrors the repository manager of Triton 2.51 (which folders are versions, which ones the
+``version_policy`` serves), then checks each version's files: the model file, that its
+graph parses, its external weights, the ONNX Runtime compatibility of its opsets, its
+manifest (a published version never changes) and, through ``graph_checks``, the config
+against the graph.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from orchestrator.core.digest import file_digest
+from orchestrator.core.findings import Finding, Severity, line_of, new_finding
+from orchestrator.core.onnx_signature import read_signature
+from orchestrator.errors import ConfigError, RepositoryError
+from orchestrator.repository.compatibility import compatibility_problems
+from orchestrator.repository.layout import (
+    STAGING_PREFIX,
+    is_folder,
+    is_version,
+    read_manifest,
+    served_versions,
+)
+from orchestrator.repository.validation.config_checks import (
+    ONNX_BACKEND,
+    ONNX_FILENAME,
+    LoadedModel,
+    backend_of,
+)
+from orchestrator.repository.validation.ensembles import ENSEMBLE_PLATFORM
+from orchestrator.repository.validation.graph_checks import graph_findings
+
+__all__ = ["version_findings", "version_folders"]
+
+logger = logging.getLogger(__name__)
+
+
+def version_folders(folder: Path) -> tuple[list[int], list[Path]]:
+    """The numeric version folders of a model (ascending) and its other sub-folders.
+
+    Example:
+        >>> version_folders(Path("model_repository/digits_cnn"))  # doctest: +SKIP
+        ([1, 2], [PosixPath('model_repository/digits_cnn/.staging-41-ab12cd34')])
+    """
+    numeric, other = [], []
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return [], []
+    for entry in entries:
+        if not is_folder(entry):
+            continue
+        if is_version(entry.name):
+            numeric.append(int(entry.name))
+        else:
+            other.append(entry)
+    return sorted(numeric), other
+
+
+def version_findings(model: LoadedModel, triton_release: str, graph_checks: bool) -> list[Finding]:
+    """Check a model's version folders and the files of every version.
+
+    Versions the ``version_policy`` serves get errors, the others warnings (Triton skips
+    them). With ``graph_checks``, each version's graph is compared with the config.
+
+    Args:
+        model: the model whose versions are checked.
+        triton_release: the production Triton release, for ONNX Runtime compatibility.
+        graph_checks: compare the config with each graph (off when Triton's core already
+            refuses the config, or for ensembles and other backends).
+
+    Example:
+        >>> [f.code for f in version_findings(model, "24.10", graph_checks=True)]  # doctest: +SKIP
+        ['no-versions']
+    """
+    config, path, folder = model.config, model.config_path, model.folder
+    available, ignored = version_folders(folder)
+    found = [_ignored_folder(entry) for entry in ignored]
+    if not available:
+        found.append(
+            new_finding(
+                "no-versions",
+                "error",
+                folder,
+                f"model {model.name!r} has no numeric version folder",
+                f"Publish a version (`orchestrator publish SOURCE --model {model.name}`), "
+                f"or create {folder / '1'}/ with the model file.",
+            )
+        )
+        return found
+    if config.version_policy.WhichOneof("policy_choice") == "specific":
+        for version in config.version_policy.specific.versions:
+            if version not in available:
+                found.append(
+                    new_finding(
+                        "version-policy-missing",
+                        "warning",
+                        path,
+                        f"version_policy names version {version}, which has no folder "
+                        f"(versions present: {available}); Triton serves the others",
+                        "Name only published versions in version_policy.specific.",
+                        line_of(model.text, "versions", str(version)),
+                    )
+                )
+    served = set(served_versions(config, available))
+    if not served:
+        found.append(
+            new_finding(
+                "no-served-versions",
+                "error",
+                path,
+                f"the version_policy serves none of the versions present ({available})",
+                "Name a published version in version_policy, or use latest.",
+                line_of(model.text, "version_policy"),
+            )
+        )
+    if config.platform == ENSEMBLE_PLATFORM or backend_of(model) not in (ONNX_BACKEND, None):
+        return found
+    for version in available:
+        severity: Severity = "error" if version in served else "warning"
+        found += _check_version(
+            model, folder / str(version), severity, triton_release, graph_checks
+        )
+    return found
+
+
+def _ignored_folder(entry: Path) -> Finding:
+    if entry.name.startswith(STAGING_PREFIX):
+        return new_finding(
+            "publish-leftover",
+            "warning",
+            entry,
+            "staging folder of an interrupted publish (Triton ignores it)",
+            "The next `orchestrator publish` of this model removes it; or delete it.",
+        )
+    return new_finding(
+        "version-folder-ignored",
+        "warning",
+        entry,
+        f"folder {entry.name!r} is not a version number, so Triton ignores it",
+        "Rename it to a positive number without leading zeros, or move it out.",
+    )
+
+
+def _check_version(
+    model: LoadedModel,
+    version_dir: Path,
+    severity: Severity,
+    triton_release: str,
+    graph_checks: bool,
+) -> list[Finding]:
+    unserved = "" if severity == "error" else " (a version the version_policy does not serve)"
+    filename = model.config.default_model_filename or ONNX_FILENAME
+    model_file = version_dir / filename
+    if is_folder(model_file) and (model_file / ONNX_FILENAME).is_file():
+        model_file = model_file / ONNX_FILENAME  # a large model: a folder with model.onnx
+    if not model_file.is_file():
+        return [
+            new_finding(
+                "model-file-missing",
+                severity,
+                version_dir,
+                f"version folder has no {filename}{unserved}",
+                f"Publish the version again; Triton looks for {filename} (default_model_filename).",
+            )
+        ]
+    found = _manifest_findings(version_dir, severity, unserved)
+    try:
+        signature = read_signature(model_file)
+    except ConfigError as exc:
+        return [
+            *found,
+            new_finding(
+                "onnx-unreadable",
+                severity,
+                model_file,
+                f"{str(exc).split('. ', 1)[0]}{unserved}",
+                "Re-export the model or copy it again.",
+            ),
+        ]
+    for location in signature.external_files:
+        if not (model_file.parent / location).is_file():
+            found.append(
+                new_finding(
+                    "onnx-external-data-missing",
+                    severity,
+                    model_file,
+                    f"the graph keeps weights in {location!r}, which is not beside it{unserved}",
+                    "Copy the external data file into the version folder (publish copies it).",
+                )
+            )
+    for code, message, hint in compatibility_problems(signature, triton_release):
+        found.append(new_finding(code, severity, model_file, message + unserved, hint))
+    if not graph_checks:
+        return found
+    return found + graph_findings(model, signature, model_file, severity, unserved)
+
+
+def _manifest_findings(version_dir: Path, severity: Severity, unserved: str) -> list[Finding]:
+    try:
+        manifest = read_manifest(version_dir)
+    except RepositoryError as exc:
+        return [new_finding("manifest-invalid", "warning", version_dir, str(exc), "Republish.")]
+    if manifest is None:
+        return []
+    found = []
+    for name, expected in sorted(manifest.items()):
+        path = version_dir / name
+        try:
+            actual = file_digest(path)
+        except OSError:
+            actual = None
+        if actual != expected:
+            what = (
+                "is missing"
+                if actual is None
+                else (
+                    f"has sha256 {actual.sha256[:12]}… ({actual.size_bytes} bytes), the manifest "
+                    f"says {expected.sha256[:12]}… ({expected.size_bytes} bytes)"
+                )
+            )
+            found.append(
+                new_finding(
+                    "manifest-mismatch",
+                    severity,
+                    path,
+                    f"{name} {what}{unserved}",
+                    "A published version never changes: restore the file from the release "
+                    "or publish a new version.",
+                )
+            )
+    return found
