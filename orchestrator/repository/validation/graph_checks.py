@@ -7,6 +7,7 @@ production's backend). Warnings name what Triton's auto-complete would have fill
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from orchestrator.core.onnx_signature import Signature
 from orchestrator.repository.validation.config_checks import LoadedModel
 
 __all__ = ["graph_findings"]
+
+logger = logging.getLogger(__name__)
 
 _MAX_BATCH_SIZE_FIELD = re.compile(r"(?:^|[\s{])max_batch_size\s*:")
 
