@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.client import HTTPException
 from typing import Literal
 
 import tritonclient.grpc as grpcclient
@@ -22,6 +23,7 @@ from tritonclient.utils import InferenceServerException
 from orchestrator.errors import ServerError
 
 __all__ = [
+    "CONNECTION_ERRORS",
     "Protocol",
     "error_message",
     "grpc_client",
@@ -34,6 +36,11 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 Protocol = Literal["http", "grpc"]
+
+# What a refused, dropped or timed-out HTTP connection raises under tritonclient: OSError
+# from the socket, http.client.HTTPException from geventhttpclient's parser (a server
+# that closes the connection in the middle of an answer, as a stopping one does).
+CONNECTION_ERRORS: tuple[type[Exception], ...] = (OSError, HTTPException)
 
 
 @contextmanager
@@ -55,7 +62,7 @@ def http_client(url: str, timeout_s: float = 60.0) -> Iterator[httpclient.Infere
         yield client
     except InferenceServerException as exc:
         raise ServerError(f"Triton at {url} refused the request: {error_message(exc)}") from exc
-    except OSError as exc:
+    except CONNECTION_ERRORS as exc:
         raise ServerError(
             f"Cannot reach Triton at {url}: {exc}. Check that the server is running and that "
             "the URL is HOST:PORT of its HTTP endpoint."

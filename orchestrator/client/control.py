@@ -16,6 +16,7 @@ import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
 from orchestrator.client.connection import (
+    CONNECTION_ERRORS,
     Protocol,
     error_message,
     grpc_client,
@@ -91,7 +92,7 @@ def load_model(url: str, name: str, config_json: str | None = None) -> None:
         client.load_model(name, config=config_json)
     except InferenceServerException as exc:
         raise _refusal(f"Triton at {url} could not load model {name!r}", exc) from exc
-    except OSError as exc:
+    except CONNECTION_ERRORS as exc:
         raise ServerError(
             f"Cannot reach Triton at {url} to load model {name!r}: {exc}. Check that the "
             "server is running and that the URL is HOST:PORT of its HTTP endpoint."

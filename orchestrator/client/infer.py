@@ -21,7 +21,13 @@ import tritonclient.http as httpclient
 from numpy.typing import NDArray
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
-from orchestrator.client.connection import Protocol, error_message, grpc_client, http_client
+from orchestrator.client.connection import (
+    CONNECTION_ERRORS,
+    Protocol,
+    error_message,
+    grpc_client,
+    http_client,
+)
 from orchestrator.errors import ServerError
 
 __all__ = [
@@ -142,7 +148,7 @@ class InferSession:
             raise ServerError(
                 f"Inference on model {self.model!r} at {self.url} failed: {error_message(exc)}"
             ) from exc
-        except OSError as exc:
+        except CONNECTION_ERRORS as exc:
             raise ServerError(
                 f"Inference on model {self.model!r} at {self.url} failed: {exc}"
             ) from exc

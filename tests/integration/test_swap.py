@@ -214,3 +214,18 @@ def test_a_server_without_explicit_model_control_refuses_a_swap_by_type(tmp_path
         with pytest.raises(ModelControlDisabledError, match="could not unload model 'any'"):
             client.unload_model(server.http_url, "any")
         assert client.repository_index(server.http_url) == []
+
+
+def test_traffic_raises_what_its_check_raised_instead_of_counting_it(
+    triton_server: TritonServer, triton_repo: Path
+) -> None:
+    name = "traffic_broken_check"
+    _serve_v1(triton_server, triton_repo, name)
+
+    def broken(outputs: dict[str, Any]) -> str | None:
+        raise KeyError("no output named z")
+
+    load = Traffic(triton_server.grpc_url, name, ONES, concurrency=2, check=broken).start()
+    assert not load.wait_for(1, timeout_s=1.0)  # each sender stopped at its first answer
+    with pytest.raises(KeyError, match="no output named z"):
+        load.stop()
