@@ -5,7 +5,7 @@ time, greedily: batching (off, or on with a queue delay and preferred batch size
 the instance count, then ONNX Runtime's ``intra_op_thread_count``; each stage starts from
 the best so far. Every candidate is loaded through Triton's load API with a config
 override (and ``KIND_CPU`` instead of ``KIND_GPU`` when no GPU is visible, as
-``orchestrator serve`` does), measured with ``orchestrator.bench``, and scored by its
+``orchestrator serve`` does), measured with ``bench``, and scored by its
 highest throughput whose p99 latency fits the budget. The winner is never worse than the
 current config in the same run, because the current config competes too.
 
