@@ -1,29 +1,45 @@
-"""Errors raised by orchestrator.
+"""Errors raised by orchestrator and by training.
 
 Every error a user can cause or meet derives from ``OrchestratorError``; the CLI turns
 it into one message and exit status 1. Anything else is a bug and keeps its traceback.
+This module is the whole tree: no other module of the project defines an exception.
 
 * OrchestratorError
-  + ConfigError       settings or model-config inputs are wrong
-    + ConfigSyntaxError   config.pbtxt text does not parse (has line and column)
-  + RepositoryError   the on-disk layout is wrong
-  + ServerError       the Triton server could not be found, started, reached or used
-  + StorageError      sync to or from object storage failed
-  + DeployError       Kubernetes rejected a rollout or it never finished
-  + SmokeTestError    Triton answered wrongly, or not in time
+  + ConfigError                   settings or model-config inputs are wrong
+    + ConfigSyntaxError           config.pbtxt text does not parse (has line and column)
+  + RepositoryError               the on-disk layout is wrong
+  + ServerError                   the Triton server could not be found, started, reached or used
+    + ModelControlDisabledError   Triton refuses load/unload: not in explicit model control mode
+    + ServerGone                  the server stopped answering in the middle of a load run
+  + StorageError                  sync to or from object storage failed
+    + StoreConflictError          a conditional write lost to someone else's write
+  + DeployError                   Kubernetes rejected a rollout or it never finished
+  + SmokeTestError                Triton answered wrongly, or not in time
+  + TrainingError                 training or export cannot go on; nothing was written
+    + TorchMissingError           PyTorch (the ``train`` extra) is not installed
+    + ParityError                 the ONNX graph disagrees with the PyTorch model
 """
 
 from __future__ import annotations
+
+from typing import Protocol
 
 __all__ = [
     "ConfigError",
     "ConfigSyntaxError",
     "DeployError",
+    "ModelControlDisabledError",
     "OrchestratorError",
+    "ParityError",
+    "ParityOutcome",
     "RepositoryError",
     "ServerError",
+    "ServerGone",
     "SmokeTestError",
     "StorageError",
+    "StoreConflictError",
+    "TorchMissingError",
+    "TrainingError",
 ]
 
 
@@ -52,8 +68,20 @@ class ServerError(OrchestratorError):
     """Raised when a Triton server cannot be found, started, reached or used."""
 
 
+class ModelControlDisabledError(ServerError):
+    """Raised when Triton refuses to load or unload a model: it is not in explicit mode."""
+
+
+class ServerGone(ServerError):
+    """Raised when the server stops accepting connections in the middle of a run."""
+
+
 class StorageError(OrchestratorError):
     """Raised when a sync to or from object storage fails."""
+
+
+class StoreConflictError(StorageError):
+    """Raised when a conditional write finds the key created or changed by someone else."""
 
 
 class DeployError(OrchestratorError):
@@ -62,3 +90,31 @@ class DeployError(OrchestratorError):
 
 class SmokeTestError(OrchestratorError):
     """Raised when Triton answers wrongly, or not in time."""
+
+
+class TrainingError(OrchestratorError):
+    """Raised when a model cannot be trained or exported; no bundle was written."""
+
+
+class TorchMissingError(TrainingError):
+    """Raised when PyTorch or scikit-learn (the ``train`` extra) cannot be imported."""
+
+
+class ParityOutcome(Protocol):
+    """What a ``ParityError`` carries: ``training.parity.ParityReport`` has this shape.
+
+    A protocol, so that this module imports nothing of ``training``.
+    """
+
+    @property
+    def passed(self) -> bool:
+        """Whether every output agreed within tolerance."""
+        ...
+
+
+class ParityError(TrainingError):
+    """Raised when ONNX Runtime and PyTorch disagree beyond the tolerance."""
+
+    def __init__(self, message: str, report: ParityOutcome) -> None:
+        super().__init__(message)
+        self.report = report

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.releases.stores.base import Store, open_store
+from orchestrator.releases.stores import Store, open_store
 from tests.onnx_models import make_affine_onnx
 from tests.release_repos import make_repository
 from tests.s3_server import S3Server, start_s3_server, stop_s3_server

@@ -9,7 +9,7 @@ Example:
     >>> print(result.summary())
 """
 
-from training.errors import ParityError, TorchMissingError, TrainingError
+from orchestrator.errors import ParityError, TorchMissingError, TrainingError
 from training.pipeline import ExportResult, train_and_export
 from training.specs import MODEL_NAMES, ModelSpec, get_spec
 

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import onnx
 
-from training.errors import TrainingError
+from orchestrator.errors import TrainingError
 
 __all__ = [
     "BUNDLE_FILES",

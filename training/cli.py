@@ -24,7 +24,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from training.errors import TrainingError
+from orchestrator.errors import TrainingError
 from training.pipeline import ExportResult, train_and_export
 from training.specs import MODEL_NAMES, MODELS
 

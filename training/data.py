@@ -16,7 +16,7 @@ import numpy.typing as npt
 from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.model_selection import train_test_split
 
-from training.errors import TrainingError
+from orchestrator.errors import TrainingError
 
 __all__ = ["DATASETS", "HELD_OUT_FRACTION", "SPLIT_SEED", "Dataset", "load_dataset"]
 

@@ -19,9 +19,9 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from orchestrator.errors import ParityError, TrainingError
 from training import tensorrt_plan
 from training.bundle import MODEL_PLAN, git_lineage, signature_from_onnx, write_bundle
-from training.errors import ParityError, TrainingError
 from training.onnx_graph import (
     EXPORTER,
     OPSET,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-from training.errors import TorchMissingError
+from orchestrator.errors import TorchMissingError
 
 __all__ = ["require_train_extra"]
 

@@ -12,8 +12,8 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from orchestrator.errors import TrainingError
 from training.data import Dataset
-from training.errors import TrainingError
 
 __all__ = ["CancerMLP", "Classifier", "DigitsCNN", "Standardize", "build_model"]
 

@@ -27,7 +27,7 @@ import onnxruntime as ort
 import torch
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
-from training.errors import TrainingError
+from orchestrator.errors import TrainingError
 
 __all__ = [
     "BATCH_DIM",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from training.errors import TrainingError
+from orchestrator.errors import TrainingError
 
 __all__ = ["MODELS", "MODEL_NAMES", "ModelSpec", "get_spec"]
 

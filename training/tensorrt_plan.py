@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from training.errors import TrainingError
+from orchestrator.errors import TrainingError
 
 __all__ = ["PlanInfo", "build_plan", "require_tensorrt"]
 

@@ -15,8 +15,8 @@ import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 
+from orchestrator.errors import TrainingError
 from training.data import Dataset
-from training.errors import TrainingError
 from training.models import Classifier
 
 __all__ = [

@@ -17,8 +17,8 @@ from orchestrator.cli.output import releases as release_output
 from orchestrator.cli.output.releases import size_text
 from orchestrator.releases import catalog
 from orchestrator.releases import manifest as release_mod
+from orchestrator.releases import stores as storage
 from orchestrator.releases import sync as sync_mod
-from orchestrator.releases.stores import base as storage
 
 __all__ = ["release_command", "releases_group", "sync_command"]
 

@@ -1,8 +1,9 @@
 """Performance: load generation, measurement and config tuning against a real Triton.
 
-Owns benchmark inputs (``inputs``), the load generators (``loadgen`` for ``bench``,
-``traffic`` for background load during swaps and the demo), ``perf_analyzer`` when it is
-installed, ``bench`` and its ``report``, config ``candidates`` and ``tune``, and ``plot``.
+Owns benchmark inputs (``inputs``), the load generators (``loadgen`` for ``bench``, over
+the bare HTTP/1.1 of ``http_wire``; ``traffic`` for background load during swaps and the
+demo), ``perf_analyzer`` when it is installed, ``bench`` with its ``options`` and
+``report``, config ``candidates`` and ``tune``, and ``plot``.
 
 May import: ``serving``, ``releases``, ``repository``, ``core``, ``client``, ``errors``.
 """

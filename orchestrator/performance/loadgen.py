@@ -4,7 +4,7 @@ On 2 cores every microsecond the client spends is taken from the server, so the 
 path does as little as it can: the request is encoded once by tritonclient
 (``client.encode_http_request``), and each keep-alive connection is a bare
 ``asyncio.Protocol`` that finds the end of the response (status line and
-Content-Length), records it, and writes the same bytes again from the callback; no
+Content-Length, ``http_wire``), records it, and writes the same bytes again from the callback; no
 coroutine, future or timer per request. A watchdog fails requests older than the
 deadline. ``benchmarks/generator_vs_wrk.py`` compares it with wrk on the same endpoint.
 gRPC goes through tritonclient's asyncio client, one coroutine per request in flight.
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -27,21 +26,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from orchestrator import client
-from orchestrator.client import HttpInferRequest, Protocol
-from orchestrator.errors import ServerError
+from orchestrator.client import Protocol
+from orchestrator.errors import ServerError, ServerGone
+from orchestrator.performance.http_wire import HttpResponseParser, raw_request, split_url
 
-__all__ = ["LoadGenerator", "Samples", "ServerGone", "http_request_once"]
+__all__ = ["LoadGenerator", "Samples"]
 
 logger = logging.getLogger(__name__)
-
-_HEADER_END = b"\r\n\r\n"
-_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
-_INFERENCE_HEADER_LENGTH = re.compile(rb"\r\ninference-header-content-length:\s*(\d+)", re.I)
-_CHUNKED = re.compile(rb"\r\ntransfer-encoding:[^\r]*chunked", re.IGNORECASE)
-
-
-class ServerGone(ServerError):
-    """Raised when the server stops accepting connections in the middle of a run."""
 
 
 @dataclass(frozen=True)
@@ -71,102 +62,13 @@ class Samples:
         )
 
 
-@dataclass(frozen=True)
-class _Response:
-    status: int
-    body: bytes
-    header_length: int | None
-
-
-class _ResponseParser:
-    """Splits a byte stream into HTTP/1.1 responses with a Content-Length."""
-
-    def __init__(self, keep_ok_body: bool = True) -> None:
-        # The closed loop only needs the body of a failed answer: copying the others
-        # would be CPU taken from the server.
-        self.keep_ok_body = keep_ok_body
-        self.buffer = bytearray()
-        self.body_start = -1
-        self.end = 0
-        self.status = 0
-        self.header_length: int | None = None
-
-    def feed(self, data: bytes) -> list[_Response]:
-        self.buffer += data
-        responses: list[_Response] = []
-        while True:
-            if self.body_start < 0:
-                head_end = self.buffer.find(_HEADER_END)
-                if head_end < 0:
-                    return responses
-                head = bytes(self.buffer[:head_end])
-                if _CHUNKED.search(head):
-                    raise ValueError("chunked HTTP responses are not supported")
-                length = _CONTENT_LENGTH.search(head)
-                inference = _INFERENCE_HEADER_LENGTH.search(head)
-                self.status = int(head[9:12])
-                self.header_length = int(inference.group(1)) if inference else None
-                self.body_start = head_end + len(_HEADER_END)
-                self.end = self.body_start + (int(length.group(1)) if length else 0)
-            if len(self.buffer) < self.end:
-                return responses
-            keep = self.keep_ok_body or self.status != 200
-            body = bytes(self.buffer[self.body_start : self.end]) if keep else b""
-            responses.append(_Response(self.status, body, self.header_length))
-            del self.buffer[: self.end]
-            self.body_start = -1
-
-
-class _OneShot(asyncio.Protocol):
-    def __init__(self, request: bytes, answer: asyncio.Future[_Response]) -> None:
-        self.request = request
-        self.answer = answer
-        self.parser = _ResponseParser()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports are not asyncio.Transport subclasses, but behave as ones.
-        cast(asyncio.Transport, transport).write(self.request)
-
-    def data_received(self, data: bytes) -> None:
-        responses = self.parser.feed(data)
-        if responses and not self.answer.done():
-            self.answer.set_result(responses[0])
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.answer.done():
-            self.answer.set_exception(ConnectionError(f"connection closed: {exc!r}"))
-
-
-async def http_request_once(
-    url: str, request: HttpInferRequest, timeout_s: float = 30.0
-) -> tuple[int, bytes, int | None]:
-    """Send ``request`` once on a fresh connection: (status, body, inference header length).
-
-    Example:
-        >>> asyncio.run(http_request_once("127.0.0.1:8000", request))  # doctest: +SKIP
-        (200, b'{"model_name":...', 120)
-    """
-    host, port = _split_url(url)
-    loop = asyncio.get_running_loop()
-    answer: asyncio.Future[_Response] = loop.create_future()
-    async with asyncio.timeout(timeout_s):
-        transport, _ = await loop.create_connection(
-            lambda: _OneShot(_raw_request(host, port, request), answer), host, port
-        )
-        try:
-            response = await answer
-        finally:
-            transport.close()
-    return response.status, response.body, response.header_length
-
-
 class _Connection(asyncio.Protocol):
     """One keep-alive connection of the closed loop: answer in, same request out."""
 
     def __init__(self, generator: LoadGenerator) -> None:
         self.generator = generator
         self.transport: asyncio.Transport | None = None
-        self.parser = _ResponseParser(keep_ok_body=False)
+        self.parser = HttpResponseParser(keep_ok_body=False)
         self.sent_ns = 0
         self.in_flight = False
         self.failed = False
@@ -211,20 +113,6 @@ class _Connection(asyncio.Protocol):
         self.generator.connection_closed(self)
 
 
-def _raw_request(host: str, port: int, request: HttpInferRequest) -> bytes:
-    lines = [f"POST {request.path} HTTP/1.1", f"Host: {host}:{port}"]
-    lines += [f"{key}: {value}" for key, value in request.headers]
-    lines.append(f"Content-Length: {len(request.body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + request.body
-
-
-def _split_url(url: str) -> tuple[str, int]:
-    host, _, port = url.rpartition(":")
-    if not host or not port.isdigit():
-        raise ServerError(f"Server URL {url!r} is not HOST:PORT. Try 127.0.0.1:8000.")
-    return host, int(port)
-
-
 class LoadGenerator:
     """Closed-loop load on one model: ``concurrency`` requests in flight at all times.
 
@@ -247,9 +135,9 @@ class LoadGenerator:
         self.inputs = dict(inputs)
         self.protocol = protocol
         self.request_timeout_s = request_timeout_s
-        self._host, self._port = _split_url(url)
+        self._host, self._port = split_url(url)
         self.http_request = (
-            _raw_request(self._host, self._port, client.encode_http_request(model, inputs))
+            raw_request(self._host, self._port, client.encode_http_request(model, inputs))
             if protocol == "http"
             else b""
         )

@@ -23,7 +23,8 @@ from typing import Any
 from numpy.typing import NDArray
 
 from orchestrator.errors import ServerError
-from orchestrator.performance.bench import BenchOptions, BenchReport, LevelResult
+from orchestrator.performance.options import BenchOptions
+from orchestrator.performance.report import BenchReport, LevelResult
 
 __all__ = ["find_perf_analyzer", "input_data_json", "parse_csv", "perf_analyzer_command", "run"]
 

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -61,7 +62,8 @@ class Traffic:
         protocol: "http" or "grpc".
         concurrency: threads, each with its own connection and one request in flight.
         check: returns why an answer is wrong (None when right); a wrong answer counts
-            as a failure.
+            as a failure. An exception it raises (a bug) stops that sender and is
+            raised again by ``stop()``.
 
     Example:
         >>> with Traffic("127.0.0.1:8001", "digits_cnn", {"input": x}) as load:  # doctest: +SKIP
@@ -91,7 +93,8 @@ class Traffic:
         self._sent = 0
         self._failed = 0
         self._errors: list[str] = []
-        self._threads: list[threading.Thread] = []
+        self._pool: ThreadPoolExecutor | None = None
+        self._senders: list[Future[None]] = []
         self._started = 0.0
         self._report: TrafficReport | None = None
 
@@ -104,10 +107,8 @@ class Traffic:
     def start(self) -> Traffic:
         """Open the connections and start sending."""
         self._started = time.monotonic()
-        for number in range(self._concurrency):
-            thread = threading.Thread(target=self._run, name=f"traffic-{number}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="traffic")
+        self._senders = [self._pool.submit(self._run) for _ in range(self._concurrency)]
         return self
 
     def wait_for(self, requests: int, timeout_s: float) -> bool:
@@ -120,7 +121,12 @@ class Traffic:
         return True
 
     def stop(self, min_requests: int = 0, timeout_s: float = 120.0) -> TrafficReport:
-        """Stop (after at least ``min_requests``, within ``timeout_s``) and report."""
+        """Stop (after at least ``min_requests``, within ``timeout_s``) and report.
+
+        Raises:
+            Exception: whatever a sender met that is not a failed request (a bug, such as
+                a ``check`` that raised), with its own traceback.
+        """
         if self._report is not None:
             return self._report
         if min_requests and not self.wait_for(min_requests, timeout_s):
@@ -131,13 +137,16 @@ class Traffic:
                 timeout_s,
             )
         self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=timeout_s)
+        finished, _ = wait(self._senders, timeout=timeout_s)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
         with self._lock:
             self._report = TrafficReport(
                 self._sent, self._failed, time.monotonic() - self._started, tuple(self._errors)
             )
         logger.info("Traffic on %s: %s", self._args[1], self._report)
+        for sender in finished:
+            sender.result()  # a sender's bug surfaces here rather than in a lost thread
         return self._report
 
     def __enter__(self) -> Traffic:
@@ -165,11 +174,9 @@ class Traffic:
                     outputs = session.infer()
                     problem = self._check(outputs) if self._check is not None else None
                 except OrchestratorError as exc:
+                    # The client turns every failed request into one (refused, dropped,
+                    # timed out); anything else is a bug and ends this sender.
                     problem = str(exc)
-                except Exception as exc:  # noqa: BLE001 - a load generator counts every failure
-                    # Anything else (a client library error we do not map) is a failed
-                    # request too; letting it end the thread would hide it from the count.
-                    problem = f"{type(exc).__name__}: {exc}"
                 self._record(problem)
 
     def _record(self, problem: str | None) -> None:

@@ -5,7 +5,7 @@ time, greedily: batching (off, or on with a queue delay and preferred batch size
 the instance count, then ONNX Runtime's ``intra_op_thread_count``; each stage starts from
 the best so far. Every candidate is loaded through Triton's load API with a config
 override (and ``KIND_CPU`` instead of ``KIND_GPU`` when no GPU is visible, as
-``orchestrator serve`` does), measured with ``orchestrator.bench``, and scored by its
+``orchestrator serve`` does), measured with ``bench``, and scored by its
 highest throughput whose p99 latency fits the budget. The winner is never worse than the
 current config in the same run, because the current config competes too.
 
@@ -35,13 +35,7 @@ from orchestrator.core.model_config import (
     with_cpu_instances,
 )
 from orchestrator.errors import ConfigError, OrchestratorError, ServerError
-from orchestrator.performance.bench import (
-    BenchOptions,
-    BenchReport,
-    LevelResult,
-    bench,
-    find_golden,
-)
+from orchestrator.performance.bench import bench
 from orchestrator.performance.candidates import (
     Candidate,
     apply_candidate,
@@ -49,19 +43,12 @@ from orchestrator.performance.candidates import (
     config_diff,
     current_candidate,
 )
+from orchestrator.performance.inputs import find_golden
+from orchestrator.performance.options import BenchOptions
+from orchestrator.performance.report import BenchReport, LevelResult
 from orchestrator.serving.triton import ServerOptions, TritonServer, gpu_visible
 
-__all__ = [
-    "Candidate",
-    "TuneOptions",
-    "TuneReport",
-    "Trial",
-    "apply_candidate",
-    "config_diff",
-    "current_candidate",
-    "tune",
-    "write_config",
-]
+__all__ = ["Trial", "TuneOptions", "TuneReport", "tune", "tune_report", "write_config"]
 
 logger = logging.getLogger(__name__)
 
@@ -196,7 +183,7 @@ def tune(options: TuneOptions, on_trial: Callable[[Trial], None] | None = None) 
                 pair = (best.candidate, current.candidate)
                 for candidate in pair if round_number % 2 == 0 else pair[::-1]:
                     measure(candidate, "confirm")
-    return _report(options, config, config_path, trials)
+    return tune_report(options, config, config_path, trials)
 
 
 def _search(
@@ -269,9 +256,20 @@ def _trial(
     return Trial(candidate, report)
 
 
-def _report(
+def tune_report(
     options: TuneOptions, config: ModelConfig, config_path: Path, trials: list[Trial]
 ) -> TuneReport:
+    """Judge a search's trials: the winner within the budget, the closest miss, the diff.
+
+    The best search trial must beat the current config (the first search trial) by
+    ``min_gain_pct``, and still win on the median of all its measurements, confirmations
+    included; otherwise the current config stays.
+
+    Example:
+        >>> report = tune_report(TuneOptions("m"), config, Path("c"), trials)  # doctest: +SKIP
+        >>> report.best.candidate.label  # doctest: +SKIP
+        'batching 100us'
+    """
     budget = options.latency_budget_ms
     search = [t for t in trials if t.phase == "search"]
     best: Trial | None = None

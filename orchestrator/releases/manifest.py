@@ -10,8 +10,9 @@ manifest's canonical bytes, so the same content always gives the same id::
      "files": {"<model>/config.pbtxt": {"sha256": "...", "size_bytes": 123}, ...}}
 
 The stored ``release.json`` is that manifest plus ``id`` and ``created`` (which is not
-part of the id). Reading one back recomputes the id and refuses a manifest whose id
-does not match, or whose paths are unsafe.
+part of the id); a store keeps it at ``releases/<id>/release.json`` (``release_prefix``).
+Reading one back recomputes the id and refuses a manifest whose id does not match, or
+whose paths are unsafe.
 """
 
 from __future__ import annotations
@@ -36,21 +37,26 @@ from orchestrator.repository.layout import (
     version_dir,
     version_numbers,
 )
+from orchestrator.repository.validation.validate import validate_repository
 
 __all__ = [
     "FORMAT_VERSION",
+    "RELEASES_PREFIX",
     "RELEASE_FILENAME",
     "Release",
     "ReleaseModel",
+    "Validator",
     "build_release",
     "parse_release_document",
     "release_id",
+    "release_prefix",
 ]
 
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 RELEASE_FILENAME = "release.json"
+RELEASES_PREFIX = "releases"
 _ID_HEX_CHARS = 32
 
 
@@ -119,6 +125,16 @@ def release_id(manifest: Mapping[str, Any]) -> str:
     """
     canonical = json.dumps(manifest, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:_ID_HEX_CHARS]
+
+
+def release_prefix(release_id: str) -> str:
+    """The folder of a release in a store: ``releases/<id>/``.
+
+    Example:
+        >>> release_prefix("3f1c")
+        'releases/3f1c/'
+    """
+    return f"{RELEASES_PREFIX}/{check_key(release_id)}/"
 
 
 def build_release(
@@ -215,10 +231,7 @@ def parse_release_document(data: bytes, where: str) -> Release:
 
 
 def _check_valid(root: Path, validate: Validator | None) -> None:
-    if validate is None:
-        from orchestrator.repository.validation.validate import validate_repository
-
-        validate = validate_repository
+    validate = validate or validate_repository
     errors = [finding for finding in validate(root) if finding.is_error]
     if errors:
         listed = "; ".join(f"{f.path}: {f.code}: {f.message}" for f in errors[:5])

@@ -25,15 +25,16 @@ from pathlib import Path
 
 from orchestrator.core.digest import FileDigest
 from orchestrator.errors import StorageError
-from orchestrator.releases.catalog import read_releases, release_prefix
+from orchestrator.releases.catalog import read_releases
 from orchestrator.releases.manifest import (
     RELEASE_FILENAME,
     Release,
     Validator,
     build_release,
     parse_release_document,
+    release_prefix,
 )
-from orchestrator.releases.stores.base import Store, open_store
+from orchestrator.releases.stores import Store, open_store
 
 __all__ = [
     "ProgressCallback",

@@ -43,7 +43,12 @@ from orchestrator.core.model_config import (
     uses_gpu_instances,
     with_cpu_instances,
 )
-from orchestrator.errors import OrchestratorError, RepositoryError, ServerError
+from orchestrator.errors import (
+    ModelControlDisabledError,
+    OrchestratorError,
+    RepositoryError,
+    ServerError,
+)
 from orchestrator.repository.layout import version_dir, version_numbers
 from orchestrator.serving.smoke import (
     PROTOCOLS,
@@ -148,8 +153,10 @@ def swap(
         RepositoryError: the model or version is not in ``repository``.
         SmokeTestError: the new version has no golden data, or failed its smoke test
             (the old versions were restored and serve).
-        ServerError: the server is unreachable, not in explicit mode, or could not load
-            the new version (the old versions were restored and serve).
+        ModelControlDisabledError: the server is not in explicit model control mode
+            (nothing was changed).
+        ServerError: the server is unreachable or could not load the new version (the
+            old versions were restored and serve).
 
     Example:
         >>> swap(Endpoints.from_urls("127.0.0.1:8000"), Path("model_repository"),  # doctest: +SKIP
@@ -179,6 +186,8 @@ def swap(
         _warm_up(endpoints, repository, model, to_version)
         report = smoke_version(endpoints, repository, model, to_version, protocols=protocols)
         report.raise_for_failures()
+    except ModelControlDisabledError:
+        raise  # the server refused the first reload: nothing changed, nothing to restore
     except (OrchestratorError, KeyboardInterrupt) as exc:
         say(f"{model}: swap to version {to_version} failed; restoring {_versions(old)}")
         restore()
@@ -249,14 +258,12 @@ def _load(
 ) -> None:
     try:
         client.load_model(url, model, _override(config, versions, cpu_override))
-    except ServerError as exc:
-        if "explicit model load / unload is not allowed" in str(exc):
-            raise ServerError(
-                f"Triton at {url} does not allow loading models through its API: {exc}. "
-                "A swap needs a server started with --model-control-mode=explicit "
-                "(as `orchestrator serve` does)."
-            ) from exc
-        raise
+    except ModelControlDisabledError as exc:
+        raise ModelControlDisabledError(
+            f"Triton at {url} does not allow loading models through its API: {exc}. "
+            "A swap needs a server started with --model-control-mode=explicit "
+            "(as `orchestrator serve` does)."
+        ) from exc
 
 
 def _wait_ready(url: str, model: str, version: int) -> None:

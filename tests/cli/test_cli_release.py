@@ -8,9 +8,9 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
-from orchestrator.releases.catalog import set_environment
+from orchestrator.releases.environments import set_environment
 from orchestrator.releases.manifest import build_release
-from orchestrator.releases.stores.base import open_store
+from orchestrator.releases.stores import open_store
 from tests.release_repos import rewrite
 from tests.s3_server import S3Server
 

@@ -18,8 +18,11 @@ from click.testing import CliRunner
 from orchestrator import client
 from orchestrator.cli import cli
 from orchestrator.errors import ServerError
-from orchestrator.performance.bench import BenchOptions, ServerStats, bench
-from orchestrator.performance.loadgen import LoadGenerator, http_request_once
+from orchestrator.performance.bench import bench
+from orchestrator.performance.http_wire import http_request_once
+from orchestrator.performance.loadgen import LoadGenerator
+from orchestrator.performance.options import BenchOptions
+from orchestrator.performance.report import ServerStats
 from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
 from tests.onnx_models import AFFINE_CONFIG, make_affine_onnx
 

@@ -12,9 +12,8 @@ import pytest
 from orchestrator import client
 from orchestrator.core.model_config import parse_config
 from orchestrator.errors import ServerError
-from orchestrator.releases.catalog import release_prefix
-from orchestrator.releases.manifest import build_release
-from orchestrator.releases.stores.base import open_store
+from orchestrator.releases.manifest import build_release, release_prefix
+from orchestrator.releases.stores import open_store
 from orchestrator.releases.sync import sync_release
 from orchestrator.serving.triton import ServerOptions, TritonServer, find_tritonserver, load_models
 from tests.s3_server import S3Server

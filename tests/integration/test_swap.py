@@ -16,11 +16,16 @@ from orchestrator import client
 from orchestrator.cli import cli
 from orchestrator.client import Protocol
 from orchestrator.core.golden import write_golden
-from orchestrator.errors import RepositoryError, ServerError, SmokeTestError
+from orchestrator.errors import (
+    ModelControlDisabledError,
+    RepositoryError,
+    ServerError,
+    SmokeTestError,
+)
 from orchestrator.performance.traffic import Traffic
 from orchestrator.serving.smoke import Endpoints
 from orchestrator.serving.swap import loaded_versions, swap
-from orchestrator.serving.triton import TritonServer, free_port, load_models
+from orchestrator.serving.triton import ServerOptions, TritonServer, free_port, load_models
 from tests.golden_versions import GOLDEN_X, write_affine_version
 
 pytestmark = pytest.mark.integration
@@ -196,3 +201,31 @@ def test_swap_with_an_unreachable_grpc_endpoint_changes_nothing(
         if r.name == name
     }
     assert index == {"1": "READY"}
+
+
+def test_a_server_without_explicit_model_control_refuses_a_swap_by_type(tmp_path: Path) -> None:
+    # A server that loads its repository once ("none") refuses the load API; the client
+    # raises the typed error, and the swap changes nothing (there is nothing to restore).
+    write_affine_version(tmp_path / "local", "swap_none_mode", 1)
+    (tmp_path / "served").mkdir()
+    with TritonServer(ServerOptions(tmp_path / "served", model_control_mode="none")) as server:
+        with pytest.raises(ModelControlDisabledError, match="--model-control-mode=explicit"):
+            swap(_endpoints(server), tmp_path / "local", "swap_none_mode", 1)
+        with pytest.raises(ModelControlDisabledError, match="could not unload model 'any'"):
+            client.unload_model(server.http_url, "any")
+        assert client.repository_index(server.http_url) == []
+
+
+def test_traffic_raises_what_its_check_raised_instead_of_counting_it(
+    triton_server: TritonServer, triton_repo: Path
+) -> None:
+    name = "traffic_broken_check"
+    _serve_v1(triton_server, triton_repo, name)
+
+    def broken(outputs: dict[str, Any]) -> str | None:
+        raise KeyError("no output named z")
+
+    load = Traffic(triton_server.grpc_url, name, ONES, concurrency=2, check=broken).start()
+    assert not load.wait_for(1, timeout_s=1.0)  # each sender stopped at its first answer
+    with pytest.raises(KeyError, match="no output named z"):
+        load.stop()

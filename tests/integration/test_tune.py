@@ -13,7 +13,8 @@ from click.testing import CliRunner
 
 from orchestrator.cli import cli
 from orchestrator.core.model_config import load_config
-from orchestrator.performance.tune import TuneOptions, current_candidate, tune, write_config
+from orchestrator.performance.candidates import current_candidate
+from orchestrator.performance.tune import TuneOptions, tune, write_config
 from tests.onnx_models import AFFINE_CONFIG, make_affine_onnx
 
 pytestmark = pytest.mark.integration

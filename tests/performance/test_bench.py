@@ -9,19 +9,19 @@ import numpy as np
 import pytest
 
 from orchestrator.errors import ConfigError
-from orchestrator.performance.bench import (
+from orchestrator.performance.http_wire import HttpResponseParser
+from orchestrator.performance.inputs import find_golden, model_inputs
+from orchestrator.performance.loadgen import Samples
+from orchestrator.performance.options import BenchOptions, parse_concurrency
+from orchestrator.performance.report import (
     CSV_COLUMNS,
-    BenchOptions,
     BenchReport,
     ServerStats,
-    find_golden,
-    model_inputs,
-    parse_concurrency,
+    Window,
+    level_result,
     report_csv,
     stable,
 )
-from orchestrator.performance.loadgen import Samples
-from orchestrator.performance.report import Window, level_result
 
 CONFIG = {
     "name": "m",
@@ -169,12 +169,10 @@ def test_report_csv_has_one_row_per_level_in_column_order():
 
 
 def test_response_parser_splits_pipelined_and_fragmented_responses():
-    from orchestrator.performance.loadgen import _ResponseParser
-
     one = b"HTTP/1.1 200 OK\r\nContent-Type: x\r\nInference-Header-Content-Length: 2\r\n"
     one += b"Content-Length: 5\r\n\r\n{}abc"
     two = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 3\r\n\r\nbad"
-    parser = _ResponseParser()
+    parser = HttpResponseParser()
     stream = one + two
     responses = [r for i in range(0, len(stream), 7) for r in parser.feed(stream[i : i + 7])]
     assert [(r.status, r.body, r.header_length) for r in responses] == [
@@ -182,13 +180,11 @@ def test_response_parser_splits_pipelined_and_fragmented_responses():
         (400, b"bad", None),
     ]
     with pytest.raises(ValueError, match="chunked"):
-        _ResponseParser().feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        HttpResponseParser().feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
 
 
 def test_the_closed_loop_parser_keeps_only_the_bodies_of_failed_answers():
-    from orchestrator.performance.loadgen import _ResponseParser
-
     stream = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"
     stream += b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\noops"
-    responses = _ResponseParser(keep_ok_body=False).feed(stream)
+    responses = HttpResponseParser(keep_ok_body=False).feed(stream)
     assert [(r.status, r.body) for r in responses] == [(200, b""), (500, b"oops")]

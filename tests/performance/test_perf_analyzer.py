@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from orchestrator.errors import ServerError
-from orchestrator.performance.bench import BenchOptions
+from orchestrator.performance.options import BenchOptions
 from orchestrator.performance.perf_analyzer import input_data_json, parse_csv, perf_analyzer_command
 
 # The column layout perf_analyzer's -f option writes (times in microseconds).

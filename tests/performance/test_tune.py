@@ -9,17 +9,19 @@ import pytest
 
 from orchestrator.core.model_config import load_config, parse_config, render_config
 from orchestrator.errors import ConfigError
-from orchestrator.performance.bench import BenchReport, LevelResult
-from orchestrator.performance.candidates import candidates
-from orchestrator.performance.tune import (
+from orchestrator.performance.candidates import (
     Candidate,
+    apply_candidate,
+    candidates,
+    config_diff,
+    current_candidate,
+)
+from orchestrator.performance.report import BenchReport, LevelResult
+from orchestrator.performance.tune import (
     Trial,
     TuneOptions,
     TuneReport,
-    _report,
-    apply_candidate,
-    config_diff,
-    current_candidate,
+    tune_report,
     write_config,
 )
 from tests.onnx_models import AFFINE_CONFIG
@@ -124,7 +126,7 @@ def test_write_config_refuses_when_no_candidate_met_the_budget(tmp_path: Path):
 
 def test_report_without_a_fitting_trial_has_no_best_and_the_current_config_as_tuned():
     trials = [Trial(current_candidate(CONFIG), None, "load failed")]
-    report = _report(TuneOptions("affine", latency_budget_ms=1.0), CONFIG, Path("c"), trials)
+    report = tune_report(TuneOptions("affine", latency_budget_ms=1.0), CONFIG, Path("c"), trials)
     assert report.best is None and report.closest is None and report.diff == ""
 
 
@@ -149,7 +151,7 @@ def test_a_candidate_must_beat_the_current_config_by_the_margin(candidate_per_s,
         _measured(Candidate(True, 100), candidate_per_s, 5.0),
         _measured(Candidate(False), 5000.0, 50.0),  # fastest, but over the budget
     ]
-    report = _report(TuneOptions("affine", latency_budget_ms=10.0), CONFIG, Path("c"), trials)
+    report = tune_report(TuneOptions("affine", latency_budget_ms=10.0), CONFIG, Path("c"), trials)
     assert report.best is trials[winner]
     assert (report.diff == "") == (winner == 0)
     assert report.closest is trials[0]
@@ -170,5 +172,5 @@ def test_a_winner_must_still_win_on_the_median_after_re_measuring(confirmed_per_
         _measured(current, 1000.0, 5.0, "confirm"),
         _measured(candidate, confirmed_per_s, 5.0, "confirm"),
     ]
-    report = _report(TuneOptions("affine", latency_budget_ms=10.0), CONFIG, Path("c"), trials)
+    report = tune_report(TuneOptions("affine", latency_budget_ms=10.0), CONFIG, Path("c"), trials)
     assert report.best is (trials[1] if change_stands else trials[0])

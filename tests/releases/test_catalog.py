@@ -7,17 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.errors import StorageError
+from orchestrator.errors import StorageError, StoreConflictError
 from orchestrator.releases.catalog import (
     gc_releases,
     list_releases,
-    read_environment,
-    release_prefix,
-    set_environment,
     verify_release,
 )
-from orchestrator.releases.manifest import Release, build_release
-from orchestrator.releases.stores.base import Store, StoreConflictError
+from orchestrator.releases.environments import read_environment, set_environment
+from orchestrator.releases.manifest import Release, build_release, release_prefix
+from orchestrator.releases.stores import Store
 from orchestrator.releases.sync import sync_release
 from tests.conftest import Dest
 from tests.release_repos import rewrite

@@ -8,16 +8,15 @@ from typing import Any
 
 import pytest
 
-from orchestrator.errors import StorageError
+from orchestrator.errors import StorageError, StoreConflictError
 from orchestrator.releases.manifest import build_release
-from orchestrator.releases.stores.base import (
-    StoreConflictError,
+from orchestrator.releases.stores import (
+    GcsStore,
     StoreLocation,
     check_key,
     open_store,
     parse_store_url,
 )
-from orchestrator.releases.stores.gcs import GcsStore
 from orchestrator.releases.sync import sync_release
 from orchestrator.serving.triton import free_port
 from tests.conftest import Dest

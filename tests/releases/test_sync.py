@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import StorageError
-from orchestrator.releases.catalog import read_releases, release_prefix
-from orchestrator.releases.manifest import build_release
-from orchestrator.releases.stores.base import Store
+from orchestrator.releases.catalog import read_releases
+from orchestrator.releases.manifest import build_release, release_prefix
+from orchestrator.releases.stores import Store
 from orchestrator.releases.sync import plan_sync, sync_release
 from tests.conftest import Dest
 from tests.release_repos import variant_onnx, write_version

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from orchestrator.core.digest import FileDigest
-from orchestrator.releases.catalog import gc_releases, read_releases, release_prefix
-from orchestrator.releases.manifest import build_release
-from orchestrator.releases.stores.base import Store, StoredObject, Versioned
+from orchestrator.releases.catalog import gc_releases, read_releases
+from orchestrator.releases.manifest import build_release, release_prefix
+from orchestrator.releases.stores import Store, StoredObject, Versioned
 from orchestrator.releases.sync import sync_release
 from tests.conftest import Dest
 from tests.release_repos import rewrite

@@ -11,9 +11,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
+from orchestrator.errors import TrainingError
 from tests.onnx_models import make_affine_onnx
 from training.bundle import check_out_dir, read_bundle, signature_from_onnx, write_bundle
-from training.errors import TrainingError
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ pytest.importorskip("torch")
 
 import torch  # noqa: E402
 
+from orchestrator.errors import ParityError  # noqa: E402
 from training.data import load_dataset  # noqa: E402
-from training.errors import ParityError  # noqa: E402
 from training.export import (  # noqa: E402
     check_parity,
     export_bundle,

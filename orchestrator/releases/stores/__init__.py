@@ -1,7 +1,76 @@
-"""Stores: where releases live. ``base`` holds the protocol; file, S3 and GCS implement it.
+"""Stores: where releases live, behind one small interface (``base.Store``).
 
-Only ``s3`` imports boto3 and only ``gcs`` imports google-cloud-storage; each turns its
-library's errors into ``StorageError``.
+``file`` keeps a store in a local folder, ``s3`` (the only boto3 importer) in an S3 or
+S3-compatible bucket, ``gcs`` (the only google-cloud-storage importer) in a GCS bucket;
+each turns its library's errors into ``StorageError``. ``open_store`` picks one by URL.
+Both cloud libraries are optional extras, imported only when such a store is opened.
+
+The operations sync needs, and how each store does them:
+
+=========  =========================  ===================================  ======================
+operation  file://                    s3://                                gs://
+=========  =========================  ===================================  ======================
+digest     sha256 of the file         ``ChecksumSHA256`` from HEAD          download and hash
+                                      (download and hash when absent)
+create     ``link()`` (fails if       ``PutObject`` ``If-None-Match: *``    ``ifGenerationMatch=0``
+           the name exists)
+replace    lock + compare sha256      ``PutObject`` ``If-Match: <ETag>``    ``ifGenerationMatch``
+copy       local copy                 ``CopyObject`` (server side)          ``copy_blob``
+=========  =========================  ===================================  ======================
 """
 
-__all__: list[str] = []
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from orchestrator.releases.stores.base import (
+    Store,
+    StoredObject,
+    StoreLocation,
+    Versioned,
+    check_key,
+    parse_store_url,
+)
+from orchestrator.releases.stores.file import FileStore
+from orchestrator.releases.stores.gcs import GcsStore
+from orchestrator.releases.stores.s3 import S3Store
+
+__all__ = [
+    "FileStore",
+    "GcsStore",
+    "S3Store",
+    "Store",
+    "StoreLocation",
+    "StoredObject",
+    "Versioned",
+    "check_key",
+    "open_store",
+    "parse_store_url",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def open_store(url: str, *, endpoint_url: str | None = None, max_connections: int = 16) -> Store:
+    """Open the store at ``url``.
+
+    Args:
+        url: ``file:///path``, ``s3://bucket/prefix`` or ``gs://bucket/prefix``.
+        endpoint_url: an S3-compatible endpoint (MinIO, moto, ...); S3 only.
+        max_connections: HTTP connection pool size (one per parallel transfer).
+
+    Raises:
+        StorageError: the URL is not one of those, or the store's library is missing.
+
+    Example:
+        >>> store = open_store("file:///tmp/releases")
+        >>> store.url
+        'file:///tmp/releases'
+    """
+    location = parse_store_url(url)
+    if location.scheme == "file":
+        return FileStore(Path(location.prefix))
+    if location.scheme == "s3":
+        return S3Store(location, endpoint_url=endpoint_url, max_connections=max_connections)
+    return GcsStore(location)

@@ -1,67 +1,41 @@
-"""Object stores behind one small interface: ``file://``, ``s3://`` (boto3) and ``gs://``.
+"""What every store shares: the ``Store`` protocol, its data types, URL and key checks.
 
 A store is rooted at a URL (``s3://bucket/prefix``); every key is relative to that root
 and is checked (``check_key``) both ways: keys we write and keys a listing returns. A key
 with ``..``, an absolute path, a backslash or a NUL byte is refused, so nothing is ever
 read from or written outside the root.
 
-The S3 backend (the only boto3 import) lives in ``storage_s3``, the GCS one in
-``storage_gcs``; each maps its library's errors to ``StorageError``.
-
-The operations sync needs, and how each store does them:
-
-=========  =========================  ===================================  ======================
-operation  file://                    s3://                                gs://
-=========  =========================  ===================================  ======================
-digest     sha256 of the file         ``ChecksumSHA256`` from HEAD          download and hash
-                                      (download and hash when absent)
-create     ``link()`` (fails if       ``PutObject`` ``If-None-Match: *``    ``ifGenerationMatch=0``
-           the name exists)
-replace    lock + compare sha256      ``PutObject`` ``If-Match: <ETag>``    ``ifGenerationMatch``
-copy       local copy                 ``CopyObject`` (server side)          ``copy_blob``
-=========  =========================  ===================================  ======================
+The stores themselves live beside this module (``file``, ``s3``, ``gcs``); ``open_store``
+in the package picks one by the URL's scheme.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
-import fcntl
-import hashlib
 import logging
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from orchestrator.core.digest import FileDigest, file_digest
+from orchestrator.core.digest import FileDigest
 from orchestrator.errors import StorageError
 
 __all__ = [
-    "FileStore",
     "PrefixedKeys",
     "Store",
-    "StoreConflictError",
     "StoreLocation",
     "StoredObject",
     "Versioned",
     "check_key",
-    "open_store",
+    "hex_from_b64",
+    "join_key",
     "parse_store_url",
 ]
 
 logger = logging.getLogger(__name__)
-
-_TMP_DIR = ".tmp"
-
-
-class StoreConflictError(StorageError):
-    """Raised when a conditional write finds the key created or changed by someone else."""
 
 
 @dataclass(frozen=True)
@@ -205,29 +179,6 @@ def parse_store_url(url: str) -> StoreLocation:
     return StoreLocation(scheme, parts.netloc, prefix)
 
 
-def open_store(url: str, *, endpoint_url: str | None = None, max_connections: int = 16) -> Store:
-    """Open the store at ``url``.
-
-    Args:
-        url: ``file:///path``, ``s3://bucket/prefix`` or ``gs://bucket/prefix``.
-        endpoint_url: an S3-compatible endpoint (MinIO, moto, ...); S3 only.
-        max_connections: HTTP connection pool size (one per parallel transfer).
-
-    Example:
-        >>> store = open_store("file:///tmp/releases")  # doctest: +SKIP
-    """
-    location = parse_store_url(url)
-    if location.scheme == "file":
-        return FileStore(Path(location.prefix))
-    if location.scheme == "s3":
-        from orchestrator.releases.stores.s3 import S3Store
-
-        return S3Store(location, endpoint_url=endpoint_url, max_connections=max_connections)
-    from orchestrator.releases.stores.gcs import GcsStore
-
-    return GcsStore(location)
-
-
 def join_key(prefix: str, key: str) -> str:
     """``prefix/key``, or ``key`` when there is no prefix."""
     return f"{prefix}/{key}" if prefix else key
@@ -263,137 +214,3 @@ def hex_from_b64(value: str) -> str | None:
         return base64.b64decode(value, validate=True).hex()
     except (binascii.Error, ValueError):
         return None
-
-
-# --- file:// ---------------------------------------------------------------------------
-
-
-class FileStore:
-    """A store in a local folder; writes go through a temporary file and a rename."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.url = root.as_uri()
-
-    def _path(self, key: str) -> Path:
-        check_key(key.rstrip("/") if key.endswith("/") else key)
-        path = self.root.joinpath(*key.strip("/").split("/"))
-        resolved_root = os.path.realpath(self.root)
-        resolved = os.path.realpath(path)
-        if resolved != resolved_root and not resolved.startswith(resolved_root + os.sep):
-            raise StorageError(
-                f"Refusing key {key!r}: it resolves to {resolved}, outside {self.root} "
-                "(a symbolic link?). Remove the link from the store."
-            )
-        return path
-
-    def list_objects(self, prefix: str) -> list[StoredObject]:
-        """Every file under ``prefix``."""
-        base = self._path(prefix) if prefix else self.root
-        start = base if base.is_dir() or base == self.root else base.parent
-        if not start.is_dir() or not (start == self.root or start.is_relative_to(self.root)):
-            return []
-        found = []
-        for folder, dirs, files in os.walk(start):
-            dirs[:] = sorted(d for d in dirs if not (Path(folder) == self.root and d == _TMP_DIR))
-            for name in sorted(files):
-                path = Path(folder) / name
-                key = check_key(path.relative_to(self.root).as_posix())
-                if key.startswith(prefix):
-                    found.append(StoredObject(key, path.stat().st_size))
-        return found
-
-    def list_children(self, prefix: str) -> list[str]:
-        """Names directly under the folder ``prefix``."""
-        folder = self._path(prefix)
-        if not folder.is_dir():
-            return []
-        return sorted(check_key(entry.name) for entry in folder.iterdir())
-
-    def read(self, key: str) -> Versioned | None:
-        """The file's bytes; its token is their sha256."""
-        try:
-            data = self._path(key).read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise StorageError(f"Cannot read {self._path(key)}: {exc.strerror or exc}.") from exc
-        return Versioned(data, hashlib.sha256(data).hexdigest())
-
-    def digest(self, key: str) -> FileDigest | None:
-        """sha256 and size of the file, or None."""
-        path = self._path(key)
-        return file_digest(path) if path.is_file() else None
-
-    def upload(self, key: str, source: Path) -> str | None:
-        """Copy ``source`` in through a temporary file and an atomic rename."""
-        with self._temporary(key) as temp:
-            shutil.copyfile(source, temp)
-            os.replace(temp, self._path(key))
-        return None
-
-    def copy(self, source_key: str, key: str, size_bytes: int) -> str | None:
-        """Copy a stored file to ``key``."""
-        return self.upload(key, self._path(source_key))
-
-    def create(self, key: str, data: bytes) -> bool:
-        """Write ``data`` unless ``key`` exists (``link()`` refuses an existing name)."""
-        with self._temporary(key) as temp:
-            temp.write_bytes(data)
-            try:
-                os.link(temp, self._path(key))
-            except FileExistsError:
-                return False
-        return True
-
-    def replace(self, key: str, data: bytes, token: str | None) -> None:
-        """Compare-and-swap under an exclusive lock on the key's lock file."""
-        with self._locked(key):
-            current = self.read(key)
-            current_token = current.token if current else None
-            if current_token != token:
-                raise StoreConflictError(
-                    f"{self._path(key)} changed since it was read (expected "
-                    f"{token or 'no file'}, found {current_token or 'no file'}). "
-                    "Read it again and retry."
-                )
-            with self._temporary(key) as temp:
-                temp.write_bytes(data)
-                os.replace(temp, self._path(key))
-
-    def delete(self, keys: Sequence[str]) -> None:
-        """Remove files, then the folders they leave empty."""
-        for key in keys:
-            path = self._path(key)
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-            parent = path.parent
-            while parent != self.root and parent.is_dir() and not any(parent.iterdir()):
-                parent.rmdir()
-                parent = parent.parent
-
-    @contextlib.contextmanager
-    def _temporary(self, key: str) -> Iterator[Path]:
-        target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temp_dir = self.root / _TMP_DIR
-        temp_dir.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(dir=temp_dir, prefix=target.name[:40] + ".")
-        os.close(handle)
-        try:
-            yield Path(name)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(name)
-
-    @contextlib.contextmanager
-    def _locked(self, key: str) -> Iterator[None]:
-        locks = self.root / _TMP_DIR / "locks"
-        locks.mkdir(parents=True, exist_ok=True)
-        lock_path = locks / hashlib.sha256(key.encode()).hexdigest()
-        with lock_path.open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)

@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from orchestrator.core.digest import FileDigest
-from orchestrator.errors import StorageError
+from orchestrator.errors import StorageError, StoreConflictError
 from orchestrator.releases.stores.base import (
     PrefixedKeys,
-    StoreConflictError,
     StoredObject,
     StoreLocation,
     Versioned,

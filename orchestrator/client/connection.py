@@ -1,0 +1,150 @@
+"""Connections to Triton and the translation of tritonclient's errors into ours.
+
+``http_client`` and ``grpc_client`` open a tritonclient client and turn whatever it
+raises (``InferenceServerException``, a refused connection) into a ``ServerError`` that
+names the server; ``control`` and ``infer`` go through them. Readiness and liveness live
+here too: they are questions about the connection, not about a model.
+
+URLs are ``host:port`` as tritonclient takes them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.client import HTTPException
+from typing import Literal
+
+import tritonclient.grpc as grpcclient
+import tritonclient.http as httpclient
+from tritonclient.utils import InferenceServerException
+
+from orchestrator.errors import ServerError
+
+__all__ = [
+    "CONNECTION_ERRORS",
+    "Protocol",
+    "error_message",
+    "grpc_client",
+    "http_client",
+    "is_server_live",
+    "is_server_ready",
+    "triton_reason",
+]
+
+logger = logging.getLogger(__name__)
+
+Protocol = Literal["http", "grpc"]
+
+# What a refused, dropped or timed-out HTTP connection raises under tritonclient: OSError
+# from the socket, http.client.HTTPException from geventhttpclient's parser (a server
+# that closes the connection in the middle of an answer, as a stopping one does).
+CONNECTION_ERRORS: tuple[type[Exception], ...] = (OSError, HTTPException)
+
+
+@contextmanager
+def http_client(url: str, timeout_s: float = 60.0) -> Iterator[httpclient.InferenceServerClient]:
+    """An HTTP client for the server at ``url``, closed on exit; its failures as ``ServerError``.
+
+    Raises:
+        ServerError: Triton refused a request made in the block, or cannot be reached.
+
+    Example:
+        >>> with http_client("127.0.0.1:8000") as client:  # doctest: +SKIP
+        ...     client.is_server_ready()
+        True
+    """
+    client = httpclient.InferenceServerClient(
+        url, connection_timeout=timeout_s, network_timeout=timeout_s
+    )
+    try:
+        yield client
+    except InferenceServerException as exc:
+        raise ServerError(f"Triton at {url} refused the request: {error_message(exc)}") from exc
+    except CONNECTION_ERRORS as exc:
+        raise ServerError(
+            f"Cannot reach Triton at {url}: {exc}. Check that the server is running and that "
+            "the URL is HOST:PORT of its HTTP endpoint."
+        ) from exc
+    finally:
+        client.close()
+
+
+@contextmanager
+def grpc_client(url: str) -> Iterator[grpcclient.InferenceServerClient]:
+    """A gRPC client for the server at ``url``, closed on exit; its failures as ``ServerError``.
+
+    Raises:
+        ServerError: Triton refused a request made in the block, or cannot be reached.
+
+    Example:
+        >>> with grpc_client("127.0.0.1:8001") as client:  # doctest: +SKIP
+        ...     client.is_server_live()
+        True
+    """
+    client = grpcclient.InferenceServerClient(url)
+    try:
+        yield client
+    except InferenceServerException as exc:
+        raise ServerError(
+            f"Triton at {url} (gRPC) refused the request: {error_message(exc)}"
+        ) from exc
+    finally:
+        client.close()
+
+
+def error_message(exc: InferenceServerException) -> str:
+    """The message of a tritonclient error (its text when it carries none).
+
+    Example:
+        >>> error_message(InferenceServerException("model 'm' is not found"))
+        "model 'm' is not found"
+    """
+    return str(exc.message() or exc)
+
+
+def triton_reason(text: str) -> str:
+    r"""Triton's reason without the Python stack a Python-based backend appends to it.
+
+    Example:
+        >>> triton_reason("bad dims\n\nAt:\n  model.py(12): initialize")
+        'bad dims'
+    """
+    # Python-based backends append the Python stack ("\n\nAt:\n  file(line): fn") to
+    # their load errors; the message before it is what a user needs.
+    return text.split("\n\nAt:\n", 1)[0].strip()
+
+
+def is_server_ready(url: str, timeout_s: float = 2.0) -> bool:
+    """Whether the server at ``url`` answers ``/v2/health/ready`` with 200.
+
+    Example:
+        >>> is_server_ready("127.0.0.1:8000")  # doctest: +SKIP
+        True
+    """
+    try:
+        with http_client(url, timeout_s) as client:
+            return bool(client.is_server_ready())
+    except ServerError:
+        return False
+
+
+def is_server_live(url: str, timeout_s: float = 2.0, *, protocol: Protocol = "http") -> bool:
+    """Whether a Triton answers at ``url`` over ``protocol`` and says it is live.
+
+    Unlike readiness, liveness stays true when some model failed to load (Triton's
+    default strict readiness turns the whole server not-ready then).
+
+    Example:
+        >>> is_server_live("127.0.0.1:8001", protocol="grpc")  # doctest: +SKIP
+        True
+    """
+    try:
+        if protocol == "http":
+            with http_client(url, timeout_s) as client:
+                return bool(client.is_server_live())
+        with grpc_client(url) as grpc:
+            return bool(grpc.is_server_live(client_timeout=timeout_s))
+    except ServerError:
+        return False
