@@ -38,7 +38,7 @@ demo: $(STAMP)
 	$(BIN)/orchestrator demo
 
 serve: $(STAMP)
-	$(BIN)/orchestrator serve $(REPO)
+	$(BIN)/orchestrator serve --repo $(REPO)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

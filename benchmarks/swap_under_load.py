@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
+from orchestrator.client.endpoints import Endpoints
 from orchestrator.core.golden import golden_path, read_golden
 from orchestrator.performance.traffic import Traffic
 from orchestrator.repository.publish import publish
-from orchestrator.serving.smoke import Endpoints
 from orchestrator.serving.swap import serve_versions, swap
 from orchestrator.serving.triton import ServerOptions, TritonServer
 

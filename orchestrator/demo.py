@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from orchestrator import client
+from orchestrator.client.endpoints import Endpoints
 from orchestrator.core.golden import GOLDEN_FILENAME
 from orchestrator.core.model_config import CONFIG_FILENAME, load_config
 from orchestrator.errors import RepositoryError, SmokeTestError
@@ -32,7 +33,7 @@ from orchestrator.repository.layout import (
     version_dir,
     version_numbers,
 )
-from orchestrator.serving.smoke import Endpoints, SmokeReport, smoke
+from orchestrator.serving.smoke import SmokeReport, smoke
 from orchestrator.serving.swap import SwapReport, serve_versions, swap
 from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
 

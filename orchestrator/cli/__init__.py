@@ -1,6 +1,6 @@
 """The ``orchestrator`` command line: one click group, each command one library call.
 
-The commands live in ``orchestrator.commands``, one module per noun; this module is the
+The commands live in the modules beside this one, one per noun; this module is the
 entry point (``orchestrator.cli:cli``): the group with ``--verbose`` and ``--version``,
 and the registration of every command.
 """

@@ -1,17 +1,70 @@
-"""What the command modules share: the error-translating group class and common options."""
+"""What the command modules share: the error-translating group and every common option.
+
+One spelling per concept, defined once here and used by every command:
+
+* repository: ``--repo DIRECTORY`` (parameter ``repository``, default ``model_repository``);
+* server: ``--url HOST:PORT`` is the HTTP endpoint, ``--grpc-url HOST:PORT`` the gRPC one
+  (default: the HTTP port + 1), ``--protocol`` chooses what is used;
+* store: the positional ``STORE`` (parameter ``store_url``), ``--endpoint-url URL`` for
+  S3-compatible servers;
+* output: ``--format`` (parameter ``output_format``).
+
+The positional repository of serve, list, validate and release and the ``[REPO] DEST`` of
+sync still work for one release: they print one deprecation line on stderr and are left
+out of the usage line.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
-from orchestrator.errors import OrchestratorError
+from orchestrator.client.endpoints import Endpoints, parse_host_port
+from orchestrator.errors import ConfigError, OrchestratorError
+from orchestrator.performance.bench import parse_concurrency
 
-__all__ = ["OrchestratorGroup", "format_option"]
+__all__ = [
+    "DEFAULT_REPOSITORY",
+    "HostPort",
+    "OrchestratorGroup",
+    "all_versions_option",
+    "batch_size_option",
+    "concurrency_option",
+    "dry_run_option",
+    "endpoint_for",
+    "endpoint_url_option",
+    "endpoints_from",
+    "format_option",
+    "grpc_url_option",
+    "model_option",
+    "models_option",
+    "protocol_option",
+    "repository_option",
+    "store_argument",
+    "tritonserver_option",
+    "url_option",
+    "window_s_option",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_REPOSITORY = Path("model_repository")
+_LEGACY_REPOSITORY = "orchestrator.cli.legacy_repository"
+
+
+class OrchestratorGroup(click.Group):
+    """A click group that turns every ``OrchestratorError`` into one message and exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; expected errors become ``Error: ...`` on stderr and exit 1."""
+        try:
+            return super().invoke(ctx)
+        except OrchestratorError as exc:
+            raise click.ClickException(str(exc)) from exc
 
 
 def format_option(help_text: str, choices: tuple[str, ...] = ("table", "json")) -> Callable[[F], F]:
@@ -32,12 +85,320 @@ def format_option(help_text: str, choices: tuple[str, ...] = ("table", "json")) 
     )
 
 
-class OrchestratorGroup(click.Group):
-    """A click group that turns every ``OrchestratorError`` into one message and exit 1."""
+# --- the repository ---------------------------------------------------------------------
 
-    def invoke(self, ctx: click.Context) -> Any:
-        """Run the command; expected errors become ``Error: ...`` on stderr and exit 1."""
+
+def _deprecated_repository(ctx: click.Context, value: str) -> None:
+    click.echo(
+        f"Deprecated: pass the repository as --repo {value}; the positional form goes away "
+        "in the next release.",
+        err=True,
+    )
+    ctx.meta[_LEGACY_REPOSITORY] = value
+
+
+class _UnlistedArgument(click.Argument):
+    """A positional argument left out of the usage line: a deprecated spelling."""
+
+    def get_usage_pieces(self, ctx: click.Context) -> list[str]:
+        """Nothing: the deprecated form is not advertised."""
+        return []
+
+
+def _remember_positional_repository(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> None:
+    if value is not None:
+        _deprecated_repository(ctx, value)
+
+
+def repository_option(
+    help_text: str,
+    *,
+    default: Path = DEFAULT_REPOSITORY,
+    exists: bool = False,
+    file_okay: bool = True,
+    deprecated_positional: bool = False,
+) -> Callable[[F], F]:
+    """The ``--repo DIRECTORY`` option (parameter ``repository``).
+
+    Args:
+        help_text: what the repository is for in this command.
+        default: the repository when ``--repo`` is not given.
+        exists: whether the directory must exist.
+        file_okay: whether a file is accepted (False: a directory or nothing).
+        deprecated_positional: also accept the repository as a positional argument,
+            with a deprecation line on stderr (the old spelling of the command).
+
+    Example:
+        >>> @repository_option("The model repository to list.")  # doctest: +SKIP
+        ... @click.command()
+        ... def listing(repository: Path) -> None: ...
+    """
+    # The checks run in the callback, after the deprecated positional form has had its
+    # say: checking the default first would refuse `validate other/` whenever
+    # ./model_repository is missing.
+    checked = click.Path(exists=exists, file_okay=file_okay, path_type=Path)
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+        legacy = ctx.meta.pop(_LEGACY_REPOSITORY, None)
+        if legacy is not None:
+            if ctx.get_parameter_source("repository") is not ParameterSource.DEFAULT:
+                raise click.UsageError(
+                    f"The repository is given twice: --repo {value} and {legacy}. "
+                    "Pass it once, as --repo.",
+                    ctx,
+                )
+            value = Path(legacy)
+        return checked.convert(value, param, ctx)
+
+    option = click.option(
+        "--repo",
+        "repository",
+        type=click.Path(path_type=Path),
+        metavar="DIRECTORY",
+        default=default,
+        show_default=True,
+        callback=callback,
+        help=help_text,
+    )
+    if not deprecated_positional:
+        return option
+    positional = click.argument(
+        "positional_repository",
+        cls=_UnlistedArgument,
+        required=False,
+        expose_value=False,
+        is_eager=True,
+        callback=_remember_positional_repository,
+    )
+
+    def decorator(f: F) -> F:
+        return positional(option(f))
+
+    return decorator
+
+
+# --- the object store -------------------------------------------------------------------
+
+
+def _store_after_deprecated_repository(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...] | None
+) -> str:
+    values = values or ()
+    if not values:
+        raise click.MissingParameter(ctx=ctx, param=param)
+    if len(values) > 2:
+        raise click.UsageError(
+            f"Expected one STORE, got {len(values)} arguments ({' '.join(values)}), e.g. "
+            "`orchestrator sync s3://bucket/prefix --repo model_repository`.",
+            ctx,
+        )
+    if len(values) == 2:
+        _deprecated_repository(ctx, values[0])
+    return values[-1]
+
+
+def store_argument(*, deprecated_repository: bool = False) -> Callable[[F], F]:
+    """The positional ``STORE`` (parameter ``store_url``): ``file://``, ``s3://`` or ``gs://``.
+
+    Args:
+        deprecated_repository: also accept ``REPO STORE``, the old ``[REPO] DEST`` of
+            sync, with a deprecation line on stderr; ``repository_option`` takes the
+            repository from it.
+
+    Example:
+        >>> @store_argument()  # doctest: +SKIP
+        ... @click.command()
+        ... def listing(store_url: str) -> None: ...
+    """
+    if not deprecated_repository:
+        return click.argument("store_url", metavar="STORE")
+    return click.argument(
+        "store_url",
+        metavar="STORE",
+        nargs=-1,
+        is_eager=True,  # before --repo, which takes the deprecated repository
+        callback=_store_after_deprecated_repository,
+    )
+
+
+def endpoint_url_option() -> Callable[[F], F]:
+    """``--endpoint-url URL``: an S3-compatible endpoint (parameter ``endpoint_url``)."""
+    return click.option(
+        "--endpoint-url",
+        metavar="URL",
+        help="S3-compatible endpoint (MinIO, moto); AWS_ENDPOINT_URL also works.",
+    )
+
+
+# --- the server -------------------------------------------------------------------------
+
+
+class HostPort(click.ParamType[str, Any]):
+    """A server endpoint, ``HOST:PORT``; anything else is a usage error (exit 2)."""
+
+    name = "host:port"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        """``value`` as ``HOST:PORT`` (scheme and trailing slash dropped)."""
+        option = param.opts[0] if param is not None and param.opts else "--url"
         try:
-            return super().invoke(ctx)
-        except OrchestratorError as exc:
-            raise click.ClickException(str(exc)) from exc
+            return parse_host_port(str(value), option=option)
+        except ConfigError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def url_option() -> Callable[[F], F]:
+    """``--url HOST:PORT``: the server's HTTP endpoint, required (parameter ``url``)."""
+    return click.option(
+        "--url",
+        type=HostPort(),
+        metavar="HOST:PORT",
+        required=True,
+        help="HOST:PORT of the server's HTTP endpoint.",
+    )
+
+
+def grpc_url_option() -> Callable[[F], F]:
+    """``--grpc-url HOST:PORT``: the server's gRPC endpoint (parameter ``grpc_url``)."""
+    return click.option(
+        "--grpc-url",
+        type=HostPort(),
+        metavar="HOST:PORT",
+        help="HOST:PORT of the server's gRPC endpoint (default: the HTTP port + 1).",
+    )
+
+
+def protocol_option(
+    help_text: str = "Protocol to send the requests over (gRPC goes to --grpc-url).",
+    *,
+    both: bool = False,
+) -> Callable[[F], F]:
+    """``--protocol``: http or grpc (default http), or with ``both`` also both (the default).
+
+    Example:
+        >>> @protocol_option()  # doctest: +SKIP
+        ... @click.command()
+        ... def infer(protocol: str) -> None: ...
+    """
+    choices = ["http", "grpc", "both"] if both else ["http", "grpc"]
+    return click.option(
+        "--protocol",
+        type=click.Choice(choices),
+        default="both" if both else "http",
+        show_default=True,
+        help=help_text,
+    )
+
+
+def endpoints_from(url: str, grpc_url: str | None) -> Endpoints:
+    """The server's endpoints from ``--url`` and ``--grpc-url``; a bad pair is a usage error.
+
+    Example:
+        >>> endpoints_from("127.0.0.1:8000", None).grpc_url
+        '127.0.0.1:8001'
+    """
+    try:
+        return Endpoints.from_urls(url, grpc_url)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def endpoint_for(url: str, grpc_url: str | None, protocol: str) -> str:
+    """The one endpoint a single-protocol command talks to, with a note for the gRPC default.
+
+    Example:
+        >>> endpoint_for("127.0.0.1:8000", "127.0.0.1:9001", "grpc")
+        '127.0.0.1:9001'
+    """
+    endpoints = endpoints_from(url, grpc_url)
+    if protocol != "grpc":
+        return endpoints.http_url
+    if grpc_url is None:
+        click.echo(
+            f"Note: using the gRPC endpoint {endpoints.grpc_url} (the HTTP port + 1); "
+            "--grpc-url chooses it.",
+            err=True,
+        )
+    return endpoints.grpc_url
+
+
+# --- what is measured or served ----------------------------------------------------------
+
+
+def model_option(help_text: str, *, required: bool = True) -> Callable[[F], F]:
+    """``--model NAME``: the one model a command works on (parameter ``model``)."""
+    return click.option("--model", required=required, help=help_text)
+
+
+def models_option(help_text: str) -> Callable[[F], F]:
+    """``--model NAME``, repeatable: only these models (parameter ``models``, () for all)."""
+    return click.option("--model", "models", multiple=True, help=help_text)
+
+
+def tritonserver_option() -> Callable[[F], F]:
+    """``--tritonserver PATH``: the binary to start (parameter ``tritonserver``)."""
+    return click.option(
+        "--tritonserver",
+        type=click.Path(path_type=Path),
+        envvar="TRITONSERVER",
+        help="tritonserver binary (default: PATH, then the nvidia-pytriton wheel).",
+    )
+
+
+def _concurrency(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+    try:
+        return parse_concurrency(value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def concurrency_option(default: str, help_text: str) -> Callable[[F], F]:
+    """``--concurrency 1,2,4``: the levels to measure (parameter ``concurrency``, a tuple)."""
+    return click.option(
+        "--concurrency",
+        default=default,
+        show_default=True,
+        callback=_concurrency,
+        help=help_text,
+    )
+
+
+def batch_size_option() -> Callable[[F], F]:
+    """``--batch-size N``: rows per request, default 1 (parameter ``batch_size``)."""
+    return click.option(
+        "--batch-size",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="Rows per request.",
+    )
+
+
+def window_s_option(default: float) -> Callable[[F], F]:
+    """``--window-s SECONDS``: one measurement window (parameter ``window_s``)."""
+    return click.option(
+        "--window-s",
+        type=click.FloatRange(min=0.1),
+        default=default,
+        show_default=True,
+        help="Length of one measurement window.",
+    )
+
+
+# --- releases ---------------------------------------------------------------------------
+
+
+def all_versions_option() -> Callable[[F], F]:
+    """``--all-versions``: release every version, not only the served ones."""
+    return click.option(
+        "--all-versions",
+        is_flag=True,
+        help="Include every version, not only those the policy serves.",
+    )
+
+
+def dry_run_option(help_text: str) -> Callable[[F], F]:
+    """``--dry-run``: say what would change, change nothing (parameter ``dry_run``)."""
+    return click.option("--dry-run", is_flag=True, help=help_text)

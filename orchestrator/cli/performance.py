@@ -1,6 +1,6 @@
 """The performance commands: bench (measure a served model) and tune (search its batching).
 
-Output helpers live in ``orchestrator.perf_output``.
+Output helpers live in ``orchestrator.cli.output.performance``.
 """
 
 from __future__ import annotations
@@ -9,55 +9,35 @@ from pathlib import Path
 
 import click
 
-from orchestrator.cli.common import format_option
+from orchestrator.cli.common import (
+    batch_size_option,
+    concurrency_option,
+    endpoint_for,
+    format_option,
+    grpc_url_option,
+    model_option,
+    protocol_option,
+    repository_option,
+    url_option,
+    window_s_option,
+)
 from orchestrator.cli.output import performance as perf_output
-from orchestrator.errors import OrchestratorError
 from orchestrator.performance import bench as bench_module
 from orchestrator.performance import tune as tune_module
 
 __all__ = ["bench_command", "tune_command"]
 
 
-def _concurrency_option(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
-    try:
-        return bench_module.parse_concurrency(value)
-    except OrchestratorError as exc:
-        raise click.BadParameter(str(exc)) from exc
-
-
 @click.command("bench")
-@click.option(
-    "--url", required=True, help="Triton endpoint HOST:PORT (HTTP, or gRPC with --protocol grpc)."
+@url_option()
+@grpc_url_option()
+@model_option("The served model to measure.")
+@protocol_option()
+@concurrency_option(
+    "1,2,4,8,16,32", "Comma-separated requests in flight, one measurement per level."
 )
-@click.option("--model", required=True, help="The served model to measure.")
-@click.option(
-    "--protocol",
-    type=click.Choice(["http", "grpc"]),
-    default="http",
-    show_default=True,
-    help="Protocol of --url.",
-)
-@click.option(
-    "--concurrency",
-    default="1,2,4,8,16,32",
-    show_default=True,
-    callback=_concurrency_option,
-    help="Comma-separated requests in flight, one measurement per level.",
-)
-@click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Rows per request.",
-)
-@click.option(
-    "--window-s",
-    type=click.FloatRange(min=0.1),
-    default=5.0,
-    show_default=True,
-    help="Length of one measurement window.",
-)
+@batch_size_option()
+@window_s_option(5.0)
 @click.option(
     "--warmup-s",
     type=click.FloatRange(min=0.0),
@@ -77,13 +57,7 @@ def _concurrency_option(ctx: click.Context, param: click.Parameter, value: str) 
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Inputs from this .npz (inputs/<tensor>); default: golden.npz in --repo, else random.",
 )
-@click.option(
-    "--repo",
-    type=click.Path(path_type=Path),
-    default=Path("model_repository"),
-    show_default=True,
-    help="Where to look for <model>/<version>/golden.npz.",
-)
+@repository_option("Where to look for <model>/<version>/golden.npz.")
 @click.option(
     "--engine",
     type=click.Choice(["auto", "orchestrator", "perf_analyzer"]),
@@ -100,6 +74,7 @@ def _concurrency_option(ctx: click.Context, param: click.Parameter, value: str) 
 )
 def bench_command(
     url: str,
+    grpc_url: str | None,
     model: str,
     protocol: str,
     concurrency: tuple[int, ...],
@@ -108,7 +83,7 @@ def bench_command(
     warmup_s: float,
     max_windows: int,
     golden: Path | None,
-    repo: Path,
+    repository: Path,
     engine: str,
     output_format: str,
     plot_path: Path | None,
@@ -123,7 +98,7 @@ def bench_command(
         orchestrator bench --url 127.0.0.1:8000 --model digits_cnn --plot bench.png
     """
     options = bench_module.BenchOptions(
-        url=url,
+        url=endpoint_for(url, grpc_url, protocol),
         model=model,
         protocol="grpc" if protocol == "grpc" else "http",
         concurrency=concurrency,
@@ -131,7 +106,7 @@ def bench_command(
         window_s=window_s,
         warmup_s=warmup_s,
         max_windows=max_windows,
-        golden=golden or bench_module.find_golden(repo, model),
+        golden=golden or bench_module.find_golden(repository, model),
     )
     report = bench_module.bench(options, engine=_engine(engine))
     perf_output.print_bench(report, output_format)
@@ -145,13 +120,11 @@ def bench_command(
 
 
 @click.command("tune")
-@click.option("--model", required=True, help="The model (its folder name in --repo) to tune.")
-@click.option(
-    "--repo",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=Path("model_repository"),
-    show_default=True,
-    help="The model repository; a local Triton serves it during the search.",
+@model_option("The model (its folder name in --repo) to tune.")
+@repository_option(
+    "The model repository; a local Triton serves it during the search.",
+    exists=True,
+    file_okay=False,
 )
 @click.option(
     "--latency-budget-ms",
@@ -165,27 +138,9 @@ def bench_command(
     show_default=True,
     help="Configs to search, the current one included (re-measurements come on top).",
 )
-@click.option(
-    "--concurrency",
-    default="1,4,16,32",
-    show_default=True,
-    callback=_concurrency_option,
-    help="Comma-separated concurrency levels each config is measured at.",
-)
-@click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Rows per request.",
-)
-@click.option(
-    "--window-s",
-    type=click.FloatRange(min=0.1),
-    default=2.0,
-    show_default=True,
-    help="Length of one measurement window.",
-)
+@concurrency_option("1,4,16,32", "Comma-separated concurrency levels each config is measured at.")
+@batch_size_option()
+@window_s_option(2.0)
 @click.option(
     "--confirm-rounds",
     type=click.IntRange(min=0),
@@ -197,7 +152,7 @@ def bench_command(
 @format_option("How to print the trials and the result.")
 def tune_command(
     model: str,
-    repo: Path,
+    repository: Path,
     latency_budget_ms: float | None,
     max_trials: int,
     concurrency: tuple[int, ...],
@@ -209,9 +164,9 @@ def tune_command(
 ) -> None:
     """Find the dynamic-batching settings with the highest throughput within a p99 budget.
 
-    Starts a local Triton on REPO, loads each candidate config through the load API's
-    config override (batching off/on, queue delay, preferred batch sizes, instance
-    count, ONNX Runtime threads), measures it like `bench`, and prints the diff
+    Starts a local Triton on the repository (--repo), loads each candidate config through
+    the load API's config override (batching off/on, queue delay, preferred batch sizes,
+    instance count, ONNX Runtime threads), measures it like `bench`, and prints the diff
     against the current config. --write updates config.pbtxt only (never a version).
 
     Example:
@@ -219,7 +174,7 @@ def tune_command(
     """
     options = tune_module.TuneOptions(
         model=model,
-        repository=repo,
+        repository=repository,
         latency_budget_ms=latency_budget_ms,
         max_trials=max_trials,
         concurrency=concurrency,

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from orchestrator.cli.common import format_option
-from orchestrator.cli.output.releases import size_text
+from orchestrator.cli.common import format_option, model_option, repository_option
+from orchestrator.cli.output import repository as repository_output
+from orchestrator.cli.output.jsondata import echo_json
 from orchestrator.repository.compatibility import DEFAULT_TRITON_RELEASE, RUNTIMES
 from orchestrator.repository.generate import (
     DEFAULT_MAX_BATCH_SIZE,
     DEFAULT_QUEUE_DELAY_US,
     GenerationOptions,
 )
-from orchestrator.repository.listing import ModelListing, list_repository
+from orchestrator.repository.listing import list_repository
 from orchestrator.repository.publish import publish
 from orchestrator.repository.validation.validate import validate_repository
 
@@ -27,14 +24,8 @@ __all__ = ["list_command", "publish_command", "validate_command"]
 
 @click.command("publish")
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "--repo",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("model_repository"),
-    show_default=True,
-    help="The model repository to publish into (created when missing).",
-)
-@click.option("--model", help="Model name (default: export.json's model_name, else file stem).")
+@repository_option("The model repository to publish into (created when missing).", file_okay=False)
+@model_option("Model name (default: export.json's model_name, else file stem).", required=False)
 @click.option(
     "--update-config",
     is_flag=True,
@@ -83,7 +74,7 @@ __all__ = ["list_command", "publish_command", "validate_command"]
 @format_option("Print the result as text or as one JSON object.")
 def publish_command(
     source: Path,
-    repo: Path,
+    repository: Path,
     model: str | None,
     update_config: bool,
     max_batch_size: int | None,
@@ -113,23 +104,9 @@ def publish_command(
         version_policy=version_policy,
         warmup=not no_warmup,
     )
-    result = publish(source, repo, model, update_config=update_config, options=options)
+    result = publish(source, repository, model, update_config=update_config, options=options)
     if output_format == "json":
-        click.echo(
-            json.dumps(
-                {
-                    "model": result.model,
-                    "version": result.version,
-                    "path": str(result.path),
-                    "config": str(result.config_path),
-                    "config_written": result.config_written,
-                    "files": {
-                        n: {"sha256": d.sha256, "size_bytes": d.size_bytes}
-                        for n, d in result.files.items()
-                    },
-                }
-            )
-        )
+        echo_json(result)
     else:
         click.echo(f"{result.model} {result.version} {result.path}")
     if result.config_written:
@@ -137,42 +114,24 @@ def publish_command(
 
 
 @click.command("list")
-@click.argument(
-    "repository", type=click.Path(file_okay=False, path_type=Path), default=Path("model_repository")
-)
+@repository_option("The model repository to list.", file_okay=False, deprecated_positional=True)
 @format_option("A table for people, or JSON for machines.")
 def list_command(repository: Path, output_format: str) -> None:
     """List models, versions, which versions are served, sizes and metrics.
 
     Example:
-        orchestrator list model_repository --format json
+        orchestrator list --repo model_repository --format json
     """
     models = list_repository(repository)
     if output_format == "json":
-        click.echo(json.dumps([_listing_json(m) for m in models]))
-        return
-    table = Table("model", "version", "served", "size", "sha256", "metrics")
-    for model in models:
-        if model.error:
-            table.add_row(model.name, "", "", "", "", f"[red]{model.error}[/red]")
-        for version in model.versions:
-            metrics = ", ".join(f"{k}={_short(v)}" for k, v in sorted(version.metrics.items()))
-            table.add_row(
-                model.name,
-                str(version.version),
-                "yes" if version.served else "",
-                size_text(version.size_bytes),
-                version.sha256[:12],
-                metrics,
-            )
-    Console(soft_wrap=True).print(table)
+        echo_json(models)
+    else:
+        repository_output.print_listing(models)
 
 
 @click.command("validate")
-@click.argument(
-    "repository",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=Path("model_repository"),
+@repository_option(
+    "The model repository to check.", exists=True, file_okay=False, deprecated_positional=True
 )
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1 on any finding).")
 @click.option(
@@ -186,17 +145,17 @@ def list_command(repository: Path, output_format: str) -> None:
 def validate_command(
     repository: Path, strict: bool, triton_release: str, output_format: str
 ) -> None:
-    """Find, offline, everything Triton would refuse to load in REPOSITORY.
+    """Find, offline, everything Triton would refuse to load in a model repository.
 
     Exit 0 when Triton would load every model (warnings allowed), 1 with errors (or
     any finding with --strict), 2 for usage errors.
 
     Example:
-        orchestrator validate model_repository --strict
+        orchestrator validate --repo model_repository --strict
     """
     findings = validate_repository(repository, triton_release=triton_release)
     if output_format == "json":
-        click.echo(json.dumps([f.as_json() for f in findings]))
+        echo_json(findings)
     else:
         for finding in findings:
             click.echo(str(finding))
@@ -208,26 +167,3 @@ def validate_command(
             + (" (--strict: warnings count)" if strict and not errors else "")
         )
     click.echo(f"{repository}: Triton would load every model ({warnings} warning(s)).", err=True)
-
-
-def _listing_json(model: ModelListing) -> dict[str, Any]:
-    return {
-        "model": model.name,
-        "backend": model.backend,
-        "version_policy": model.version_policy,
-        "error": model.error,
-        "versions": [
-            {
-                "version": v.version,
-                "served": v.served,
-                "size_bytes": v.size_bytes,
-                "sha256": v.sha256,
-                "metrics": dict(v.metrics),
-            }
-            for v in model.versions
-        ],
-    }
-
-
-def _short(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -5,30 +5,35 @@ Each parses its options, makes one library call and prints through ``serving_out
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from orchestrator.cli.common import format_option
+from orchestrator.cli.common import (
+    endpoint_for,
+    endpoints_from,
+    format_option,
+    grpc_url_option,
+    model_option,
+    models_option,
+    protocol_option,
+    repository_option,
+    tritonserver_option,
+    url_option,
+)
 from orchestrator.cli.output import serving as serving_output
+from orchestrator.cli.output.jsondata import echo_json
 from orchestrator.client import Protocol
 from orchestrator.core.golden import DEFAULT_TOLERANCE, Tolerance
 from orchestrator.demo import run_demo
 from orchestrator.serving.inference import infer_file
 from orchestrator.serving.serve import ServeReport, serve
-from orchestrator.serving.smoke import PROTOCOLS, Endpoints, smoke
+from orchestrator.serving.smoke import PROTOCOLS, smoke
 from orchestrator.serving.swap import swap
 from orchestrator.serving.triton import ServerOptions
 
 __all__ = ["demo_command", "infer_command", "serve_command", "smoke_command", "swap_command"]
-
-PROTOCOL_CHOICE = click.Choice(["http", "grpc", "both"])
-_URL_HELP = "HOST:PORT of the server's HTTP endpoint."
-_GRPC_URL_HELP = "HOST:PORT of the server's gRPC endpoint (default: the HTTP port + 1)."
 
 
 def _protocols(choice: str) -> tuple[Protocol, ...]:
@@ -36,18 +41,13 @@ def _protocols(choice: str) -> tuple[Protocol, ...]:
 
 
 @click.command("serve")
-@click.argument("repository", type=click.Path(path_type=Path), default=Path("model_repository"))
+@repository_option("The model repository to serve.", deprecated_positional=True)
 @click.option("--http-port", type=int, help="HTTP port (default: a free one).")
 @click.option("--grpc-port", type=int, help="gRPC port (default: a free one).")
 @click.option("--metrics-port", type=int, help="Prometheus metrics port (default: a free one).")
 @click.option("--address", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--model", "models", multiple=True, help="Load only this model (repeatable).")
-@click.option(
-    "--tritonserver",
-    type=click.Path(path_type=Path),
-    envvar="TRITONSERVER",
-    help="tritonserver binary (default: PATH, then the nvidia-pytriton wheel).",
-)
+@models_option("Load only this model (repeatable).")
+@tritonserver_option()
 @click.option(
     "--ready-timeout-s", type=float, default=120.0, show_default=True, help="Startup deadline."
 )
@@ -63,14 +63,14 @@ def serve_command(
     ready_timeout_s: float,
     output_format: str,
 ) -> None:
-    """Serve REPOSITORY on a local Triton until Ctrl-C.
+    """Serve a model repository on a local Triton until Ctrl-C.
 
     The production configs load unchanged; without a GPU, KIND_GPU instances run on
     the CPU through Triton's load-time config override.
 
     Example, from the repository root:
 
-        orchestrator serve model_repository/ --http-port 8000
+        orchestrator serve --repo model_repository/ --http-port 8000
     """
     options = ServerOptions(
         repository=repository,
@@ -84,9 +84,9 @@ def serve_command(
 
     def on_ready(report: ServeReport) -> None:
         if output_format == "json":
-            click.echo(json.dumps(_report_json(report)))
+            echo_json(report)
         else:
-            _print_report(report)
+            serving_output.print_serve(report)
         if not report.failed:
             click.echo("Serving; press Ctrl-C to stop.", err=True)
 
@@ -95,24 +95,11 @@ def serve_command(
 
 
 @click.command("smoke")
-@click.option("--url", required=True, help=_URL_HELP)
-@click.option("--grpc-url", help=_GRPC_URL_HELP)
-@click.option(
-    "--protocol",
-    type=PROTOCOL_CHOICE,
-    default="both",
-    show_default=True,
-    help="Protocol(s) to send the golden requests over.",
-)
-@click.option("--model", "models", multiple=True, help="Check only this model (repeatable).")
-@click.option(
-    "--repo",
-    "repository",
-    type=click.Path(path_type=Path),
-    default=Path("model_repository"),
-    show_default=True,
-    help="Local copy of the served repository: configs and each version's golden.npz.",
-)
+@url_option()
+@grpc_url_option()
+@protocol_option("Protocol(s) to send the golden requests over.", both=True)
+@models_option("Check only this model (repeatable).")
+@repository_option("Local copy of the served repository: configs and each version's golden.npz.")
 @click.option(
     "--rtol",
     type=float,
@@ -152,24 +139,23 @@ def smoke_command(
         orchestrator smoke --url 127.0.0.1:8000 --repo model_repository/
     """
     report = smoke(
-        Endpoints.from_urls(url, grpc_url),
+        endpoints_from(url, grpc_url),
         repository,
         models=models or None,
         protocols=_protocols(protocol),
         default_tolerance=Tolerance(rtol=rtol, atol=atol),
     )
     if output_format == "json":
-        click.echo(json.dumps(serving_output.smoke_json(report)))
+        echo_json(report)
     else:
         serving_output.print_smoke(report)
     report.raise_for_failures()
 
 
 @click.command("infer")
-@click.option(
-    "--url", required=True, help="HOST:PORT of the server (HTTP, or gRPC with --protocol grpc)."
-)
-@click.option("--model", required=True, help="The model to call.")
+@url_option()
+@grpc_url_option()
+@model_option("The model to call.")
 @click.option(
     "--input",
     "input_path",
@@ -178,16 +164,16 @@ def smoke_command(
     help="Inputs: .npy (one-input models), .npz (one array per input) or .json {name: lists}.",
 )
 @click.option("--version", default="", help="Pin a version (default: the server picks).")
-@click.option(
-    "--protocol",
-    type=click.Choice(["http", "grpc"]),
-    default="http",
-    show_default=True,
-    help="Protocol of --url.",
-)
+@protocol_option()
 @format_option("A table, or JSON with every value for machines.")
 def infer_command(
-    url: str, model: str, input_path: Path, version: str, protocol: str, output_format: str
+    url: str,
+    grpc_url: str | None,
+    model: str,
+    input_path: Path,
+    version: str,
+    protocol: str,
+    output_format: str,
 ) -> None:
     """Send one request with the tensors in a file and print the outputs.
 
@@ -198,34 +184,29 @@ def infer_command(
 
         orchestrator infer --url 127.0.0.1:8000 --model cancer_mlp --input x.json
     """
-    result = infer_file(url, model, input_path, version=version, protocol=cast(Protocol, protocol))
+    result = infer_file(
+        endpoint_for(url, grpc_url, protocol),
+        model,
+        input_path,
+        version=version,
+        protocol=cast(Protocol, protocol),
+    )
     if output_format == "json":
-        click.echo(json.dumps(serving_output.infer_json(result)))
+        echo_json(result)
     else:
         serving_output.print_infer(result)
 
 
 @click.command("swap")
-@click.option("--url", required=True, help=_URL_HELP)
-@click.option("--grpc-url", help=_GRPC_URL_HELP)
-@click.option("--model", required=True, help="The model whose served version changes.")
+@url_option()
+@grpc_url_option()
+@model_option("The model whose served version changes.")
 @click.option(
     "--to", "to_version", required=True, type=click.IntRange(min=1), help="The version to serve."
 )
-@click.option(
-    "--repo",
-    "repository",
-    type=click.Path(path_type=Path),
-    default=Path("model_repository"),
-    show_default=True,
-    help="Local copy of the served repository: the config and the version's golden.npz.",
-)
-@click.option(
-    "--protocol",
-    type=PROTOCOL_CHOICE,
-    default="both",
-    show_default=True,
-    help="Protocol(s) the new version is smoke-tested over before it takes all traffic.",
+@repository_option("Local copy of the served repository: the config and the version's golden.npz.")
+@protocol_option(
+    "Protocol(s) the new version is smoke-tested over before it takes all traffic.", both=True
 )
 @format_option("A summary, or JSON for machines.")
 def swap_command(
@@ -249,7 +230,7 @@ def swap_command(
         orchestrator swap --url 127.0.0.1:8000 --model digits_cnn --to 2
     """
     report = swap(
-        Endpoints.from_urls(url, grpc_url),
+        endpoints_from(url, grpc_url),
         repository,
         model,
         to_version,
@@ -257,7 +238,7 @@ def swap_command(
         on_step=lambda line: click.echo(line, err=True),
     )
     if output_format == "json":
-        click.echo(json.dumps(serving_output.swap_json(report)))
+        echo_json(report)
     else:
         before = ", ".join(map(str, report.from_versions)) or "none"
         click.echo(
@@ -267,14 +248,7 @@ def swap_command(
 
 
 @click.command("demo")
-@click.option(
-    "--repo",
-    "repository",
-    type=click.Path(path_type=Path),
-    default=Path("model_repository"),
-    show_default=True,
-    help="The shipped repository to start from (copied, never changed).",
-)
+@repository_option("The shipped repository to start from (copied, never changed).")
 @click.option(
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -298,28 +272,3 @@ def demo_command(repository: Path, workdir: Path | None, keep: bool) -> None:
         repository, workdir=workdir, keep=keep, say=lambda line: click.echo(line, err=True)
     )
     click.echo(report.summary())
-
-
-def _report_json(report: ServeReport) -> dict[str, Any]:
-    return {
-        "http": report.http_url,
-        "grpc": report.grpc_url,
-        "metrics": report.metrics_url,
-        "startup_s": round(report.startup_s, 3),
-        "log": str(report.log_path),
-        "models": [
-            {"name": m.name, "version": m.version, "state": m.state, "reason": m.reason}
-            for m in report.models
-        ],
-    }
-
-
-def _print_report(report: ServeReport) -> None:
-    console = Console(soft_wrap=True)
-    console.print(f"HTTP     {report.http_url}")
-    console.print(f"gRPC     {report.grpc_url}")
-    console.print(f"metrics  {report.metrics_url}")
-    table = Table("model", "version", "state", "reason")
-    for model in report.models:
-        table.add_row(model.name, model.version, model.state, model.reason)
-    console.print(table)

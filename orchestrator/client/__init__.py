@@ -1,7 +1,8 @@
 """Client: the only importer of ``tritonclient``; every failure leaves it as a ``ServerError``.
 
 ``connection`` opens clients and translates tritonclient's errors (readiness and
-liveness too), ``control`` loads, unloads and reads the repository index, metadata,
+liveness too), ``endpoints`` parses ``HOST:PORT`` URLs (standard library only; a bad URL
+is a ``ConfigError``), ``control`` loads, unloads and reads the repository index, metadata,
 config and statistics, ``infer`` sends inference requests. The package re-exports their
 public API, so ``from orchestrator import client; client.infer(...)`` reads as one
 module; the submodules import each other directly, never through this file.
@@ -9,7 +10,7 @@ module; the submodules import each other directly, never through this file.
 May import: ``errors``.
 """
 
-from orchestrator.client.connection import Protocol, is_server_live, is_server_ready
+from orchestrator.client.connection import is_server_live, is_server_ready
 from orchestrator.client.control import (
     ModelState,
     inference_statistics,
@@ -19,6 +20,7 @@ from orchestrator.client.control import (
     repository_index,
     unload_model,
 )
+from orchestrator.client.endpoints import Endpoints, Protocol, parse_host_port
 from orchestrator.client.infer import (
     AsyncGrpcInferencer,
     HttpInferRequest,
@@ -30,6 +32,7 @@ from orchestrator.client.infer import (
 
 __all__ = [
     "AsyncGrpcInferencer",
+    "Endpoints",
     "HttpInferRequest",
     "InferSession",
     "ModelState",
@@ -43,6 +46,7 @@ __all__ = [
     "load_model",
     "model_config",
     "model_metadata",
+    "parse_host_port",
     "repository_index",
     "unload_model",
 ]

@@ -14,12 +14,12 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.client import HTTPException
-from typing import Literal
 
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
+from orchestrator.client.endpoints import Protocol
 from orchestrator.errors import ServerError
 
 __all__ = [
@@ -34,8 +34,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-Protocol = Literal["http", "grpc"]
 
 # What a refused, dropped or timed-out HTTP connection raises under tritonclient: OSError
 # from the socket, http.client.HTTPException from geventhttpclient's parser (a server

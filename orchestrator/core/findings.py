@@ -40,7 +40,7 @@ class Finding:
         where = f"{self.path}:{self.line}" if self.line else str(self.path)
         return f"{where}: {self.severity} [{self.code}] {self.message}. {self.hint}"
 
-    def as_json(self) -> dict[str, object]:
+    def as_dict(self) -> dict[str, object]:
         """A JSON-ready dict (``path`` as a string)."""
         return {
             "code": self.code,

@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 
 from orchestrator import client
 from orchestrator.client import Protocol
+from orchestrator.client.endpoints import Endpoints
 from orchestrator.core.golden import (
     DEFAULT_TOLERANCE,
     Golden,
@@ -51,7 +52,6 @@ from orchestrator.repository.layout import version_dir
 
 __all__ = [
     "PROTOCOLS",
-    "Endpoints",
     "SmokeReport",
     "check_reachable",
     "SmokeResult",
@@ -62,44 +62,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 PROTOCOLS: tuple[Protocol, ...] = ("http", "grpc")
-_DEFAULT_GRPC_OFFSET = 1  # tritonserver's defaults: HTTP 8000, gRPC 8001
-
-
-@dataclass(frozen=True)
-class Endpoints:
-    """Where one Triton server answers: its HTTP and gRPC ``host:port``."""
-
-    http_url: str
-    grpc_url: str
-
-    @classmethod
-    def from_urls(cls, http_url: str, grpc_url: str | None = None) -> Endpoints:
-        """Endpoints from the HTTP URL; gRPC defaults to the next port, as tritonserver's do.
-
-        Example:
-            >>> Endpoints.from_urls("localhost:8000").grpc_url
-            'localhost:8001'
-        """
-        http_url = _strip_scheme(http_url)
-        if grpc_url is None:
-            host, _, port = http_url.rpartition(":")
-            if not host or not port.isdigit():
-                raise SmokeTestError(
-                    f"URL {http_url!r} is not HOST:PORT. Pass the server's HTTP endpoint, "
-                    "e.g. --url 127.0.0.1:8000."
-                )
-            grpc_url = f"{host}:{int(port) + _DEFAULT_GRPC_OFFSET}"
-        return cls(http_url=http_url, grpc_url=_strip_scheme(grpc_url))
-
-    def url(self, protocol: Protocol) -> str:
-        """The URL for ``protocol``."""
-        return self.http_url if protocol == "http" else self.grpc_url
-
-
-def _strip_scheme(url: str) -> str:
-    for scheme in ("http://", "grpc://"):
-        url = url.removeprefix(scheme)
-    return url.rstrip("/")
 
 
 @dataclass(frozen=True)

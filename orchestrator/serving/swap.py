@@ -34,6 +34,7 @@ from typing import Any
 
 from orchestrator import client
 from orchestrator.client import Protocol
+from orchestrator.client.endpoints import Endpoints
 from orchestrator.core.golden import golden_path, read_golden
 from orchestrator.core.model_config import (
     CONFIG_FILENAME,
@@ -52,7 +53,6 @@ from orchestrator.errors import (
 from orchestrator.repository.layout import version_dir, version_numbers
 from orchestrator.serving.smoke import (
     PROTOCOLS,
-    Endpoints,
     SmokeReport,
     check_reachable,
     smoke_version,

@@ -16,7 +16,7 @@ from tests.s3_server import S3Server
 
 
 def test_release_prints_the_id_and_models(release_repo: Path) -> None:
-    result = CliRunner().invoke(cli, ["release", str(release_repo)])
+    result = CliRunner().invoke(cli, ["release", "--repo", str(release_repo)])
     assert result.exit_code == 0, result.output
     release = build_release(release_repo)
     assert result.stdout.splitlines()[0] == f"release  {release.id}"
@@ -24,7 +24,7 @@ def test_release_prints_the_id_and_models(release_repo: Path) -> None:
 
 
 def test_release_json_is_the_manifest(release_repo: Path) -> None:
-    result = CliRunner().invoke(cli, ["release", str(release_repo), "--format", "json"])
+    result = CliRunner().invoke(cli, ["release", "--repo", str(release_repo), "--format", "json"])
     assert result.exit_code == 0
     body = json.loads(result.stdout)
     assert body["id"] == build_release(release_repo).id
@@ -32,15 +32,15 @@ def test_release_json_is_the_manifest(release_repo: Path) -> None:
 
 
 def test_release_of_a_missing_repository_exits_1_without_traceback(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["release", str(tmp_path / "nope")])
+    result = CliRunner().invoke(cli, ["release", "--repo", str(tmp_path / "nope")])
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: Model repository")
-    assert "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit)
 
 
 def test_sync_to_file_then_resync_uploads_nothing(release_repo: Path, tmp_path: Path) -> None:
     dest = (tmp_path / "dest").as_uri()
-    first = CliRunner().invoke(cli, ["sync", str(release_repo), dest, "--format", "json"])
+    first = CliRunner().invoke(cli, ["sync", dest, "--repo", str(release_repo), "--format", "json"])
     assert first.exit_code == 0, first.output
     body = json.loads(first.stdout)
     release = build_release(release_repo)
@@ -50,7 +50,7 @@ def test_sync_to_file_then_resync_uploads_nothing(release_repo: Path, tmp_path: 
     assert body["upload"]["files"] + body["copy"]["files"] == len(release.files)
     assert body["wrote_manifest"] is True
 
-    again = CliRunner().invoke(cli, ["sync", str(release_repo), dest])
+    again = CliRunner().invoke(cli, ["sync", dest, "--repo", str(release_repo)])
     assert again.exit_code == 0
     assert "upload     0 file(s), 0 B" in again.stdout
     assert "status     already complete: nothing written" in again.stdout
@@ -58,7 +58,7 @@ def test_sync_to_file_then_resync_uploads_nothing(release_repo: Path, tmp_path: 
 
 def test_sync_dry_run_prints_the_plan(release_repo: Path, tmp_path: Path) -> None:
     dest = (tmp_path / "dest").as_uri()
-    result = CliRunner().invoke(cli, ["sync", str(release_repo), dest, "--dry-run"])
+    result = CliRunner().invoke(cli, ["sync", dest, "--repo", str(release_repo), "--dry-run"])
     assert result.exit_code == 0
     assert "upload     alpha/config.pbtxt" in result.stdout
     assert "status     dry run: nothing written" in result.stdout
@@ -68,7 +68,16 @@ def test_sync_dry_run_prints_the_plan(release_repo: Path, tmp_path: Path) -> Non
 def test_sync_with_three_locations_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["sync", "a", "b", "c"])
     assert result.exit_code == 2
-    assert "Expected [REPO] DEST" in result.stderr
+    assert result.stderr.endswith(
+        "Error: Expected one STORE, got 3 arguments (a b c), e.g. "
+        "`orchestrator sync s3://bucket/prefix --repo model_repository`.\n"
+    )
+
+
+def test_sync_without_a_store_is_a_usage_error() -> None:
+    result = CliRunner().invoke(cli, ["sync", "--repo", "model_repository"])
+    assert result.exit_code == 2
+    assert result.stderr.endswith("Error: Missing argument 'STORE'.\n")
 
 
 def test_sync_to_a_missing_bucket_exits_1_naming_it(
@@ -78,15 +87,16 @@ def test_sync_to_a_missing_bucket_exits_1_naming_it(
         cli,
         [
             "sync",
-            str(release_repo),
             "s3://missing-bucket/prod",
+            "--repo",
+            str(release_repo),
             "--endpoint-url",
             s3_server.endpoint_url,
         ],
     )
     assert result.exit_code == 1
     assert "bucket 'missing-bucket' does not exist" in result.stderr
-    assert "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit)
 
 
 def test_releases_list_and_gc_on_s3(
@@ -97,7 +107,7 @@ def test_releases_list_and_gc_on_s3(
     ids = []
     for text in ("one\n", "two\n"):
         rewrite(release_repo / "beta" / "1" / "notes.txt", text)
-        result = CliRunner().invoke(cli, ["sync", str(release_repo), dest, *endpoint])
+        result = CliRunner().invoke(cli, ["sync", dest, "--repo", str(release_repo), *endpoint])
         assert result.exit_code == 0, result.output
         ids.append(build_release(release_repo).id)
     set_environment(open_store(dest, endpoint_url=s3_server.endpoint_url), "production", ids[0])
@@ -132,7 +142,7 @@ def test_releases_verify_passes_then_names_a_tampered_file(
     release_repo: Path, tmp_path: Path
 ) -> None:
     dest = (tmp_path / "dest").as_uri()
-    assert CliRunner().invoke(cli, ["sync", str(release_repo), dest]).exit_code == 0
+    assert CliRunner().invoke(cli, ["sync", dest, "--repo", str(release_repo)]).exit_code == 0
     release = build_release(release_repo)
 
     ok = CliRunner().invoke(cli, ["releases", "verify", dest, release.id])

@@ -16,7 +16,7 @@ def test_serve_names_a_model_that_is_not_in_the_repository_before_starting(
     tmp_path: Path,
 ) -> None:
     write_affine_version(tmp_path, "affine", 1)
-    result = CliRunner().invoke(cli, ["serve", str(tmp_path), "--model", "nope"])
+    result = CliRunner().invoke(cli, ["serve", "--repo", str(tmp_path), "--model", "nope"])
     assert result.exit_code == 1
     assert result.stderr == (
         f"Error: Model(s) 'nope' not found in {tmp_path} (it has: affine). Pass --model with "
@@ -24,12 +24,12 @@ def test_serve_names_a_model_that_is_not_in_the_repository_before_starting(
     )
 
 
-def test_smoke_url_without_a_port_is_one_message() -> None:
+def test_smoke_url_without_a_port_is_a_usage_error() -> None:
     result = CliRunner().invoke(cli, ["smoke", "--url", "localhost"])
-    assert result.exit_code == 1
-    assert result.stderr == (
-        "Error: URL 'localhost' is not HOST:PORT. Pass the server's HTTP endpoint, "
-        "e.g. --url 127.0.0.1:8000.\n"
+    assert result.exit_code == 2
+    assert result.stderr.endswith(
+        "Error: Invalid value for '--url': URL 'localhost' is not HOST:PORT (a host, a colon, "
+        "a port from 1 to 65535). Pass the server's endpoint, e.g. --url 127.0.0.1:8000.\n"
     )
 
 

@@ -19,8 +19,7 @@ from orchestrator.core.tensors import (
     signature_from_config,
     signature_from_metadata,
 )
-from orchestrator.errors import ConfigError, SmokeTestError
-from orchestrator.serving.smoke import Endpoints
+from orchestrator.errors import ConfigError
 
 CONFIG = """
 name: "m" max_batch_size: 8
@@ -125,12 +124,3 @@ def test_npy_for_a_model_with_two_inputs_asks_for_npz_or_json(tmp_path: Path) ->
     np.save(tmp_path / "x.npy", np.zeros((1, 4), np.float32))
     with pytest.raises(ConfigError, match=r"one array but the model has 2 inputs \(x, ids\)"):
         load_tensor_file(tmp_path / "x.npy", [X, IDS])
-
-
-def test_endpoints_default_grpc_to_the_next_port_like_tritonserver() -> None:
-    assert Endpoints.from_urls("http://localhost:8000/") == Endpoints(
-        "localhost:8000", "localhost:8001"
-    )
-    assert Endpoints.from_urls("h:1", "grpc://g:5").grpc_url == "g:5"
-    with pytest.raises(SmokeTestError, match="'localhost' is not HOST:PORT"):
-        Endpoints.from_urls("localhost")

@@ -19,7 +19,17 @@ pytestmark = pytest.mark.integration
 
 def _serve(repo: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "orchestrator", "serve", str(repo), "--format", "json", *args],
+        [
+            sys.executable,
+            "-m",
+            "orchestrator",
+            "serve",
+            "--repo",
+            str(repo),
+            "--format",
+            "json",
+            *args,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -76,7 +86,16 @@ def test_serve_started_in_the_background_by_a_shell_stops_on_sigint(
     write_model(tmp_path, "affine", config, make_affine_onnx)
     # Non-interactive shells start `cmd &` with SIGINT ignored; serve must still stop on it.
     with subprocess.Popen(
-        [sys.executable, "-m", "orchestrator", "serve", str(tmp_path), "--format", "json"],
+        [
+            sys.executable,
+            "-m",
+            "orchestrator",
+            "serve",
+            "--repo",
+            str(tmp_path),
+            "--format",
+            "json",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

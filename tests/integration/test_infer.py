@@ -30,10 +30,8 @@ def served(triton_server: TritonServer, triton_repo: Path) -> TritonServer:
 
 
 def _infer(server: TritonServer, *args: str, protocol: str = "http"):
-    url = server.http_url if protocol == "http" else server.grpc_url
-    return CliRunner().invoke(
-        cli, ["infer", "--url", url, "--model", NAME, "--protocol", protocol, *args]
-    )
+    urls = ["--url", server.http_url, "--grpc-url", server.grpc_url]
+    return CliRunner().invoke(cli, ["infer", *urls, "--model", NAME, "--protocol", protocol, *args])
 
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])

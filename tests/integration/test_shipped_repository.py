@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.client.endpoints import Endpoints
 from orchestrator.repository.layout import model_names, version_numbers
 from orchestrator.repository.validation.validate import validate_repository
-from orchestrator.serving.smoke import Endpoints, smoke
+from orchestrator.serving.smoke import smoke
 from orchestrator.serving.triton import TritonServer, load_models
 
 pytestmark = pytest.mark.integration

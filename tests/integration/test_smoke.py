@@ -11,9 +11,10 @@ from click.testing import CliRunner
 
 from orchestrator import client
 from orchestrator.cli import cli
+from orchestrator.client.endpoints import Endpoints
 from orchestrator.core.golden import write_golden
 from orchestrator.errors import ServerError, SmokeTestError
-from orchestrator.serving.smoke import Endpoints, smoke
+from orchestrator.serving.smoke import smoke
 from orchestrator.serving.triton import TritonServer, free_port, load_models
 from tests.golden_versions import GOLDEN_X, affine_config, write_affine_version
 

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from orchestrator import client
 from orchestrator.cli import cli
 from orchestrator.client import Protocol
+from orchestrator.client.endpoints import Endpoints
 from orchestrator.core.golden import write_golden
 from orchestrator.errors import (
     ModelControlDisabledError,
@@ -23,7 +24,6 @@ from orchestrator.errors import (
     SmokeTestError,
 )
 from orchestrator.performance.traffic import Traffic
-from orchestrator.serving.smoke import Endpoints
 from orchestrator.serving.swap import loaded_versions, swap
 from orchestrator.serving.triton import ServerOptions, TritonServer, free_port, load_models
 from tests.golden_versions import GOLDEN_X, write_affine_version

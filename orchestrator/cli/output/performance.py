@@ -6,16 +6,14 @@ remarks to stderr.
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import click
 from rich.console import Console
 from rich.table import Table
 
+from orchestrator.cli.output.jsondata import echo_json
 from orchestrator.performance import bench, tune
 
-__all__ = ["print_bench", "print_tune", "trial_json", "wide_console"]
+__all__ = ["print_bench", "print_tune", "wide_console"]
 
 
 def wide_console() -> Console:
@@ -24,36 +22,12 @@ def wide_console() -> Console:
     return Console(soft_wrap=True, width=max(Console().width, 140))
 
 
-def trial_json(trial: tune.Trial, budget: float | None) -> dict[str, Any]:
-    """One tune trial in JSON form, with its best level within ``budget``."""
-    level = trial.best_level(budget)
-    return {
-        "candidate": trial.candidate.__dict__,
-        "label": trial.candidate.label,
-        "phase": trial.phase,
-        "score_per_s": round(trial.score(budget), 2),
-        "best_level": level.as_dict() if level is not None else None,
-        "error": trial.error,
-        "levels": [lv.as_dict() for lv in trial.report.levels] if trial.report else [],
-    }
-
-
 def print_tune(report: tune.TuneReport, output_format: str) -> None:
     """Print the trials ("table" or "json") and the diff against the current config."""
-    budget = report.latency_budget_ms
     if output_format == "json":
-        data = {
-            "model": report.model,
-            "config": str(report.config_path),
-            "latency_budget_ms": budget,
-            "budget_met": report.budget_met,
-            "best": trial_json(report.best, budget) if report.best else None,
-            "trials": [trial_json(t, budget) for t in report.trials],
-            "diff": report.diff,
-            "written": report.written,
-        }
-        click.echo(json.dumps(data))
+        echo_json(report)
         return
+    budget = report.latency_budget_ms
     console = wide_console()
     limit = f"p99 <= {budget} ms" if budget is not None else "no latency limit"
     table = Table(
@@ -95,7 +69,7 @@ def print_tune(report: tune.TuneReport, output_format: str) -> None:
 def print_bench(report: bench.BenchReport, output_format: str) -> None:
     """Print the levels as a table, one JSON line, or CSV."""
     if output_format == "json":
-        click.echo(json.dumps(report.as_dict()))
+        echo_json(report)
         return
     if output_format == "csv":
         click.echo(bench.report_csv(report), nl=False)

@@ -1,18 +1,22 @@
-"""How the release commands print: sync progress, plans and release listings."""
+"""How the release commands print for people: sync progress, plans and release listings.
+
+Their JSON forms live in ``orchestrator.cli.output.jsondata``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import TracebackType
-from typing import Any
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TaskID
+from rich.table import Table
 
 from orchestrator.releases import catalog
 from orchestrator.releases import sync as sync_mod
 
-__all__ = ["SyncProgress", "print_sync", "release_json", "size_text", "sync_json"]
+__all__ = ["SyncProgress", "print_releases", "print_sync", "size_text"]
 
 
 class SyncProgress:
@@ -56,32 +60,6 @@ class SyncProgress:
             self._progress.advance(self._bytes, size_bytes)
 
 
-def sync_json(report: sync_mod.SyncReport) -> dict[str, Any]:
-    """The sync report as JSON-ready data (what was uploaded, copied, unchanged)."""
-    plan = report.plan
-
-    def part(transfers: tuple[sync_mod.Transfer, ...]) -> dict[str, Any]:
-        return {
-            "files": len(transfers),
-            "bytes": sum(t.digest.size_bytes for t in transfers),
-            "paths": [t.path for t in transfers],
-        }
-
-    copies = part(plan.copies)
-    copies["sources"] = {t.path: t.source_key for t in plan.copies}
-    return {
-        "release": plan.release.id,
-        "url": plan.release_url,
-        "dry_run": report.dry_run,
-        "already_complete": plan.complete,
-        "wrote_manifest": report.wrote_manifest,
-        "upload": part(plan.uploads),
-        "copy": copies,
-        "unchanged": part(plan.unchanged),
-        "elapsed_s": round(report.elapsed_s, 3),
-    }
-
-
 def print_sync(report: sync_mod.SyncReport) -> None:
     """Print the sync plan and outcome as aligned lines on stdout."""
     plan = report.plan
@@ -104,18 +82,25 @@ def print_sync(report: sync_mod.SyncReport) -> None:
     click.echo(f"status     {status}")
 
 
-def release_json(info: catalog.ReleaseInfo) -> dict[str, Any]:
-    """One release of a listing as JSON-ready data."""
-    release = info.release
-    return {
-        "id": info.id,
-        "complete": info.complete,
-        "created": release.created if release else "",
-        "models": {m.name: list(m.versions) for m in release.models} if release else {},
-        "size_bytes": release.size_bytes if release else 0,
-        "files": len(release.files) if release else 0,
-        "environments": list(info.environments),
-    }
+def print_releases(infos: Sequence[catalog.ReleaseInfo]) -> None:
+    """One table row per release: id, created, models, size, environments, status."""
+    table = Table("id", "created", "models", "size", "environments", "status")
+    for info in infos:
+        release = info.release
+        models = (
+            " ".join(f"{m.name}:{','.join(map(str, m.versions))}" for m in release.models)
+            if release
+            else ""
+        )
+        table.add_row(
+            info.id,
+            release.created if release else "",
+            models,
+            size_text(release.size_bytes if release else 0),
+            ",".join(info.environments),
+            "complete" if info.complete else "incomplete",
+        )
+    Console(soft_wrap=True).print(table)
 
 
 def size_text(size_bytes: int) -> str:

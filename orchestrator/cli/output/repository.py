@@ -1,0 +1,39 @@
+"""How the repository commands print for people: the listing table.
+
+Their JSON forms live in ``orchestrator.cli.output.jsondata``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from orchestrator.cli.output.releases import size_text
+from orchestrator.repository.listing import ModelListing
+
+__all__ = ["print_listing"]
+
+
+def print_listing(models: Sequence[ModelListing]) -> None:
+    """One table row per model version: served, size, sha256 prefix, metrics."""
+    table = Table("model", "version", "served", "size", "sha256", "metrics")
+    for model in models:
+        if model.error:
+            table.add_row(model.name, "", "", "", "", f"[red]{model.error}[/red]")
+        for version in model.versions:
+            metrics = ", ".join(f"{k}={_short(v)}" for k, v in sorted(version.metrics.items()))
+            table.add_row(
+                model.name,
+                str(version.version),
+                "yes" if version.served else "",
+                size_text(version.size_bytes),
+                version.sha256[:12],
+                metrics,
+            )
+    Console(soft_wrap=True).print(table)
+
+
+def _short(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

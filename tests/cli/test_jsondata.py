@@ -1,0 +1,66 @@
+"""One JSON convention: ``as_dict(result)`` for every result, printed by ``echo_json``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from orchestrator.cli import cli
+from orchestrator.cli.output.jsondata import as_dict, echo_json
+from orchestrator.core.findings import Finding
+from orchestrator.releases.catalog import GcReport
+
+
+def test_a_type_with_its_own_as_dict_uses_it() -> None:
+    finding = Finding("config-syntax", "error", Path("m/config.pbtxt"), 2, "bad", "fix it")
+    assert (
+        as_dict(finding)
+        == finding.as_dict()
+        == {
+            "code": "config-syntax",
+            "severity": "error",
+            "path": "m/config.pbtxt",
+            "line": 2,
+            "message": "bad",
+            "hint": "fix it",
+        }
+    )
+
+
+def test_a_type_without_a_json_form_is_a_bug_named_as_such() -> None:
+    with pytest.raises(TypeError, match="object has no JSON form"):
+        as_dict(object())
+
+
+def test_echo_json_prints_results_inside_plain_data_as_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    report = GcReport(
+        deleted=("a",), kept=("b", "c"), protected=(), deleted_objects=3, dry_run=True
+    )
+    echo_json({"reports": [report]})
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1
+    assert json.loads(out) == {
+        "reports": [
+            {
+                "deleted": ["a"],
+                "kept": ["b", "c"],
+                "protected": [],
+                "deleted_objects": 3,
+                "dry_run": True,
+            }
+        ]
+    }
+
+
+def test_releases_gc_json_of_an_empty_store(tmp_path: Path) -> None:
+    store = (tmp_path / "store").as_uri()
+    result = CliRunner().invoke(cli, ["releases", "gc", store, "--keep", "1", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        '{"deleted": [], "kept": [], "protected": [], "deleted_objects": 0, "dry_run": false}\n'
+    )
