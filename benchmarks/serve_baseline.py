@@ -7,7 +7,7 @@ local Triton through the stand-in backend on the CPU.
     .venv/bin/python -m benchmarks.serve_baseline [--repeats 3] [--window-s 5]
 
 Writes benchmarks/results/serve_baseline.json with the machine, versions, load average
-and command (``benchmarks.common.record``). The load is ``orchestrator.traffic.Traffic``:
+and command (``benchmarks.common.record``). The load is ``orchestrator.performance.traffic.Traffic``:
 one thread and one connection per unit of concurrency, one request in flight on each.
 """
 

@@ -196,7 +196,7 @@ def test_orchestrator_validate_does_not_load_onnxruntime() -> None:
     loaded = _loaded_after(
         f"""
         from orchestrator.cli import cli
-        cli(["validate", {str(ROOT / "model_repository")!r}])
+        cli(["validate", "--repo", {str(ROOT / "model_repository")!r}])
         """
     )
     assert "orchestrator.repository.validation" in loaded

@@ -2,7 +2,11 @@
 
 The commands live in the modules beside this one, one per noun; this module is the
 entry point (``orchestrator.cli:cli``): the group with ``--verbose`` and ``--version``,
-and the registration of every command.
+and the registration of every command. ``common`` defines every shared option once;
+``output/`` holds every formatter. Only this package imports click and rich.
+
+May import: every stage (``demo``, ``performance``, ``serving``, ``releases``,
+``repository``, ``core``, ``client``, ``errors``); nothing imports it.
 """
 
 from __future__ import annotations

@@ -127,7 +127,7 @@ def set_environment(
     if store.read(manifest_key) is None:
         raise StorageError(
             f"Release {release_id} is not complete in {store.url} (no {manifest_key}). "
-            "Sync it first: orchestrator sync REPO DEST."
+            "Sync it first: orchestrator sync STORE --repo REPOSITORY."
         )
     current = read_environment(store, environment)
     if current is None and must_exist:

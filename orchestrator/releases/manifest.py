@@ -238,7 +238,7 @@ def _check_valid(root: Path, validate: Validator | None) -> None:
         more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
         raise RepositoryError(
             f"Refusing to release {root}: validation found {len(errors)} error(s): "
-            f"{listed}{more}. Fix them (orchestrator validate {root}) and release again."
+            f"{listed}{more}. Fix them (orchestrator validate --repo {root}) and release again."
         )
 
 

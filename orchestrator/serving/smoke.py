@@ -6,7 +6,7 @@ For each served model version and each protocol (HTTP, gRPC) a smoke test
    matches the repository's config.pbtxt,
 2. checks that the version's ``golden.npz`` fits those inputs,
 3. sends the golden inputs, pinned to that version (in chunks of ``max_batch_size``),
-4. compares the answers with the golden outputs (see ``orchestrator.golden`` for the
+4. compares the answers with the golden outputs (see ``orchestrator.core.golden`` for the
    tolerance and its per-model override).
 
 Every check gives one ``SmokeResult``; nothing stops at the first failure, so one run
