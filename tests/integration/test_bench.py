@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from orchestrator import client
 from orchestrator.cli import cli
+from orchestrator.core.golden import golden_path, write_golden
 from orchestrator.errors import ServerError
 from orchestrator.performance.bench import BenchOptions, ServerStats, bench
 from orchestrator.performance.loadgen import LoadGenerator, http_request_once
@@ -35,7 +36,7 @@ def served(triton_server: TritonServer, triton_repo: Path) -> TritonServer:
     make_affine_onnx(triton_repo / MODEL / "1" / "model.onnx")
     (triton_repo / MODEL / "config.pbtxt").write_text(config)
     rows = np.arange(12, dtype=np.float32).reshape(3, 4)
-    np.savez(triton_repo / MODEL / "1" / "golden.npz", **{"inputs/x": rows, "outputs/y": rows})
+    write_golden(golden_path(triton_repo / MODEL / "1"), {"x": rows}, {"y": rows})
     states = load_models(triton_server.http_url, triton_repo, [MODEL], cpu_override=True)
     assert [s.state for s in states] == ["READY"]
     return triton_server
@@ -77,7 +78,7 @@ def test_bench_measures_every_level_with_the_servers_own_times(
     served: TritonServer, triton_repo: Path, protocol: Any
 ):
     url = served.http_url if protocol == "http" else served.grpc_url
-    golden = triton_repo / MODEL / "1" / "golden.npz"
+    golden = golden_path(triton_repo / MODEL / "1")
     options = BenchOptions(
         url, MODEL, protocol=protocol, concurrency=(1, 8), batch_size=2, golden=golden, **SHORT
     )
