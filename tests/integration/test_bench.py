@@ -104,6 +104,7 @@ def test_bench_names_a_model_that_is_not_served(served: TritonServer):
         bench(BenchOptions(served.http_url, "no_such_model", **SHORT))
 
 
+@pytest.mark.usefixtures("tritonserver")
 def test_a_server_that_dies_mid_run_keeps_the_levels_measured_before(
     tmp_path: Path, write_model: Callable[..., Path]
 ):
