@@ -23,14 +23,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
+from orchestrator.core.golden import golden_path, read_golden
 from orchestrator.core.model_config import load_config, parse_config, render_config
 from orchestrator.performance.bench import BenchOptions, BenchReport, bench
 from orchestrator.repository.layout import version_numbers
@@ -62,28 +65,39 @@ class Model:
     source: str
 
 
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options every script shares."""
+def benchmark_parser(
+    description: str | None, concurrency: str | None = None
+) -> argparse.ArgumentParser:
+    """The options every digits_cnn script shares, and ``--concurrency`` when it has levels."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--bundle", type=Path, help="digits_cnn export bundle folder.")
     parser.add_argument("--window-s", type=float, default=2.0, help="Measurement window.")
     parser.add_argument("--max-windows", type=int, default=8, help="Windows per level at most.")
     parser.add_argument(
         "--repeats", type=int, default=3, help="Alternating runs per level; medians are kept."
     )
+    if concurrency is not None:
+        parser.add_argument(
+            "--concurrency", type=int_list, default=concurrency, help="Levels, e.g. 1,8,32."
+        )
+    return parser
+
+
+def int_list(text: str) -> list[int]:
+    """``"1,8,32"`` as ``[1, 8, 32]`` (``--concurrency``, ``--batch-sizes``)."""
+    return [int(part) for part in text.split(",")]
 
 
 def digits_cnn(args: argparse.Namespace, workdir: Path) -> Model:
     """Find or build digits_cnn (see the module docstring)."""
     if args.bundle is not None:
         bundle = Path(args.bundle)
-        return Model(
-            bundle / "model.onnx", _shipped_or_default(), bundle / "golden.npz", str(bundle)
-        )
+        return Model(bundle / "model.onnx", _shipped_or_default(), golden_path(bundle), str(bundle))
     shipped = ROOT / "model_repository" / "digits_cnn"
     versions = version_numbers(shipped) if shipped.is_dir() else []
     if versions:
         newest = shipped / str(max(versions))
-        golden = newest / "golden.npz"
+        golden = golden_path(newest)
         return Model(
             newest / "model.onnx",
             (shipped / "config.pbtxt").read_text(),
@@ -94,12 +108,54 @@ def digits_cnn(args: argparse.Namespace, workdir: Path) -> Model:
     command = [sys.executable, "-m", "training", "digits_cnn", "--out", str(bundle)]
     print(f"No model_repository/digits_cnn: training it ({' '.join(command)})", file=sys.stderr)
     subprocess.run(command, check=True, cwd=ROOT)
-    return Model(bundle / "model.onnx", _shipped_or_default(), bundle / "golden.npz", "trained now")
+    return Model(bundle / "model.onnx", _shipped_or_default(), golden_path(bundle), "trained now")
 
 
 def _shipped_or_default() -> str:
     shipped = ROOT / "model_repository" / "digits_cnn" / "config.pbtxt"
     return shipped.read_text() if shipped.is_file() else DIGITS_CONFIG.format(name="digits_cnn")
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """digits_cnn and the repository a script serves, in a folder removed afterwards."""
+
+    model: Model
+    repo: Path
+
+    def add(
+        self, name: str, config_text: str | None = None, onnx: Path | None = None, **changes: Any
+    ) -> str:
+        """Add the model ``name`` to the repository, a variant of digits_cnn.
+
+        ``onnx`` defaults to digits_cnn's file and ``config_text`` to its config; the
+        config is renamed and its top-level fields changed as ``renamed`` does.
+
+        Returns:
+            The config text written.
+        """
+        text = renamed(config_text or self.model.config_text, name, **changes)
+        add_model(self.repo, name, onnx or self.model.onnx, text)
+        return text
+
+    def golden_rows(self) -> dict[str, NDArray[Any]]:
+        """The golden inputs by name (one row of zeros without golden data)."""
+        if self.model.golden is None:
+            return {"input": np.zeros((1, 1, 8, 8), np.float32)}
+        return read_golden(self.model.golden).inputs
+
+    def serve(self) -> contextlib.AbstractContextManager[TritonServer]:
+        """A local Triton with every model of the repository loaded."""
+        return serving(self.repo)
+
+
+@contextlib.contextmanager
+def digits_workspace(args: argparse.Namespace) -> Iterator[Workspace]:
+    """digits_cnn (found or trained), served as ``digits_cnn``; add the variants to compare."""
+    with workdir() as tmp:
+        workspace = Workspace(digits_cnn(args, tmp), tmp / "repo")
+        workspace.add("digits_cnn")
+        yield workspace
 
 
 def renamed(config_text: str, name: str, **changes: Any) -> str:
@@ -135,9 +191,9 @@ def serving(repo: Path) -> Iterator[TritonServer]:
 
 def measure(
     url: str, model: str, concurrency: int, args: argparse.Namespace, **options: Any
-) -> BenchReport:
-    """One concurrency level with the project's generator (warm-up 1 s)."""
-    return bench(
+) -> dict[str, Any]:
+    """One concurrency level with the project's generator (warm-up 1 s), as recorded."""
+    report = bench(
         BenchOptions(
             url,
             model,
@@ -149,6 +205,7 @@ def measure(
         ),
         engine="orchestrator",
     )
+    return level_summary(report)
 
 
 def cpu_model() -> str:
@@ -162,7 +219,7 @@ def cpu_model() -> str:
 
 def record(name: str, started_load: tuple[float, float, float], data: dict[str, Any]) -> Path:
     """Write ``results/<name>.json`` with machine, versions and command; print it."""
-    packages = ("nvidia-pytriton", "onnxruntime", "tritonclient", "numpy", "torch")
+    packages = ("nvidia-pytriton", "onnxruntime", "onnx", "tritonclient", "numpy", "torch")
     versions = {}
     for package in packages:
         with contextlib.suppress(metadata.PackageNotFoundError):
@@ -229,12 +286,23 @@ def workdir() -> Iterator[Path]:
         yield Path(tmp)
 
 
-def now() -> float:
-    """Monotonic seconds."""
-    return time.monotonic()
-
-
 MEDIAN_KEYS = ("throughput_per_s", "p50_ms", "p99_ms", "server_queue_ms", "server_compute_ms")
+
+
+def alternate(
+    repeats: int, contestants: Mapping[str, Callable[[], dict[str, Any]]]
+) -> dict[str, list[dict[str, Any]]]:
+    """Run every contestant ``repeats`` times, rotating who goes first; the runs by name.
+
+    Rotating the order makes drift on the machine (other jobs, thermal) hit all alike.
+    """
+    keys = list(contestants)
+    runs: dict[str, list[dict[str, Any]]] = {key: [] for key in keys}
+    for repeat in range(repeats):
+        shift = repeat % len(keys)
+        for key in keys[shift:] + keys[:shift]:
+            runs[key].append(contestants[key]())
+    return runs
 
 
 def side_by_side(
@@ -249,15 +317,14 @@ def side_by_side(
     Returns, per key of ``models``, the medians of ``MEDIAN_KEYS`` over the runs, how many
     runs were stable, the failures, and every run.
     """
-    keys = list(models)
-    runs: dict[str, list[dict[str, Any]]] = {key: [] for key in keys}
-    for repeat in range(args.repeats):
-        shift = repeat % len(keys)
-        for key in keys[shift:] + keys[:shift]:
-            runs[key].append(level_summary(measure(url, models[key], concurrency, args, **options)))
+
+    def contestant(model: str) -> Callable[[], dict[str, Any]]:
+        return lambda: measure(url, model, concurrency, args, **options)
+
+    runs = alternate(args.repeats, {key: contestant(model) for key, model in models.items()})
     result: dict[str, dict[str, Any]] = {}
-    for key in keys:
-        good = [run for run in runs[key] if "error" not in run]
+    for key, key_runs in runs.items():
+        good = [run for run in key_runs if "error" not in run]
         summary: dict[str, Any] = {
             name: round(float(statistics.median(run[name] for run in good)), 4) if good else None
             for name in MEDIAN_KEYS
@@ -267,10 +334,30 @@ def side_by_side(
             if good
             else None
         )
-        summary["stable_runs"] = f"{sum(1 for run in good if run['stable'])}/{len(runs[key])}"
+        summary["stable_runs"] = f"{sum(1 for run in good if run['stable'])}/{len(key_runs)}"
         summary["failures"] = sum(run.get("failures", 0) for run in good)
-        summary["runs"] = runs[key]
+        summary["runs"] = key_runs
         if not good:
-            summary["error"] = runs[key][-1].get("error", "no run finished")
+            summary["error"] = key_runs[-1].get("error", "no run finished")
         result[key] = summary
     return result
+
+
+def compare_levels(
+    workspace: Workspace, models: dict[str, str], args: argparse.Namespace
+) -> list[dict[str, Any]]:
+    """Serve the workspace and compare ``models`` side by side at every ``--concurrency``.
+
+    Each row is ``{"concurrency": c, <key>: side_by_side summary, ...}``, printed as it
+    is measured; requests carry golden rows.
+    """
+    rows = []
+    with workspace.serve() as server:
+        for level in args.concurrency:
+            row: dict[str, Any] = {"concurrency": level}
+            row.update(
+                side_by_side(server.http_url, models, level, args, golden=workspace.model.golden)
+            )
+            rows.append(row)
+            print(row, flush=True)
+    return rows

@@ -13,48 +13,22 @@ Goal: at concurrency 32, batching on gives at least 2x the throughput with p99 n
 
 from __future__ import annotations
 
-import argparse
 import os
-from typing import Any
 
-from benchmarks.common import (
-    add_common_arguments,
-    add_model,
-    digits_cnn,
-    record,
-    renamed,
-    serving,
-    side_by_side,
-    workdir,
-)
+from benchmarks.common import benchmark_parser, compare_levels, digits_workspace, record
 
 LEVELS = (1, 2, 4, 8, 16, 32, 64)
 
 
 def main() -> None:
     """Run and record."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    add_common_arguments(parser)
-    parser.add_argument("--concurrency", default=",".join(map(str, LEVELS)))
-    args = parser.parse_args()
-    levels = [int(c) for c in args.concurrency.split(",")]
+    args = benchmark_parser(__doc__, concurrency=",".join(map(str, LEVELS))).parse_args()
     load = os.getloadavg()
-    with workdir() as tmp:
-        model = digits_cnn(args, tmp)
-        repo = tmp / "repo"
-        add_model(repo, "digits_cnn", model.onnx, renamed(model.config_text, "digits_cnn"))
-        nobatch = renamed(model.config_text, "digits_cnn_nobatch", dynamic_batching=None)
-        add_model(repo, "digits_cnn_nobatch", model.onnx, nobatch)
-        rows = []
-        with serving(repo) as server:
-            for concurrency in levels:
-                models = {"on": "digits_cnn", "off": "digits_cnn_nobatch"}
-                row: dict[str, Any] = {"concurrency": concurrency}
-                row.update(
-                    side_by_side(server.http_url, models, concurrency, args, golden=model.golden)
-                )
-                rows.append(row)
-                print(row, flush=True)
+    with digits_workspace(args) as workspace:
+        model = workspace.model
+        config_on = workspace.add("digits_cnn")
+        workspace.add("digits_cnn_nobatch", dynamic_batching=None)
+        rows = compare_levels(workspace, {"on": "digits_cnn", "off": "digits_cnn_nobatch"}, args)
     at32 = next((r for r in rows if r["concurrency"] == 32), None)
     goal = None
     if at32 and at32["on"]["throughput_per_s"] and at32["off"]["throughput_per_s"]:
@@ -71,7 +45,7 @@ def main() -> None:
         load,
         {
             "model": model.source,
-            "config_on": renamed(model.config_text, "digits_cnn"),
+            "config_on": config_on,
             "window_s": args.window_s,
             "max_windows": args.max_windows,
             "repeats": args.repeats,

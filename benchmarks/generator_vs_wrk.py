@@ -14,7 +14,6 @@ other. Client CPU per request is recorded for both (wrk's from its rusage).
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import resource
@@ -25,19 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from benchmarks.common import (
-    add_common_arguments,
-    add_model,
-    digits_cnn,
-    level_summary,
-    measure,
-    record,
-    renamed,
-    serving,
-    workdir,
-)
+from benchmarks.common import alternate, benchmark_parser, digits_workspace, measure, record
 from orchestrator import client
 
 LUA = """wrk.method = "POST"
@@ -91,62 +78,42 @@ def run_wrk(
 
 def main() -> None:
     """Run and record."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    add_common_arguments(parser)
-    parser.add_argument("--concurrency", default="8,32")
+    parser = benchmark_parser(__doc__, concurrency="8,32")
     parser.add_argument("--wrk-seconds", type=int, default=6)
     args = parser.parse_args()
     wrk = shutil.which("wrk")
     if wrk is None:
         sys.exit("wrk is not installed. On Debian/Ubuntu: sudo apt-get install -y wrk")
-    levels = [int(c) for c in args.concurrency.split(",")]
     load = os.getloadavg()
-    with workdir() as tmp:
-        model = digits_cnn(args, tmp)
-        repo = tmp / "repo"
-        add_model(repo, "digits_cnn", model.onnx, renamed(model.config_text, "digits_cnn"))
-        if model.golden is not None:
-            with np.load(model.golden) as golden:
-                inputs = {"input": golden["inputs/input"][:1]}
-        else:
-            inputs = {"input": np.zeros((1, 1, 8, 8), np.float32)}
+    with digits_workspace(args) as workspace:
+        model = workspace.model
+        inputs = {"input": workspace.golden_rows()["input"][:1]}
         request = client.encode_http_request("digits_cnn", inputs)
-        script = wrk_script(tmp, request)
+        script = wrk_script(workspace.repo.parent, request)
         rows = []
-        with serving(repo) as server:
-            for concurrency in levels:
-                runs: list[dict[str, Any]] = []
-                for repeat in range(args.repeats):
-                    # Alternate who goes first, so drift on the machine hits both alike.
-                    pair: dict[str, Any] = {}
-                    for who in (
-                        ("orchestrator", "wrk") if repeat % 2 == 0 else ("wrk", "orchestrator")
-                    ):
-                        if who == "wrk":
-                            pair[who] = run_wrk(
-                                wrk,
-                                server.http_url,
-                                request.path,
-                                script,
-                                concurrency,
-                                args.wrk_seconds,
-                            )
-                        else:
-                            ours = level_summary(
-                                measure(
-                                    server.http_url,
-                                    "digits_cnn",
-                                    concurrency,
-                                    args,
-                                    golden=model.golden,
-                                )
-                            )
-                            ours["client_cpu_us_per_request"] = round(
-                                ours["client_cpu_fraction"] / ours["throughput_per_s"] * 1e6, 1
-                            )
-                            pair[who] = ours
-                    runs.append(pair)
-                    print(concurrency, pair, flush=True)
+        with workspace.serve() as server:
+            for concurrency in args.concurrency:
+
+                def ours(concurrency: int = concurrency) -> dict[str, Any]:
+                    summary = measure(
+                        server.http_url, "digits_cnn", concurrency, args, golden=model.golden
+                    )
+                    summary["client_cpu_us_per_request"] = round(
+                        summary["client_cpu_fraction"] / summary["throughput_per_s"] * 1e6, 1
+                    )
+                    return summary
+
+                def theirs(concurrency: int = concurrency) -> dict[str, Any]:
+                    return run_wrk(
+                        wrk, server.http_url, request.path, script, concurrency, args.wrk_seconds
+                    )
+
+                by_tool = alternate(args.repeats, {"orchestrator": ours, "wrk": theirs})
+                runs = [
+                    {tool: by_tool[tool][repeat] for tool in by_tool}
+                    for repeat in range(args.repeats)
+                ]
+                print(concurrency, runs, flush=True)
 
                 def median(who: str, key: str, runs: list[dict[str, Any]] = runs) -> float:
                     return round(float(statistics.median(run[who][key] for run in runs)), 2)

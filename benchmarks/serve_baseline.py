@@ -1,14 +1,15 @@
 """Time from `orchestrator serve` to ready, and requests/s at concurrency 1 and 16.
 
-The model is the test suite's small affine graph (x[N,4] -> y, s) with the production
-config shape (backend onnxruntime, KIND_GPU, dynamic batching), served by the real
-local Triton through the stand-in backend on the CPU.
+The model is the shipped ``cancer_mlp`` (model_repository/cancer_mlp: a small MLP over 30
+features) with its production config (backend onnxruntime, KIND_GPU, dynamic batching,
+warm-up), served by the real local Triton through the stand-in backend on the CPU.
 
     .venv/bin/python -m benchmarks.serve_baseline [--repeats 3] [--window-s 5]
 
 Writes benchmarks/results/serve_baseline.json with the machine, versions, load average
-and command (``benchmarks.common.record``). The load is ``orchestrator.performance.traffic.Traffic``:
-one thread and one connection per unit of concurrency, one request in flight on each.
+and command (``benchmarks.common.record``). The load is
+``orchestrator.performance.traffic.Traffic``: one thread and one connection per unit of
+concurrency, one request in flight on each, each request one golden row.
 """
 
 from __future__ import annotations
@@ -16,24 +17,28 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-import numpy as np
+from numpy.typing import NDArray
 
-from benchmarks.common import record
+from benchmarks.common import ROOT, record
+from orchestrator.core.golden import golden_path, read_golden
 from orchestrator.performance.traffic import Traffic
-from tests.onnx_models import AFFINE_CONFIG, make_affine_onnx
+
+MODEL = "cancer_mlp"
 
 
 def _startup_s(repo: Path) -> tuple[float, str, subprocess.Popen[str]]:
     started = time.monotonic()
     process = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator", "serve", str(repo), "--format", "json"],
+        [sys.executable, "-m", "orchestrator", "serve", "--repo", str(repo), "--format", "json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -43,9 +48,10 @@ def _startup_s(repo: Path) -> tuple[float, str, subprocess.Popen[str]]:
     return time.monotonic() - started, report["http"], process
 
 
-def _rps(url: str, concurrency: int, window_s: float) -> tuple[float, int]:
-    x = np.ones((1, 4), dtype=np.float32)
-    with Traffic(url, "affine", {"x": x}, protocol="http", concurrency=concurrency) as load:
+def _rps(
+    url: str, inputs: dict[str, NDArray[Any]], concurrency: int, window_s: float
+) -> tuple[float, int]:
+    with Traffic(url, MODEL, inputs, protocol="http", concurrency=concurrency) as load:
         time.sleep(window_s)
         report = load.stop()
     return report.requests_per_s, report.failed
@@ -58,11 +64,12 @@ def main() -> None:
     parser.add_argument("--window-s", type=float, default=5.0)
     args = parser.parse_args()
     started_load = os.getloadavg()
+    shipped = ROOT / "model_repository" / MODEL
+    golden = read_golden(golden_path(shipped / "1"))
+    inputs = {name: array[:1] for name, array in golden.inputs.items()}
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp)
-        make_affine_onnx(repo / "affine" / "1" / "model.onnx")
-        config = AFFINE_CONFIG.format(name="affine", max_batch_size=64, delay_us=500)
-        (repo / "affine" / "config.pbtxt").write_text(config)
+        shutil.copytree(shipped, repo / MODEL)
         startups: list[float] = []
         rps: dict[int, list[float]] = {1: [], 16: []}
         failures = 0
@@ -70,7 +77,7 @@ def main() -> None:
             seconds, url, process = _startup_s(repo)
             startups.append(seconds)
             for concurrency in (1, 16):
-                value, failed = _rps(url, concurrency, args.window_s)
+                value, failed = _rps(url, inputs, concurrency, args.window_s)
                 rps[concurrency].append(value)
                 failures += failed
             process.terminate()
@@ -79,6 +86,7 @@ def main() -> None:
         "serve_baseline",
         started_load,
         {
+            "model": f"{MODEL} (shipped, production config)",
             "serve_to_ready_s_median": round(statistics.median(startups), 3),
             "serve_to_ready_s_all": [round(s, 3) for s in startups],
             "rps_median": {str(c): round(statistics.median(v), 1) for c, v in rps.items()},

@@ -9,39 +9,35 @@ end to end (a fresh process each time, training included).
 
     .venv/bin/python -m benchmarks.swap_under_load [--repeats 3] [--demo-repeats 3]
 
-Writes benchmarks/results/swap_under_load.json with the machine, versions and command.
+Writes benchmarks/results/swap_under_load.json with the machine, versions and command
+(``benchmarks.common.record``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from benchmarks.common import ROOT, alternate, record
 from orchestrator.client.endpoints import Endpoints
-from orchestrator.core.golden import golden_path, read_golden
+from orchestrator.core.golden import GOLDEN_FILENAME, golden_path, read_golden
 from orchestrator.performance.traffic import Traffic
 from orchestrator.repository.publish import publish
 from orchestrator.serving.swap import serve_versions, swap
 from orchestrator.serving.triton import ServerOptions, TritonServer
 
-ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "model_repository"
 MODEL = "digits_cnn"
-RESULTS = Path(__file__).parent / "results" / "swap_under_load.json"
 CONCURRENCY = 8
+BUNDLE_FILES = ("model.onnx", "export.json", GOLDEN_FILENAME)
 
 
 def _one_swap(protocol: str) -> dict[str, Any]:
@@ -50,7 +46,7 @@ def _one_swap(protocol: str) -> dict[str, Any]:
         shutil.copytree(SHIPPED / MODEL, repo / MODEL)
         bundle = Path(tmp) / "bundle"
         bundle.mkdir()
-        for name in ("model.onnx", "export.json", "golden.npz"):
+        for name in BUNDLE_FILES:
             shutil.copy2(repo / MODEL / "1" / name, bundle / name)
         with TritonServer(ServerOptions(repo, workdir=Path(tmp) / "triton")) as server:
             serve_versions(server.http_url, repo, MODEL, [1])
@@ -102,47 +98,36 @@ def main() -> None:
     parser.add_argument("--demo-repeats", type=int, default=3)
     args = parser.parse_args()
     load_before = os.getloadavg()
-    runs: dict[str, list[dict[str, Any]]] = {"grpc": [], "http": []}
-    for _ in range(args.repeats):
-        for protocol in ("grpc", "http"):  # side by side, alternating
-            runs[protocol].append(_one_swap(protocol))
+    # Side by side: the protocols alternate, rotating which goes first.
+    runs = alternate(
+        args.repeats, {"grpc": lambda: _one_swap("grpc"), "http": lambda: _one_swap("http")}
+    )
     demo = [_demo_wall_s() for _ in range(args.demo_repeats)]
     keys = ("publish_s", "swap_load_s", "swap_total_s", "publish_to_served_s")
-    result = {
-        "benchmark": "swap_under_load",
-        "command": " ".join(
-            [Path(sys.executable).name, "-m", "benchmarks.swap_under_load", *sys.argv[1:]]
-        ),
-        "machine": {
-            "cpu": platform.processor() or platform.machine(),
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average_before": [round(x, 2) for x in load_before],
-            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+    record(
+        "swap_under_load",
+        load_before,
+        {
+            "model": f"{MODEL} (shipped version 1, published again as version 2)",
+            "concurrency": CONCURRENCY,
+            "median": {
+                protocol: {key: _median(r, key) for key in keys} for protocol, r in runs.items()
+            },
+            "requests_failed_total": {
+                p: sum(r["requests_failed"] for r in v) for p, v in runs.items()
+            },
+            "runs": {
+                protocol: [
+                    {k: round(v, 3) if isinstance(v, float) else v for k, v in run.items()}
+                    for run in r
+                ]
+                for protocol, r in runs.items()
+            },
+            "demo_wall_s_median": round(statistics.median(demo), 1) if demo else None,
+            "demo_wall_s_all": [round(s, 1) for s in demo],
+            "repeats": args.repeats,
         },
-        "versions": {
-            p: metadata.version(p)
-            for p in ("nvidia-pytriton", "onnxruntime", "tritonclient", "torch", "numpy")
-        },
-        "model": f"{MODEL} (shipped version 1, published again as version 2)",
-        "concurrency": CONCURRENCY,
-        "median": {
-            protocol: {key: _median(r, key) for key in keys} for protocol, r in runs.items()
-        },
-        "requests_failed_total": {p: sum(r["requests_failed"] for r in v) for p, v in runs.items()},
-        "runs": {
-            protocol: [
-                {k: round(v, 3) if isinstance(v, float) else v for k, v in run.items()} for run in r
-            ]
-            for protocol, r in runs.items()
-        },
-        "demo_wall_s_median": round(float(np.median(demo)), 1),
-        "demo_wall_s_all": [round(s, 1) for s in demo],
-        "repeats": args.repeats,
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    )
 
 
 if __name__ == "__main__":

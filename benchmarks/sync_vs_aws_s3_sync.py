@@ -1,9 +1,10 @@
 """Compare ``orchestrator sync`` with ``aws s3 sync`` on the same S3 server and repository.
 
-Both tools run as subprocesses (process start included) against one local moto_server,
-each into its own fresh bucket, from the same 205-file repository (5 models x 10
-versions x 4 files, plus 5 configs). Requests are counted from the server's access
-log, uploads from each tool's own report. Scenarios:
+Both tools run as subprocesses (process start included) against one local moto server
+(moto's own ``ThreadedMotoServer``, in this process), each into its own fresh bucket, from
+the same 205-file repository (5 models x 10 versions x 4 files, plus 5 configs; every
+version holds the shipped cancer_mlp model). Requests are counted from the server's
+request log, uploads from each tool's own report. Scenarios:
 
 1. full sync into an empty bucket (median of --repeat runs);
 2. no-change re-sync (median of --repeat runs);
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import random
@@ -36,16 +38,22 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from moto.server import ThreadedMotoServer
+
+from benchmarks.common import ROOT
+from orchestrator.core.model_config import load_config, render_config
 from orchestrator.repository.layout import version_manifest, write_manifest
-from tests.onnx_models import AFFINE_CONFIG, make_affine_onnx
-from tests.s3_server import S3Server, start_s3_server, stop_s3_server
 
 MODELS = 5
 VERSIONS = 10
+SHIPPED = ROOT / "model_repository" / "cancer_mlp"
 
 
 @dataclass(frozen=True)
@@ -63,41 +71,71 @@ class Run:
 def build_repository(root: Path, seed: int = 0) -> Path:
     """5 models x 10 versions x (model.onnx, weights.bin, notes.txt, manifest.json)."""
     rng = random.Random(seed)
-    onnx = make_affine_onnx(root.parent / "affine.onnx")
     for m in range(MODELS):
         name = f"model_{m}"
         model_dir = root / name
         model_dir.mkdir(parents=True)
-        config = AFFINE_CONFIG.format(name=name, max_batch_size=8, delay_us=100)
-        (model_dir / "config.pbtxt").write_text(config + "version_policy: { all: {} }\n")
+        config = load_config(SHIPPED / "config.pbtxt")
+        config.name = name
+        config.version_policy.all.SetInParent()
+        (model_dir / "config.pbtxt").write_text(render_config(config))
         for v in range(1, VERSIONS + 1):
             folder = model_dir / str(v)
             folder.mkdir()
-            shutil.copyfile(onnx, folder / "model.onnx")
+            shutil.copyfile(SHIPPED / "1" / "model.onnx", folder / "model.onnx")
             (folder / "weights.bin").write_bytes(rng.randbytes(rng.randint(100, 400) * 1024))
             (folder / "notes.txt").write_text(f"{name} version {v}\n")
             write_manifest(folder, version_manifest(folder))
     return root
 
 
-class Counter:
-    """Counts the S3 server's access-log lines (one per request) between two marks."""
+class Counter(logging.Handler):
+    """Counts the requests the S3 server logs (werkzeug's one line each) between two marks."""
 
-    def __init__(self, log: Path) -> None:
-        self.log = log
-        self.mark = self._lines()
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+        self.mark = 0
 
-    def _lines(self) -> list[str]:
-        text = self.log.read_text(errors="replace")
-        return [line for line in text.splitlines() if '" ' in line and "HTTP/1.1" in line]
+    def emit(self, record: logging.LogRecord) -> None:
+        """Keep a request line."""
+        line = record.getMessage()
+        if '" ' in line and "HTTP/1.1" in line:
+            self.lines.append(line)
 
     def since_mark(self) -> tuple[int, int]:
         """(requests, PUT requests) logged since the last mark; then mark again."""
-        lines = self._lines()[len(self.mark) :]
+        lines = self.lines[self.mark :]
         requests = [line for line in lines if "/moto-api/" not in line]
         puts = [line for line in requests if '"PUT ' in line]
-        self.mark = self._lines()
+        self.mark += len(lines)
         return len(requests), len(puts)
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """The running server's endpoint and the request counter on its log."""
+
+    endpoint_url: str
+    counter: Counter
+
+
+@contextmanager
+def s3_server() -> Iterator[S3Server]:
+    """An S3 server (moto) on a free loopback port, in this process, counting requests."""
+    counter = Counter()
+    requests_log = logging.getLogger("werkzeug")
+    requests_log.setLevel(logging.INFO)
+    requests_log.addHandler(counter)
+    requests_log.propagate = False
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield S3Server(f"http://{host}:{port}", counter)
+    finally:
+        server.stop()
+        requests_log.removeHandler(counter)
 
 
 def run_tool(
@@ -138,7 +176,7 @@ def run_tool(
     started = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     seconds = time.perf_counter() - started
-    time.sleep(0.2)  # let the server flush its access log
+    time.sleep(0.2)  # let the server log the last requests
     requests, puts = counter.since_mark()
     if result.returncode != 0:
         raise SystemExit(f"{tool} failed ({result.returncode}): {result.stderr}")
@@ -226,7 +264,8 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace, aws_ver
         f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         f"- machine: {platform.platform()}, {os.cpu_count()} CPUs (shared with other jobs)",
         f"- python {platform.python_version()}; {aws_version}",
-        "- server: moto_server (moto 5.2.5) on loopback; both tools run as subprocesses",
+        f"- server: moto {metadata.version('moto')} (ThreadedMotoServer in the benchmark's "
+        "process) on loopback; both tools run as subprocesses",
         f"- repository: {files} files ({MODELS} models x {VERSIONS} versions x 4 files + configs)",
         "- command: `.venv/bin/python -m benchmarks.sync_vs_aws_s3_sync "
         f"--aws {args.aws} --repeat {args.repeat}` (medians)",
@@ -299,22 +338,15 @@ def main() -> None:
     aws_version = subprocess.run(
         [str(args.aws), "--version"], capture_output=True, text=True, check=True
     ).stdout.strip()
-    with tempfile.TemporaryDirectory(prefix="sync-bench-") as tmp:
-        work = Path(tmp)
-        log = work / "moto.log"
-        server = start_s3_server(log=log)
-        env = {
-            **os.environ,
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }
-        env.pop("AWS_PROFILE", None)
-        try:
-            counter = Counter(log)
-            results = bench(work, server, args.aws, counter, env, args.repeat)
-        finally:
-            stop_s3_server(server.process)
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    env.pop("AWS_PROFILE", None)
+    with tempfile.TemporaryDirectory(prefix="sync-bench-") as tmp, s3_server() as server:
+        results = bench(Path(tmp), server, args.aws, server.counter, env, args.repeat)
     text = report(results, args, aws_version)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text)

@@ -6,7 +6,8 @@ the whole ``train_and_export`` call (data, training, export, parity gate, writin
 
     .venv/bin/python -m benchmarks.training_time [--repeats 3]
 
-Writes benchmarks/results/training_time.json with the machine, versions and command.
+Writes benchmarks/results/training_time.json with the machine, versions and command
+(``benchmarks.common.record``).
 """
 
 from __future__ import annotations
@@ -14,19 +15,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from importlib import metadata
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import alternate, record
 from training import MODEL_NAMES
-
-RESULTS = Path(__file__).parent / "results" / "training_time.json"
 
 
 def _run(model: str, out: Path) -> dict[str, Any]:
@@ -52,45 +51,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in MODEL_NAMES}
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
-        for repeat in range(args.repeats):
-            for name in MODEL_NAMES:
-                runs[name].append(_run(name, Path(tmp) / f"{name}-{repeat}"))
-    results = {
-        "benchmark": "training_time",
-        "command": f"python -m benchmarks.training_time --repeats {args.repeats}",
-        "machine": {
-            "cpu": platform.machine(),
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average_before": [round(x, 2) for x in load_before],
-            "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        },
-        "versions": {d: metadata.version(d) for d in ("torch", "onnx", "onnxruntime")},
-        "models": {
-            name: {
-                "train_time_s_median": _median(model_runs, "train_time_s"),
-                "total_time_s_median": _median(model_runs, "total_time_s"),
-                "process_wall_s_median": _median(model_runs, "process_wall_s"),
-                "accuracy": sorted({run["metrics"]["accuracy"] for run in model_runs}),
-                "parity_max_abs_error": max(
-                    p["max_abs_error"] for run in model_runs for p in run["parity"].values()
-                ),
-                "parity_max_rel_error": max(
-                    p["max_rel_error"] for run in model_runs for p in run["parity"].values()
-                ),
-                "identical_onnx_across_runs": len({run["onnx_sha256"] for run in model_runs}) == 1,
-                "runs": model_runs,
-            }
-            for name, model_runs in runs.items()
-        },
-        "repeats": args.repeats,
+
+        def trainer(name: str) -> Callable[[], dict[str, Any]]:
+            # Every run exports into a folder of its own.
+            return lambda: _run(name, Path(tempfile.mkdtemp(dir=tmp)) / name)
+
+        runs = alternate(args.repeats, {name: trainer(name) for name in MODEL_NAMES})
+    models = {
+        name: {
+            "train_time_s_median": _median(model_runs, "train_time_s"),
+            "total_time_s_median": _median(model_runs, "total_time_s"),
+            "process_wall_s_median": _median(model_runs, "process_wall_s"),
+            "accuracy": sorted({run["metrics"]["accuracy"] for run in model_runs}),
+            "parity_max_abs_error": max(
+                p["max_abs_error"] for run in model_runs for p in run["parity"].values()
+            ),
+            "parity_max_rel_error": max(
+                p["max_rel_error"] for run in model_runs for p in run["parity"].values()
+            ),
+            "identical_onnx_across_runs": len({run["onnx_sha256"] for run in model_runs}) == 1,
+            "runs": model_runs,
+        }
+        for name, model_runs in runs.items()
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    for name, model in results["models"].items():
+    record("training_time", load_before, {"models": models, "repeats": args.repeats})
+    for name, model in models.items():
         print(
             f"{name}: accuracy {model['accuracy']}, train {model['train_time_s_median']} s, "
             f"total {model['total_time_s_median']} s, process {model['process_wall_s_median']} s, "

@@ -11,7 +11,6 @@ backend's request handling.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import time
@@ -21,17 +20,7 @@ import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 
-from benchmarks.common import (
-    add_common_arguments,
-    add_model,
-    digits_cnn,
-    level_summary,
-    measure,
-    record,
-    renamed,
-    serving,
-    workdir,
-)
+from benchmarks.common import benchmark_parser, digits_workspace, int_list, measure, record
 
 
 def ort_rows_per_s(
@@ -55,36 +44,21 @@ def ort_rows_per_s(
 
 def main() -> None:
     """Run and record."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    add_common_arguments(parser)
-    parser.add_argument("--batch-sizes", default="1,8,32")
+    parser = benchmark_parser(__doc__)
+    parser.add_argument("--batch-sizes", type=int_list, default="1,8,32")
     args = parser.parse_args()
-    sizes = [int(b) for b in args.batch_sizes.split(",")]
     load = os.getloadavg()
-    with workdir() as tmp:
-        model = digits_cnn(args, tmp)
-        repo = tmp / "repo"
-        add_model(repo, "digits_cnn", model.onnx, renamed(model.config_text, "digits_cnn"))
+    with digits_workspace(args) as workspace:
+        model = workspace.model
         session = ort.InferenceSession(str(model.onnx), providers=["CPUExecutionProvider"])
-        if model.golden is not None:
-            with np.load(model.golden) as golden:
-                rows = golden["inputs/input"]
-        else:
-            rows = np.zeros((1, 1, 8, 8), np.float32)
+        rows = workspace.golden_rows()["input"]
         results = []
-        with serving(repo) as server:
-            for size in sizes:
+        with workspace.serve() as server:
+            for size in args.batch_sizes:
                 batch = np.concatenate([rows] * (-(-size // rows.shape[0])))[:size]
                 in_process = ort_rows_per_s(session, batch, args.window_s * 3)
-                served = level_summary(
-                    measure(
-                        server.http_url,
-                        "digits_cnn",
-                        1,
-                        args,
-                        batch_size=size,
-                        golden=model.golden,
-                    )
+                served = measure(
+                    server.http_url, "digits_cnn", 1, args, batch_size=size, golden=model.golden
                 )
                 row = {
                     "batch_size": size,

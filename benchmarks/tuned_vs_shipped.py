@@ -12,66 +12,42 @@ Goal: the tuned config is never worse (throughput within the budget, at every le
 
 from __future__ import annotations
 
-import argparse
 import os
-from typing import Any
+import shutil
 
-from benchmarks.common import (
-    add_common_arguments,
-    add_model,
-    digits_cnn,
-    record,
-    renamed,
-    serving,
-    side_by_side,
-    workdir,
-)
+from benchmarks.common import benchmark_parser, compare_levels, digits_workspace, record
+from orchestrator.core.golden import golden_path
 from orchestrator.performance.tune import TuneOptions, tune
 
 
 def main() -> None:
     """Run and record."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    add_common_arguments(parser)
-    parser.add_argument("--concurrency", default="1,8,32")
+    parser = benchmark_parser(__doc__, concurrency="1,8,32")
     parser.add_argument("--latency-budget-ms", type=float, default=20.0)
     parser.add_argument("--max-trials", type=int, default=10)
     parser.add_argument("--tune-window-s", type=float, default=1.0)
     args = parser.parse_args()
-    levels = tuple(int(c) for c in args.concurrency.split(","))
     load = os.getloadavg()
-    with workdir() as tmp:
-        model = digits_cnn(args, tmp)
-        search = tmp / "search"
-        add_model(search, "digits_cnn", model.onnx, renamed(model.config_text, "digits_cnn"))
+    with digits_workspace(args) as workspace:
+        model = workspace.model
+        # tune searches on the repository as it is (digits_cnn only), with its golden rows.
         if model.golden is not None:
-            (search / "digits_cnn" / "1" / "golden.npz").write_bytes(model.golden.read_bytes())
+            shutil.copyfile(model.golden, golden_path(workspace.repo / "digits_cnn" / "1"))
         tuned = tune(
             TuneOptions(
                 "digits_cnn",
-                search,
+                workspace.repo,
                 latency_budget_ms=args.latency_budget_ms,
                 max_trials=args.max_trials,
-                concurrency=levels,
+                concurrency=tuple(args.concurrency),
                 window_s=args.tune_window_s,
             ),
             on_trial=lambda t: print(f"tune: measured {t.candidate.label}", flush=True),
         )
-        repo = tmp / "repo"
-        add_model(repo, "digits_cnn", model.onnx, renamed(model.config_text, "digits_cnn"))
-        add_model(
-            repo, "digits_cnn_tuned", model.onnx, renamed(tuned.tuned_config, "digits_cnn_tuned")
+        workspace.add("digits_cnn_tuned", tuned.tuned_config)
+        rows = compare_levels(
+            workspace, {"shipped": "digits_cnn", "tuned": "digits_cnn_tuned"}, args
         )
-        rows = []
-        with serving(repo) as server:
-            for concurrency in levels:
-                models = {"shipped": "digits_cnn", "tuned": "digits_cnn_tuned"}
-                row: dict[str, Any] = {"concurrency": concurrency}
-                row.update(
-                    side_by_side(server.http_url, models, concurrency, args, golden=model.golden)
-                )
-                rows.append(row)
-                print(row, flush=True)
     budget = args.latency_budget_ms
 
     def best(key: str) -> float:

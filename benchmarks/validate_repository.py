@@ -8,33 +8,28 @@ models into the real local Triton (stand-in backend, CPU), one at a time, timed 
     .venv/bin/python -m benchmarks.validate_repository [--models 100] [--versions 3]
         [--weights-kb 256] [--repeats 5] [--triton-models 20]
 
-Writes benchmarks/results/validate_repository.json with the machine, versions and command.
+Writes benchmarks/results/validate_repository.json with the machine, versions and command
+(``benchmarks.common.record``). The bundles are written by training's own ``write_bundle``.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import os
-import platform
 import statistics
-import sys
 import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
-import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from benchmarks.common import record
 from orchestrator import client
 from orchestrator.repository.publish import publish
 from orchestrator.repository.validation.validate import validate_repository
 from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
-
-RESULTS = Path(__file__).parent / "results" / "validate_repository.json"
+from training.bundle import write_bundle
 
 
 def _bundle(folder: Path, name: str, weights_kb: int, seed: int) -> Path:
@@ -48,19 +43,13 @@ def _bundle(folder: Path, name: str, weights_kb: int, seed: int) -> Path:
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    folder.mkdir(parents=True)
-    onnx.save(model, folder / "model.onnx")
     sample = rng.normal(size=(2, features)).astype(np.float32)
-    np.savez(
-        folder / "golden.npz",
-        **{"inputs/x": sample, "outputs/y": sample @ numpy_helper.to_array(weights)},
-    )
-    files = {}
-    for file in ("model.onnx", "golden.npz"):
-        raw = (folder / file).read_bytes()
-        files[file] = {"sha256": hashlib.sha256(raw).hexdigest(), "size_bytes": len(raw)}
-    (folder / "export.json").write_text(
-        json.dumps({"model_name": name, "signature": {}, "files": files, "metrics": {"acc": 0.5}})
+    write_bundle(
+        folder,
+        onnx_bytes=model.SerializeToString(),
+        golden_inputs={"x": sample},
+        golden_outputs={"y": sample @ numpy_helper.to_array(weights)},
+        metadata={"model_name": name, "signature": {}, "metrics": {"acc": 0.5}},
     )
     return folder
 
@@ -95,6 +84,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="validate runs (median)")
     parser.add_argument("--triton-models", type=int, default=20, help="models loaded in Triton")
     args = parser.parse_args()
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         repo, work = Path(tmp) / "repo", Path(tmp) / "work"
         started = time.perf_counter()
@@ -111,32 +101,25 @@ def main() -> None:
             if args.triton_models
             else []
         )
-    result = {
-        "benchmark": "validate_repository",
-        "command": " ".join(["python -m benchmarks.validate_repository", *sys.argv[1:]]),
-        "machine": {
-            "cpu": platform.machine(),
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
+    record(
+        "validate_repository",
+        load_before,
+        {
+            "repository": {
+                "models": args.models,
+                "versions_per_model": args.versions,
+                "weights_kb_per_model_file": args.weights_kb,
+                "total_bytes": size_bytes,
+                "publish_all_s": round(build_s, 3),
+            },
+            "validate_s_median": round(statistics.median(runs), 3),
+            "validate_s_all": [round(r, 3) for r in runs],
+            "triton_load_s_per_model_median": (
+                round(statistics.median(triton), 3) if triton else None
+            ),
+            "triton_models_loaded": len(triton),
         },
-        "versions": {
-            p: metadata.version(p) for p in ("onnx", "protobuf", "tritonclient", "nvidia-pytriton")
-        },
-        "repository": {
-            "models": args.models,
-            "versions_per_model": args.versions,
-            "weights_kb_per_model_file": args.weights_kb,
-            "total_bytes": size_bytes,
-            "publish_all_s": round(build_s, 3),
-        },
-        "validate_s_median": round(statistics.median(runs), 3),
-        "validate_s_all": [round(r, 3) for r in runs],
-        "triton_load_s_per_model_median": round(statistics.median(triton), 3) if triton else None,
-        "triton_models_loaded": len(triton),
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    )
 
 
 if __name__ == "__main__":

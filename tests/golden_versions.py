@@ -9,7 +9,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, numpy_helper
 
-from orchestrator.core.golden import write_golden
+from orchestrator.core.golden import golden_path, write_golden
 from tests.onnx_models import AFFINE_CONFIG, make_affine_onnx, make_identity_onnx
 
 GOLDEN_X = np.random.default_rng(7).normal(size=(5, 4)).astype(np.float32)
@@ -49,7 +49,7 @@ def write_affine_version(
     if golden:
         session = ort.InferenceSession(str(model_path))
         y, s = session.run(["y", "s"], {"x": GOLDEN_X})
-        write_golden(folder / "golden.npz", {"x": GOLDEN_X}, {"y": y, "s": s})
+        write_golden(golden_path(folder), {"x": GOLDEN_X}, {"y": y, "s": s})
     if broken:
         make_identity_onnx(model_path, [("pixels", "y", TensorProto.FLOAT, ["N", 4])])
     config_path = repo / name / "config.pbtxt"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,10 +9,25 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
+from training.bundle import write_bundle
+
 OPSET = 17
 IR_VERSION = 8
 
 Dim = int | str | None
+
+
+def _checked_model(graph: onnx.GraphProto) -> onnx.ModelProto:
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = IR_VERSION
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def _save(model: onnx.ModelProto, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, path)
+    return path
 
 
 def make_identity_onnx(
@@ -27,16 +40,10 @@ def make_identity_onnx(
         inputs.append(helper.make_tensor_value_info(in_name, elem_type, list(shape)))
         outputs.append(helper.make_tensor_value_info(out_name, elem_type, list(shape)))
         nodes.append(helper.make_node("Identity", [in_name], [out_name]))
-    graph = helper.make_graph(nodes, "identity", inputs, outputs)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
-    model.ir_version = IR_VERSION
-    onnx.checker.check_model(model, full_check=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, path)
-    return path
+    return _save(_checked_model(helper.make_graph(nodes, "identity", inputs, outputs)), path)
 
 
-def make_affine_onnx(path: Path, features: int = 4, batch: Dim = "N") -> Path:
+def affine_model(features: int = 4, batch: Dim = "N") -> onnx.ModelProto:
     """y = x * 2 + 1 and s = sum(x, axis=1): FP32 in, two outputs."""
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, features])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, features])
@@ -50,12 +57,12 @@ def make_affine_onnx(path: Path, features: int = 4, batch: Dim = "N") -> Path:
         helper.make_node("ReduceSum", ["x", "axes"], ["s"], keepdims=1),
     ]
     graph = helper.make_graph(nodes, "affine", [x], [y, s], initializer=[two, one, axes])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
-    model.ir_version = IR_VERSION
-    onnx.checker.check_model(model, full_check=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, path)
-    return path
+    return _checked_model(graph)
+
+
+def make_affine_onnx(path: Path, features: int = 4, batch: Dim = "N") -> Path:
+    """Write ``affine_model`` to ``path``."""
+    return _save(affine_model(features, batch), path)
 
 
 AFFINE_CONFIG = """name: "{name}"
@@ -74,15 +81,13 @@ dynamic_batching {{ max_queue_delay_microseconds: {delay_us} }}
 
 
 def make_bundle(folder: Path, name: str = "affine", features: int = 4) -> Path:
-    """An export bundle as training writes it: model.onnx, golden.npz, export.json."""
-    folder.mkdir(parents=True)
-    make_affine_onnx(folder / "model.onnx", features=features)
+    """An export bundle written by training's own writer: model.onnx, golden.npz, export.json."""
     x = np.ones((2, features), dtype=np.float32)
-    np.savez(folder / "golden.npz", **{"inputs/x": x, "outputs/y": x * 2 + 1})
-    files = {}
-    for file in ("model.onnx", "golden.npz"):
-        raw = (folder / file).read_bytes()
-        files[file] = {"sha256": hashlib.sha256(raw).hexdigest(), "size_bytes": len(raw)}
-    export = {"model_name": name, "signature": {}, "files": files, "metrics": {"acc": 0.9}}
-    (folder / "export.json").write_text(json.dumps(export))
+    write_bundle(
+        folder,
+        onnx_bytes=affine_model(features).SerializeToString(),
+        golden_inputs={"x": x},
+        golden_outputs={"y": x * 2 + 1},
+        metadata={"model_name": name, "signature": {}, "metrics": {"acc": 0.9}},
+    )
     return folder

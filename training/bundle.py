@@ -5,12 +5,12 @@ leaves either the old bundle or the new one, never half of one. ``export.json`` 
 written last in the temporary folder and lists the sha256 and size of every other file.
 
 Imports neither torch nor ONNX Runtime: ``orchestrator`` code and tests can read bundles
-without the ``train`` extra.
+without the ``train`` extra. ``golden.npz`` and file digests follow ``orchestrator.core``'s
+one definition of each (``core.golden``, ``core.digest``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -25,18 +25,18 @@ import numpy as np
 import numpy.typing as npt
 import onnx
 
+from orchestrator.core.digest import file_digest
+from orchestrator.core.golden import GOLDEN_FILENAME, write_golden
 from orchestrator.errors import TrainingError
 
 __all__ = [
     "BUNDLE_FILES",
     "EXPORT_JSON",
-    "GOLDEN_NPZ",
     "MODEL_ONNX",
     "MODEL_PLAN",
     "check_out_dir",
     "git_lineage",
     "read_bundle",
-    "sha256_file",
     "signature_from_onnx",
     "write_bundle",
 ]
@@ -46,8 +46,7 @@ logger = logging.getLogger(__name__)
 MODEL_ONNX = "model.onnx"
 MODEL_PLAN = "model.plan"
 EXPORT_JSON = "export.json"
-GOLDEN_NPZ = "golden.npz"
-BUNDLE_FILES = (MODEL_ONNX, EXPORT_JSON, GOLDEN_NPZ, MODEL_PLAN)
+BUNDLE_FILES = (MODEL_ONNX, EXPORT_JSON, GOLDEN_FILENAME, MODEL_PLAN)
 
 # ONNX TensorProto element types -> Triton data type names (without the TYPE_ prefix).
 _TRITON_DTYPES: dict[int, str] = {
@@ -99,20 +98,6 @@ def _tensor_signature(value: onnx.ValueInfoProto) -> dict[str, Any]:
         )
     shape = [d.dim_value if d.HasField("dim_value") else -1 for d in tensor_type.shape.dim]
     return {"name": value.name, "dtype": dtype, "shape": shape}
-
-
-def sha256_file(path: Path) -> str:
-    """Return the hex sha256 of a file, read in 1 MiB chunks.
-
-    Example:
-        >>> len(sha256_file(Path("model.onnx")))
-        64
-    """
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def git_lineage(path: Path) -> dict[str, Any]:
@@ -245,16 +230,10 @@ def _fill_staging(
     extra_files: Mapping[str, bytes],
 ) -> dict[str, Any]:
     (staging / MODEL_ONNX).write_bytes(onnx_bytes)
-    arrays = {f"inputs/{k}": np.asarray(v) for k, v in golden_inputs.items()}
-    arrays.update({f"outputs/{k}": np.asarray(v) for k, v in golden_outputs.items()})
-    with (staging / GOLDEN_NPZ).open("wb") as handle:
-        np.savez(handle, **arrays)
+    write_golden(staging / GOLDEN_FILENAME, golden_inputs, golden_outputs)
     for name, content in extra_files.items():
         (staging / name).write_bytes(content)
-    files = {
-        path.name: {"sha256": sha256_file(path), "size_bytes": path.stat().st_size}
-        for path in sorted(staging.iterdir())
-    }
+    files = {path.name: _file_entry(path) for path in sorted(staging.iterdir())}
     export = {**metadata, "files": files}
     # Written last: a staging folder with export.json in it is complete.
     (staging / EXPORT_JSON).write_text(json.dumps(export, indent=2, sort_keys=True) + "\n")
@@ -262,6 +241,12 @@ def _fill_staging(
         with path.open("rb") as handle:
             os.fsync(handle.fileno())
     return export
+
+
+def _file_entry(path: Path) -> dict[str, Any]:
+    # export.json's form of a file's digest: {"sha256": hex, "size_bytes": n}.
+    digest = file_digest(path)
+    return {"sha256": digest.sha256, "size_bytes": digest.size_bytes}
 
 
 def _swap_into_place(staging: Path, out_dir: Path) -> None:
@@ -304,13 +289,13 @@ def read_bundle(bundle_dir: Path) -> tuple[dict[str, Any], dict[str, npt.NDArray
         path = bundle_dir / name
         if not path.is_file():
             raise TrainingError(f"Bundle {bundle_dir} lists {name} but the file is missing.")
-        actual = {"sha256": sha256_file(path), "size_bytes": path.stat().st_size}
+        actual = _file_entry(path)
         if actual != expected:
             raise TrainingError(
                 f"{path} has sha256 {actual['sha256']} and {actual['size_bytes']} bytes; "
                 f"export.json expects {expected['sha256']} and {expected['size_bytes']} bytes. "
                 "The file changed after export; export the model again."
             )
-    with np.load(bundle_dir / GOLDEN_NPZ) as golden:
+    with np.load(bundle_dir / GOLDEN_FILENAME) as golden:
         arrays = {key: golden[key] for key in golden.files}
     return export, arrays

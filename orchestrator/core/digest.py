@@ -1,7 +1,8 @@
-"""File digests: the sha256 and size of a file, read in chunks.
+"""File digests: the sha256 and size of a file or a stream, read in chunks.
 
 Publish writes them into a version's ``manifest.json``, releases into theirs, and stores
-compare them to decide what to upload.
+compare them to decide what to upload (a store that keeps no sha256 streams the object
+through ``stream_digest``).
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-__all__ = ["FileDigest", "file_digest"]
+__all__ = ["FileDigest", "Readable", "file_digest", "stream_digest"]
 
 _CHUNK_BYTES = 1 << 20
 
@@ -23,12 +25,34 @@ class FileDigest:
     size_bytes: int
 
 
-def file_digest(path: Path) -> FileDigest:
-    """sha256 and size of ``path``, read in chunks."""
+class Readable(Protocol):
+    """Anything with ``read(n)`` returning bytes (b"" at the end): a file, an HTTP body."""
+
+    def read(self, size: int, /) -> bytes: ...  # noqa: D102
+
+
+def stream_digest(stream: Readable) -> FileDigest:
+    """sha256 and size of what ``stream`` yields until its end, read in chunks.
+
+    Example:
+        >>> digest = stream_digest(io.BytesIO(b"abc"))  # doctest: +SKIP
+        >>> digest.sha256[:12], digest.size_bytes  # doctest: +SKIP
+        ('ba7816bf8f01', 3)
+    """
     digest = hashlib.sha256()
     size = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK_BYTES):
-            digest.update(chunk)
-            size += len(chunk)
+    while chunk := stream.read(_CHUNK_BYTES):
+        digest.update(chunk)
+        size += len(chunk)
     return FileDigest(digest.hexdigest(), size)
+
+
+def file_digest(path: Path) -> FileDigest:
+    """sha256 and size of ``path``, read in chunks.
+
+    Example:
+        >>> file_digest(Path("model.onnx")).size_bytes  # doctest: +SKIP
+        155080
+    """
+    with path.open("rb") as handle:
+        return stream_digest(handle)

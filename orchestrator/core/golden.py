@@ -35,6 +35,8 @@ from orchestrator.errors import ConfigError, SmokeTestError
 __all__ = [
     "DEFAULT_TOLERANCE",
     "GOLDEN_FILENAME",
+    "INPUT_PREFIX",
+    "OUTPUT_PREFIX",
     "Golden",
     "Mismatch",
     "Tolerance",
@@ -48,8 +50,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 GOLDEN_FILENAME = "golden.npz"
-_INPUT_PREFIX = "inputs/"
-_OUTPUT_PREFIX = "outputs/"
+# The golden.npz key scheme: "inputs/<tensor>" and "outputs/<tensor>".
+INPUT_PREFIX = "inputs/"
+OUTPUT_PREFIX = "outputs/"
 RTOL_PARAMETER = "smoke_rtol"
 ATOL_PARAMETER = "smoke_atol"
 
@@ -129,8 +132,8 @@ def write_golden(
     Example:
         >>> write_golden(Path("golden.npz"), {"x": x}, {"y": model(x)})  # doctest: +SKIP
     """
-    arrays = {f"{_INPUT_PREFIX}{k}": _storable(v) for k, v in inputs.items()}
-    arrays.update({f"{_OUTPUT_PREFIX}{k}": _storable(v) for k, v in outputs.items()})
+    arrays = {f"{INPUT_PREFIX}{k}": _storable(v) for k, v in inputs.items()}
+    arrays.update({f"{OUTPUT_PREFIX}{k}": _storable(v) for k, v in outputs.items()})
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as handle:
         np.savez(handle, **arrays)
@@ -179,10 +182,10 @@ def read_golden(path: Path) -> Golden:
             "inputs/<tensor> and outputs/<tensor> arrays."
         ) from exc
     inputs = {
-        k.removeprefix(_INPUT_PREFIX): v for k, v in arrays.items() if k.startswith(_INPUT_PREFIX)
+        k.removeprefix(INPUT_PREFIX): v for k, v in arrays.items() if k.startswith(INPUT_PREFIX)
     }
     outputs = {
-        k.removeprefix(_OUTPUT_PREFIX): v for k, v in arrays.items() if k.startswith(_OUTPUT_PREFIX)
+        k.removeprefix(OUTPUT_PREFIX): v for k, v in arrays.items() if k.startswith(OUTPUT_PREFIX)
     }
     if not inputs or not outputs:
         raise SmokeTestError(

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from orchestrator.core.golden import INPUT_PREFIX, OUTPUT_PREFIX
 from orchestrator.core.model_config import ModelConfig, data_type_name
 from orchestrator.errors import ConfigError
 
@@ -28,6 +29,7 @@ __all__ = [
     "TensorSpec",
     "check_arrays",
     "compare_signatures",
+    "config_datatype",
     "load_tensor_file",
     "numpy_dtype",
     "signature_from_config",
@@ -101,9 +103,19 @@ def numpy_dtype(datatype: str) -> np.dtype[Any]:
         ) from None
 
 
-def _config_datatype(data_type: int) -> str:
-    name = data_type_name(data_type).removeprefix("TYPE_")
+def config_datatype(type_name: str) -> str:
+    """The datatype Triton reports for a config's ``data_type`` (``TYPE_STRING`` is BYTES).
+
+    Example:
+        >>> config_datatype("TYPE_FP32"), config_datatype("TYPE_STRING")
+        ('FP32', 'BYTES')
+    """
+    name = type_name.removeprefix("TYPE_")
     return "BYTES" if name == "STRING" else name
+
+
+def _config_datatype(data_type: int) -> str:
+    return config_datatype(data_type_name(data_type))
 
 
 def signature_from_config(config: ModelConfig) -> ServingSignature:
@@ -228,8 +240,8 @@ def load_tensor_file(path: Path, inputs: Sequence[TensorSpec]) -> dict[str, NDAr
             arrays = _from_npy(path, inputs)
         elif suffix == ".npz":
             with np.load(path, allow_pickle=False) as archive:
-                arrays = {k.removeprefix("inputs/"): archive[k] for k in archive.files}
-                arrays = {k: v for k, v in arrays.items() if not k.startswith("outputs/")}
+                arrays = {k.removeprefix(INPUT_PREFIX): archive[k] for k in archive.files}
+                arrays = {k: v for k, v in arrays.items() if not k.startswith(OUTPUT_PREFIX)}
         elif suffix == ".json":
             arrays = _from_json(path, inputs)
         else:

@@ -8,28 +8,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from orchestrator.core.golden import INPUT_PREFIX, golden_path
+from orchestrator.core.tensors import config_datatype, numpy_dtype
 from orchestrator.errors import ConfigError
-from orchestrator.repository.layout import version_numbers
+from orchestrator.repository.layout import version_dir, version_numbers
 
-__all__ = ["GOLDEN_FILENAME", "find_golden", "model_inputs"]
-
-GOLDEN_FILENAME = "golden.npz"
-
-_NUMPY_TYPES: dict[str, type[np.generic]] = {
-    "TYPE_BOOL": np.bool_,
-    "TYPE_UINT8": np.uint8,
-    "TYPE_UINT16": np.uint16,
-    "TYPE_UINT32": np.uint32,
-    "TYPE_UINT64": np.uint64,
-    "TYPE_INT8": np.int8,
-    "TYPE_INT16": np.int16,
-    "TYPE_INT32": np.int32,
-    "TYPE_INT64": np.int64,
-    "TYPE_FP16": np.float16,
-    "TYPE_FP32": np.float32,
-    "TYPE_FP64": np.float64,
-    "TYPE_STRING": np.object_,
-}
+__all__ = ["find_golden", "model_inputs"]
 
 
 def find_golden(repository: Path, model: str) -> Path | None:
@@ -43,7 +27,7 @@ def find_golden(repository: Path, model: str) -> Path | None:
     if not model_dir.is_dir():
         return None
     for version in sorted(version_numbers(model_dir), reverse=True):
-        candidate = model_dir / str(version) / GOLDEN_FILENAME
+        candidate = golden_path(version_dir(repository, model, version))
         if candidate.is_file():
             return candidate
     return None
@@ -102,7 +86,7 @@ def _golden_inputs(config: dict[str, Any], batch_size: int, golden: Path) -> dic
     batching = int(config.get("max_batch_size", 0)) > 0
     inputs = {}
     for spec in config.get("input", []):
-        key = f"inputs/{spec['name']}"
+        key = f"{INPUT_PREFIX}{spec['name']}"
         if key not in arrays:
             raise ConfigError(
                 f"{golden} has no array {key!r} (it has {sorted(arrays)}). Expected one "
@@ -117,13 +101,15 @@ def _golden_inputs(config: dict[str, Any], batch_size: int, golden: Path) -> dic
 
 
 def _random_array(rng: np.random.Generator, data_type: str, shape: list[int]) -> NDArray[Any]:
-    dtype = _NUMPY_TYPES.get(data_type)
-    if dtype is None:
-        raise ConfigError(f"Cannot make random inputs of type {data_type}; pass --golden.")
-    if dtype is np.object_:
+    try:
+        dtype = numpy_dtype(config_datatype(data_type))
+    except ConfigError:
+        message = f"Cannot make random inputs of type {data_type}; pass --golden."
+        raise ConfigError(message) from None
+    if dtype.kind == "O":
         return np.full(shape, b"x", dtype=np.object_)
-    if dtype is np.bool_:
+    if dtype.kind == "b":
         return rng.integers(0, 2, size=shape).astype(np.bool_)
-    if np.issubdtype(dtype, np.integer):
+    if dtype.kind in "iu":
         return rng.integers(0, 8, size=shape).astype(dtype)
     return rng.random(size=shape).astype(dtype)

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.core.digest import file_digest
+from orchestrator.core.golden import GOLDEN_FILENAME
 from orchestrator.errors import ConfigError
 
-__all__ = ["EXPORT_FILENAME", "GOLDEN_FILENAME", "MODEL_FILENAME", "Bundle", "read_bundle"]
+__all__ = ["EXPORT_FILENAME", "MODEL_FILENAME", "Bundle", "read_bundle"]
 
 MODEL_FILENAME = "model.onnx"
 EXPORT_FILENAME = "export.json"
-GOLDEN_FILENAME = "golden.npz"
 _BUNDLE_FILES = (MODEL_FILENAME, EXPORT_FILENAME, GOLDEN_FILENAME)
 
 

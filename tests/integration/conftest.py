@@ -1,4 +1,11 @@
-"""A real Triton server for the whole test session (explicit model control)."""
+"""A real Triton server for the whole test session (explicit model control).
+
+``tritonserver`` is the one place that decides what a missing Triton means: a skip on a
+laptop without it, a failure where ``ORCHESTRATOR_REQUIRE_TRITON=1`` or ``CI`` is set
+(``make test`` and CI set them), so a server that vanished from CI can never pass as a
+skipped test. Every test that starts a server asks for it, directly or through
+``triton_server``.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +16,33 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import ServerError
-from orchestrator.serving.triton import ServerOptions, TritonServer, find_tritonserver
+from orchestrator.serving.triton import (
+    ServerOptions,
+    TritonInstall,
+    TritonServer,
+    find_tritonserver,
+)
+
+REQUIRE_VARIABLES = ("ORCHESTRATOR_REQUIRE_TRITON", "CI")
 
 
 def _must_have_triton() -> bool:
-    return bool(os.environ.get("CI") or os.environ.get("ORCHESTRATOR_REQUIRE_TRITON"))
+    return any(
+        os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+        for name in REQUIRE_VARIABLES
+    )
+
+
+@pytest.fixture(scope="session")
+def tritonserver() -> TritonInstall:
+    """The tritonserver install; skips without one unless a variable says it must be here."""
+    try:
+        return find_tritonserver()
+    except ServerError as exc:
+        if _must_have_triton():
+            required = " or ".join(REQUIRE_VARIABLES)
+            pytest.fail(f"tritonserver is required here ({required} is set): {exc}")
+        pytest.skip(f"no tritonserver on this machine: {exc}")
 
 
 @pytest.fixture(scope="session")
@@ -24,15 +53,9 @@ def triton_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def triton_server(
-    triton_repo: Path, tmp_path_factory: pytest.TempPathFactory
+    tritonserver: TritonInstall, triton_repo: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TritonServer]:
     """A real tritonserver; tests add models to ``triton_repo`` and load them."""
-    try:
-        find_tritonserver()
-    except ServerError as exc:
-        if _must_have_triton():
-            pytest.fail(f"tritonserver is required here (CI): {exc}")
-        pytest.skip(f"no tritonserver on this machine: {exc}")
     server = TritonServer(
         ServerOptions(triton_repo, workdir=tmp_path_factory.mktemp("triton-work"))
     )

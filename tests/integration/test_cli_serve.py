@@ -36,6 +36,7 @@ def _serve(repo: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.usefixtures("tritonserver")
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_serve_loads_production_config_answers_and_stops_cleanly(
     tmp_path: Path, write_model, stop_signal: signal.Signals
@@ -58,6 +59,7 @@ def test_serve_loads_production_config_answers_and_stops_cleanly(
     assert not client.is_server_ready(report["http"])
 
 
+@pytest.mark.usefixtures("tritonserver")
 def test_serve_exits_1_with_the_reason_when_a_model_fails_to_load(
     tmp_path: Path, write_model
 ) -> None:
@@ -79,6 +81,7 @@ def test_serve_of_a_missing_repository_exits_1_without_traceback(tmp_path: Path)
     assert stderr.startswith(f"Error: Model repository {tmp_path / 'missing'} does not exist")
 
 
+@pytest.mark.usefixtures("tritonserver")
 def test_serve_started_in_the_background_by_a_shell_stops_on_sigint(
     tmp_path: Path, write_model
 ) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.integration
+# Both tests run the demo, which serves with the local Triton.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("tritonserver")]
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -77,7 +77,7 @@ def test_an_input_file_with_the_wrong_dtype_is_refused_before_sending(
 ) -> None:
     np.save(tmp_path / "x.npy", np.zeros((1, 4), dtype=np.float64))
     result = _infer(served, "--input", str(tmp_path / "x.npy"))
-    assert result.exit_code == 1
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     assert result.stderr == (
         f"Error: {tmp_path}/x.npy does not fit the model's inputs: The tensors in "
         f"{tmp_path}/x.npy: 'x' has dtype float64, the model expects FP32 (float32). "
@@ -103,9 +103,9 @@ def test_unknown_model_or_version_is_one_message(
     result = CliRunner().invoke(
         cli, ["infer", "--url", served.http_url, "--input", str(tmp_path / "x.npy"), *args]
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     assert result.stderr.startswith(expected)
-    assert "not found" in result.stderr and "Traceback" not in result.stderr
+    assert "not found" in result.stderr
 
 
 def test_missing_input_file_is_a_usage_error(served: TritonServer, tmp_path: Path) -> None:

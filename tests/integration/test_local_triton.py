@@ -12,6 +12,7 @@ import pytest
 from onnx import TensorProto
 
 from orchestrator import client
+from orchestrator.errors import ServerError
 from orchestrator.serving.triton import TritonServer, load_models
 from tests.onnx_models import AFFINE_CONFIG, make_affine_onnx, make_identity_onnx
 
@@ -181,5 +182,5 @@ def test_stand_in_refuses_what_the_real_backend_refuses(
     state = _load(triton_server, triton_repo, name)
     assert state.state == "UNAVAILABLE"
     assert expected in state.reason
-    with pytest.raises(Exception, match="unavailable|not found|not ready|unknown"):
+    with pytest.raises(ServerError, match="unavailable|not found|not ready|unknown"):
         client.infer(triton_server.http_url, name, {"x": np.zeros((1, 4), dtype=np.float32)})

@@ -11,6 +11,7 @@ import pytest
 from numpy.typing import NDArray
 
 from orchestrator import client
+from orchestrator.core.golden import golden_path, read_golden
 from orchestrator.repository.publish import publish
 from orchestrator.repository.validation.validate import validate_repository
 from orchestrator.serving.triton import TritonServer, load_models
@@ -76,7 +77,6 @@ def test_bundle_is_served_and_answers_its_golden_data_exactly(
     assert _findings(triton_repo, result.model) == []
     state = load_models(triton_server.http_url, triton_repo, [result.model], cpu_override=True)[0]
     assert state.state == "READY", state.reason
-    with np.load(result.path / "golden.npz") as golden:
-        inputs, expected = golden["inputs/x"], golden["outputs/y"]
-    served = client.infer(triton_server.http_url, result.model, {"x": inputs})
-    np.testing.assert_array_equal(served["y"], expected)
+    golden = read_golden(golden_path(result.path))
+    served = client.infer(triton_server.http_url, result.model, golden.inputs)
+    np.testing.assert_array_equal(served["y"], golden.outputs["y"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,25 +10,19 @@ import pytest
 
 from orchestrator import client
 from orchestrator.core.model_config import parse_config
-from orchestrator.errors import ServerError
 from orchestrator.releases.manifest import build_release, release_prefix
 from orchestrator.releases.stores import open_store
 from orchestrator.releases.sync import sync_release
-from orchestrator.serving.triton import ServerOptions, TritonServer, find_tritonserver, load_models
+from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
 from tests.s3_server import S3Server
 
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.usefixtures("tritonserver")
 def test_triton_serves_a_release_from_s3_and_answers_like_onnxruntime(
     release_repo: Path, s3_server: S3Server, s3_bucket: str, tmp_path: Path
 ) -> None:
-    try:
-        find_tritonserver()
-    except ServerError as exc:
-        if os.environ.get("CI") or os.environ.get("ORCHESTRATOR_REQUIRE_TRITON"):
-            pytest.fail(f"tritonserver is required here (CI): {exc}")
-        pytest.skip(f"no tritonserver on this machine: {exc}")
     store = open_store(f"s3://{s3_bucket}/prod", endpoint_url=s3_server.endpoint_url)
     release = build_release(release_repo)
     sync_release(release, store)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import ServerError
-from orchestrator.serving.triton import ServerOptions, TritonServer
+from orchestrator.serving.triton import ServerOptions, TritonInstall, TritonServer
 
 pytestmark = pytest.mark.integration
 
@@ -54,6 +54,7 @@ def _group_members(pgid: int) -> list[int]:
     return members
 
 
+@pytest.mark.usefixtures("tritonserver")
 def test_context_manager_stops_server_and_its_stubs_when_the_body_raises(
     tmp_path: Path, write_model, affine_onnx: Path
 ) -> None:
@@ -79,13 +80,14 @@ def test_context_manager_stops_server_and_its_stubs_when_the_body_raises(
     assert _group_members(pid) == []
 
 
+@pytest.mark.usefixtures("tritonserver")
 def test_server_dies_with_its_parent_even_when_the_parent_is_killed(tmp_path: Path) -> None:
     (tmp_path / "repo").mkdir()
     script = textwrap.dedent(
         f"""
         import os, sys
         from pathlib import Path
-        from orchestrator.serving.triton import ServerOptions, TritonServer
+        from orchestrator.serving.triton import ServerOptions, TritonInstall, TritonServer
         server = TritonServer(ServerOptions(Path({str(tmp_path / "repo")!r}))).start()
         print(server.pid, flush=True)
         sys.stdin.read()
@@ -102,6 +104,7 @@ def test_server_dies_with_its_parent_even_when_the_parent_is_killed(tmp_path: Pa
     assert _wait_gone(server_pid), "tritonserver outlived its killed parent"
 
 
+@pytest.mark.usefixtures("tritonserver")
 def test_taken_port_is_one_clear_error(tmp_path: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -124,16 +127,14 @@ def test_missing_binary_is_one_clear_error(tmp_path: Path) -> None:
         TritonServer(options).start()
 
 
-def test_binary_that_exits_shows_the_log_tail(tmp_path: Path) -> None:
+def test_binary_that_exits_shows_the_log_tail(tmp_path: Path, tritonserver: TritonInstall) -> None:
     binary = tmp_path / "bin" / "tritonserver"
     binary.parent.mkdir()
     binary.write_text("#!/bin/sh\necho 'error: cannot open libfoo.so' >&2\nexit 3\n")
     binary.chmod(0o755)
     pytriton_libs = tmp_path / "backends" / "python"
     pytriton_libs.mkdir(parents=True)
-    from orchestrator.serving.triton import find_tritonserver
-
-    real = find_tritonserver()
+    real = tritonserver
     for item in (real.backends_dir / "python").iterdir():
         if item.is_file():
             (pytriton_libs / item.name).write_bytes(item.read_bytes())
@@ -144,15 +145,15 @@ def test_binary_that_exits_shows_the_log_tail(tmp_path: Path) -> None:
         TritonServer(options).start()
 
 
-def test_server_that_never_gets_ready_times_out_and_is_killed(tmp_path: Path) -> None:
+def test_server_that_never_gets_ready_times_out_and_is_killed(
+    tmp_path: Path, tritonserver: TritonInstall
+) -> None:
     binary = tmp_path / "bin" / "tritonserver"
     binary.parent.mkdir()
     pid_file = tmp_path / "pid"
     binary.write_text(f"#!/bin/sh\necho $$ > {pid_file}\necho 'loading forever'\nexec sleep 300\n")
     binary.chmod(0o755)
-    from orchestrator.serving.triton import find_tritonserver
-
-    real = find_tritonserver()
+    real = tritonserver
     (tmp_path / "backends").symlink_to(real.backends_dir)
     (tmp_path / "python_backend_stubs").symlink_to(real.root / "python_backend_stubs")
     options = ServerOptions(tmp_path, tritonserver=binary, ready_timeout_s=2, stop_timeout_s=2)

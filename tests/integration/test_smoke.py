@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from orchestrator import client
 from orchestrator.cli import cli
 from orchestrator.client.endpoints import Endpoints
-from orchestrator.core.golden import write_golden
+from orchestrator.core.golden import golden_path, write_golden
 from orchestrator.errors import ServerError, SmokeTestError
 from orchestrator.serving.smoke import smoke
 from orchestrator.serving.triton import TritonServer, free_port, load_models
@@ -34,7 +34,7 @@ def _off_by(repo: Path, name: str, version: int, delta: float) -> None:
     """Golden outputs of y = 2x + 1 while the served model adds 1 + delta."""
     write_affine_version(repo, name, version, offset=1.0 + delta, golden=False)
     expected = {"y": GOLDEN_X * 2 + 1, "s": GOLDEN_X.sum(axis=1, keepdims=True)}
-    write_golden(repo / name / str(version) / "golden.npz", {"x": GOLDEN_X}, expected)
+    write_golden(golden_path(repo / name / str(version)), {"x": GOLDEN_X}, expected)
 
 
 def test_every_served_version_passes_over_both_protocols_in_batches(
@@ -99,7 +99,7 @@ def test_missing_and_misshapen_golden_data_are_named(
     config = affine_config(name, extra="version_policy { all {} }\n")
     write_affine_version(triton_repo, name, 1, config=config, golden=False)
     folder = write_affine_version(triton_repo, name, 2)
-    write_golden(folder / "golden.npz", {"x": np.zeros((2, 3), np.float32)}, {"y": np.zeros(2)})
+    write_golden(golden_path(folder), {"x": np.zeros((2, 3), np.float32)}, {"y": np.zeros(2)})
     _serve(triton_server, triton_repo, name)
 
     report = smoke(_endpoints(triton_server), triton_repo, models=[name], protocols=["http"])

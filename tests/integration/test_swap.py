@@ -16,7 +16,7 @@ from orchestrator import client
 from orchestrator.cli import cli
 from orchestrator.client import Protocol
 from orchestrator.client.endpoints import Endpoints
-from orchestrator.core.golden import write_golden
+from orchestrator.core.golden import golden_path, write_golden
 from orchestrator.errors import (
     ModelControlDisabledError,
     RepositoryError,
@@ -119,7 +119,7 @@ def test_swap_to_a_version_with_wrong_answers_is_rolled_back(
     _serve_v1(triton_server, triton_repo, name)
     folder = write_affine_version(triton_repo, name, 2, offset=1.5, golden=False)
     golden = {"y": GOLDEN_X * 2 + 1, "s": GOLDEN_X.sum(axis=1, keepdims=True)}
-    write_golden(folder / "golden.npz", {"x": GOLDEN_X}, golden)
+    write_golden(golden_path(folder), {"x": GOLDEN_X}, golden)
 
     with pytest.raises(SmokeTestError, match=r"rolled back \(version 1 still serving\).*'y'\["):
         swap(_endpoints(triton_server), triton_repo, name, 2)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
+from orchestrator.core.digest import file_digest
 from orchestrator.core.model_config import load_config
 from orchestrator.performance.candidates import current_candidate
 from orchestrator.performance.tune import TuneOptions, tune, write_config
@@ -33,7 +33,7 @@ def test_tune_measures_the_current_config_first_and_writes_the_winner(repo: Path
     config_path = repo / "affine" / "config.pbtxt"
     original = load_config(config_path)
     weights = repo / "affine" / "1" / "model.onnx"
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    digest = file_digest(weights)
     options = TuneOptions(
         "affine", repo, latency_budget_ms=10_000, max_trials=3, concurrency=(4,), **SHORT
     )
@@ -53,7 +53,7 @@ def test_tune_measures_the_current_config_first_and_writes_the_winner(repo: Path
     assert current_candidate(tuned) == report.best.candidate
     assert written.written == bool(report.diff)
     assert tuned.instance_group[0].kind == original.instance_group[0].kind  # still KIND_GPU
-    assert hashlib.sha256(weights.read_bytes()).hexdigest() == digest
+    assert file_digest(weights) == digest
 
 
 def test_cli_tune_with_an_impossible_budget_shows_the_best_found_and_exits_1(repo: Path):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
 
+from orchestrator.core.digest import file_digest
 from orchestrator.core.model_config import load_config, parse_config, render_config
 from orchestrator.errors import ConfigError
 from orchestrator.performance.candidates import (
@@ -107,13 +107,13 @@ def _tuned_report(tmp_path: Path, candidate: Candidate) -> TuneReport:
 def test_write_config_replaces_only_config_pbtxt(tmp_path: Path):
     report = _tuned_report(tmp_path, Candidate(True, 100, (), 2))
     weights = tmp_path / "affine" / "1" / "model.onnx"
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    digest = file_digest(weights)
     written = write_config(report)
     assert written.written
     config = load_config(report.config_path)
     assert config.dynamic_batching.max_queue_delay_microseconds == 100
     assert config.instance_group[0].count == 2
-    assert hashlib.sha256(weights.read_bytes()).hexdigest() == digest
+    assert file_digest(weights) == digest
     assert sorted(p.name for p in report.config_path.parent.iterdir()) == ["1", "config.pbtxt"]
 
 

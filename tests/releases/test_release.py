@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -44,9 +45,37 @@ def test_one_changed_byte_gives_another_id(release_repo: Path) -> None:
 
 
 def test_the_id_is_the_hash_of_the_canonical_manifest(release_repo: Path) -> None:
+    # The documented rule, worked out here by hand (hashlib, not the code under test): the
+    # served versions' files and the model-level files with their sha256 and size, as JSON
+    # with sorted keys and no spaces; the id is the first 32 hex digits of its sha256.
+    served = {"alpha": 2, "beta": 1}
+    names = [f"{model}/config.pbtxt" for model in served]
+    for model, version in served.items():
+        names += [
+            f"{model}/{version}/{file}" for file in ("manifest.json", "model.onnx", "notes.txt")
+        ]
+    manifest = {
+        "format": 1,
+        "models": {model: {"versions": [version]} for model, version in served.items()},
+        "files": {
+            name: {
+                "sha256": hashlib.sha256((release_repo / name).read_bytes()).hexdigest(),
+                "size_bytes": (release_repo / name).stat().st_size,
+            }
+            for name in names
+        },
+    }
+    canonical = json.dumps(manifest, sort_keys=True, separators=(",", ":"))
     release = build_release(release_repo)
-    assert release.id == release_id(release.manifest())
-    assert len(release.id) == 32
+    assert sorted(release.files) == sorted(names)
+    assert release.id == hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def test_the_id_of_the_empty_manifest_is_this_literal() -> None:
+    # sha256(b'{"files":{},"format":1,"models":{}}'), its first 32 hex digits.
+    assert (
+        release_id({"format": 1, "models": {}, "files": {}}) == "9b35a8f64539ae154c4a5bb44583dd5b"
+    )
 
 
 def test_only_the_versions_the_policy_serves_are_included(release_repo: Path) -> None:

@@ -9,14 +9,13 @@ default chain (``GOOGLE_APPLICATION_CREDENTIALS``, workload identity, gcloud); s
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from orchestrator.core.digest import FileDigest
+from orchestrator.core.digest import FileDigest, stream_digest
 from orchestrator.errors import StorageError, StoreConflictError
 from orchestrator.releases.stores.base import (
     PrefixedKeys,
@@ -31,7 +30,6 @@ __all__ = ["GcsStore"]
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-_CHUNK_BYTES = 1 << 20
 
 
 class GcsStore(PrefixedKeys):
@@ -98,13 +96,8 @@ class GcsStore(PrefixedKeys):
             blob = self._bucket.get_blob(self._key(key), retry=self._retry)
             if blob is None:
                 return None
-            digest = hashlib.sha256()
-            size = 0
             with blob.open("rb") as handle:
-                while chunk := handle.read(_CHUNK_BYTES):
-                    digest.update(chunk)
-                    size += len(chunk)
-            return FileDigest(digest.hexdigest(), size)
+                return stream_digest(handle)
 
         return self._call(f"check {self._key(key)!r}", run)
 

@@ -7,13 +7,12 @@ file digests are S3's own ``ChecksumSHA256``, computed by botocore from the byte
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from orchestrator.core.digest import FileDigest
+from orchestrator.core.digest import FileDigest, stream_digest
 from orchestrator.errors import StorageError, StoreConflictError
 from orchestrator.releases.stores.base import (
     PrefixedKeys,
@@ -30,7 +29,6 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_CHUNK_BYTES = 1 << 20
 # A single PutObject/CopyObject takes at most 5 GiB; past that the managed (multipart)
 # transfer is used, whose checksum is per part, so its digest is read back by download.
 _SINGLE_REQUEST_MAX_BYTES = 5 * 1024**3
@@ -121,12 +119,7 @@ class S3Store(PrefixedKeys):
             if sha256 is not None:
                 return FileDigest(sha256, size)
             body = self._client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
-            digest = hashlib.sha256()
-            read = 0
-            while chunk := body.read(_CHUNK_BYTES):
-                digest.update(chunk)
-                read += len(chunk)
-            return FileDigest(digest.hexdigest(), read)
+            return stream_digest(body)
 
         return self._call(f"check {self._key(key)!r}", run)
 
