@@ -35,7 +35,9 @@ from numpy.typing import NDArray
 
 from orchestrator.core.golden import golden_path, read_golden
 from orchestrator.core.model_config import load_config, parse_config, render_config
-from orchestrator.performance.bench import BenchOptions, BenchReport, bench
+from orchestrator.performance.bench import bench
+from orchestrator.performance.options import BenchOptions
+from orchestrator.performance.report import BenchReport
 from orchestrator.repository.layout import version_numbers
 from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
 

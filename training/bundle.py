@@ -27,7 +27,9 @@ import onnx
 
 from orchestrator.core.digest import file_digest
 from orchestrator.core.golden import GOLDEN_FILENAME, write_golden
-from orchestrator.errors import TrainingError
+from orchestrator.core.load_rules import TRITON_TO_ONNX
+from orchestrator.core.onnx_signature import TensorSignature, signature_from_bytes
+from orchestrator.errors import ConfigError, TrainingError
 
 __all__ = [
     "BUNDLE_FILES",
@@ -48,29 +50,13 @@ MODEL_PLAN = "model.plan"
 EXPORT_JSON = "export.json"
 BUNDLE_FILES = (MODEL_ONNX, EXPORT_JSON, GOLDEN_FILENAME, MODEL_PLAN)
 
-# ONNX TensorProto element types -> Triton data type names (without the TYPE_ prefix).
-_TRITON_DTYPES: dict[int, str] = {
-    onnx.TensorProto.FLOAT: "FP32",
-    onnx.TensorProto.FLOAT16: "FP16",
-    onnx.TensorProto.BFLOAT16: "BF16",
-    onnx.TensorProto.DOUBLE: "FP64",
-    onnx.TensorProto.INT8: "INT8",
-    onnx.TensorProto.INT16: "INT16",
-    onnx.TensorProto.INT32: "INT32",
-    onnx.TensorProto.INT64: "INT64",
-    onnx.TensorProto.UINT8: "UINT8",
-    onnx.TensorProto.UINT16: "UINT16",
-    onnx.TensorProto.UINT32: "UINT32",
-    onnx.TensorProto.UINT64: "UINT64",
-    onnx.TensorProto.BOOL: "BOOL",
-    onnx.TensorProto.STRING: "BYTES",
-}
-
 
 def signature_from_onnx(proto: onnx.ModelProto) -> dict[str, list[dict[str, Any]]]:
     """Return the graph's inputs and outputs with Triton dtype names; symbolic dims are -1.
 
-    Initializers listed as graph inputs (old exporters do that) are not inputs.
+    Read by ``orchestrator.core.onnx_signature``, the one reader of ONNX signatures, so a
+    bundle names exactly the types Triton's onnxruntime backend serves. Initializers
+    listed as graph inputs (old exporters do that) are not inputs.
 
     Raises:
         TrainingError: a tensor has a type Triton cannot serve.
@@ -79,25 +65,25 @@ def signature_from_onnx(proto: onnx.ModelProto) -> dict[str, list[dict[str, Any]
         >>> signature_from_onnx(onnx.load("model.onnx"))["inputs"]
         [{'name': 'input', 'dtype': 'FP32', 'shape': [-1, 1, 8, 8]}]
     """
-    initializers = {init.name for init in proto.graph.initializer}
-    inputs = [v for v in proto.graph.input if v.name not in initializers]
+    try:
+        signature = signature_from_bytes(proto.SerializeToString(), "the exported graph")
+    except ConfigError as exc:
+        raise TrainingError(f"Cannot read the exported graph's signature: {exc}") from exc
     return {
-        "inputs": [_tensor_signature(v) for v in inputs],
-        "outputs": [_tensor_signature(v) for v in proto.graph.output],
+        "inputs": [_tensor_signature(t) for t in signature.inputs],
+        "outputs": [_tensor_signature(t) for t in signature.outputs],
     }
 
 
-def _tensor_signature(value: onnx.ValueInfoProto) -> dict[str, Any]:
-    tensor_type = value.type.tensor_type
-    dtype = _TRITON_DTYPES.get(tensor_type.elem_type)
+def _tensor_signature(tensor: TensorSignature) -> dict[str, Any]:
+    dtype = tensor.triton_dtype
     if dtype is None:
+        served = sorted({t.removeprefix("TYPE_") for t in TRITON_TO_ONNX})
         raise TrainingError(
-            f"Tensor {value.name!r} has ONNX element type "
-            f"{onnx.TensorProto.DataType.Name(tensor_type.elem_type)}, which Triton cannot "
-            f"serve. Expected one of: {', '.join(sorted(set(_TRITON_DTYPES.values())))}."
+            f"Tensor {tensor.name!r} has ONNX type {tensor.onnx_type}, which Triton's "
+            f"onnxruntime backend cannot serve. Expected one of: {', '.join(served)}."
         )
-    shape = [d.dim_value if d.HasField("dim_value") else -1 for d in tensor_type.shape.dim]
-    return {"name": value.name, "dtype": dtype, "shape": shape}
+    return {"name": tensor.name, "dtype": dtype, "shape": list(tensor.dims)}
 
 
 def git_lineage(path: Path) -> dict[str, Any]:

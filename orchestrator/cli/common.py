@@ -23,9 +23,10 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
+from orchestrator.cli import deprecated
 from orchestrator.client.endpoints import Endpoints, parse_host_port
 from orchestrator.errors import ConfigError, OrchestratorError
-from orchestrator.performance.bench import parse_concurrency
+from orchestrator.performance.options import parse_concurrency
 
 __all__ = [
     "DEFAULT_REPOSITORY",
@@ -53,7 +54,6 @@ __all__ = [
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_REPOSITORY = Path("model_repository")
-_LEGACY_REPOSITORY = "orchestrator.cli.legacy_repository"
 
 
 class OrchestratorGroup(click.Group):
@@ -88,30 +88,6 @@ def format_option(help_text: str, choices: tuple[str, ...] = ("table", "json")) 
 # --- the repository ---------------------------------------------------------------------
 
 
-def _deprecated_repository(ctx: click.Context, value: str) -> None:
-    click.echo(
-        f"Deprecated: pass the repository as --repo {value}; the positional form goes away "
-        "in the next release.",
-        err=True,
-    )
-    ctx.meta[_LEGACY_REPOSITORY] = value
-
-
-class _UnlistedArgument(click.Argument):
-    """A positional argument left out of the usage line: a deprecated spelling."""
-
-    def get_usage_pieces(self, ctx: click.Context) -> list[str]:
-        """Nothing: the deprecated form is not advertised."""
-        return []
-
-
-def _remember_positional_repository(
-    ctx: click.Context, param: click.Parameter, value: str | None
-) -> None:
-    if value is not None:
-        _deprecated_repository(ctx, value)
-
-
 def repository_option(
     help_text: str,
     *,
@@ -141,7 +117,7 @@ def repository_option(
     checked = click.Path(exists=exists, file_okay=file_okay, path_type=Path)
 
     def callback(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
-        legacy = ctx.meta.pop(_LEGACY_REPOSITORY, None)
+        legacy = deprecated.pop_positional_repository(ctx)
         if legacy is not None:
             if ctx.get_parameter_source("repository") is not ParameterSource.DEFAULT:
                 raise click.UsageError(
@@ -166,11 +142,11 @@ def repository_option(
         return option
     positional = click.argument(
         "positional_repository",
-        cls=_UnlistedArgument,
+        cls=deprecated.UnlistedArgument,
         required=False,
         expose_value=False,
         is_eager=True,
-        callback=_remember_positional_repository,
+        callback=deprecated.remember_positional_repository,
     )
 
     def decorator(f: F) -> F:
@@ -180,23 +156,6 @@ def repository_option(
 
 
 # --- the object store -------------------------------------------------------------------
-
-
-def _store_after_deprecated_repository(
-    ctx: click.Context, param: click.Parameter, values: tuple[str, ...] | None
-) -> str:
-    values = values or ()
-    if not values:
-        raise click.MissingParameter(ctx=ctx, param=param)
-    if len(values) > 2:
-        raise click.UsageError(
-            f"Expected one STORE, got {len(values)} arguments ({' '.join(values)}), e.g. "
-            "`orchestrator sync s3://bucket/prefix --repo model_repository`.",
-            ctx,
-        )
-    if len(values) == 2:
-        _deprecated_repository(ctx, values[0])
-    return values[-1]
 
 
 def store_argument(*, deprecated_repository: bool = False) -> Callable[[F], F]:
@@ -219,7 +178,7 @@ def store_argument(*, deprecated_repository: bool = False) -> Callable[[F], F]:
         metavar="STORE",
         nargs=-1,
         is_eager=True,  # before --repo, which takes the deprecated repository
-        callback=_store_after_deprecated_repository,
+        callback=deprecated.store_after_repository,
     )
 
 

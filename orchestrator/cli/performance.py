@@ -22,8 +22,10 @@ from orchestrator.cli.common import (
     window_s_option,
 )
 from orchestrator.cli.output import performance as perf_output
-from orchestrator.performance import bench as bench_module
 from orchestrator.performance import tune as tune_module
+from orchestrator.performance.bench import bench
+from orchestrator.performance.inputs import find_golden
+from orchestrator.performance.options import BenchOptions, Engine
 
 __all__ = ["bench_command", "tune_command"]
 
@@ -97,7 +99,7 @@ def bench_command(
     Example:
         orchestrator bench --url 127.0.0.1:8000 --model digits_cnn --plot bench.png
     """
-    options = bench_module.BenchOptions(
+    options = BenchOptions(
         url=endpoint_for(url, grpc_url, protocol),
         model=model,
         protocol="grpc" if protocol == "grpc" else "http",
@@ -106,9 +108,9 @@ def bench_command(
         window_s=window_s,
         warmup_s=warmup_s,
         max_windows=max_windows,
-        golden=golden or bench_module.find_golden(repository, model),
+        golden=golden or find_golden(repository, model),
     )
-    report = bench_module.bench(options, engine=_engine(engine))
+    report = bench(options, engine=_engine(engine))
     perf_output.print_bench(report, output_format)
     if plot_path is not None and report.levels:
         from orchestrator.performance.plot import plot_throughput_latency
@@ -200,7 +202,7 @@ def tune_command(
         )
 
 
-def _engine(name: str) -> bench_module.Engine:
+def _engine(name: str) -> Engine:
     return (
         "perf_analyzer"
         if name == "perf_analyzer"

@@ -19,6 +19,7 @@ from google.protobuf.message import DecodeError
 from onnx import TensorProto
 
 from orchestrator.core.load_rules import ONNX_TO_TRITON, WILDCARD_DIM, OnnxTensor
+from orchestrator.core.tensors import config_datatype
 from orchestrator.errors import ConfigError
 
 __all__ = [
@@ -83,10 +84,7 @@ class TensorSignature:
     def triton_dtype(self) -> str | None:
         """The wire data type (``FP32``, ``BYTES`` for strings), or None when unsupported."""
         data_type = self.data_type
-        if data_type is None:
-            return None
-        short = data_type.removeprefix("TYPE_")
-        return "BYTES" if short == "STRING" else short
+        return None if data_type is None else config_datatype(data_type)
 
     @property
     def has_batch_dim(self) -> bool:

@@ -21,31 +21,21 @@ from typing import Any
 from orchestrator import client
 from orchestrator.errors import OrchestratorError, ServerError, ServerGone
 from orchestrator.performance import perf_analyzer
-from orchestrator.performance.inputs import find_golden, model_inputs
+from orchestrator.performance.inputs import model_inputs
 from orchestrator.performance.loadgen import LoadGenerator
-from orchestrator.performance.options import BenchOptions, Engine, parse_concurrency
+from orchestrator.performance.options import BenchOptions, Engine
 from orchestrator.performance.report import (
     BenchReport,
     LevelResult,
     ServerStats,
     Window,
     level_result,
-    report_csv,
     windows_stable,
 )
 
 # The names a bench caller needs besides ``bench`` itself (the CLI and the benchmark
 # scripts) are re-exported; they are defined in ``options``, ``inputs`` and ``report``.
-__all__ = [
-    "BenchOptions",
-    "BenchReport",
-    "Engine",
-    "LevelResult",
-    "bench",
-    "find_golden",
-    "parse_concurrency",
-    "report_csv",
-]
+__all__ = ["bench"]
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ matplotlib.use("Agg")  # files only: no display is needed or wanted
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 
 from orchestrator.errors import ConfigError
-from orchestrator.performance.bench import BenchReport
+from orchestrator.performance.report import BenchReport
 
 __all__ = ["plot_throughput_latency"]
 

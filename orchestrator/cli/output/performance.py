@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator.cli.output.jsondata import echo_json
-from orchestrator.performance import bench, tune
+from orchestrator.performance import tune
+from orchestrator.performance.report import BenchReport, report_csv
 
 __all__ = ["print_bench", "print_tune", "wide_console"]
 
@@ -66,13 +67,13 @@ def print_tune(report: tune.TuneReport, output_format: str) -> None:
             click.echo(f"Wrote {report.config_path}", err=True)
 
 
-def print_bench(report: bench.BenchReport, output_format: str) -> None:
+def print_bench(report: BenchReport, output_format: str) -> None:
     """Print the levels as a table, one JSON line, or CSV."""
     if output_format == "json":
         echo_json(report)
         return
     if output_format == "csv":
-        click.echo(bench.report_csv(report), nl=False)
+        click.echo(report_csv(report), nl=False)
         return
     console = wide_console()
     title = (
