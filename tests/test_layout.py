@@ -82,8 +82,9 @@ def _imports(module: str) -> list[str]:
             if node.level:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, base] if base else anchor)
+            # ``from pkg import name``: the edge goes to the submodule ``pkg.name`` when
+            # there is one, else to ``pkg`` (see ``_internal_target``).
             names.extend(f"{base}.{alias.name}" for alias in node.names)
-            names.append(base)
     return names
 
 
