@@ -16,6 +16,17 @@ from tests.release_repos import make_repository
 from tests.s3_server import S3Server, start_s3_server, stop_s3_server
 
 
+@pytest.fixture(autouse=True)
+def user_cache_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """A fresh ``XDG_CACHE_HOME`` per test: the digest cache of release and sync never
+    touches the user's own, and no test sees another's (subprocesses inherit it)."""
+    folder = tmp_path_factory.mktemp("xdg-cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(folder))
+    return folder
+
+
 @pytest.fixture
 def affine_onnx(tmp_path: Path) -> Path:
     return make_affine_onnx(tmp_path / "affine.onnx")

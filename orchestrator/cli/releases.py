@@ -21,6 +21,7 @@ from orchestrator.cli.common import (
 from orchestrator.cli.output import releases as release_output
 from orchestrator.cli.output.jsondata import echo_json
 from orchestrator.cli.output.releases import size_text
+from orchestrator.core.digest_cache import DigestCache
 from orchestrator.releases import catalog
 from orchestrator.releases import manifest as release_mod
 from orchestrator.releases import stores as storage
@@ -28,22 +29,39 @@ from orchestrator.releases import sync as sync_mod
 
 __all__ = ["release_command", "releases_group", "sync_command"]
 
+_no_digest_cache_option = click.option(
+    "--no-digest-cache",
+    is_flag=True,
+    help="Read and hash every file, ignoring the local digest cache (which skips files "
+    "whose inode, size, mtime and ctime are unchanged since they were last hashed).",
+)
+
+
+def _digests(repository: Path, no_digest_cache: bool) -> DigestCache | None:
+    return None if no_digest_cache else DigestCache.for_repository(repository)
+
 
 @click.command("release")
 @repository_option("The model repository to release.", deprecated_positional=True)
 @all_versions_option()
+@_no_digest_cache_option
 @format_option("A summary table, or the release manifest (release.json) as JSON.")
-def release_command(repository: Path, all_versions: bool, output_format: str) -> None:
+def release_command(
+    repository: Path, all_versions: bool, no_digest_cache: bool, output_format: str
+) -> None:
     """Build the content-addressed release manifest of a model repository.
 
     Lists every model with the versions its version_policy serves and the sha256 and
     size of every file; the id is derived from that content. Refuses a repository that
-    `validate` rejects.
+    `validate` rejects. Files unchanged since a previous run on this machine are not read
+    again (a local digest cache, outside the repository; see --no-digest-cache).
 
     Example:
         orchestrator release --repo model_repository/ --format json > release.json
     """
-    built = release_mod.build_release(repository, all_versions=all_versions)
+    built = release_mod.build_release(
+        repository, all_versions=all_versions, digests=_digests(repository, no_digest_cache)
+    )
     if output_format == "json":
         click.echo(built.document().decode(), nl=False)
         return
@@ -62,6 +80,7 @@ def release_command(repository: Path, all_versions: bool, output_format: str) ->
     "--jobs", type=click.IntRange(1, 64), default=8, show_default=True, help="Parallel transfers."
 )
 @dry_run_option("Print the plan (upload, copy, unchanged) only.")
+@_no_digest_cache_option
 @format_option("A summary, or one JSON object for machines.")
 def sync_command(
     store_url: str,
@@ -70,15 +89,16 @@ def sync_command(
     all_versions: bool,
     jobs: int,
     dry_run: bool,
+    no_digest_cache: bool,
     output_format: str,
 ) -> None:
     """Sync the release of a model repository to STORE/releases/<id>/.
 
     STORE is file:///path, s3://bucket/prefix or gs://bucket/prefix. Files are compared
     by sha256: content already anywhere in STORE is copied server side, an unchanged
-    repository uploads nothing. release.json is written last, after every file is
-    verified, and never overwritten. Serve the result with
-    --model-repository=STORE/releases/<id>.
+    repository uploads nothing (and reads no file again: see --no-digest-cache).
+    release.json is written last, after every file is verified, and never overwritten.
+    Serve the result with --model-repository=STORE/releases/<id>.
 
     Example:
         orchestrator sync s3://models/prod --repo model_repository/ --endpoint-url http://127.0.0.1:9000
@@ -93,6 +113,7 @@ def sync_command(
             dry_run=dry_run,
             on_plan=progress.on_plan,
             on_progress=progress.advance,
+            digests=_digests(repository, no_digest_cache),
         )
     if output_format == "json":
         echo_json(report)

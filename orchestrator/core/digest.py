@@ -2,17 +2,19 @@
 
 Publish writes them into a version's ``manifest.json``, releases into theirs, and stores
 compare them to decide what to upload (a store that keeps no sha256 streams the object
-through ``stream_digest``).
+through ``stream_digest``). ``digest_cache`` keeps the digests of unchanged files between
+runs.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["FileDigest", "Readable", "file_digest", "stream_digest"]
+__all__ = ["FileDigest", "FileHasher", "Readable", "file_digest", "stream_digest"]
 
 _CHUNK_BYTES = 1 << 20
 
@@ -23,6 +25,10 @@ class FileDigest:
 
     sha256: str
     size_bytes: int
+
+
+FileHasher = Callable[[Path], FileDigest]
+"""What takes a file's digest: ``file_digest``, or ``DigestCache.digest`` (``digest_cache``)."""
 
 
 class Readable(Protocol):

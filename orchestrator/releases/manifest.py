@@ -24,10 +24,12 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
 from orchestrator.core.digest import FileDigest, file_digest
+from orchestrator.core.digest_cache import DigestCache
 from orchestrator.core.model_config import CONFIG_FILENAME, load_config
 from orchestrator.errors import RepositoryError, StorageError
 from orchestrator.releases.stores.base import check_key
@@ -142,13 +144,18 @@ def build_release(
     *,
     all_versions: bool = False,
     validate: Validator | None = None,
+    digests: DigestCache | None = None,
 ) -> Release:
     """Build the release manifest of a local model repository.
 
     Args:
         root: the repository (``<root>/<model>/config.pbtxt``).
         all_versions: include every version, not only those the version policy serves.
-        validate: the validator to run first; ``validation.validate_repository`` when None.
+        validate: the validator to run first; ``validation.validate_repository`` when None
+            (given ``digests`` too).
+        digests: the local digest cache: unchanged files are not read again (by the
+            validator's manifest check nor here), and what was read is saved to it once the
+            release is built. None reads every file.
 
     Returns:
         The release, with ``source`` set to ``root``.
@@ -162,7 +169,8 @@ def build_release(
         >>> build_release(Path("model_repository")).id  # doctest: +SKIP
         '3f1c...'
     """
-    _check_valid(root, validate)
+    hash_file = file_digest if digests is None else digests.digest
+    _check_valid(root, validate or partial(validate_repository, hash_file=hash_file))
     names = model_names(root)
     if not names:
         raise RepositoryError(
@@ -184,14 +192,16 @@ def build_release(
             )
         models.append(ReleaseModel(name, tuple(versions)))
         for path in _model_files(model_dir):
-            files[_safe_name(root, path)] = file_digest(path)
+            files[_safe_name(root, path)] = hash_file(path)
         for version in versions:
             for path in _tree_files(version_dir(root, name, version)):
-                files[_safe_name(root, path)] = file_digest(path)
+                files[_safe_name(root, path)] = hash_file(path)
     files = dict(sorted(files.items()))
     model_tuple = tuple(models)
     release = Release(release_id(_manifest(model_tuple, files)), model_tuple, files, source=root)
     logger.info("Built release %s: %d model(s), %d file(s)", release.id, len(models), len(files))
+    if digests is not None:
+        digests.save()
     return release
 
 

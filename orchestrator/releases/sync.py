@@ -24,6 +24,7 @@ from functools import partial
 from pathlib import Path
 
 from orchestrator.core.digest import FileDigest
+from orchestrator.core.digest_cache import DigestCache
 from orchestrator.errors import StorageError
 from orchestrator.releases.catalog import read_releases
 from orchestrator.releases.manifest import (
@@ -241,13 +242,19 @@ def sync(
     on_progress: ProgressCallback | None = None,
     on_plan: Callable[[SyncPlan], None] | None = None,
     validate: Validator | None = None,
+    digests: DigestCache | None = None,
 ) -> SyncReport:
     """Build the release of ``repository`` and sync it to the store at ``dest``.
+
+    ``digests`` is the local digest cache ``build_release`` takes unchanged files'
+    digests from (None reads every file).
 
     Example:
         >>> sync(Path("model_repository"), "s3://models/prod")  # doctest: +SKIP
     """
-    release = build_release(repository, all_versions=all_versions, validate=validate)
+    release = build_release(
+        repository, all_versions=all_versions, validate=validate, digests=digests
+    )
     store = open_store(dest, endpoint_url=endpoint_url, max_connections=jobs + 4)
     return sync_release(
         release, store, jobs=jobs, dry_run=dry_run, on_progress=on_progress, on_plan=on_plan

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from orchestrator.core.digest import FileHasher, file_digest
 from orchestrator.core.findings import Finding, line_of, new_finding
 from orchestrator.core.model_config import CONFIG_FILENAME, parse_config
 from orchestrator.errors import ConfigSyntaxError, RepositoryError
@@ -37,13 +38,18 @@ logger = logging.getLogger(__name__)
 
 
 def validate_repository(
-    root: Path, *, triton_release: str = DEFAULT_TRITON_RELEASE
+    root: Path,
+    *,
+    triton_release: str = DEFAULT_TRITON_RELEASE,
+    hash_file: FileHasher = file_digest,
 ) -> list[Finding]:
     """Find everything Triton would refuse in a model repository, offline.
 
     Args:
         root: the repository (``<root>/<model>/config.pbtxt``, ``<root>/<model>/<N>/``).
         triton_release: the production Triton release, for ONNX Runtime compatibility.
+        hash_file: takes the digests each version's ``manifest.json`` is checked against
+            (``DigestCache.digest`` skips unchanged files).
 
     Returns:
         The findings, sorted by path and line; errors are ``is_error``.
@@ -87,16 +93,22 @@ def validate_repository(
             findings += ensemble_findings(
                 model.config_path, model.text, model.config, configs, served
             )
-            findings += version_findings(model, triton_release, graph_checks=False)
+            findings += version_findings(
+                model, triton_release, graph_checks=False, hash_file=hash_file
+            )
         elif backend_of(model) not in (ONNX_BACKEND, None):
             findings.append(_unchecked_backend(model))
-            findings += version_findings(model, triton_release, graph_checks=False)
+            findings += version_findings(
+                model, triton_release, graph_checks=False, hash_file=hash_file
+            )
         else:
             core = core_findings(model)
             findings += core
             # Triton's core refuses these before the backend compares config and graph.
             core_ok = not any(f.is_error for f in core)
-            findings += version_findings(model, triton_release, graph_checks=core_ok)
+            findings += version_findings(
+                model, triton_release, graph_checks=core_ok, hash_file=hash_file
+            )
     return sorted(findings, key=lambda f: (str(f.path), f.line or 0, f.code))
 
 

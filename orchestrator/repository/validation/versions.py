@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from orchestrator.core.digest import file_digest
+from orchestrator.core.digest import FileHasher, file_digest
 from orchestrator.core.findings import Finding, Severity, line_of, new_finding
 from orchestrator.core.onnx_signature import read_signature
 from orchestrator.errors import ConfigError, RepositoryError
@@ -60,7 +60,12 @@ def version_folders(folder: Path) -> tuple[list[int], list[Path]]:
     return sorted(numeric), other
 
 
-def version_findings(model: LoadedModel, triton_release: str, graph_checks: bool) -> list[Finding]:
+def version_findings(
+    model: LoadedModel,
+    triton_release: str,
+    graph_checks: bool,
+    hash_file: FileHasher = file_digest,
+) -> list[Finding]:
     """Check a model's version folders and the files of every version.
 
     Versions the ``version_policy`` serves get errors, the others warnings (Triton skips
@@ -71,6 +76,8 @@ def version_findings(model: LoadedModel, triton_release: str, graph_checks: bool
         triton_release: the production Triton release, for ONNX Runtime compatibility.
         graph_checks: compare the config with each graph (off when Triton's core already
             refuses the config, or for ensembles and other backends).
+        hash_file: takes the digests a version's ``manifest.json`` is checked against
+            (``DigestCache.digest`` skips unchanged files).
 
     Example:
         >>> [f.code for f in version_findings(model, "24.10", graph_checks=True)]  # doctest: +SKIP
@@ -122,7 +129,7 @@ def version_findings(model: LoadedModel, triton_release: str, graph_checks: bool
     for version in available:
         severity: Severity = "error" if version in served else "warning"
         found += _check_version(
-            model, folder / str(version), severity, triton_release, graph_checks
+            model, folder / str(version), severity, triton_release, graph_checks, hash_file
         )
     return found
 
@@ -151,6 +158,7 @@ def _check_version(
     severity: Severity,
     triton_release: str,
     graph_checks: bool,
+    hash_file: FileHasher,
 ) -> list[Finding]:
     unserved = "" if severity == "error" else " (a version the version_policy does not serve)"
     filename = model.config.default_model_filename or ONNX_FILENAME
@@ -167,7 +175,7 @@ def _check_version(
                 f"Publish the version again; Triton looks for {filename} (default_model_filename).",
             )
         ]
-    found = _manifest_findings(version_dir, severity, unserved)
+    found = _manifest_findings(version_dir, severity, unserved, hash_file)
     try:
         signature = read_signature(model_file)
     except ConfigError as exc:
@@ -199,7 +207,9 @@ def _check_version(
     return found + graph_findings(model, signature, model_file, severity, unserved)
 
 
-def _manifest_findings(version_dir: Path, severity: Severity, unserved: str) -> list[Finding]:
+def _manifest_findings(
+    version_dir: Path, severity: Severity, unserved: str, hash_file: FileHasher
+) -> list[Finding]:
     try:
         manifest = read_manifest(version_dir)
     except RepositoryError as exc:
@@ -210,7 +220,7 @@ def _manifest_findings(version_dir: Path, severity: Severity, unserved: str) -> 
     for name, expected in sorted(manifest.items()):
         path = version_dir / name
         try:
-            actual = file_digest(path)
+            actual = hash_file(path)
         except OSError:
             actual = None
         if actual != expected:

@@ -1,0 +1,365 @@
+"""A local cache of file digests: an unchanged repository costs one ``lstat`` per file.
+
+``release`` and ``sync`` need the sha256 of every file Triton will read, and validation
+checks every version's ``manifest.json`` against its files; reading every byte on every
+run made a no-change re-sync of a large repository slower than hashing it. This cache
+remembers each file's digest together with what ``lstat`` said about it when it was
+read: device, inode, size, ``mtime_ns`` and ``ctime_ns``. A file whose five values are
+unchanged is not read again; any difference is a miss, and the file is hashed.
+
+**Why ctime.** A same-size edit whose mtime is put back (``cp -p``, ``rsync -t``,
+unpacking an archive, ``os.utime``) keeps size and mtime, which is all ``aws s3 sync``
+compares, so it misses such an edit. Any write or ``utime`` sets the ctime to the clock,
+and no call sets it back, so the edit still misses the cache and is still found.
+
+**Racy entries.** File systems stamp times from a coarse clock, so a file written again
+within the same tick after it was hashed could keep all five values. As git does with
+"racily clean" index entries, a digest is only remembered when the file's last change
+(mtime and ctime) is at least ``SETTLE_NS`` older than the start of the hash and its stat
+did not move while it was read; a newer file is simply hashed again next time.
+
+**Where it lives.** ``$XDG_CACHE_HOME/triton-orchestrator/digests/<key>.json``
+(``~/.cache`` when the variable is unset or relative), one file per repository, ``<key>``
+being the sha256 of the repository's real path. Never inside the repository: the
+repository is what is released, synced, committed and served; it may be read-only (a CI
+checkout, a mounted volume); and a tool that mirrors the folder (``aws s3 sync``) would
+carry the file along. (The repository's staging folders were the other candidate; they
+sit under each model, and the validator reports them as leftovers of a crashed publish.)
+A cache folder that resolves into the repository is not used (digests are then kept for
+the one run only).
+
+**Trust.** The file is local and advisory. One that is not exactly what this module writes
+(its format, this machine's host name, this repository's real path, well-formed entries,
+a regular file under ``MAX_CACHE_BYTES``) is ignored whole, never partly believed, and
+rewritten: a miss only costs a hash. A copied cache fails the host check, and its entries
+would also need the same device, inode and nanosecond ctime. It is written to a temporary
+file in its own folder and renamed over the old one, so two runs at once never leave a
+torn file: the last writer wins, and an entry it lacks is a later miss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import socket
+import stat
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from orchestrator.core.digest import FileDigest, FileHasher, file_digest
+
+__all__ = [
+    "CACHE_FOLDER",
+    "MAX_CACHE_BYTES",
+    "SETTLE_NS",
+    "DigestCache",
+    "default_cache_dir",
+]
+
+logger = logging.getLogger(__name__)
+
+CACHE_FOLDER = "triton-orchestrator"
+MAX_CACHE_BYTES = 64 << 20
+SETTLE_NS = 2_000_000_000
+_FORMAT = 1
+_KIND = "triton-orchestrator digest cache"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+_Key = tuple[int, int, int, int, int]
+"""What lstat said: (device, inode, size, mtime_ns, ctime_ns)."""
+
+
+@dataclass(frozen=True)
+class _Entry:
+    key: _Key
+    digest: FileDigest
+
+
+def default_cache_dir() -> Path:
+    """The user's cache folder for this tool: ``$XDG_CACHE_HOME/triton-orchestrator``.
+
+    Example:
+        >>> default_cache_dir()  # doctest: +SKIP
+        PosixPath('/home/me/.cache/triton-orchestrator')
+    """
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    # The XDG spec: a relative value is invalid and is ignored.
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / CACHE_FOLDER
+
+
+class DigestCache:
+    """Digests of a repository's files, taken from the cache while their stat is unchanged.
+
+    Use ``DigestCache.for_repository(root)``; ``digest(path)`` is a drop-in for
+    ``file_digest``; ``save()`` (or leaving a ``with`` block) writes what changed.
+    ``hits`` and ``misses`` count this run's lookups.
+
+    Args:
+        cache_file: where entries are loaded from and saved to; None keeps them for this
+            object's life only.
+        scope: what the file belongs to (the repository's real path); a file written for
+            another scope, or on another host, is ignored.
+        hash_file: how a miss is hashed.
+        settle_ns: how old a file's last change must be before its digest is remembered
+            (``SETTLE_NS`` when None).
+        clock_ns: the wall clock, in nanoseconds (file times are wall-clock times).
+    """
+
+    def __init__(
+        self,
+        cache_file: Path | None,
+        *,
+        scope: str = "",
+        hash_file: FileHasher = file_digest,
+        settle_ns: int | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.cache_file = cache_file
+        self.scope = scope
+        self.hits = 0
+        self.misses = 0
+        self._hash_file = hash_file
+        self._settle_ns = SETTLE_NS if settle_ns is None else settle_ns
+        self._clock_ns = clock_ns
+        self._lock = threading.Lock()
+        self._used: set[str] = set()
+        self._entries, self._dirty = self._load()
+
+    @classmethod
+    def for_repository(
+        cls,
+        root: Path,
+        *,
+        cache_dir: Path | None = None,
+        hash_file: FileHasher = file_digest,
+        settle_ns: int | None = None,
+    ) -> DigestCache:
+        """The cache of one repository, in ``cache_dir`` (``default_cache_dir()``).
+
+        Example:
+            >>> digests = DigestCache.for_repository(Path("model_repository"))  # doctest: +SKIP
+            >>> digests.digest(Path("model_repository/m/1/model.onnx")).size_bytes  # doctest: +SKIP
+            155080
+            >>> digests.save()  # doctest: +SKIP
+            True
+        """
+        real_root = os.path.realpath(root)
+        folder = Path(os.path.realpath(cache_dir or default_cache_dir())) / "digests"
+        cache_file: Path | None = folder / (_sha256_hex(real_root)[:32] + ".json")
+        if folder == Path(real_root) or Path(real_root) in folder.parents:
+            logger.warning(
+                "Not using the digest cache in %s: it lies inside the repository %s, which "
+                "must hold only what is released. Set XDG_CACHE_HOME to a folder outside it.",
+                folder,
+                real_root,
+            )
+            cache_file = None
+        return cls(cache_file, scope=real_root, hash_file=hash_file, settle_ns=settle_ns)
+
+    def digest(self, path: Path) -> FileDigest:
+        """sha256 and size of ``path``: from the cache if its stat is unchanged, else read.
+
+        Anything but a regular file (a link, a FIFO, a device, a missing path) is passed
+        to the hasher untouched and never cached, so its handling is the hasher's.
+
+        Example:
+            >>> DigestCache(None).digest(Path("model.onnx")).size_bytes  # doctest: +SKIP
+            155080
+        """
+        name = os.path.abspath(path)
+        try:
+            before = os.stat(path, follow_symlinks=False)
+        except OSError:
+            return self._hash_file(path)
+        if not stat.S_ISREG(before.st_mode):
+            return self._hash_file(path)
+        key = _key(before)
+        with self._lock:
+            entry = self._entries.get(name)
+            if entry is not None and entry.key == key:
+                self.hits += 1
+                self._used.add(name)
+                return entry.digest
+        started_ns = self._clock_ns()
+        digest = self._hash_file(path)
+        try:
+            after: _Key | None = _key(os.stat(path, follow_symlinks=False))
+        except OSError:
+            after = None
+        settled = max(before.st_mtime_ns, before.st_ctime_ns) + self._settle_ns <= started_ns
+        with self._lock:
+            self.misses += 1
+            if after == key and digest.size_bytes == before.st_size and settled:
+                self._entries[name] = _Entry(key, digest)
+                self._used.add(name)
+                self._dirty = True
+            elif self._entries.pop(name, None) is not None:
+                self._dirty = True
+        return digest
+
+    def save(self) -> bool:
+        """Write the cache if this run changed it; True when written.
+
+        Entries this run did not look up are kept while their file's stat still matches.
+        A cache that cannot be written is logged and skipped: the next run hashes again.
+        """
+        with self._lock:
+            if self.cache_file is None or not self._dirty:
+                return False
+            entries = {
+                name: entry
+                for name, entry in self._entries.items()
+                if name in self._used or _still_matches(name, entry)
+            }
+            body = {
+                "format": _FORMAT,
+                "kind": _KIND,
+                "machine": socket.gethostname(),
+                "scope": self.scope,
+                "entries": {
+                    name: [*entry.key, entry.digest.sha256]
+                    for name, entry in sorted(entries.items())
+                },
+            }
+            data = json.dumps(body, separators=(",", ":")).encode()
+            written = _write_atomically(self.cache_file, data)
+            if written:
+                self._dirty = False
+            logger.info(
+                "Digests: %d from the cache, %d read; cache %s %s",
+                self.hits,
+                self.misses,
+                self.cache_file,
+                "saved" if written else "not saved",
+            )
+            return written
+
+    def __enter__(self) -> DigestCache:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        # Digests taken before a failure are still right: keep them.
+        self.save()
+
+    def _load(self) -> tuple[dict[str, _Entry], bool]:
+        """The entries of the cache file, and whether it must be rewritten."""
+        if self.cache_file is None:
+            return {}, False
+        try:
+            data = _read_regular(self.cache_file)
+        except FileNotFoundError:
+            return {}, False
+        except (OSError, ValueError) as exc:
+            return self._ignore(str(exc))
+        try:
+            return self._parse(json.loads(data)), False
+        except (ValueError, RecursionError) as exc:  # json's errors are ValueErrors
+            return self._ignore(str(exc) or type(exc).__name__)
+
+    def _parse(self, body: Any) -> dict[str, _Entry]:
+        if not isinstance(body, dict) or body.get("kind") != _KIND:
+            raise ValueError("not a digest cache")
+        if body.get("format") != _FORMAT:
+            raise ValueError(f"format {body.get('format')!r}, expected {_FORMAT}")
+        if body.get("machine") != socket.gethostname() or body.get("scope") != self.scope:
+            raise ValueError(
+                f"written for {body.get('scope')!r} on {body.get('machine')!r}, not for "
+                f"{self.scope!r} on this host"
+            )
+        listed = body.get("entries")
+        if not isinstance(listed, dict):
+            raise ValueError("entries is not an object")
+        entries = {}
+        for name, value in listed.items():
+            if not isinstance(value, list) or len(value) != 6:
+                raise ValueError(f"malformed entry for {name!r}")
+            *numbers, sha256 = value
+            if not all(type(n) is int and n >= 0 for n in numbers):
+                raise ValueError(f"malformed entry for {name!r}")
+            if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+                raise ValueError(f"malformed sha256 for {name!r}")
+            device, inode, size, mtime_ns, ctime_ns = numbers
+            key = (device, inode, size, mtime_ns, ctime_ns)
+            entries[str(name)] = _Entry(key, FileDigest(sha256, size))
+        return entries
+
+    def _ignore(self, why: str) -> tuple[dict[str, _Entry], bool]:
+        logger.warning(
+            "Ignoring the digest cache %s (%s); every file is read, and the cache rewritten.",
+            self.cache_file,
+            why,
+        )
+        return {}, True
+
+
+def _key(result: os.stat_result) -> _Key:
+    return (
+        result.st_dev,
+        result.st_ino,
+        result.st_size,
+        result.st_mtime_ns,
+        result.st_ctime_ns,
+    )
+
+
+def _still_matches(name: str, entry: _Entry) -> bool:
+    try:
+        return _key(os.stat(name, follow_symlinks=False)) == entry.key
+    except OSError:
+        return False
+
+
+def _sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _read_regular(path: Path) -> bytes:
+    # No link, FIFO or device is followed or read, and nothing past the size cap.
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    with os.fdopen(fd, "rb") as handle:
+        found = os.fstat(handle.fileno())
+        if not stat.S_ISREG(found.st_mode):
+            raise ValueError("not a regular file")
+        data = handle.read(MAX_CACHE_BYTES + 1)
+    if len(data) > MAX_CACHE_BYTES:
+        raise ValueError(f"larger than {MAX_CACHE_BYTES} bytes")
+    return data
+
+
+def _write_atomically(path: Path, data: bytes) -> bool:
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        logger.warning("Cannot write the digest cache %s: %s", path, exc.strerror or exc)
+        return False
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        # No fsync: a cache torn by a crash is ignored and rewritten by the next run.
+        os.replace(temporary, path)
+    except OSError as exc:
+        logger.warning("Cannot write the digest cache %s: %s", path, exc.strerror or exc)
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        return False
+    return True
