@@ -215,35 +215,37 @@ class DigestCache:
         A cache that cannot be written is logged and skipped: the next run hashes again.
         """
         with self._lock:
-            if self.cache_file is None or not self._dirty:
-                return False
-            entries = {
-                name: entry
-                for name, entry in self._entries.items()
-                if name in self._used or _still_matches(name, entry)
-            }
-            body = {
-                "format": _FORMAT,
-                "kind": _KIND,
-                "machine": socket.gethostname(),
-                "scope": self.scope,
-                "entries": {
-                    name: [*entry.key, entry.digest.sha256]
-                    for name, entry in sorted(entries.items())
-                },
-            }
-            data = json.dumps(body, separators=(",", ":")).encode()
-            written = _write_atomically(self.cache_file, data)
-            if written:
-                self._dirty = False
+            written = False
+            if self.cache_file is not None and self._dirty:
+                written = self._write(self.cache_file)
             logger.info(
                 "Digests: %d from the cache, %d read; cache %s %s",
                 self.hits,
                 self.misses,
-                self.cache_file,
-                "saved" if written else "not saved",
+                self.cache_file or "(this run only)",
+                "saved" if written else "not written",
             )
             return written
+
+    def _write(self, cache_file: Path) -> bool:
+        entries = {
+            name: entry
+            for name, entry in self._entries.items()
+            if name in self._used or _still_matches(name, entry)
+        }
+        body = {
+            "format": _FORMAT,
+            "kind": _KIND,
+            "machine": socket.gethostname(),
+            "scope": self.scope,
+            "entries": {
+                name: [*entry.key, entry.digest.sha256] for name, entry in sorted(entries.items())
+            },
+        }
+        written = _write_atomically(cache_file, json.dumps(body, separators=(",", ":")).encode())
+        if written:
+            self._dirty = False
+        return written
 
     def __enter__(self) -> DigestCache:
         return self
