@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+import socket
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,3 +104,27 @@ def release_repo(tmp_path: Path, affine_onnx_cached: Path) -> Path:
     return make_repository(
         tmp_path / "repo", {"alpha": [1, 2], "beta": [1]}, onnx_cache=affine_onnx_cached
     )
+
+
+# --- Docker: no engine runs here ---------------------------------------------------------
+
+
+@pytest.fixture
+def no_docker_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """DOCKER_HOST at a unix socket that is bound but never listens: no engine answers.
+
+    docker 7.2 leaves its socket open when connecting fails (``UnixHTTPConnection.connect``
+    assigns it only after ``connect`` succeeds); that socket is collected here, after the
+    test, where its ResourceWarning is expected, instead of failing whichever test the
+    garbage collector happens to run in.
+    """
+    path = tmp_path / "docker.sock"
+    with socket.socket(socket.AF_UNIX) as bound:
+        bound.bind(str(path))
+        address = f"unix://{path}"
+        monkeypatch.setenv("DOCKER_HOST", address)
+        monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
+        yield address
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()

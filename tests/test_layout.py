@@ -51,6 +51,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "click": ("orchestrator.cli",),
     "rich": ("orchestrator.cli",),
     "matplotlib": ("orchestrator.performance.plot",),
+    "docker": ("orchestrator.serving.container",),
     "training": ("orchestrator.demo",),
 }
 
@@ -202,3 +203,14 @@ def test_orchestrator_validate_does_not_load_onnxruntime() -> None:
     )
     assert "orchestrator.repository.validation" in loaded
     assert "onnxruntime" not in loaded
+
+
+def test_the_cli_does_not_load_the_docker_sdk_until_a_docker_command_runs() -> None:
+    loaded = _loaded_after(
+        """
+        from orchestrator.cli import cli
+        cli(["serve", "--help"])
+        """
+    )
+    assert "orchestrator.serving.container.run" in loaded
+    assert "docker" not in loaded

@@ -16,7 +16,7 @@ import logging
 import click
 
 from orchestrator import __version__
-from orchestrator.cli import performance, releases, repository, serving
+from orchestrator.cli import image, performance, releases, repository, serving
 from orchestrator.cli.common import OrchestratorGroup
 
 __all__ = ["OrchestratorGroup", "cli"]
@@ -48,3 +48,4 @@ cli.add_command(releases.sync_command)
 cli.add_command(releases.releases_group)
 cli.add_command(performance.bench_command)
 cli.add_command(performance.tune_command)
+cli.add_command(image.image_group)
