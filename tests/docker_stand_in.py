@@ -30,6 +30,7 @@ class Script:
     start_error: Exception | None = None
     create_error: Exception | None = None
     build_error: Exception | None = None
+    stop_error: Exception | None = None
     exit_code: int | None = None  # exits at once with this status when set
     log: bytes = b""
     run_triton: TritonInstall | None = None  # run the container's command on a real Triton
@@ -77,6 +78,8 @@ class StandInContainer:
 
     def stop(self, **kwargs: Any) -> None:
         self.engine.calls.append(("stop", kwargs))
+        if self.engine.script.stop_error is not None:
+            raise self.engine.script.stop_error
         if self.server is not None:
             self.server.stop()
         self.status = "exited"

@@ -185,6 +185,28 @@ def test_a_refused_gpu_request_names_the_toolkit_and_gpus_0_and_removes_the_cont
     assert engine.call_names()[-2:] == ["stop", "remove"]
 
 
+def test_a_refused_create_leaves_nothing_to_remove(repo: Path, tmp_path: Path) -> None:
+    conflict = APIError("409 Client Error", explanation='Conflict. The name "/x" is already in use')
+    engine = StandInDockerClient(Script(create_error=conflict))
+    with pytest.raises(ServerError) as caught:
+        _start(_options(repo, tmp_path, name="x"), engine)
+    assert str(caught.value) == (
+        f'Docker refused to create container x from {IMAGE}: Conflict. The name "/x" is '
+        "already in use."
+    )
+    assert engine.call_names() == ["images.get", "containers.create"]
+
+
+def test_an_engine_lost_while_stopping_still_removes_and_reports_the_first_error(
+    repo: Path, tmp_path: Path
+) -> None:
+    lost = ConnectionError("engine went away")
+    engine = StandInDockerClient(Script(exit_code=3, log=b"E bad\n", stop_error=lost))
+    with pytest.raises(ServerError, match="exited with status 3 before Triton was ready"):
+        _start(_options(repo, tmp_path), engine)
+    assert engine.call_names()[-2:] == ["stop", "remove"]
+
+
 def test_a_port_in_use_is_refused_before_anything_is_created(repo: Path, tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -75,7 +75,14 @@ def connect() -> Any:
 
 @contextlib.contextmanager
 def translated(what: str, client: Any, *, hint: str = "") -> Iterator[None]:
-    """Turn the Docker SDK's errors during ``what`` into one ServerError each."""
+    """Turn the Docker SDK's errors during ``what`` into one ServerError each.
+
+    ``what`` completes "Docker could not ..." and ``hint`` is added to a refusal.
+
+    Example:
+        >>> with translated("find image 'x:1'", client):  # doctest: +SKIP
+        ...     client.images.get("x:1")
+    """
     errors = docker_module().errors
     try:
         yield

@@ -273,25 +273,28 @@ class TritonContainer:
         """SIGTERM, SIGKILL after ``stop_timeout_s``, save the log, remove the container.
 
         Never raises for Docker's errors: it runs on every failure path, where the first
-        error is the one to report.
+        error is the one to report. A second Ctrl-C while Triton drains still removes
+        the container (by force).
         """
         container, self._container = self._container, None
         if container is None:
             return
         errors = docker_module().errors
-        with contextlib.suppress(errors.DockerException, OSError):
-            container.stop(timeout=int(self.options.stop_timeout_s))
-        _save_log(container, self.log_path)
         try:
-            container.remove(force=True)
-            logger.info("Container %s stopped and removed", self.name)
-        except (errors.DockerException, OSError) as exc:
-            logger.warning(
-                "Could not remove container %s (%s): remove it with `docker rm -f %s`",
-                self.name,
-                exc,
-                self.name,
-            )
+            with contextlib.suppress(errors.DockerException, OSError):
+                container.stop(timeout=int(self.options.stop_timeout_s))
+            _save_log(container, self.log_path)
+        finally:
+            try:
+                container.remove(force=True)
+                logger.info("Container %s stopped and removed", self.name)
+            except (errors.DockerException, OSError) as exc:
+                logger.warning(
+                    "Could not remove container %s (%s): remove it with `docker rm -f %s`",
+                    self.name,
+                    exc,
+                    self.name,
+                )
 
     def __enter__(self) -> TritonContainer:
         return self.start()
