@@ -20,7 +20,12 @@ __all__ = ["build_command", "image_group"]
 
 @click.group("image", cls=OrchestratorGroup)
 def image_group() -> None:
-    """Production's Triton image (Dockerfile.triton), for `serve --runtime docker`."""
+    """Build production's Triton image (Dockerfile.triton) for `serve --runtime docker`.
+
+    Example, from the repository root:
+
+        orchestrator image build
+    """
 
 
 @image_group.command("build")
