@@ -161,8 +161,12 @@ def test_a_container_not_ready_in_time_is_removed(repo: Path, tmp_path: Path) ->
 
 def test_a_missing_image_says_to_build_it_and_creates_nothing(repo: Path, tmp_path: Path) -> None:
     engine = StandInDockerClient(Script(images=()))
-    with pytest.raises(ServerError, match="Build it with `orchestrator image build`"):
+    with pytest.raises(ServerError) as caught:
         _start(_options(repo, tmp_path, image="mine:1"), engine)
+    assert str(caught.value) == (
+        "Image 'mine:1' is not in the Docker engine (No such image: mine:1). Build it with "
+        "`orchestrator image build --tag mine:1`, or pass the image you built with --image."
+    )
     assert engine.call_names() == ["images.get"]
 
 

@@ -121,7 +121,7 @@ class TritonContainer:
 
     def __init__(self, options: ContainerOptions, client: Any | None = None) -> None:
         self.options = options
-        self._client = client
+        self._client: Any = client  # connected in start() when None
         self._container: Any | None = None
         self.name = options.name or f"orchestrator-triton-{secrets.token_hex(4)}"
         self.ports: dict[str, int] = {}
@@ -211,8 +211,7 @@ class TritonContainer:
         if self._client is None:
             self._client = connect()
         self._claim_ports()
-        with translated(f"find image {self.options.image!r}", self._client):
-            self._client.images.get(self.options.image)
+        self._check_image()
         started = time.monotonic()
         try:
             self._create_and_start()
@@ -226,6 +225,20 @@ class TritonContainer:
             "Container %s ready in %.1f s: HTTP %s", self.name, self.startup_s, self.http_url
         )
         return self
+
+    def _check_image(self) -> None:
+        image = self.options.image
+        errors = docker_module().errors
+        with translated(f"find image {image!r}", self._client):
+            try:
+                self._client.images.get(image)
+            except errors.ImageNotFound as exc:
+                flag = "" if image == DEFAULT_IMAGE else f" --tag {image}"
+                raise ServerError(
+                    f"Image {image!r} is not in the Docker engine ({exc.explanation}). Build "
+                    f"it with `orchestrator image build{flag}`, or pass the image you built "
+                    "with --image."
+                ) from exc
 
     def _create_and_start(self) -> None:
         assert self._client is not None
