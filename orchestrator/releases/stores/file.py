@@ -35,6 +35,7 @@ class FileStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.url = root.as_uri()
+        self.endpoint_url: str | None = None
 
     def _path(self, key: str) -> Path:
         check_key(key.rstrip("/") if key.endswith("/") else key)
