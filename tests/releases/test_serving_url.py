@@ -40,6 +40,8 @@ def test_serving_url_for_parseable_stores(store: str, endpoint: str | None, expe
         ("gs://models/a b", None, "'a b'"),
         ("s3://models", "ftp://host:1", "does not start with http"),
         ("s3://models", "http://user:secret@host:9000", "carries credentials"),
+        ("s3://key:secret@models/prod", None, "carries credentials"),
+        ("gs://models/a b", "http://user:secret@host:9000", "'a b'"),
         ("s3://models", "http://host:9000/path", "has a path"),
         ("s3://models", "http://host:99999", "port"),
         ("s3://models", "http://ho_st:9000", "host may hold"),
