@@ -2,10 +2,13 @@
 
 Triton 2.51's GCS file system is google-cloud-cpp's client, which talks to
 ``CLOUD_STORAGE_EMULATOR_ENDPOINT`` instead of storage.googleapis.com when it is set.
+The bucket has an underscore: GCS allows it (S3 does not), and so does Triton's GCS
+parser, which ``serving_url`` therefore accepts.
 """
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +18,7 @@ import pytest
 from orchestrator import client
 from orchestrator.core.model_config import parse_config
 from orchestrator.releases.manifest import build_release, release_prefix
-from orchestrator.releases.stores import open_store, serving_url
+from orchestrator.releases.stores import open_store
 from orchestrator.releases.sync import sync_release
 from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
 from tests.gcs_server import GcsServer
@@ -25,12 +28,14 @@ pytestmark = pytest.mark.integration
 
 @pytest.mark.usefixtures("tritonserver")
 def test_triton_serves_a_release_from_gcs_and_answers_like_onnxruntime(
-    release_repo: Path, gcs_server: GcsServer, gcs_bucket: str, tmp_path: Path
+    release_repo: Path, gcs_server: GcsServer, tmp_path: Path
 ) -> None:
-    store = open_store(f"gs://{gcs_bucket}/prod")
+    bucket = f"models_{uuid.uuid4().hex[:12]}"
+    gcs_server.create_bucket(bucket)
+    store = open_store(f"gs://{bucket}/prod")
     release = build_release(release_repo)
     report = sync_release(release, store)
-    assert report.plan.release_url == f"gs://{gcs_bucket}/prod/releases/{release.id}"
+    assert report.plan.release_url == f"gs://{bucket}/prod/releases/{release.id}"
     prefix = release_prefix(release.id)
     configs = {}
     for model in release.models:
@@ -39,7 +44,7 @@ def test_triton_serves_a_release_from_gcs_and_answers_like_onnxruntime(
         configs[model.name] = parse_config(stored.data.decode(), model.name)
 
     options = ServerOptions(
-        serving_url(store.url, release.id),
+        report.plan.release_url,
         workdir=tmp_path / "triton",
         env=tuple(gcs_server.client_env().items()),
     )

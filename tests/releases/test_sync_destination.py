@@ -11,7 +11,6 @@ from orchestrator.errors import StorageError
 from orchestrator.releases.manifest import build_release, release_prefix
 from orchestrator.releases.stores import open_store
 from orchestrator.releases.sync import sync
-from tests.gcs_server import GcsServer
 from tests.s3_server import S3Server
 
 
@@ -102,13 +101,12 @@ def test_a_prefix_triton_cannot_serve_is_refused_before_anything_is_uploaded(
     assert s3_client.list_objects_v2(Bucket=s3_bucket).get("KeyCount") == 0
 
 
-def test_a_bucket_triton_cannot_serve_is_refused_on_gcs_too(
-    release_repo: Path, gcs_server: GcsServer
+def test_a_prefix_triton_cannot_serve_is_refused_on_gcs_too(
+    release_repo: Path, gcs_bucket: str
 ) -> None:
-    gcs_server.create_bucket("under_score")
-    with pytest.raises(StorageError, match="bucket 'under_score'"):
-        sync(release_repo, "gs://under_score/prod")
-    assert open_store("gs://under_score").list_objects("") == []
+    with pytest.raises(StorageError, match="the path segment 'team a'"):
+        sync(release_repo, f"gs://{gcs_bucket}/team a")
+    assert open_store(f"gs://{gcs_bucket}").list_objects("") == []
 
 
 def test_the_url_printed_is_the_one_triton_serves_from_with_the_endpoint(

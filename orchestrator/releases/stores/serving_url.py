@@ -12,9 +12,12 @@ bucket or a path segment with other characters is silently misread (server#6910,
   ``s3://HOST:PORT/bucket/path`` (``AWS_ENDPOINT_URL`` is not read by Triton);
   ``https://`` endpoints keep their scheme: ``s3://https://HOST:PORT/bucket/path``.
 
-GCS paths (``gs://bucket/path``) are held to the same characters: GCS bucket names are
-``[0-9a-z._-]``, and anything else in a path is what the parser is least sure to keep.
-A ``file://`` store is served from its local path.
+GCS paths (``gs://bucket/path``): Triton's GCS parser splits at the first slash after
+``gs://`` and hands the rest to google-cloud-cpp, so the bucket may be any GCS bucket
+name (``[0-9a-z._-]``, 3-63 characters; ``_`` included, which S3 forbids: checked by
+serving a release from ``gs://under_score/...`` against fake-gcs-server). Path segments
+are held to the S3 characters, the only ones both parsers keep for sure. A ``file://``
+store is served from its local path.
 
 ``serving_url`` is the one function that says where Triton finds a release; ``sync``
 prints it and ``deploy`` writes it into the pod template, so a store Triton could not
@@ -34,7 +37,11 @@ __all__ = ["serving_url"]
 
 logger = logging.getLogger(__name__)
 
-_BUCKET = re.compile(r"[0-9a-z.-]{3,63}")
+_BUCKET = {"s3": re.compile(r"[0-9a-z.-]{3,63}"), "gs": re.compile(r"[0-9a-z._-]{3,63}")}
+_BUCKET_CHARACTERS = {
+    "s3": "[0-9a-z.-] (lower-case letters, digits, '.' and '-')",
+    "gs": "[0-9a-z._-] (lower-case letters, digits, '.', '_' and '-')",
+}
 _SEGMENT = re.compile(r"[0-9a-zA-Z._-]+")
 _HOST = re.compile(r"[0-9a-zA-Z.-]+")
 
@@ -72,12 +79,11 @@ def serving_url(store_url: str, release_id: str = "", *, endpoint_url: str | Non
                 f"{shown}. Leave it out for a local store."
             )
         return "/" + "/".join(segments)
-    if not _BUCKET.fullmatch(location.bucket):
+    if not _BUCKET[location.scheme].fullmatch(location.bucket):
         raise StorageError(
             f"Triton cannot serve from bucket {location.bucket!r} of {shown}: its "
             f"{location.scheme}:// path parser reads only bucket names of 3-63 characters "
-            "from [0-9a-z.-] (lower-case letters, digits, '.' and '-'). Use a bucket named "
-            "that way."
+            f"from {_BUCKET_CHARACTERS[location.scheme]}. Use a bucket named that way."
         )
     for segment in segments:
         if not _SEGMENT.fullmatch(segment):
