@@ -240,6 +240,12 @@ def test_releases_list_of_a_prefix_with_nothing_says_so_and_exits_1(
             "--endpoint-url), or sync a release there first.\n"
         )
         assert isinstance(result.exception, SystemExit)
+    # gc of it deletes nothing (a reachable, empty store is not failed work) but says so
+    gc = CliRunner().invoke(
+        cli, ["releases", "gc", f"s3://{s3_bucket}/prdo", "--keep", "1", *endpoint]
+    )
+    assert gc.exit_code == 0
+    assert gc.stderr.startswith(f"Note: No releases under s3://{s3_bucket}/prdo/releases/;")
 
 
 def test_releases_gc_names_the_pointer_that_keeps_a_rollback_target(
