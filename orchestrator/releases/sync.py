@@ -39,14 +39,13 @@ from orchestrator.releases.manifest import (
     parse_release_document,
     release_prefix,
 )
-from orchestrator.releases.stores import Store, open_store, parse_store_url, redact, serving_url
+from orchestrator.releases.stores import Store, check_destination, open_store, serving_url
 
 __all__ = [
     "ProgressCallback",
     "SyncPlan",
     "SyncReport",
     "Transfer",
-    "check_destination",
     "plan_sync",
     "sync",
     "sync_release",
@@ -268,39 +267,6 @@ def sync(
     return sync_release(
         release, store, jobs=jobs, dry_run=dry_run, on_progress=on_progress, on_plan=on_plan
     )
-
-
-def check_destination(repository: Path, dest: str) -> None:
-    """Refuse a ``file://`` ``dest`` inside ``repository``, or ``repository`` inside it.
-
-    Both are resolved (symbolic links followed, a missing folder resolved as far as it
-    exists), so ``file:///repo/../repo/out`` and a link into the repository are caught.
-    Object stores (s3://, gs://) cannot overlap a local folder and always pass.
-
-    Raises:
-        StorageError: the two overlap; the message names both and what to do.
-
-    Example:
-        >>> check_destination(Path("/srv/model_repository"), "file:///srv/releases")
-    """
-    location = parse_store_url(dest)
-    if location.scheme != "file":
-        return
-    store_root = Path(location.prefix).resolve()
-    repo_root = repository.resolve()
-    if store_root == repo_root or store_root.is_relative_to(repo_root):
-        where = "is the repository" if store_root == repo_root else "is inside the repository"
-        raise StorageError(
-            f"Refusing to sync into {redact(dest)}: it {where} {repository} ({repo_root}), so "
-            "the release would be written among the models it is built from and every later "
-            "command would read it as a model. Choose a folder outside the repository."
-        )
-    if repo_root.is_relative_to(store_root):
-        raise StorageError(
-            f"Refusing to sync into {redact(dest)}: the repository {repository} ({repo_root}) "
-            "is inside it, where sync writes releases and gc deletes them. Choose a store "
-            "folder that does not contain the repository."
-        )
 
 
 def _plan_for_complete(

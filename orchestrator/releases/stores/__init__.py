@@ -37,7 +37,7 @@ from orchestrator.releases.stores.base import (
     parse_store_url,
     redact,
 )
-from orchestrator.releases.stores.file import FileStore
+from orchestrator.releases.stores.file import FileStore, check_destination
 from orchestrator.releases.stores.gcs import GcsStore
 from orchestrator.releases.stores.s3 import S3Store
 from orchestrator.releases.stores.serving_url import serving_url
@@ -50,6 +50,7 @@ __all__ = [
     "StoreLocation",
     "StoredObject",
     "Versioned",
+    "check_destination",
     "check_key",
     "open_store",
     "parse_store_url",
