@@ -121,6 +121,7 @@ def environment_status(
     template = render_mod.release_of(deployment) if deployment is not None else None
     pods = tuple(list_pods(runner, namespace)) if deployment is not None else ()
     manifests_read: dict[str, set[str] | str] = {}
+    models: tuple[PodModels, ...]
     if url is not None:
         models = (_models(url, url, template, store, manifests_read),)
     else:

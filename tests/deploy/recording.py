@@ -54,18 +54,28 @@ class _Proxy:
         host, port = target.rsplit(":", 1)
         self._target = (host, int(port))
         self._listener = socket.create_server(("127.0.0.1", local_port))
-        self._stopped = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
+        self._threads: list[threading.Thread] = []
+        self._sockets: list[socket.socket] = []
+        self._accepting = threading.Thread(target=self._serve)
+        self._accepting.start()
 
     def _serve(self) -> None:
-        while not self._stopped.is_set():
+        while True:
             try:
                 client, _ = self._listener.accept()
             except OSError:
                 return
-            upstream = socket.create_connection(self._target)
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_pipe, args=(a, b), daemon=True).start()
+            thread = threading.Thread(target=self._connect, args=(client,))
+            self._threads.append(thread)
+            thread.start()
+
+    def _connect(self, client: socket.socket) -> None:
+        with client, socket.create_connection(self._target) as upstream:
+            self._sockets += [client, upstream]
+            back = threading.Thread(target=_pipe, args=(upstream, client))
+            back.start()
+            _pipe(client, upstream)
+            back.join()
 
     def poll(self) -> int | None:
         return None
@@ -74,8 +84,16 @@ class _Proxy:
         return ""
 
     def stop(self) -> None:
-        self._stopped.set()
+        # shutdown() wakes the blocked accept() and recv() calls; close() alone does not.
+        for sock in [self._listener, *self._sockets]:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         self._listener.close()
+        self._accepting.join()
+        for thread in self._threads:
+            thread.join()
 
 
 def _pipe(source: socket.socket, sink: socket.socket) -> None:
@@ -84,12 +102,10 @@ def _pipe(source: socket.socket, sink: socket.socket) -> None:
             sink.sendall(data)
     except OSError:
         pass
-    finally:
-        for s in (source, sink):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+    try:
+        sink.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
 
 
 @dataclass
