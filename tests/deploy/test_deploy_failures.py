@@ -7,11 +7,14 @@ exact kubectl sequence, the undo and the pointer are checked without a server.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from click.testing import CliRunner, Result
 
 from orchestrator.cli import cli
 from orchestrator.deploy.kubectl import Completed
+from orchestrator.errors import DeployError
 from orchestrator.releases.environments import read_environment
 from orchestrator.releases.manifest import release_prefix
 from tests.deploy.conftest import MANIFESTS, Releases
@@ -276,3 +279,30 @@ def test_usage_errors_exit_2_without_kubectl(args: list[str], says: str) -> None
     assert isinstance(result.exception, SystemExit)
     assert says in result.stderr
     assert runner.calls == []
+
+
+def test_golden_data_changed_after_the_check_is_refused(releases: Releases, tmp_path) -> None:
+    from orchestrator.deploy.release_files import checked_release, fetch_probe_files
+
+    release = checked_release(releases.store, releases.new)
+    golden = tmp_path / "store" / release_prefix(releases.new) / "deploy_ok" / "1" / "golden.npz"
+    golden.write_bytes(b"not the golden data")
+    with pytest.raises(DeployError, match="golden.npz is changed since release.json"):
+        fetch_probe_files(releases.store, release, tmp_path / "probe")
+
+
+def test_deploy_json_of_a_dry_run_carries_the_plan(releases: Releases) -> None:
+    runner = RecordingRunner()
+    result = invoke(runner, deploy_args(releases, releases.new, "--dry-run", "--format", "json"))
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert {k: body[k] for k in ("environment", "release", "namespace", "previous_release")} == {
+        "environment": "staging",
+        "release": releases.new,
+        "namespace": NS,
+        "previous_release": releases.old,
+    }
+    assert body["dry_run"] is True
+    assert body["model_repository"].endswith(f"/releases/{releases.new}")
+    assert f"triton-orchestrator/release: {releases.new}" in body["rendered"]
+    assert "is a local store: the pods must see" in result.stderr

@@ -81,8 +81,12 @@ def _releases(tmp_path: Path, model: str, *, wrong: bool = False) -> Releases:
     return Releases(url, store, old, release.id)
 
 
-def _serve_from_store(server: TritonServer, triton_repo: Path, releases: Releases, model: str):
-    source = Path(releases.store.url.removeprefix("file://")) / release_prefix(releases.new)
+def _serve_from_store(
+    server: TritonServer, triton_repo: Path, releases: Releases, model: str, release: str = ""
+) -> None:
+    source = Path(releases.store.url.removeprefix("file://")) / release_prefix(
+        release or releases.new
+    )
     shutil.copytree(source / model, triton_repo / model)
     states = load_models(server.http_url, triton_repo, [model], cpu_override=True)
     assert {s.state for s in states} == {"READY"}, states
@@ -100,11 +104,12 @@ def _script(releases: Releases) -> dict[str, list[Completed | tuple[int, str]]]:
     }
 
 
-def test_a_release_that_passes_the_golden_smoke_moves_the_pointer(
+def test_a_release_that_passes_the_golden_smoke_moves_the_pointer_and_rolls_back(
     triton_server: TritonServer, triton_repo: Path, tmp_path: Path
 ) -> None:
     releases = _releases(tmp_path, "deploy_good")
     _serve_from_store(triton_server, triton_repo, releases, "deploy_good")
+    _serve_from_store(triton_server, triton_repo, releases, "deploy_good_old", releases.old)
     runner = RecordingRunner(_script(releases))
 
     result = _invoke(runner, _deploy(releases, releases.new, "--url", triton_server.http_url))
@@ -115,6 +120,20 @@ def test_a_release_that_passes_the_golden_smoke_moves_the_pointer(
     pointer = read_environment(releases.store, "staging")
     assert pointer is not None
     assert (pointer.release_id, pointer.previous_release_id) == (releases.new, releases.old)
+
+    # rollback: back to the pointer's previous release, with the same steps and smoke.
+    back = RecordingRunner(
+        {**_script(releases), "get deployment/triton": [(0, deployment_json(releases.new, 4))]}
+    )
+    args = ["rollback", releases.url, "--env", "staging", "--manifests", str(MANIFESTS)]
+    result = _invoke(back, [*args, "--timeout-s", "30", "--url", triton_server.http_url])
+    assert result.exit_code == 0, result.output
+    assert back.lines == [RENDER, GET, APPLY, STATUS]
+    assert f"triton-orchestrator/release: {releases.old}" in (back.calls[2].input_text or "")
+    assert "checked      deploy_good_old/1\n" in result.stdout
+    pointer = read_environment(releases.store, "staging")
+    assert pointer is not None
+    assert (pointer.release_id, pointer.previous_release_id) == (releases.old, releases.new)
 
 
 def test_a_release_with_wrong_golden_answers_is_undone_and_the_pointer_stays(
