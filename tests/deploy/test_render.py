@@ -5,18 +5,19 @@ from __future__ import annotations
 import filecmp
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from orchestrator.deploy.kubectl import SubprocessKubectl
-from orchestrator.deploy.render import release_of, render
+from orchestrator.deploy.render import Rendered, release_of, render
 from orchestrator.errors import DeployError
 from tests.deploy.conftest import MANIFESTS
 
 URL = "s3://127.0.0.1:9000/models/prod/releases/3f1c"
 
 
-def _container(rendered) -> dict:
+def _container(rendered: Rendered) -> Any:
     (container,) = rendered.deployment["spec"]["template"]["spec"]["containers"]
     return container
 
