@@ -15,13 +15,13 @@ import json
 import re
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.deploy.kubectl import Background, Completed, SubprocessKubectl
 
-__all__ = ["Call", "RecordingRunner", "deployment_json", "pods_json"]
+__all__ = ["Call", "Outcome", "RecordingRunner", "deployment_json", "pods_json"]
 
 _LOCAL_PORT = re.compile(r"^\d+:(\d+)$")
 
@@ -123,6 +123,11 @@ class _Exited:
         pass
 
 
+# An outcome: a result, (exit status, output), or a function called when the command
+# runs (to change the world meanwhile, as another user would) that returns either.
+Outcome = Completed | tuple[int, str] | Callable[[], "Completed | tuple[int, str]"]
+
+
 @dataclass
 class RecordingRunner:
     """Records kubectl calls; answers from ``script`` (key -> outcomes, used in order).
@@ -133,7 +138,7 @@ class RecordingRunner:
     without it, port-forward exits at once with ``forward_error``.
     """
 
-    script: dict[str, list[Completed | tuple[int, str]]] = field(default_factory=dict)
+    script: dict[str, list[Outcome]] = field(default_factory=dict)
     forward_to: str | None = None
     forward_error: str = "error: unable to forward port: pod not running"
     calls: list[Call] = field(default_factory=list)
@@ -149,6 +154,8 @@ class RecordingRunner:
         index = min(self._used.get(key, 0), len(outcomes) - 1)
         self._used[key] = self._used.get(key, 0) + 1
         outcome = outcomes[index]
+        if callable(outcome):
+            outcome = outcome()
         if isinstance(outcome, Completed):
             return Completed(tuple(args), outcome.returncode, outcome.stdout, outcome.stderr)
         status, text = outcome

@@ -26,7 +26,7 @@ from orchestrator.releases.stores import open_store
 from orchestrator.releases.sync import sync_release
 from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
 from tests.deploy.conftest import MANIFESTS, Releases, make_release
-from tests.deploy.recording import RecordingRunner, deployment_json, pods_json
+from tests.deploy.recording import Outcome, RecordingRunner, deployment_json, pods_json
 from tests.golden_versions import GOLDEN_X, write_affine_version
 
 pytestmark = pytest.mark.integration
@@ -92,7 +92,7 @@ def _serve_from_store(
     assert {s.state for s in states} == {"READY"}, states
 
 
-def _script(releases: Releases) -> dict[str, list[Completed | tuple[int, str]]]:
+def _script(releases: Releases) -> dict[str, list[Outcome]]:
     return {
         "get deployment/triton": [
             Completed((), 0, deployment_json(releases.old, 3)),
@@ -154,6 +154,28 @@ def test_a_release_with_wrong_golden_answers_is_undone_and_the_pointer_stays(
     assert pointer is not None and pointer.release_id == releases.old
 
 
+def test_a_pointer_moved_by_someone_else_meanwhile_is_not_overwritten(
+    triton_server: TritonServer, triton_repo: Path, tmp_path: Path
+) -> None:
+    releases = _releases(tmp_path, "deploy_race")
+    _serve_from_store(triton_server, triton_repo, releases, "deploy_race")
+    other = make_release(tmp_path / "other", releases.store, "deploy_race_other")
+
+    def someone_else_deploys() -> tuple[int, str]:
+        set_environment(releases.store, "staging", other, expected_release_id=releases.old)
+        return 0, 'deployment "triton" successfully rolled out\n'
+
+    runner = RecordingRunner({**_script(releases), "rollout status": [someone_else_deploys]})
+    result = _invoke(runner, _deploy(releases, releases.new, "--url", triton_server.http_url))
+
+    assert result.exit_code == 1, result.output
+    assert runner.lines == [RENDER, GET, APPLY, STATUS]
+    assert f"Release {releases.new} is rolled out to staging, but its pointer" in result.stderr
+    assert f"points at {other}, not {releases.old}" in result.stderr
+    pointer = read_environment(releases.store, "staging")
+    assert pointer is not None and pointer.release_id == other
+
+
 @pytest.fixture
 def release_server(tritonserver, tmp_path: Path) -> Iterator[tuple[Releases, TritonServer]]:
     """A Triton serving only the new release, straight from the store's release folder."""
@@ -210,6 +232,21 @@ def test_deploy_and_status_reach_triton_through_port_forward(
         ("triton-b", ["deploy_forward/1"], False),
     ]
     assert body["drift"] == []
+
+    # --url: the one endpoint given (the Service) instead of a port-forward per pod.
+    direct = RecordingRunner(
+        {
+            "get deployment/triton": [Completed((), 0, deployment_json(releases.new, 4))],
+            "get pods": [(0, pods)],
+        }
+    )
+    shown = _invoke(direct, [*args, "--url", server.http_url, "--format", "json"])
+    assert shown.exit_code == 0, shown.output
+    assert direct.lines == [RENDER, GET, PODS]
+    body = json.loads(shown.stdout)
+    assert [(m["pod"], m["loaded"], m["drift"]) for m in body["models"]] == [
+        (server.http_url, ["deploy_forward/1"], False)
+    ]
 
     # Someone rolled the Deployment back by hand: the template no longer matches.
     status = RecordingRunner(
