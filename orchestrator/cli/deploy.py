@@ -119,7 +119,7 @@ def deploy_command(
     """
     store = storage.open_store(store_url, endpoint_url=endpoint_url)
     options = rollout.DeployOptions(
-        manifests, endpoint_url, url, timeout_s, smoke_timeout_s, dry_run
+        manifests, url, timeout_s, smoke_timeout_s, dry_run
     )
     report = rollout.deploy(
         store, environment, release, runner=_runner(), options=options, progress=_progress
@@ -155,7 +155,7 @@ def rollback_command(
     """
     store = storage.open_store(store_url, endpoint_url=endpoint_url)
     options = rollout.DeployOptions(
-        manifests, endpoint_url, url, timeout_s, smoke_timeout_s, dry_run
+        manifests, url, timeout_s, smoke_timeout_s, dry_run
     )
     report = rollout.rollback(
         store, environment, to, runner=_runner(), options=options, progress=_progress

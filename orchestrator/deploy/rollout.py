@@ -52,10 +52,9 @@ _UNDO_TIMEOUT_S = 60.0
 
 @dataclass(frozen=True)
 class DeployOptions:
-    """How to deploy: manifests, store endpoint, where to smoke-test, deadlines, dry run."""
+    """How to deploy: manifests, where to smoke-test, deadlines, dry run."""
 
     manifests: Path = render_mod.DEFAULT_MANIFESTS
-    endpoint_url: str | None = None
     url: str | None = None
     rollout_timeout_s: float = 900.0
     smoke_timeout_s: float = 120.0
@@ -135,6 +134,7 @@ def deploy(
         >>> deploy(open_store("s3://models/prod"), "staging", "latest",
         ...        runner=SubprocessKubectl(), options=DeployOptions())  # doctest: +SKIP
     """
+    _check_servable(store)
     pointer = read_environment(store, environment)
     release_id = resolve_release(store, release)
     return _roll_out(store, environment, release_id, pointer, runner, options, progress)
@@ -161,6 +161,7 @@ def rollback(
         >>> rollback(open_store("s3://models/prod"), "production", None,
         ...          runner=SubprocessKubectl(), options=DeployOptions())  # doctest: +SKIP
     """
+    _check_servable(store)
     pointer = read_environment(store, environment)
     if pointer is None:
         raise DeployError(
@@ -178,6 +179,11 @@ def rollback(
     return _roll_out(store, environment, target, pointer, runner, options, progress)
 
 
+def _check_servable(store: Store) -> None:
+    # Before anything is read or run: a store Triton would misread is refused outright.
+    serving_url(store.url, endpoint_url=store.endpoint_url)
+
+
 def _roll_out(
     store: Store,
     environment: str,
@@ -189,7 +195,7 @@ def _roll_out(
 ) -> DeployReport:
     say = progress or (lambda _message: None)
     release = checked_release(store, release_id)
-    model_repository = serving_url(store.url, release_id, endpoint_url=options.endpoint_url)
+    model_repository = serving_url(store.url, release_id, endpoint_url=store.endpoint_url)
     notes: tuple[str, ...] = ()
     if model_repository.startswith("/"):
         notes = (

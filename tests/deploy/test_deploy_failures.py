@@ -197,9 +197,16 @@ def test_a_store_url_triton_would_misread_is_refused_before_any_kubectl(
     from orchestrator.releases.stores import open_store
     from tests.deploy.conftest import make_release
 
+    # sync refuses such a store too, so the release is made at a good prefix and its
+    # objects copied under the bad one: deploy must refuse the URL, not a missing release.
+    good = open_store(f"s3://{s3_bucket}/team-models", endpoint_url=s3_server.endpoint_url)
+    release = make_release(tmp_path / "repo", good, "deploy_ok")
     url = f"s3://{s3_bucket}/team+models"
-    store = open_store(url, endpoint_url=s3_server.endpoint_url)
-    release = make_release(tmp_path / "repo", store, "deploy_ok")
+    bad = open_store(url, endpoint_url=s3_server.endpoint_url)
+    for item in good.list_objects(""):
+        versioned = good.read(item.key)
+        assert versioned is not None
+        bad.create(item.key, versioned.data)
     runner = RecordingRunner()
     result = invoke(
         runner,
