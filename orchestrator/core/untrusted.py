@@ -115,7 +115,7 @@ def safe_parts(root: Path, relative: str) -> tuple[str, ...]:
         f"{relative!r} does not name a file inside {root} ({problem}). Files are read "
         "only inside the folder they belong to; expected a relative name such as "
         "'model.onnx'.",
-        path=root / relative.lstrip("/") if problem != "the name is empty" else root,
+        path=root,
         reason="outside",
     )
 

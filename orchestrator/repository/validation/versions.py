@@ -239,7 +239,7 @@ def _manifest_findings(
             if exc.reason in ("link", "special"):
                 continue  # tree_checks reported it; never read through a manifest entry
             if exc.reason != "missing":
-                found.append(unsafe_finding(exc, severity, unserved))
+                found.append(unsafe_finding(exc, severity, f" (a manifest.json entry){unserved}"))
                 continue
             actual = None
         if actual != expected:
