@@ -4,7 +4,8 @@ Owns Triton's model config (``model_config``, the only importer of ``model_confi
 ``google.protobuf``), ONNX signatures (``onnx_signature``, the only importer of ``onnx``),
 tensor data types (``tensors``), the onnxruntime backend's load checks (``load_rules``,
 standard library only, also copied beside the stand-in backend), validation findings
-(``findings``), the ``golden.npz`` contract (``golden``) and file digests (``digest``).
+(``findings``), the ``golden.npz`` contract (``golden``), file digests (``digest``), the
+one rule for reading untrusted trees (``untrusted``) and the model name rule (``names``).
 
 May import: ``orchestrator.errors`` only. No server, no network, no ONNX Runtime.
 """

@@ -18,6 +18,7 @@ from typing import Any
 from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2
 
+from orchestrator.core import untrusted
 from orchestrator.errors import ConfigError, ConfigSyntaxError
 
 __all__ = [
@@ -87,22 +88,23 @@ def parse_config(text: str, source: str | Path = "<config>") -> model_config_pb2
     return config
 
 
-def load_config(path: Path) -> model_config_pb2.ModelConfig:
+def load_config(path: Path, *, within: Path | None = None) -> model_config_pb2.ModelConfig:
     """Read and parse a config.pbtxt file.
 
+    The file is read under the untrusted-input rule (``core.untrusted``): a regular
+    file, not a link, of ``CONFIG_MAX_BYTES`` at most, inside ``within`` (the
+    repository; no folder in between may be a link) when given.
+
     Raises:
-        ConfigError: the file cannot be read, is not UTF-8 text, or does not parse.
+        ConfigError: the file is not UTF-8 text, or does not parse.
+        UnsafeFileError: the file is missing, a link, not a regular file, unreadable or
+            too large (nothing is read then).
 
     Example:
         >>> config = load_config(Path("model_repository/digits_cnn/config.pbtxt"))  # doctest: +SKIP
     """
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(
-            f"Cannot read model config {path}: {exc.strerror or exc}. "
-            "Check that it is a readable file."
-        ) from exc
+    root, relative = untrusted.split(path, within)
+    raw = untrusted.read_bytes(root, relative, max_bytes=untrusted.CONFIG_MAX_BYTES)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

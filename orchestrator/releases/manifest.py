@@ -20,14 +20,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from orchestrator.core.digest import FileDigest, file_digest
+from orchestrator.core import untrusted
+from orchestrator.core.digest import FileDigest
 from orchestrator.core.model_config import CONFIG_FILENAME, load_config
 from orchestrator.errors import RepositoryError, StorageError
 from orchestrator.releases.stores.base import check_key
@@ -155,14 +155,18 @@ def build_release(
 
     Raises:
         RepositoryError: the validator reported errors, the repository has no models, a
-            model serves no version, or a file name is unsafe (a symbolic link, ``..``,
-            a backslash).
+            model serves no version, or a file breaks the untrusted-input rule
+            (``core.untrusted``: a symbolic link, not a regular file, ``..``, a
+            backslash; ``UnsafeFileError``).
 
     Example:
         >>> build_release(Path("model_repository")).id  # doctest: +SKIP
         '3f1c...'
     """
     _check_valid(root, validate)
+    for entry in untrusted.entries(root):
+        if entry.kind == "link":
+            untrusted.require_kind(root, entry, "folder")  # a linked model folder: refused
     names = model_names(root)
     if not names:
         raise RepositoryError(
@@ -174,7 +178,7 @@ def build_release(
     for name in names:
         model_dir = root / name
         available = version_numbers(model_dir)
-        config = load_config(model_dir / CONFIG_FILENAME)
+        config = load_config(model_dir / CONFIG_FILENAME, within=root)
         versions = available if all_versions else served_versions(config, available)
         if not versions:
             raise RepositoryError(
@@ -184,10 +188,10 @@ def build_release(
             )
         models.append(ReleaseModel(name, tuple(versions)))
         for path in _model_files(model_dir):
-            files[_safe_name(root, path)] = file_digest(path)
+            files[_safe_name(root, path)] = _digest(root, path)
         for version in versions:
             for path in _tree_files(version_dir(root, name, version)):
-                files[_safe_name(root, path)] = file_digest(path)
+                files[_safe_name(root, path)] = _digest(root, path)
     files = dict(sorted(files.items()))
     model_tuple = tuple(models)
     release = Release(release_id(_manifest(model_tuple, files)), model_tuple, files, source=root)
@@ -253,38 +257,36 @@ def _manifest(models: Sequence[ReleaseModel], files: Mapping[str, FileDigest]) -
     }
 
 
+# Files are listed and read under the untrusted-input rule (core.untrusted): links are
+# listed, never followed, and refused by _safe_name; digests read regular files only.
+
+
 def _model_files(model_dir: Path) -> list[Path]:
     # Model-level files (config.pbtxt, label files); hidden files are not Triton's.
-    return sorted(
-        entry
-        for entry in model_dir.iterdir()
-        if not entry.name.startswith(".")
-        and (entry.is_file() or entry.is_symlink())
-        and not entry.is_dir()
-    )
+    return [
+        model_dir / entry.name
+        for entry in untrusted.entries(model_dir)
+        if not entry.name.startswith(".") and entry.kind != "folder"
+    ]
 
 
 def _tree_files(folder: Path) -> list[Path]:
-    found = []
-    for current, dirs, names in os.walk(folder):
-        for name in dirs:
-            if (Path(current) / name).is_symlink():
-                found.append(Path(current) / name)  # refused by _safe_name
-        found.extend(Path(current) / name for name in names)
-    return sorted(found)
+    return [folder / entry.name for entry in untrusted.walk(folder) if entry.kind != "folder"]
 
 
 def _safe_name(root: Path, path: Path) -> str:
-    if path.is_symlink():
-        raise RepositoryError(
-            f"{path} is a symbolic link. A release copies regular files only; replace the "
-            "link with the file it points to."
-        )
     relative = path.relative_to(root).as_posix()
+    kind = untrusted.kind_of(root, relative)
+    if kind != "file":
+        untrusted.require_kind(root, untrusted.Entry(relative, kind or "special"), "file")
     try:
         return check_key(relative)
     except StorageError as exc:
         raise RepositoryError(f"Unsafe file name in the repository: {exc}") from exc
+
+
+def _digest(root: Path, path: Path) -> FileDigest:
+    return untrusted.digest(root, path.relative_to(root).as_posix())
 
 
 def _now() -> str:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from orchestrator.core import untrusted
 from orchestrator.core.digest import FileDigest
 from orchestrator.errors import StorageError
 from orchestrator.releases.catalog import read_releases
@@ -192,6 +193,8 @@ def sync_release(
         StorageError: a transfer failed (after the store client's retries), a stored
             file does not match its digest afterwards (for a copy: the source release
             does not match its manifest), or a different ``release.json`` appeared.
+        UnsafeFileError: a local file to upload is no longer a regular file inside the
+            repository (replaced by a link or a FIFO since the release was built).
 
     Example:
         >>> sync_release(build_release(repo), open_store("s3://models/prod"))  # doctest: +SKIP
@@ -291,6 +294,11 @@ def _plan_for_complete(
 
 def _upload(store: Store, prefix: str, transfer: Transfer, source: Path | None) -> None:
     assert source is not None  # checked by sync_release
+    # The untrusted-input rule (core.untrusted): still a regular file inside the
+    # repository, not a link put there since the release was built. What the store then
+    # reads is verified against the release's digest below.
+    with untrusted.open_file(source, transfer.path):
+        pass
     reported = store.upload(prefix + transfer.path, source / transfer.path)
     _verify(
         store,

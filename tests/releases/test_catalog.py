@@ -157,7 +157,7 @@ def test_an_environment_cannot_point_at_an_unfinished_release(
     assert read_environment(store, "staging") is None
 
 
-@pytest.mark.parametrize("name", ["Prod", "../x", "a/b", "", "-x"])
+@pytest.mark.parametrize("name", ["Prod", "../x", "a/b", "", "-x", "staging\n", "x" * 64])
 def test_environment_names_are_checked(name: str, tmp_path: Path) -> None:
     store = Dest((tmp_path / "d").as_uri(), None).open()
     with pytest.raises(StorageError, match="Invalid environment name"):

@@ -16,11 +16,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from orchestrator.core import untrusted
 from orchestrator.core.findings import Finding, line_of, new_finding
 from orchestrator.core.model_config import CONFIG_FILENAME, parse_config
-from orchestrator.errors import ConfigSyntaxError, RepositoryError
+from orchestrator.core.names import MODEL_NAME_RULE, is_model_name
+from orchestrator.errors import ConfigSyntaxError, RepositoryError, UnsafeFileError
 from orchestrator.repository.compatibility import DEFAULT_TRITON_RELEASE, runtime_for
-from orchestrator.repository.layout import is_folder, served_versions
+from orchestrator.repository.layout import served_versions
 from orchestrator.repository.validation.config_checks import (
     ONNX_BACKEND,
     LoadedModel,
@@ -29,6 +31,7 @@ from orchestrator.repository.validation.config_checks import (
     io_shape_findings,
 )
 from orchestrator.repository.validation.ensembles import ENSEMBLE_PLATFORM, ensemble_findings
+from orchestrator.repository.validation.tree_checks import model_tree_findings, unsafe_finding
 from orchestrator.repository.validation.versions import version_findings, version_folders
 
 __all__ = ["Finding", "validate_repository"]
@@ -63,17 +66,20 @@ def validate_repository(
             "that holds <model>/config.pbtxt, e.g. model_repository/."
         )
     try:
-        entries = sorted(root.iterdir())
-    except OSError as exc:
+        entries = untrusted.entries(root)
+    except UnsafeFileError as exc:
         raise RepositoryError(
-            f"Cannot list model repository {root}: {exc.strerror or exc}. Check its permissions."
+            f"Cannot list model repository {root}: {exc}. Check its permissions."
         ) from exc
     findings: list[Finding] = []
     models: dict[str, LoadedModel] = {}
     for entry in entries:
-        if not is_folder(entry):
+        if entry.kind == "link":
+            findings.append(_linked_model(root, entry))
+        if entry.kind != "folder":
             continue  # Triton looks at folders only
-        model, found = _load_model(entry)
+        findings += model_tree_findings(root, entry.name)
+        model, found = _load_model(root / entry.name)
         findings += found
         if model is not None:
             models[model.name] = model
@@ -115,10 +121,25 @@ def _unchecked_backend(model: LoadedModel) -> Finding:
 # -- config.pbtxt ------------------------------------------------------------------------
 
 
+def _linked_model(root: Path, entry: untrusted.Entry) -> Finding:
+    try:
+        untrusted.require_kind(root, entry, "folder")
+    except UnsafeFileError as exc:
+        return unsafe_finding(exc)
+    raise AssertionError("a link is never a folder")  # pragma: no cover
+
+
 def _load_model(folder: Path) -> tuple[LoadedModel | None, list[Finding]]:
     path = folder / CONFIG_FILENAME
-    if not path.exists() and not path.is_symlink():
-        return None, [
+    findings = _name_findings(folder)
+    try:
+        kind = untrusted.kind_of(folder.parent, f"{folder.name}/{CONFIG_FILENAME}")
+    except UnsafeFileError:
+        return None, findings  # an unreadable model folder: model_tree_findings reported it
+    if kind in ("link", "special"):
+        return None, findings  # model_tree_findings reported it; nothing is read from it
+    if kind is None:
+        return None, findings + [
             new_finding(
                 "config-missing",
                 "error",
@@ -130,24 +151,23 @@ def _load_model(folder: Path) -> tuple[LoadedModel | None, list[Finding]]:
             )
         ]
     try:
-        text = path.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else f"not UTF-8 text ({exc.reason})"
-        return None, [
-            new_finding(
-                "config-unreadable",
-                "error",
-                path,
-                f"cannot read the model config: {reason or exc}",
-                "Expected a readable protobuf text file; regenerate it with "
-                "`orchestrator publish --update-config`.",
-            )
-        ]
+        raw = untrusted.read_bytes(
+            folder.parent, f"{folder.name}/{CONFIG_FILENAME}", max_bytes=untrusted.CONFIG_MAX_BYTES
+        )
+    except UnsafeFileError as exc:
+        if exc.reason in ("too-large", "outside"):
+            return None, [*findings, unsafe_finding(exc)]
+        return None, [*findings, _config_unreadable(path, str(exc).split(". ", 1)[0])]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, [*findings, _config_unreadable(path, f"not UTF-8 text ({exc.reason})")]
     try:
         config = parse_config(text, path)
     except ConfigSyntaxError as exc:
         message = str(exc).split(": ", 1)[-1].split(". Expected", 1)[0]
         return None, [
+            *findings,
             new_finding(
                 "config-syntax",
                 "error",
@@ -155,9 +175,8 @@ def _load_model(folder: Path) -> tuple[LoadedModel | None, list[Finding]]:
                 message,
                 "Fix the field (names and values follow Triton's model_config.proto).",
                 exc.line,
-            )
+            ),
         ]
-    findings = []
     if config.name and config.name != folder.name:
         findings.append(
             new_finding(
@@ -170,3 +189,30 @@ def _load_model(folder: Path) -> tuple[LoadedModel | None, list[Finding]]:
             )
         )
     return LoadedModel(folder.name, folder, path, text, config), findings
+
+
+def _name_findings(folder: Path) -> list[Finding]:
+    if is_model_name(folder.name):
+        return []
+    return [
+        new_finding(
+            "model-name-invalid",
+            "error",
+            folder,
+            f"model folder name {folder.name!r} is not a usable model name: expected "
+            f"{MODEL_NAME_RULE}",
+            "Rename the folder (and the config's name); clients name the model in URLs, "
+            "and `orchestrator serve` and `publish` refuse other names.",
+        )
+    ]
+
+
+def _config_unreadable(path: Path, reason: str) -> Finding:
+    return new_finding(
+        "config-unreadable",
+        "error",
+        path,
+        f"cannot read the model config: {reason}",
+        "Expected a readable protobuf text file; regenerate it with "
+        "`orchestrator publish --update-config`.",
+    )

@@ -12,14 +12,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from orchestrator.core.digest import file_digest
+from orchestrator.core import untrusted
+from orchestrator.core.digest import FileDigest
 from orchestrator.core.findings import Finding, Severity, line_of, new_finding
 from orchestrator.core.onnx_signature import read_signature
-from orchestrator.errors import ConfigError, RepositoryError
+from orchestrator.errors import ConfigError, RepositoryError, UnsafeFileError
 from orchestrator.repository.compatibility import compatibility_problems
 from orchestrator.repository.layout import (
     STAGING_PREFIX,
-    is_folder,
     is_version,
     read_manifest,
     served_versions,
@@ -32,6 +32,7 @@ from orchestrator.repository.validation.config_checks import (
 )
 from orchestrator.repository.validation.ensembles import ENSEMBLE_PLATFORM
 from orchestrator.repository.validation.graph_checks import graph_findings
+from orchestrator.repository.validation.tree_checks import unsafe_finding
 
 __all__ = ["version_findings", "version_folders"]
 
@@ -47,16 +48,16 @@ def version_folders(folder: Path) -> tuple[list[int], list[Path]]:
     """
     numeric, other = [], []
     try:
-        entries = sorted(folder.iterdir())
-    except OSError:
+        entries = untrusted.entries(folder)
+    except UnsafeFileError:
         return [], []
     for entry in entries:
-        if not is_folder(entry):
-            continue
+        if entry.kind != "folder":
+            continue  # a link is not a version (tree_checks reports it)
         if is_version(entry.name):
             numeric.append(int(entry.name))
         else:
-            other.append(entry)
+            other.append(folder / entry.name)
     return sorted(numeric), other
 
 
@@ -154,10 +155,15 @@ def _check_version(
 ) -> list[Finding]:
     unserved = "" if severity == "error" else " (a version the version_policy does not serve)"
     filename = model.config.default_model_filename or ONNX_FILENAME
-    model_file = version_dir / filename
-    if is_folder(model_file) and (model_file / ONNX_FILENAME).is_file():
-        model_file = model_file / ONNX_FILENAME  # a large model: a folder with model.onnx
-    if not model_file.is_file():
+    # Read under the untrusted-input rule (core.untrusted), relative to the repository.
+    root = model.folder.parent
+    try:
+        model_file, kind = _model_file(root, version_dir / filename)
+    except UnsafeFileError as exc:
+        return [unsafe_finding(exc, severity, unserved)]
+    if kind in ("link", "special"):
+        return []  # tree_checks reported it; nothing is read through it
+    if kind != "file":
         return [
             new_finding(
                 "model-file-missing",
@@ -167,9 +173,11 @@ def _check_version(
                 f"Publish the version again; Triton looks for {filename} (default_model_filename).",
             )
         ]
-    found = _manifest_findings(version_dir, severity, unserved)
+    found = _manifest_findings(root, version_dir, severity, unserved)
     try:
-        signature = read_signature(model_file)
+        signature = read_signature(model_file, within=root)
+    except UnsafeFileError as exc:
+        return [*found, unsafe_finding(exc, severity, unserved)]
     except ConfigError as exc:
         return [
             *found,
@@ -182,7 +190,15 @@ def _check_version(
             ),
         ]
     for location in signature.external_files:
-        if not (model_file.parent / location).is_file():
+        try:
+            where = untrusted.kind_of(root, _relative(root, model_file.parent))
+            external = untrusted.kind_of(model_file.parent, location) if where else None
+        except UnsafeFileError as exc:
+            found.append(unsafe_finding(exc, severity, unserved))
+            continue
+        if external in ("link", "special"):
+            continue  # tree_checks reported it
+        if external != "file":
             found.append(
                 new_finding(
                     "onnx-external-data-missing",
@@ -199,19 +215,32 @@ def _check_version(
     return found + graph_findings(model, signature, model_file, severity, unserved)
 
 
-def _manifest_findings(version_dir: Path, severity: Severity, unserved: str) -> list[Finding]:
+def _manifest_findings(
+    root: Path, version_dir: Path, severity: Severity, unserved: str
+) -> list[Finding]:
     try:
         manifest = read_manifest(version_dir)
+    except UnsafeFileError as exc:
+        if exc.reason in ("link", "special"):
+            return []  # tree_checks reported it
+        return [unsafe_finding(exc, "warning")]
     except RepositoryError as exc:
         return [new_finding("manifest-invalid", "warning", version_dir, str(exc), "Republish.")]
     if manifest is None:
         return []
     found = []
+    folder = _relative(root, version_dir)
     for name, expected in sorted(manifest.items()):
         path = version_dir / name
         try:
-            actual = file_digest(path)
-        except OSError:
+            untrusted.safe_parts(version_dir, name)
+            actual: FileDigest | None = untrusted.digest(root, f"{folder}/{name}")
+        except UnsafeFileError as exc:
+            if exc.reason in ("link", "special"):
+                continue  # tree_checks reported it; never read through a manifest entry
+            if exc.reason != "missing":
+                found.append(unsafe_finding(exc, severity, f" (a manifest.json entry){unserved}"))
+                continue
             actual = None
         if actual != expected:
             what = (
@@ -233,3 +262,16 @@ def _manifest_findings(version_dir: Path, severity: Severity, unserved: str) -> 
                 )
             )
     return found
+
+
+def _model_file(root: Path, model_file: Path) -> tuple[Path, untrusted.Kind | None]:
+    """The model file and its kind; a large model is a folder holding model.onnx."""
+    kind = untrusted.kind_of(root, _relative(root, model_file))
+    inner = model_file / ONNX_FILENAME
+    if kind == "folder" and untrusted.kind_of(root, _relative(root, inner)) is not None:
+        return inner, untrusted.kind_of(root, _relative(root, inner))
+    return model_file, kind
+
+
+def _relative(root: Path, path: Path) -> str:
+    return path.relative_to(root).as_posix()
