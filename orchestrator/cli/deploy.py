@@ -118,9 +118,7 @@ def deploy_command(
         orchestrator deploy s3://models/prod --env staging --release latest
     """
     store = storage.open_store(store_url, endpoint_url=endpoint_url)
-    options = rollout.DeployOptions(
-        manifests, url, timeout_s, smoke_timeout_s, dry_run
-    )
+    options = rollout.DeployOptions(manifests, url, timeout_s, smoke_timeout_s, dry_run)
     report = rollout.deploy(
         store, environment, release, runner=_runner(), options=options, progress=_progress
     )
@@ -154,9 +152,7 @@ def rollback_command(
         orchestrator rollback s3://models/prod --env production
     """
     store = storage.open_store(store_url, endpoint_url=endpoint_url)
-    options = rollout.DeployOptions(
-        manifests, url, timeout_s, smoke_timeout_s, dry_run
-    )
+    options = rollout.DeployOptions(manifests, url, timeout_s, smoke_timeout_s, dry_run)
     report = rollout.rollback(
         store, environment, to, runner=_runner(), options=options, progress=_progress
     )
