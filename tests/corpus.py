@@ -977,6 +977,15 @@ def _(repo: Path, name: str) -> list[str]:
     return _with_labels(repo, name, "labels.txt")
 
 
+# Triton 24.10 reads a label file outside the model folder (newer cores refuse it).
+@case("valid-label-file-outside-model-folder", warnings={"label-file-outside"})
+def _(repo: Path, name: str) -> list[str]:
+    io = AFFINE_IO.replace("dims: [ 1 ] }", f'dims: [ 1 ] label_filename: "../{name}.txt" }}')
+    affine(repo, name, affine_batched(io=io))
+    (repo / f"{name}.txt").write_text("cat\ndog\n")
+    return []
+
+
 @case("label-file-missing", errors={"label-file-missing"})
 def _(repo: Path, name: str) -> list[str]:
     return _with_labels(repo, name, None)

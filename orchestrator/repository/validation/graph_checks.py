@@ -99,13 +99,20 @@ def graph_findings(
         )
     written = _MAX_BATCH_SIZE_FIELD.search(model.text) is not None
     if not found and not written and signature.supports_batching:
+        # The backend's AutoCompleteConfig returns early when inputs and outputs are given.
+        would = needs_autocomplete(config)
         found.append(
             new_finding(
                 "autocomplete-max-batch-size",
                 "warning",
                 model.config_path,
-                "the config has no max_batch_size although the graph has a batch axis; "
-                "auto-complete would enable batching, production (auto-complete off) does not",
+                "the config has no max_batch_size although the graph has a batch axis, so "
+                "Triton does not batch; "
+                + (
+                    "auto-complete would enable batching, production (auto-complete off) does not"
+                    if would
+                    else "auto-complete would not change that either (inputs and outputs are given)"
+                ),
                 "Write max_batch_size explicitly (e.g. 64) with dims excluding the batch dim.",
             )
         )

@@ -4,7 +4,9 @@ Each one missing is a refusal, found here with the path Triton would open:
 
 * ``label_filename`` of an output: ``Model::Init`` reads ``<model>/<label_filename>``
   (``LabelProvider::AddLabels``, "failed to open text file for read ..."), for every
-  backend and for ensembles.
+  backend and for ensembles. A name that leaves the model folder (``../``) is read by
+  24.10 (seen locally) but refused by newer cores (``IsChildPathEscapingParentPath``): a
+  warning, not looked at.
 * ``model_warmup`` ``input_data_file``: ``TritonModelInstance::GenerateWarmupData`` reads
   ``<model>/warmup/<input_data_file>`` and refuses a file shorter than one sample of the
   input ("warmup setting expects N bytes, but the data provided from F only has M bytes").
@@ -26,6 +28,7 @@ from orchestrator.core.model_config import DataType, InstanceKind, ModelConfig
 from orchestrator.repository.validation.config_checks import LoadedModel
 
 __all__ = ["WARMUP_FOLDER", "cc_file_findings", "label_findings", "warmup_findings"]
+
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +64,20 @@ def label_findings(model: LoadedModel) -> list[Finding]:
         if not output.label_filename:
             continue
         path = model.folder / output.label_filename
+        if _escapes(model.folder, path):
+            found.append(
+                new_finding(
+                    "label-file-outside",
+                    "warning",
+                    model.config_path,
+                    f"output '{output.name}' reads labels from {output.label_filename!r}, "
+                    "outside the model folder: Triton 24.10 reads it, newer releases refuse "
+                    "the model, and a release copies only the model folder",
+                    "Keep the labels file in the model folder.",
+                    line_of(model.text, output.label_filename),
+                )
+            )
+            continue
         if _file_size(path) is None:
             found.append(
                 new_finding(
@@ -119,6 +136,19 @@ def warmup_findings(model: LoadedModel) -> list[Finding]:
                     )
                 )
     return found
+
+
+def _escapes(folder: Path, path: Path) -> bool:
+    """Whether ``path`` (a name from a config) leaves ``folder``; links are not followed."""
+    parts: list[str] = []
+    for part in path.relative_to(folder).parts if path.is_relative_to(folder) else ("..",):
+        if part == "..":
+            if not parts:
+                return True
+            parts.pop()
+        elif part != ".":
+            parts.append(part)
+    return False
 
 
 def _sample_bytes(data_type: int, dims: list[int]) -> int | None:
