@@ -943,6 +943,16 @@ def _(repo: Path, name: str) -> list[str]:
 
 # Triton 2.51's python backend never finishes this load (the model stays LOADING and then
 # UNLOADING past 120 s, seen locally), which would stall the shared server: offline only.
+# Core validates inputs and outputs whatever the backend (strict mode, at poll time).
+@case("python-backend-dims-zero", errors={"dims-invalid"}, warnings={"backend-unchecked"})
+def _(repo: Path, name: str) -> list[str]:
+    (repo / name / "1").mkdir(parents=True)
+    (repo / name / "1" / "model.py").write_text(PY_MODEL)
+    body = PY_CONFIG.replace("dims: [ 1 ] } ]\noutput", "dims: [ 0 ] } ]\noutput")
+    write_config(repo, name, f'name: "{name}"\nbackend: "python"\n{body}', header=False)
+    return []
+
+
 @case("python-model-file-missing", errors={"model-file-missing"}, core=False)
 def _(repo: Path, name: str) -> list[str]:
     (repo / name / "1").mkdir(parents=True)

@@ -54,7 +54,7 @@ class LoadedModel:
 
 
 def core_findings(model: LoadedModel, *, auto_complete: bool = False) -> list[Finding]:
-    """Triton core's checks of a (non-ensemble) config, before any backend sees it.
+    """Triton core's checks of a (non-ensemble) config, before any backend sees it (any backend).
 
     With ``auto_complete`` (a server without ``--disable-auto-complete-config``), a config
     the onnxruntime backend will complete gets its input and output checks after the
@@ -104,7 +104,11 @@ def core_findings(model: LoadedModel, *, auto_complete: bool = False) -> list[Fi
             "Use 0 (no batching) or a positive size.",
             "max_batch_size",
         )
-    if not (auto_complete and needs_autocomplete(config_as_dict(config))):
+    # Strict: core validates inputs and outputs at once, whatever the backend. Auto-complete:
+    # after the backend completed them (onnxruntime: per version, in graph_checks; another
+    # backend: not known here).
+    completes = fields.backend != ONNX_BACKEND or needs_autocomplete(config_as_dict(config))
+    if not (auto_complete and completes):
         found += io_shape_findings(model)
     found += _check_scheduling(model)
     return found

@@ -105,18 +105,16 @@ def _model_findings(
         found += version_findings(model, triton_release, graph_checks=False)
         return found if any(f.is_error for f in found) else found + label_findings(model)
     backend = backend_fields(model).backend
-    if backend and backend != ONNX_BACKEND:
-        found = [_unchecked_backend(model, backend)]
-        found += version_findings(model, triton_release, graph_checks=False)
-        # Model::Init reads the labels, each instance the warmup data, whatever the backend.
-        return found + label_findings(model) + warmup_findings(model)
     core = core_findings(model, auto_complete=auto_complete)
+    if backend and backend != ONNX_BACKEND:
+        core.append(_unchecked_backend(model, backend))
     if any(f.is_error for f in core):
         # Triton refuses the config before it looks at the versions or the files.
         return core + version_findings(model, triton_release, graph_checks=False)
     found = core + version_findings(
         model, triton_release, graph_checks=True, auto_complete=auto_complete
     )
+    # Model::Init reads the labels, each instance the warmup data, whatever the backend.
     return found + label_findings(model) + warmup_findings(model)
 
 
