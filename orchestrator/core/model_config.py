@@ -30,6 +30,7 @@ __all__ = [
     "ModelInput",
     "ModelVersionPolicy",
     "config_as_dict",
+    "config_from_dict",
     "config_to_json",
     "data_type_name",
     "load_config",
@@ -182,6 +183,26 @@ def config_as_dict(config: model_config_pb2.ModelConfig) -> dict[str, Any]:
     """
     parsed: dict[str, Any] = json.loads(config_to_json(config))
     return parsed
+
+
+def config_from_dict(config: dict[str, Any]) -> model_config_pb2.ModelConfig:
+    """The ``ModelConfig`` of Triton's JSON form (the inverse of ``config_as_dict``).
+
+    Raises:
+        ConfigError: the dict is not a model config.
+
+    Example:
+        >>> config_from_dict({"name": "m", "max_batch_size": 4}).max_batch_size
+        4
+    """
+    message = model_config_pb2.ModelConfig()
+    try:
+        json_format.ParseDict(config, message)
+    except json_format.ParseError as exc:
+        raise ConfigError(
+            f"Not a Triton model config: {exc}. Expected the fields of model_config.proto."
+        ) from exc
+    return message
 
 
 def data_type_name(data_type: int) -> str:

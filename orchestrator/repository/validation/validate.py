@@ -18,7 +18,7 @@ from pathlib import Path
 
 from orchestrator.core import untrusted
 from orchestrator.core.findings import Finding, line_of, new_finding
-from orchestrator.core.model_config import CONFIG_FILENAME, parse_config
+from orchestrator.core.model_config import CONFIG_FILENAME, ModelConfig, parse_config
 from orchestrator.core.names import MODEL_NAME_RULE, is_model_name
 from orchestrator.errors import ConfigSyntaxError, RepositoryError, UnsafeFileError
 from orchestrator.repository.compatibility import DEFAULT_TRITON_RELEASE, runtime_for
@@ -26,11 +26,12 @@ from orchestrator.repository.layout import served_versions
 from orchestrator.repository.validation.config_checks import (
     ONNX_BACKEND,
     LoadedModel,
-    backend_of,
+    backend_fields,
     core_findings,
     io_shape_findings,
 )
 from orchestrator.repository.validation.ensembles import ENSEMBLE_PLATFORM, ensemble_findings
+from orchestrator.repository.validation.referenced_files import label_findings, warmup_findings
 from orchestrator.repository.validation.tree_checks import model_tree_findings, unsafe_finding
 from orchestrator.repository.validation.versions import version_findings, version_folders
 
@@ -40,13 +41,17 @@ logger = logging.getLogger(__name__)
 
 
 def validate_repository(
-    root: Path, *, triton_release: str = DEFAULT_TRITON_RELEASE
+    root: Path, *, triton_release: str = DEFAULT_TRITON_RELEASE, auto_complete: bool = False
 ) -> list[Finding]:
     """Find everything Triton would refuse in a model repository, offline.
 
     Args:
         root: the repository (``<root>/<model>/config.pbtxt``, ``<root>/<model>/<N>/``).
         triton_release: the production Triton release, for ONNX Runtime compatibility.
+        auto_complete: judge for a server started without
+            ``--disable-auto-complete-config`` (Triton's default): a model folder may lack
+            config.pbtxt, and the onnxruntime backend completes missing inputs, outputs and
+            max_batch_size from the graph. The default is production's: off.
 
     Returns:
         The findings, sorted by path and line; errors are ``is_error``.
@@ -79,7 +84,7 @@ def validate_repository(
         if entry.kind != "folder":
             continue  # Triton looks at folders only
         findings += model_tree_findings(root, entry.name)
-        model, found = _load_model(root / entry.name)
+        model, found = _load_model(root / entry.name, auto_complete)
         findings += found
         if model is not None:
             models[model.name] = model
@@ -88,30 +93,43 @@ def validate_repository(
         name: served_versions(m.config, version_folders(m.folder)[0]) for name, m in models.items()
     }
     for model in models.values():
-        if model.config.platform == ENSEMBLE_PLATFORM:
-            findings += io_shape_findings(model)
-            findings += ensemble_findings(
-                model.config_path, model.text, model.config, configs, served
-            )
-            findings += version_findings(model, triton_release, graph_checks=False)
-        elif backend_of(model) not in (ONNX_BACKEND, None):
-            findings.append(_unchecked_backend(model))
-            findings += version_findings(model, triton_release, graph_checks=False)
-        else:
-            core = core_findings(model)
-            findings += core
-            # Triton's core refuses these before the backend compares config and graph.
-            core_ok = not any(f.is_error for f in core)
-            findings += version_findings(model, triton_release, graph_checks=core_ok)
+        findings += _model_findings(model, configs, served, triton_release, auto_complete)
     return sorted(findings, key=lambda f: (str(f.path), f.line or 0, f.code))
 
 
-def _unchecked_backend(model: LoadedModel) -> Finding:
+def _model_findings(
+    model: LoadedModel,
+    configs: dict[str, ModelConfig],
+    served: dict[str, list[int]],
+    triton_release: str,
+    auto_complete: bool,
+) -> list[Finding]:
+    """One model's findings, in the order Triton meets them (it stops at the first)."""
+    if model.config.platform == ENSEMBLE_PLATFORM:
+        found = io_shape_findings(model)
+        found += ensemble_findings(model.config_path, model.text, model.config, configs, served)
+        found += version_findings(model, triton_release, graph_checks=False)
+        return found if any(f.is_error for f in found) else found + label_findings(model)
+    backend = backend_fields(model).backend
+    core = core_findings(model, auto_complete=auto_complete)
+    if backend and backend != ONNX_BACKEND:
+        core.append(_unchecked_backend(model, backend))
+    if any(f.is_error for f in core):
+        # Triton refuses the config before it looks at the versions or the files.
+        return core + version_findings(model, triton_release, graph_checks=False)
+    found = core + version_findings(
+        model, triton_release, graph_checks=True, auto_complete=auto_complete
+    )
+    # Model::Init reads the labels, each instance the warmup data, whatever the backend.
+    return found + label_findings(model) + warmup_findings(model)
+
+
+def _unchecked_backend(model: LoadedModel, backend: str) -> Finding:
     return new_finding(
         "backend-unchecked",
         "warning",
         model.config_path,
-        f"backend {backend_of(model)!r} is not checked against its model files (only "
+        f"backend {backend!r} is not checked against its model files (only "
         "onnxruntime models and ensembles are)",
         "Load it in a local Triton (`orchestrator serve`) to check it.",
         line_of(model.text, "backend"),
@@ -129,7 +147,7 @@ def _linked_model(root: Path, entry: untrusted.Entry) -> Finding:
     raise AssertionError("a link is never a folder")  # pragma: no cover
 
 
-def _load_model(folder: Path) -> tuple[LoadedModel | None, list[Finding]]:
+def _load_model(folder: Path, auto_complete: bool) -> tuple[LoadedModel | None, list[Finding]]:
     path = folder / CONFIG_FILENAME
     findings = _name_findings(folder)
     try:
@@ -138,6 +156,21 @@ def _load_model(folder: Path) -> tuple[LoadedModel | None, list[Finding]]:
         return None, findings  # an unreadable model folder: model_tree_findings reported it
     if kind in ("link", "special"):
         return None, findings  # model_tree_findings reported it; nothing is read from it
+    if kind is None and auto_complete:
+        # "model config can be missing if auto fill is set" (ModelRepositoryManager): the
+        # config starts empty, named after the folder.
+        return LoadedModel(folder.name, folder, path, "", ModelConfig(name=folder.name)), [
+            *findings,
+            new_finding(
+                "autocomplete-config",
+                "warning",
+                folder,
+                f"model folder {folder.name!r} has no {CONFIG_FILENAME}; a server with "
+                "auto-complete builds the config from the files, production "
+                "(--disable-auto-complete-config) refuses the model",
+                "Generate one with `orchestrator publish`.",
+            ),
+        ]
     if kind is None:
         return None, findings + [
             new_finding(

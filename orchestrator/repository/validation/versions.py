@@ -10,6 +10,7 @@ against the graph.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from orchestrator.core import untrusted
@@ -28,10 +29,11 @@ from orchestrator.repository.validation.config_checks import (
     ONNX_BACKEND,
     ONNX_FILENAME,
     LoadedModel,
-    backend_of,
+    backend_fields,
 )
 from orchestrator.repository.validation.ensembles import ENSEMBLE_PLATFORM
-from orchestrator.repository.validation.graph_checks import graph_findings
+from orchestrator.repository.validation.graph_checks import autocompleted_findings, graph_findings
+from orchestrator.repository.validation.referenced_files import cc_file_findings
 from orchestrator.repository.validation.tree_checks import unsafe_finding
 
 __all__ = ["version_findings", "version_folders"]
@@ -61,7 +63,9 @@ def version_folders(folder: Path) -> tuple[list[int], list[Path]]:
     return sorted(numeric), other
 
 
-def version_findings(model: LoadedModel, triton_release: str, graph_checks: bool) -> list[Finding]:
+def version_findings(
+    model: LoadedModel, triton_release: str, graph_checks: bool, *, auto_complete: bool = False
+) -> list[Finding]:
     """Check a model's version folders and the files of every version.
 
     Versions the ``version_policy`` serves get errors, the others warnings (Triton skips
@@ -72,6 +76,8 @@ def version_findings(model: LoadedModel, triton_release: str, graph_checks: bool
         triton_release: the production Triton release, for ONNX Runtime compatibility.
         graph_checks: compare the config with each graph (off when Triton's core already
             refuses the config, or for ensembles and other backends).
+        auto_complete: judge for a server with auto-complete on (the onnxruntime backend
+            completes a config without inputs or outputs from each graph).
 
     Example:
         >>> [f.code for f in version_findings(model, "24.10", graph_checks=True)]  # doctest: +SKIP
@@ -118,14 +124,41 @@ def version_findings(model: LoadedModel, triton_release: str, graph_checks: bool
                 line_of(model.text, "version_policy"),
             )
         )
-    if config.platform == ENSEMBLE_PLATFORM or backend_of(model) not in (ONNX_BACKEND, None):
+    if config.platform == ENSEMBLE_PLATFORM:
         return found
+    fields = backend_fields(model)
     for version in available:
         severity: Severity = "error" if version in served else "warning"
-        found += _check_version(
-            model, folder / str(version), severity, triton_release, graph_checks
-        )
+        if fields.backend == ONNX_BACKEND:
+            found += _check_version(
+                model, folder / str(version), severity, triton_release, graph_checks, auto_complete
+            )
+        elif fields.backend and fields.default_model_filename:
+            found += _other_backend_file(
+                model, folder / str(version), severity, fields.default_model_filename
+            )
     return found
+
+
+def _other_backend_file(
+    model: LoadedModel, version_dir: Path, severity: Severity, filename: str
+) -> list[Finding]:
+    """A backend other than onnxruntime loads ``<version>/<default_model_filename>``."""
+    unserved = "" if severity == "error" else " (a version the version_policy does not serve)"
+    found = cc_file_findings(model, version_dir, severity, unserved)
+    if (version_dir / filename).exists():
+        return found
+    return [
+        *found,
+        new_finding(
+            "model-file-missing",
+            severity,
+            version_dir,
+            f"version folder has no {filename}, the file backend "
+            f"{backend_fields(model).backend!r} loads{unserved}",
+            "Publish the version again, or set default_model_filename to the model's file.",
+        ),
+    ]
 
 
 def _ignored_folder(entry: Path) -> Finding:
@@ -152,6 +185,7 @@ def _check_version(
     severity: Severity,
     triton_release: str,
     graph_checks: bool,
+    auto_complete: bool,
 ) -> list[Finding]:
     unserved = "" if severity == "error" else " (a version the version_policy does not serve)"
     filename = model.config.default_model_filename or ONNX_FILENAME
@@ -174,6 +208,7 @@ def _check_version(
             )
         ]
     found = _manifest_findings(root, version_dir, severity, unserved)
+    found += cc_file_findings(model, version_dir, severity, unserved)
     try:
         signature = read_signature(model_file, within=root)
     except UnsafeFileError as exc:
@@ -189,7 +224,21 @@ def _check_version(
                 "Re-export the model or copy it again.",
             ),
         ]
-    for location in signature.external_files:
+    found += _external_data_findings(root, model_file, signature.external_files, severity, unserved)
+    for code, message, hint in compatibility_problems(signature, triton_release):
+        found.append(new_finding(code, severity, model_file, message + unserved, hint))
+    if not graph_checks:
+        return found
+    if auto_complete:
+        return found + autocompleted_findings(model, signature, model_file, severity, unserved)
+    return found + graph_findings(model, signature, model_file, severity, unserved)
+
+
+def _external_data_findings(
+    root: Path, model_file: Path, locations: Sequence[str], severity: Severity, unserved: str
+) -> list[Finding]:
+    found: list[Finding] = []
+    for location in locations:
         try:
             where = untrusted.kind_of(root, _relative(root, model_file.parent))
             external = untrusted.kind_of(model_file.parent, location) if where else None
@@ -208,11 +257,7 @@ def _check_version(
                     "Copy the external data file into the version folder (publish copies it).",
                 )
             )
-    for code, message, hint in compatibility_problems(signature, triton_release):
-        found.append(new_finding(code, severity, model_file, message + unserved, hint))
-    if not graph_checks:
-        return found
-    return found + graph_findings(model, signature, model_file, severity, unserved)
+    return found
 
 
 def _manifest_findings(
