@@ -4,7 +4,7 @@ This file runs in two places, so it uses the standard library only:
 
 - inside the production image (``Dockerfile.triton`` copies it to
   ``/opt/triton-orchestrator/golden_probe.py``), as the pod's exec **startup probe**:
-  ``python3 golden_probe.py --url 127.0.0.1:8000 --timeout-s 20``. The orchestrator
+  ``python3 golden_probe.py --url 127.0.0.1:8000 --timeout-s 8``. The orchestrator
   package is not installed there, and numpy may not be either;
 - in ``orchestrator deploy``, as the post-rollout smoke test through the Service, with the
   release's files fetched into a temporary folder (``probe(url, folder, timeout_s=...)``).
@@ -18,10 +18,11 @@ and compares the answers with the stored outputs by ``orchestrator.core.golden``
 exactly. A model's own ``smoke_rtol`` / ``smoke_atol`` config parameters come from
 Triton's ``GET /v2/models/<m>/config`` JSON.
 
-Inside the pod, the repository is ``MODEL_REPOSITORY`` when that is a local folder (a
-release baked into the image), else the copy Triton made of the object-store release: a
-``folderXXXXXX`` directory (``mkdtemp``) under ``TRITON_AWS_MOUNT_DIRECTORY`` (or the GCS
-or Azure variable); the newest one, since an emptyDir outlives a crashed container.
+Inside the pod, the files are under ``MODEL_REPOSITORY`` when that is a local folder (a
+release baked into the image), else in the copies Triton made of the object-store
+release: Triton 24.10 copies each model on its own into a ``folderXXXXXX`` directory
+(``mkdtemp``) under ``TRITON_AWS_MOUNT_DIRECTORY`` (or the GCS or Azure variable); see
+``find_model_dirs``.
 
 Everything read here (golden files, Triton's answers) is untrusted and size-capped.
 """
@@ -40,13 +41,22 @@ import struct
 import sys
 import time
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["DEFAULT_ATOL", "DEFAULT_RTOL", "ProbeReport", "Tensor", "main", "probe", "read_npz"]
+__all__ = [
+    "DEFAULT_ATOL",
+    "DEFAULT_RTOL",
+    "ProbeReport",
+    "Tensor",
+    "find_model_dirs",
+    "main",
+    "probe",
+    "read_npz",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -452,8 +462,8 @@ def _compare(name: str, got: Tensor, want: Tensor, rtol: float, atol: float) -> 
     return None
 
 
-def _check_version(http: _Http, repository: Path, model: str, version: str) -> list[str]:
-    arrays = read_npz(repository / model / version / "golden.npz")
+def _check_version(http: _Http, version_dir: Path, model: str, version: str) -> list[str]:
+    arrays = read_npz(version_dir / "golden.npz")
     inputs = {k.removeprefix("inputs/"): v for k, v in arrays.items() if k.startswith("inputs/")}
     expected = {
         k.removeprefix("outputs/"): v for k, v in arrays.items() if k.startswith("outputs/")
@@ -488,6 +498,10 @@ def probe(url: str, repository: Path, *, timeout_s: float) -> ProbeReport:
         >>> probe("127.0.0.1:8000", Path("/models"), timeout_s=30).ok  # doctest: +SKIP
         True
     """
+    return _probe(url, lambda model: repository / model, timeout_s)
+
+
+def _probe(url: str, model_dir: Callable[[str], Path], timeout_s: float) -> ProbeReport:
     http = _Http(url, time.monotonic() + timeout_s)
     checked: list[str] = []
     failures: list[str] = []
@@ -502,33 +516,60 @@ def probe(url: str, repository: Path, *, timeout_s: float) -> ProbeReport:
         label = f"{model}/{version}"
         checked.append(label)
         try:
-            problems = _check_version(http, repository, model, version)
+            problems = _check_version(http, model_dir(model) / version, model, version)
         except _ProbeError as exc:
             problems = [str(exc)]
         failures.extend(f"{label}: {p}" for p in problems)
     return ProbeReport(not failures, tuple(checked), tuple(failures))
 
 
-def find_repository(environ: Mapping[str, str]) -> Path:
-    """Where the served release's files are inside the pod (see the module docstring).
+def find_model_dirs(environ: Mapping[str, str]) -> Callable[[str], Path]:
+    """Where each served model's files are inside the pod (see the module docstring).
 
-    Raises:
-        _ProbeError: neither a local ``MODEL_REPOSITORY`` nor a copy under a mount variable.
+    With a local ``MODEL_REPOSITORY`` that is ``<repository>/<model>``. Serving from
+    object storage, Triton copies each model on its own into a ``folderXXXXXX`` under
+    the mount directory, so a copy is named by its config.pbtxt's ``name`` line (only
+    that line is read); the newest copy of a model wins, since an emptyDir outlives a
+    crashed container.
+
+    Example:
+        >>> find_model_dirs({"MODEL_REPOSITORY": "/models"})("alpha")
+        PosixPath('/models/alpha')
     """
     configured = environ.get("MODEL_REPOSITORY", "")
     if configured and "://" not in configured:
-        return Path(configured)
+        return lambda model: Path(configured) / model
     copies: list[Path] = []
     for variable in MOUNT_VARIABLES:
         mount = environ.get(variable)
         if mount and Path(mount).is_dir():
             copies.extend(p for p in Path(mount).glob("folder*") if p.is_dir())
-    if not copies:
-        raise _ProbeError(
-            f"MODEL_REPOSITORY is {configured!r} and no Triton copy (folder*) exists under "
-            f"{' / '.join(MOUNT_VARIABLES)}; pass --repository"
-        )
-    return max(copies, key=lambda p: p.stat().st_mtime)
+    found: dict[str, Path] = {}
+    for copy in sorted(copies, key=lambda p: p.stat().st_mtime):
+        name = _config_name(copy / "config.pbtxt")
+        if name is not None:
+            found[name] = copy
+
+    def locate(model: str) -> Path:
+        if model not in found:
+            where = " / ".join(f"${v}" for v in MOUNT_VARIABLES)
+            raise _ProbeError(
+                f"no copy of model {model!r} under {where} (MODEL_REPOSITORY is "
+                f"{configured!r}; copies found: {sorted(found) or 'none'}); pass --repository"
+            )
+        return found[model]
+
+    return locate
+
+
+def _config_name(path: Path) -> str | None:
+    try:
+        with path.open("rb") as handle:
+            text = handle.read(MAX_JSON_BYTES).decode("utf-8", "replace")
+    except OSError:
+        return None
+    match = re.search(r'^name\s*:\s*"([A-Za-z0-9_.-]{1,200})"', text, re.MULTILINE)
+    return match.group(1) if match else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -540,15 +581,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.timeout_s > 0:
         parser.error(f"--timeout-s must be positive, got {args.timeout_s}")
-    started = time.monotonic()
-    try:
-        repository = args.repository or find_repository(os.environ)
-    except _ProbeError as exc:
-        print(f"golden probe: {exc}", file=sys.stderr)  # noqa: T201 - a command line tool
-        return 1
-    report = probe(args.url, repository, timeout_s=args.timeout_s - (time.monotonic() - started))
+    if args.repository is not None:
+        report = probe(args.url, args.repository, timeout_s=args.timeout_s)
+    else:
+        report = _probe(args.url, find_model_dirs(os.environ), args.timeout_s)
     for failure in report.failures:
-        print(f"golden probe: FAILED {failure}", file=sys.stderr)  # noqa: T201
+        print(f"golden probe: FAILED {failure}", file=sys.stderr)  # noqa: T201 - a command line
     if report.ok:
         print(f"golden probe: ok {' '.join(report.checked)}")  # noqa: T201
     return 0 if report.ok else 1
