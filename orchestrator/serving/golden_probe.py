@@ -539,18 +539,10 @@ def find_model_dirs(environ: Mapping[str, str]) -> Callable[[str], Path]:
     configured = environ.get("MODEL_REPOSITORY", "")
     if configured and "://" not in configured:
         return lambda model: Path(configured) / model
-    copies: list[Path] = []
-    for variable in MOUNT_VARIABLES:
-        mount = environ.get(variable)
-        if mount and Path(mount).is_dir():
-            copies.extend(p for p in Path(mount).glob("folder*") if p.is_dir())
-    found: dict[str, Path] = {}
-    for copy in sorted(copies, key=lambda p: p.stat().st_mtime):
-        name = _config_name(copy / "config.pbtxt")
-        if name is not None:
-            found[name] = copy
 
     def locate(model: str) -> Path:
+        # Read when asked, after Triton is ready: its copies appear while it loads.
+        found = _copies(environ)
         if model not in found:
             where = " / ".join(f"${v}" for v in MOUNT_VARIABLES)
             raise _ProbeError(
@@ -560,6 +552,26 @@ def find_model_dirs(environ: Mapping[str, str]) -> Callable[[str], Path]:
         return found[model]
 
     return locate
+
+
+def _copies(environ: Mapping[str, str]) -> dict[str, Path]:
+    copies: list[Path] = []
+    for variable in MOUNT_VARIABLES:
+        mount = environ.get(variable)
+        if mount and Path(mount).is_dir():
+            copies.extend(p for p in Path(mount).glob("folder*") if p.is_dir())
+    dated = []
+    for copy in copies:
+        try:
+            dated.append((copy.stat().st_mtime, copy))
+        except OSError:  # a copy removed by an exiting Triton meanwhile
+            continue
+    found: dict[str, Path] = {}
+    for _, copy in sorted(dated):
+        name = _config_name(copy / "config.pbtxt")
+        if name is not None:
+            found[name] = copy
+    return found
 
 
 def _config_name(path: Path) -> str | None:

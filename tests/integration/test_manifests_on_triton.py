@@ -30,6 +30,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -348,10 +349,26 @@ def test_shipped_repository_release_starts_within_the_startup_budget(
         (target / "config.pbtxt").write_text(render_config(cpu))
     pod = start_pod(_release_url(repository, s3_server, s3_bucket))
     budget = startup_budget_s(pod.container)
-    ready_s = _wait_ready(pod, budget)
-    probe = pod.run_startup_probe()
+    ready: list[float] = []
+    watcher = threading.Thread(target=lambda: ready.append(_wait_ready(pod, budget)))
+    watcher.start()
+    # The kubelet's schedule: a run every periodSeconds from the start (no initial delay),
+    # the container killed after failureThreshold failures in a row.
+    spec = pod.container["startupProbe"]
+    failures = 0
+    while True:
+        tick = time.monotonic()
+        probe = pod.run_startup_probe()
+        if probe.returncode == 0:
+            break
+        failures += 1
+        assert failures < spec["failureThreshold"], probe.stderr
+        time.sleep(max(0.0, spec["periodSeconds"] - (time.monotonic() - tick)))
     probe_s = time.monotonic() - pod.started
-    assert probe.returncode == 0, probe.stderr
+    watcher.join()
     assert probe.stdout.split()[3:] == ["cancer_mlp/1", "digits_cnn/1"]
-    print(f"\nshipped release from S3: ready {ready_s:.1f} s, startup probe passed {probe_s:.1f} s")  # noqa: T201
+    print(  # noqa: T201 - the measurement the README's startup budget quotes
+        f"\nshipped release from S3: ready {ready[0]:.1f} s, startup probe passed "
+        f"{probe_s:.1f} s after {failures} failed run(s)"
+    )
     assert probe_s < budget

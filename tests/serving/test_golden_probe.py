@@ -167,16 +167,17 @@ def _copy(mount: Path, folder: str, name: str | None) -> Path:
 
 def test_find_model_dirs_reads_tritons_copies_newest_first(tmp_path: Path) -> None:
     mount = tmp_path / "release"
+    mount.mkdir()
+    environ = {
+        "MODEL_REPOSITORY": "s3://bucket/releases/r1",
+        "TRITON_AWS_MOUNT_DIRECTORY": str(mount),
+    }
+    locate = find_model_dirs(environ)  # before Triton copied anything, as in a probe
     old = _copy(mount, "folderAAAAAA", "alpha")
     os.utime(old, (time.time() - 600, time.time() - 600))
     new = _copy(mount, "folderBBBBBB", "alpha")
     beta = _copy(mount, "folderCCCCCC", "beta")
     _copy(mount, "folderDDDDDD", None)
-    environ = {
-        "MODEL_REPOSITORY": "s3://bucket/releases/r1",
-        "TRITON_AWS_MOUNT_DIRECTORY": str(mount),
-    }
-    locate = find_model_dirs(environ)
     assert (locate("alpha"), locate("beta")) == (new, beta)
     with pytest.raises(
         golden_probe._ProbeError, match=r"no copy of model 'gamma'.*\['alpha', 'beta'\]"
