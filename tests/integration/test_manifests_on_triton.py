@@ -159,7 +159,7 @@ def start_pod(
         env["MODEL_REPOSITORY"] = model_repository
         env["TRITON_AWS_MOUNT_DIRECTORY"] = str(tmp_path / f"release-copy-{len(pods)}")
         env["TRITON_GCS_MOUNT_DIRECTORY"] = env["TRITON_AWS_MOUNT_DIRECTORY"]
-        Path(env["TRITON_AWS_MOUNT_DIRECTORY"]).mkdir()
+        Path(env["TRITON_AWS_MOUNT_DIRECTORY"]).mkdir()  # the emptyDir's mount point
         env.update(s3_server.credentials_env())
         ports = {p["containerPort"]: free_port() for p in container["ports"]}
         args = [re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], a) for a in container["args"]]
