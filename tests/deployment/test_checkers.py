@@ -160,3 +160,15 @@ def test_grafana_dashboard_charts_per_model_and_version(rendered: Path) -> None:
     dashboard = json.loads(config_map["data"]["triton.json"])
     legends = [t["legendFormat"] for p in dashboard["panels"] for t in p["targets"]]
     assert legends.count("{{model}} v{{version}}") >= 5
+
+
+def test_checkov_catches_a_container_that_may_escalate(tmp_path: Path) -> None:
+    objects = render(K8S / "overlays" / "staging")
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    context = deployment["spec"]["template"]["spec"]["containers"][0]["securityContext"]
+    context["allowPrivilegeEscalation"] = True
+    context["readOnlyRootFilesystem"] = False
+    path = tmp_path / "escalating.yaml"
+    path.write_text(yaml.safe_dump(deployment))
+    failed = {c["check_id"] for c in _checkov(path)["results"]["failed_checks"]}
+    assert {"CKV_K8S_20", "CKV_K8S_22"} <= failed
