@@ -372,10 +372,12 @@ def _unpack(name: str, datatype: str, shape: tuple[int, ...], raw: bytes) -> Ten
 def _infer(
     http: _Http, model: str, version: str, inputs: Mapping[str, Tensor]
 ) -> dict[str, Tensor]:
-    metadata = http.json("GET", f"/v2/models/{quote(model)}/versions/{version}")
+    metadata = _dict(
+        http.json("GET", f"/v2/models/{quote(model)}/versions/{version}"), "model metadata"
+    )
     declared = {
         str(i.get("name")): str(i.get("datatype"))
-        for i in metadata.get("inputs", [])
+        for i in _list(metadata.get("inputs", []), "metadata inputs")
         if isinstance(i, dict)
     }
     header: dict[str, Any] = {"inputs": [], "outputs": []}
@@ -395,7 +397,7 @@ def _infer(
                 "parameters": {"binary_data_size": len(blob)},
             }
         )
-    for output in metadata.get("outputs", []):
+    for output in _list(metadata.get("outputs", []), "metadata outputs"):
         if isinstance(output, dict):
             header["outputs"].append(
                 {"name": str(output.get("name")), "parameters": {"binary_data": True}}
@@ -412,25 +414,57 @@ def _infer(
     )
     if status != 200:
         raise _ProbeError(f"inference answered {status}: {_snippet(data)}")
+    return _outputs(data, headers)
+
+
+def _dict(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _ProbeError(f"{what} is not a JSON object: {str(value)[:200]}")
+    return value
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise _ProbeError(f"{what} is not a JSON list: {str(value)[:200]}")
+    return value
+
+
+def _size(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 2**40:
+        raise _ProbeError(f"{what} is {value!r}; expected a size")
+    return value
+
+
+def _outputs(data: bytes, headers: Mapping[str, str]) -> dict[str, Tensor]:
+    """Parse an answer: a JSON header, then binary tensors (or JSON ``data``)."""
     lowered = {k.lower(): v for k, v in headers.items()}
-    json_length = int(lowered.get("inference-header-content-length", len(data)))
+    length_text = lowered.get("inference-header-content-length", str(len(data)))
+    if not length_text.isdigit() or int(length_text) > len(data):
+        raise _ProbeError(f"Inference-Header-Content-Length is {length_text!r}")
+    json_length = int(length_text)
     try:
-        answer = json.loads(data[:json_length])
+        answer = _dict(json.loads(data[:json_length]), "the inference answer")
     except ValueError:
         raise _ProbeError(f"inference answered non-JSON: {_snippet(data)}") from None
     outputs: dict[str, Tensor] = {}
     offset = json_length
-    for output in answer.get("outputs", []):
+    for item in _list(answer.get("outputs", []), "the answer's outputs"):
+        output = _dict(item, "an answer output")
         name, datatype = str(output.get("name")), str(output.get("datatype"))
-        shape = tuple(int(d) for d in output.get("shape", []))
-        size = (output.get("parameters") or {}).get("binary_data_size")
-        if size is None:  # a JSON answer after all
-            flat = output.get("data", [])
-            values = [v.encode() if isinstance(v, str) else v for v in flat]
-            outputs[name] = Tensor(datatype, shape, tuple(values))
+        shape_list = _list(output.get("shape", []), f"output {name!r} shape")
+        shape = tuple(_size(d, f"output {name!r} shape") for d in shape_list)
+        parameters = _dict(output.get("parameters") or {}, f"output {name!r} parameters")
+        if "binary_data_size" in parameters:
+            size = _size(parameters["binary_data_size"], f"output {name!r} binary_data_size")
+            outputs[name] = _unpack(name, datatype, shape, data[offset : offset + size])
+            offset += size
             continue
-        outputs[name] = _unpack(name, datatype, shape, data[offset : offset + int(size)])
-        offset += int(size)
+        # A JSON answer after all: numbers, bools or strings, one per element.
+        flat = _list(output.get("data", []), f"output {name!r} data")
+        if len(flat) != math.prod(shape) or not all(isinstance(v, int | float | str) for v in flat):
+            raise _ProbeError(f"output {name!r} data does not fit shape {list(shape)}")
+        values = [v.encode() if isinstance(v, str) else v for v in flat]
+        outputs[name] = Tensor(datatype, shape, tuple(values))
     return outputs
 
 
@@ -438,6 +472,8 @@ def _infer(
 def _compare(name: str, got: Tensor, want: Tensor, rtol: float, atol: float) -> str | None:
     if got.shape != want.shape:
         return f"output {name!r} has shape {list(got.shape)}, golden has {list(want.shape)}"
+    if (got.datatype == "BYTES") != (want.datatype == "BYTES"):
+        return f"output {name!r} is {got.datatype}, golden is {want.datatype}"
     if got.is_float or want.is_float:
         worst: tuple[float, int, float] | None = None  # (excess, index, error)
         for index, (a, b) in enumerate(zip(got.values, want.values, strict=True)):

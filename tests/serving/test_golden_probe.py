@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import sys
 import time
@@ -240,3 +241,42 @@ def test_the_probe_runs_as_a_file_under_an_isolated_python(tmp_path: Path) -> No
     assert result.returncode == 1
     assert "golden probe: FAILED Triton was not ready" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+SHORT_HEAD = (
+    b'{"outputs": [{"name": "y", "datatype": "FP32", "shape": [2],'
+    b' "parameters": {"binary_data_size": 4}}]}'
+)
+
+
+@pytest.mark.parametrize(
+    ("data", "headers", "message"),
+    [
+        (b"<html>", {}, "non-JSON"),
+        (b"[1]", {}, "the inference answer is not a JSON object"),
+        (b"{}", {"Inference-Header-Content-Length": "99"}, "Inference-Header-Content-Length"),
+        (b'{"outputs": [{"name": "y", "shape": ["2"]}]}', {}, "shape is '2'"),
+        (b'{"outputs": [{"name": "y", "shape": [3], "data": [1, 2]}]}', {}, "does not fit"),
+        (
+            SHORT_HEAD + b"\0\0\0\0",
+            {"Inference-Header-Content-Length": str(len(SHORT_HEAD))},
+            "4 bytes for shape [2]",
+        ),
+    ],
+    ids=["html", "list", "header-length", "shape-text", "short-data", "short-binary"],
+)
+def test_a_malformed_inference_answer_is_one_line_failure(
+    data: bytes, headers: dict[str, str], message: str
+) -> None:
+    with pytest.raises(golden_probe._ProbeError, match=re.escape(message)):
+        golden_probe._outputs(data, headers)
+
+
+def test_a_binary_inference_answer_is_unpacked() -> None:
+    head = (
+        b'{"outputs": [{"name": "y", "datatype": "FP32", "shape": [2],'
+        b' "parameters": {"binary_data_size": 8}}]}'
+    )
+    data = head + np.array([1.5, -2.0], dtype="<f4").tobytes()
+    outputs = golden_probe._outputs(data, {"Inference-Header-Content-Length": str(len(head))})
+    assert outputs == {"y": Tensor("FP32", (2,), (1.5, -2.0))}
