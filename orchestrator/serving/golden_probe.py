@@ -276,7 +276,13 @@ class _Http:
         except ValueError:
             raise _ProbeError(f"{method} {path} answered non-JSON: {_snippet(data)}") from None
 
-    def wait_ready(self) -> None:
+    def wait_ready(self, models: Sequence[str] | None = None) -> None:
+        """Until ``/v2/health/ready``; given ``models``, until none of them is loading.
+
+        With strict readiness one model that failed to load keeps a shared server
+        not-ready; for a release's smoke what matters is that its own models are done
+        loading (a model that is not served is then reported by name).
+        """
         last = "no answer yet"
         while True:
             try:
@@ -284,11 +290,25 @@ class _Http:
                 if status == 200:
                     return
                 last = f"HTTP {status}"
+                if models and self._live_and_settled(models):
+                    return
             except _ProbeError as exc:
                 last = str(exc)
             if time.monotonic() + 0.5 >= self.deadline:
-                raise _ProbeError(f"Triton was not ready (/v2/health/ready): {last}")
+                what = f"models {', '.join(models)}" if models else "/v2/health/ready"
+                raise _ProbeError(f"Triton was not ready ({what}): {last}")
             time.sleep(0.5)
+
+    def _live_and_settled(self, models: Sequence[str]) -> bool:
+        if self.request("GET", "/v2/health/live")[0] != 200:
+            return False
+        index = self.json("POST", "/v2/repository/index", {})
+        return not any(
+            isinstance(entry, dict)
+            and entry.get("name") in models
+            and entry.get("state") == "LOADING"
+            for entry in (index if isinstance(index, list) else [])
+        )
 
 
 def _snippet(data: bytes) -> str:
@@ -520,34 +540,54 @@ def _check_version(http: _Http, version_dir: Path, model: str, version: str) -> 
 
 
 def probe(url: str, repository: Path, *, timeout_s: float) -> ProbeReport:
-    """Check every version Triton at ``url`` serves against ``repository``'s golden data.
+    """Check the served versions of ``repository``'s models against their golden data.
+
+    This is the post-rollout smoke: ``repository`` holds a release's files
+    (``<model>/<version>/golden.npz``). Every model in it must be served, and every
+    version Triton serves of those models must answer its golden inputs. Models Triton
+    serves that the release does not hold are not checked (a shared server); in a pod,
+    the startup probe (``main`` without ``--repository``) checks every served model.
 
     Args:
         url: Triton's HTTP ``host:port``.
-        repository: the release's files (``<model>/<version>/golden.npz``).
-        timeout_s: the whole budget, including the wait for ``/v2/health/ready``.
+        repository: the release's files.
+        timeout_s: the whole budget, including the wait until the models are ready.
 
     Returns:
         A report; ``ok`` only when at least one version was checked and none failed.
 
     Example:
-        >>> probe("127.0.0.1:8000", Path("/models"), timeout_s=30).ok  # doctest: +SKIP
+        >>> probe("127.0.0.1:8000", Path("/tmp/release"), timeout_s=30).ok  # doctest: +SKIP
         True
     """
-    return _probe(url, lambda model: repository / model, timeout_s)
+    try:
+        wanted = {p.name for p in repository.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    except OSError as exc:
+        return ProbeReport(False, (), (f"cannot read {repository}: {exc.strerror}",))
+    if not wanted:
+        return ProbeReport(False, (), (f"{repository} holds no model folder",))
+    return _probe(url, lambda model: repository / model, timeout_s, wanted)
 
 
-def _probe(url: str, model_dir: Callable[[str], Path], timeout_s: float) -> ProbeReport:
+def _probe(
+    url: str, model_dir: Callable[[str], Path], timeout_s: float, wanted: set[str] | None
+) -> ProbeReport:
     http = _Http(url, time.monotonic() + timeout_s)
     checked: list[str] = []
     failures: list[str] = []
     try:
-        http.wait_ready()
+        http.wait_ready(sorted(wanted) if wanted is not None else None)
         served = _served_versions(http)
     except _ProbeError as exc:
         return ProbeReport(False, (), (str(exc),))
-    if not served:
-        return ProbeReport(False, (), (f"Triton at {url} serves no model version",))
+    if wanted is not None:
+        missing = sorted(wanted - {model for model, _ in served})
+        failures += [
+            f"{model}: in the release but not served by Triton at {url}" for model in missing
+        ]
+        served = [(model, version) for model, version in served if model in wanted]
+    if not served and not failures:
+        failures.append(f"Triton at {url} serves no model version")
     for model, version in served:
         label = f"{model}/{version}"
         checked.append(label)
@@ -556,6 +596,7 @@ def _probe(url: str, model_dir: Callable[[str], Path], timeout_s: float) -> Prob
         except _ProbeError as exc:
             problems = [str(exc)]
         failures.extend(f"{label}: {p}" for p in problems)
+    logger.info("Golden probe of %s: %d checked, %d failed", url, len(checked), len(failures))
     return ProbeReport(not failures, tuple(checked), tuple(failures))
 
 
@@ -632,7 +673,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.repository is not None:
         report = probe(args.url, args.repository, timeout_s=args.timeout_s)
     else:
-        report = _probe(args.url, find_model_dirs(os.environ), args.timeout_s)
+        report = _probe(args.url, find_model_dirs(os.environ), args.timeout_s, None)
     for failure in report.failures:
         print(f"golden probe: FAILED {failure}", file=sys.stderr)  # noqa: T201 - a command line
     if report.ok:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from orchestrator import client
 from orchestrator.client.endpoints import Endpoints
 from orchestrator.core.golden import golden_path, write_golden
 from orchestrator.serving.golden_probe import probe
@@ -74,3 +76,28 @@ def test_a_served_version_without_golden_data_fails_by_name(
         f"probe_nogolden/1: no golden data at {repo / 'probe_nogolden' / '1' / 'golden.npz'} "
         "(No such file or directory)"
     ]
+
+
+def test_a_release_folder_is_checked_against_a_shared_server(
+    own_server: tuple[TritonServer, Path], tmp_path: Path
+) -> None:
+    server, repo = own_server
+    write_affine_version(repo, "probe_shared", 1)
+    _load(server, repo, "probe_shared")
+    # A model that failed to load keeps the (strict) server not-ready; the release's own
+    # models being ready is enough for its smoke.
+    write_affine_version(repo, "probe_unloadable", 1, broken=True)
+    load_models(server.http_url, repo, ["probe_unloadable"], cpu_override=True)
+    assert not client.is_server_ready(server.http_url)
+    release = tmp_path / "release"
+    shutil.copytree(repo / "probe_shared", release / "probe_shared")
+    (release / "probe_ghost" / "1").mkdir(parents=True)
+
+    report = probe(server.http_url, release, timeout_s=30)
+
+    assert report.checked == ("probe_shared/1",)  # not the server's other models
+    assert report.failures == (
+        f"probe_ghost: in the release but not served by Triton at {server.http_url}",
+    )
+    shutil.rmtree(release / "probe_ghost")
+    assert probe(server.http_url, release, timeout_s=30).ok

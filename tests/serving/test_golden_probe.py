@@ -193,13 +193,27 @@ def test_find_model_dirs_uses_a_local_model_repository(tmp_path: Path) -> None:
 def test_main_fails_fast_with_one_line_when_triton_does_not_answer(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
+    (tmp_path / "alpha" / "1").mkdir(parents=True)
     started = time.monotonic()
     code = main(["--url", "127.0.0.1:9", "--repository", str(tmp_path), "--timeout-s", "1.5"])
     assert code == 1
     assert time.monotonic() - started < 5
     err = capsys.readouterr().err
-    assert err.startswith("golden probe: FAILED Triton was not ready (/v2/health/ready): ")
+    assert err.startswith("golden probe: FAILED Triton was not ready (models alpha): ")
     assert err.count("\n") == 1
+
+
+def test_the_pods_probe_waits_for_the_whole_server(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MODEL_REPOSITORY", str(tmp_path))
+    assert main(["--url", "127.0.0.1:9", "--timeout-s", "1"]) == 1
+    assert "Triton was not ready (/v2/health/ready): " in capsys.readouterr().err
+
+
+def test_an_empty_release_folder_is_a_failure(tmp_path: Path) -> None:
+    report = golden_probe.probe("127.0.0.1:9", tmp_path, timeout_s=1)
+    assert (report.ok, report.failures) == (False, (f"{tmp_path} holds no model folder",))
 
 
 def test_main_refuses_a_bad_timeout_as_a_usage_error(tmp_path: Path) -> None:
@@ -220,6 +234,7 @@ def test_the_probe_imports_only_the_standard_library() -> None:
 
 
 def test_the_probe_runs_as_a_file_under_an_isolated_python(tmp_path: Path) -> None:
+    (tmp_path / "alpha").mkdir()
     result = subprocess.run(
         [
             sys.executable,
