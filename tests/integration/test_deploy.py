@@ -148,7 +148,7 @@ def test_a_release_with_wrong_golden_answers_is_undone_and_the_pointer_stays(
     assert result.exit_code == 1, result.output
     assert runner.lines == [RENDER, GET, APPLY, STATUS, GET, UNDO, STATUS]
     assert "failed at step 'smoke'" in result.stderr
-    assert "deploy_wrong version 1 over http" in result.stderr
+    assert "deploy_wrong/1: output 'y'" in result.stderr
     assert f"runs release {releases.old} again" in result.stderr
     pointer = read_environment(releases.store, "staging")
     assert pointer is not None and pointer.release_id == releases.old
