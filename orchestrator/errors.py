@@ -8,6 +8,7 @@ This module is the whole tree: no other module of the project defines an excepti
   + ConfigError                   settings or model-config inputs are wrong
     + ConfigSyntaxError           config.pbtxt text does not parse (has line and column)
   + RepositoryError               the on-disk layout is wrong
+    + UnsafeFileError             a file breaks the untrusted-input rule (core.untrusted)
   + ServerError                   the Triton server could not be found, started, reached or used
     + ModelControlDisabledError   Triton refuses load/unload: not in explicit model control mode
     + ServerGone                  the server stopped answering in the middle of a load run
@@ -22,6 +23,7 @@ This module is the whole tree: no other module of the project defines an excepti
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "StoreConflictError",
     "TorchMissingError",
     "TrainingError",
+    "UnsafeFileError",
 ]
 
 
@@ -62,6 +65,21 @@ class ConfigSyntaxError(ConfigError):
 
 class RepositoryError(OrchestratorError):
     """Raised when the model repository's on-disk layout is wrong."""
+
+
+class UnsafeFileError(RepositoryError):
+    """Raised when a repository or bundle file breaks the untrusted-input rule.
+
+    ``reason`` says which part (``orchestrator.core.untrusted``): ``link`` (a symbolic
+    link), ``special`` (not a regular file where one is expected), ``outside`` (a name
+    that leaves its folder), ``too-large`` (over a size, depth or count cap), ``missing``
+    or ``unreadable``; ``path`` is the file concerned. Nothing was read from it.
+    """
+
+    def __init__(self, message: str, *, path: Path, reason: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.reason = reason
 
 
 class ServerError(OrchestratorError):

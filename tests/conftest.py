@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+import socket
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +14,7 @@ from typing import Any
 import pytest
 
 from orchestrator.releases.stores import Store, open_store
+from tests.gcs_server import GcsServer, start_gcs_server, stop_gcs_server
 from tests.onnx_models import make_affine_onnx
 from tests.release_repos import make_repository
 from tests.s3_server import S3Server, start_s3_server, stop_s3_server
@@ -91,14 +95,43 @@ def s3_bucket(s3_client: Any) -> str:
     return name
 
 
-@pytest.fixture(params=["file", "s3"])
-def dest(request: pytest.FixtureRequest, tmp_path: Path) -> Dest:
-    """An empty DEST: a local folder (file://) or a prefix in a new moto bucket (s3://)."""
-    if request.param == "file":
+@pytest.fixture(scope="session")
+def gcs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcsServer]:
+    """fake-gcs-server on a free loopback port, STORAGE_EMULATOR_HOST pointing at it."""
+    log = tmp_path_factory.mktemp("fake-gcs") / "fake-gcs-server.log"
+    server = start_gcs_server(log=log)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in server.client_env().items():
+                patch.setenv(name, value)
+            yield server
+    finally:
+        stop_gcs_server(server.process)
+
+
+@pytest.fixture
+def gcs_bucket(gcs_server: GcsServer) -> str:
+    """A new, empty bucket in the GCS server."""
+    name = f"test-{uuid.uuid4().hex[:16]}"
+    gcs_server.create_bucket(name)
+    return name
+
+
+def make_dest(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Dest:
+    """An empty DEST of ``kind``: file (a local folder), s3 (moto) or gs (fake-gcs-server)."""
+    if kind == "file":
         return Dest((tmp_path / "dest").as_uri(), None)
+    if kind == "gs":
+        return Dest(f"gs://{request.getfixturevalue('gcs_bucket')}/models/prod", None)
     server = request.getfixturevalue("s3_server")
     bucket = request.getfixturevalue("s3_bucket")
     return Dest(f"s3://{bucket}/models/prod", server.endpoint_url)
+
+
+@pytest.fixture(params=["file", "s3", "gs"])
+def dest(request: pytest.FixtureRequest, tmp_path: Path) -> Dest:
+    """An empty DEST: a local folder, a prefix in a new moto bucket, or in a new GCS one."""
+    return make_dest(request.param, request, tmp_path)
 
 
 @pytest.fixture(scope="session")
@@ -112,3 +145,27 @@ def release_repo(tmp_path: Path, affine_onnx_cached: Path) -> Path:
     return make_repository(
         tmp_path / "repo", {"alpha": [1, 2], "beta": [1]}, onnx_cache=affine_onnx_cached
     )
+
+
+# --- Docker: no engine runs here ---------------------------------------------------------
+
+
+@pytest.fixture
+def no_docker_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """DOCKER_HOST at a unix socket that is bound but never listens: no engine answers.
+
+    docker 7.2 leaves its socket open when connecting fails (``UnixHTTPConnection.connect``
+    assigns it only after ``connect`` succeeds); that socket is collected here, after the
+    test, where its ResourceWarning is expected, instead of failing whichever test the
+    garbage collector happens to run in.
+    """
+    path = tmp_path / "docker.sock"
+    with socket.socket(socket.AF_UNIX) as bound:
+        bound.bind(str(path))
+        address = f"unix://{path}"
+        monkeypatch.setenv("DOCKER_HOST", address)
+        monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
+        yield address
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()

@@ -6,6 +6,8 @@ warnings it must at least report. ``core`` cases are decided by Triton itself (c
 the onnxruntime backend's load checks) and are confirmed by loading them into the real
 local server; the others (ONNX Runtime version, integrity) cannot be decided by the local
 server, whose ONNX Runtime is newer than production's and which does not read manifests.
+``auto_complete`` cases are judged for a server started without
+``--disable-auto-complete-config`` (``validate --auto-complete``) and loaded into one.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class Case:
     errors: frozenset[str] = frozenset()
     warnings: frozenset[str] = frozenset()
     core: bool = True
+    auto_complete: bool = False
 
     @property
     def loads(self) -> bool:
@@ -41,10 +44,16 @@ CASES: list[Case] = []
 
 
 def case(
-    id: str, errors: set[str] | None = None, warnings: set[str] | None = None, core: bool = True
+    id: str,
+    errors: set[str] | None = None,
+    warnings: set[str] | None = None,
+    core: bool = True,
+    auto_complete: bool = False,
 ) -> Callable[[Builder], Builder]:
     def register(build: Builder) -> Builder:
-        CASES.append(Case(id, build, frozenset(errors or ()), frozenset(warnings or ()), core))
+        CASES.append(
+            Case(id, build, frozenset(errors or ()), frozenset(warnings or ()), core, auto_complete)
+        )
         return build
 
     return register
@@ -867,3 +876,210 @@ def _(repo: Path, name: str) -> list[str]:
     affine(repo, step, affine_batched())
     _ensemble(repo, name, _step(step).replace("model_version: -1", "model_version: 5"))
     return [step]
+
+
+# -- Triton core's backend autofill (AutoCompleteBackendFields, 24.10) -----------------
+
+NO_BACKEND = AFFINE_IO + "max_batch_size: 8\ninstance_group [ { kind: KIND_GPU count: 1 } ]\n"
+
+
+def no_backend_config(repo: Path, name: str, extra: str = "") -> None:
+    write_config(repo, name, f'name: "{name}"\n{extra}{NO_BACKEND}', header=False)
+
+
+@case("default-model-filename-names-no-backend", errors={"backend-missing"})
+def _(repo: Path, name: str) -> list[str]:
+    make_affine_onnx(repo / name / "1" / "net.onnx")
+    no_backend_config(repo, name, 'default_model_filename: "net.onnx"\n')
+    return []
+
+
+# Autofill looks into the first sub-folder in name order: ".staging-..." sorts before "1".
+@case("publish-leftover-hides-backend", errors={"backend-missing"}, warnings={"publish-leftover"})
+def _(repo: Path, name: str) -> list[str]:
+    make_affine_onnx(repo / name / "1" / "model.onnx")
+    (repo / name / ".staging-999999999-dead").mkdir()
+    no_backend_config(repo, name)
+    return []
+
+
+@case("first-folder-by-name-hides-backend", errors={"backend-missing"})
+def _(repo: Path, name: str) -> list[str]:
+    make_affine_onnx(repo / name / "9" / "model.onnx")
+    (repo / name / "10").mkdir()
+    no_backend_config(repo, name, "version_policy { specific { versions: [ 9 ] } }\n")
+    return []
+
+
+@case("platform-names-no-backend", errors={"backend-missing"})
+def _(repo: Path, name: str) -> list[str]:
+    make_affine_onnx(repo / name / "1" / "model.onnx")
+    no_backend_config(repo, name, 'platform: "onnx"\n')
+    return []
+
+
+@case("valid-backend-from-default-model-filename", warnings={"autocomplete-backend"})
+def _(repo: Path, name: str) -> list[str]:
+    make_affine_onnx(repo / name / "1" / "model.onnx")
+    no_backend_config(repo, name, 'default_model_filename: "model.onnx"\n')
+    return []
+
+
+PY_MODEL = "class TritonPythonModel:\n    def execute(self, requests):\n        return []\n"
+PY_CONFIG = """max_batch_size: 0
+input [ { name: "x" data_type: TYPE_FP32 dims: [ 1 ] } ]
+output [ { name: "y" data_type: TYPE_FP32 dims: [ 1 ] } ]
+instance_group [ { kind: KIND_CPU count: 1 } ]
+"""
+
+
+@case("valid-python-backend-from-files", warnings={"backend-unchecked"})
+def _(repo: Path, name: str) -> list[str]:
+    (repo / name / "1").mkdir(parents=True)
+    (repo / name / "1" / "model.py").write_text(PY_MODEL)
+    write_config(repo, name, f'name: "{name}"\n{PY_CONFIG}', header=False)
+    return []
+
+
+# Triton 2.51's python backend never finishes this load (the model stays LOADING and then
+# UNLOADING past 120 s, seen locally), which would stall the shared server: offline only.
+# Core validates inputs and outputs whatever the backend (strict mode, at poll time).
+@case("python-backend-dims-zero", errors={"dims-invalid"}, warnings={"backend-unchecked"})
+def _(repo: Path, name: str) -> list[str]:
+    (repo / name / "1").mkdir(parents=True)
+    (repo / name / "1" / "model.py").write_text(PY_MODEL)
+    body = PY_CONFIG.replace("dims: [ 1 ] } ]\noutput", "dims: [ 0 ] } ]\noutput")
+    write_config(repo, name, f'name: "{name}"\nbackend: "python"\n{body}', header=False)
+    return []
+
+
+@case("python-model-file-missing", errors={"model-file-missing"}, core=False)
+def _(repo: Path, name: str) -> list[str]:
+    (repo / name / "1").mkdir(parents=True)
+    (repo / name / "1" / "model.py").write_text(PY_MODEL)
+    body = f'name: "{name}"\nbackend: "python"\ndefault_model_filename: "net.py"\n{PY_CONFIG}'
+    write_config(repo, name, body, header=False)
+    return []
+
+
+# The local server has no tensorrt backend: it refuses every plan, so only the offline
+# verdict is checked.
+@case("tensorrt-plan-missing", errors={"model-file-missing"}, core=False)
+def _(repo: Path, name: str) -> list[str]:
+    make_affine_onnx(repo / name / "1" / "model.onnx")
+    no_backend_config(repo, name, 'platform: "tensorrt_plan"\n')
+    return []
+
+
+# -- files a config names --------------------------------------------------------------
+
+
+def _with_labels(repo: Path, name: str, where: str | None) -> list[str]:
+    io = AFFINE_IO.replace("dims: [ 1 ] }", 'dims: [ 1 ] label_filename: "labels.txt" }')
+    affine(repo, name, affine_batched(io=io))
+    if where is not None:
+        (repo / name / where).write_text("cat\ndog\n")
+    return []
+
+
+@case("valid-label-file")
+def _(repo: Path, name: str) -> list[str]:
+    return _with_labels(repo, name, "labels.txt")
+
+
+# Triton 24.10 reads a label file outside the model folder (newer cores refuse it).
+@case("valid-label-file-outside-model-folder", warnings={"label-file-outside"})
+def _(repo: Path, name: str) -> list[str]:
+    io = AFFINE_IO.replace("dims: [ 1 ] }", f'dims: [ 1 ] label_filename: "../{name}.txt" }}')
+    affine(repo, name, affine_batched(io=io))
+    (repo / f"{name}.txt").write_text("cat\ndog\n")
+    return []
+
+
+@case("label-file-missing", errors={"label-file-missing"})
+def _(repo: Path, name: str) -> list[str]:
+    return _with_labels(repo, name, None)
+
+
+@case("label-file-in-version-folder", errors={"label-file-missing"})
+def _(repo: Path, name: str) -> list[str]:
+    return _with_labels(repo, name, "1/labels.txt")
+
+
+WARMUP_FILE = """model_warmup [ { name: "w" batch_size: 1 inputs { key: "x"
+  value { data_type: TYPE_FP32 dims: [ 4 ] input_data_file: "x.bin" } } } ]
+"""
+
+
+def _with_warmup(repo: Path, name: str, size_bytes: int | None) -> list[str]:
+    affine(repo, name, affine_batched(WARMUP_FILE))
+    if size_bytes is not None:
+        (repo / name / "warmup").mkdir()
+        (repo / name / "warmup" / "x.bin").write_bytes(b"\0" * size_bytes)
+    return []
+
+
+@case("valid-warmup-data-file")
+def _(repo: Path, name: str) -> list[str]:
+    return _with_warmup(repo, name, 16)
+
+
+@case("warmup-data-missing", errors={"warmup-data-missing"})
+def _(repo: Path, name: str) -> list[str]:
+    return _with_warmup(repo, name, None)
+
+
+@case("warmup-data-short", errors={"warmup-data-short"})
+def _(repo: Path, name: str) -> list[str]:
+    return _with_warmup(repo, name, 8)
+
+
+# Read only by a GPU instance on a GPU of that compute capability: never by the local server.
+@case("cc-model-file-missing", errors={"cc-model-file-missing"}, core=False)
+def _(repo: Path, name: str) -> list[str]:
+    return affine(
+        repo, name, affine_batched('cc_model_filenames { key: "8.0" value: "a100.onnx" }\n')
+    )
+
+
+# -- a server with auto-complete on (validate --auto-complete) -------------------------
+
+
+@case(
+    "auto-valid-no-config",
+    warnings={"autocomplete-config", "autocomplete-io"},
+    auto_complete=True,
+)
+def _(repo: Path, name: str) -> list[str]:
+    make_affine_onnx(repo / name / "1" / "model.onnx")
+    return []
+
+
+@case("auto-valid-config-without-io", warnings={"autocomplete-io"}, auto_complete=True)
+def _(repo: Path, name: str) -> list[str]:
+    return affine(repo, name, "instance_group [ { kind: KIND_GPU count: 1 } ]\n")
+
+
+@case("auto-valid-unbatched-graph-no-config", auto_complete=True)
+def _(repo: Path, name: str) -> list[str]:
+    make_affine_onnx(repo / name / "1" / "model.onnx", batch=3)
+    return []
+
+
+@case("auto-batching-graph-cannot-batch", errors={"autocomplete-batching"}, auto_complete=True)
+def _(repo: Path, name: str) -> list[str]:
+    make_affine_onnx(repo / name / "1" / "model.onnx", batch=3)
+    write_config(repo, name, "max_batch_size: 8\n")
+    return []
+
+
+@case("auto-no-config-no-model-file", errors={"backend-missing"}, auto_complete=True)
+def _(repo: Path, name: str) -> list[str]:
+    (repo / name / "1").mkdir(parents=True)
+    (repo / name / "1" / "weights.bin").write_bytes(b"\0")
+    return []
+
+
+@case("auto-strict-rules-still-apply", errors={"label-file-missing"}, auto_complete=True)
+def _(repo: Path, name: str) -> list[str]:
+    return _with_labels(repo, name, None)

@@ -51,8 +51,13 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "click": ("orchestrator.cli",),
     "rich": ("orchestrator.cli",),
     "matplotlib": ("orchestrator.performance.plot",),
+    "docker": ("orchestrator.serving.container",),
     "training": ("orchestrator.demo",),
+    "yaml": ("orchestrator.deploy.render",),
 }
+
+# kubectl is a program, not a library: its owner is the one module that starts it.
+KUBECTL_OWNER = "orchestrator.deploy.kubectl"
 
 
 def _module_name(path: Path) -> str:
@@ -159,6 +164,25 @@ def test_each_third_party_library_is_imported_by_its_owner_only(library: str) ->
     assert offenders == []
 
 
+def _strings(module: str) -> set[str]:
+    tree = ast.parse(_modules()[module].read_text())
+    return {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    }
+
+
+def test_only_the_kubectl_runner_starts_processes_that_could_be_kubectl() -> None:
+    # Every kubectl call goes through deploy.kubectl's one runner (injected, so the tests
+    # can record it): no other module that starts processes may name kubectl, and no
+    # other deploy module starts processes at all.
+    starters = {m for m in _modules() if any(n.split(".")[0] == "subprocess" for n in _imports(m))}
+    naming = {m for m in starters if any("kubectl" in text for text in _strings(m))}
+    deploy = {m for m in starters if m.startswith("orchestrator.deploy")}
+    assert naming | deploy == {KUBECTL_OWNER}
+
+
 @pytest.mark.parametrize("module", sorted(m for m in _modules() if m != "orchestrator.__main__"))
 def test_all_names_only_what_the_module_defines(module: str) -> None:
     imported = importlib.import_module(module)
@@ -202,3 +226,14 @@ def test_orchestrator_validate_does_not_load_onnxruntime() -> None:
     )
     assert "orchestrator.repository.validation" in loaded
     assert "onnxruntime" not in loaded
+
+
+def test_the_cli_does_not_load_the_docker_sdk_until_a_docker_command_runs() -> None:
+    loaded = _loaded_after(
+        """
+        from orchestrator.cli import cli
+        cli(["serve", "--help"])
+        """
+    )
+    assert "orchestrator.serving.container.run" in loaded
+    assert "docker" not in loaded

@@ -5,7 +5,7 @@ entry point (``orchestrator.cli:cli``): the group with ``--verbose`` and ``--ver
 and the registration of every command. ``common`` defines every shared option once;
 ``output/`` holds every formatter. Only this package imports click and rich.
 
-May import: every stage (``demo``, ``performance``, ``serving``, ``releases``,
+May import: every stage (``demo``, ``deploy``, ``performance``, ``serving``, ``releases``,
 ``repository``, ``core``, ``client``, ``errors``); nothing imports it.
 """
 
@@ -16,7 +16,7 @@ import logging
 import click
 
 from orchestrator import __version__
-from orchestrator.cli import performance, releases, repository, serving
+from orchestrator.cli import deploy, image, performance, releases, repository, serving
 from orchestrator.cli.common import OrchestratorGroup
 
 __all__ = ["OrchestratorGroup", "cli"]
@@ -48,3 +48,7 @@ cli.add_command(releases.sync_command)
 cli.add_command(releases.releases_group)
 cli.add_command(performance.bench_command)
 cli.add_command(performance.tune_command)
+cli.add_command(image.image_group)
+cli.add_command(deploy.deploy_command)
+cli.add_command(deploy.rollback_command)
+cli.add_command(deploy.status_command)

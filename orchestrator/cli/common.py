@@ -25,6 +25,7 @@ from click.core import ParameterSource
 
 from orchestrator.cli import deprecated
 from orchestrator.client.endpoints import Endpoints, parse_host_port
+from orchestrator.core.names import MODEL_NAME_RULE, is_model_name
 from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.performance.options import parse_concurrency
 
@@ -286,14 +287,24 @@ def endpoint_for(url: str, grpc_url: str | None, protocol: str) -> str:
 # --- what is measured or served ----------------------------------------------------------
 
 
+def _model_name(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    # The one model name rule (core.names), matched in full: "" or "digits\n" is a usage
+    # error (exit 2) naming the rule, never a blank or a different model later.
+    names = value if isinstance(value, tuple) else (value,)
+    for name in names:
+        if name is not None and not is_model_name(name):
+            raise click.BadParameter(f"{name!r} is not a model name: expected {MODEL_NAME_RULE}.")
+    return value
+
+
 def model_option(help_text: str, *, required: bool = True) -> Callable[[F], F]:
     """``--model NAME``: the one model a command works on (parameter ``model``)."""
-    return click.option("--model", required=required, help=help_text)
+    return click.option("--model", required=required, help=help_text, callback=_model_name)
 
 
 def models_option(help_text: str) -> Callable[[F], F]:
     """``--model NAME``, repeatable: only these models (parameter ``models``, () for all)."""
-    return click.option("--model", "models", multiple=True, help=help_text)
+    return click.option("--model", "models", multiple=True, help=help_text, callback=_model_name)
 
 
 def tritonserver_option() -> Callable[[F], F]:

@@ -97,8 +97,13 @@ def sync_command(
     STORE is file:///path, s3://bucket/prefix or gs://bucket/prefix. Files are compared
     by sha256: content already anywhere in STORE is copied server side, an unchanged
     repository uploads nothing (and reads no file again: see --no-digest-cache).
-    release.json is written last, after every file is verified, and never overwritten.
-    Serve the result with --model-repository=STORE/releases/<id>.
+    release.json is written last, after every file is
+    verified, and never overwritten. The printed url is what Triton serves the release
+    from (--model-repository=<url>; an --endpoint-url is written into it).
+
+    Refused before anything is read or written: a file:// STORE inside the repository
+    (or the repository inside it), and a STORE Triton's path parser would misread
+    (bucket [0-9a-z.-], path segments [0-9a-zA-Z._-]).
 
     Example:
         orchestrator sync s3://models/prod --repo model_repository/ --endpoint-url http://127.0.0.1:9000
@@ -140,11 +145,16 @@ def releases_list_command(store_url: str, endpoint_url: str | None, output_forma
     """List the releases in STORE, newest first, with the environments pointing at them.
 
     A folder without release.json (a sync that has not finished) shows as incomplete.
+    A STORE with no release folder at all (a misspelled prefix, or nothing synced yet)
+    is an error: exit 1 with a message, nothing on stdout.
 
     Example:
         orchestrator releases list s3://models/prod --format json
     """
-    infos = catalog.list_releases(storage.open_store(store_url, endpoint_url=endpoint_url))
+    store = storage.open_store(store_url, endpoint_url=endpoint_url)
+    infos = catalog.list_releases(store)
+    if not infos:
+        raise click.ClickException(_nothing_under(store.url))
     if output_format == "json":
         echo_json(infos)
     else:
@@ -175,7 +185,7 @@ def releases_verify_command(
             click.echo(problem)
     if problems:
         raise click.ClickException(
-            f"Release {release_id} in {store_url} does not match its manifest: "
+            f"Release {release_id} in {store.url} does not match its manifest: "
             f"{len(problems)} problem(s). Do not serve it; delete it and sync again."
         )
     click.echo(f"Release {release_id} verifies: every file matches its manifest.", err=True)
@@ -192,14 +202,16 @@ def releases_gc_command(
 ) -> None:
     """Delete all but the KEEP newest releases; never one an environment points at.
 
-    Unfinished syncs (no release.json) are left alone.
+    Every environment's current release and its previous one (what a rollback returns
+    to) are kept whatever their age. Unfinished syncs (no release.json) are left alone.
 
     Example:
         orchestrator releases gc s3://models/prod --keep 5 --dry-run
     """
-    report = catalog.gc_releases(
-        storage.open_store(store_url, endpoint_url=endpoint_url), keep, dry_run=dry_run
-    )
+    store = storage.open_store(store_url, endpoint_url=endpoint_url)
+    report = catalog.gc_releases(store, keep, dry_run=dry_run)
+    if not (report.deleted or report.kept or report.protected):
+        click.echo(f"Note: {_nothing_under(store.url)}", err=True)
     if output_format == "json":
         echo_json(report)
         return
@@ -207,9 +219,17 @@ def releases_gc_command(
     for release_id in report.deleted:
         click.echo(f"{verb}  {release_id}")
     for release_id in report.protected:
-        click.echo(f"kept     {release_id} (an environment points at it)")
+        pinned = ", ".join(report.pinned_by.get(release_id, ()))
+        click.echo(f"kept     {release_id} (pointed at by {pinned})")
     click.echo(
         f"{len(report.deleted)} release(s) {verb} ({report.deleted_objects} objects), "
         f"{len(report.kept)} newest kept, {len(report.protected)} protected.",
         err=True,
+    )
+
+
+def _nothing_under(store_url: str) -> str:
+    return (
+        f"No releases under {storage.redact(store_url)}/releases/; check the prefix (and "
+        "--endpoint-url), or sync a release there first."
     )

@@ -141,9 +141,16 @@ def list_command(repository: Path, output_format: str) -> None:
     show_default=True,
     help="Production Triton release, for the ONNX Runtime it bundles.",
 )
+@click.option(
+    "--auto-complete",
+    is_flag=True,
+    help="Judge for a server started without --disable-auto-complete-config (Triton's "
+    "default): config.pbtxt may be missing and the onnxruntime backend fills in inputs, "
+    "outputs and max_batch_size from the graph. Default: production's strict mode.",
+)
 @format_option("One finding per line, or a JSON list of findings.")
 def validate_command(
-    repository: Path, strict: bool, triton_release: str, output_format: str
+    repository: Path, strict: bool, triton_release: str, auto_complete: bool, output_format: str
 ) -> None:
     """Find, offline, everything Triton would refuse to load in a model repository.
 
@@ -153,7 +160,9 @@ def validate_command(
     Example:
         orchestrator validate --repo model_repository --strict
     """
-    findings = validate_repository(repository, triton_release=triton_release)
+    findings = validate_repository(
+        repository, triton_release=triton_release, auto_complete=auto_complete
+    )
     if output_format == "json":
         echo_json(findings)
     else:

@@ -27,8 +27,9 @@ from orchestrator.cli.output.jsondata import echo_json
 from orchestrator.client import Protocol
 from orchestrator.core.golden import DEFAULT_TOLERANCE, Tolerance
 from orchestrator.demo import run_demo
+from orchestrator.serving.container import ALL_GPUS, DEFAULT_IMAGE, ContainerOptions
 from orchestrator.serving.inference import infer_file
-from orchestrator.serving.serve import ServeReport, serve
+from orchestrator.serving.serve import ServeReport, serve, serve_in_container
 from orchestrator.serving.smoke import PROTOCOLS, smoke
 from orchestrator.serving.swap import swap
 from orchestrator.serving.triton import ServerOptions
@@ -38,6 +39,14 @@ __all__ = ["demo_command", "infer_command", "serve_command", "smoke_command", "s
 
 def _protocols(choice: str) -> tuple[Protocol, ...]:
     return PROTOCOLS if choice == "both" else (cast(Protocol, choice),)
+
+
+def _gpu_count(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    if value == "all":
+        return ALL_GPUS
+    if value.isdigit():
+        return int(value)
+    raise click.BadParameter(f"{value!r} is not 'all' or a GPU count (0 for none).")
 
 
 @click.command("serve")
@@ -51,6 +60,23 @@ def _protocols(choice: str) -> tuple[Protocol, ...]:
 @click.option(
     "--ready-timeout-s", type=float, default=120.0, show_default=True, help="Startup deadline."
 )
+@click.option(
+    "--runtime",
+    type=click.Choice(["local", "docker"]),
+    default="local",
+    show_default=True,
+    help="docker: run production's image (orchestrator image build) with its flags.",
+)
+@click.option(
+    "--image", default=DEFAULT_IMAGE, show_default=True, help="Image for --runtime docker."
+)
+@click.option(
+    "--gpus",
+    default="all",
+    show_default=True,
+    callback=_gpu_count,
+    help="GPUs for --runtime docker: all, a count, or 0.",
+)
 @format_option("How to print endpoints and models: a table, or one JSON line for machines.")
 def serve_command(
     repository: Path,
@@ -61,6 +87,9 @@ def serve_command(
     models: tuple[str, ...],
     tritonserver: Path | None,
     ready_timeout_s: float,
+    runtime: str,
+    image: str,
+    gpus: int,
     output_format: str,
 ) -> None:
     """Serve a model repository on a local Triton until Ctrl-C.
@@ -71,6 +100,10 @@ def serve_command(
     Example, from the repository root:
 
         orchestrator serve --repo model_repository/ --http-port 8000
+
+    With --runtime docker, production's image serves the repository mounted read-only,
+    with production's flags and the GPUs (README: "Run the production image on a
+    workstation").
     """
     options = ServerOptions(
         repository=repository,
@@ -90,8 +123,33 @@ def serve_command(
         if not report.failed:
             click.echo("Serving; press Ctrl-C to stop.", err=True)
 
+    if runtime == "docker":
+        _refuse_local_only_options(models, tritonserver)
+        container = ContainerOptions(
+            repository=repository,
+            image=image,
+            gpus=gpus,
+            http_port=http_port,
+            grpc_port=grpc_port,
+            metrics_port=metrics_port,
+            address=address,
+            ready_timeout_s=ready_timeout_s,
+        )
+        serve_in_container(container, on_ready=on_ready)
+        click.echo("Triton stopped; container removed.", err=True)
+        return
     serve(options, models or None, on_ready=on_ready)
     click.echo("Triton stopped.", err=True)
+
+
+def _refuse_local_only_options(models: tuple[str, ...], tritonserver: Path | None) -> None:
+    # Production loads every model at start (--model-control-mode=none) with its own binary.
+    for given, option in ((models, "--model"), (tritonserver, "--tritonserver")):
+        if given:
+            raise click.UsageError(
+                f"{option} does not apply to --runtime docker: the image runs production's "
+                "tritonserver, which loads every model of the repository."
+            )
 
 
 @click.command("smoke")

@@ -55,6 +55,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from orchestrator.core import untrusted
 from orchestrator.core.digest import FileDigest, FileHasher, file_digest
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "SETTLE_NS",
     "DigestCache",
     "default_cache_dir",
+    "tree_hasher",
 ]
 
 logger = logging.getLogger(__name__)
@@ -142,10 +144,13 @@ class DigestCache:
         root: Path,
         *,
         cache_dir: Path | None = None,
-        hash_file: FileHasher = file_digest,
+        hash_file: FileHasher | None = None,
         settle_ns: int | None = None,
     ) -> DigestCache:
         """The cache of one repository, in ``cache_dir`` (``default_cache_dir()``).
+
+        A miss is hashed by ``hash_file``, by default under the untrusted-input rule
+        (``untrusted.digest`` relative to ``root``: never through a link, never a FIFO).
 
         Example:
             >>> digests = DigestCache.for_repository(Path("model_repository"))  # doctest: +SKIP
@@ -165,7 +170,8 @@ class DigestCache:
                 real_root,
             )
             cache_file = None
-        return cls(cache_file, scope=real_root, hash_file=hash_file, settle_ns=settle_ns)
+        hasher = hash_file if hash_file is not None else tree_hasher(root)
+        return cls(cache_file, scope=real_root, hash_file=hasher, settle_ns=settle_ns)
 
     def digest(self, path: Path) -> FileDigest:
         """sha256 and size of ``path``: from the cache if its stat is unchanged, else read.
@@ -365,3 +371,20 @@ def _write_atomically(path: Path, data: bytes) -> bool:
             pass
         return False
     return True
+
+
+def tree_hasher(root: Path) -> FileHasher:
+    """A hasher of files under ``root`` that follows the untrusted-input rule.
+
+    Example:
+        >>> hash_file = tree_hasher(Path("model_repository"))
+        >>> hash_file(Path("model_repository/m/1/model.onnx")).size_bytes  # doctest: +SKIP
+        155080
+    """
+    base = os.path.abspath(root)
+
+    def hash_file(path: Path) -> FileDigest:
+        # A path that leaves root becomes "../...", which untrusted refuses as outside.
+        return untrusted.digest(root, os.path.relpath(os.path.abspath(path), base))
+
+    return hash_file

@@ -18,6 +18,7 @@ it does not know.
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import zipfile
@@ -29,8 +30,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from orchestrator.core import untrusted
 from orchestrator.core.model_config import ModelConfig
-from orchestrator.errors import ConfigError, SmokeTestError
+from orchestrator.errors import ConfigError, SmokeTestError, UnsafeFileError
 
 __all__ = [
     "DEFAULT_TOLERANCE",
@@ -42,6 +44,7 @@ __all__ = [
     "Tolerance",
     "compare_outputs",
     "golden_path",
+    "parse_golden",
     "read_golden",
     "tolerance_for",
     "write_golden",
@@ -154,8 +157,12 @@ def _loaded(array: NDArray[Any]) -> NDArray[Any]:
     return array
 
 
-def read_golden(path: Path) -> Golden:
+def read_golden(path: Path, *, within: Path | None = None) -> Golden:
     """Read a golden file.
+
+    The file is read under the untrusted-input rule (``core.untrusted``): a regular
+    file, not a link, of ``GOLDEN_MAX_BYTES`` at most (on disk and uncompressed), inside
+    ``within`` when given; then as ``parse_golden``.
 
     Raises:
         SmokeTestError: the file is missing, unreadable, or lacks inputs or outputs.
@@ -165,20 +172,51 @@ def read_golden(path: Path) -> Golden:
         >>> golden.batch_size  # doctest: +SKIP
         16
     """
-    if not path.is_file():
-        raise SmokeTestError(
-            f"No golden data at {path}. Every served version needs its golden.npz to be "
-            "smoke-tested: republish the version from an export bundle that has one."
-        )
     try:
+        root, relative = untrusted.split(path, within)
+        kind = untrusted.kind_of(root, relative)
+        if kind is None:
+            raise SmokeTestError(
+                f"No golden data at {path}. Every served version needs its golden.npz to be "
+                "smoke-tested: republish the version from an export bundle that has one."
+            )
+        raw = untrusted.read_bytes(root, relative, max_bytes=untrusted.GOLDEN_MAX_BYTES)
+        return parse_golden(raw, path)
+    except (ConfigError, UnsafeFileError) as exc:
+        raise SmokeTestError(str(exc)) from exc
+
+
+def parse_golden(raw: bytes, source: Path | str = "<golden>") -> Golden:
+    """Parse the bytes of a golden file: an npz read without pickles, inputs and outputs.
+
+    Every array's uncompressed size counts against ``GOLDEN_MAX_BYTES`` before it is
+    decompressed, so a small archive cannot expand into memory without bound.
+
+    Raises:
+        ConfigError: not an npz archive, a pickled or oversized array, or no inputs or
+            no outputs.
+
+    Example:
+        >>> parse_golden(Path("golden.npz").read_bytes(), "golden.npz").batch_size  # doctest: +SKIP
+        16
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            expanded = sum(info.file_size for info in archive.infolist())
+        if expanded > untrusted.GOLDEN_MAX_BYTES:
+            raise ConfigError(
+                f"Golden data {source} expands to {expanded} bytes, over the "
+                f"{untrusted.GOLDEN_MAX_BYTES} byte limit; it was not decompressed. A golden "
+                "file holds a few samples: export fewer."
+            )
         # No pickles: a golden file is data, never code. BYTES tensors are stored as
         # fixed-width byte strings (trailing NUL bytes are not kept) and come back as the
         # object arrays Triton uses.
-        with np.load(path, allow_pickle=False) as archive:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as archive:
             arrays = {key: _loaded(archive[key]) for key in archive.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise SmokeTestError(
-            f"Cannot read golden data {path}: {exc}. Expected an .npz file with "
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise ConfigError(
+            f"Cannot read golden data {source}: {exc}. Expected an .npz file with "
             "inputs/<tensor> and outputs/<tensor> arrays."
         ) from exc
     inputs = {
@@ -188,8 +226,8 @@ def read_golden(path: Path) -> Golden:
         k.removeprefix(OUTPUT_PREFIX): v for k, v in arrays.items() if k.startswith(OUTPUT_PREFIX)
     }
     if not inputs or not outputs:
-        raise SmokeTestError(
-            f"Golden data {path} has keys {sorted(arrays)}; expected at least one "
+        raise ConfigError(
+            f"Golden data {source} has keys {sorted(arrays)}; expected at least one "
             "inputs/<tensor> and one outputs/<tensor> array."
         )
     return Golden(inputs=inputs, outputs=outputs)

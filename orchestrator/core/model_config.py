@@ -18,6 +18,7 @@ from typing import Any
 from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2
 
+from orchestrator.core import untrusted
 from orchestrator.errors import ConfigError, ConfigSyntaxError
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "ModelInput",
     "ModelVersionPolicy",
     "config_as_dict",
+    "config_from_dict",
     "config_to_json",
     "data_type_name",
     "load_config",
@@ -87,22 +89,23 @@ def parse_config(text: str, source: str | Path = "<config>") -> model_config_pb2
     return config
 
 
-def load_config(path: Path) -> model_config_pb2.ModelConfig:
+def load_config(path: Path, *, within: Path | None = None) -> model_config_pb2.ModelConfig:
     """Read and parse a config.pbtxt file.
 
+    The file is read under the untrusted-input rule (``core.untrusted``): a regular
+    file, not a link, of ``CONFIG_MAX_BYTES`` at most, inside ``within`` (the
+    repository; no folder in between may be a link) when given.
+
     Raises:
-        ConfigError: the file cannot be read, is not UTF-8 text, or does not parse.
+        ConfigError: the file is not UTF-8 text, or does not parse.
+        UnsafeFileError: the file is missing, a link, not a regular file, unreadable or
+            too large (nothing is read then).
 
     Example:
         >>> config = load_config(Path("model_repository/digits_cnn/config.pbtxt"))  # doctest: +SKIP
     """
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(
-            f"Cannot read model config {path}: {exc.strerror or exc}. "
-            "Check that it is a readable file."
-        ) from exc
+    root, relative = untrusted.split(path, within)
+    raw = untrusted.read_bytes(root, relative, max_bytes=untrusted.CONFIG_MAX_BYTES)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -180,6 +183,26 @@ def config_as_dict(config: model_config_pb2.ModelConfig) -> dict[str, Any]:
     """
     parsed: dict[str, Any] = json.loads(config_to_json(config))
     return parsed
+
+
+def config_from_dict(config: dict[str, Any]) -> model_config_pb2.ModelConfig:
+    """The ``ModelConfig`` of Triton's JSON form (the inverse of ``config_as_dict``).
+
+    Raises:
+        ConfigError: the dict is not a model config.
+
+    Example:
+        >>> config_from_dict({"name": "m", "max_batch_size": 4}).max_batch_size
+        4
+    """
+    message = model_config_pb2.ModelConfig()
+    try:
+        json_format.ParseDict(config, message)
+    except json_format.ParseError as exc:
+        raise ConfigError(
+            f"Not a Triton model config: {exc}. Expected the fields of model_config.proto."
+        ) from exc
+    return message
 
 
 def data_type_name(data_type: int) -> str:

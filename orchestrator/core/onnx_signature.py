@@ -18,6 +18,7 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import TensorProto
 
+from orchestrator.core import untrusted
 from orchestrator.core.load_rules import ONNX_TO_TRITON, WILDCARD_DIM, OnnxTensor
 from orchestrator.core.tensors import config_datatype
 from orchestrator.errors import ConfigError
@@ -136,24 +137,25 @@ class Signature:
         )
 
 
-def read_signature(path: Path) -> Signature:
+def read_signature(path: Path, *, within: Path | None = None) -> Signature:
     """Read the signature of an ONNX file without loading external weights.
 
+    The file is read under the untrusted-input rule (``core.untrusted``): a regular
+    file, not a link, no larger than protobuf can parse (``ONNX_MAX_BYTES``), inside
+    ``within`` (no folder in between may be a link) when given.
+
     Raises:
-        ConfigError: the file cannot be read or is not an ONNX model.
+        ConfigError: the file is not an ONNX model.
+        UnsafeFileError: the file is missing, a link, not a regular file, unreadable or
+            too large (nothing is read then).
 
     Example:
         >>> sig = read_signature(Path("model.onnx"))  # doctest: +SKIP
         >>> [(t.name, t.data_type, t.dims) for t in sig.inputs]  # doctest: +SKIP
         [('x', 'TYPE_FP32', (-1, 4))]
     """
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(
-            f"Cannot read ONNX file {path}: {exc.strerror or exc}. Check that it is a readable "
-            "file."
-        ) from exc
+    root, relative = untrusted.split(path, within)
+    raw = untrusted.read_bytes(root, relative, max_bytes=untrusted.ONNX_MAX_BYTES)
     return signature_from_bytes(raw, path)
 
 

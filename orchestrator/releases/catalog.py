@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from orchestrator.errors import StorageError
-from orchestrator.releases.environments import read_environments
+from orchestrator.releases.environments import EnvironmentPointer, read_environments
 from orchestrator.releases.manifest import (
     RELEASE_FILENAME,
     RELEASES_PREFIX,
@@ -32,6 +32,7 @@ __all__ = [
     "ReleaseInfo",
     "gc_releases",
     "list_releases",
+    "pinned_releases",
     "read_releases",
     "verify_release",
 ]
@@ -55,13 +56,19 @@ class ReleaseInfo:
 
 @dataclass(frozen=True)
 class GcReport:
-    """What ``gc_releases`` deleted, and what it kept and why."""
+    """What ``gc_releases`` deleted, and what it kept and why.
+
+    ``protected`` are releases older than the KEEP newest that a pointer names;
+    ``pinned_by`` says which, for every pointed-at release (``staging``, or
+    ``production (previous)`` for a rollback target).
+    """
 
     deleted: tuple[str, ...]
     kept: tuple[str, ...]
     protected: tuple[str, ...]
     deleted_objects: int
     dry_run: bool
+    pinned_by: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def read_releases(store: Store, *, jobs: int = 8) -> dict[str, Release | None]:
@@ -91,9 +98,17 @@ def read_releases(store: Store, *, jobs: int = 8) -> dict[str, Release | None]:
 
 
 def list_releases(store: Store, *, jobs: int = 8) -> list[ReleaseInfo]:
-    """Every release folder with the environments pointing at it, newest first."""
-    releases = read_releases(store, jobs=jobs)
-    pointers = read_environments(store)
+    """Every release folder with the environments pointing at it, newest first.
+
+    Empty when the store holds no release folder at all: a new store, or a misspelled
+    prefix (the CLI says so and exits 1).
+    """
+    return _release_infos(read_releases(store, jobs=jobs), read_environments(store))
+
+
+def _release_infos(
+    releases: dict[str, Release | None], pointers: dict[str, EnvironmentPointer]
+) -> list[ReleaseInfo]:
     infos = [
         ReleaseInfo(
             release_id,
@@ -108,19 +123,26 @@ def list_releases(store: Store, *, jobs: int = 8) -> list[ReleaseInfo]:
 def gc_releases(store: Store, keep: int, *, dry_run: bool = False) -> GcReport:
     """Delete all but the ``keep`` newest complete releases, sparing pointed-at ones.
 
-    Unfinished folders (no ``release.json``) are left alone: a sync may be writing them.
-    A release is deleted manifest first, so a crash midway leaves an unfinished folder,
-    never a release with missing files.
+    Every environment pointer's current release and its previous one (the rollback
+    target) are kept whatever their age. Unfinished folders (no ``release.json``) are
+    left alone: a sync may be writing them. A release is deleted manifest first, so a
+    crash midway leaves an unfinished folder, never a release with missing files.
 
     Raises:
         StorageError: ``keep`` is negative, or the store refused a deletion.
+
+    Example:
+        >>> gc_releases(open_store("s3://models/prod"), 5, dry_run=True)  # doctest: +SKIP
     """
     if keep < 0:
         raise StorageError(f"--keep must be 0 or more, got {keep}.")
-    complete = [info for info in list_releases(store) if info.complete]
+    pointers = read_environments(store)
+    pinned_by = pinned_releases(pointers)
+    infos = _release_infos(read_releases(store), pointers)
+    complete = [info for info in infos if info.complete]
     kept = tuple(info.id for info in complete[:keep])
-    protected = tuple(info.id for info in complete[keep:] if info.environments)
-    doomed = tuple(info.id for info in complete[keep:] if not info.environments)
+    protected = tuple(info.id for info in complete[keep:] if info.id in pinned_by)
+    doomed = tuple(info.id for info in complete[keep:] if info.id not in pinned_by)
     deleted_objects = 0
     for release_id in doomed:
         prefix = release_prefix(release_id)
@@ -131,7 +153,22 @@ def gc_releases(store: Store, keep: int, *, dry_run: bool = False) -> GcReport:
         store.delete([prefix + RELEASE_FILENAME])
         store.delete([key for key in keys if key != prefix + RELEASE_FILENAME])
         logger.info("Deleted release %s (%d objects) from %s", release_id, len(keys), store.url)
-    return GcReport(doomed, kept, protected, deleted_objects, dry_run)
+    return GcReport(doomed, kept, protected, deleted_objects, dry_run, pinned_by)
+
+
+def pinned_releases(pointers: dict[str, EnvironmentPointer]) -> dict[str, tuple[str, ...]]:
+    """Release id -> the pointers that name it: ``env``, or ``env (previous)``.
+
+    Example:
+        >>> pinned_releases(read_environments(store))  # doctest: +SKIP
+        {'3f1c...': ('staging',), '9a0b...': ('staging (previous)',)}
+    """
+    pinned: dict[str, list[str]] = {}
+    for name, pointer in sorted(pointers.items()):
+        pinned.setdefault(pointer.release_id, []).append(name)
+        if pointer.previous_release_id:
+            pinned.setdefault(pointer.previous_release_id, []).append(f"{name} (previous)")
+    return {release_id: tuple(names) for release_id, names in pinned.items()}
 
 
 def verify_release(store: Store, release_id: str, *, jobs: int = 8) -> list[str]:

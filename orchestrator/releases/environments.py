@@ -34,7 +34,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 ENVIRONMENTS_PREFIX = "environments"
-_ENV_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+# Matched in full: a "$" would also match before a final newline ("staging\n").
+_ENV_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
 
 
 @dataclass(frozen=True)
@@ -50,10 +51,11 @@ class EnvironmentPointer:
 
 def environment_key(environment: str) -> str:
     """The key of an environment pointer, after checking the name."""
-    if not _ENV_NAME.match(environment):
+    if not _ENV_NAME.fullmatch(environment):
         raise StorageError(
-            f"Invalid environment name {environment!r}. Expected lower-case letters, digits, "
-            "'-', '_' or '.', starting with a letter or digit (e.g. staging, production)."
+            f"Invalid environment name {environment!r}. Expected 1 to 63 characters: "
+            "lower-case letters, digits, '-', '_' or '.', starting with a letter or digit "
+            "(e.g. staging, production)."
         )
     return f"{ENVIRONMENTS_PREFIX}/{environment}.json"
 

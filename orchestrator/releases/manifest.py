@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,8 +27,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
-from orchestrator.core.digest import FileDigest, file_digest
-from orchestrator.core.digest_cache import DigestCache
+from orchestrator.core import untrusted
+from orchestrator.core.digest import FileDigest
+from orchestrator.core.digest_cache import DigestCache, tree_hasher
 from orchestrator.core.model_config import CONFIG_FILENAME, load_config
 from orchestrator.errors import RepositoryError, StorageError
 from orchestrator.releases.stores.base import check_key
@@ -162,15 +162,19 @@ def build_release(
 
     Raises:
         RepositoryError: the validator reported errors, the repository has no models, a
-            model serves no version, or a file name is unsafe (a symbolic link, ``..``,
-            a backslash).
+            model serves no version, or a file breaks the untrusted-input rule
+            (``core.untrusted``: a symbolic link, not a regular file, ``..``, a
+            backslash; ``UnsafeFileError``).
 
     Example:
         >>> build_release(Path("model_repository")).id  # doctest: +SKIP
         '3f1c...'
     """
-    hash_file = file_digest if digests is None else digests.digest
+    hash_file = tree_hasher(root) if digests is None else digests.digest
     _check_valid(root, validate or partial(validate_repository, hash_file=hash_file))
+    for entry in untrusted.entries(root):
+        if entry.kind == "link":
+            untrusted.require_kind(root, entry, "folder")  # a linked model folder: refused
     names = model_names(root)
     if not names:
         raise RepositoryError(
@@ -182,7 +186,7 @@ def build_release(
     for name in names:
         model_dir = root / name
         available = version_numbers(model_dir)
-        config = load_config(model_dir / CONFIG_FILENAME)
+        config = load_config(model_dir / CONFIG_FILENAME, within=root)
         versions = available if all_versions else served_versions(config, available)
         if not versions:
             raise RepositoryError(
@@ -263,34 +267,28 @@ def _manifest(models: Sequence[ReleaseModel], files: Mapping[str, FileDigest]) -
     }
 
 
+# Files are listed and read under the untrusted-input rule (core.untrusted): links are
+# listed, never followed, and refused by _safe_name; digests read regular files only.
+
+
 def _model_files(model_dir: Path) -> list[Path]:
     # Model-level files (config.pbtxt, label files); hidden files are not Triton's.
-    return sorted(
-        entry
-        for entry in model_dir.iterdir()
-        if not entry.name.startswith(".")
-        and (entry.is_file() or entry.is_symlink())
-        and not entry.is_dir()
-    )
+    return [
+        model_dir / entry.name
+        for entry in untrusted.entries(model_dir)
+        if not entry.name.startswith(".") and entry.kind != "folder"
+    ]
 
 
 def _tree_files(folder: Path) -> list[Path]:
-    found = []
-    for current, dirs, names in os.walk(folder):
-        for name in dirs:
-            if (Path(current) / name).is_symlink():
-                found.append(Path(current) / name)  # refused by _safe_name
-        found.extend(Path(current) / name for name in names)
-    return sorted(found)
+    return [folder / entry.name for entry in untrusted.walk(folder) if entry.kind != "folder"]
 
 
 def _safe_name(root: Path, path: Path) -> str:
-    if path.is_symlink():
-        raise RepositoryError(
-            f"{path} is a symbolic link. A release copies regular files only; replace the "
-            "link with the file it points to."
-        )
     relative = path.relative_to(root).as_posix()
+    kind = untrusted.kind_of(root, relative)
+    if kind != "file":
+        untrusted.require_kind(root, untrusted.Entry(relative, kind or "special"), "file")
     try:
         return check_key(relative)
     except StorageError as exc:

@@ -11,6 +11,11 @@
 ``sync_release`` runs the plan, verifies every file (size and sha256, as the store
 reports it), and only then creates ``release.json``, conditionally (never overwriting).
 A sync that dies leaves a folder without ``release.json``, which the next run completes.
+
+Before anything is read or written, ``sync`` refuses a destination Triton could not
+serve from (``stores.serving_url``, the rule deploy uses too) and a ``file://``
+destination inside the repository (or a repository inside it): the release would be
+written into the models it is built from.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from orchestrator.core import untrusted
 from orchestrator.core.digest import FileDigest
 from orchestrator.core.digest_cache import DigestCache
 from orchestrator.errors import StorageError
@@ -35,7 +41,7 @@ from orchestrator.releases.manifest import (
     parse_release_document,
     release_prefix,
 )
-from orchestrator.releases.stores import Store, open_store
+from orchestrator.releases.stores import Store, check_destination, open_store, serving_url
 
 __all__ = [
     "ProgressCallback",
@@ -64,7 +70,12 @@ class Transfer:
 
 @dataclass(frozen=True)
 class SyncPlan:
-    """What a sync will do; ``complete`` when the release is already fully there."""
+    """What a sync will do; ``complete`` when the release is already fully there.
+
+    ``release_url`` is where Triton serves the release from: ``--model-repository=<this>``
+    (``stores.serving_url``: the endpoint written into an s3:// URL, a local path for
+    file://).
+    """
 
     release: Release
     store_url: str
@@ -72,11 +83,7 @@ class SyncPlan:
     uploads: tuple[Transfer, ...]
     copies: tuple[Transfer, ...]
     unchanged: tuple[Transfer, ...]
-
-    @property
-    def release_url(self) -> str:
-        """Where the release lives: serve it with ``--model-repository=<this>``."""
-        return f"{self.store_url}/{release_prefix(self.release.id)}".rstrip("/")
+    release_url: str
 
     @property
     def upload_bytes(self) -> int:
@@ -108,10 +115,12 @@ def plan_sync(release: Release, store: Store, *, jobs: int = 8) -> SyncPlan:
     """Decide, per file, whether to upload, copy server side, or leave it.
 
     Raises:
-        StorageError: the store is unreachable or refuses us, a listed key is unsafe, a
-            stored manifest is invalid, or the release's folder holds files that its
-            manifest does not list.
+        StorageError: Triton could not serve from the store (``serving_url``), the store
+            is unreachable or refuses us, a listed key is unsafe, a stored manifest is
+            invalid, or the release's folder holds files that its manifest does not list.
     """
+    # Before the first request: a store Triton cannot serve from is refused, not filled.
+    url = serving_url(store.url, release.id, endpoint_url=store.endpoint_url)
     prefix = release_prefix(release.id)
     manifest_key = prefix + RELEASE_FILENAME
     # The common no-change case costs two requests: this GET and the LIST below.
@@ -126,7 +135,7 @@ def plan_sync(release: Release, store: Store, *, jobs: int = 8) -> SyncPlan:
         )
     if existing is not None:
         remote = parse_release_document(existing.data, f"{store.url}/{manifest_key}")
-        return _plan_for_complete(release, remote, store, present)
+        return _plan_for_complete(release, remote, store, present, url)
     releases = read_releases(store, jobs=jobs)
 
     sources: dict[FileDigest, str] = {}
@@ -156,7 +165,7 @@ def plan_sync(release: Release, store: Store, *, jobs: int = 8) -> SyncPlan:
         else:
             uploads.append(Transfer(path, digest))
             sources[digest] = prefix + path
-    return SyncPlan(release, store.url, False, tuple(uploads), tuple(copies), tuple(unchanged))
+    return SyncPlan(release, store.url, False, tuple(uploads), tuple(copies), tuple(unchanged), url)
 
 
 def sync_release(
@@ -185,6 +194,8 @@ def sync_release(
         StorageError: a transfer failed (after the store client's retries), a stored
             file does not match its digest afterwards (for a copy: the source release
             does not match its manifest), or a different ``release.json`` appeared.
+        UnsafeFileError: a local file to upload is no longer a regular file inside the
+            repository (replaced by a link or a FIFO since the release was built).
 
     Example:
         >>> sync_release(build_release(repo), open_store("s3://models/prod"))  # doctest: +SKIP
@@ -249,9 +260,16 @@ def sync(
     ``digests`` is the local digest cache ``build_release`` takes unchanged files'
     digests from (None reads every file).
 
+    Raises:
+        StorageError: ``dest`` is inside the repository (or the repository inside it), or
+            Triton could not serve from it (``serving_url``): both before the repository
+            is read; then as ``sync_release``.
+
     Example:
         >>> sync(Path("model_repository"), "s3://models/prod")  # doctest: +SKIP
     """
+    check_destination(repository, dest)
+    serving_url(dest, endpoint_url=endpoint_url)
     release = build_release(
         repository, all_versions=all_versions, validate=validate, digests=digests
     )
@@ -262,7 +280,7 @@ def sync(
 
 
 def _plan_for_complete(
-    release: Release, remote: Release, store: Store, present: dict[str, int]
+    release: Release, remote: Release, store: Store, present: dict[str, int], url: str
 ) -> SyncPlan:
     prefix = release_prefix(release.id)
     if remote != release:
@@ -278,11 +296,16 @@ def _plan_for_complete(
             "Something deleted or changed them; delete the release and sync again."
         )
     unchanged = tuple(Transfer(p, d) for p, d in release.files.items())
-    return SyncPlan(release, store.url, True, (), (), unchanged)
+    return SyncPlan(release, store.url, True, (), (), unchanged, url)
 
 
 def _upload(store: Store, prefix: str, transfer: Transfer, source: Path | None) -> None:
     assert source is not None  # checked by sync_release
+    # The untrusted-input rule (core.untrusted): still a regular file inside the
+    # repository, not a link put there since the release was built. What the store then
+    # reads is verified against the release's digest below.
+    with untrusted.open_file(source, transfer.path):
+        pass
     reported = store.upload(prefix + transfer.path, source / transfer.path)
     _verify(
         store,

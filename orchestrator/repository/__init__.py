@@ -2,7 +2,8 @@
 
 Owns the layout (``layout``: paths, versions, manifests, the staging prefix), export
 bundles (``bundle``), config generation from a graph (``generate``), atomic, idempotent
-publishing (``publish``), listing (``listing``), the runtime compatibility table
+publishing (``publish``) serialized per model (``model_lock``), listing (``listing``), the
+runtime compatibility table
 (``compatibility``) and the validator (``validation/``).
 
 May import: ``core``, ``client``, ``errors``. No server is started here.

@@ -2,26 +2,29 @@
 
 A bundle is a folder with ``model.onnx``, ``export.json`` (model name, signature, metrics,
 and the sha256 and size of every file) and ``golden.npz``; a bare ``.onnx`` file from any
-tool is a bundle with only a model file. Every file export.json lists is verified.
+tool is a bundle with only a model file. Every file export.json lists is verified, and
+every file is read under the untrusted-input rule (``orchestrator.core.untrusted``).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.core.digest import file_digest
-from orchestrator.core.golden import GOLDEN_FILENAME
+from orchestrator.core import untrusted
+from orchestrator.core.golden import GOLDEN_FILENAME, parse_golden
 from orchestrator.errors import ConfigError
 
-__all__ = ["EXPORT_FILENAME", "MODEL_FILENAME", "Bundle", "read_bundle"]
+__all__ = ["EXPORT_FILENAME", "MODEL_FILENAME", "Bundle", "copy_bundle_file", "read_bundle"]
 
 MODEL_FILENAME = "model.onnx"
 EXPORT_FILENAME = "export.json"
 _BUNDLE_FILES = (MODEL_FILENAME, EXPORT_FILENAME, GOLDEN_FILENAME)
+_COPY_CHUNK_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -36,25 +39,44 @@ class Bundle:
 def read_bundle(source: Path) -> Bundle:
     """Read and verify an export bundle folder, or take a bare ``.onnx`` file.
 
+    Every file is read under the untrusted-input rule (``core.untrusted``): regular
+    files only (a link is refused, never copied by its target), names inside the bundle,
+    size caps on what is parsed. export.json must be a JSON object, every file it lists
+    must match its sha256 and size, and golden.npz must be an npz of inputs and outputs
+    read without pickles (the ONNX graph is parsed by ``publish``).
+
     Raises:
-        ConfigError: not a bundle or .onnx file, or a file differs from export.json.
+        ConfigError: not a bundle or .onnx file, a file differs from export.json, or
+            export.json or golden.npz is not what it claims.
+        UnsafeFileError: a bundle file is a link, not a regular file, outside the
+            bundle or too large.
 
     Example:
         >>> read_bundle(Path("models/exports/digits")).export["model_name"]  # doctest: +SKIP
         'digits'
     """
     if source.is_dir():
-        model_file = source / MODEL_FILENAME
-        if not model_file.is_file():
+        kinds = {name: untrusted.kind_of(source, name) for name in _BUNDLE_FILES}
+        if kinds[MODEL_FILENAME] is None:
             raise ConfigError(
                 f"Export bundle {source} has no {MODEL_FILENAME}. Expected a folder with "
                 "model.onnx, export.json and golden.npz, or a bare .onnx file."
             )
-        extras = tuple(source / f for f in _BUNDLE_FILES[1:] if (source / f).is_file())
-        export = _read_export(source / EXPORT_FILENAME)
+        for name, kind in kinds.items():
+            if kind is not None:
+                untrusted.require_kind(source, untrusted.Entry(name, kind), "file")
+        extras = tuple(source / name for name in _BUNDLE_FILES[1:] if kinds[name] is not None)
+        export = _read_export(source) if kinds[EXPORT_FILENAME] else {}
         _verify_bundle(source, export)
-        return Bundle(model_file, extras, export)
-    if source.is_file() and source.suffix == ".onnx":
+        if kinds[GOLDEN_FILENAME]:
+            raw = untrusted.read_bytes(
+                source, GOLDEN_FILENAME, max_bytes=untrusted.GOLDEN_MAX_BYTES
+            )
+            parse_golden(raw, source / GOLDEN_FILENAME)
+        return Bundle(source / MODEL_FILENAME, extras, export)
+    kind = untrusted.kind_of(source.parent, source.name) if source.suffix == ".onnx" else None
+    if kind is not None:
+        untrusted.require_kind(source.parent, untrusted.Entry(source.name, kind), "file")
         return Bundle(source, (), {})
     raise ConfigError(
         f"Cannot publish {source}: it is neither an export bundle folder nor a .onnx file. "
@@ -62,12 +84,26 @@ def read_bundle(source: Path) -> Bundle:
     )
 
 
-def _read_export(path: Path) -> Mapping[str, Any]:
-    if not path.is_file():
-        return {}
+def copy_bundle_file(path: Path, target: Path) -> None:
+    """Copy one bundle file under the untrusted-input rule: a regular file, never a link.
+
+    Raises:
+        UnsafeFileError: ``path`` is (now) a link or not a regular file.
+        OSError: ``target`` cannot be written.
+
+    Example:
+        >>> copy_bundle_file(Path("bundle/model.onnx"), staging / "model.onnx")  # doctest: +SKIP
+    """
+    with untrusted.open_file(path.parent, path.name) as src, target.open("xb") as dst:
+        shutil.copyfileobj(src, dst, _COPY_CHUNK_BYTES)
+
+
+def _read_export(source: Path) -> Mapping[str, Any]:
+    path = source / EXPORT_FILENAME
+    raw = untrusted.read_bytes(source, EXPORT_FILENAME, max_bytes=untrusted.JSON_MAX_BYTES)
     try:
-        body = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        body = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ConfigError(f"{path} is not readable JSON ({exc}). Re-export the bundle.") from exc
     if not isinstance(body, dict):
         raise ConfigError(f"{path} must hold a JSON object, got {type(body).__name__}.")
@@ -79,13 +115,13 @@ def _verify_bundle(source: Path, export: Mapping[str, Any]) -> None:
     if not isinstance(files, dict):
         raise ConfigError(f"{source / EXPORT_FILENAME}: 'files' must be an object.")
     for name, expected in sorted(files.items()):
-        path = source / name
-        if not path.is_file():
+        kind = untrusted.kind_of(source, str(name))
+        if kind is None:
             raise ConfigError(
                 f"Export bundle {source}: export.json lists {name!r} but the file is missing. "
                 "Copy the whole bundle again."
             )
-        actual = file_digest(path)
+        actual = untrusted.digest(source, str(name))
         want_sha = str(expected.get("sha256", "")) if isinstance(expected, dict) else ""
         want_size = expected.get("size_bytes") if isinstance(expected, dict) else None
         if actual.sha256 != want_sha or (want_size is not None and actual.size_bytes != want_size):

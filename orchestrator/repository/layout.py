@@ -12,9 +12,10 @@ import json
 import logging
 from pathlib import Path
 
-from orchestrator.core.digest import FileDigest, file_digest
+from orchestrator.core import untrusted
+from orchestrator.core.digest import FileDigest
 from orchestrator.core.model_config import CONFIG_FILENAME, ModelConfig
-from orchestrator.errors import RepositoryError
+from orchestrator.errors import RepositoryError, UnsafeFileError
 
 __all__ = [
     "MANIFEST_FILENAME",
@@ -44,28 +45,44 @@ def version_dir(root: Path, model: str, version: int) -> Path:
 
 
 def model_names(root: Path) -> list[str]:
-    """The models of a repository: sub-folders that hold a config.pbtxt, sorted."""
+    """The models of a repository: sub-folders that hold a config.pbtxt, sorted.
+
+    Read under the untrusted-input rule (``core.untrusted``): a folder that is a symbolic
+    link is not a model here (``validate`` reports it, ``release`` refuses it).
+
+    Raises:
+        RepositoryError: ``root`` is not a readable folder.
+    """
     if not root.is_dir():
         raise RepositoryError(
             f"Model repository {root} does not exist or is not a directory. "
             "Pass the folder that holds <model>/config.pbtxt, e.g. model_repository/."
         )
-    return sorted(
-        entry.name
-        for entry in root.iterdir()
-        if entry.is_dir() and (entry / CONFIG_FILENAME).is_file()
-    )
+    names = []
+    for entry in untrusted.entries(root):
+        if entry.kind != "folder":
+            continue
+        try:
+            kind = untrusted.kind_of(root, f"{entry.name}/{CONFIG_FILENAME}")
+        except UnsafeFileError:
+            continue  # its folder changed or cannot be read: not a model we can describe
+        if kind not in (None, "folder"):
+            names.append(entry.name)
+    return names
 
 
 def version_numbers(model_dir: Path) -> list[int]:
-    """The numeric version folders of a model, ascending (Triton ignores the others)."""
-    if not model_dir.is_dir():
-        return []
-    return sorted(
-        int(entry.name)
-        for entry in model_dir.iterdir()
-        if entry.is_dir() and is_version(entry.name)
-    )
+    """The numeric version folders of a model, ascending (Triton ignores the others).
+
+    A version folder that is a symbolic link is not a version here (``core.untrusted``).
+    """
+    try:
+        found = untrusted.entries(model_dir)
+    except UnsafeFileError as exc:
+        if exc.reason == "missing":
+            return []
+        raise
+    return sorted(int(e.name) for e in found if e.kind == "folder" and is_version(e.name))
 
 
 def is_folder(path: Path) -> bool:
@@ -116,11 +133,18 @@ def served_versions(config: ModelConfig, available: list[int]) -> list[int]:
 
 
 def version_manifest(folder: Path) -> dict[str, FileDigest]:
-    """Digests of every file under a version folder (but the manifest), by relative path."""
+    """Digests of every file under a version folder (but the manifest), by relative path.
+
+    Raises:
+        UnsafeFileError: the folder holds a link or something other than files and
+            folders (``core.untrusted``).
+    """
     files = {}
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and path.name != MANIFEST_FILENAME:
-            files[path.relative_to(folder).as_posix()] = file_digest(path)
+    for entry in untrusted.walk(folder):
+        if entry.kind in ("link", "special"):
+            untrusted.require_kind(folder, entry, "file")
+        if entry.kind == "file" and entry.name != MANIFEST_FILENAME:
+            files[entry.name] = untrusted.digest(folder, entry.name)
     return files
 
 
@@ -139,19 +163,25 @@ def write_manifest(folder: Path, files: dict[str, FileDigest]) -> Path:
 def read_manifest(folder: Path) -> dict[str, FileDigest] | None:
     """The manifest of a version folder, or None when it has none.
 
+    Read under the untrusted-input rule: a regular file of ``JSON_MAX_BYTES`` at most.
+    The names it lists are not checked here; read them with ``core.untrusted`` (which
+    refuses a name that leaves the folder).
+
     Raises:
+        UnsafeFileError: the manifest is a link, not a regular file, or too large.
         RepositoryError: the manifest exists but is not valid.
     """
-    path = folder / MANIFEST_FILENAME
-    if not path.is_file():
+    if untrusted.kind_of(folder, MANIFEST_FILENAME) is None:
         return None
+    path = folder / MANIFEST_FILENAME
+    raw = untrusted.read_bytes(folder, MANIFEST_FILENAME, max_bytes=untrusted.JSON_MAX_BYTES)
     try:
-        body = json.loads(path.read_text())
+        body = json.loads(raw)
         return {
             str(name): FileDigest(str(entry["sha256"]), int(entry["size_bytes"]))
             for name, entry in body["files"].items()
         }
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise RepositoryError(
             f"Version manifest {path} is unreadable or malformed ({exc}). Expected JSON "
             '{"files": {"<name>": {"sha256": "...", "size_bytes": N}}}; republish the version.'

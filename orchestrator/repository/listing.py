@@ -1,4 +1,7 @@
-"""What a repository holds: models, versions, which ones Triton serves, sizes, metrics."""
+"""What a repository holds: models, versions, which ones Triton serves, sizes, metrics.
+
+Every file is read under the untrusted-input rule (``orchestrator.core.untrusted``).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.core.digest import file_digest
+from orchestrator.core import untrusted
 from orchestrator.core.model_config import CONFIG_FILENAME, load_config, version_policy_text
-from orchestrator.errors import ConfigError, RepositoryError
+from orchestrator.errors import ConfigError, RepositoryError, UnsafeFileError
 from orchestrator.repository.layout import (
     model_names,
     read_manifest,
@@ -70,46 +73,64 @@ def list_repository(root: Path) -> list[ModelListing]:
 
 
 def _describe(model_dir: Path) -> ModelListing:
-    available = version_numbers(model_dir)
+    # Read under the untrusted-input rule (core.untrusted): a link, a FIFO or an
+    # oversized file is described as an error, never read.
+    root = model_dir.parent
     try:
-        config = load_config(model_dir / CONFIG_FILENAME)
-    except ConfigError as exc:
-        versions = tuple(_version(model_dir / str(v), False) for v in available)
+        available = version_numbers(model_dir)
+        config = load_config(model_dir / CONFIG_FILENAME, within=root)
+    except (ConfigError, RepositoryError) as exc:
+        versions = tuple(_version(root, model_dir.name, v, False) for v in _numbers(model_dir))
         return ModelListing(model_dir.name, "", "", versions, error=str(exc))
     served = set(served_versions(config, available))
     return ModelListing(
         name=model_dir.name,
         backend=config.backend or config.platform,
         version_policy=version_policy_text(config),
-        versions=tuple(_version(model_dir / str(v), v in served) for v in available),
+        versions=tuple(_version(root, model_dir.name, v, v in served) for v in available),
     )
 
 
-def _version(folder: Path, served: bool) -> VersionListing:
-    size_bytes, sha256 = 0, ""
+def _numbers(model_dir: Path) -> list[int]:
     try:
-        manifest = read_manifest(folder)
+        return version_numbers(model_dir)
+    except RepositoryError:
+        return []
+
+
+def _version(root: Path, model: str, version: int, served: bool) -> VersionListing:
+    folder = f"{model}/{version}"
+    try:
+        manifest = read_manifest(root / folder)
     except RepositoryError:
         manifest = None
-    files = sorted(p for p in folder.rglob("*") if p.is_file())
-    for path in files:
-        size_bytes += path.stat().st_size
-    model_file = folder / "model.onnx"
+    try:
+        found = untrusted.walk(root, folder)
+    except UnsafeFileError as exc:
+        logger.warning("%s", exc)
+        found = []
+    size_bytes = sum(e.size_bytes for e in found if e.kind == "file")
+    sha256 = ""
     if manifest is not None and "model.onnx" in manifest:
         sha256 = manifest["model.onnx"].sha256
-    elif model_file.is_file():
-        sha256 = file_digest(model_file).sha256
-    return VersionListing(int(folder.name), served, size_bytes, sha256, _metrics(folder))
+    else:
+        try:
+            sha256 = untrusted.digest(root, f"{folder}/model.onnx").sha256
+        except UnsafeFileError as exc:
+            if exc.reason != "missing":
+                logger.warning("%s", exc)
+    return VersionListing(version, served, size_bytes, sha256, _metrics(root, folder))
 
 
-def _metrics(folder: Path) -> Mapping[str, Any]:
-    path = folder / _EXPORT
-    if not path.is_file():
-        return {}
+def _metrics(root: Path, folder: str) -> Mapping[str, Any]:
+    relative = f"{folder}/{_EXPORT}"
     try:
-        body = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        logger.warning("Ignoring unreadable %s", path)
+        if untrusted.kind_of(root, relative) is None:
+            return {}
+        raw = untrusted.read_bytes(root, relative, max_bytes=untrusted.JSON_MAX_BYTES)
+        body = json.loads(raw.decode("utf-8"))
+    except (UnsafeFileError, UnicodeDecodeError, ValueError, RecursionError):
+        logger.warning("Ignoring unreadable %s", root / relative)
         return {}
     metrics = body.get("metrics", {}) if isinstance(body, dict) else {}
     return metrics if isinstance(metrics, dict) else {}

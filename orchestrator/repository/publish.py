@@ -6,7 +6,9 @@ number) and renamed into place in one ``rename(2)``: no reader ever sees half a 
 ``rename`` onto an existing version folder fails, so two concurrent publishes never get
 the same number: the loser takes the next one. The config is written after the version,
 through a temporary file and ``os.replace``. A publish killed at any point leaves at most
-a staging folder, which the next publish removes.
+a staging folder, which the next publish removes. Publishes of one model are serialized
+by a lock per model (``model_lock``), so its config and versions always agree; bundle
+files are read and copied under the untrusted-input rule (``core.untrusted``).
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ import difflib
 import errno
 import logging
 import os
-import re
 import secrets
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestrator.core import untrusted
 from orchestrator.core.digest import FileDigest
 from orchestrator.core.load_rules import config_problems
 from orchestrator.core.model_config import (
@@ -31,9 +33,10 @@ from orchestrator.core.model_config import (
     load_config,
     render_config,
 )
+from orchestrator.core.names import check_model_name
 from orchestrator.core.onnx_signature import Signature, read_signature
 from orchestrator.errors import ConfigError, RepositoryError
-from orchestrator.repository.bundle import MODEL_FILENAME, Bundle, read_bundle
+from orchestrator.repository.bundle import MODEL_FILENAME, Bundle, copy_bundle_file, read_bundle
 from orchestrator.repository.compatibility import compatibility_problems
 from orchestrator.repository.generate import GenerationOptions, generate_config
 from orchestrator.repository.layout import (
@@ -44,12 +47,12 @@ from orchestrator.repository.layout import (
     version_numbers,
     write_manifest,
 )
+from orchestrator.repository.model_lock import DEFAULT_LOCK_TIMEOUT_S, model_lock
 
 __all__ = ["PublishResult", "publish"]
 
 logger = logging.getLogger(__name__)
 
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _MAX_CLAIMS = 1000
 _TMP_INFIX = ".tmp-"
 _NEW_MODEL_INFIX = ".publish-"
@@ -83,6 +86,7 @@ def publish(
     *,
     update_config: bool = False,
     options: GenerationOptions | None = None,
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
 ) -> PublishResult:
     """Publish ``source`` as the next version of ``model`` in ``repo``.
 
@@ -94,6 +98,8 @@ def publish(
         update_config: when the model's config does not fit the new graph, regenerate
             its inputs, outputs and batching instead of failing.
         options: generation options for a new (or updated) config.
+        lock_timeout_s: how long to wait for another publish of the same model (they
+            are serialized by a lock per model, ``repository.model_lock``).
 
     Returns:
         The model, its new version number and folder.
@@ -101,7 +107,10 @@ def publish(
     Raises:
         ConfigError: the source is not a servable ONNX graph, its files differ from
             export.json, or the existing config does not match its signature.
-        RepositoryError: the repository cannot be written.
+        UnsafeFileError: a bundle file is a link, not a regular file, outside the bundle
+            or too large (``core.untrusted``); nothing was copied.
+        RepositoryError: the repository cannot be written, or another publish of the
+            model held its lock for ``lock_timeout_s``.
 
     Example:
         >>> publish(Path("models/exports/digits"), Path("model_repository"))  # doctest: +SKIP
@@ -116,19 +125,22 @@ def publish(
     config_path = model_dir / CONFIG_FILENAME
     try:
         repo.mkdir(parents=True, exist_ok=True)
-        _remove_stale_staging(repo.parent, f".{repo.name}{_NEW_MODEL_INFIX}")
-        version = None
-        if not model_dir.exists():
-            config = generate_config(name, signature, options)
-            version = _publish_new_model(repo, name, bundle, config)
-        if version is None:
-            config = _config_for(name, signature, config_path, update_config, options)
-            _remove_stale_staging(model_dir, STAGING_PREFIX)
-            _remove_stale_staging(model_dir, f"{CONFIG_FILENAME}{_TMP_INFIX}")
-            staging = _stage(model_dir / f"{STAGING_PREFIX}{_owner()}", bundle)
-            version = _claim_version(model_dir, staging)
-            if config is not None:
-                _write_atomically(config_path, render_config(config))
+        # One publish of a model at a time: the config decision, the version claim and
+        # the config write must not interleave with another publish's.
+        with model_lock(repo, name, timeout_s=lock_timeout_s):
+            _remove_stale_staging(repo.parent, f".{repo.name}{_NEW_MODEL_INFIX}")
+            version = None
+            if not model_dir.exists():
+                config = generate_config(name, signature, options)
+                version = _publish_new_model(repo, name, bundle, config)
+            if version is None:
+                config = _config_for(name, signature, repo, update_config, options)
+                _remove_stale_staging(model_dir, STAGING_PREFIX)
+                _remove_stale_staging(model_dir, f"{CONFIG_FILENAME}{_TMP_INFIX}")
+                staging = _stage(model_dir / f"{STAGING_PREFIX}{_owner()}", bundle)
+                version = _claim_version(model_dir, staging)
+                if config is not None:
+                    _write_atomically(config_path, render_config(config))
     except OSError as exc:
         raise RepositoryError(
             f"Cannot publish into {model_dir}: {exc.strerror or exc} ({exc.filename or ''}). "
@@ -156,11 +168,13 @@ def _with_external_files(bundle: Bundle, signature: Signature) -> Bundle:
                 f"{bundle.model_file} keeps weights in {location!r}; expected a file name beside "
                 "the model. Re-save it with onnx.save(..., location='weights.bin')."
             )
-        if not path.is_file():
+        kind = untrusted.kind_of(bundle.model_file.parent, location)
+        if kind is None:
             raise ConfigError(
                 f"{bundle.model_file} keeps weights in {location!r}, but {path} is missing. "
                 "Copy the external data file beside the model."
             )
+        untrusted.require_kind(bundle.model_file.parent, untrusted.Entry(location, kind), "file")
         if path not in extra:
             extra.append(path)
     return Bundle(bundle.model_file, tuple(extra), bundle.export)
@@ -174,28 +188,25 @@ def _check_compatible(path: Path, signature: Signature) -> None:
 
 
 def _model_name(model: str | None, bundle: Bundle, source: Path) -> str:
-    name = model or str(bundle.export.get("model_name") or "") or bundle.model_file.stem
-    if not _NAME.match(name) or name.isdigit():
-        raise ConfigError(
-            f"Model name {name!r} (from {'--model' if model else source}) is not usable as a "
-            "folder name. Expected letters, digits, '_', '-' or '.', not starting with '.' "
-            "and not all digits; pass --model NAME."
-        )
-    return name
+    if model is not None:
+        return check_model_name(model, "--model")
+    name = str(bundle.export.get("model_name") or "") or bundle.model_file.stem
+    return check_model_name(name, str(source))
 
 
 def _config_for(
     name: str,
     signature: Signature,
-    config_path: Path,
+    repo: Path,
     update_config: bool,
     options: GenerationOptions | None,
 ) -> ModelConfig | None:
     """The config to write, or None when the existing one fits the new graph."""
     generated = generate_config(name, signature, options)
-    if not config_path.exists():
+    config_path = repo / name / CONFIG_FILENAME
+    if untrusted.kind_of(repo, f"{name}/{CONFIG_FILENAME}") is None:
         return generated
-    existing = load_config(config_path)
+    existing = load_config(config_path, within=repo)
     problems = config_problems(config_as_dict(existing), *signature.backend_tensors())
     if not problems:
         return None
@@ -317,7 +328,7 @@ def _stage(staging: Path, bundle: Bundle) -> Path:
     targets = [(bundle.model_file, staging / MODEL_FILENAME)]
     targets += [(path, staging / path.name) for path in bundle.extra_files]
     for src, dst in targets:
-        shutil.copyfile(src, dst)
+        copy_bundle_file(src, dst)
         _fsync(dst)
     _fsync(write_manifest(staging, version_manifest(staging)))
     _fsync(staging)

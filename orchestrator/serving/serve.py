@@ -1,4 +1,4 @@
-"""Serve a model repository on a local Triton until Ctrl-C or SIGTERM."""
+"""Serve a model repository on Triton until Ctrl-C or SIGTERM: locally, or in Docker."""
 
 from __future__ import annotations
 
@@ -10,13 +10,15 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
-from orchestrator.client import ModelState
+from orchestrator.client import ModelState, repository_index
 from orchestrator.errors import ServerError
 from orchestrator.repository.layout import model_names
+from orchestrator.serving.container import ContainerOptions, TritonContainer
 from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
 
-__all__ = ["ServeReport", "serve"]
+__all__ = ["ServeReport", "serve", "serve_in_container"]
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +113,52 @@ def serve(
             )
         except KeyboardInterrupt:
             logger.info("Interrupted: stopping Triton")
+
+
+def serve_in_container(
+    options: ContainerOptions,
+    *,
+    on_ready: Callable[[ServeReport], None],
+    client: Any | None = None,
+) -> None:
+    """Run production's image on ``options.repository`` with Docker until interrupted.
+
+    The container runs production's flags (every model loads at start; one that fails
+    stops Triton), so there is no model selection and no CPU override here.
+
+    Args:
+        options: the image, GPUs, ports and deadlines.
+        on_ready: called once with the endpoints and model states.
+        client: a Docker client (``docker.from_env()`` when None).
+
+    Raises:
+        ServerError: no Docker engine, no image, Docker refused the container, Triton
+            exited or was not ready in time, or it exited while serving. The container
+            is stopped and removed on every path, Ctrl-C and SIGTERM included.
+
+    Example:
+        >>> options = ContainerOptions(Path("model_repository"), gpus=1)
+        >>> serve_in_container(options, on_ready=print)  # doctest: +SKIP
+    """
+    with _stop_signals_as_interrupt(), TritonContainer(options, client) as container:
+        try:
+            report = ServeReport(
+                http_url=container.http_url,
+                grpc_url=container.grpc_url,
+                metrics_url=container.metrics_url,
+                startup_s=container.startup_s,
+                log_path=container.log_path,
+                models=tuple(repository_index(container.http_url)),
+            )
+            on_ready(report)
+            while container.is_running:
+                time.sleep(0.5)
+            raise ServerError(
+                f"Container {container.name} exited with status {container.exit_code} while "
+                f"serving. Last lines of its log ({container.log_path}):\n{container.log_tail()}"
+            )
+        except KeyboardInterrupt:
+            logger.info("Interrupted: stopping container %s", container.name)
 
 
 def _check_models_exist(options: ServerOptions, models: list[str]) -> None:

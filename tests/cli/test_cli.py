@@ -14,19 +14,24 @@ from orchestrator.cli import cli
 COMMANDS = [
     "bench",
     "demo",
+    "deploy",
+    "image",
     "infer",
     "list",
     "publish",
     "release",
     "releases",
+    "rollback",
     "serve",
     "smoke",
+    "status",
     "swap",
     "sync",
     "tune",
     "validate",
 ]
 RELEASES_COMMANDS = ["gc", "list", "verify"]
+IMAGE_COMMANDS = ["build"]
 
 
 def _every_command() -> Iterator[tuple[str, click.Command]]:
@@ -44,6 +49,9 @@ def test_the_cli_has_exactly_the_expected_commands() -> None:
     releases = cli.commands["releases"]
     assert isinstance(releases, click.Group)
     assert sorted(releases.commands) == RELEASES_COMMANDS
+    image = cli.commands["image"]
+    assert isinstance(image, click.Group)
+    assert sorted(image.commands) == IMAGE_COMMANDS
 
 
 def test_top_level_help_lists_every_command_with_its_summary() -> None:
@@ -55,7 +63,11 @@ def test_top_level_help_lists_every_command_with_its_summary() -> None:
 
 @pytest.mark.parametrize(
     "path",
-    [*COMMANDS, *(f"releases {name}" for name in RELEASES_COMMANDS)],
+    [
+        *COMMANDS,
+        *(f"releases {name}" for name in RELEASES_COMMANDS),
+        *(f"image {name}" for name in IMAGE_COMMANDS),
+    ],
 )
 def test_every_command_has_help_text_with_an_example(path: str) -> None:
     command: click.Command = cli

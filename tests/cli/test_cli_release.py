@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
@@ -45,7 +47,8 @@ def test_sync_to_file_then_resync_uploads_nothing(release_repo: Path, tmp_path: 
     body = json.loads(first.stdout)
     release = build_release(release_repo)
     assert body["release"] == release.id
-    assert body["url"] == f"{dest}/releases/{release.id}"
+    # where Triton serves it from: the local path (serving_url), not the file:// URL
+    assert body["url"] == f"{tmp_path / 'dest'}/releases/{release.id}"
     assert body["upload"]["files"] == len(set(release.files.values()))  # distinct content
     assert body["upload"]["files"] + body["copy"]["files"] == len(release.files)
     assert body["wrote_manifest"] is True
@@ -126,7 +129,7 @@ def test_releases_list_and_gc_on_s3(
     assert gc.exit_code == 0, gc.output
     assert gc.stdout.splitlines() == [
         f"deleted  {ids[1]}",
-        f"kept     {ids[0]} (an environment points at it)",
+        f"kept     {ids[0]} (pointed at by production)",
     ]
     assert "1 release(s) deleted" in gc.stderr
 
@@ -158,3 +161,113 @@ def test_releases_verify_passes_then_names_a_tampered_file(
     assert body["ok"] is False
     assert len(body["problems"]) == 1 and body["problems"][0].startswith("beta/1/notes.txt: sha256")
     assert "does not match its manifest: 1 problem(s)" in bad.stderr
+
+
+def test_sync_into_the_repository_exits_1_and_leaves_it_alone(release_repo: Path) -> None:
+    before = sorted(p.relative_to(release_repo) for p in release_repo.rglob("*"))
+    dest = (release_repo / "releases-out").as_uri()
+    result = CliRunner().invoke(cli, ["sync", dest, "--repo", str(release_repo)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: Refusing to sync into {dest}: it is inside the ")
+    assert isinstance(result.exception, SystemExit)
+    assert sorted(p.relative_to(release_repo) for p in release_repo.rglob("*")) == before
+    # and every later command still works on the repository
+    assert CliRunner().invoke(cli, ["release", "--repo", str(release_repo)]).exit_code == 0
+
+
+def test_sync_prints_the_url_triton_serves_from_with_the_endpoint(
+    release_repo: Path, s3_server: S3Server, s3_bucket: str
+) -> None:
+    dest = f"s3://{s3_bucket}/prod"
+    result = CliRunner().invoke(
+        cli, ["sync", dest, "--repo", str(release_repo), "--endpoint-url", s3_server.endpoint_url]
+    )
+    assert result.exit_code == 0, result.output
+    host = s3_server.endpoint_url.removeprefix("http://")
+    release_id = build_release(release_repo).id
+    assert f"url        s3://{host}/{s3_bucket}/prod/releases/{release_id}\n" in result.stdout
+
+
+def test_sync_to_a_prefix_triton_cannot_serve_exits_1_before_uploading(
+    release_repo: Path, s3_server: S3Server, s3_client: Any, s3_bucket: str
+) -> None:
+    dest = f"s3://{s3_bucket}/team a"
+    result = CliRunner().invoke(
+        cli, ["sync", dest, "--repo", str(release_repo), "--endpoint-url", s3_server.endpoint_url]
+    )
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: Triton cannot serve from {dest}: the path segment")
+    assert isinstance(result.exception, SystemExit)
+    assert result.stdout == ""
+    assert s3_client.list_objects_v2(Bucket=s3_bucket).get("KeyCount") == 0
+
+
+@pytest.mark.parametrize("command", ["sync", "list", "gc"])
+def test_an_endpoint_with_credentials_is_never_echoed(
+    command: str, release_repo: Path, s3_server: S3Server
+) -> None:
+    host = s3_server.endpoint_url.removeprefix("http://")
+    endpoint = ["--endpoint-url", f"http://user:secret@{host}"]
+    args = {
+        "sync": ["sync", "s3://missing-bucket/prod", "--repo", str(release_repo), *endpoint],
+        "list": ["releases", "list", "s3://missing-bucket/prod", *endpoint],
+        "gc": ["releases", "gc", "s3://missing-bucket/prod", "--keep", "1", *endpoint],
+    }[command]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
+    assert "secret" not in result.output
+    assert "http://***@" in result.stderr
+
+
+def test_releases_list_of_a_prefix_with_nothing_says_so_and_exits_1(
+    release_repo: Path, s3_server: S3Server, s3_bucket: str
+) -> None:
+    endpoint = ["--endpoint-url", s3_server.endpoint_url]
+    synced = CliRunner().invoke(
+        cli, ["sync", f"s3://{s3_bucket}/prod", "--repo", str(release_repo), *endpoint]
+    )
+    assert synced.exit_code == 0, synced.output
+    for output_format in ("table", "json"):
+        result = CliRunner().invoke(
+            cli,
+            ["releases", "list", f"s3://{s3_bucket}/prdo", *endpoint, "--format", output_format],
+        )
+        assert result.exit_code == 1
+        assert result.stdout == ""
+        assert result.stderr == (
+            f"Error: No releases under s3://{s3_bucket}/prdo/releases/; check the prefix (and "
+            "--endpoint-url), or sync a release there first.\n"
+        )
+        assert isinstance(result.exception, SystemExit)
+    # gc of it deletes nothing (a reachable, empty store is not failed work) but says so
+    gc = CliRunner().invoke(
+        cli, ["releases", "gc", f"s3://{s3_bucket}/prdo", "--keep", "1", *endpoint]
+    )
+    assert gc.exit_code == 0
+    assert gc.stderr.startswith(f"Note: No releases under s3://{s3_bucket}/prdo/releases/;")
+
+
+def test_releases_gc_names_the_pointer_that_keeps_a_rollback_target(
+    release_repo: Path, tmp_path: Path
+) -> None:
+    dest = (tmp_path / "dest").as_uri()
+    ids = []
+    for text in ("one\n", "two\n", "three\n"):
+        rewrite(release_repo / "beta" / "1" / "notes.txt", text)
+        assert CliRunner().invoke(cli, ["sync", dest, "--repo", str(release_repo)]).exit_code == 0
+        ids.append(build_release(release_repo).id)
+    store = open_store(dest)
+    set_environment(store, "production", ids[0])
+    set_environment(store, "production", ids[1])
+
+    gc = CliRunner().invoke(cli, ["releases", "gc", dest, "--keep", "0"])
+
+    assert gc.exit_code == 0, gc.output
+    assert sorted(gc.stdout.splitlines()) == sorted(
+        [
+            f"deleted  {ids[2]}",
+            f"kept     {ids[0]} (pointed at by production (previous))",
+            f"kept     {ids[1]} (pointed at by production)",
+        ]
+    )

@@ -80,6 +80,21 @@ def test_validate_exit_codes_and_strict(tmp_path: Path) -> None:
     assert err == f"Error: 1 error(s) and 0 warning(s) in {repo}\n"
 
 
+def test_validate_auto_complete_judges_for_a_server_with_auto_complete_on(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    make_affine_onnx(repo / "bare" / "1" / "model.onnx")  # no config.pbtxt at all
+    code, out, err = run("validate", "--repo", str(repo), "--format", "json")
+    assert code == 1 and [f["code"] for f in json.loads(out)] == ["config-missing"]
+    code, out, err = run("validate", "--repo", str(repo), "--auto-complete", "--format", "json")
+    assert code == 0, err
+    assert sorted(f["code"] for f in json.loads(out)) == [
+        "autocomplete-backend",
+        "autocomplete-config",
+        "autocomplete-io",
+    ]
+    assert err == f"{repo}: Triton would load every model (3 warning(s)).\n"
+
+
 def test_validate_of_a_missing_repository_is_a_usage_error(tmp_path: Path) -> None:
     code, _, err = run("validate", "--repo", str(tmp_path / "missing"))
     assert code == 2 and "does not exist" in err

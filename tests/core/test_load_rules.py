@@ -20,8 +20,10 @@ from onnx import TensorProto
 
 from orchestrator.core import load_rules
 from orchestrator.core.load_rules import (
+    DEFAULT_MAX_BATCH_SIZE,
     LoadProblem,
     OnnxTensor,
+    autocomplete_config,
     config_problems,
     tensor_type_problems,
 )
@@ -223,3 +225,41 @@ def test_the_stand_in_loads_the_copy_beside_it_without_the_package(
         "unable to load model 'm', configuration expects 0 inputs, model provides 1 "
         "(graph inputs: x; config inputs: (none))",
     ]
+
+
+# -- the backend's auto-complete (a server without --disable-auto-complete-config) ------
+
+
+def _t(name: str, dims: tuple[int, ...], onnx_type: str = "tensor(float)") -> OnnxTensor:
+    return OnnxTensor(name, onnx_type, dims)
+
+
+def test_autocomplete_fills_a_batching_graph_with_the_default_max_batch_size() -> None:
+    completed, problems = autocomplete_config(
+        {"name": "m"}, {"x": _t("x", (-1, 4))}, {"y": _t("y", (-1,))}
+    )
+    assert problems == []
+    assert completed == {
+        "name": "m",
+        "max_batch_size": DEFAULT_MAX_BATCH_SIZE,
+        "dynamic_batching": {},
+        "input": [{"name": "x", "data_type": "TYPE_FP32", "dims": [4]}],
+        "output": [{"name": "y", "data_type": "TYPE_FP32", "dims": [1], "reshape": {"shape": []}}],
+    }
+
+
+def test_autocomplete_keeps_a_config_with_inputs_and_outputs() -> None:
+    config = {"name": "m", "input": [{"name": "x"}], "output": [{"name": "y"}]}
+    assert autocomplete_config(config, {"x": _t("x", (3,))}, {}) == (config, [])
+
+
+def test_autocomplete_refuses_batching_for_a_graph_that_cannot_batch() -> None:
+    _, problems = autocomplete_config({"name": "m", "max_batch_size": 8}, {"x": _t("x", (3,))}, {})
+    assert [p.code for p in problems] == ["autocomplete-batching"]
+
+
+def test_autocomplete_of_an_unbatched_graph_keeps_every_dim() -> None:
+    completed, _ = autocomplete_config({"name": "m"}, {"x": _t("x", (3, 4))}, {"y": _t("y", ())})
+    assert completed.get("max_batch_size", 0) == 0 and "dynamic_batching" not in completed
+    assert completed["input"][0]["dims"] == [3, 4]
+    assert completed["output"][0] == {"name": "y", "data_type": "TYPE_FP32", "dims": [1]}

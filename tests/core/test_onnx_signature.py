@@ -11,7 +11,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from orchestrator.core.onnx_signature import read_signature
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, UnsafeFileError
 from orchestrator.serving.triton.backends.onnxruntime.model import session_tensors
 from tests.onnx_models import make_affine_onnx, make_identity_onnx
 
@@ -86,14 +86,19 @@ def test_external_weights_are_not_read(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "content",
-    [b"", b"\x08", b"not onnx at all \xff\xfe", None],
-    ids=["empty", "truncated", "garbage", "dir"],
+    [b"", b"\x08", b"not onnx at all \xff\xfe"],
+    ids=["empty", "truncated", "garbage"],
 )
-def test_unreadable_files_are_config_errors(tmp_path: Path, content: bytes | None) -> None:
+def test_unreadable_files_are_config_errors(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "m.onnx"
-    if content is None:
-        path.mkdir()
-    else:
-        path.write_bytes(content)
+    path.write_bytes(content)
     with pytest.raises(ConfigError, match=str(path)):
         read_signature(path)
+
+
+def test_a_folder_is_not_read_as_a_model(tmp_path: Path) -> None:
+    path = tmp_path / "m.onnx"
+    path.mkdir()
+    with pytest.raises(UnsafeFileError, match=f"{path} is a folder, not a regular file") as caught:
+        read_signature(path)
+    assert caught.value.reason == "special"

@@ -1,4 +1,4 @@
-"""releases list / gc and environment pointers, on file:// and s3://."""
+"""releases list / gc and environment pointers, on file://, s3:// (moto) and gs:// (fake-gcs)."""
 
 from __future__ import annotations
 
@@ -104,6 +104,29 @@ def test_gc_keeps_the_newest_and_every_release_an_environment_points_at(
             assert store.digest(release_prefix(kept.id) + path) == digest
 
 
+def test_gc_keeps_every_pointers_previous_release_its_rollback_target(
+    release_repo: Path, dest: Dest
+) -> None:
+    store = dest.open()
+    releases = _sync_versions(release_repo, store, 5)
+    set_environment(store, "production", releases[0].id)
+    set_environment(store, "production", releases[1].id)  # previous: releases[0]
+    set_environment(store, "staging", releases[2].id)  # no previous
+
+    report = gc_releases(store, keep=1)
+
+    assert report.kept == (releases[4].id,)
+    assert set(report.protected) == {releases[0].id, releases[1].id, releases[2].id}
+    assert report.deleted == (releases[3].id,)
+    assert report.pinned_by[releases[0].id] == ("production (previous)",)
+    assert report.pinned_by[releases[1].id] == ("production",)
+    remaining = {i.id for i in list_releases(store)}
+    assert remaining == {r.id for r in releases} - {releases[3].id}
+    # the rollback target is whole: every file of it is still there
+    for path, digest in releases[0].files.items():
+        assert store.digest(release_prefix(releases[0].id) + path) == digest
+
+
 def test_set_environment_is_compare_and_swap(release_repo: Path, dest: Dest) -> None:
     store = dest.open()
     old, new = _sync_versions(release_repo, store, 2)
@@ -134,7 +157,7 @@ def test_an_environment_cannot_point_at_an_unfinished_release(
     assert read_environment(store, "staging") is None
 
 
-@pytest.mark.parametrize("name", ["Prod", "../x", "a/b", "", "-x"])
+@pytest.mark.parametrize("name", ["Prod", "../x", "a/b", "", "-x", "staging\n", "x" * 64])
 def test_environment_names_are_checked(name: str, tmp_path: Path) -> None:
     store = Dest((tmp_path / "d").as_uri(), None).open()
     with pytest.raises(StorageError, match="Invalid environment name"):

@@ -20,6 +20,8 @@ from orchestrator.releases.stores.serving_url import serving_url
         ),
         ("s3://models", "http://minio", "s3://minio:80/models/releases/abc"),
         ("gs://models/team_a", None, "gs://models/team_a/releases/abc"),
+        # Triton serves from a GCS bucket with '_' (checked against fake-gcs-server)
+        ("gs://team_models/prod", None, "gs://team_models/prod/releases/abc"),
         ("file:///srv/store", None, "/srv/store/releases/abc"),
     ],
 )
@@ -38,8 +40,12 @@ def test_serving_url_for_parseable_stores(store: str, endpoint: str | None, expe
         ("s3://models/~home", None, "'~home'"),
         ("s3://models/modèles", None, "'modèles'"),
         ("gs://models/a b", None, "'a b'"),
+        ("gs://Models", None, "'Models'"),
+        ("s3://team_models", None, "'team_models'"),
         ("s3://models", "ftp://host:1", "does not start with http"),
         ("s3://models", "http://user:secret@host:9000", "carries credentials"),
+        ("s3://key:secret@models/prod", None, "carries credentials"),
+        ("gs://models/a b", "http://user:secret@host:9000", "'a b'"),
         ("s3://models", "http://host:9000/path", "has a path"),
         ("s3://models", "http://host:99999", "port"),
         ("s3://models", "http://ho_st:9000", "host may hold"),

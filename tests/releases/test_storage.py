@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import re
+import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,7 @@ from orchestrator.releases.stores import (
     check_key,
     open_store,
     parse_store_url,
+    redact,
 )
 from orchestrator.releases.sync import sync_release
 from orchestrator.serving.triton import free_port
@@ -52,8 +56,9 @@ def test_check_key_accepts_a_release_path() -> None:
         ("s3://bucket", StoreLocation("s3", "bucket", "")),
         ("gs://bucket/prod", StoreLocation("gs", "bucket", "prod")),
         ("file:///srv/models", StoreLocation("file", "", "/srv/models")),
+        ("file:///srv/my%20models", StoreLocation("file", "", "/srv/my models")),
     ],
-    ids=["s3-prefix", "s3-bucket", "gs", "file"],
+    ids=["s3-prefix", "s3-bucket", "gs", "file", "file-percent-encoded"],
 )
 def test_parse_store_url(url: str, expected: StoreLocation) -> None:
     assert parse_store_url(url) == expected
@@ -184,7 +189,7 @@ def test_no_credentials_at_all_says_what_to_set(
         store.list_objects("releases/")
 
 
-# --- gs:// (no GCS server can run here: parsing, wiring and error mapping) --------------
+# --- gs:// error mapping (the store's behaviour runs against fake-gcs-server via `dest`) ---
 
 
 def test_gcs_store_unreachable_endpoint_is_one_clear_message(
@@ -225,3 +230,89 @@ def test_gcs_without_credentials_says_how_to_provide_them(
     monkeypatch.setenv("GCE_METADATA_HOST", f"127.0.0.1:{free_port()}")
     with pytest.raises(StorageError, match="GOOGLE_APPLICATION_CREDENTIALS"):
         open_store("gs://bucket/prod")
+
+
+# --- credentials in URLs are never shown --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("http://user:secret@minio:9000", "http://***@minio:9000"),
+        ("https://token@host/path?q=1", "https://***@host/path?q=1"),
+        (
+            'connect to "http://a:b@h:1/x" and s3://k:s@bucket',
+            'connect to "http://***@h:1/x" and s3://***@bucket',
+        ),
+        ("http://minio:9000/no-credentials", "http://minio:9000/no-credentials"),
+        ("mail me at someone@example.com", "mail me at someone@example.com"),
+    ],
+    ids=["url", "token-only", "inside-a-message", "none", "not-a-url"],
+)
+def test_redact_hides_the_credentials_of_every_url(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize(
+    "url", ["s3://AKIA:secret@bucket/prod", "gs://user:secret@bucket", "file://u:secret@host/x"]
+)
+def test_a_store_url_with_credentials_is_refused_without_showing_them(url: str) -> None:
+    with pytest.raises(StorageError) as caught:
+        open_store(url)
+    assert "secret" not in str(caught.value)
+    assert "***@" in str(caught.value)
+
+
+def test_an_unreachable_endpoint_with_credentials_is_shown_redacted(s3_server: S3Server) -> None:
+    endpoint = f"http://user:secret@127.0.0.1:{free_port()}"
+    store = open_store("s3://bucket/prod", endpoint_url=endpoint)
+    with pytest.raises(StorageError) as caught:
+        store.list_objects("releases/")
+    message = str(caught.value)
+    assert "unreachable" in message and "secret" not in message
+    assert "http://***@127.0.0.1:" in message
+
+
+def test_a_missing_bucket_behind_an_endpoint_with_credentials_is_shown_redacted(
+    s3_server: S3Server,
+) -> None:
+    host = s3_server.endpoint_url.removeprefix("http://")
+    store = open_store("s3://no-such-bucket-here/prod", endpoint_url=f"http://user:secret@{host}")
+    with pytest.raises(StorageError) as caught:
+        store.list_objects("releases/")
+    assert "does not exist" in str(caught.value)
+    assert "secret" not in str(caught.value) and f"at http://***@{host}" in str(caught.value)
+
+
+@pytest.mark.parametrize("endpoint", ["not a url", "http://[::1", "http://user:secret@[bad"])
+def test_an_endpoint_that_is_not_a_url_is_one_clear_error(endpoint: str) -> None:
+    with pytest.raises(StorageError) as caught:
+        open_store("s3://bucket/prod", endpoint_url=endpoint)
+    assert "is not a URL" in str(caught.value) and "http://HOST:PORT" in str(caught.value)
+    assert "secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize("url", ["gs://bucket/prod", "file:///srv/store"])
+def test_an_endpoint_for_a_store_that_is_not_s3_is_refused(url: str) -> None:
+    with pytest.raises(StorageError, match="applies to s3:// stores only"):
+        open_store(url, endpoint_url="http://127.0.0.1:9000")
+
+
+def test_gs_without_google_cloud_storage_says_which_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a plain `pip install triton-orchestrator` has boto3 but not google-cloud-storage
+    monkeypatch.setitem(sys.modules, "google.cloud.storage", None)
+    with pytest.raises(StorageError) as caught:
+        open_store("gs://bucket/prod")
+    assert "pip install 'triton-orchestrator[gcs]'" in str(caught.value)
+
+
+def test_boto3_is_in_the_base_install_and_google_cloud_storage_in_the_gcs_extra() -> None:
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
+    base = {re.split(r"[=<>\[]", dep)[0] for dep in project["dependencies"]}
+    assert "boto3" in base
+    assert "google-cloud-storage" not in base
+    assert any(
+        d.startswith("google-cloud-storage==") for d in project["optional-dependencies"]["gcs"]
+    )

@@ -1,4 +1,4 @@
-"""Sync compares content, copies server side, writes release.json last: file:// and s3://."""
+"""Sync compares content, copies server side, writes release.json last: file://, s3://, gs://."""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
 """A sync killed at random points never leaves a release.json that lies; a re-run completes.
 
 The crash is injected through the store seam: a wrapper around the real store (moto
-S3, or a local folder) raises ``SimulatedCrash`` (a BaseException, so nothing catches
-it) before, after or in the middle of a randomly chosen write. "In the middle" writes
-a truncated object under the final key first, as a store without atomic writes would.
+S3, fake-gcs-server, or a local folder) raises ``SimulatedCrash`` (a BaseException, so
+nothing catches it) before, after or in the middle of a randomly chosen write. "In the
+middle" writes a truncated object under the final key first, as a store without atomic
+writes would.
 A few real SIGKILLs of a ``orchestrator sync`` subprocess complement it.
 """
 
@@ -25,9 +26,8 @@ from orchestrator.releases.catalog import gc_releases, read_releases
 from orchestrator.releases.manifest import build_release, release_prefix
 from orchestrator.releases.stores import Store, StoredObject, Versioned
 from orchestrator.releases.sync import sync_release
-from tests.conftest import Dest
+from tests.conftest import make_dest
 from tests.release_repos import rewrite
-from tests.s3_server import S3Server
 
 TRIALS = 50
 
@@ -42,6 +42,7 @@ class CrashingStore:
     def __init__(self, inner: Store, crash_at: int, mode: str, scratch: Path) -> None:
         self.inner = inner
         self.url = inner.url
+        self.endpoint_url = inner.endpoint_url
         self.crash_at = crash_at
         self.mode = mode
         self.scratch = scratch
@@ -123,17 +124,11 @@ def _mutate(repo: Path, rng: random.Random) -> None:
     rewrite(target, text + f"# {rng.randrange(10**9)}\n")
 
 
-@pytest.mark.parametrize("kind", ["s3", "file"])
+@pytest.mark.parametrize("kind", ["s3", "gs", "file"])
 def test_killed_syncs_never_leave_a_lying_manifest_and_reruns_complete(
     kind: str, release_repo: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    if kind == "s3":
-        server = request.getfixturevalue("s3_server")
-        bucket = request.getfixturevalue("s3_bucket")
-        dest = Dest(f"s3://{bucket}/prod", server.endpoint_url)
-    else:
-        dest = Dest((tmp_path / "dest").as_uri(), None)
-    store = dest.open()
+    store = make_dest(kind, request, tmp_path).open()
     rng = random.Random(20261126)
     crashed = 0
     checked: set[str] = set()
@@ -161,10 +156,11 @@ def test_killed_syncs_never_leave_a_lying_manifest_and_reruns_complete(
     assert assert_every_release_json_tells_the_truth(store) == 2
 
 
+@pytest.mark.parametrize("kind", ["s3", "gs"])
 def test_sigkilled_sync_processes_leave_no_lying_manifest(
-    release_repo: Path, s3_server: S3Server, s3_bucket: str
+    kind: str, release_repo: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    dest = Dest(f"s3://{s3_bucket}/prod", s3_server.endpoint_url)
+    dest = make_dest(kind, request, tmp_path)
     store = dest.open()
     rng = random.Random(7)
     command = [
@@ -174,8 +170,7 @@ def test_sigkilled_sync_processes_leave_no_lying_manifest(
         "sync",
         str(release_repo),
         dest.url,
-        "--endpoint-url",
-        s3_server.endpoint_url,
+        *(["--endpoint-url", dest.endpoint_url] if dest.endpoint_url else []),
         "--jobs",
         "2",
     ]

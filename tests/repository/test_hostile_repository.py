@@ -43,23 +43,28 @@ def test_every_hostile_file_becomes_a_finding(tmp_path: Path) -> None:
     repo = hostile_repository(tmp_path)
     findings = validate_repository(repo)
     got = {(f.path.relative_to(repo).as_posix(), f.code) for f in findings if f.is_error}
+    # Links are refused wherever they are (core.untrusted), and nothing is read through them.
     assert got == {
-        ("loops/1", "model-file-missing"),
+        ("loops/1/model.onnx", "unsafe-link"),
+        ("loops/2", "unsafe-link"),
+        ("self", "unsafe-link"),
         ("folders/1", "model-file-missing"),
-        ("links/config.pbtxt", "config-unreadable"),
+        ("links/config.pbtxt", "unsafe-link"),
         ("binary/config.pbtxt", "config-unreadable"),
     }
 
 
 def test_list_and_validate_commands_survive_a_hostile_repository(tmp_path: Path) -> None:
     repo = hostile_repository(tmp_path)
-    assert [m.name for m in list_repository(repo)] == ["binary", "folders", "loops"]
+    listed = {m.name: m.error for m in list_repository(repo)}
+    assert sorted(listed) == ["binary", "folders", "links", "loops"]
+    assert "is a symbolic link" in listed["links"]
     # CliRunner keeps an unexpected exception in result.exception and prints no traceback,
     # so that is what is checked: validate ends in click's SystemExit(1) with its findings,
     # list succeeds with what it can read.
     validate = CliRunner().invoke(cli, ["validate", "--repo", str(repo)])
     assert validate.exit_code == 1 and isinstance(validate.exception, SystemExit)
-    assert validate.stderr.startswith(f"Error: 4 error(s) and 0 warning(s) in {repo}")
+    assert validate.stderr.startswith(f"Error: 6 error(s) and 0 warning(s) in {repo}")
     for args in (["list", "--repo", str(repo)], ["list", "--repo", str(repo), "--format", "json"]):
         result = CliRunner().invoke(cli, args)
         assert result.exit_code == 0 and result.exception is None, (args, result.exception)

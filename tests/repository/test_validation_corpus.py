@@ -23,7 +23,7 @@ def test_validator_reports_exactly_the_expected_errors(case: Case, tmp_path: Pat
     repo.mkdir()
     name = case.id.replace("-", "_")
     case.build(repo, name)
-    findings = validate_repository(repo)
+    findings = validate_repository(repo, auto_complete=case.auto_complete)
     errors = {f.code for f in findings if f.is_error}
     warnings = {f.code for f in findings if not f.is_error}
     assert errors == set(case.errors), [str(f) for f in findings]

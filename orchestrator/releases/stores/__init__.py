@@ -3,7 +3,10 @@
 ``file`` keeps a store in a local folder, ``s3`` (the only boto3 importer) in an S3 or
 S3-compatible bucket, ``gcs`` (the only google-cloud-storage importer) in a GCS bucket;
 each turns its library's errors into ``StorageError``. ``open_store`` picks one by URL.
-Both cloud libraries are optional extras, imported only when such a store is opened.
+boto3 is in the base install; google-cloud-storage is the ``gcs`` extra. Both are
+imported only when such a store is opened. ``serving_url`` says where Triton serves a
+release of a store from (or why it cannot); ``redact`` hides credentials in any URL
+that a message shows.
 
 The operations sync needs, and how each store does them:
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from orchestrator.errors import StorageError
 from orchestrator.releases.stores.base import (
     Store,
     StoredObject,
@@ -31,10 +35,12 @@ from orchestrator.releases.stores.base import (
     Versioned,
     check_key,
     parse_store_url,
+    redact,
 )
-from orchestrator.releases.stores.file import FileStore
+from orchestrator.releases.stores.file import FileStore, check_destination
 from orchestrator.releases.stores.gcs import GcsStore
 from orchestrator.releases.stores.s3 import S3Store
+from orchestrator.releases.stores.serving_url import serving_url
 
 __all__ = [
     "FileStore",
@@ -44,9 +50,12 @@ __all__ = [
     "StoreLocation",
     "StoredObject",
     "Versioned",
+    "check_destination",
     "check_key",
     "open_store",
     "parse_store_url",
+    "redact",
+    "serving_url",
 ]
 
 logger = logging.getLogger(__name__)
@@ -61,7 +70,8 @@ def open_store(url: str, *, endpoint_url: str | None = None, max_connections: in
         max_connections: HTTP connection pool size (one per parallel transfer).
 
     Raises:
-        StorageError: the URL is not one of those, or the store's library is missing.
+        StorageError: the URL is not one of those, an endpoint is given for a store that
+            is not s3://, or the store's library is missing.
 
     Example:
         >>> store = open_store("file:///tmp/releases")
@@ -69,6 +79,11 @@ def open_store(url: str, *, endpoint_url: str | None = None, max_connections: in
         'file:///tmp/releases'
     """
     location = parse_store_url(url)
+    if endpoint_url and location.scheme != "s3":
+        raise StorageError(
+            f"--endpoint-url {redact(endpoint_url)} applies to s3:// stores only, not "
+            f"{redact(url)}. Leave it out (a GCS emulator is set with STORAGE_EMULATOR_HOST)."
+        )
     if location.scheme == "file":
         return FileStore(Path(location.prefix))
     if location.scheme == "s3":

@@ -5,6 +5,9 @@ and is checked (``check_key``) both ways: keys we write and keys a listing retur
 with ``..``, an absolute path, a backslash or a NUL byte is refused, so nothing is ever
 read from or written outside the root.
 
+A URL may carry credentials (``http://user:secret@host``); ``redact`` hides them, and
+every message or log line that shows a store URL or an endpoint goes through it.
+
 The stores themselves live beside this module (``file``, ``s3``, ``gcs``); ``open_store``
 in the package picks one by the URL's scheme.
 """
@@ -14,11 +17,12 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from orchestrator.core.digest import FileDigest
 from orchestrator.errors import StorageError
@@ -33,9 +37,13 @@ __all__ = [
     "hex_from_b64",
     "join_key",
     "parse_store_url",
+    "redact",
 ]
 
 logger = logging.getLogger(__name__)
+
+# scheme://userinfo@ anywhere in a text: the userinfo is what ``redact`` hides.
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#@\s]*)@")
 
 
 @dataclass(frozen=True)
@@ -71,9 +79,14 @@ class StoreLocation:
 
 
 class Store(Protocol):
-    """What sync, releases and environment pointers need from a store."""
+    """What sync, releases and environment pointers need from a store.
+
+    ``url`` is the store's URL without credentials; ``endpoint_url`` the S3-compatible
+    endpoint it talks to when that is not the cloud's own (None otherwise).
+    """
 
     url: str
+    endpoint_url: str | None
 
     def list_objects(self, prefix: str) -> list[StoredObject]:
         """Every object whose key starts with ``prefix``, keys checked."""
@@ -151,8 +164,30 @@ def check_key(key: str) -> str:
     return key
 
 
+def redact(text: str) -> str:
+    """``text`` with the credentials of every URL in it replaced by ``***``.
+
+    Works on a bare URL and on a message that quotes one (a library's error text).
+
+    Example:
+        >>> redact("http://user:secret@minio:9000/")
+        'http://***@minio:9000/'
+        >>> redact('Could not connect to "https://key@host/b"')
+        'Could not connect to "https://***@host/b"'
+    """
+    return _USERINFO.sub(lambda m: m.group("scheme") + "***@", text)
+
+
 def parse_store_url(url: str) -> StoreLocation:
     """Split a store URL into scheme, bucket and prefix.
+
+    A ``file://`` path is percent-decoded (``file:///a%20b`` is the folder ``/a b``), as
+    ``Path.as_uri()`` encodes it. Credentials in the URL are refused: they would end up
+    in logs and in the URL Triton is started with.
+
+    Raises:
+        StorageError: not a ``file://``, ``s3://`` or ``gs://`` URL, no bucket, an unsafe
+            prefix, or credentials in the URL.
 
     Example:
         >>> parse_store_url("s3://models/prod/")
@@ -160,19 +195,26 @@ def parse_store_url(url: str) -> StoreLocation:
     """
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
+    shown = redact(url)
+    if "@" in parts.netloc:
+        raise StorageError(
+            f"Store URL {shown!r} carries credentials. Expected {scheme or 's3'}://bucket/prefix "
+            "with the credentials in the environment (AWS_ACCESS_KEY_ID, "
+            "GOOGLE_APPLICATION_CREDENTIALS) or workload identity."
+        )
     if scheme == "file":
         if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
             raise StorageError(
-                f"Store URL {url!r} is not an absolute file URL. Expected file:///abs/path."
+                f"Store URL {shown!r} is not an absolute file URL. Expected file:///abs/path."
             )
-        return StoreLocation("file", "", parts.path)
+        return StoreLocation("file", "", unquote(parts.path))
     if scheme not in ("s3", "gs"):
         raise StorageError(
-            f"Unsupported store URL {url!r}. "
+            f"Unsupported store URL {shown!r}. "
             "Expected file:///path, s3://bucket/prefix or gs://bucket/prefix."
         )
     if not parts.netloc:
-        raise StorageError(f"Store URL {url!r} has no bucket. Expected {scheme}://bucket/prefix.")
+        raise StorageError(f"Store URL {shown!r} has no bucket. Expected {scheme}://bucket/prefix.")
     prefix = parts.path.strip("/")
     if prefix:
         check_key(prefix)

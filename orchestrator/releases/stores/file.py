@@ -4,6 +4,8 @@ Conditional writes without a server: ``create`` links a temporary file to the ke
 (``link()`` refuses an existing name), ``replace`` compares the file's sha256 under an
 exclusive lock on the key's lock file. Temporary and lock files live under ``.tmp/`` at
 the root, which listings skip.
+
+``check_destination`` refuses a local store that overlaps the repository synced into it.
 """
 
 from __future__ import annotations
@@ -20,9 +22,15 @@ from pathlib import Path
 
 from orchestrator.core.digest import FileDigest, file_digest
 from orchestrator.errors import StorageError, StoreConflictError
-from orchestrator.releases.stores.base import StoredObject, Versioned, check_key
+from orchestrator.releases.stores.base import (
+    StoredObject,
+    Versioned,
+    check_key,
+    parse_store_url,
+    redact,
+)
 
-__all__ = ["FileStore"]
+__all__ = ["FileStore", "check_destination"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +43,7 @@ class FileStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.url = root.as_uri()
+        self.endpoint_url: str | None = None
 
     def _path(self, key: str) -> Path:
         check_key(key.rstrip("/") if key.endswith("/") else key)
@@ -158,3 +167,36 @@ class FileStore:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def check_destination(repository: Path, dest: str) -> None:
+    """Refuse a ``file://`` ``dest`` inside ``repository``, or ``repository`` inside it.
+
+    Both are resolved (symbolic links followed, a missing folder resolved as far as it
+    exists), so ``file:///repo/../repo/out`` and a link into the repository are caught.
+    Object stores (s3://, gs://) cannot overlap a local folder and always pass.
+
+    Raises:
+        StorageError: the two overlap; the message names both and what to do.
+
+    Example:
+        >>> check_destination(Path("/srv/model_repository"), "file:///srv/releases")
+    """
+    location = parse_store_url(dest)
+    if location.scheme != "file":
+        return
+    store_root = Path(location.prefix).resolve()
+    repo_root = repository.resolve()
+    if store_root == repo_root or store_root.is_relative_to(repo_root):
+        where = "is the repository" if store_root == repo_root else "is inside the repository"
+        raise StorageError(
+            f"Refusing to sync into {redact(dest)}: it {where} {repository} ({repo_root}), so "
+            "the release would be written among the models it is built from and every later "
+            "command would read it as a model. Choose a folder outside the repository."
+        )
+    if repo_root.is_relative_to(store_root):
+        raise StorageError(
+            f"Refusing to sync into {redact(dest)}: the repository {repository} ({repo_root}) "
+            "is inside it, where sync writes releases and gc deletes them. Choose a store "
+            "folder that does not contain the repository."
+        )

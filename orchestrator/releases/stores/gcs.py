@@ -23,6 +23,7 @@ from orchestrator.releases.stores.base import (
     StoreLocation,
     Versioned,
     check_key,
+    redact,
 )
 
 __all__ = ["GcsStore"]
@@ -47,6 +48,7 @@ class GcsStore(PrefixedKeys):
         self.bucket_name = location.bucket
         self.prefix = location.prefix
         self.url = f"gs://{location.bucket}/{location.prefix}".rstrip("/")
+        self.endpoint_url: str | None = None  # an emulator comes from STORAGE_EMULATOR_HOST
         self._client = client if client is not None else _gcs_client()
         self._bucket = self._client.bucket(self.bucket_name)
 
@@ -193,7 +195,7 @@ def _gcs_client() -> Any:
         return storage.Client()
     except DefaultCredentialsError as exc:
         raise StorageError(
-            f"No Google Cloud credentials were found ({exc}). Set "
+            f"No Google Cloud credentials were found ({redact(str(exc))}). Set "
             "GOOGLE_APPLICATION_CREDENTIALS, run `gcloud auth application-default login`, "
             "or use workload identity."
         ) from exc
@@ -220,19 +222,20 @@ def _gcs_call(store: GcsStore, action: str, call: Callable[[], T]) -> T:
             "your credentials may read and write the bucket."
         ) from exc
     except exceptions.GoogleAPICallError as exc:
-        raise StorageError(f"Could not {action} in {where}: {exc.message}.") from exc
+        raise StorageError(f"Could not {action} in {where}: {redact(exc.message)}.") from exc
     except exceptions.RetryError as exc:
         raise StorageError(
             f"Could not {action}: the GCS endpoint is unreachable or keeps failing "
-            f"({exc.cause}). Check the network (and STORAGE_EMULATOR_HOST if set)."
+            f"({redact(str(exc.cause))}). Check the network (and STORAGE_EMULATOR_HOST if set)."
         ) from exc
     except GoogleAuthError as exc:
         raise StorageError(
-            f"Could not {action} in {where}: the credentials were rejected ({exc}). Check "
-            "GOOGLE_APPLICATION_CREDENTIALS or `gcloud auth application-default login`."
+            f"Could not {action} in {where}: the credentials were rejected "
+            f"({redact(str(exc))}). Check GOOGLE_APPLICATION_CREDENTIALS or "
+            "`gcloud auth application-default login`."
         ) from exc
     except requests.exceptions.RequestException as exc:
         raise StorageError(
-            f"Could not {action}: the GCS endpoint is unreachable ({exc}). Check the "
+            f"Could not {action}: the GCS endpoint is unreachable ({redact(str(exc))}). Check the "
             "network (and STORAGE_EMULATOR_HOST if set)."
         ) from exc

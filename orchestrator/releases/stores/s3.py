@@ -8,6 +8,7 @@ file digests are S3's own ``ChecksumSHA256``, computed by botocore from the byte
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,6 +22,7 @@ from orchestrator.releases.stores.base import (
     Versioned,
     check_key,
     hex_from_b64,
+    redact,
 )
 
 __all__ = ["S3Store"]
@@ -47,7 +49,14 @@ class S3Store(PrefixedKeys):
     ) -> None:
         self.bucket = location.bucket
         self.prefix = location.prefix
-        self.endpoint_url = endpoint_url
+        # boto3 also reads the endpoint from the environment; Triton does not, so the
+        # serving URL needs it spelled out: remember where this store really is.
+        self.endpoint_url = (
+            endpoint_url
+            or os.environ.get("AWS_ENDPOINT_URL_S3")
+            or os.environ.get("AWS_ENDPOINT_URL")
+            or None
+        )
         self.url = f"s3://{location.bucket}/{location.prefix}".rstrip("/")
         self._client = client if client is not None else _s3_client(endpoint_url, max_connections)
 
@@ -248,7 +257,14 @@ def _s3_client(endpoint_url: str | None, max_connections: int) -> Any:
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
-    return boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
+    try:
+        return boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
+    except ValueError as exc:  # botocore: "Invalid endpoint: ..."
+        raise StorageError(
+            f"The S3 endpoint {redact(str(endpoint_url))} is not a URL ({redact(str(exc))}). "
+            "Expected http://HOST:PORT or https://HOST:PORT, e.g. --endpoint-url "
+            "http://127.0.0.1:9000."
+        ) from exc
 
 
 def _client_error() -> type[Exception]:
@@ -272,7 +288,9 @@ def _s3_call(store: S3Store, action: str, call: Callable[[], T]) -> T:
         PartialCredentialsError,
     )
 
-    where = f"s3://{store.bucket}" + (f" at {store.endpoint_url}" if store.endpoint_url else "")
+    where = f"s3://{store.bucket}" + (
+        f" at {redact(store.endpoint_url)}" if store.endpoint_url else ""
+    )
     try:
         return call()
     except StorageError:
@@ -290,7 +308,7 @@ def _s3_call(store: S3Store, action: str, call: Callable[[], T]) -> T:
         elif code in ("AccessDenied", "403", "AllAccessDisabled"):
             hint = "access was denied. Check that your credentials may read and write the bucket"
         else:
-            hint = f"S3 answered {code or 'an error'}: {message}"
+            hint = f"S3 answered {code or 'an error'}: {redact(message)}"
         raise StorageError(f"Could not {action} in {where}: {hint}.") from exc
     except (NoCredentialsError, PartialCredentialsError) as exc:
         raise StorageError(
@@ -299,10 +317,10 @@ def _s3_call(store: S3Store, action: str, call: Callable[[], T]) -> T:
         ) from exc
     except (EndpointConnectionError, ConnectTimeoutError) as exc:
         raise StorageError(
-            f"Could not {action}: the S3 endpoint is unreachable ({exc}). Check "
+            f"Could not {action}: the S3 endpoint is unreachable ({redact(str(exc))}). Check "
             "--endpoint-url (or AWS_ENDPOINT_URL), the network, and that the server is up."
         ) from exc
     except BotoCoreError as exc:
-        raise StorageError(f"Could not {action} in {where}: {exc}.") from exc
+        raise StorageError(f"Could not {action} in {where}: {redact(str(exc))}.") from exc
     except OSError as exc:
         raise StorageError(f"Could not {action}: {exc.strerror or exc}.") from exc

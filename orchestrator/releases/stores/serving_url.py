@@ -12,9 +12,12 @@ bucket or a path segment with other characters is silently misread (server#6910,
   ``s3://HOST:PORT/bucket/path`` (``AWS_ENDPOINT_URL`` is not read by Triton);
   ``https://`` endpoints keep their scheme: ``s3://https://HOST:PORT/bucket/path``.
 
-GCS paths (``gs://bucket/path``) are held to the same characters: GCS bucket names are
-``[0-9a-z._-]``, and anything else in a path is what the parser is least sure to keep.
-A ``file://`` store is served from its local path.
+GCS paths (``gs://bucket/path``): Triton's GCS parser splits at the first slash after
+``gs://`` and hands the rest to google-cloud-cpp, so the bucket may be any GCS bucket
+name (``[0-9a-z._-]``, 3-63 characters; ``_`` included, which S3 forbids: checked by
+serving a release from ``gs://under_score/...`` against fake-gcs-server). Path segments
+are held to the S3 characters, the only ones both parsers keep for sure. A ``file://``
+store is served from its local path.
 
 ``serving_url`` is the one function that says where Triton finds a release; ``sync``
 prints it and ``deploy`` writes it into the pod template, so a store Triton could not
@@ -28,13 +31,17 @@ import re
 from urllib.parse import urlsplit
 
 from orchestrator.errors import StorageError
-from orchestrator.releases.stores.base import parse_store_url
+from orchestrator.releases.stores.base import parse_store_url, redact
 
 __all__ = ["serving_url"]
 
 logger = logging.getLogger(__name__)
 
-_BUCKET = re.compile(r"[0-9a-z.-]{3,63}")
+_BUCKET = {"s3": re.compile(r"[0-9a-z.-]{3,63}"), "gs": re.compile(r"[0-9a-z._-]{3,63}")}
+_BUCKET_CHARACTERS = {
+    "s3": "[0-9a-z.-] (lower-case letters, digits, '.' and '-')",
+    "gs": "[0-9a-z._-] (lower-case letters, digits, '.', '_' and '-')",
+}
 _SEGMENT = re.compile(r"[0-9a-zA-Z._-]+")
 _HOST = re.compile(r"[0-9a-zA-Z.-]+")
 
@@ -61,27 +68,27 @@ def serving_url(store_url: str, release_id: str = "", *, endpoint_url: str | Non
         'gs://models/releases/3f1c'
     """
     location = parse_store_url(store_url)
+    shown = redact(store_url)
     segments = [s for s in location.prefix.split("/") if s]
     if release_id:
         segments += ["releases", release_id]
     if location.scheme == "file":
         if endpoint_url:
             raise StorageError(
-                f"--endpoint-url {_redact(endpoint_url)} applies to s3:// stores only, not "
-                f"{store_url}. Leave it out for a local store."
+                f"--endpoint-url {redact(endpoint_url)} applies to s3:// stores only, not "
+                f"{shown}. Leave it out for a local store."
             )
         return "/" + "/".join(segments)
-    if not _BUCKET.fullmatch(location.bucket):
+    if not _BUCKET[location.scheme].fullmatch(location.bucket):
         raise StorageError(
-            f"Triton cannot serve from bucket {location.bucket!r} of {store_url}: its "
+            f"Triton cannot serve from bucket {location.bucket!r} of {shown}: its "
             f"{location.scheme}:// path parser reads only bucket names of 3-63 characters "
-            "from [0-9a-z.-] (lower-case letters, digits, '.' and '-'). Use a bucket named "
-            "that way."
+            f"from {_BUCKET_CHARACTERS[location.scheme]}. Use a bucket named that way."
         )
     for segment in segments:
         if not _SEGMENT.fullmatch(segment):
             raise StorageError(
-                f"Triton cannot serve from {store_url}: the path segment {segment!r} has "
+                f"Triton cannot serve from {shown}: the path segment {segment!r} has "
                 "characters its path parser misreads. Segments may hold only [0-9a-zA-Z._-] "
                 "(letters, digits, '.', '_' and '-'); rename the prefix."
             )
@@ -90,8 +97,8 @@ def serving_url(store_url: str, release_id: str = "", *, endpoint_url: str | Non
         return f"{location.scheme}://{path}"
     if location.scheme != "s3":
         raise StorageError(
-            f"--endpoint-url {_redact(endpoint_url)} applies to s3:// stores only, not "
-            f"{store_url}. Leave it out, or use an s3:// store."
+            f"--endpoint-url {redact(endpoint_url)} applies to s3:// stores only, not "
+            f"{shown}. Leave it out, or use an s3:// store."
         )
     return f"s3://{_endpoint_part(endpoint_url)}/{path}"
 
@@ -116,18 +123,10 @@ def _endpoint_part(endpoint_url: str) -> str:
         problem = "its host may hold only letters, digits, '.' and '-'"
     if problem is not None:
         raise StorageError(
-            f"Triton cannot reach the S3 endpoint {_redact(endpoint_url)}: {problem}. "
+            f"Triton cannot reach the S3 endpoint {redact(endpoint_url)}: {problem}. "
             "Expected http://HOST:PORT or https://HOST:PORT, e.g. http://minio.storage:9000."
         )
     if port is None:
         port = 443 if parts.scheme == "https" else 80
     scheme = "https://" if parts.scheme == "https" else ""
     return f"{scheme}{host}:{port}"
-
-
-def _redact(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None and parts.username is None:
-        return url
-    netloc = "***@" + parts.netloc.rsplit("@", 1)[-1]
-    return parts._replace(netloc=netloc).geturl()

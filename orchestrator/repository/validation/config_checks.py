@@ -1,7 +1,8 @@
 """Triton core's rules for a model config, checked offline (before any backend).
 
 Mirrors ``ValidateModelConfig``, ``ValidateIOShape``, ``ValidateInstanceGroup`` and the
-server-side backend autofill of Triton 2.51 (``model_config_utils.cc``), and the warmup
+server-side backend autofill of Triton 2.51 (``AutoCompleteBackendFields`` in
+``model_config_utils.cc``, as ``orchestrator.core.backend_fields``), and the warmup
 batch-size rule, for the non-ensemble models of a repository.
 """
 
@@ -10,21 +11,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator.core.backend_fields import (
+    BackendFields,
+    autofill_backend_fields,
+    backend_fields_problem,
+    first_subfolder,
+)
 from orchestrator.core.findings import Finding, Severity, line_of, new_finding
-from orchestrator.core.model_config import DataType, InstanceKind, ModelConfig, ModelInput
-from orchestrator.repository.layout import is_version
+from orchestrator.core.load_rules import needs_autocomplete
+from orchestrator.core.model_config import (
+    DataType,
+    InstanceKind,
+    ModelConfig,
+    ModelInput,
+    config_as_dict,
+)
 
 __all__ = [
     "ONNX_BACKEND",
     "ONNX_FILENAME",
     "LoadedModel",
+    "backend_fields",
     "backend_of",
     "core_findings",
     "io_shape_findings",
 ]
 
 ONNX_BACKEND = "onnxruntime"
-ONNX_PLATFORM = "onnxruntime_onnx"
 ONNX_FILENAME = "model.onnx"
 _KIND = InstanceKind
 
@@ -40,8 +53,12 @@ class LoadedModel:
     config: ModelConfig
 
 
-def core_findings(model: LoadedModel) -> list[Finding]:
-    """Triton core's checks of a (non-ensemble) config, before any backend sees it.
+def core_findings(model: LoadedModel, *, auto_complete: bool = False) -> list[Finding]:
+    """Triton core's checks of a (non-ensemble) config, before any backend sees it (any backend).
+
+    With ``auto_complete`` (a server without ``--disable-auto-complete-config``), a config
+    the onnxruntime backend will complete gets its input and output checks after the
+    completion (``graph_checks.autocompleted_findings``), as Triton does.
 
     Example:
         >>> [f.code for f in core_findings(model)]  # doctest: +SKIP
@@ -55,26 +72,30 @@ def core_findings(model: LoadedModel) -> list[Finding]:
     ) -> None:
         found.append(new_finding(code, severity, path, message, hint, line_of(text, *needles)))
 
-    backend = backend_of(model)
-    if backend is None:
+    fields = backend_fields(model)
+    problem = backend_fields_problem(model.name, fields)
+    if problem is not None and not fields.backend:
         add(
             "backend-missing",
-            "the config names no backend or platform, and no version has a model.onnx",
-            'Add backend: "onnxruntime".',
+            f"Triton cannot tell the backend: {problem} (the config names no backend, and "
+            f"{_why_undetermined(model, fields)})",
+            'Add backend: "onnxruntime" (or the backend the model is for).',
+            "platform:" if fields.platform else "name:",
+        )
+    elif problem is not None:
+        add(
+            "platform-mismatch",
+            f"platform {fields.platform!r} does not go with backend {fields.backend!r}: {problem}",
+            "Remove the platform line (the backend is enough).",
+            "platform:",
         )
     elif not config.backend:
         add(
             "autocomplete-backend",
-            f"the config names no backend; Triton infers {backend!r} from the files",
-            f'Write backend: "{backend}" so the config says what production runs.',
+            f"the config names no backend; Triton infers {fields.backend!r} from the "
+            f"{fields.source}",
+            f'Write backend: "{fields.backend}" so the config says what production runs.',
             severity="warning",
-        )
-    if config.platform and config.platform != ONNX_PLATFORM and backend == ONNX_BACKEND:
-        add(
-            "platform-mismatch",
-            f"platform {config.platform!r} does not go with backend 'onnxruntime'",
-            "Remove the platform line (or use onnxruntime_onnx).",
-            "platform:",
         )
     if config.max_batch_size < 0:
         add(
@@ -83,24 +104,62 @@ def core_findings(model: LoadedModel) -> list[Finding]:
             "Use 0 (no batching) or a positive size.",
             "max_batch_size",
         )
-    found += io_shape_findings(model)
+    # Strict: core validates inputs and outputs at once, whatever the backend. Auto-complete:
+    # after the backend completed them (onnxruntime: per version, in graph_checks; another
+    # backend: not known here).
+    completes = fields.backend != ONNX_BACKEND or needs_autocomplete(config_as_dict(config))
+    if not (auto_complete and completes):
+        found += io_shape_findings(model)
     found += _check_scheduling(model)
     return found
 
 
-def backend_of(model: LoadedModel) -> str | None:
-    """The backend Triton will use: the config's, or what its server-side autofill infers."""
+def backend_fields(model: LoadedModel) -> BackendFields:
+    """The config's backend, platform and model filename after Triton core's autofill.
+
+    Example:
+        >>> backend_fields(model).backend  # doctest: +SKIP
+        'onnxruntime'
+    """
     config = model.config
-    if config.backend:
-        return str(config.backend)
-    if config.platform == ONNX_PLATFORM or config.default_model_filename == ONNX_FILENAME:
-        return ONNX_BACKEND
-    if config.platform or config.default_model_filename:
-        return str(config.platform or config.default_model_filename)
-    for entry in _entries(model.folder):
-        if is_version(entry.name) and (entry / ONNX_FILENAME).exists():
-            return ONNX_BACKEND
-    return None
+    first = first_subfolder([e.name for e in _entries(model.folder) if _is_dir(e)])
+    listing = None
+    if first is not None:
+        listing = {e.name: _is_dir(e) for e in _entries(model.folder / first)}
+    return autofill_backend_fields(
+        model.name, config.backend, config.platform, config.default_model_filename, listing
+    )
+
+
+def backend_of(model: LoadedModel) -> str | None:
+    """The backend Triton will use (after its autofill), or None when it cannot tell."""
+    return backend_fields(model).backend or None
+
+
+def _why_undetermined(model: LoadedModel, fields: BackendFields) -> str:
+    if fields.platform:
+        return f"platform {fields.platform!r} is not one Triton maps to a backend"
+    if fields.default_model_filename:
+        return (
+            f"default_model_filename {fields.default_model_filename!r} is not a name Triton "
+            "maps to a backend (model.onnx, model.plan, model.pt, model.py, ...)"
+        )
+    subfolders = [e.name for e in _entries(model.folder) if _is_dir(e)]
+    first = first_subfolder(subfolders)
+    if first is None:
+        return "the model folder has no sub-folder to look into"
+    return (
+        f"Triton looks only into the first sub-folder in name order, {first!r}, which holds "
+        "no model.onnx, model.plan, model.pt, model.py, model.savedmodel, model.graphdef or "
+        "model.xml"
+    )
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def io_shape_findings(model: LoadedModel) -> list[Finding]:

@@ -16,20 +16,24 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from orchestrator.core.digest import FileHasher, file_digest
+from orchestrator.core import untrusted
+from orchestrator.core.digest import FileHasher
 from orchestrator.core.findings import Finding, line_of, new_finding
-from orchestrator.core.model_config import CONFIG_FILENAME, parse_config
-from orchestrator.errors import ConfigSyntaxError, RepositoryError
+from orchestrator.core.model_config import CONFIG_FILENAME, ModelConfig, parse_config
+from orchestrator.core.names import MODEL_NAME_RULE, is_model_name
+from orchestrator.errors import ConfigSyntaxError, RepositoryError, UnsafeFileError
 from orchestrator.repository.compatibility import DEFAULT_TRITON_RELEASE, runtime_for
-from orchestrator.repository.layout import is_folder, served_versions
+from orchestrator.repository.layout import served_versions
 from orchestrator.repository.validation.config_checks import (
     ONNX_BACKEND,
     LoadedModel,
-    backend_of,
+    backend_fields,
     core_findings,
     io_shape_findings,
 )
 from orchestrator.repository.validation.ensembles import ENSEMBLE_PLATFORM, ensemble_findings
+from orchestrator.repository.validation.referenced_files import label_findings, warmup_findings
+from orchestrator.repository.validation.tree_checks import model_tree_findings, unsafe_finding
 from orchestrator.repository.validation.versions import version_findings, version_folders
 
 __all__ = ["Finding", "validate_repository"]
@@ -41,15 +45,20 @@ def validate_repository(
     root: Path,
     *,
     triton_release: str = DEFAULT_TRITON_RELEASE,
-    hash_file: FileHasher = file_digest,
+    auto_complete: bool = False,
+    hash_file: FileHasher | None = None,
 ) -> list[Finding]:
     """Find everything Triton would refuse in a model repository, offline.
 
     Args:
         root: the repository (``<root>/<model>/config.pbtxt``, ``<root>/<model>/<N>/``).
         triton_release: the production Triton release, for ONNX Runtime compatibility.
+        auto_complete: judge for a server started without
+            ``--disable-auto-complete-config`` (Triton's default): a model folder may lack
+            config.pbtxt, and the onnxruntime backend completes missing inputs, outputs and
+            max_batch_size from the graph. The default is production's: off.
         hash_file: takes the digests each version's ``manifest.json`` is checked against
-            (``DigestCache.digest`` skips unchanged files).
+            (``DigestCache.digest`` skips unchanged files; None reads every file).
 
     Returns:
         The findings, sorted by path and line; errors are ``is_error``.
@@ -69,17 +78,20 @@ def validate_repository(
             "that holds <model>/config.pbtxt, e.g. model_repository/."
         )
     try:
-        entries = sorted(root.iterdir())
-    except OSError as exc:
+        entries = untrusted.entries(root)
+    except UnsafeFileError as exc:
         raise RepositoryError(
-            f"Cannot list model repository {root}: {exc.strerror or exc}. Check its permissions."
+            f"Cannot list model repository {root}: {exc}. Check its permissions."
         ) from exc
     findings: list[Finding] = []
     models: dict[str, LoadedModel] = {}
     for entry in entries:
-        if not is_folder(entry):
+        if entry.kind == "link":
+            findings.append(_linked_model(root, entry))
+        if entry.kind != "folder":
             continue  # Triton looks at folders only
-        model, found = _load_model(entry)
+        findings += model_tree_findings(root, entry.name)
+        model, found = _load_model(root / entry.name, auto_complete)
         findings += found
         if model is not None:
             models[model.name] = model
@@ -88,36 +100,48 @@ def validate_repository(
         name: served_versions(m.config, version_folders(m.folder)[0]) for name, m in models.items()
     }
     for model in models.values():
-        if model.config.platform == ENSEMBLE_PLATFORM:
-            findings += io_shape_findings(model)
-            findings += ensemble_findings(
-                model.config_path, model.text, model.config, configs, served
-            )
-            findings += version_findings(
-                model, triton_release, graph_checks=False, hash_file=hash_file
-            )
-        elif backend_of(model) not in (ONNX_BACKEND, None):
-            findings.append(_unchecked_backend(model))
-            findings += version_findings(
-                model, triton_release, graph_checks=False, hash_file=hash_file
-            )
-        else:
-            core = core_findings(model)
-            findings += core
-            # Triton's core refuses these before the backend compares config and graph.
-            core_ok = not any(f.is_error for f in core)
-            findings += version_findings(
-                model, triton_release, graph_checks=core_ok, hash_file=hash_file
-            )
+        findings += _model_findings(
+            model, configs, served, triton_release, auto_complete, hash_file
+        )
     return sorted(findings, key=lambda f: (str(f.path), f.line or 0, f.code))
 
 
-def _unchecked_backend(model: LoadedModel) -> Finding:
+def _model_findings(
+    model: LoadedModel,
+    configs: dict[str, ModelConfig],
+    served: dict[str, list[int]],
+    triton_release: str,
+    auto_complete: bool,
+    hash_file: FileHasher | None,
+) -> list[Finding]:
+    """One model's findings, in the order Triton meets them (it stops at the first)."""
+    if model.config.platform == ENSEMBLE_PLATFORM:
+        found = io_shape_findings(model)
+        found += ensemble_findings(model.config_path, model.text, model.config, configs, served)
+        found += version_findings(model, triton_release, graph_checks=False, hash_file=hash_file)
+        return found if any(f.is_error for f in found) else found + label_findings(model)
+    backend = backend_fields(model).backend
+    core = core_findings(model, auto_complete=auto_complete)
+    if backend and backend != ONNX_BACKEND:
+        core.append(_unchecked_backend(model, backend))
+    if any(f.is_error for f in core):
+        # Triton refuses the config before it looks at the versions or the files.
+        return core + version_findings(
+            model, triton_release, graph_checks=False, hash_file=hash_file
+        )
+    found = core + version_findings(
+        model, triton_release, graph_checks=True, auto_complete=auto_complete, hash_file=hash_file
+    )
+    # Model::Init reads the labels, each instance the warmup data, whatever the backend.
+    return found + label_findings(model) + warmup_findings(model)
+
+
+def _unchecked_backend(model: LoadedModel, backend: str) -> Finding:
     return new_finding(
         "backend-unchecked",
         "warning",
         model.config_path,
-        f"backend {backend_of(model)!r} is not checked against its model files (only "
+        f"backend {backend!r} is not checked against its model files (only "
         "onnxruntime models and ensembles are)",
         "Load it in a local Triton (`orchestrator serve`) to check it.",
         line_of(model.text, "backend"),
@@ -127,10 +151,40 @@ def _unchecked_backend(model: LoadedModel) -> Finding:
 # -- config.pbtxt ------------------------------------------------------------------------
 
 
-def _load_model(folder: Path) -> tuple[LoadedModel | None, list[Finding]]:
+def _linked_model(root: Path, entry: untrusted.Entry) -> Finding:
+    try:
+        untrusted.require_kind(root, entry, "folder")
+    except UnsafeFileError as exc:
+        return unsafe_finding(exc)
+    raise AssertionError("a link is never a folder")  # pragma: no cover
+
+
+def _load_model(folder: Path, auto_complete: bool) -> tuple[LoadedModel | None, list[Finding]]:
     path = folder / CONFIG_FILENAME
-    if not path.exists() and not path.is_symlink():
-        return None, [
+    findings = _name_findings(folder)
+    try:
+        kind = untrusted.kind_of(folder.parent, f"{folder.name}/{CONFIG_FILENAME}")
+    except UnsafeFileError:
+        return None, findings  # an unreadable model folder: model_tree_findings reported it
+    if kind in ("link", "special"):
+        return None, findings  # model_tree_findings reported it; nothing is read from it
+    if kind is None and auto_complete:
+        # "model config can be missing if auto fill is set" (ModelRepositoryManager): the
+        # config starts empty, named after the folder.
+        return LoadedModel(folder.name, folder, path, "", ModelConfig(name=folder.name)), [
+            *findings,
+            new_finding(
+                "autocomplete-config",
+                "warning",
+                folder,
+                f"model folder {folder.name!r} has no {CONFIG_FILENAME}; a server with "
+                "auto-complete builds the config from the files, production "
+                "(--disable-auto-complete-config) refuses the model",
+                "Generate one with `orchestrator publish`.",
+            ),
+        ]
+    if kind is None:
+        return None, findings + [
             new_finding(
                 "config-missing",
                 "error",
@@ -142,24 +196,23 @@ def _load_model(folder: Path) -> tuple[LoadedModel | None, list[Finding]]:
             )
         ]
     try:
-        text = path.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else f"not UTF-8 text ({exc.reason})"
-        return None, [
-            new_finding(
-                "config-unreadable",
-                "error",
-                path,
-                f"cannot read the model config: {reason or exc}",
-                "Expected a readable protobuf text file; regenerate it with "
-                "`orchestrator publish --update-config`.",
-            )
-        ]
+        raw = untrusted.read_bytes(
+            folder.parent, f"{folder.name}/{CONFIG_FILENAME}", max_bytes=untrusted.CONFIG_MAX_BYTES
+        )
+    except UnsafeFileError as exc:
+        if exc.reason in ("too-large", "outside"):
+            return None, [*findings, unsafe_finding(exc)]
+        return None, [*findings, _config_unreadable(path, str(exc).split(". ", 1)[0])]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, [*findings, _config_unreadable(path, f"not UTF-8 text ({exc.reason})")]
     try:
         config = parse_config(text, path)
     except ConfigSyntaxError as exc:
         message = str(exc).split(": ", 1)[-1].split(". Expected", 1)[0]
         return None, [
+            *findings,
             new_finding(
                 "config-syntax",
                 "error",
@@ -167,9 +220,8 @@ def _load_model(folder: Path) -> tuple[LoadedModel | None, list[Finding]]:
                 message,
                 "Fix the field (names and values follow Triton's model_config.proto).",
                 exc.line,
-            )
+            ),
         ]
-    findings = []
     if config.name and config.name != folder.name:
         findings.append(
             new_finding(
@@ -182,3 +234,30 @@ def _load_model(folder: Path) -> tuple[LoadedModel | None, list[Finding]]:
             )
         )
     return LoadedModel(folder.name, folder, path, text, config), findings
+
+
+def _name_findings(folder: Path) -> list[Finding]:
+    if is_model_name(folder.name):
+        return []
+    return [
+        new_finding(
+            "model-name-invalid",
+            "error",
+            folder,
+            f"model folder name {folder.name!r} is not a usable model name: expected "
+            f"{MODEL_NAME_RULE}",
+            "Rename the folder (and the config's name); clients name the model in URLs, "
+            "and `orchestrator serve` and `publish` refuse other names.",
+        )
+    ]
+
+
+def _config_unreadable(path: Path, reason: str) -> Finding:
+    return new_finding(
+        "config-unreadable",
+        "error",
+        path,
+        f"cannot read the model config: {reason}",
+        "Expected a readable protobuf text file; regenerate it with "
+        "`orchestrator publish --update-config`.",
+    )

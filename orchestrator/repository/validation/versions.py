@@ -10,16 +10,17 @@ against the graph.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
-from orchestrator.core.digest import FileHasher, file_digest
+from orchestrator.core import untrusted
+from orchestrator.core.digest import FileDigest, FileHasher
 from orchestrator.core.findings import Finding, Severity, line_of, new_finding
 from orchestrator.core.onnx_signature import read_signature
-from orchestrator.errors import ConfigError, RepositoryError
+from orchestrator.errors import ConfigError, RepositoryError, UnsafeFileError
 from orchestrator.repository.compatibility import compatibility_problems
 from orchestrator.repository.layout import (
     STAGING_PREFIX,
-    is_folder,
     is_version,
     read_manifest,
     served_versions,
@@ -28,10 +29,12 @@ from orchestrator.repository.validation.config_checks import (
     ONNX_BACKEND,
     ONNX_FILENAME,
     LoadedModel,
-    backend_of,
+    backend_fields,
 )
 from orchestrator.repository.validation.ensembles import ENSEMBLE_PLATFORM
-from orchestrator.repository.validation.graph_checks import graph_findings
+from orchestrator.repository.validation.graph_checks import autocompleted_findings, graph_findings
+from orchestrator.repository.validation.referenced_files import cc_file_findings
+from orchestrator.repository.validation.tree_checks import unsafe_finding
 
 __all__ = ["version_findings", "version_folders"]
 
@@ -47,16 +50,16 @@ def version_folders(folder: Path) -> tuple[list[int], list[Path]]:
     """
     numeric, other = [], []
     try:
-        entries = sorted(folder.iterdir())
-    except OSError:
+        entries = untrusted.entries(folder)
+    except UnsafeFileError:
         return [], []
     for entry in entries:
-        if not is_folder(entry):
-            continue
+        if entry.kind != "folder":
+            continue  # a link is not a version (tree_checks reports it)
         if is_version(entry.name):
             numeric.append(int(entry.name))
         else:
-            other.append(entry)
+            other.append(folder / entry.name)
     return sorted(numeric), other
 
 
@@ -64,7 +67,9 @@ def version_findings(
     model: LoadedModel,
     triton_release: str,
     graph_checks: bool,
-    hash_file: FileHasher = file_digest,
+    *,
+    auto_complete: bool = False,
+    hash_file: FileHasher | None = None,
 ) -> list[Finding]:
     """Check a model's version folders and the files of every version.
 
@@ -76,8 +81,10 @@ def version_findings(
         triton_release: the production Triton release, for ONNX Runtime compatibility.
         graph_checks: compare the config with each graph (off when Triton's core already
             refuses the config, or for ensembles and other backends).
+        auto_complete: judge for a server with auto-complete on (the onnxruntime backend
+            completes a config without inputs or outputs from each graph).
         hash_file: takes the digests a version's ``manifest.json`` is checked against
-            (``DigestCache.digest`` skips unchanged files).
+            (``DigestCache.digest`` skips unchanged files; None reads every file).
 
     Example:
         >>> [f.code for f in version_findings(model, "24.10", graph_checks=True)]  # doctest: +SKIP
@@ -124,14 +131,47 @@ def version_findings(
                 line_of(model.text, "version_policy"),
             )
         )
-    if config.platform == ENSEMBLE_PLATFORM or backend_of(model) not in (ONNX_BACKEND, None):
+    if config.platform == ENSEMBLE_PLATFORM:
         return found
+    fields = backend_fields(model)
     for version in available:
         severity: Severity = "error" if version in served else "warning"
-        found += _check_version(
-            model, folder / str(version), severity, triton_release, graph_checks, hash_file
-        )
+        if fields.backend == ONNX_BACKEND:
+            found += _check_version(
+                model,
+                folder / str(version),
+                severity,
+                triton_release,
+                graph_checks,
+                auto_complete,
+                hash_file,
+            )
+        elif fields.backend and fields.default_model_filename:
+            found += _other_backend_file(
+                model, folder / str(version), severity, fields.default_model_filename
+            )
     return found
+
+
+def _other_backend_file(
+    model: LoadedModel, version_dir: Path, severity: Severity, filename: str
+) -> list[Finding]:
+    """A backend other than onnxruntime loads ``<version>/<default_model_filename>``."""
+    unserved = "" if severity == "error" else " (a version the version_policy does not serve)"
+    found = cc_file_findings(model, version_dir, severity, unserved)
+    if (version_dir / filename).exists():
+        return found
+    return [
+        *found,
+        new_finding(
+            "model-file-missing",
+            severity,
+            version_dir,
+            f"version folder has no {filename}, the file backend "
+            f"{backend_fields(model).backend!r} loads{unserved}",
+            "Publish the version again, or set default_model_filename to the model's file.",
+        ),
+    ]
 
 
 def _ignored_folder(entry: Path) -> Finding:
@@ -158,14 +198,20 @@ def _check_version(
     severity: Severity,
     triton_release: str,
     graph_checks: bool,
-    hash_file: FileHasher,
+    auto_complete: bool,
+    hash_file: FileHasher | None,
 ) -> list[Finding]:
     unserved = "" if severity == "error" else " (a version the version_policy does not serve)"
     filename = model.config.default_model_filename or ONNX_FILENAME
-    model_file = version_dir / filename
-    if is_folder(model_file) and (model_file / ONNX_FILENAME).is_file():
-        model_file = model_file / ONNX_FILENAME  # a large model: a folder with model.onnx
-    if not model_file.is_file():
+    # Read under the untrusted-input rule (core.untrusted), relative to the repository.
+    root = model.folder.parent
+    try:
+        model_file, kind = _model_file(root, version_dir / filename)
+    except UnsafeFileError as exc:
+        return [unsafe_finding(exc, severity, unserved)]
+    if kind in ("link", "special"):
+        return []  # tree_checks reported it; nothing is read through it
+    if kind != "file":
         return [
             new_finding(
                 "model-file-missing",
@@ -175,9 +221,12 @@ def _check_version(
                 f"Publish the version again; Triton looks for {filename} (default_model_filename).",
             )
         ]
-    found = _manifest_findings(version_dir, severity, unserved, hash_file)
+    found = _manifest_findings(root, version_dir, severity, unserved, hash_file)
+    found += cc_file_findings(model, version_dir, severity, unserved)
     try:
-        signature = read_signature(model_file)
+        signature = read_signature(model_file, within=root)
+    except UnsafeFileError as exc:
+        return [*found, unsafe_finding(exc, severity, unserved)]
     except ConfigError as exc:
         return [
             *found,
@@ -189,8 +238,30 @@ def _check_version(
                 "Re-export the model or copy it again.",
             ),
         ]
-    for location in signature.external_files:
-        if not (model_file.parent / location).is_file():
+    found += _external_data_findings(root, model_file, signature.external_files, severity, unserved)
+    for code, message, hint in compatibility_problems(signature, triton_release):
+        found.append(new_finding(code, severity, model_file, message + unserved, hint))
+    if not graph_checks:
+        return found
+    if auto_complete:
+        return found + autocompleted_findings(model, signature, model_file, severity, unserved)
+    return found + graph_findings(model, signature, model_file, severity, unserved)
+
+
+def _external_data_findings(
+    root: Path, model_file: Path, locations: Sequence[str], severity: Severity, unserved: str
+) -> list[Finding]:
+    found: list[Finding] = []
+    for location in locations:
+        try:
+            where = untrusted.kind_of(root, _relative(root, model_file.parent))
+            external = untrusted.kind_of(model_file.parent, location) if where else None
+        except UnsafeFileError as exc:
+            found.append(unsafe_finding(exc, severity, unserved))
+            continue
+        if external in ("link", "special"):
+            continue  # tree_checks reported it
+        if external != "file":
             found.append(
                 new_finding(
                     "onnx-external-data-missing",
@@ -200,28 +271,37 @@ def _check_version(
                     "Copy the external data file into the version folder (publish copies it).",
                 )
             )
-    for code, message, hint in compatibility_problems(signature, triton_release):
-        found.append(new_finding(code, severity, model_file, message + unserved, hint))
-    if not graph_checks:
-        return found
-    return found + graph_findings(model, signature, model_file, severity, unserved)
+    return found
 
 
 def _manifest_findings(
-    version_dir: Path, severity: Severity, unserved: str, hash_file: FileHasher
+    root: Path, version_dir: Path, severity: Severity, unserved: str, hash_file: FileHasher | None
 ) -> list[Finding]:
     try:
         manifest = read_manifest(version_dir)
+    except UnsafeFileError as exc:
+        if exc.reason in ("link", "special"):
+            return []  # tree_checks reported it
+        return [unsafe_finding(exc, "warning")]
     except RepositoryError as exc:
         return [new_finding("manifest-invalid", "warning", version_dir, str(exc), "Republish.")]
     if manifest is None:
         return []
     found = []
+    folder = _relative(root, version_dir)
     for name, expected in sorted(manifest.items()):
         path = version_dir / name
         try:
-            actual = hash_file(path)
-        except OSError:
+            untrusted.safe_parts(version_dir, name)
+            actual: FileDigest | None = (
+                hash_file(path) if hash_file else untrusted.digest(root, f"{folder}/{name}")
+            )
+        except UnsafeFileError as exc:
+            if exc.reason in ("link", "special"):
+                continue  # tree_checks reported it; never read through a manifest entry
+            if exc.reason != "missing":
+                found.append(unsafe_finding(exc, severity, f" (a manifest.json entry){unserved}"))
+                continue
             actual = None
         if actual != expected:
             what = (
@@ -243,3 +323,16 @@ def _manifest_findings(
                 )
             )
     return found
+
+
+def _model_file(root: Path, model_file: Path) -> tuple[Path, untrusted.Kind | None]:
+    """The model file and its kind; a large model is a folder holding model.onnx."""
+    kind = untrusted.kind_of(root, _relative(root, model_file))
+    inner = model_file / ONNX_FILENAME
+    if kind == "folder" and untrusted.kind_of(root, _relative(root, inner)) is not None:
+        return inner, untrusted.kind_of(root, _relative(root, inner))
+    return model_file, kind
+
+
+def _relative(root: Path, path: Path) -> str:
+    return path.relative_to(root).as_posix()

@@ -32,6 +32,7 @@ from orchestrator import client
 from orchestrator.errors import ServerError
 from orchestrator.serving.triton.backends import assemble_backend_dir
 from orchestrator.serving.triton.binary import TritonInstall, find_tritonserver
+from orchestrator.serving.triton.flags import local_args
 
 __all__ = ["ServerOptions", "TritonServer", "free_port"]
 
@@ -308,28 +309,29 @@ class TritonServer:
             self._own_workdir = True
 
     def _command(self, install: TritonInstall, backend_dir: Path) -> list[str]:
+        # Production's flags; every local difference is listed with its reason in flags.py.
         options = self.options
         repository = options.repository if options.is_remote else Path(options.repository).resolve()
-        command = [
-            str(install.binary),
-            f"--model-repository={repository}",
+        overrides: dict[str, str | None] = {
+            "--model-control-mode": options.model_control_mode,
+            "--http-port": str(self.http_port),
+            "--grpc-port": str(self.grpc_port),
+            "--metrics-port": str(self.metrics_port),
+            "--exit-timeout-secs": str(max(1, int(options.stop_timeout_s) - 1)),
+        }
+        if not options.strict_model_config:
+            overrides["--disable-auto-complete-config"] = None
+        additions = [
             f"--backend-directory={backend_dir}",
-            f"--model-control-mode={options.model_control_mode}",
             f"--http-address={options.address}",
-            f"--http-port={self.http_port}",
             f"--grpc-address={options.address}",
-            f"--grpc-port={self.grpc_port}",
             f"--metrics-address={options.address}",
-            f"--metrics-port={self.metrics_port}",
-            f"--exit-timeout-secs={max(1, int(options.stop_timeout_s) - 1)}",
             f"--log-verbose={options.log_verbose}",
         ]
-        if options.strict_model_config:
-            command.append("--disable-auto-complete-config")
         if options.model_control_mode == "poll":
-            command.append(f"--repository-poll-secs={options.repository_poll_s}")
-        command.extend(options.extra_args)
-        return command
+            additions.append(f"--repository-poll-secs={options.repository_poll_s}")
+        args = local_args(str(repository), overrides, additions)
+        return [str(install.binary), *args, *options.extra_args]
 
     def _environment(self, install: TritonInstall) -> dict[str, str]:
         env = dict(os.environ)

@@ -12,6 +12,10 @@ the backend directory holds ``onnxruntime/model.py`` instead of the real
   ``inter_op_thread_count`` parameters, and uses the CUDA provider for ``KIND_GPU``
   instances when ``onnxruntime-gpu`` is installed.
 * All requests of one ``execute`` call run as one ONNX Runtime batch.
+* On a server with auto-complete on (no ``--disable-auto-complete-config``) it completes a
+  config without inputs or outputs from the graph as the real backend does
+  (``load_rules.autocomplete_config``); the graph is the file the python backend names as
+  the stub's first argument (``<model>/<version>/<default_model_filename>``).
 
 The module imports without Triton (``session_tensors`` alone): ``pb_utils`` is only
 needed inside ``initialize`` and ``execute``.
@@ -155,8 +159,42 @@ def _to_triton(array: NDArray[Any]) -> NDArray[Any]:
     return array
 
 
+def _artifact_path() -> str | None:
+    """The model file the python backend started this stub for (its first argument)."""
+    try:
+        with open("/proc/self/cmdline", "rb") as cmdline:
+            args = cmdline.read().split(b"\0")
+    except OSError:
+        return None
+    if len(args) < 2 or not args[1]:
+        return None
+    path = os.fsdecode(args[1])
+    return os.path.join(path, "model.onnx") if os.path.isdir(path) else path
+
+
 class TritonPythonModel:
     """One model instance: an ONNX Runtime session checked against the model config."""
+
+    @staticmethod
+    def auto_complete_config(auto_complete_model_config: Any) -> Any:
+        """Complete a config without inputs or outputs from the graph (auto-complete on)."""
+        config = auto_complete_model_config.as_dict()
+        if not load_rules.needs_autocomplete(config):
+            return auto_complete_model_config
+        path = _artifact_path()
+        if path is None or not os.path.isfile(path):
+            raise _refused(f"unable to find '{path}' for model '{config.get('name')}'")
+        try:
+            session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        except (ort.capi.onnxruntime_pybind11_state.Fail, RuntimeError) as exc:
+            raise _refused(f"ONNX Runtime could not open {path}: {exc}") from exc
+        inputs, outputs, _ = session_tensors(session)
+        completed, problems = load_rules.autocomplete_config(config, inputs, outputs)
+        if problems:
+            raise _refused(problems[0].message)
+        config.clear()
+        config.update(completed)  # the stub sends back the dict as_dict() exposes
+        return auto_complete_model_config
 
     def initialize(self, args: dict[str, str]) -> None:
         """Open the version's ONNX file and refuse configs the real backend would refuse."""

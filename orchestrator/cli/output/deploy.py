@@ -1,0 +1,50 @@
+"""How the cluster commands print for people: deploy and rollback reports, status.
+
+Their JSON forms are the reports' own ``as_dict()``.
+"""
+
+from __future__ import annotations
+
+import click
+
+from orchestrator.deploy.rollout import DeployReport
+from orchestrator.deploy.status import EnvironmentStatus
+
+__all__ = ["print_deploy", "print_status"]
+
+
+def print_deploy(report: DeployReport) -> None:
+    """A dry run: the commands as comments, then the rendered manifests; else a summary."""
+    if report.dry_run:
+        for command in report.commands:
+            click.echo(f"# would run: {command}")
+        click.echo(report.rendered, nl=False)
+        click.echo("Dry run: nothing applied, the pointer did not move.", err=True)
+        return
+    click.echo(f"environment  {report.environment} (namespace {report.namespace})")
+    click.echo(f"release      {report.release_id}")
+    click.echo(f"serves from  {report.model_repository}")
+    click.echo(f"checked      {', '.join(report.checked)}")
+    click.echo(f"pointer      {report.previous_release_id or 'none'} -> {report.release_id}")
+
+
+def print_status(status: EnvironmentStatus) -> None:
+    """Pointer, template, rollout, pods and models, one line each; DRIFT lines last."""
+    rollout = status.rollout
+    click.echo(f"environment  {status.environment} (namespace {status.namespace})")
+    click.echo(f"pointer      {status.pointer_release or 'none'}")
+    click.echo(f"template     {status.template_release or 'none'}")
+    click.echo(
+        f"rollout      {rollout.state}: {rollout.updated}/{rollout.replicas} updated, "
+        f"{rollout.ready} ready, {rollout.available} available"
+    )
+    for pod in status.pods:
+        state = "ready" if pod.ready else ", ".join(pod.waiting) or pod.phase
+        click.echo(f"pod          {pod.name}: {state}, release {pod.release or 'none'}")
+    for entry in status.models:
+        mark = "DRIFT" if entry.drift else "ok"
+        click.echo(f"models       {entry.pod}: {', '.join(entry.loaded) or 'none'} ({mark})")
+    for line in status.drift:
+        click.echo(f"DRIFT        {line}")
+    if not status.drift:
+        click.echo("No drift: the environment runs what its pointer names.", err=True)

@@ -1,0 +1,249 @@
+"""The one way this project runs ``kubectl``: a small runner protocol and its real implementation.
+
+Every step of ``deploy``, ``rollback`` and ``status`` calls kubectl through a
+``KubectlRunner`` it is given: ``run`` (arguments, standard input, timeout -> a
+``Completed``) for commands that finish, ``start`` for the one that does not
+(``port-forward``). ``SubprocessKubectl`` is the real runner, and this module is the only
+one that starts a kubectl process; tests inject a recording runner instead
+(``tests/deploy/recording.py``, the project's one fake of Kubernetes).
+
+``check`` turns a failed command into a ``DeployError`` that names the step, the
+command and kubectl's own words; ``port_forward`` holds a forwarded local port open for
+the length of a ``with`` block and always stops the forwarder.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Protocol
+
+from orchestrator.errors import DeployError
+from orchestrator.serving.triton import free_port
+
+__all__ = [
+    "Background",
+    "Completed",
+    "KubectlRunner",
+    "SubprocessKubectl",
+    "check",
+    "find_kubectl",
+    "port_forward",
+]
+
+logger = logging.getLogger(__name__)
+
+_STOP_WAIT_S = 5.0
+_POLL_S = 0.1
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A finished kubectl command: its arguments (without ``kubectl``) and what it printed."""
+
+    args: tuple[str, ...]
+    returncode: int
+    stdout: str = ""
+    stderr: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Whether kubectl exited 0."""
+        return self.returncode == 0
+
+
+class Background(Protocol):
+    """A kubectl process left running (``port-forward``)."""
+
+    def poll(self) -> int | None:
+        """Its exit status, or None while it runs."""
+
+    def output(self) -> str:
+        """What it has printed so far (stdout and stderr), for error messages."""
+
+    def stop(self) -> None:
+        """Stop it and wait for it; safe to call twice."""
+
+
+class KubectlRunner(Protocol):
+    """What the deploy steps need of kubectl; ``SubprocessKubectl`` is the real one."""
+
+    def run(self, args: Sequence[str], *, input_text: str | None, timeout_s: float) -> Completed:
+        """Run ``kubectl ARGS`` to the end (``input_text`` on stdin) within ``timeout_s``."""
+
+    def start(self, args: Sequence[str]) -> Background:
+        """Start ``kubectl ARGS`` in the background."""
+
+
+def find_kubectl() -> Path:
+    """The kubectl binary: the running virtual environment's ``bin/`` first, then ``PATH``.
+
+    Raises:
+        DeployError: no kubectl is found in either place.
+
+    Example:
+        >>> find_kubectl()  # doctest: +SKIP
+        PosixPath('/work/.venv/bin/kubectl')
+    """
+    beside = Path(sys.executable).parent / "kubectl"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return beside
+    found = shutil.which("kubectl")
+    if found is None:
+        raise DeployError(
+            f"kubectl was not found, neither in {beside.parent} nor on PATH. Install the dev "
+            "extra (pip install -e '.[dev]'), or kubectl itself "
+            "(https://kubernetes.io/docs/tasks/tools/), and try again."
+        )
+    return Path(found)
+
+
+class _Process:
+    """A background kubectl whose output goes to a temporary file (no pipe to fill up)."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self._log: IO[bytes] = tempfile.TemporaryFile()
+        self._process = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    def poll(self) -> int | None:
+        return self._process.poll()
+
+    def output(self) -> str:
+        self._log.flush()
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")
+
+    def stop(self) -> None:
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(_STOP_WAIT_S)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._log.close()
+
+
+class SubprocessKubectl:
+    """The real runner: ``kubectl`` as a child process (found by ``find_kubectl``).
+
+    Example:
+        >>> SubprocessKubectl().run(["version", "--client"], input_text=None, timeout_s=10).ok
+        ... # doctest: +SKIP
+        True
+    """
+
+    def __init__(self, binary: Path | None = None) -> None:
+        self.binary = binary or find_kubectl()
+
+    def run(self, args: Sequence[str], *, input_text: str | None, timeout_s: float) -> Completed:
+        """Run kubectl to the end; a timeout or a binary that cannot start is a ``DeployError``."""
+        argv = [str(self.binary), *args]
+        logger.debug("Running %s", " ".join(argv))
+        try:
+            done = subprocess.run(
+                argv, input=input_text, capture_output=True, text=True, timeout=timeout_s
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise DeployError(
+                f"kubectl {' '.join(args)} did not finish within {timeout_s:g} s. Check that "
+                "the cluster answers (kubectl cluster-info) and try again."
+            ) from exc
+        except OSError as exc:
+            raise DeployError(
+                f"Could not run {self.binary}: {exc}. Check the kubectl install (find_kubectl)."
+            ) from exc
+        return Completed(tuple(args), done.returncode, done.stdout, done.stderr)
+
+    def start(self, args: Sequence[str]) -> Background:
+        """Start kubectl in the background; its output is kept for error messages."""
+        argv = [str(self.binary), *args]
+        logger.debug("Starting %s", " ".join(argv))
+        try:
+            return _Process(argv)
+        except OSError as exc:
+            raise DeployError(
+                f"Could not start {self.binary}: {exc}. Check the kubectl install (find_kubectl)."
+            ) from exc
+
+
+def check(result: Completed, step: str, hint: str) -> Completed:
+    """``result`` when kubectl succeeded, else a ``DeployError`` naming ``step``.
+
+    Args:
+        result: what the runner returned.
+        step: the step, as the user reads it (``apply``, ``rollout``).
+        hint: what to try next.
+
+    Example:
+        >>> check(Completed(("apply",), 0), "apply", "").ok
+        True
+    """
+    if result.ok:
+        return result
+    said = (result.stderr or result.stdout).strip() or "no message"
+    raise DeployError(
+        f"Step {step!r} failed: kubectl {' '.join(result.args)} exited {result.returncode}: "
+        f"{said}. {hint}"
+    )
+
+
+@contextmanager
+def port_forward(
+    runner: KubectlRunner, namespace: str, target: str, remote_port: int, *, timeout_s: float
+) -> Iterator[str]:
+    """Forward a free local port to ``target`` (``svc/triton``, ``pod/NAME``) while in the block.
+
+    Yields:
+        ``127.0.0.1:PORT``, once the local port accepts connections.
+
+    Raises:
+        DeployError: the forwarder exited, or the port did not open within ``timeout_s``.
+
+    Example:
+        >>> with port_forward(runner, "triton-staging", "svc/triton", 8000, timeout_s=30) as url:
+        ...     smoke(url)  # doctest: +SKIP
+    """
+    local_port = free_port()
+    args = ["port-forward", "--namespace", namespace, target, f"{local_port}:{remote_port}"]
+    process = runner.start(args)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not _accepts("127.0.0.1", local_port):
+            status = process.poll()
+            if status is not None:
+                raise DeployError(
+                    f"kubectl {' '.join(args)} exited {status} before the port opened: "
+                    f"{process.output().strip() or 'no message'}. Check that {target} exists "
+                    f"in namespace {namespace!r} and that a pod behind it is running."
+                )
+            if time.monotonic() > deadline:
+                raise DeployError(
+                    f"kubectl {' '.join(args)} did not open 127.0.0.1:{local_port} within "
+                    f"{timeout_s:g} s. Check the cluster connection, or pass --url HOST:PORT."
+                )
+            time.sleep(_POLL_S)
+        logger.info("Forwarding 127.0.0.1:%d to %s in %s", local_port, target, namespace)
+        yield f"127.0.0.1:{local_port}"
+    finally:
+        process.stop()
+
+
+def _accepts(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False

