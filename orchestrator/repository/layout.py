@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 from orchestrator.core.digest import FileDigest, file_digest
@@ -24,6 +25,7 @@ __all__ = [
     "model_names",
     "read_manifest",
     "served_versions",
+    "unreadable_reason",
     "version_dir",
     "version_manifest",
     "version_numbers",
@@ -50,22 +52,58 @@ def model_names(root: Path) -> list[str]:
             f"Model repository {root} does not exist or is not a directory. "
             "Pass the folder that holds <model>/config.pbtxt, e.g. model_repository/."
         )
-    return sorted(
-        entry.name
-        for entry in root.iterdir()
-        if entry.is_dir() and (entry / CONFIG_FILENAME).is_file()
-    )
+    _require_readable(root, "model repository")
+    names = []
+    for entry in root.iterdir():
+        if is_folder(entry):
+            _require_readable(entry, "model folder")
+            if (entry / CONFIG_FILENAME).is_file():
+                names.append(entry.name)
+    return sorted(names)
 
 
 def version_numbers(model_dir: Path) -> list[int]:
-    """The numeric version folders of a model, ascending (Triton ignores the others)."""
-    if not model_dir.is_dir():
+    """The numeric version folders of a model, ascending (Triton ignores the others).
+
+    Raises:
+        RepositoryError: the model folder or a version folder cannot be read.
+    """
+    if not is_folder(model_dir):
         return []
-    return sorted(
-        int(entry.name)
-        for entry in model_dir.iterdir()
-        if entry.is_dir() and is_version(entry.name)
-    )
+    _require_readable(model_dir, "model folder")
+    numbers = []
+    for entry in model_dir.iterdir():
+        if is_version(entry.name) and is_folder(entry):
+            _require_readable(entry, "version folder")
+            numbers.append(int(entry.name))
+    return sorted(numbers)
+
+
+def unreadable_reason(folder: Path) -> str | None:
+    """Why ``folder`` cannot be listed or entered, or None when it can.
+
+    Example:
+        >>> unreadable_reason(Path("."))
+        >>> unreadable_reason(Path("/nonexistent/model"))
+        'No such file or directory'
+    """
+    try:
+        os.stat(folder / ".")  # entering needs x, listing needs r
+        with os.scandir(folder):
+            pass
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+def _require_readable(folder: Path, what: str) -> None:
+    reason = unreadable_reason(folder)
+    if reason is not None:
+        raise RepositoryError(
+            f"Cannot read {what} {folder}: {reason}. Give the user running orchestrator "
+            f"read and enter permission on it (chmod -R u+rX {folder}), or move it out of "
+            "the repository."
+        )
 
 
 def is_folder(path: Path) -> bool:
@@ -143,9 +181,9 @@ def read_manifest(folder: Path) -> dict[str, FileDigest] | None:
         RepositoryError: the manifest exists but is not valid.
     """
     path = folder / MANIFEST_FILENAME
-    if not path.is_file():
-        return None
     try:
+        if not path.is_file():
+            return None
         body = json.loads(path.read_text())
         return {
             str(name): FileDigest(str(entry["sha256"]), int(entry["size_bytes"]))

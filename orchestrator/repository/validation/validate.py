@@ -20,7 +20,7 @@ from orchestrator.core.findings import Finding, line_of, new_finding
 from orchestrator.core.model_config import CONFIG_FILENAME, parse_config
 from orchestrator.errors import ConfigSyntaxError, RepositoryError
 from orchestrator.repository.compatibility import DEFAULT_TRITON_RELEASE, runtime_for
-from orchestrator.repository.layout import is_folder, served_versions
+from orchestrator.repository.layout import is_folder, served_versions, unreadable_reason
 from orchestrator.repository.validation.config_checks import (
     ONNX_BACKEND,
     LoadedModel,
@@ -29,7 +29,11 @@ from orchestrator.repository.validation.config_checks import (
     io_shape_findings,
 )
 from orchestrator.repository.validation.ensembles import ENSEMBLE_PLATFORM, ensemble_findings
-from orchestrator.repository.validation.versions import version_findings, version_folders
+from orchestrator.repository.validation.versions import (
+    unreadable_folder,
+    version_findings,
+    version_folders,
+)
 
 __all__ = ["Finding", "validate_repository"]
 
@@ -116,6 +120,9 @@ def _unchecked_backend(model: LoadedModel) -> Finding:
 
 
 def _load_model(folder: Path) -> tuple[LoadedModel | None, list[Finding]]:
+    reason = unreadable_reason(folder)
+    if reason is not None:
+        return None, [unreadable_folder(folder, "model folder", reason)]
     path = folder / CONFIG_FILENAME
     if not path.exists() and not path.is_symlink():
         return None, [

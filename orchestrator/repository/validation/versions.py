@@ -21,6 +21,7 @@ from orchestrator.repository.layout import (
     STAGING_PREFIX,
     is_folder,
     is_version,
+    unreadable_reason,
     read_manifest,
     served_versions,
 )
@@ -33,7 +34,7 @@ from orchestrator.repository.validation.config_checks import (
 from orchestrator.repository.validation.ensembles import ENSEMBLE_PLATFORM
 from orchestrator.repository.validation.graph_checks import graph_findings
 
-__all__ = ["version_findings", "version_folders"]
+__all__ = ["unreadable_folder", "version_findings", "version_folders"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,25 @@ def version_folders(folder: Path) -> tuple[list[int], list[Path]]:
         else:
             other.append(entry)
     return sorted(numeric), other
+
+
+def unreadable_folder(
+    folder: Path, what: str, reason: str, severity: Severity = "error"
+) -> Finding:
+    """The finding for a folder of the repository that cannot be listed or entered.
+
+    Example:
+        >>> unreadable_folder(Path("m/1"), "version folder", "Permission denied").code
+        'folder-unreadable'
+    """
+    return new_finding(
+        "folder-unreadable",
+        severity,
+        folder,
+        f"{what} cannot be read ({reason}); Triton running as this user could not load it",
+        f"Give read and enter permission on it (chmod -R u+rX {folder}), or move it out of "
+        "the repository.",
+    )
 
 
 def version_findings(model: LoadedModel, triton_release: str, graph_checks: bool) -> list[Finding]:
@@ -153,6 +173,9 @@ def _check_version(
     graph_checks: bool,
 ) -> list[Finding]:
     unserved = "" if severity == "error" else " (a version the version_policy does not serve)"
+    reason = unreadable_reason(version_dir)
+    if reason is not None:
+        return [unreadable_folder(version_dir, f"version folder{unserved}", reason, severity)]
     filename = model.config.default_model_filename or ONNX_FILENAME
     model_file = version_dir / filename
     if is_folder(model_file) and (model_file / ONNX_FILENAME).is_file():
