@@ -36,6 +36,17 @@ from orchestrator.serving.triton import ServerOptions
 __all__ = ["demo_command", "infer_command", "serve_command", "smoke_command", "swap_command"]
 
 
+def _version(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if value == "" or (value.isascii() and value.isdigit()):
+        return value
+    raise click.BadParameter(
+        f"{value[:40]!r} is not a version number. Pass a version folder's number, e.g. "
+        "--version 2, or leave it out for the one the server picks.",
+        ctx,
+        param,
+    )
+
+
 def _protocols(choice: str) -> tuple[Protocol, ...]:
     return PROTOCOLS if choice == "both" else (cast(Protocol, choice),)
 
@@ -163,7 +174,12 @@ def smoke_command(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Inputs: .npy (one-input models), .npz (one array per input) or .json {name: lists}.",
 )
-@click.option("--version", default="", help="Pin a version (default: the server picks).")
+@click.option(
+    "--version",
+    default="",
+    callback=_version,
+    help="Pin a version (default: the server picks).",
+)
 @protocol_option()
 @format_option("A table, or JSON with every value for machines.")
 def infer_command(

@@ -46,6 +46,7 @@ from orchestrator.performance.candidates import (
 from orchestrator.performance.inputs import find_golden
 from orchestrator.performance.options import BenchOptions
 from orchestrator.performance.report import BenchReport, LevelResult
+from orchestrator.repository.layout import is_file
 from orchestrator.serving.triton import ServerOptions, TritonServer, gpu_visible
 
 __all__ = ["Trial", "TuneOptions", "TuneReport", "tune", "tune_report", "write_config"]
@@ -151,7 +152,7 @@ def tune(options: TuneOptions, on_trial: Callable[[Trial], None] | None = None) 
         >>> print(report.diff)  # doctest: +SKIP
     """
     config_path = options.repository / options.model / CONFIG_FILENAME
-    if not config_path.is_file():
+    if not is_file(config_path):
         raise ConfigError(
             f"No model config at {config_path}. Pass --repo with the repository that holds "
             f"{options.model}/config.pbtxt."

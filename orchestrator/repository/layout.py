@@ -20,6 +20,7 @@ from orchestrator.errors import RepositoryError
 __all__ = [
     "MANIFEST_FILENAME",
     "STAGING_PREFIX",
+    "is_file",
     "is_folder",
     "is_version",
     "model_names",
@@ -115,6 +116,19 @@ def is_folder(path: Path) -> bool:
     """
     try:
         return path.is_dir()
+    except OSError:
+        return False
+
+
+def is_file(path: Path) -> bool:
+    """Whether ``path`` is a file; False when it cannot even be examined (a name too long).
+
+    Example:
+        >>> is_file(Path("x" * 5000) / "config.pbtxt")
+        False
+    """
+    try:
+        return path.is_file()
     except OSError:
         return False
 

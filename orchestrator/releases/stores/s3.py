@@ -248,7 +248,14 @@ def _s3_client(endpoint_url: str | None, max_connections: int) -> Any:
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
-    return boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
+    try:
+        return boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
+    except ValueError as exc:  # botocore: "Invalid endpoint: ..." (the option or AWS_ENDPOINT_URL)
+        raise StorageError(
+            "The S3 endpoint (--endpoint-url or AWS_ENDPOINT_URL) is not a URL botocore "
+            "accepts (not repeated here: it may carry credentials). Pass an http(s) URL such "
+            "as http://127.0.0.1:9000, or leave both unset for AWS."
+        ) from exc
 
 
 def _client_error() -> type[Exception]:

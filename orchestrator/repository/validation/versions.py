@@ -21,9 +21,9 @@ from orchestrator.repository.layout import (
     STAGING_PREFIX,
     is_folder,
     is_version,
-    unreadable_reason,
     read_manifest,
     served_versions,
+    unreadable_reason,
 )
 from orchestrator.repository.validation.config_checks import (
     ONNX_BACKEND,
