@@ -17,6 +17,7 @@ out of the usage line.
 from __future__ import annotations
 
 import errno
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +34,7 @@ from orchestrator.performance.options import parse_concurrency
 
 __all__ = [
     "DEFAULT_REPOSITORY",
+    "MAX_WINDOW_S",
     "HostPort",
     "OrchestratorGroup",
     "all_versions_option",
@@ -42,6 +44,7 @@ __all__ = [
     "endpoint_for",
     "endpoint_url_option",
     "endpoints_from",
+    "FiniteFloat",
     "format_option",
     "grpc_url_option",
     "model_option",
@@ -384,11 +387,33 @@ def batch_size_option() -> Callable[[F], F]:
     )
 
 
+class FiniteFloat(click.FloatRange):
+    """A number in a range that is also finite: click's FloatRange lets nan and inf through.
+
+    Example:
+        >>> FiniteFloat(min=0.0, max=1.0).convert("0.5", None, None)
+        0.5
+    """
+
+    name = "finite float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """``value`` as a float in the range; nan, inf and -inf are usage errors."""
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number; {self._describe_range()}.", param, ctx)
+        return number
+
+
+# One measurement window: long enough to count requests, short enough to finish.
+MAX_WINDOW_S = 3600.0
+
+
 def window_s_option(default: float) -> Callable[[F], F]:
     """``--window-s SECONDS``: one measurement window (parameter ``window_s``)."""
     return click.option(
         "--window-s",
-        type=click.FloatRange(min=0.1),
+        type=FiniteFloat(min=0.1, max=MAX_WINDOW_S),
         default=default,
         show_default=True,
         help="Length of one measurement window.",

@@ -10,6 +10,8 @@ from pathlib import Path
 import click
 
 from orchestrator.cli.common import (
+    MAX_WINDOW_S,
+    FiniteFloat,
     batch_size_option,
     concurrency_option,
     endpoint_for,
@@ -42,7 +44,7 @@ __all__ = ["bench_command", "tune_command"]
 @window_s_option(5.0)
 @click.option(
     "--warmup-s",
-    type=click.FloatRange(min=0.0),
+    type=FiniteFloat(min=0.0, max=MAX_WINDOW_S),
     default=1.0,
     show_default=True,
     help="Unmeasured load before each level.",
@@ -130,7 +132,7 @@ def bench_command(
 )
 @click.option(
     "--latency-budget-ms",
-    type=click.FloatRange(min=0.0, min_open=True),
+    type=FiniteFloat(min=0.0, min_open=True),
     help="Highest p99 latency allowed (default: no limit, highest throughput wins).",
 )
 @click.option(

@@ -166,6 +166,7 @@ class World:
             folder=self.root / "folder",
             unreadable=self.root / "unreadable",
             closed=self.closed,
+            fake=self.fake_triton,
             repo=self.repo,
             bundle=self.bundle,
             store=self.store.as_uri(),
@@ -175,7 +176,7 @@ class World:
 # How each command is started when all its values are fine (placeholders as in World).
 # A command without an entry gets its required parameters from its types (`auto_baseline`).
 BASELINES: dict[tuple[str, ...], dict[str, Any]] = {
-    ("serve",): {"repository": "{repo}", "tritonserver": "{missing}"},
+    ("serve",): {"repository": "{repo}", "tritonserver": "{fake}"},
     ("publish",): {"source": "{bundle}", "repository": "{repo}"},
     ("list",): {"repository": "{repo}"},
     ("validate",): {"repository": "{repo}"},
