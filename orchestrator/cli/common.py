@@ -30,11 +30,10 @@ from click.core import ParameterSource
 from orchestrator.cli import deprecated
 from orchestrator.client.endpoints import Endpoints, parse_host_port
 from orchestrator.errors import ConfigError, OrchestratorError
-from orchestrator.performance.options import parse_concurrency
+from orchestrator.performance.options import MAX_WINDOW_S, parse_concurrency
 
 __all__ = [
     "DEFAULT_REPOSITORY",
-    "MAX_WINDOW_S",
     "HostPort",
     "OrchestratorGroup",
     "all_versions_option",
@@ -403,10 +402,6 @@ class FiniteFloat(click.FloatRange):
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number; {self._describe_range()}.", param, ctx)
         return number
-
-
-# One measurement window: long enough to count requests, short enough to finish.
-MAX_WINDOW_S = 3600.0
 
 
 def window_s_option(default: float) -> Callable[[F], F]:

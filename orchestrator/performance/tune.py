@@ -17,6 +17,7 @@ replaced atomically. Version folders are never touched.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import statistics
 import tempfile
@@ -44,7 +45,7 @@ from orchestrator.performance.candidates import (
     current_candidate,
 )
 from orchestrator.performance.inputs import find_golden
-from orchestrator.performance.options import BenchOptions
+from orchestrator.performance.options import BenchOptions, check_open_files, check_timing
 from orchestrator.performance.report import BenchReport, LevelResult
 from orchestrator.repository.layout import is_file
 from orchestrator.serving.triton import ServerOptions, TritonServer, gpu_visible
@@ -91,8 +92,12 @@ class TuneOptions:
     def __post_init__(self) -> None:
         if self.max_trials < 1:
             raise ConfigError(f"max_trials {self.max_trials} must be at least 1.")
-        if self.latency_budget_ms is not None and self.latency_budget_ms <= 0:
-            raise ConfigError(f"Latency budget {self.latency_budget_ms} ms must be positive.")
+        budget = self.latency_budget_ms
+        if budget is not None and not (math.isfinite(budget) and budget > 0):
+            raise ConfigError(f"Latency budget {budget} ms must be a positive number.")
+        # Before a server starts: the same checks each measurement's BenchOptions makes.
+        check_timing(window_s=self.window_s, warmup_s=self.warmup_s)
+        check_open_files(self.concurrency, "http")
 
 
 @dataclass(frozen=True)
