@@ -192,6 +192,8 @@ def tune_command(
         )
     except ConfigError as exc:  # checked before the server starts: a usage error
         raise click.UsageError(str(exc)) from exc
+    if write:  # a read-only repository fails now, not after the whole search
+        tune_module.check_config_writable(repository, model)
     report = tune_module.tune(
         options, on_trial=lambda t: click.echo(f"measured {t.candidate.label}", err=True)
     )

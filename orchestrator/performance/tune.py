@@ -50,7 +50,15 @@ from orchestrator.performance.report import BenchReport, LevelResult
 from orchestrator.repository.layout import is_file
 from orchestrator.serving.triton import ServerOptions, TritonServer, gpu_visible
 
-__all__ = ["Trial", "TuneOptions", "TuneReport", "tune", "tune_report", "write_config"]
+__all__ = [
+    "Trial",
+    "TuneOptions",
+    "TuneReport",
+    "check_config_writable",
+    "tune",
+    "tune_report",
+    "write_config",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -328,13 +336,39 @@ def write_config(report: TuneReport) -> TuneReport:
     if checked.name and checked.name != report.model:
         raise ConfigError(f"Tuned config names {checked.name!r}, expected {report.model!r}.")
     folder = report.config_path.parent
-    handle, temporary = tempfile.mkstemp(prefix=".config.", suffix=".pbtxt", dir=folder)
+    temporary = None
     try:
+        handle, temporary = tempfile.mkstemp(prefix=".config.", suffix=".pbtxt", dir=folder)
         with os.fdopen(handle, "w") as stream:
             stream.write(report.tuned_config)
         os.replace(temporary, report.config_path)
     except OSError as exc:
-        Path(temporary).unlink(missing_ok=True)
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)
         raise ConfigError(f"Cannot write {report.config_path}: {exc.strerror or exc}.") from exc
     logger.info("Wrote tuned config %s", report.config_path)
     return replace(report, written=True)
+
+
+def check_config_writable(repository: Path, model: str) -> None:
+    """Make sure ``write_config`` will be able to replace the model's config.pbtxt.
+
+    Called before a search whose result is to be written, so that a read-only
+    repository fails in a second, not after every trial.
+
+    Raises:
+        ConfigError: the model folder does not take a new file.
+
+    Example:
+        >>> check_config_writable(Path("model_repository"), "digits_cnn")  # doctest: +SKIP
+    """
+    folder = repository / model
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".config.", suffix=".probe", dir=folder)
+    except OSError as exc:
+        raise ConfigError(
+            f"--write cannot replace {folder / CONFIG_FILENAME}: {exc.strerror or exc}. Make "
+            f"{folder} writable, or tune without --write and apply the printed diff by hand."
+        ) from exc
+    os.close(handle)
+    Path(probe).unlink(missing_ok=True)
