@@ -101,8 +101,10 @@ def load_models(
         except OrchestratorError as exc:
             failures[name] = str(exc)
     states = [
+        # A model still LOADING at the deadline, or one Triton could not even read (its
+        # row has no state and no reason), is shown with why its load failed.
         replace(row, reason=failures[row.name])
-        if row.state == "LOADING" and row.name in failures
+        if row.name in failures and (row.state == "LOADING" or not row.reason)
         else row
         for row in client.repository_index(url)
         if row.name in set(to_load)
