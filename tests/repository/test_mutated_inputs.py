@@ -137,7 +137,7 @@ def _check(result: Result, allowed: tuple[int, ...] = (0, 1)) -> None:
 @pytest.mark.timeout(600)
 @PROPERTY
 @given(steps=st.lists(mutation, min_size=1, max_size=3))
-@example(steps=[(_insert, 8, 8)])  # name: "a\\lpha": an escape Triton's parser refuses
+@example(steps=[(_insert, 8, 8)])  # name: "a\lpha": an escape Triton's parser refuses
 def test_validate_and_publish_survive_a_mutated_config(
     seeds: tuple[Path, bytes], steps: list[Any]
 ) -> None:
