@@ -295,7 +295,12 @@ def _unprivileged() -> Any:
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(("path", "name", "bad"), CASES)
 def test_a_bad_value_is_a_message_never_a_traceback(
-    world: World, path: tuple[str, ...], name: str, bad: Bad, tmp_path: Path
+    world: World,
+    path: tuple[str, ...],
+    name: str,
+    bad: Bad,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     command: click.Command = cli
     for part in path:
@@ -326,6 +331,7 @@ def test_a_bad_value_is_a_message_never_a_traceback(
     work.mkdir(parents=True)
     work.chmod(0o777)
     env["TMPDIR"] = str(work)
+    monkeypatch.setattr(tempfile, "tempdir", str(work))  # tempfile caches TMPDIR
     os.chdir(work)
     try:
         with _unprivileged() if bad.label == "unreadable" else contextlib.nullcontext():
@@ -343,6 +349,8 @@ def test_a_bad_value_is_a_message_never_a_traceback(
         errors = [line for line in result.output.splitlines() if line.startswith("Error: ")]
         assert errors, shown
         assert len(errors[0]) > len("Error: ") + 10, shown
+    # Whatever happened, no temporary folder of ours is left behind.
+    assert [p.name for p in work.iterdir() if p.name.startswith("orchestrator-")] == [], shown
 
 
 def test_the_table_covers_every_command_and_its_options() -> None:

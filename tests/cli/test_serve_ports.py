@@ -58,8 +58,20 @@ def _serve(fake_triton: Path, *args: str) -> tuple[int, str]:
             "Error: Invalid value for '--ready-timeout-s': 'nan' is not a finite number; "
             "0.0<x<=86400.0.",
         ),
+        (
+            ["--address", ""],
+            "Error: --address is empty. Pass 127.0.0.1 for this machine only, or 0.0.0.0 for "
+            "every interface.",
+        ),
     ],
-    ids=["http-equals-grpc", "grpc-equals-metrics", "out-of-range", "zero", "nan-timeout"],
+    ids=[
+        "http-equals-grpc",
+        "grpc-equals-metrics",
+        "out-of-range",
+        "zero",
+        "nan-timeout",
+        "empty-address",
+    ],
 )
 def test_ports_that_cannot_work_are_a_usage_error(
     fake_triton: Path, args: list[str], expected: str

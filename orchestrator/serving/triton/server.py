@@ -88,6 +88,11 @@ class ServerOptions:
 
     def __post_init__(self) -> None:
         check_ports({attribute: getattr(self, attribute) for attribute in PORT_FLAGS})
+        if not self.address.strip():  # tritonserver exits on an empty --http-address
+            raise ConfigError(
+                "--address is empty. Pass 127.0.0.1 for this machine only, or 0.0.0.0 for "
+                "every interface."
+            )
         for name in ("ready_timeout_s", "stop_timeout_s"):
             value = getattr(self, name)
             if not 0 < value <= _MAX_TIMEOUT_S:  # also refuses nan
