@@ -72,6 +72,9 @@ PATHS = [
     Bad("{folder}", MAYBE, "a-folder"),
     Bad("{unreadable}", MAYBE, "unreadable"),
     Bad("/dev/null", MAYBE, "device"),
+    Bad("x" * 5000, MAYBE, "name-too-long"),
+    Bad("{loop}", MAYBE, "symlink-loop"),
+    Bad("{missing}\nx", MAYBE, "newline"),
 ]
 HOST_PORTS = [
     Bad("", ALWAYS, "empty"),
@@ -165,6 +168,7 @@ class World:
             file=self.inputs,
             folder=self.root / "folder",
             unreadable=self.root / "unreadable",
+            loop=self.root / "loop",
             closed=self.closed,
             fake=self.fake_triton,
             repo=self.repo,
@@ -255,6 +259,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     repo = make_repository(root / "repo", {"alpha": [1, 2], "beta": [1]}, onnx_cache=onnx)
     bundle = make_bundle(root / "bundle")
     (root / "folder").mkdir()
+    (root / "loop").symlink_to(root / "loop")
     (root / "unreadable").mkdir()
     (root / "unreadable" / "config.pbtxt").write_text("name: 'x'\n")
     (root / "unreadable").chmod(0)
@@ -267,6 +272,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         sock.bind(("127.0.0.1", 0))
         closed = f"127.0.0.1:{sock.getsockname()[1]}"
     for folder in root.rglob("*"):
+        if folder.is_symlink():
+            continue
         if folder.is_dir() and folder.name != "unreadable":
             folder.chmod(0o777)
         elif folder.is_file():
