@@ -21,6 +21,7 @@ from orchestrator.client.connection import (
     error_message,
     grpc_client,
     http_client,
+    quiet_interrupts,
     triton_reason,
 )
 from orchestrator.errors import ModelControlDisabledError, ServerError
@@ -95,6 +96,7 @@ def load_model(
     Example:
         >>> load_model("127.0.0.1:8000", "digits_cnn")  # doctest: +SKIP
     """
+    quiet_interrupts()
     client = httpclient.InferenceServerClient(
         url, connection_timeout=min(timeout_s, 60.0), network_timeout=timeout_s
     )

@@ -18,7 +18,13 @@ import pytest
 from orchestrator import client
 from orchestrator.errors import ServerError
 from orchestrator.serving.serve import serve
-from orchestrator.serving.triton import ServerOptions, TritonInstall, TritonServer, load_models
+from orchestrator.serving.triton import (
+    ServerOptions,
+    TritonInstall,
+    TritonServer,
+    free_port,
+    load_models,
+)
 from orchestrator.serving.triton.paths import SCRATCH_PREFIX
 from tests.onnx_models import AFFINE_CONFIG, make_affine_onnx
 
@@ -169,3 +175,42 @@ def test_an_impatient_ctrl_c_stops_at_once_and_leaves_no_temporary_folder(
     assert presses <= 2 + 20, presses  # stopped within 5 s of the second press
     assert _leftovers(tmp) == []
     assert not client.is_server_ready(report["http"])
+
+
+@pytest.mark.usefixtures("tritonserver")
+@pytest.mark.timeout(120)
+def test_ctrl_c_while_a_model_loads_prints_no_traceback(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "stuck" / "1").mkdir(parents=True)
+    (repo / "stuck" / "config.pbtxt").write_text(STUCK_CONFIG)
+    (repo / "stuck" / "1" / "model.py").write_text(STUCK_MODEL)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    port = free_port()
+    command = [sys.executable, "-m", "orchestrator", "serve", "--repo", str(repo)]
+    with subprocess.Popen(
+        [*command, "--http-port", str(port), "--ready-timeout-s", "90"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(tmp)},
+    ) as process:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until Triton says the model is loading
+            try:
+                states = client.repository_index(f"127.0.0.1:{port}")
+            except ServerError:
+                states = []
+            if [(s.name, s.state) for s in states] == [("stuck", "LOADING")]:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the model never started loading")
+        process.send_signal(signal.SIGINT)  # serve is waiting in tritonclient's load call
+        time.sleep(1.0)
+        process.send_signal(signal.SIGINT)  # and then impatient
+        _, stderr = process.communicate(timeout=60)
+    assert "Traceback" not in stderr, stderr
+    assert "KeyboardInterrupt" not in stderr, stderr
+    assert process.returncode in (0, 1, -signal.SIGINT), stderr
+    assert _leftovers(tmp) == []
