@@ -204,11 +204,18 @@ def run_demo(
 
 @contextmanager
 def _workspace(workdir: Path | None, keep: bool) -> Iterator[Path]:
-    if workdir is not None:
-        workdir.mkdir(parents=True, exist_ok=True)
-        path = Path(tempfile.mkdtemp(prefix="demo-", dir=workdir))
-    else:
-        path = Path(tempfile.mkdtemp(prefix="orchestrator-demo-"))
+    try:
+        if workdir is not None:
+            workdir.mkdir(parents=True, exist_ok=True)
+            path = Path(tempfile.mkdtemp(prefix="demo-", dir=workdir))
+        else:
+            path = Path(tempfile.mkdtemp(prefix="orchestrator-demo-"))
+    except OSError as exc:
+        where = workdir if workdir is not None else tempfile.gettempdir()
+        raise RepositoryError(
+            f"Cannot create the demo workspace in {where}: {exc.strerror or exc}. Pass "
+            "--workdir with a folder you may write to."
+        ) from exc
     try:
         yield path
     finally:

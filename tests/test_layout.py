@@ -40,6 +40,7 @@ FLOORS: dict[str, int] = {
 # Third-party import roots and the only modules (or packages) allowed to import them.
 OWNERS: dict[str, tuple[str, ...]] = {
     "tritonclient": ("orchestrator.client", "orchestrator.core.model_config"),
+    "gevent": ("orchestrator.client.connection",),
     "google.protobuf": ("orchestrator.core.model_config", "orchestrator.core.onnx_signature"),
     "onnx": ("orchestrator.core.onnx_signature",),
     "onnxruntime": (STAND_IN,),

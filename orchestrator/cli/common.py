@@ -16,9 +16,13 @@ out of the usage line.
 
 from __future__ import annotations
 
+import errno
+import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import click
 from click.core import ParameterSource
@@ -27,7 +31,7 @@ from orchestrator.cli import deprecated
 from orchestrator.client.endpoints import Endpoints, parse_host_port
 from orchestrator.core.names import MODEL_NAME_RULE, is_model_name
 from orchestrator.errors import ConfigError, OrchestratorError
-from orchestrator.performance.options import parse_concurrency
+from orchestrator.performance.options import MAX_WINDOW_S, parse_concurrency
 
 __all__ = [
     "DEFAULT_REPOSITORY",
@@ -40,6 +44,7 @@ __all__ = [
     "endpoint_for",
     "endpoint_url_option",
     "endpoints_from",
+    "FiniteFloat",
     "format_option",
     "grpc_url_option",
     "model_option",
@@ -117,7 +122,7 @@ def repository_option(
     # ./model_repository is missing.
     checked = click.Path(exists=exists, file_okay=file_okay, path_type=Path)
 
-    def callback(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    def callback(ctx: click.Context, param: click.Parameter, value: str) -> Path:
         legacy = deprecated.pop_positional_repository(ctx)
         if legacy is not None:
             if ctx.get_parameter_source("repository") is not ParameterSource.DEFAULT:
@@ -126,15 +131,16 @@ def repository_option(
                     "Pass it once, as --repo.",
                     ctx,
                 )
-            value = Path(legacy)
+            value = legacy
+        _check_path(value, param, ctx)
         return checked.convert(value, param, ctx)
 
     option = click.option(
         "--repo",
         "repository",
-        type=click.Path(path_type=Path),
+        type=click.Path(),  # a str: "" must stay visible to the callback
         metavar="DIRECTORY",
-        default=default,
+        default=str(default),
         show_default=True,
         callback=callback,
         help=help_text,
@@ -154,6 +160,25 @@ def repository_option(
         return positional(option(f))
 
     return decorator
+
+
+def _check_path(value: str, param: click.Parameter, ctx: click.Context) -> None:
+    # Path("") is the current folder, and click.Path lets a name the system refuses (too
+    # long, say) through when the path need not exist: refuse both here.
+    if not value.strip():
+        raise click.BadParameter(
+            "the path is empty. Pass a folder, e.g. --repo model_repository.", ctx, param
+        )
+    try:
+        os.stat(value)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+            raise click.BadParameter(
+                f"{os.fspath(value)[:80]!r}: {exc.strerror}. Pass an existing folder or a "
+                "name the file system accepts.",
+                ctx,
+                param,
+            ) from exc
 
 
 # --- the object store -------------------------------------------------------------------
@@ -183,11 +208,37 @@ def store_argument(*, deprecated_repository: bool = False) -> Callable[[F], F]:
     )
 
 
+def _endpoint_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    problem = None
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not 0-65535
+    except ValueError:
+        problem = "it does not parse (a broken [IPv6] host, or a port outside 0-65535)"
+    else:
+        if parts.scheme not in ("http", "https"):
+            problem = "it does not start with http:// or https://"
+        elif not parts.hostname or any(c.isspace() for c in value):
+            problem = "it has no host, or a space in it"
+    if problem is None:
+        return value
+    shown = value if "@" not in value else "(not shown: it carries credentials)"
+    raise click.BadParameter(
+        f"{shown!r} is not an S3 endpoint URL: {problem}. Expected http(s)://HOST[:PORT], "
+        "e.g. http://127.0.0.1:9000.",
+        ctx,
+        param,
+    )
+
+
 def endpoint_url_option() -> Callable[[F], F]:
     """``--endpoint-url URL``: an S3-compatible endpoint (parameter ``endpoint_url``)."""
     return click.option(
         "--endpoint-url",
         metavar="URL",
+        callback=_endpoint_url,
         help="S3-compatible endpoint (MinIO, moto); AWS_ENDPOINT_URL also works.",
     )
 
@@ -346,11 +397,29 @@ def batch_size_option() -> Callable[[F], F]:
     )
 
 
+class FiniteFloat(click.FloatRange):
+    """A number in a range that is also finite: click's FloatRange lets nan and inf through.
+
+    Example:
+        >>> FiniteFloat(min=0.0, max=1.0).convert("0.5", None, None)
+        0.5
+    """
+
+    name = "finite float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """``value`` as a float in the range; nan, inf and -inf are usage errors."""
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number; {self._describe_range()}.", param, ctx)
+        return number
+
+
 def window_s_option(default: float) -> Callable[[F], F]:
     """``--window-s SECONDS``: one measurement window (parameter ``window_s``)."""
     return click.option(
         "--window-s",
-        type=click.FloatRange(min=0.1),
+        type=FiniteFloat(min=0.1, max=MAX_WINDOW_S),
         default=default,
         show_default=True,
         help="Length of one measurement window.",

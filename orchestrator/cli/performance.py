@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from orchestrator.cli.common import (
+    FiniteFloat,
     batch_size_option,
     concurrency_option,
     endpoint_for,
@@ -22,10 +23,11 @@ from orchestrator.cli.common import (
     window_s_option,
 )
 from orchestrator.cli.output import performance as perf_output
+from orchestrator.errors import ConfigError
 from orchestrator.performance import tune as tune_module
 from orchestrator.performance.bench import bench
 from orchestrator.performance.inputs import find_golden
-from orchestrator.performance.options import BenchOptions, Engine
+from orchestrator.performance.options import MAX_WINDOW_S, BenchOptions, Engine
 
 __all__ = ["bench_command", "tune_command"]
 
@@ -42,7 +44,7 @@ __all__ = ["bench_command", "tune_command"]
 @window_s_option(5.0)
 @click.option(
     "--warmup-s",
-    type=click.FloatRange(min=0.0),
+    type=FiniteFloat(min=0.0, max=MAX_WINDOW_S),
     default=1.0,
     show_default=True,
     help="Unmeasured load before each level.",
@@ -99,17 +101,20 @@ def bench_command(
     Example:
         orchestrator bench --url 127.0.0.1:8000 --model digits_cnn --plot bench.png
     """
-    options = BenchOptions(
-        url=endpoint_for(url, grpc_url, protocol),
-        model=model,
-        protocol="grpc" if protocol == "grpc" else "http",
-        concurrency=concurrency,
-        batch_size=batch_size,
-        window_s=window_s,
-        warmup_s=warmup_s,
-        max_windows=max_windows,
-        golden=golden or find_golden(repository, model),
-    )
+    try:
+        options = BenchOptions(
+            url=endpoint_for(url, grpc_url, protocol),
+            model=model,
+            protocol="grpc" if protocol == "grpc" else "http",
+            concurrency=concurrency,
+            batch_size=batch_size,
+            window_s=window_s,
+            warmup_s=warmup_s,
+            max_windows=max_windows,
+            golden=golden or find_golden(repository, model),
+        )
+    except ConfigError as exc:  # checked before any request: a usage error
+        raise click.UsageError(str(exc)) from exc
     report = bench(options, engine=_engine(engine))
     perf_output.print_bench(report, output_format)
     if plot_path is not None and report.levels:
@@ -130,7 +135,7 @@ def bench_command(
 )
 @click.option(
     "--latency-budget-ms",
-    type=click.FloatRange(min=0.0, min_open=True),
+    type=FiniteFloat(min=0.0, min_open=True),
     help="Highest p99 latency allowed (default: no limit, highest throughput wins).",
 )
 @click.option(
@@ -174,16 +179,21 @@ def tune_command(
     Example:
         orchestrator tune --model digits_cnn --latency-budget-ms 20 --write
     """
-    options = tune_module.TuneOptions(
-        model=model,
-        repository=repository,
-        latency_budget_ms=latency_budget_ms,
-        max_trials=max_trials,
-        concurrency=concurrency,
-        batch_size=batch_size,
-        window_s=window_s,
-        confirm_rounds=confirm_rounds,
-    )
+    try:
+        options = tune_module.TuneOptions(
+            model=model,
+            repository=repository,
+            latency_budget_ms=latency_budget_ms,
+            max_trials=max_trials,
+            concurrency=concurrency,
+            batch_size=batch_size,
+            window_s=window_s,
+            confirm_rounds=confirm_rounds,
+        )
+    except ConfigError as exc:  # checked before the server starts: a usage error
+        raise click.UsageError(str(exc)) from exc
+    if write:  # a read-only repository fails now, not after the whole search
+        tune_module.check_config_writable(repository, model)
     report = tune_module.tune(
         options, on_trial=lambda t: click.echo(f"measured {t.candidate.label}", err=True)
     )

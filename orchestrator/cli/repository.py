@@ -13,6 +13,8 @@ from orchestrator.repository.compatibility import DEFAULT_TRITON_RELEASE, RUNTIM
 from orchestrator.repository.generate import (
     DEFAULT_MAX_BATCH_SIZE,
     DEFAULT_QUEUE_DELAY_US,
+    INT32_MAX,
+    UINT64_MAX,
     GenerationOptions,
 )
 from orchestrator.repository.listing import list_repository
@@ -33,19 +35,19 @@ __all__ = ["list_command", "publish_command", "validate_command"]
 )
 @click.option(
     "--max-batch-size",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=INT32_MAX),
     help=f"Batch size limit (default: {DEFAULT_MAX_BATCH_SIZE} with a dynamic batch axis, else 0).",
 )
 @click.option(
     "--preferred-batch-size",
     "preferred",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=INT32_MAX),
     multiple=True,
     help="Dynamic batching preferred size (repeatable; default: 1/4, 1/2 and all of the max).",
 )
 @click.option(
     "--queue-delay-us",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=UINT64_MAX),
     default=DEFAULT_QUEUE_DELAY_US,
     show_default=True,
     help="Dynamic batching max_queue_delay_microseconds.",
@@ -59,7 +61,7 @@ __all__ = ["list_command", "publish_command", "validate_command"]
 )
 @click.option(
     "--instance-count",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=INT32_MAX),
     default=1,
     show_default=True,
     help="Instances per device.",

@@ -11,6 +11,7 @@ from typing import cast
 import click
 
 from orchestrator.cli.common import (
+    FiniteFloat,
     endpoint_for,
     endpoints_from,
     format_option,
@@ -27,6 +28,7 @@ from orchestrator.cli.output.jsondata import echo_json
 from orchestrator.client import Protocol
 from orchestrator.core.golden import DEFAULT_TOLERANCE, Tolerance
 from orchestrator.demo import run_demo
+from orchestrator.errors import ConfigError
 from orchestrator.serving.container import ALL_GPUS, DEFAULT_IMAGE, ContainerOptions
 from orchestrator.serving.inference import infer_file
 from orchestrator.serving.serve import ServeReport, serve, serve_in_container
@@ -35,6 +37,20 @@ from orchestrator.serving.swap import swap
 from orchestrator.serving.triton import ServerOptions
 
 __all__ = ["demo_command", "infer_command", "serve_command", "smoke_command", "swap_command"]
+
+
+_PORT = click.IntRange(min=1, max=65535)
+
+
+def _version(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if value == "" or (value.isascii() and value.isdigit()):
+        return value
+    raise click.BadParameter(
+        f"{value[:40]!r} is not a version number. Pass a version folder's number, e.g. "
+        "--version 2, or leave it out for the one the server picks.",
+        ctx,
+        param,
+    )
 
 
 def _protocols(choice: str) -> tuple[Protocol, ...]:
@@ -51,14 +67,18 @@ def _gpu_count(ctx: click.Context, param: click.Parameter, value: str) -> int:
 
 @click.command("serve")
 @repository_option("The model repository to serve.", deprecated_positional=True)
-@click.option("--http-port", type=int, help="HTTP port (default: a free one).")
-@click.option("--grpc-port", type=int, help="gRPC port (default: a free one).")
-@click.option("--metrics-port", type=int, help="Prometheus metrics port (default: a free one).")
+@click.option("--http-port", type=_PORT, help="HTTP port (default: a free one).")
+@click.option("--grpc-port", type=_PORT, help="gRPC port (default: a free one).")
+@click.option("--metrics-port", type=_PORT, help="Prometheus metrics port (default: a free one).")
 @click.option("--address", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @models_option("Load only this model (repeatable).")
 @tritonserver_option()
 @click.option(
-    "--ready-timeout-s", type=float, default=120.0, show_default=True, help="Startup deadline."
+    "--ready-timeout-s",
+    type=FiniteFloat(min=0.0, min_open=True, max=86400.0),
+    default=120.0,
+    show_default=True,
+    help="Deadline for the server to start and every model to load.",
 )
 @click.option(
     "--runtime",
@@ -105,15 +125,18 @@ def serve_command(
     with production's flags and the GPUs (README: "Run the production image on a
     workstation").
     """
-    options = ServerOptions(
-        repository=repository,
-        http_port=http_port,
-        grpc_port=grpc_port,
-        metrics_port=metrics_port,
-        address=address,
-        tritonserver=tritonserver,
-        ready_timeout_s=ready_timeout_s,
-    )
+    try:
+        options = ServerOptions(
+            repository=repository,
+            http_port=http_port,
+            grpc_port=grpc_port,
+            metrics_port=metrics_port,
+            address=address,
+            tritonserver=tritonserver,
+            ready_timeout_s=ready_timeout_s,
+        )
+    except ConfigError as exc:  # two endpoints on one port: checked before anything starts
+        raise click.UsageError(str(exc)) from exc
 
     def on_ready(report: ServeReport) -> None:
         if output_format == "json":
@@ -160,14 +183,14 @@ def _refuse_local_only_options(models: tuple[str, ...], tritonserver: Path | Non
 @repository_option("Local copy of the served repository: configs and each version's golden.npz.")
 @click.option(
     "--rtol",
-    type=float,
+    type=FiniteFloat(min=0.0),
     default=DEFAULT_TOLERANCE.rtol,
     show_default=True,
     help="Relative tolerance for models whose config sets no smoke_rtol parameter.",
 )
 @click.option(
     "--atol",
-    type=float,
+    type=FiniteFloat(min=0.0),
     default=DEFAULT_TOLERANCE.atol,
     show_default=True,
     help="Absolute tolerance for models whose config sets no smoke_atol parameter.",
@@ -221,7 +244,12 @@ def smoke_command(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Inputs: .npy (one-input models), .npz (one array per input) or .json {name: lists}.",
 )
-@click.option("--version", default="", help="Pin a version (default: the server picks).")
+@click.option(
+    "--version",
+    default="",
+    callback=_version,
+    help="Pin a version (default: the server picks).",
+)
 @protocol_option()
 @format_option("A table, or JSON with every value for machines.")
 def infer_command(

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.client import HTTPException
 
+import gevent  # type: ignore[import-untyped]
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
@@ -30,6 +31,7 @@ __all__ = [
     "http_client",
     "is_server_live",
     "is_server_ready",
+    "quiet_interrupts",
     "triton_reason",
 ]
 
@@ -39,6 +41,22 @@ logger = logging.getLogger(__name__)
 # from the socket, http.client.HTTPException from geventhttpclient's parser (a server
 # that closes the connection in the middle of an answer, as a stopping one does).
 CONNECTION_ERRORS: tuple[type[Exception], ...] = (OSError, HTTPException)
+
+
+def quiet_interrupts() -> None:
+    """Let Ctrl-C leave a wait on Triton without gevent printing it as a traceback.
+
+    tritonclient's HTTP client waits in gevent's hub; a KeyboardInterrupt raised there
+    (Ctrl-C, or serve's SIGTERM handler) is printed by the hub before it reaches the
+    caller. It is a request to stop, not an error: the hub of this thread is told so
+    (``NOT_ERROR``, which gevent documents for this), and still re-raises it.
+
+    Example:
+        >>> quiet_interrupts()
+    """
+    hub = gevent.get_hub()
+    if not issubclass(KeyboardInterrupt, hub.NOT_ERROR):
+        hub.NOT_ERROR = (*hub.NOT_ERROR, KeyboardInterrupt)
 
 
 @contextmanager
@@ -53,6 +71,7 @@ def http_client(url: str, timeout_s: float = 60.0) -> Iterator[httpclient.Infere
         ...     client.is_server_ready()
         True
     """
+    quiet_interrupts()
     client = httpclient.InferenceServerClient(
         url, connection_timeout=timeout_s, network_timeout=timeout_s
     )

@@ -21,6 +21,7 @@ from orchestrator.client.connection import (
     error_message,
     grpc_client,
     http_client,
+    quiet_interrupts,
     triton_reason,
 )
 from orchestrator.errors import ModelControlDisabledError, ServerError
@@ -75,23 +76,39 @@ def repository_index(url: str) -> list[ModelState]:
     ]
 
 
-def load_model(url: str, name: str, config_json: str | None = None) -> None:
+def load_model(
+    url: str, name: str, config_json: str | None = None, *, timeout_s: float = _LOAD_TIMEOUT_S
+) -> None:
     """Load (or reload) ``name``, optionally with a config override in Triton's JSON form.
+
+    Args:
+        url: the server's HTTP ``host:port``.
+        name: the model.
+        config_json: a config override (Triton's JSON form), or None for the file's.
+        timeout_s: how long to wait for Triton's answer; the load goes on in the server
+            after a timeout (its repository index then says LOADING).
 
     Raises:
         ModelControlDisabledError: the server is not in explicit model control mode.
-        ServerError: Triton refused the load; the message carries Triton's reason.
+        ServerError: Triton refused the load (the message carries Triton's reason), or
+            did not answer within ``timeout_s``.
 
     Example:
         >>> load_model("127.0.0.1:8000", "digits_cnn")  # doctest: +SKIP
     """
+    quiet_interrupts()
     client = httpclient.InferenceServerClient(
-        url, connection_timeout=_LOAD_TIMEOUT_S, network_timeout=_LOAD_TIMEOUT_S
+        url, connection_timeout=min(timeout_s, 60.0), network_timeout=timeout_s
     )
     try:
         client.load_model(name, config=config_json)
     except InferenceServerException as exc:
         raise _refusal(f"Triton at {url} could not load model {name!r}", exc) from exc
+    except TimeoutError as exc:
+        raise ServerError(
+            f"Triton at {url} was still loading model {name!r} after {timeout_s:.0f} s. Its "
+            "log says what it waits for; give it longer with --ready-timeout-s"
+        ) from exc
     except CONNECTION_ERRORS as exc:
         raise ServerError(
             f"Cannot reach Triton at {url} to load model {name!r}: {exc}. Check that the "

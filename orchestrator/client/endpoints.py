@@ -8,6 +8,7 @@ raises ``ConfigError``; the CLI turns it into a usage error.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,6 +22,8 @@ Protocol = Literal["http", "grpc"]
 DEFAULT_GRPC_OFFSET = 1  # tritonserver's defaults: HTTP 8000, gRPC 8001
 _SCHEMES = ("http://", "grpc://")
 _MAX_PORT = 65535
+# A host name or IPv4 address, or an IPv6 address in brackets; nothing else reaches a URL.
+_HOST = re.compile(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]")
 
 
 def parse_host_port(url: str, *, option: str = "--url") -> str:
@@ -31,7 +34,8 @@ def parse_host_port(url: str, *, option: str = "--url") -> str:
         option: the option the URL came from, named in the error message.
 
     Raises:
-        ConfigError: ``url`` has no host, no port, or a port outside 1-65535.
+        ConfigError: ``url`` has no host (or one with characters a host name cannot
+            have), no port, or a port outside 1-65535.
 
     Example:
         >>> parse_host_port("http://localhost:8000/")
@@ -42,7 +46,8 @@ def parse_host_port(url: str, *, option: str = "--url") -> str:
         stripped = stripped.removeprefix(scheme)
     stripped = stripped.rstrip("/")
     host, _, port = stripped.rpartition(":")
-    if not host or not port.isdigit() or not 1 <= int(port) <= _MAX_PORT:
+    port_ok = port.isascii() and port.isdigit() and 1 <= int(port) <= _MAX_PORT
+    if not _HOST.fullmatch(host) or not port_ok:
         raise ConfigError(
             f"URL {url!r} is not HOST:PORT (a host, a colon, a port from 1 to {_MAX_PORT}). "
             f"Pass the server's endpoint, e.g. {option} 127.0.0.1:8000."

@@ -27,6 +27,7 @@ from orchestrator.client.connection import (
     error_message,
     grpc_client,
     http_client,
+    quiet_interrupts,
 )
 from orchestrator.errors import ServerError
 
@@ -117,6 +118,7 @@ class InferSession:
         self.version = version
         self.protocol = protocol
         self._timeout_s = timeout_s
+        quiet_interrupts()
         self._client: Any = (
             httpclient.InferenceServerClient(
                 url, connection_timeout=timeout_s, network_timeout=timeout_s

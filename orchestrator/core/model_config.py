@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,16 @@ def parse_config(text: str, source: str | Path = "<config>") -> model_config_pb2
     """
     config = model_config_pb2.ModelConfig()
     try:
-        text_format.Parse(text, config)
+        # Python's protobuf only warns about an invalid escape such as "\h" in a string;
+        # Triton's C++ tokenizer refuses it ("Invalid escape sequence in string literal").
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DeprecationWarning)
+            text_format.Parse(text, config)
+    except DeprecationWarning as exc:
+        raise ConfigSyntaxError(
+            f"{source}: not a valid Triton model config: a string holds an invalid escape "
+            f"sequence ({exc}); Triton's parser refuses it. Write a backslash as \\\\.",
+        ) from exc
     except text_format.ParseError as exc:
         line, column = exc.GetLine(), exc.GetColumn()
         where = f"{source}:{line}:{column}" if line else str(source)

@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 from orchestrator.core.golden import INPUT_PREFIX, golden_path
 from orchestrator.core.tensors import config_datatype, numpy_dtype
 from orchestrator.errors import ConfigError
-from orchestrator.repository.layout import version_dir, version_numbers
+from orchestrator.repository.layout import is_folder, version_dir, version_numbers
 
 __all__ = ["find_golden", "model_inputs"]
 
@@ -24,7 +24,7 @@ def find_golden(repository: Path, model: str) -> Path | None:
         PosixPath('model_repository/digits_cnn/3/golden.npz')
     """
     model_dir = repository / model
-    if not model_dir.is_dir():
+    if not is_folder(model_dir):
         return None
     for version in sorted(version_numbers(model_dir), reverse=True):
         candidate = golden_path(version_dir(repository, model, version))

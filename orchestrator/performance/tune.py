@@ -17,6 +17,7 @@ replaced atomically. Version folders are never touched.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import statistics
 import tempfile
@@ -44,11 +45,20 @@ from orchestrator.performance.candidates import (
     current_candidate,
 )
 from orchestrator.performance.inputs import find_golden
-from orchestrator.performance.options import BenchOptions
+from orchestrator.performance.options import BenchOptions, check_open_files, check_timing
 from orchestrator.performance.report import BenchReport, LevelResult
+from orchestrator.repository.layout import is_file
 from orchestrator.serving.triton import ServerOptions, TritonServer, gpu_visible
 
-__all__ = ["Trial", "TuneOptions", "TuneReport", "tune", "tune_report", "write_config"]
+__all__ = [
+    "Trial",
+    "TuneOptions",
+    "TuneReport",
+    "check_config_writable",
+    "tune",
+    "tune_report",
+    "write_config",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -90,8 +100,12 @@ class TuneOptions:
     def __post_init__(self) -> None:
         if self.max_trials < 1:
             raise ConfigError(f"max_trials {self.max_trials} must be at least 1.")
-        if self.latency_budget_ms is not None and self.latency_budget_ms <= 0:
-            raise ConfigError(f"Latency budget {self.latency_budget_ms} ms must be positive.")
+        budget = self.latency_budget_ms
+        if budget is not None and not (math.isfinite(budget) and budget > 0):
+            raise ConfigError(f"Latency budget {budget} ms must be a positive number.")
+        # Before a server starts: the same checks each measurement's BenchOptions makes.
+        check_timing(window_s=self.window_s, warmup_s=self.warmup_s)
+        check_open_files(self.concurrency, "http")
 
 
 @dataclass(frozen=True)
@@ -151,7 +165,7 @@ def tune(options: TuneOptions, on_trial: Callable[[Trial], None] | None = None) 
         >>> print(report.diff)  # doctest: +SKIP
     """
     config_path = options.repository / options.model / CONFIG_FILENAME
-    if not config_path.is_file():
+    if not is_file(config_path):
         raise ConfigError(
             f"No model config at {config_path}. Pass --repo with the repository that holds "
             f"{options.model}/config.pbtxt."
@@ -322,13 +336,39 @@ def write_config(report: TuneReport) -> TuneReport:
     if checked.name and checked.name != report.model:
         raise ConfigError(f"Tuned config names {checked.name!r}, expected {report.model!r}.")
     folder = report.config_path.parent
-    handle, temporary = tempfile.mkstemp(prefix=".config.", suffix=".pbtxt", dir=folder)
+    temporary = None
     try:
+        handle, temporary = tempfile.mkstemp(prefix=".config.", suffix=".pbtxt", dir=folder)
         with os.fdopen(handle, "w") as stream:
             stream.write(report.tuned_config)
         os.replace(temporary, report.config_path)
     except OSError as exc:
-        Path(temporary).unlink(missing_ok=True)
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)
         raise ConfigError(f"Cannot write {report.config_path}: {exc.strerror or exc}.") from exc
     logger.info("Wrote tuned config %s", report.config_path)
     return replace(report, written=True)
+
+
+def check_config_writable(repository: Path, model: str) -> None:
+    """Make sure ``write_config`` will be able to replace the model's config.pbtxt.
+
+    Called before a search whose result is to be written, so that a read-only
+    repository fails in a second, not after every trial.
+
+    Raises:
+        ConfigError: the model folder does not take a new file.
+
+    Example:
+        >>> check_config_writable(Path("model_repository"), "digits_cnn")  # doctest: +SKIP
+    """
+    folder = repository / model
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".config.", suffix=".probe", dir=folder)
+    except OSError as exc:
+        raise ConfigError(
+            f"--write cannot replace {folder / CONFIG_FILENAME}: {exc.strerror or exc}. Make "
+            f"{folder} writable, or tune without --write and apply the printed diff by hand."
+        ) from exc
+    os.close(handle)
+    Path(probe).unlink(missing_ok=True)

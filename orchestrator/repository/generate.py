@@ -24,6 +24,8 @@ from orchestrator.errors import ConfigError
 __all__ = [
     "DEFAULT_MAX_BATCH_SIZE",
     "DEFAULT_QUEUE_DELAY_US",
+    "INT32_MAX",
+    "UINT64_MAX",
     "GenerationOptions",
     "generate_config",
     "parse_version_policy",
@@ -33,6 +35,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BATCH_SIZE = 64
 DEFAULT_QUEUE_DELAY_US = 100
+# The widths of ModelConfig's fields: a larger number cannot be written into config.pbtxt.
+INT32_MAX = 2**31 - 1  # max_batch_size, preferred_batch_size, instance_group.count
+UINT64_MAX = 2**64 - 1  # max_queue_delay_microseconds
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,18 @@ class GenerationOptions:
     warmup: bool = True
 
     def __post_init__(self) -> None:
+        limits = [
+            ("max_batch_size", self.max_batch_size, INT32_MAX),
+            ("instance_count", self.instance_count, INT32_MAX),
+            ("max_queue_delay_microseconds", self.max_queue_delay_microseconds, UINT64_MAX),
+            *(("preferred_batch_size", n, INT32_MAX) for n in self.preferred_batch_sizes or ()),
+        ]
+        for name, value, highest in limits:
+            if value is not None and value > highest:
+                raise ConfigError(
+                    f"{name} {value} does not fit config.pbtxt (at most {highest}). Pass a "
+                    "realistic value; production batches are usually 1 to a few hundred."
+                )
         if self.max_batch_size is not None and self.max_batch_size < 0:
             raise ConfigError(f"max_batch_size must be >= 0, got {self.max_batch_size}.")
         if self.instance_kind not in ("KIND_GPU", "KIND_CPU"):

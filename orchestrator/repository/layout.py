@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 from orchestrator.core import untrusted
@@ -20,11 +21,13 @@ from orchestrator.errors import RepositoryError, UnsafeFileError
 __all__ = [
     "MANIFEST_FILENAME",
     "STAGING_PREFIX",
+    "is_file",
     "is_folder",
     "is_version",
     "model_names",
     "read_manifest",
     "served_versions",
+    "unreadable_reason",
     "version_dir",
     "version_manifest",
     "version_numbers",
@@ -85,6 +88,23 @@ def version_numbers(model_dir: Path) -> list[int]:
     return sorted(int(e.name) for e in found if e.kind == "folder" and is_version(e.name))
 
 
+def unreadable_reason(folder: Path) -> str | None:
+    """Why ``folder`` cannot be listed or entered, or None when it can.
+
+    Example:
+        >>> unreadable_reason(Path("."))
+        >>> unreadable_reason(Path("/nonexistent/model"))
+        'No such file or directory'
+    """
+    try:
+        os.stat(folder / ".")  # entering needs x, listing needs r
+        with os.scandir(folder):
+            pass
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
 def is_folder(path: Path) -> bool:
     """Whether ``path`` is a folder; False when it cannot even be examined.
 
@@ -94,6 +114,19 @@ def is_folder(path: Path) -> bool:
     """
     try:
         return path.is_dir()
+    except OSError:
+        return False
+
+
+def is_file(path: Path) -> bool:
+    """Whether ``path`` is a file; False when it cannot even be examined (a name too long).
+
+    Example:
+        >>> is_file(Path("x" * 5000) / "config.pbtxt")
+        False
+    """
+    try:
+        return path.is_file()
     except OSError:
         return False
 

@@ -36,11 +36,14 @@ class ServeReport:
 
     @property
     def failed(self) -> tuple[ModelState, ...]:
-        """The model versions that failed to load (an unloaded old version is not a failure)."""
+        """The model versions not READY (an unloaded old version is not a failure).
+
+        A version still LOADING when the ready timeout ran out counts as failed.
+        """
         return tuple(
             m
             for m in self.models
-            if m.state not in ("READY", "LOADING", "UNLOADING") and m.reason != "unloaded"
+            if m.state not in ("READY", "UNLOADING") and m.reason != "unloaded"
         )
 
 
@@ -87,8 +90,14 @@ def serve(
         _check_models_exist(options, models)
     with _stop_signals_as_interrupt(), TritonServer(options) as server:
         try:
+            # --ready-timeout-s covers the start and every load: a model stuck LOADING
+            # (a stub that never starts, say) must not hold serve past it.
             states = load_models(
-                server.http_url, Path(options.repository), models, cpu_override=cpu_override
+                server.http_url,
+                Path(options.repository),
+                models,
+                cpu_override=cpu_override,
+                timeout_s=max(1.0, options.ready_timeout_s - server.startup_s),
             )
             report = ServeReport(
                 http_url=server.http_url,

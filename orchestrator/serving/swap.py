@@ -50,7 +50,7 @@ from orchestrator.errors import (
     RepositoryError,
     ServerError,
 )
-from orchestrator.repository.layout import version_dir, version_numbers
+from orchestrator.repository.layout import is_file, version_dir, version_numbers
 from orchestrator.serving.smoke import (
     PROTOCOLS,
     SmokeReport,
@@ -219,7 +219,7 @@ def _versions(versions: Sequence[int]) -> str:
 
 def _repository_config(repository: Path, model: str, *versions: int) -> ModelConfig:
     config_path = repository / model / CONFIG_FILENAME
-    if not config_path.is_file():
+    if not is_file(config_path):
         raise RepositoryError(
             f"Model {model!r} has no {CONFIG_FILENAME} in {repository}. Pass the repository "
             "the server serves with --repo."

@@ -32,7 +32,9 @@ def test_parse_host_port_keeps_host_and_port_only(url: str, expected: str) -> No
 
 
 @pytest.mark.parametrize(
-    "url", ["localhost", ":8000", "localhost:", "localhost:http", "h:0", "h:65536", ""]
+    "url",
+    ["localhost", ":8000", "localhost:", "localhost:http", "h:0", "h:65536", ""]
+    + ["[::1:8000", "a b:8000", "user@h:8000", "h/x:8000", "\u00fc:8000", "h:\u0661"],
 )
 def test_parse_host_port_refuses_what_is_not_host_colon_port(url: str) -> None:
     with pytest.raises(ConfigError) as info:

@@ -193,7 +193,13 @@ def parse_store_url(url: str) -> StoreLocation:
         >>> parse_store_url("s3://models/prod/")
         StoreLocation(scheme='s3', bucket='models', prefix='prod')
     """
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. an unclosed "[" of an IPv6 host
+        raise StorageError(
+            f"Store URL {url!r} does not parse ({exc}). "
+            "Expected file:///path, s3://bucket/prefix or gs://bucket/prefix."
+        ) from exc
     scheme = parts.scheme.lower()
     shown = redact(url)
     if "@" in parts.netloc:

@@ -97,7 +97,7 @@ class FileStore:
 
     def upload(self, key: str, source: Path) -> str | None:
         """Copy ``source`` in through a temporary file and an atomic rename."""
-        with self._temporary(key) as temp:
+        with _writing(self, key), self._temporary(key) as temp:
             shutil.copyfile(source, temp)
             os.replace(temp, self._path(key))
         return None
@@ -108,7 +108,7 @@ class FileStore:
 
     def create(self, key: str, data: bytes) -> bool:
         """Write ``data`` unless ``key`` exists (``link()`` refuses an existing name)."""
-        with self._temporary(key) as temp:
+        with _writing(self, key), self._temporary(key) as temp:
             temp.write_bytes(data)
             try:
                 os.link(temp, self._path(key))
@@ -118,7 +118,7 @@ class FileStore:
 
     def replace(self, key: str, data: bytes, token: str | None) -> None:
         """Compare-and-swap under an exclusive lock on the key's lock file."""
-        with self._locked(key):
+        with _writing(self, key), self._locked(key):
             current = self.read(key)
             current_token = current.token if current else None
             if current_token != token:
@@ -134,13 +134,17 @@ class FileStore:
     def delete(self, keys: Sequence[str]) -> None:
         """Remove files, then the folders they leave empty."""
         for key in keys:
-            path = self._path(key)
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-            parent = path.parent
-            while parent != self.root and parent.is_dir() and not any(parent.iterdir()):
-                parent.rmdir()
-                parent = parent.parent
+            with _writing(self, key):
+                self._delete_one(key)
+
+    def _delete_one(self, key: str) -> None:
+        path = self._path(key)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        parent = path.parent
+        while parent != self.root and parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
 
     @contextlib.contextmanager
     def _temporary(self, key: str) -> Iterator[Path]:
@@ -200,3 +204,17 @@ def check_destination(repository: Path, dest: str) -> None:
             "is inside it, where sync writes releases and gc deletes them. Choose a store "
             "folder that does not contain the repository."
         )
+
+
+@contextlib.contextmanager
+def _writing(store: FileStore, key: str) -> Iterator[None]:
+    # A read-only or full destination is the user's to fix, not a traceback.
+    try:
+        yield
+    except OSError as exc:
+        where = exc.filename or store.root / key
+        raise StorageError(
+            f"Cannot write {key!r} to the store {store.url}: {exc.strerror or exc} ({where}). "
+            "Check that the folder exists, that you may write to it, and that its disk has "
+            "room."
+        ) from exc

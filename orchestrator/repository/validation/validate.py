@@ -23,7 +23,7 @@ from orchestrator.core.model_config import CONFIG_FILENAME, ModelConfig, parse_c
 from orchestrator.core.names import MODEL_NAME_RULE, is_model_name
 from orchestrator.errors import ConfigSyntaxError, RepositoryError, UnsafeFileError
 from orchestrator.repository.compatibility import DEFAULT_TRITON_RELEASE, runtime_for
-from orchestrator.repository.layout import served_versions
+from orchestrator.repository.layout import served_versions, unreadable_reason
 from orchestrator.repository.validation.config_checks import (
     ONNX_BACKEND,
     LoadedModel,
@@ -34,7 +34,11 @@ from orchestrator.repository.validation.config_checks import (
 from orchestrator.repository.validation.ensembles import ENSEMBLE_PLATFORM, ensemble_findings
 from orchestrator.repository.validation.referenced_files import label_findings, warmup_findings
 from orchestrator.repository.validation.tree_checks import model_tree_findings, unsafe_finding
-from orchestrator.repository.validation.versions import version_findings, version_folders
+from orchestrator.repository.validation.versions import (
+    unreadable_folder,
+    version_findings,
+    version_folders,
+)
 
 __all__ = ["Finding", "validate_repository"]
 
@@ -160,6 +164,9 @@ def _linked_model(root: Path, entry: untrusted.Entry) -> Finding:
 
 
 def _load_model(folder: Path, auto_complete: bool) -> tuple[LoadedModel | None, list[Finding]]:
+    reason = unreadable_reason(folder)
+    if reason is not None:
+        return None, [unreadable_folder(folder, "model folder", reason)]
     path = folder / CONFIG_FILENAME
     findings = _name_findings(folder)
     try:

@@ -24,6 +24,7 @@ from orchestrator.repository.layout import (
     is_version,
     read_manifest,
     served_versions,
+    unreadable_reason,
 )
 from orchestrator.repository.validation.config_checks import (
     ONNX_BACKEND,
@@ -36,7 +37,7 @@ from orchestrator.repository.validation.graph_checks import autocompleted_findin
 from orchestrator.repository.validation.referenced_files import cc_file_findings
 from orchestrator.repository.validation.tree_checks import unsafe_finding
 
-__all__ = ["version_findings", "version_folders"]
+__all__ = ["unreadable_folder", "version_findings", "version_folders"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,25 @@ def version_folders(folder: Path) -> tuple[list[int], list[Path]]:
         else:
             other.append(folder / entry.name)
     return sorted(numeric), other
+
+
+def unreadable_folder(
+    folder: Path, what: str, reason: str, severity: Severity = "error"
+) -> Finding:
+    """The finding for a folder of the repository that cannot be listed or entered.
+
+    Example:
+        >>> unreadable_folder(Path("m/1"), "version folder", "Permission denied").code
+        'folder-unreadable'
+    """
+    return new_finding(
+        "folder-unreadable",
+        severity,
+        folder,
+        f"{what} cannot be read ({reason}); Triton running as this user could not load it",
+        f"Give read and enter permission on it (chmod -R u+rX {folder}), or move it out of "
+        "the repository.",
+    )
 
 
 def version_findings(
@@ -202,6 +222,9 @@ def _check_version(
     hash_file: FileHasher | None,
 ) -> list[Finding]:
     unserved = "" if severity == "error" else " (a version the version_policy does not serve)"
+    reason = unreadable_reason(version_dir)
+    if reason is not None:
+        return [unreadable_folder(version_dir, f"version folder{unserved}", reason, severity)]
     filename = model.config.default_model_filename or ONNX_FILENAME
     # Read under the untrusted-input rule (core.untrusted), relative to the repository.
     root = model.folder.parent

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-import socket
 import tempfile
 import time
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from orchestrator.errors import ServerError
 from orchestrator.serving.container.engine import connect, docker_module, translated
 from orchestrator.serving.container.image import DEFAULT_IMAGE
 from orchestrator.serving.triton.flags import PRODUCTION_PORTS, production_args
-from orchestrator.serving.triton.server import free_port
+from orchestrator.serving.triton.ports import claim_ports
 
 __all__ = [
     "ALL_GPUS",
@@ -49,18 +48,6 @@ DEFAULT_SHM_SIZE = "1g"
 # Production's --exit-timeout-secs=30 plus room to exit, as the manifests' grace period.
 DEFAULT_STOP_TIMEOUT_S = 40.0
 _LOG_TAIL_LINES = 30
-
-
-def _check_port_free(address: str, port: int, flag: str) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((address, port))
-        except OSError as exc:
-            raise ServerError(
-                f"Port {port} on {address} is already in use ({exc.strerror}). "
-                f"Pick another with {flag}, or stop whatever listens there."
-            ) from exc
 
 
 @dataclass(frozen=True)
@@ -322,17 +309,9 @@ class TritonContainer:
 
     def _claim_ports(self) -> None:
         options = self.options
-        chosen: list[int] = []
-        for kind in PRODUCTION_PORTS:
-            port = getattr(options, f"{kind}_port")
-            if port is None:
-                port = free_port(options.address)
-                while port in chosen:
-                    port = free_port(options.address)
-            else:
-                _check_port_free(options.address, port, f"--{kind}-port")
-            chosen.append(port)
-            self.ports[kind] = port
+        requested = {f"{kind}_port": getattr(options, f"{kind}_port") for kind in PRODUCTION_PORTS}
+        for attribute, port in claim_ports(options.address, requested).items():
+            self.ports[attribute.removesuffix("_port")] = port
 
     def _wait_until_ready(self, deadline: float) -> None:
         while time.monotonic() < deadline:

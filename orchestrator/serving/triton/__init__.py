@@ -3,7 +3,8 @@
 from orchestrator.serving.triton.backends import assemble_backend_dir
 from orchestrator.serving.triton.binary import TritonInstall, find_tritonserver
 from orchestrator.serving.triton.loading import gpu_visible, load_models
-from orchestrator.serving.triton.server import ServerOptions, TritonServer, free_port
+from orchestrator.serving.triton.ports import free_port
+from orchestrator.serving.triton.server import ServerOptions, TritonServer
 
 __all__ = [
     "ServerOptions",

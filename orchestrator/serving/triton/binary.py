@@ -113,7 +113,11 @@ def find_tritonserver(explicit: Path | None = None) -> TritonInstall:
 
 def _install_for(binary: Path, source: str) -> TritonInstall:
     binary = binary.expanduser()
-    if not binary.exists():
+    try:
+        found = binary.exists()
+    except OSError:  # a name the file system refuses (too long, say)
+        found = False
+    if not found:
         raise ServerError(
             f"tritonserver binary {binary} (from {_describe(source)}) does not exist. "
             "Point --tritonserver or TRITONSERVER at an existing binary, or unset them to "

@@ -11,7 +11,9 @@ import logging
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from orchestrator import client
@@ -52,6 +54,7 @@ def load_models(
     *,
     cpu_override: bool | None = None,
     configs: Mapping[str, ModelConfig] | None = None,
+    timeout_s: float | None = None,
 ) -> list[ModelState]:
     """Load models of ``repository`` into the explicit-mode Triton at ``url``.
 
@@ -64,6 +67,9 @@ def load_models(
             when None.
         configs: the models' configs by name, for a repository that is not a local
             folder (e.g. from a release manifest); they take precedence over files.
+        timeout_s: a deadline for all the loads together (None: each load may take the
+            client's default). A model still loading then is reported LOADING with the
+            reason, and the models not yet asked for are not loaded.
 
     Returns:
         The server's repository index after loading; a model that failed carries
@@ -79,13 +85,30 @@ def load_models(
     if cpu_override is None:
         cpu_override = not gpu_visible()
     failures: dict[str, str] = {}
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
     for name in to_load:
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            failures[name] = f"not loaded: the {timeout_s:.0f} s deadline passed before its turn"
+            continue
         try:
             config = (configs or {}).get(name)
-            client.load_model(url, name, _override(repository, name, cpu_override, config))
+            override = _override(repository, name, cpu_override, config)
+            if left is None:
+                client.load_model(url, name, override)
+            else:
+                client.load_model(url, name, override, timeout_s=left)
         except OrchestratorError as exc:
             failures[name] = str(exc)
-    states = [row for row in client.repository_index(url) if row.name in set(to_load)]
+    states = [
+        # A model still LOADING at the deadline, or one Triton could not even read (its
+        # row has no state and no reason), is shown with why its load failed.
+        replace(row, reason=failures[row.name])
+        if row.name in failures and (row.state == "LOADING" or not row.reason)
+        else row
+        for row in client.repository_index(url)
+        if row.name in set(to_load)
+    ]
     seen = {row.name for row in states}
     for name in to_load:
         if name not in seen:

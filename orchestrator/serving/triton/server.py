@@ -16,31 +16,39 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Literal
 
 from orchestrator import client
-from orchestrator.errors import ServerError
+from orchestrator.errors import ConfigError, ServerError
 from orchestrator.serving.triton.backends import assemble_backend_dir
 from orchestrator.serving.triton.binary import TritonInstall, find_tritonserver
 from orchestrator.serving.triton.flags import local_args
+from orchestrator.serving.triton.paths import (
+    SCRATCH_PREFIX,
+    plain_scratch_dir,
+    stub_safe,
+    stub_safe_view,
+)
+from orchestrator.serving.triton.ports import PORT_FLAGS, check_ports, claim_ports
 
-__all__ = ["ServerOptions", "TritonServer", "free_port"]
+__all__ = ["ServerOptions", "TritonServer"]
 
 logger = logging.getLogger(__name__)
 
 ControlMode = Literal["explicit", "poll", "none"]
 _PR_SET_PDEATHSIG = 1
 _LOG_TAIL_LINES = 30
+_MAX_TIMEOUT_S = 86400.0
 _running: weakref.WeakSet[TritonServer] = weakref.WeakSet()
 
 
@@ -80,12 +88,19 @@ class ServerOptions:
     env: tuple[tuple[str, str], ...] = field(default=())
 
     def __post_init__(self) -> None:
-        for name in ("http_port", "grpc_port", "metrics_port"):
-            port = getattr(self, name)
-            if port is not None and not 1 <= port <= 65535:
-                raise ServerError(f"{name.replace('_', '-')} {port} is not a TCP port (1-65535).")
-        if self.ready_timeout_s <= 0 or self.stop_timeout_s <= 0:
-            raise ServerError("ready_timeout_s and stop_timeout_s must be positive.")
+        check_ports({attribute: getattr(self, attribute) for attribute in PORT_FLAGS})
+        if not self.address.strip():  # tritonserver exits on an empty --http-address
+            raise ConfigError(
+                "--address is empty. Pass 127.0.0.1 for this machine only, or 0.0.0.0 for "
+                "every interface."
+            )
+        for name in ("ready_timeout_s", "stop_timeout_s"):
+            value = getattr(self, name)
+            if not 0 < value <= _MAX_TIMEOUT_S:  # also refuses nan
+                raise ConfigError(
+                    f"{name} {value} must be a number of seconds above 0 and at most "
+                    f"{_MAX_TIMEOUT_S:.0f} (a day)."
+                )
 
     @property
     def is_remote(self) -> bool:
@@ -93,23 +108,18 @@ class ServerOptions:
         return "://" in str(self.repository)
 
 
-def free_port(address: str = "127.0.0.1") -> int:
-    """A TCP port that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((address, 0))
-        return int(sock.getsockname()[1])
-
-
-def _ensure_port_free(address: str, port: int, flag: str) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((address, port))
-        except OSError as exc:
-            raise ServerError(
-                f"Port {port} on {address} is already in use ({exc.strerror}). "
-                f"Pick another with {flag}, or stop whatever listens there."
-            ) from exc
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    # Ctrl-C (or SIGTERM) arriving now is delivered when the block ends, not in its middle.
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _die_with_parent() -> Callable[[], None]:
@@ -137,6 +147,8 @@ class TritonServer:
         self._process: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
         self._own_workdir = False
+        self._scratch: Path | None = None  # a plain-path folder the stub can take
+        self._repository: Path | None = None  # the repository as Triton is given it
         self.workdir: Path | None = None
         self.http_port = 0
         self.grpc_port = 0
@@ -206,36 +218,12 @@ class TritonServer:
                 )
         install = self._install or find_tritonserver(options.tritonserver)
         self._claim_ports()
-        self._prepare_workdir()
-        assert self.workdir is not None
-        backend_dir = assemble_backend_dir(install, self.workdir)
-        command = self._command(install, backend_dir)
-        logger.info("Starting %s", " ".join(command))
-        self._log_file = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         started = time.monotonic()
         try:
-            self._process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=self._log_file,
-                stderr=subprocess.STDOUT,
-                env=self._environment(install),
-                start_new_session=True,
-                preexec_fn=_die_with_parent(),
-            )
-        except OSError as exc:
-            self._close_log()
-            raise ServerError(
-                f"Cannot run {install.binary}: {exc.strerror or exc}. Check that it is a "
-                "tritonserver built for this machine (the nvidia-pytriton wheel needs glibc "
-                "2.35 or newer)."
-            ) from exc
-        _running.add(self)
-        try:
+            self._launch(install)
             self._wait_until_ready(time.monotonic() + options.ready_timeout_s)
         except BaseException:
-            self._own_workdir = False  # keep the log that the error message points at
-            self.stop()
+            self.stop()  # a temporary workdir goes too: the error carries the log tail
             raise
         self.startup_s = time.monotonic() - started
         logger.info(
@@ -244,20 +232,35 @@ class TritonServer:
         return self
 
     def stop(self) -> None:
-        """Stop gracefully, then kill the whole process group after ``stop_timeout_s``."""
+        """Stop gracefully, then kill the whole process group after ``stop_timeout_s``.
+
+        The kill and the removal of temporary folders run even when the graceful wait is
+        interrupted (a second Ctrl-C), with SIGINT and SIGTERM held back meanwhile.
+        """
+        try:
+            self._terminate()
+        finally:
+            with _signals_held():
+                self._kill_and_clean()
+
+    def _terminate(self) -> None:
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=self.options.stop_timeout_s)
+        except subprocess.TimeoutExpired:
+            logger.warning(
+                "Triton (pid %d) did not stop within %.0f s; killing it",
+                process.pid,
+                self.options.stop_timeout_s,
+            )
+
+    def _kill_and_clean(self) -> None:
         process = self._process
         if process is not None:
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=self.options.stop_timeout_s)
-                except subprocess.TimeoutExpired:
-                    logger.warning(
-                        "Triton (pid %d) did not stop within %.0f s; killing it",
-                        process.pid,
-                        self.options.stop_timeout_s,
-                    )
             # The python backend stubs live in the server's process group: take them too.
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
@@ -269,6 +272,9 @@ class TritonServer:
         if self._own_workdir and self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self._own_workdir = False
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
     def __enter__(self) -> TritonServer:
         return self.start()
@@ -282,22 +288,45 @@ class TritonServer:
         self.stop()
 
     # -- helpers ----------------------------------------------------------------------
+    def _launch(self, install: TritonInstall) -> None:
+        self._prepare_workdir()
+        assert self.workdir is not None
+        # The python backend stub cannot take a path with a space or non-ASCII: such a
+        # backend directory or repository is reached through a plain scratch folder.
+        base = self.workdir.resolve()
+        if not stub_safe(base) or (not self.options.is_remote and not stub_safe(self._repo())):
+            self._scratch = plain_scratch_dir()
+            base = self._scratch if not stub_safe(base) else base
+        backend_dir = assemble_backend_dir(install, base)
+        if not self.options.is_remote:
+            self._repository = stub_safe_view(self._repo(), self._scratch or base, "repository")
+        command = self._command(install, backend_dir)
+        logger.info("Starting %s", " ".join(command))
+        self._log_file = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        try:
+            self._process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log_file,
+                stderr=subprocess.STDOUT,
+                env=self._environment(install),
+                start_new_session=True,
+                preexec_fn=_die_with_parent(),
+            )
+        except OSError as exc:
+            raise ServerError(
+                f"Cannot run {install.binary}: {exc.strerror or exc}. Check that it is a "
+                "tritonserver built for this machine (the nvidia-pytriton wheel needs glibc "
+                "2.35 or newer)."
+            ) from exc
+        _running.add(self)
+
+    def _repo(self) -> Path:
+        return Path(self.options.repository).resolve()
+
     def _claim_ports(self) -> None:
-        options = self.options
-        chosen: list[int] = []
-        for attribute, flag in (
-            ("http_port", "--http-port"),
-            ("grpc_port", "--grpc-port"),
-            ("metrics_port", "--metrics-port"),
-        ):
-            port = getattr(options, attribute)
-            if port is None:
-                port = free_port(options.address)
-                while port in chosen:
-                    port = free_port(options.address)
-            else:
-                _ensure_port_free(options.address, port, flag)
-            chosen.append(port)
+        requested = {attribute: getattr(self.options, attribute) for attribute in PORT_FLAGS}
+        for attribute, port in claim_ports(self.options.address, requested).items():
             setattr(self, attribute, port)
 
     def _prepare_workdir(self) -> None:
@@ -305,13 +334,13 @@ class TritonServer:
             self.workdir = self.options.workdir
             self.workdir.mkdir(parents=True, exist_ok=True)
         else:
-            self.workdir = Path(tempfile.mkdtemp(prefix="orchestrator-triton-"))
+            self.workdir = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
             self._own_workdir = True
 
     def _command(self, install: TritonInstall, backend_dir: Path) -> list[str]:
         # Production's flags; every local difference is listed with its reason in flags.py.
         options = self.options
-        repository = options.repository if options.is_remote else Path(options.repository).resolve()
+        repository = options.repository if options.is_remote else self._repository or self._repo()
         overrides: dict[str, str | None] = {
             "--model-control-mode": options.model_control_mode,
             "--http-port": str(self.http_port),
@@ -351,7 +380,7 @@ class TritonServer:
             if self._process.poll() is not None:
                 raise ServerError(
                     f"tritonserver exited with status {self._process.returncode} before it was "
-                    f"ready. Last lines of its log ({self.log_path}):\n{self.log_tail()}"
+                    f"ready. {self._log_note()}:\n{self.log_tail()}"
                 )
             if client.is_server_ready(self.http_url, timeout_s=1.0):
                 return
@@ -359,8 +388,12 @@ class TritonServer:
         raise ServerError(
             f"tritonserver on {self.http_url} was not ready within "
             f"{self.options.ready_timeout_s:.0f} s (waiting for /v2/health/ready). Try a longer "
-            f"--ready-timeout-s. Last lines of its log ({self.log_path}):\n{self.log_tail()}"
+            f"--ready-timeout-s. {self._log_note()}:\n{self.log_tail()}"
         )
+
+    def _log_note(self) -> str:
+        # A temporary workdir is removed with the failed server: do not point at it.
+        return "Last lines of its log" + ("" if self._own_workdir else f" ({self.log_path})")
 
     def _close_log(self) -> None:
         if self._log_file is not None:

@@ -1,0 +1,45 @@
+"""An unreadable model or version folder is a message (or a finding), never a traceback."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from orchestrator.cli import cli
+from tests.release_repos import make_repository
+from tests.unprivileged import open_to_everyone, unprivileged
+
+
+@pytest.fixture
+def shared_root() -> Iterator[Path]:
+    # pytest's tmp_path lives under a folder only root may enter.
+    root = Path(tempfile.mkdtemp(prefix="unreadable-"))
+    try:
+        yield root
+    finally:
+        for path in [root, *root.rglob("*")]:
+            path.chmod(0o777)
+        shutil.rmtree(root)
+
+
+@pytest.mark.parametrize("folder", ["alpha", "alpha/2"], ids=["model-folder", "version-folder"])
+@pytest.mark.parametrize("command", ["list", "validate", "release"])
+def test_an_unreadable_folder_is_named_with_the_fix(
+    shared_root: Path, folder: str, command: str
+) -> None:
+    repo = make_repository(shared_root / "repo", {"alpha": [1, 2], "beta": [1]})
+    open_to_everyone(shared_root)
+    (repo / folder).chmod(0)
+    with unprivileged():
+        result = CliRunner().invoke(cli, [command, "--repo", str(repo)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert result.exit_code == 1, result.output
+    assert f"{repo / folder}" in result.output
+    assert "Permission denied" in result.output
+    if command != "release":  # release names the finding; validate gives its hint
+        assert "chmod -R u+rX" in result.output

@@ -1,0 +1,35 @@
+"""Run a block as an unprivileged user when the tests run as root.
+
+Root reads every file whatever its mode, so a folder made unreadable with ``chmod 0``
+is only unreadable to another user. Both the real and the effective uid change (click
+checks readability with ``os.access``, which looks at the real one); the saved uid
+stays root, so the block can come back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+NOBODY = 65534
+
+
+@contextlib.contextmanager
+def unprivileged() -> Iterator[None]:
+    """Run the block as ``nobody`` when root; as the current user otherwise."""
+    if os.geteuid() != 0:
+        yield
+        return
+    os.setresuid(NOBODY, NOBODY, 0)
+    try:
+        yield
+    finally:
+        os.setresuid(0, 0, 0)
+
+
+def open_to_everyone(root: Path) -> None:
+    """Make ``root`` and everything under it readable and writable by every user."""
+    for path in [root, *root.rglob("*")]:
+        path.chmod(0o777 if path.is_dir() else 0o666)
