@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import click
 
+from orchestrator.releases.stores.base import redact
+
 __all__ = [
     "UnlistedArgument",
     "pop_positional_repository",
@@ -65,7 +67,8 @@ def store_after_repository(
         raise click.MissingParameter(ctx=ctx, param=param)
     if len(values) > 2:
         raise click.UsageError(
-            f"Expected one STORE, got {len(values)} arguments ({' '.join(values)}), e.g. "
+            f"Expected one STORE, got {len(values)} arguments "
+            f"({' '.join(map(redact, values))}), e.g. "
             "`orchestrator sync s3://bucket/prefix --repo model_repository`.",
             ctx,
         )

@@ -312,9 +312,13 @@ def _undo(
 
 def _move_pointer(store: Store, environment: str, release_id: str, expected: str | None) -> None:
     try:
-        if expected is None and read_environment(store, environment) is not None:
-            raise StoreConflictError(f"Environment {environment!r} got a pointer meanwhile.")
-        set_environment(store, environment, release_id, expected_release_id=expected)
+        set_environment(
+            store,
+            environment,
+            release_id,
+            expected_release_id=expected,
+            must_be_absent=expected is None,
+        )
     except StoreConflictError as exc:
         raise DeployError(
             f"Release {release_id} is rolled out to {environment}, but its pointer in "

@@ -102,6 +102,7 @@ def set_environment(
     *,
     expected_release_id: str | None = None,
     must_exist: bool = False,
+    must_be_absent: bool = False,
 ) -> EnvironmentPointer:
     """Point ``environment`` at a complete release, compare-and-swap.
 
@@ -112,6 +113,8 @@ def set_environment(
         expected_release_id: refuse unless the environment currently points here
             (None: accept whatever it points at now, or nothing).
         must_exist: refuse when the environment has no pointer yet.
+        must_be_absent: refuse when the environment already has a pointer (a first
+            deploy: the compare-and-swap against "no pointer").
 
     Returns:
         The new pointer.
@@ -132,6 +135,12 @@ def set_environment(
             "Sync it first: orchestrator sync STORE --repo REPOSITORY."
         )
     current = read_environment(store, environment)
+    if current is not None and must_be_absent:
+        raise StoreConflictError(
+            f"Environment {environment!r} points at {current.release_id} already, where no "
+            "pointer was expected: someone else set it. Check `orchestrator releases list` "
+            "and retry."
+        )
     if current is None and must_exist:
         raise StorageError(f"Environment {environment!r} has no pointer in {store.url} yet.")
     if expected_release_id is not None and (

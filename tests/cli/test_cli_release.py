@@ -77,6 +77,13 @@ def test_sync_with_three_locations_is_a_usage_error(tmp_path: Path) -> None:
     )
 
 
+def test_a_usage_error_does_not_echo_credentials_in_a_url() -> None:
+    result = CliRunner().invoke(cli, ["sync", "a", "b", "s3://key:hunter2@bucket/p"])
+    assert result.exit_code == 2
+    assert "hunter2" not in result.output
+    assert "s3://***@bucket/p" in result.stderr
+
+
 def test_sync_without_a_store_is_a_usage_error() -> None:
     result = CliRunner().invoke(cli, ["sync", "--repo", "model_repository"])
     assert result.exit_code == 2

@@ -39,7 +39,12 @@ def test_echo_json_prints_results_inside_plain_data_as_one_line(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     report = GcReport(
-        deleted=("a",), kept=("b", "c"), protected=(), deleted_objects=3, dry_run=True
+        deleted=("a",),
+        kept=("b", "c"),
+        protected=("c",),
+        deleted_objects=3,
+        dry_run=True,
+        pinned_by={"c": ("production (previous)",)},
     )
     echo_json({"reports": [report]})
     out = capsys.readouterr().out
@@ -49,9 +54,10 @@ def test_echo_json_prints_results_inside_plain_data_as_one_line(
             {
                 "deleted": ["a"],
                 "kept": ["b", "c"],
-                "protected": [],
+                "protected": ["c"],
                 "deleted_objects": 3,
                 "dry_run": True,
+                "pinned_by": {"c": ["production (previous)"]},
             }
         ]
     }
@@ -62,5 +68,6 @@ def test_releases_gc_json_of_an_empty_store(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["releases", "gc", store, "--keep", "1", "--format", "json"])
     assert result.exit_code == 0, result.output
     assert result.stdout == (
-        '{"deleted": [], "kept": [], "protected": [], "deleted_objects": 0, "dry_run": false}\n'
+        '{"deleted": [], "kept": [], "protected": [], "deleted_objects": 0, "dry_run": false, '
+        '"pinned_by": {}}\n'
     )

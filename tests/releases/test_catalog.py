@@ -147,6 +147,18 @@ def test_set_environment_is_compare_and_swap(release_repo: Path, dest: Dest) -> 
     assert pointer is not None and pointer.release_id == new.id
 
 
+def test_a_first_pointer_can_require_that_none_exists(release_repo: Path, dest: Dest) -> None:
+    store = dest.open()
+    old, new = _sync_versions(release_repo, store, 2)
+    first = set_environment(store, "staging", old.id, must_be_absent=True)
+    assert first.previous_release_id is None
+    # a second "first deploy" loses instead of overwriting the pointer it did not see
+    with pytest.raises(StoreConflictError, match="where no pointer was expected"):
+        set_environment(store, "staging", new.id, must_be_absent=True)
+    pointer = read_environment(store, "staging")
+    assert pointer is not None and pointer.release_id == old.id
+
+
 def test_an_environment_cannot_point_at_an_unfinished_release(
     release_repo: Path, dest: Dest
 ) -> None:

@@ -229,6 +229,7 @@ def _gc(report: GcReport) -> dict[str, Any]:
         "protected": list(report.protected),
         "deleted_objects": report.deleted_objects,
         "dry_run": report.dry_run,
+        "pinned_by": {release: list(names) for release, names in report.pinned_by.items()},
     }
 
 
