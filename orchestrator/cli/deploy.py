@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from orchestrator.cli.common import (
+    FiniteFloat,
     HostPort,
     dry_run_option,
     endpoint_url_option,
@@ -74,17 +75,18 @@ def _rollout_options(f: F) -> F:
     f = dry_run_option("Print the rendered manifests and the commands; change nothing.")(f)
     f = click.option(
         "--smoke-timeout-s",
-        type=click.FloatRange(min=1),
+        type=FiniteFloat(min=1),
         default=120.0,
         show_default=True,
         help="How long the golden smoke may wait for Triton to answer.",
     )(f)
     return click.option(
         "--timeout-s",
-        type=click.FloatRange(min=1),
-        default=900.0,
+        type=FiniteFloat(min=1),
+        default=1260.0,
         show_default=True,
-        help="How long the rollout (and an undo) may take (kubectl rollout status).",
+        help="How long the rollout (and an undo) may take (kubectl rollout status); above "
+        "the manifests' progressDeadlineSeconds (1200), so Kubernetes decides first.",
     )(f)
 
 

@@ -56,7 +56,7 @@ class DeployOptions:
 
     manifests: Path = render_mod.DEFAULT_MANIFESTS
     url: str | None = None
-    rollout_timeout_s: float = 900.0
+    rollout_timeout_s: float = 1260.0
     smoke_timeout_s: float = 120.0
     dry_run: bool = False
 
