@@ -65,10 +65,11 @@ def model_names(root: Path) -> list[str]:
     for entry in untrusted.entries(root):
         if entry.kind != "folder":
             continue
+        _require_readable(root / entry.name, "model folder")
         try:
             kind = untrusted.kind_of(root, f"{entry.name}/{CONFIG_FILENAME}")
         except UnsafeFileError:
-            continue  # its folder changed or cannot be read: not a model we can describe
+            continue  # its folder changed meanwhile: not a model we can describe
         if kind not in (None, "folder"):
             names.append(entry.name)
     return names
@@ -78,14 +79,21 @@ def version_numbers(model_dir: Path) -> list[int]:
     """The numeric version folders of a model, ascending (Triton ignores the others).
 
     A version folder that is a symbolic link is not a version here (``core.untrusted``).
+
+    Raises:
+        RepositoryError: the model folder or a version folder cannot be read.
     """
     try:
         found = untrusted.entries(model_dir)
     except UnsafeFileError as exc:
         if exc.reason == "missing":
             return []
+        _require_readable(model_dir, "model folder")
         raise
-    return sorted(int(e.name) for e in found if e.kind == "folder" and is_version(e.name))
+    numbers = sorted(int(e.name) for e in found if e.kind == "folder" and is_version(e.name))
+    for number in numbers:
+        _require_readable(model_dir / str(number), "version folder")
+    return numbers
 
 
 def unreadable_reason(folder: Path) -> str | None:
@@ -103,6 +111,16 @@ def unreadable_reason(folder: Path) -> str | None:
     except OSError as exc:
         return exc.strerror or str(exc)
     return None
+
+
+def _require_readable(folder: Path, what: str) -> None:
+    reason = unreadable_reason(folder)
+    if reason is not None:
+        raise RepositoryError(
+            f"Cannot read {what} {folder}: {reason}. Give the user running orchestrator "
+            f"read and enter permission on it (chmod -R u+rX {folder}), or move it out of "
+            "the repository."
+        )
 
 
 def is_folder(path: Path) -> bool:

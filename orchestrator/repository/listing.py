@@ -76,11 +76,13 @@ def _describe(model_dir: Path) -> ModelListing:
     # Read under the untrusted-input rule (core.untrusted): a link, a FIFO or an
     # oversized file is described as an error, never read.
     root = model_dir.parent
+    # A folder that cannot be read fails the listing (exit 1, with the chmod hint): Triton
+    # could not load from it either. What is read inside is described, errors included.
+    available = version_numbers(model_dir)
     try:
-        available = version_numbers(model_dir)
         config = load_config(model_dir / CONFIG_FILENAME, within=root)
     except (ConfigError, RepositoryError) as exc:
-        versions = tuple(_version(root, model_dir.name, v, False) for v in _numbers(model_dir))
+        versions = tuple(_version(root, model_dir.name, v, False) for v in available)
         return ModelListing(model_dir.name, "", "", versions, error=str(exc))
     served = set(served_versions(config, available))
     return ModelListing(
@@ -89,13 +91,6 @@ def _describe(model_dir: Path) -> ModelListing:
         version_policy=version_policy_text(config),
         versions=tuple(_version(root, model_dir.name, v, v in served) for v in available),
     )
-
-
-def _numbers(model_dir: Path) -> list[int]:
-    try:
-        return version_numbers(model_dir)
-    except RepositoryError:
-        return []
 
 
 def _version(root: Path, model: str, version: int, served: bool) -> VersionListing:

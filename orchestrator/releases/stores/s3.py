@@ -259,7 +259,13 @@ def _s3_client(endpoint_url: str | None, max_connections: int) -> Any:
     )
     try:
         return boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
-    except ValueError as exc:  # botocore: "Invalid endpoint: ..."
+    except ValueError as exc:  # botocore: "Invalid endpoint: ..." (the option or AWS_ENDPOINT_URL)
+        if endpoint_url is None:
+            raise StorageError(
+                "The S3 endpoint (--endpoint-url or AWS_ENDPOINT_URL) is not a URL botocore "
+                "accepts (not repeated here: it may carry credentials). Pass an http(s) URL such "
+                "as http://127.0.0.1:9000, or leave both unset for AWS."
+            ) from exc
         raise StorageError(
             f"The S3 endpoint {redact(str(endpoint_url))} is not a URL ({redact(str(exc))}). "
             "Expected http://HOST:PORT or https://HOST:PORT, e.g. --endpoint-url "

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import ServerError
+from orchestrator.repository.layout import is_file, is_folder
 from orchestrator.serving.container.engine import connect, docker_module, translated
 
 __all__ = [
@@ -61,7 +62,7 @@ def release_build_args(context: Path, release_dir: Path) -> dict[str, str]:
         >>> release_build_args(Path("."), Path("releases/r1"))  # doctest: +SKIP
         {'RELEASE': 'releases/r1'}
     """
-    if not release_dir.is_dir():
+    if not is_folder(release_dir):
         raise ServerError(
             f"Release folder {release_dir} does not exist. Pass a folder that holds a "
             "release (<model>/config.pbtxt and versions), e.g. one synced to a local folder."
@@ -102,7 +103,7 @@ def build_image(
         >>> build_image(Path("."), tag="triton-orchestrator/triton:dev").tags  # doctest: +SKIP
         ('triton-orchestrator/triton:dev',)
     """
-    if not (context / dockerfile).is_file():
+    if not is_file(context / dockerfile):
         raise ServerError(
             f"No Dockerfile at {context / dockerfile}. Run from the repository root, or pass "
             "--context and --dockerfile."
