@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 ControlMode = Literal["explicit", "poll", "none"]
 _PR_SET_PDEATHSIG = 1
 _LOG_TAIL_LINES = 30
+_REAP_TIMEOUT_S = 1.0
 _MAX_TIMEOUT_S = 86400.0
 _running: weakref.WeakSet[TritonServer] = weakref.WeakSet()
 
@@ -264,7 +265,7 @@ class TritonServer:
             # The python backend stubs live in the server's process group: take them too.
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            _reap(process)
             logger.info("Triton (pid %d) stopped", process.pid)
             self._process = None
         _running.discard(self)
@@ -399,6 +400,22 @@ class TritonServer:
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
+
+
+def _reap(process: subprocess.Popen[bytes]) -> None:
+    # A Ctrl-C that lands inside Popen.poll() between its lock's acquire and its `try`
+    # leaves that lock held for good, and Popen.wait() would then block forever (with
+    # Ctrl-C held back by our caller). So wait a bounded time, then reap the pid directly.
+    try:
+        process.wait(timeout=_REAP_TIMEOUT_S)
+        return
+    except subprocess.TimeoutExpired:
+        logger.debug("Reaping tritonserver (pid %d) directly", process.pid)
+    try:
+        _, status = os.waitpid(process.pid, 0)
+    except ChildProcessError:
+        return  # reaped already
+    process.returncode = os.waitstatus_to_exitcode(status)
 
 
 @atexit.register
