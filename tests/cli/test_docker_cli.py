@@ -8,6 +8,7 @@ gets its client (``docker.from_env``).
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import docker
@@ -16,6 +17,13 @@ from click.testing import CliRunner
 
 from orchestrator.cli import cli
 from tests.docker_stand_in import Script, StandInDockerClient
+
+
+@pytest.fixture(autouse=True)
+def _logs_in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The container's log is saved to the temporary directory on purpose (the messages
+    # point at it); in tests that is tmp_path, never the machine's /tmp.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
 
 
 @pytest.fixture

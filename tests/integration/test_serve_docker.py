@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,14 @@ from orchestrator.serving.container import ContainerOptions
 from orchestrator.serving.serve import ServeReport, serve_in_container
 from tests.docker_stand_in import Script, StandInDockerClient
 from tests.onnx_models import AFFINE_CONFIG, make_affine_onnx
+
+
+@pytest.fixture(autouse=True)
+def _logs_in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The container's log is saved to the temporary directory on purpose (the messages
+    # point at it); in tests that is tmp_path, never the machine's /tmp.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
 
 pytestmark = pytest.mark.integration
 

@@ -93,8 +93,15 @@ def test_server_dies_with_its_parent_even_when_the_parent_is_killed(tmp_path: Pa
         sys.stdin.read()
         """
     )
+    # A parent killed by SIGKILL cannot remove its temporary folder: keep it in tmp_path.
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     with subprocess.Popen(
-        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", script],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(scratch)},
     ) as parent:
         assert parent.stdout is not None
         server_pid = int(parent.stdout.readline())

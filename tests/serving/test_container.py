@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import sys
+import tempfile
 from pathlib import Path
 
 import docker
@@ -26,6 +27,14 @@ from orchestrator.serving.container import (
 )
 from orchestrator.serving.triton.flags import production_args
 from tests.docker_stand_in import Script, StandInDockerClient
+
+
+@pytest.fixture(autouse=True)
+def _logs_in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The container's log is saved to the temporary directory on purpose (the messages
+    # point at it); in tests that is tmp_path, never the machine's /tmp.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
 
 IMAGE = "triton-orchestrator/triton:24.10"
 
