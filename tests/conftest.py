@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 
 from orchestrator.releases.stores import Store, open_store
-from tests.gcs_server import GcsServer, start_gcs_server, stop_gcs_server
+from tests.gcs_server import GcsServer, start_gcs_server
+from tests.loopback_server import stop_process_group
 from tests.onnx_models import make_affine_onnx
 from tests.release_repos import make_repository
-from tests.s3_server import S3Server, start_s3_server, stop_s3_server
+from tests.s3_server import S3Server, start_s3_server
 
 
 @pytest.fixture(autouse=True)
@@ -76,7 +77,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
             patch.delenv("AWS_ENDPOINT_URL", raising=False)
             yield server
     finally:
-        stop_s3_server(server.process)
+        stop_process_group(server.process)
 
 
 @pytest.fixture
@@ -106,7 +107,7 @@ def gcs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcsServer]:
                 patch.setenv(name, value)
             yield server
     finally:
-        stop_gcs_server(server.process)
+        stop_process_group(server.process)
 
 
 @pytest.fixture

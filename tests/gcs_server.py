@@ -12,15 +12,14 @@ import importlib.util
 import json
 import os
 import platform
-import signal
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.serving.triton import free_port
+from tests.loopback_server import wait_until_answers
 
 PROJECT = "test-project"
 
@@ -100,24 +99,5 @@ def start_gcs_server(*, timeout_s: float = 30.0, log: Path | None = None) -> Gcs
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"fake-gcs-server exited with {process.returncode} before answering")
-        try:
-            with urllib.request.urlopen(endpoint + "/storage/v1/b", timeout=1):
-                return GcsServer(endpoint, port, process)
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.1)
-    stop_gcs_server(process)
-    raise RuntimeError(f"fake-gcs-server did not answer on {endpoint} within {timeout_s} s")
-
-
-def stop_gcs_server(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=timeout_s)
+    wait_until_answers(process, endpoint + "/storage/v1/b", "fake-gcs-server", timeout_s)
+    return GcsServer(endpoint, port, process)

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.serving.triton import free_port
+from tests.loopback_server import wait_until_answers
 
 ACCESS_KEY = "testing-access-key"
 SECRET_KEY = "testing-secret-key"
@@ -58,24 +55,5 @@ def start_s3_server(
             start_new_session=True,
         )
     endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"moto_server exited with {process.returncode} before answering")
-        try:
-            with urllib.request.urlopen(endpoint + "/moto-api/", timeout=1):
-                return S3Server(endpoint, port, process)
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.1)
-    stop_s3_server(process)
-    raise RuntimeError(f"moto_server did not answer on {endpoint} within {timeout_s} s")
-
-
-def stop_s3_server(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=timeout_s)
+    wait_until_answers(process, endpoint + "/moto-api/", "moto_server", timeout_s)
+    return S3Server(endpoint, port, process)

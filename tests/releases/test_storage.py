@@ -24,7 +24,8 @@ from orchestrator.releases.stores import (
 from orchestrator.releases.sync import sync_release
 from orchestrator.serving.triton import free_port
 from tests.conftest import Dest
-from tests.s3_server import S3Server, start_s3_server, stop_s3_server
+from tests.loopback_server import stop_process_group
+from tests.s3_server import S3Server, start_s3_server
 
 UNSAFE_KEYS = {
     "parent": "releases/../etc/passwd",
@@ -170,7 +171,7 @@ def test_wrong_credentials_say_which_variables_to_check(
         with pytest.raises(StorageError) as caught:
             store.list_objects("releases/")
     finally:
-        stop_s3_server(server.process)
+        stop_process_group(server.process)
     message = str(caught.value)
     assert "credentials were rejected (InvalidAccessKeyId)" in message
     assert "AWS_ACCESS_KEY_ID" in message and "AWS_SECRET_ACCESS_KEY" in message
