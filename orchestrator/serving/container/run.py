@@ -24,7 +24,8 @@ from orchestrator.errors import ServerError
 from orchestrator.serving.container.engine import connect, docker_module, translated
 from orchestrator.serving.container.image import DEFAULT_IMAGE
 from orchestrator.serving.triton.flags import PRODUCTION_PORTS, production_args
-from orchestrator.serving.triton.ports import claim_ports
+from orchestrator.serving.triton.ports import claim_ports, client_host
+from orchestrator.serving.triton.server import require_repository_folder
 
 __all__ = [
     "ALL_GPUS",
@@ -117,7 +118,7 @@ class TritonContainer:
 
     @property
     def _host(self) -> str:
-        return "127.0.0.1" if self.options.address in ("0.0.0.0", "") else self.options.address
+        return client_host(self.options.address)
 
     @property
     def http_url(self) -> str:
@@ -189,12 +190,7 @@ class TritonContainer:
                 (the GPUs, say), or Triton exited or was not ready in time (with its log).
                 The container is removed before the error leaves.
         """
-        repository = Path(self.options.repository)
-        if not repository.is_dir():
-            raise ServerError(
-                f"Model repository {repository} does not exist or is not a directory. "
-                "Pass the folder that holds <model>/config.pbtxt, e.g. model_repository/."
-            )
+        require_repository_folder(Path(self.options.repository))
         if self._client is None:
             self._client = connect()
         self._claim_ports()

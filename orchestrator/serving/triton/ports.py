@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from orchestrator.errors import ConfigError, ServerError
 
-__all__ = ["PORT_FLAGS", "check_ports", "claim_ports", "free_port"]
+__all__ = ["PORT_FLAGS", "check_ports", "claim_ports", "client_host", "free_port"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def check_ports(ports: Mapping[str, int | None]) -> None:
         ConfigError: a port outside 1-65535, or one port given for two endpoints.
 
     Example:
-        >>> check_ports({"http_port": 8000, "grpc_port": 8000, "metrics_port": None})
+        >>> check_ports({"http_port": 8000, "grpc_port": 8000})  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
         orchestrator.errors.ConfigError: --http-port and --grpc-port are both 8000; ...
@@ -55,6 +55,16 @@ def check_ports(ports: Mapping[str, int | None]) -> None:
                 f"Pass another {flag}, or leave it out for a free one."
             )
         seen[port] = flag
+
+
+def client_host(address: str) -> str:
+    """Where a client on this machine reaches a server listening on ``address``.
+
+    Example:
+        >>> client_host("0.0.0.0")
+        '127.0.0.1'
+    """
+    return "127.0.0.1" if address in ("0.0.0.0", "") else address
 
 
 def free_port(address: str = "127.0.0.1") -> int:

@@ -39,9 +39,9 @@ from orchestrator.serving.triton.paths import (
     stub_safe,
     stub_safe_view,
 )
-from orchestrator.serving.triton.ports import PORT_FLAGS, check_ports, claim_ports
+from orchestrator.serving.triton.ports import PORT_FLAGS, check_ports, claim_ports, client_host
 
-__all__ = ["ServerOptions", "TritonServer"]
+__all__ = ["ServerOptions", "TritonServer", "require_repository_folder"]
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +123,22 @@ def _signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+def require_repository_folder(repository: Path) -> None:
+    """Refuse a local model repository that is not a folder, before anything starts.
+
+    Raises:
+        ServerError: it is missing or not a directory.
+
+    Example:
+        >>> require_repository_folder(Path("."))
+    """
+    if not repository.is_dir():
+        raise ServerError(
+            f"Model repository {repository} does not exist or is not a directory. "
+            "Pass the folder that holds <model>/config.pbtxt, e.g. model_repository/."
+        )
+
+
 def _die_with_parent() -> Callable[[], None]:
     libc = ctypes.CDLL(None, use_errno=True)
 
@@ -174,7 +190,7 @@ class TritonServer:
 
     @property
     def _client_host(self) -> str:
-        return "127.0.0.1" if self.options.address in ("0.0.0.0", "") else self.options.address
+        return client_host(self.options.address)
 
     @property
     def log_path(self) -> Path:
@@ -211,12 +227,7 @@ class TritonServer:
         """
         options = self.options
         if not options.is_remote:
-            repo = Path(options.repository)
-            if not repo.is_dir():
-                raise ServerError(
-                    f"Model repository {repo} does not exist or is not a directory. "
-                    "Pass the folder that holds <model>/config.pbtxt, e.g. model_repository/."
-                )
+            require_repository_folder(Path(options.repository))
         install = self._install or find_tritonserver(options.tritonserver)
         self._claim_ports()
         started = time.monotonic()
