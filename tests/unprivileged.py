@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,3 +35,15 @@ def open_to_everyone(root: Path) -> None:
     """Make ``root`` and everything under it readable and writable by every user."""
     for path in [root, *root.rglob("*")]:
         path.chmod(0o777 if path.is_dir() else 0o666)
+
+
+@contextlib.contextmanager
+def shared_folder(prefix: str) -> Iterator[Path]:
+    """A temporary folder another user can reach (pytest's tmp_path is root's only)."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield root
+    finally:
+        for path in [root, *root.rglob("*")]:
+            path.chmod(0o777)
+        shutil.rmtree(root)

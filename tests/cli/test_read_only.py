@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,19 +10,13 @@ from click.testing import CliRunner
 
 from orchestrator.cli import cli
 from tests.release_repos import make_repository
-from tests.unprivileged import open_to_everyone, unprivileged
+from tests.unprivileged import open_to_everyone, shared_folder, unprivileged
 
 
 @pytest.fixture
 def shared_root() -> Iterator[Path]:
-    # pytest's tmp_path lives under a folder only root may enter.
-    root = Path(tempfile.mkdtemp(prefix="read-only-"))
-    try:
+    with shared_folder("read-only-") as root:
         yield root
-    finally:
-        for path in [root, *root.rglob("*")]:
-            path.chmod(0o777)
-        shutil.rmtree(root)
 
 
 def test_sync_to_a_read_only_file_store_is_one_message(shared_root: Path) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,19 +10,13 @@ from click.testing import CliRunner
 
 from orchestrator.cli import cli
 from tests.release_repos import make_repository
-from tests.unprivileged import open_to_everyone, unprivileged
+from tests.unprivileged import open_to_everyone, shared_folder, unprivileged
 
 
 @pytest.fixture
 def shared_root() -> Iterator[Path]:
-    # pytest's tmp_path lives under a folder only root may enter.
-    root = Path(tempfile.mkdtemp(prefix="unreadable-"))
-    try:
+    with shared_folder("unreadable-") as root:
         yield root
-    finally:
-        for path in [root, *root.rglob("*")]:
-            path.chmod(0o777)
-        shutil.rmtree(root)
 
 
 @pytest.mark.parametrize("folder", ["alpha", "alpha/2"], ids=["model-folder", "version-folder"])
