@@ -42,3 +42,20 @@ def releases(tmp_path: Path) -> Releases:
     new = make_release(tmp_path / "new", store, "deploy_ok", offset=1.0 + 2**-4)
     set_environment(store, "staging", old)
     return Releases(url, store, old, new)
+
+
+def deploy_args(releases: Releases, release: str, *extra: str) -> list[str]:
+    """``orchestrator deploy`` of ``release`` to staging with the fixture manifests."""
+    return [
+        "deploy",
+        releases.url,
+        "--env",
+        "staging",
+        "--release",
+        release,
+        "--manifests",
+        str(MANIFESTS),
+        "--timeout-s",
+        "30",
+        *extra,
+    ]

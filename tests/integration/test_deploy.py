@@ -25,7 +25,7 @@ from orchestrator.releases.manifest import build_release, release_prefix
 from orchestrator.releases.stores import open_store
 from orchestrator.releases.sync import sync_release
 from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
-from tests.deploy.conftest import MANIFESTS, Releases, make_release
+from tests.deploy.conftest import MANIFESTS, Releases, deploy_args, make_release
 from tests.deploy.recording import Outcome, RecordingRunner, deployment_json, pods_json
 from tests.golden_versions import GOLDEN_X, write_affine_version
 
@@ -44,22 +44,6 @@ def _invoke(runner: RecordingRunner, args: list[str]) -> Result:
     result = CliRunner().invoke(cli, args, obj={"kubectl": runner})
     assert result.exception is None or isinstance(result.exception, SystemExit)
     return result
-
-
-def _deploy(releases: Releases, release: str, *extra: str) -> list[str]:
-    return [
-        "deploy",
-        releases.url,
-        "--env",
-        "staging",
-        "--release",
-        release,
-        "--manifests",
-        str(MANIFESTS),
-        "--timeout-s",
-        "30",
-        *extra,
-    ]
 
 
 def _releases(tmp_path: Path, model: str, *, wrong: bool = False) -> Releases:
@@ -112,7 +96,7 @@ def test_a_release_that_passes_the_golden_smoke_moves_the_pointer_and_rolls_back
     _serve_from_store(triton_server, triton_repo, releases, "deploy_good_old", releases.old)
     runner = RecordingRunner(_script(releases))
 
-    result = _invoke(runner, _deploy(releases, releases.new, "--url", triton_server.http_url))
+    result = _invoke(runner, deploy_args(releases, releases.new, "--url", triton_server.http_url))
 
     assert result.exit_code == 0, result.output
     assert runner.lines == [RENDER, GET, APPLY, STATUS]
@@ -143,7 +127,7 @@ def test_a_release_with_wrong_golden_answers_is_undone_and_the_pointer_stays(
     _serve_from_store(triton_server, triton_repo, releases, "deploy_wrong")
     runner = RecordingRunner(_script(releases))
 
-    result = _invoke(runner, _deploy(releases, releases.new, "--url", triton_server.http_url))
+    result = _invoke(runner, deploy_args(releases, releases.new, "--url", triton_server.http_url))
 
     assert result.exit_code == 1, result.output
     assert runner.lines == [RENDER, GET, APPLY, STATUS, GET, UNDO, STATUS]
@@ -166,7 +150,7 @@ def test_a_pointer_moved_by_someone_else_meanwhile_is_not_overwritten(
         return 0, 'deployment "triton" successfully rolled out\n'
 
     runner = RecordingRunner({**_script(releases), "rollout status": [someone_else_deploys]})
-    result = _invoke(runner, _deploy(releases, releases.new, "--url", triton_server.http_url))
+    result = _invoke(runner, deploy_args(releases, releases.new, "--url", triton_server.http_url))
 
     assert result.exit_code == 1, result.output
     assert runner.lines == [RENDER, GET, APPLY, STATUS]
@@ -193,7 +177,7 @@ def test_deploy_and_status_reach_triton_through_port_forward(
     releases, server = release_server
     runner = RecordingRunner(_script(releases), forward_to=server.http_url)
 
-    result = _invoke(runner, _deploy(releases, releases.new))
+    result = _invoke(runner, deploy_args(releases, releases.new))
 
     assert result.exit_code == 0, result.output
     forward = f"kubectl port-forward --namespace {NS} svc/triton PORT:8000"
