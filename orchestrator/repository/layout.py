@@ -26,6 +26,7 @@ __all__ = [
     "is_version",
     "model_names",
     "read_manifest",
+    "require_readable",
     "served_versions",
     "unreadable_reason",
     "version_dir",
@@ -65,7 +66,7 @@ def model_names(root: Path) -> list[str]:
     for entry in untrusted.entries(root):
         if entry.kind != "folder":
             continue
-        _require_readable(root / entry.name, "model folder")
+        require_readable(root / entry.name, "model folder")
         try:
             kind = untrusted.kind_of(root, f"{entry.name}/{CONFIG_FILENAME}")
         except UnsafeFileError:
@@ -81,19 +82,16 @@ def version_numbers(model_dir: Path) -> list[int]:
     A version folder that is a symbolic link is not a version here (``core.untrusted``).
 
     Raises:
-        RepositoryError: the model folder or a version folder cannot be read.
+        RepositoryError: the model folder cannot be read.
     """
     try:
         found = untrusted.entries(model_dir)
     except UnsafeFileError as exc:
         if exc.reason == "missing":
             return []
-        _require_readable(model_dir, "model folder")
+        require_readable(model_dir, "model folder")
         raise
-    numbers = sorted(int(e.name) for e in found if e.kind == "folder" and is_version(e.name))
-    for number in numbers:
-        _require_readable(model_dir / str(number), "version folder")
-    return numbers
+    return sorted(int(e.name) for e in found if e.kind == "folder" and is_version(e.name))
 
 
 def unreadable_reason(folder: Path) -> str | None:
@@ -113,7 +111,15 @@ def unreadable_reason(folder: Path) -> str | None:
     return None
 
 
-def _require_readable(folder: Path, what: str) -> None:
+def require_readable(folder: Path, what: str) -> None:
+    """Raise unless ``folder`` can be listed and entered.
+
+    Raises:
+        RepositoryError: it cannot; the message names it, why, and the chmod that fixes it.
+
+    Example:
+        >>> require_readable(Path("."), "model folder")
+    """
     reason = unreadable_reason(folder)
     if reason is not None:
         raise RepositoryError(

@@ -18,6 +18,7 @@ from orchestrator.errors import ConfigError, RepositoryError, UnsafeFileError
 from orchestrator.repository.layout import (
     model_names,
     read_manifest,
+    require_readable,
     served_versions,
     version_numbers,
 )
@@ -79,6 +80,8 @@ def _describe(model_dir: Path) -> ModelListing:
     # A folder that cannot be read fails the listing (exit 1, with the chmod hint): Triton
     # could not load from it either. What is read inside is described, errors included.
     available = version_numbers(model_dir)
+    for version in available:
+        require_readable(model_dir / str(version), "version folder")
     try:
         config = load_config(model_dir / CONFIG_FILENAME, within=root)
     except (ConfigError, RepositoryError) as exc:
