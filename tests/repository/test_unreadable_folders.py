@@ -35,3 +35,15 @@ def test_an_unreadable_folder_is_named_with_the_fix(
     assert "Permission denied" in result.output
     if command != "release":  # release names the finding; validate gives its hint
         assert "chmod -R u+rX" in result.output
+
+
+@pytest.mark.parametrize("folder", ["alpha", "alpha/2"], ids=["model-folder", "version-folder"])
+def test_validate_reports_an_unreadable_folder_once(shared_root: Path, folder: str) -> None:
+    repo = make_repository(shared_root / "repo", {"alpha": [1, 2], "beta": [1]})
+    open_to_everyone(shared_root)
+    (repo / folder).chmod(0)
+    with unprivileged():
+        result = CliRunner().invoke(cli, ["validate", "--repo", str(repo)])
+    assert result.exit_code == 1, result.output
+    assert result.output.count(f"{repo / folder}: error [") == 1, result.output
+    assert "[folder-unreadable]" in result.output

@@ -14,6 +14,7 @@ from pathlib import Path
 from orchestrator.core import untrusted
 from orchestrator.core.findings import Finding, Severity, new_finding
 from orchestrator.errors import UnsafeFileError
+from orchestrator.repository.layout import is_version
 
 __all__ = ["UNSAFE_CODES", "model_tree_findings", "unsafe_finding"]
 
@@ -65,6 +66,12 @@ def model_tree_findings(root: Path, model: str) -> list[Finding]:
     try:
         found = untrusted.walk(root, model)
     except UnsafeFileError as exc:
+        folder = root / model
+        own = exc.path == folder or (exc.path.parent == folder and is_version(exc.path.name))
+        if exc.reason == "unreadable" and own:
+            # The model folder or one directly in it (a version folder): validate reports
+            # those itself as `folder-unreadable`, with the chmod that fixes it.
+            return []
         return [unsafe_finding(exc)]
     findings = []
     for entry in found:
