@@ -15,6 +15,7 @@ This module is the whole tree: no other module of the project defines an excepti
   + StorageError                  sync to or from object storage failed
     + StoreConflictError          a conditional write lost to someone else's write
   + DeployError                   Kubernetes rejected a rollout or it never finished
+    + GateError                   a release failed its gate, or has no passing gate record
   + SmokeTestError                Triton answered wrongly, or not in time
   + TrainingError                 training or export cannot go on; nothing was written
     + TorchMissingError           PyTorch (the ``train`` extra) is not installed
@@ -30,6 +31,7 @@ __all__ = [
     "ConfigError",
     "ConfigSyntaxError",
     "DeployError",
+    "GateError",
     "ModelControlDisabledError",
     "OrchestratorError",
     "ParityError",
@@ -104,6 +106,10 @@ class StoreConflictError(StorageError):
 
 class DeployError(OrchestratorError):
     """Raised when Kubernetes rejects a rollout or it never finishes."""
+
+
+class GateError(DeployError):
+    """Raised when a release fails its gate, or has no passing gate record to promote."""
 
 
 class SmokeTestError(OrchestratorError):

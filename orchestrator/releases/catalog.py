@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from orchestrator.errors import StorageError
 from orchestrator.releases.environments import EnvironmentPointer, read_environments
+from orchestrator.releases.gate_records import GATES_PREFIX
 from orchestrator.releases.manifest import (
     RELEASE_FILENAME,
     RELEASES_PREFIX,
@@ -152,6 +153,8 @@ def gc_releases(store: Store, keep: int, *, dry_run: bool = False) -> GcReport:
             continue
         store.delete([prefix + RELEASE_FILENAME])
         store.delete([key for key in keys if key != prefix + RELEASE_FILENAME])
+        # Its gate records go with it: nothing can be promoted from a deleted release.
+        store.delete([obj.key for obj in store.list_objects(f"{GATES_PREFIX}/{release_id}/")])
         logger.info("Deleted release %s (%d objects) from %s", release_id, len(keys), store.url)
     return GcReport(doomed, kept, protected, deleted_objects, dry_run, pinned_by)
 

@@ -14,6 +14,7 @@ from orchestrator.releases.catalog import (
     verify_release,
 )
 from orchestrator.releases.environments import read_environment, set_environment
+from orchestrator.releases.gate_records import gate_records, write_gate_record
 from orchestrator.releases.manifest import Release, build_release, release_prefix
 from orchestrator.releases.stores import Store
 from orchestrator.releases.sync import sync_release
@@ -102,6 +103,21 @@ def test_gc_keeps_the_newest_and_every_release_an_environment_points_at(
     for kept in (releases[0], releases[3]):
         for path, digest in kept.files.items():
             assert store.digest(release_prefix(kept.id) + path) == digest
+
+
+def test_gc_deletes_a_deleted_releases_gate_records_and_keeps_the_others(
+    release_repo: Path, dest: Dest
+) -> None:
+    store = dest.open()
+    old, new = _sync_versions(release_repo, store, 2)
+    write_gate_record(store, old.id, "staging", {"passed": True})
+    kept = write_gate_record(store, new.id, "staging", {"passed": True})
+
+    report = gc_releases(store, keep=1)
+
+    assert report.deleted == (old.id,)
+    assert store.list_objects(f"gates/{old.id}/") == []
+    assert [r.key for r in gate_records(store, new.id, "staging")] == [kept.key]
 
 
 def test_gc_keeps_every_pointers_previous_release_its_rollback_target(
