@@ -260,14 +260,14 @@ class HostPort(click.ParamType[str, Any]):
             self.fail(str(exc), param, ctx)
 
 
-def url_option() -> Callable[[F], F]:
+def url_option(*, required: bool = True, help_text: str | None = None) -> Callable[[F], F]:
     """``--url HOST:PORT``: the server's HTTP endpoint, required (parameter ``url``)."""
     return click.option(
         "--url",
         type=HostPort(),
         metavar="HOST:PORT",
-        required=True,
-        help="HOST:PORT of the server's HTTP endpoint.",
+        required=required,
+        help=help_text or "HOST:PORT of the server's HTTP endpoint.",
     )
 
 

@@ -31,7 +31,7 @@ from orchestrator.demo import run_demo
 from orchestrator.errors import ConfigError
 from orchestrator.serving.container import ALL_GPUS, DEFAULT_IMAGE, ContainerOptions
 from orchestrator.serving.inference import infer_file
-from orchestrator.serving.serve import ServeReport, serve, serve_in_container
+from orchestrator.serving.serve import ServeReport, serve, serve_and_smoke, serve_in_container
 from orchestrator.serving.smoke import PROTOCOLS, smoke
 from orchestrator.serving.swap import swap
 from orchestrator.serving.triton import ServerOptions
@@ -176,7 +176,23 @@ def _refuse_local_only_options(models: tuple[str, ...], tritonserver: Path | Non
 
 
 @click.command("smoke")
-@url_option()
+@url_option(
+    required=False,
+    help_text="HOST:PORT of the running server's HTTP endpoint (or --serve).",
+)
+@click.option(
+    "--serve",
+    "serve_locally",
+    is_flag=True,
+    help="Start a local Triton on --repo for the smoke test and stop it afterwards.",
+)
+@click.option(
+    "--ready-timeout-s",
+    type=FiniteFloat(min=0.0, min_open=True, max=86400.0),
+    default=120.0,
+    show_default=True,
+    help="With --serve: deadline for the server to start and every model to load.",
+)
 @grpc_url_option()
 @protocol_option("Protocol(s) to send the golden requests over.", both=True)
 @models_option("Check only this model (repeatable).")
@@ -197,7 +213,9 @@ def _refuse_local_only_options(models: tuple[str, ...], tritonserver: Path | Non
 )
 @format_option("A table, or JSON for machines.")
 def smoke_command(
-    url: str,
+    url: str | None,
+    serve_locally: bool,
+    ready_timeout_s: float,
     grpc_url: str | None,
     protocol: str,
     models: tuple[str, ...],
@@ -215,17 +233,41 @@ def smoke_command(
     with the config parameters smoke_rtol and smoke_atol. Exit 1 when anything is off,
     naming the worst mismatch.
 
-    Example, from the repository root:
+    With --serve, smoke starts a local Triton on --repo itself (as `serve` would),
+    checks it and stops it: the pipeline's local check in one command.
+
+    Examples, from the repository root:
 
         orchestrator smoke --url 127.0.0.1:8000 --repo model_repository/
+
+        orchestrator smoke --serve --repo model_repository/
     """
-    report = smoke(
-        endpoints_from(url, grpc_url),
-        repository,
-        models=models or None,
-        protocols=_protocols(protocol),
-        default_tolerance=Tolerance(rtol=rtol, atol=atol),
-    )
+    tolerance = Tolerance(rtol=rtol, atol=atol)
+    if serve_locally:
+        if url is not None or grpc_url is not None:
+            raise click.UsageError(
+                "--serve starts its own server: leave out --url and --grpc-url, or drop "
+                "--serve to check a running server."
+            )
+        report = serve_and_smoke(
+            ServerOptions(repository, ready_timeout_s=ready_timeout_s),
+            models or None,
+            protocols=_protocols(protocol),
+            default_tolerance=tolerance,
+        )
+    elif url is None:
+        raise click.UsageError(
+            "Missing option '--url': pass the HOST:PORT of a running server's HTTP "
+            "endpoint, or --serve to start a local Triton on --repo for the check."
+        )
+    else:
+        report = smoke(
+            endpoints_from(url, grpc_url),
+            repository,
+            models=models or None,
+            protocols=_protocols(protocol),
+            default_tolerance=tolerance,
+        )
     if output_format == "json":
         echo_json(report)
     else:

@@ -6,19 +6,21 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from orchestrator.client import ModelState, repository_index
+from orchestrator.client import Endpoints, ModelState, Protocol, repository_index
+from orchestrator.core.golden import DEFAULT_TOLERANCE, Tolerance
 from orchestrator.errors import ServerError
 from orchestrator.repository.layout import model_names
 from orchestrator.serving.container import ContainerOptions, TritonContainer
+from orchestrator.serving.smoke import PROTOCOLS, SmokeReport, smoke
 from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
 
-__all__ = ["ServeReport", "serve", "serve_in_container"]
+__all__ = ["ServeReport", "serve", "serve_and_smoke", "serve_in_container"]
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +124,62 @@ def serve(
             )
         except KeyboardInterrupt:
             logger.info("Interrupted: stopping Triton")
+
+
+def serve_and_smoke(
+    options: ServerOptions,
+    models: Iterable[str] | None = None,
+    *,
+    protocols: Sequence[Protocol] = PROTOCOLS,
+    default_tolerance: Tolerance = DEFAULT_TOLERANCE,
+    cpu_override: bool | None = None,
+) -> SmokeReport:
+    """Start Triton on ``options.repository``, smoke-test what it serves, and stop it.
+
+    The pipeline's local check in one call: the same server ``serve`` starts (production
+    flags, the CPU override where there is no GPU), every model loaded, then ``smoke``
+    of every served version over ``protocols``; the server is stopped on every path.
+
+    Raises:
+        ServerError: a model is not in the repository, the server failed to start, or a
+            model failed to load (Triton's reason is in the message).
+
+    Example:
+        >>> serve_and_smoke(ServerOptions(Path("model_repository"))).ok  # doctest: +SKIP
+        True
+    """
+    if models is not None:
+        models = sorted(set(models))
+        _check_models_exist(options, models)
+    with _stop_signals_as_interrupt(), TritonServer(options) as server:
+        states = load_models(
+            server.http_url,
+            Path(options.repository),
+            models,
+            cpu_override=cpu_override,
+            timeout_s=max(1.0, options.ready_timeout_s - server.startup_s),
+        )
+        failed = ServeReport(
+            server.http_url,
+            server.grpc_url,
+            server.metrics_url,
+            server.startup_s,
+            server.log_path,
+            tuple(states),
+        ).failed
+        if failed:
+            reasons = "; ".join(f"{m.name}: {m.reason or m.state}" for m in failed)
+            raise ServerError(
+                f"{len(failed)} model(s) failed to load: {reasons}. Run "
+                "`orchestrator validate` on the repository to find the cause offline."
+            )
+        return smoke(
+            Endpoints(server.http_url, server.grpc_url),
+            Path(options.repository),
+            models=models,
+            protocols=protocols,
+            default_tolerance=default_tolerance,
+        )
 
 
 def serve_in_container(
