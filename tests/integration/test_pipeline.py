@@ -1,0 +1,157 @@
+"""The push pipeline end to end on this machine (issue: push-triggered promotion, point 4).
+
+A new bundle appears in a scratch copy of ``models/exports/``; then promote.yml's
+commands run in order (tests/pipeline.py): publish, validate, local smoke, sync to the
+moto S3 server, deploy to staging through the played cluster (the recording kubectl
+runner whose pods are local Tritons serving the release from S3), gate, promote. And the
+failure paths: a bad bundle stops before any sync, a failing gate leaves production's
+pointer and Deployment untouched, a re-run of the same commit uploads nothing and gives
+the same release id.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from orchestrator.releases.environments import read_environment
+from orchestrator.releases.gate_records import latest_passing, latest_record
+from tests.onnx_models import affine_model, make_bundle
+from tests.pipeline import Rehearsal, rehearsal
+from tests.s3_server import S3Server
+from training.bundle import write_bundle
+
+pytestmark = pytest.mark.integration
+
+STAGING, PRODUCTION = "triton-staging", "triton-production"
+BUILD = ["publish", "validate", "smoke", "sync"]
+
+
+def _quiet(line: str) -> None:
+    del line
+
+
+@pytest.fixture
+def run(tmp_path: Path, s3_server: S3Server) -> Iterator[Rehearsal]:
+    with rehearsal(tmp_path, s3=s3_server, say=_quiet) as played:
+        yield played
+
+
+def _names(played: Rehearsal) -> list[str]:
+    return [step.name for step in played.steps]
+
+
+def _strict_gates(tmp_path: Path) -> Path:
+    """A gates.yaml no CPU can meet: p99 under a microsecond."""
+    path = tmp_path / "strict-gates.yaml"
+    path.write_text("defaults:\n  p99_ms: 0.001\n")
+    return path
+
+
+def test_a_new_bundle_goes_from_exports_to_production(run: Rehearsal) -> None:
+    make_bundle(run.exports / "affine")
+
+    assert run.pipeline(), "\n".join(s.output for s in run.steps if not s.ok)
+
+    assert _names(run) == [*BUILD, "deploy staging", "gate staging", "promote"]
+    published = run.steps[0].output
+    assert "affine 1" in published and "unchanged" in published  # the shipped ones
+    release = run.steps[3].json()["release"]
+    store = run.store
+    staging, production = read_environment(store, "staging"), read_environment(store, "production")
+    assert staging is not None and staging.release_id == release
+    assert production is not None and production.release_id == release
+    assert run.cluster.release_in(STAGING) == release
+    assert run.cluster.release_in(PRODUCTION) == release
+    assert latest_passing(store, release, "staging") is not None
+    served = run.steps[4].output
+    assert "affine/1" in served and "digits_cnn/1" in served and "cancer_mlp/1" in served
+
+
+@pytest.mark.parametrize("fault", ["graph does not fit the config", "golden answers wrong"])
+def test_a_bad_bundle_stops_the_build_before_any_sync(run: Rehearsal, fault: str) -> None:
+    if fault == "graph does not fit the config":
+        make_bundle(run.exports / "digits_cnn_v2", name="digits_cnn")
+    else:
+        # A consistent bundle (export.json matches its files) whose golden answers are
+        # not what the model computes: only serving it shows that.
+        x = np.ones((2, 4), dtype=np.float32)
+        write_bundle(
+            run.exports / "affine",
+            onnx_bytes=affine_model(4).SerializeToString(),
+            golden_inputs={"x": x},
+            golden_outputs={"y": x * 2 + 2},
+            metadata={"model_name": "affine", "signature": {}},
+        )
+
+    assert not run.pipeline()
+
+    failed = run.steps[-1]
+    assert failed.name in ("publish", "smoke")
+    assert "sync" not in _names(run)
+    assert run.store.list_objects("") == []
+    assert run.cluster.calls == []
+
+
+def test_a_failing_gate_leaves_production_untouched(run: Rehearsal, tmp_path: Path) -> None:
+    make_bundle(run.exports / "affine")
+    run.gates = _strict_gates(tmp_path)
+
+    assert not run.pipeline()
+
+    assert _names(run) == [
+        *BUILD,
+        "deploy staging",
+        "gate staging",
+        "rollback staging (on failure)",
+    ]
+    release = run.steps[3].json()["release"]
+    store = run.store
+    record = latest_record(store, release, "staging")
+    assert record is not None and not record.passed
+    assert latest_passing(store, release, "staging") is None
+    assert read_environment(store, "production") is None
+    assert run.cluster.applied(PRODUCTION) == 0
+    assert not any(PRODUCTION in call.line for call in run.cluster.calls)
+
+
+def test_promote_refuses_a_release_whose_gate_failed(run: Rehearsal, tmp_path: Path) -> None:
+    run.gates = _strict_gates(tmp_path)
+    release = run.build()
+    assert release is not None
+    assert not run.staging(release)
+
+    assert not run.production(release)
+
+    assert "gate" in run.steps[-1].output
+    assert read_environment(run.store, "production") is None
+    assert run.cluster.applied(PRODUCTION) == 0
+
+
+def test_a_rerun_of_the_same_commit_uploads_nothing_and_gives_the_same_release(
+    tmp_path: Path, s3_server: S3Server
+) -> None:
+    first_dir, second_dir = tmp_path / "first", tmp_path / "second"
+    first_dir.mkdir()
+    second_dir.mkdir()
+    bundle = make_bundle(tmp_path / "affine")  # committed once: the same bytes in both runs
+    with rehearsal(first_dir, s3=s3_server, say=_quiet) as first:
+        shutil.copytree(bundle, first.exports / "affine")
+        first_release = first.build()
+        store_url = first.store_url
+    assert first_release is not None
+
+    # A fresh checkout of the same commit: the same exports, a new scratch repository.
+    with rehearsal(second_dir, s3=s3_server, say=_quiet) as second:
+        shutil.copytree(bundle, second.exports / "affine")
+        second.store_url = store_url
+        second_release = second.build()
+        synced = second.steps[-1].json()
+
+    assert second_release == first_release
+    assert synced["upload"]["files"] == 0 and synced["copy"]["files"] == 0
+    assert synced["already_complete"] is True

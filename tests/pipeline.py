@@ -1,0 +1,261 @@
+"""The push pipeline rehearsed on one machine: promote.yml's commands, in order, for real.
+
+``make pipeline`` runs this module; tests/integration/test_pipeline.py drives the same
+``Rehearsal`` and checks what each step did. Each step is the orchestrator command the
+workflow runs (invoked in-process through the CLI, exactly as typed on a laptop), on
+scratch copies of ``models/exports/`` and ``model_repository/`` (the working tree is
+never changed). What a laptop lacks is played, each stand-in named:
+
+- object storage: ``moto_server`` on loopback (a real S3 API; tests/s3_server.py);
+- Kubernetes: ``PlayedCluster`` (tests/played_cluster.py), the recording kubectl runner
+  with a memory, whose "pods" are local Tritons serving the applied release straight
+  from the S3 server (``kubectl port-forward`` reaches them);
+- GitHub's environments: the staging job's failure step (``rollback``) runs when deploy
+  or gate fails, and production's step only when staging passed, as the jobs' ``needs``
+  and ``if: failure()`` say.
+
+Usage: ``python -m tests.pipeline [--exports DIR] [--repo DIR] [--gates FILE]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from orchestrator.cli import cli
+from orchestrator.releases.stores import Store, open_store
+from tests.loopback_server import stop_process_group
+from tests.played_cluster import PlayedCluster, describe
+from tests.s3_server import S3Server, start_s3_server
+
+__all__ = ["Rehearsal", "StepResult", "main", "rehearsal"]
+
+ROOT = Path(__file__).resolve().parents[1]
+BUCKET = "pipeline"
+STORE_PREFIX = "models/prod"
+
+
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One step: its name, the command as typed, exit code and output."""
+
+    name: str
+    argv: tuple[str, ...]
+    exit_code: int
+    output: str
+    stdout: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    @property
+    def command(self) -> str:
+        return "orchestrator " + " ".join(self.argv)
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+@dataclass
+class Rehearsal:
+    """Scratch copies, the S3 store and the played cluster; one method per workflow step."""
+
+    exports: Path
+    repo: Path
+    store_url: str
+    endpoint_url: str
+    cluster: PlayedCluster
+    gates: Path | None = None
+    say: Callable[[str], None] = _say
+    steps: list[StepResult] = field(default_factory=list)
+
+    @property
+    def store(self) -> Store:
+        return open_store(self.store_url, endpoint_url=self.endpoint_url)
+
+    def run(self, name: str, *argv: str) -> StepResult:
+        """Run one orchestrator command as the workflow step ``name`` would, and print it."""
+        result = CliRunner().invoke(
+            cli, list(argv), obj={"kubectl": self.cluster}, prog_name="orchestrator"
+        )
+        exception = result.exception
+        if exception is not None and not isinstance(exception, SystemExit):
+            raise exception  # a bug, not a failed step: keep the traceback
+        step = StepResult(name, tuple(argv), result.exit_code, result.output, result.stdout)
+        self.steps.append(step)
+        self.say(f"\n== {name}: {step.command}")
+        self.say(step.output.rstrip() or "(no output)")
+        self.say(f"-> exit {step.exit_code}")
+        return step
+
+    # -- the build job ---------------------------------------------------------------------
+
+    def build(self) -> str | None:
+        """publish, validate, local smoke, sync: the release id, or None when a step failed."""
+        for step in (
+            ("publish", "publish", str(self.exports), "--repo", str(self.repo)),
+            ("validate", "validate", "--repo", str(self.repo)),
+            ("smoke", "smoke", "--serve", "--repo", str(self.repo)),
+        ):
+            if not self.run(step[0], *step[1:]).ok:
+                return None
+        synced = self.run(
+            "sync",
+            "sync",
+            self.store_url,
+            "--repo",
+            str(self.repo),
+            "--endpoint-url",
+            self.endpoint_url,
+            "--format",
+            "json",
+        )
+        return str(synced.json()["release"]) if synced.ok else None
+
+    # -- the staging and production jobs ----------------------------------------------------
+
+    def staging(self, release: str) -> bool:
+        """deploy to staging, then gate it; on failure, the workflow's rollback step."""
+        deployed = self.run(
+            "deploy staging",
+            "deploy",
+            self.store_url,
+            "--env",
+            "staging",
+            "--release",
+            release,
+            *self._store_options(),
+        )
+        gated = deployed.ok and self.run("gate staging", *self._gate_args("staging")).ok
+        if not gated:
+            self.run(
+                "rollback staging (on failure)",
+                "rollback",
+                self.store_url,
+                "--env",
+                "staging",
+                *self._store_options(),
+            )
+        return gated
+
+    def production(self, release: str) -> bool:
+        """promote the release staging runs (the build job's id) to production."""
+        promoted = self.run(
+            "promote",
+            "promote",
+            self.store_url,
+            "--from",
+            "staging",
+            "--to",
+            "production",
+            "--release",
+            release,
+            *self._store_options(),
+        )
+        return promoted.ok
+
+    def pipeline(self) -> bool:
+        """The whole push: build, then staging, then production; stops at the first failure."""
+        release = self.build()
+        if release is None:
+            self.say("\nThe build job failed: nothing was synced or deployed.")
+            return False
+        if not self.staging(release):
+            self.say("\nStaging failed: production was not touched.")
+            return False
+        ok = self.production(release)
+        self.say(f"\nCluster:\n{describe(self.cluster)}")
+        return ok
+
+    def _store_options(self) -> list[str]:
+        return ["--endpoint-url", self.endpoint_url]
+
+    def _gate_args(self, environment: str) -> list[str]:
+        args = ["gate", self.store_url, "--env", environment, *self._store_options()]
+        return args + (["--gates", str(self.gates)] if self.gates is not None else [])
+
+
+@contextmanager
+def rehearsal(
+    workdir: Path,
+    *,
+    exports: Path = ROOT / "models" / "exports",
+    repo: Path = ROOT / "model_repository",
+    gates: Path | None = None,
+    s3: S3Server | None = None,
+    say: Callable[[str], None] = _say,
+) -> Iterator[Rehearsal]:
+    """Scratch copies of ``exports`` and ``repo``, an S3 bucket and a played cluster.
+
+    ``s3``: a running moto server to use (the tests' session one); else one is started
+    and stopped here. The S3 keys go into this process's environment for the duration.
+    """
+    scratch_exports = shutil.copytree(exports, workdir / "exports", symlinks=True)
+    scratch_repo = shutil.copytree(repo, workdir / "model_repository", symlinks=True)
+    own = s3 is None
+    server = s3 or start_s3_server(log=workdir / "moto_server.log")
+    saved = {name: os.environ.get(name) for name in server.credentials_env()}
+    os.environ.update(server.credentials_env())
+    cluster = PlayedCluster(env=server.credentials_env(), workdir=workdir)
+    try:
+        import boto3
+
+        bucket = f"{BUCKET}-{uuid.uuid4().hex[:12]}"
+        boto3.client("s3", endpoint_url=server.endpoint_url).create_bucket(Bucket=bucket)
+        store_url = f"s3://{bucket}/{STORE_PREFIX}"
+        cluster.store = open_store(store_url, endpoint_url=server.endpoint_url)
+        yield Rehearsal(
+            scratch_exports,
+            scratch_repo,
+            store_url,
+            server.endpoint_url,
+            cluster,
+            gates=gates,
+            say=say,
+        )
+    finally:
+        cluster.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        if own:
+            stop_process_group(server.process)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``make pipeline``: the whole push on this machine, printing every step."""
+    parser = argparse.ArgumentParser(prog="python -m tests.pipeline", description=__doc__)
+    parser.add_argument("--exports", type=Path, default=ROOT / "models" / "exports")
+    parser.add_argument("--repo", type=Path, default=ROOT / "model_repository")
+    parser.add_argument("--gates", type=Path, help="gates.yaml (default: deployment/gates.yaml)")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="orchestrator-pipeline-") as temp:
+        with rehearsal(Path(temp), exports=args.exports, repo=args.repo, gates=args.gates) as run:
+            _say(f"Scratch copies in {temp}; store {run.store_url} at {run.endpoint_url}")
+            ok = run.pipeline()
+    _say("\nPipeline passed." if ok else "\nPipeline failed (see the step above).")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
