@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.core import untrusted
-from orchestrator.core.names import check_model_name
+from orchestrator.core.names import MODEL_NAME_RULE, is_model_name
 from orchestrator.errors import ConfigError, OrchestratorError, RepositoryError
 from orchestrator.repository.bundle import EXPORT_FILENAME, MODEL_FILENAME, read_export
 from orchestrator.repository.generate import GenerationOptions
@@ -127,9 +127,9 @@ def find_bundles(folder: Path) -> list[ExportBundle]:
     for entry in _visible(folder):
         path = folder / entry.name
         if entry.kind == "file" and entry.name.endswith(".onnx"):
-            found.append(ExportBundle(path, check_model_name(path.stem, str(path))))
+            found.append(ExportBundle(path, _model_name(path.stem, path)))
         elif entry.kind == "folder":
-            model = check_model_name(entry.name, str(path))
+            model = _model_name(entry.name, path)
             if _has_model_file(folder, entry.name):
                 found.append(_bundle(path, model))
             else:
@@ -204,6 +204,16 @@ def _visible(folder: Path, relative: str = "") -> list[untrusted.Entry]:
     """The entries of a folder but the hidden ones, in byte order of their names."""
     shown = [e for e in untrusted.entries(folder, relative) if not e.name.startswith(".")]
     return sorted(shown, key=lambda e: os.fsencode(e.name))
+
+
+def _model_name(name: str, path: Path) -> str:
+    """The model a folder or bare file of the exports folder is published as."""
+    if not is_model_name(name):
+        raise ConfigError(
+            f"{path} would be published as model {name!r}, which is not a model name: expected "
+            f"{MODEL_NAME_RULE}. Rename it: its name is the model's name."
+        )
+    return name
 
 
 def _has_model_file(folder: Path, relative: str) -> bool:
