@@ -42,6 +42,8 @@ def version_holding(model_dir: Path, files: Mapping[str, FileDigest]) -> int | N
         >>> version_holding(model_dir, {"model.onnx": digest})  # doctest: +SKIP
         1
     """
+    if untrusted.kind_of(model_dir.parent, model_dir.name) != "folder":
+        return None  # missing, or a link: nothing read through it holds the model
     for version in reversed(version_numbers(model_dir)):
         if _holds(model_dir / str(version), files):
             return version

@@ -203,11 +203,22 @@ def publish(
 
 
 def _model_digests(bundle: Bundle, signature: Signature) -> dict[str, FileDigest]:
-    """The model files' digests by the names they get in a version folder."""
+    """The model files' digests by the names they get in a version folder.
+
+    A file export.json lists with its sha256 and size was just verified against them
+    (``read_bundle``), so that digest is used; any other file is hashed.
+    """
     folder = bundle.model_file.parent
-    files = {MODEL_FILENAME: untrusted.digest(folder, bundle.model_file.name)}
-    for location in signature.external_files:
-        files[location] = untrusted.digest(folder, location)
+    listed = bundle.export.get("files", {})
+    files = {}
+    for name, source in [(MODEL_FILENAME, bundle.model_file.name)] + [
+        (location, location) for location in signature.external_files
+    ]:
+        entry = listed.get(source) if isinstance(listed, Mapping) else None
+        if isinstance(entry, Mapping) and isinstance(entry.get("size_bytes"), int):
+            files[name] = FileDigest(str(entry["sha256"]), entry["size_bytes"])
+        else:
+            files[name] = untrusted.digest(folder, source)
     return files
 
 

@@ -224,3 +224,13 @@ def test_on_result_reports_each_bundle_as_it_is_done(tmp_path: Path) -> None:
         exports, tmp_path / "repo", on_result=lambda r: seen.append(r.bundle.name)
     )
     assert seen == [r.bundle.name for r in report.results] and len(seen) == 5
+
+
+def test_a_fifo_named_like_a_model_is_refused_never_read(tmp_path: Path) -> None:
+    exports = tmp_path / "exports"
+    affine_bundle(exports / "a", name="a")
+    os.mkfifo(exports / "pipe.onnx")
+    with pytest.raises(UnsafeFileError, match="pipe.onnx is a FIFO, socket or device") as caught:
+        publish_exports(exports, tmp_path / "repo")
+    assert caught.value.reason == "special"
+    assert not (tmp_path / "repo").exists()

@@ -6,7 +6,9 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from orchestrator.errors import UnsafeFileError
 from orchestrator.repository.layout import read_manifest, version_numbers
 from orchestrator.repository.publish import publish
 from orchestrator.repository.validation.validate import validate_repository
@@ -180,3 +182,15 @@ def test_concurrent_publishes_of_one_bundle_make_one_version(tmp_path: Path) -> 
         bundle / "model.onnx"
     ).read_bytes()
     assert [f for f in validate_repository(repo) if f.is_error] == []
+
+
+def test_a_model_folder_that_is_a_link_holds_nothing_and_is_refused(tmp_path: Path) -> None:
+    bundle = affine_bundle(tmp_path / "bundle")
+    elsewhere = tmp_path / "elsewhere"
+    publish(bundle, elsewhere)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    os.symlink(elsewhere / "affine", repo / "affine")
+    with pytest.raises(UnsafeFileError, match="is a symbolic link"):
+        publish(bundle, repo)
+    assert version_numbers(elsewhere / "affine") == [1]
