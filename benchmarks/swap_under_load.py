@@ -58,7 +58,7 @@ def _one_swap(protocol: str) -> dict[str, Any]:
                 traffic.wait_for(500, timeout_s=60)
                 started = time.monotonic()
                 sent_before = traffic.sent
-                published = publish(bundle, repo, MODEL)
+                published = publish(bundle, repo, MODEL, new_version=True)  # same bytes as v1
                 publish_s = time.monotonic() - started
                 report = swap(Endpoints(server.http_url, server.grpc_url), repo, MODEL, 2)
                 sent_during = traffic.sent - sent_before

@@ -153,7 +153,9 @@ def run_demo(
         publish_started = time.monotonic()
         from orchestrator.repository.publish import publish
 
-        published = publish(bundle, repo, DEMO_MODEL)
+        # A new version even when the bundle equals a shipped one (no torch, or the same
+        # seed): the demo is about rolling out a version, not about publishing idempotently.
+        published = publish(bundle, repo, DEMO_MODEL, new_version=True)
         publish_s = time.monotonic() - publish_started
         say(f"Published {DEMO_MODEL} version {published.version} in {publish_s * 1000:.0f} ms")
 

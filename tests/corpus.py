@@ -672,7 +672,7 @@ def _(repo: Path, name: str) -> list[str]:
 def _(repo: Path, name: str) -> list[str]:
     src = make_affine_onnx(repo.parent / f"{name}-src" / "m.onnx")
     publish(src, repo, name)
-    publish(src, repo, name)
+    publish(src, repo, name, new_version=True)
     golden = repo / name / "1" / "manifest.json"
     body = json.loads(golden.read_text())
     body["files"]["model.onnx"]["size_bytes"] += 1

@@ -10,6 +10,7 @@ from orchestrator.cli.common import format_option, model_option, repository_opti
 from orchestrator.cli.output import repository as repository_output
 from orchestrator.cli.output.jsondata import echo_json
 from orchestrator.repository.compatibility import DEFAULT_TRITON_RELEASE, RUNTIMES
+from orchestrator.repository.exports import BundleResult, is_bundle, publish_exports
 from orchestrator.repository.generate import (
     DEFAULT_MAX_BATCH_SIZE,
     DEFAULT_QUEUE_DELAY_US,
@@ -32,6 +33,11 @@ __all__ = ["list_command", "publish_command", "validate_command"]
     "--update-config",
     is_flag=True,
     help="Regenerate the config's inputs, outputs and batching when they no longer fit.",
+)
+@click.option(
+    "--new-version",
+    is_flag=True,
+    help="Publish a new version even when one already holds a byte-identical model file.",
 )
 @click.option(
     "--max-batch-size",
@@ -79,6 +85,7 @@ def publish_command(
     repository: Path,
     model: str | None,
     update_config: bool,
+    new_version: bool,
     max_batch_size: int | None,
     preferred: tuple[int, ...],
     queue_delay_us: int,
@@ -88,14 +95,22 @@ def publish_command(
     no_warmup: bool,
     output_format: str,
 ) -> None:
-    """Publish an export bundle or a bare .onnx file as the model's next version.
+    """Publish an export bundle, a bare .onnx file, or every bundle of a folder.
 
-    The version folder is staged and renamed into place, so it appears whole or not at
-    all; a new model gets a generated config.pbtxt, an existing model's config must
-    match the new graph (or pass --update-config).
+    SOURCE is one bundle (a folder with model.onnx, export.json, golden.npz), a bare
+    .onnx file, or a folder of them such as models/exports/: <model>/ bundles,
+    <model>/<name>/ bundles (several of one model) and bare .onnx files, published in
+    the byte order of their paths; hidden files are ignored, links refused.
+
+    Publishing is idempotent by content: a bundle whose model file is byte-identical to
+    an existing version of its model is not published again (it prints which version
+    holds it, exit 0, and writes nothing); --new-version publishes it anyway. A version
+    is staged and renamed into place, so it appears whole or not at all; a new model
+    gets a generated config.pbtxt, an existing model's config must match the new graph
+    (or pass --update-config).
 
     Example:
-        orchestrator publish models/exports/digits_cnn --repo model_repository
+        orchestrator publish models/exports --repo model_repository
     """
     options = GenerationOptions(
         max_batch_size=max_batch_size,
@@ -106,13 +121,45 @@ def publish_command(
         version_policy=version_policy,
         warmup=not no_warmup,
     )
-    result = publish(source, repository, model, update_config=update_config, options=options)
+    if not is_bundle(source):
+        if model is not None:
+            raise click.UsageError(
+                f"--model names one model, but {source} is a folder of bundles (each is "
+                "published as the model its folder or file is named after). Drop --model, "
+                "or publish one bundle with it.",
+            )
+        report = publish_exports(
+            source,
+            repository,
+            new_version=new_version,
+            update_config=update_config,
+            options=options,
+            on_result=None if output_format == "json" else _print_bundle_result,
+        )
+        if output_format == "json":
+            echo_json(report)
+        click.echo(report.summary(), err=True)
+        return
+    result = publish(
+        source,
+        repository,
+        model,
+        update_config=update_config,
+        options=options,
+        new_version=new_version,
+    )
     if output_format == "json":
         echo_json(result)
     else:
-        click.echo(f"{result.model} {result.version} {result.path}")
+        click.echo(repository_output.publish_line(result))
     if result.config_written:
         click.echo(f"Wrote {result.config_path}", err=True)
+
+
+def _print_bundle_result(done: BundleResult) -> None:
+    click.echo(repository_output.publish_line(done.result))
+    if done.result.config_written:
+        click.echo(f"Wrote {done.result.config_path}", err=True)
 
 
 @click.command("list")

@@ -19,7 +19,14 @@ from orchestrator.core import untrusted
 from orchestrator.core.golden import GOLDEN_FILENAME, parse_golden
 from orchestrator.errors import ConfigError
 
-__all__ = ["EXPORT_FILENAME", "MODEL_FILENAME", "Bundle", "copy_bundle_file", "read_bundle"]
+__all__ = [
+    "EXPORT_FILENAME",
+    "MODEL_FILENAME",
+    "Bundle",
+    "copy_bundle_file",
+    "read_bundle",
+    "read_export",
+]
 
 MODEL_FILENAME = "model.onnx"
 EXPORT_FILENAME = "export.json"
@@ -66,7 +73,7 @@ def read_bundle(source: Path) -> Bundle:
             if kind is not None:
                 untrusted.require_kind(source, untrusted.Entry(name, kind), "file")
         extras = tuple(source / name for name in _BUNDLE_FILES[1:] if kinds[name] is not None)
-        export = _read_export(source) if kinds[EXPORT_FILENAME] else {}
+        export = read_export(source) if kinds[EXPORT_FILENAME] else {}
         _verify_bundle(source, export)
         if kinds[GOLDEN_FILENAME]:
             raw = untrusted.read_bytes(
@@ -98,7 +105,19 @@ def copy_bundle_file(path: Path, target: Path) -> None:
         shutil.copyfileobj(src, dst, _COPY_CHUNK_BYTES)
 
 
-def _read_export(source: Path) -> Mapping[str, Any]:
+def read_export(source: Path) -> Mapping[str, Any]:
+    """The content of a bundle's export.json, read under the untrusted-input rule.
+
+    Nothing else of the bundle is read or verified (``read_bundle`` does that).
+
+    Raises:
+        ConfigError: export.json is not a JSON object.
+        UnsafeFileError: it is missing, a link, not a regular file, or too large.
+
+    Example:
+        >>> read_export(Path("models/exports/digits_cnn"))["model_name"]  # doctest: +SKIP
+        'digits_cnn'
+    """
     path = source / EXPORT_FILENAME
     raw = untrusted.read_bytes(source, EXPORT_FILENAME, max_bytes=untrusted.JSON_MAX_BYTES)
     try:

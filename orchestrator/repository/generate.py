@@ -9,14 +9,17 @@ override; every default is production's.
 
 from __future__ import annotations
 
+import difflib
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from orchestrator.core.model_config import (
     DataType,
     InstanceKind,
     ModelConfig,
     ModelVersionPolicy,
+    render_config,
 )
 from orchestrator.core.onnx_signature import Signature
 from orchestrator.errors import ConfigError
@@ -28,7 +31,9 @@ __all__ = [
     "UINT64_MAX",
     "GenerationOptions",
     "generate_config",
+    "io_diff",
     "parse_version_policy",
+    "updated_config",
 ]
 
 logger = logging.getLogger(__name__)
@@ -240,3 +245,61 @@ def _set_warmup(config: ModelConfig, options: GenerationOptions) -> None:
         # A warmup request needs concrete dims: 1 wherever the config leaves one dynamic.
         entry.dims.extend(d if d > 0 else 1 for d in io.dims)
         entry.zero_data = True
+
+
+def _io_only(config: ModelConfig) -> str:
+    io = ModelConfig(max_batch_size=config.max_batch_size)
+    io.input.extend(config.input)
+    io.output.extend(config.output)
+    return render_config(io)
+
+
+def io_diff(
+    existing: ModelConfig,
+    generated: ModelConfig,
+    path: Path,
+) -> str:
+    """A unified diff of the inputs, outputs and batch size of two configs.
+
+    Example:
+        >>> print(io_diff(existing, generated, Path("m/config.pbtxt")))  # doctest: +SKIP
+        --- m/config.pbtxt
+        +++ generated from the new graph
+        ...
+    """
+    return "".join(
+        difflib.unified_diff(
+            _io_only(existing).splitlines(keepends=True),
+            _io_only(generated).splitlines(keepends=True),
+            fromfile=str(path),
+            tofile="generated from the new graph",
+        )
+    )
+
+
+def updated_config(existing: ModelConfig, generated: ModelConfig) -> ModelConfig:
+    """The existing config with the generated I/O, batching and warmup (--update-config).
+
+    Everything else (instance groups, version policy, parameters) stays as it was;
+    dynamic batching is dropped without a batch dimension and regenerated when a
+    preferred size no longer fits.
+
+    Example:
+        >>> updated_config(existing, generate_config("digits", signature))  # doctest: +SKIP
+        max_batch_size: 64 ...
+    """
+    config = ModelConfig()
+    config.CopyFrom(existing)
+    config.max_batch_size = generated.max_batch_size
+    for name in ("input", "output", "model_warmup"):
+        config.ClearField(name)
+    config.input.extend(generated.input)
+    config.output.extend(generated.output)
+    config.model_warmup.extend(generated.model_warmup)
+    if generated.max_batch_size == 0:
+        config.ClearField("dynamic_batching")
+    elif config.HasField("dynamic_batching"):
+        sizes = [s for s in config.dynamic_batching.preferred_batch_size]
+        if any(s > generated.max_batch_size for s in sizes):
+            config.dynamic_batching.CopyFrom(generated.dynamic_batching)
+    return config

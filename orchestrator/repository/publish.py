@@ -9,19 +9,24 @@ through a temporary file and ``os.replace``. A publish killed at any point leave
 a staging folder, which the next publish removes. Publishes of one model are serialized
 by a lock per model (``model_lock``), so its config and versions always agree; bundle
 files are read and copied under the untrusted-input rule (``core.untrusted``).
+
+Publishing is idempotent by content: a source whose model files are byte-identical to an
+existing version's (``identical.version_holding``) is not published again; the result
+names that version, status ``unchanged``, and nothing is written (the check runs first
+without the lock, which writes a lock file, and again under it before a new version is
+claimed). ``new_version=True`` publishes it again under a new number.
 """
 
 from __future__ import annotations
 
-import difflib
 import errno
 import logging
 import os
-import secrets
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from orchestrator.core import untrusted
 from orchestrator.core.digest import FileDigest
@@ -38,7 +43,13 @@ from orchestrator.core.onnx_signature import Signature, read_signature
 from orchestrator.errors import ConfigError, RepositoryError
 from orchestrator.repository.bundle import MODEL_FILENAME, Bundle, copy_bundle_file, read_bundle
 from orchestrator.repository.compatibility import compatibility_problems
-from orchestrator.repository.generate import GenerationOptions, generate_config
+from orchestrator.repository.generate import (
+    GenerationOptions,
+    generate_config,
+    io_diff,
+    updated_config,
+)
+from orchestrator.repository.identical import version_holding
 from orchestrator.repository.layout import (
     STAGING_PREFIX,
     read_manifest,
@@ -48,27 +59,36 @@ from orchestrator.repository.layout import (
     write_manifest,
 )
 from orchestrator.repository.model_lock import DEFAULT_LOCK_TIMEOUT_S, model_lock
+from orchestrator.repository.staging import (
+    TMP_INFIX,
+    fsync_path,
+    owner_token,
+    remove_stale,
+    write_atomically,
+)
 
 __all__ = ["PublishResult", "publish"]
 
 logger = logging.getLogger(__name__)
 
 _MAX_CLAIMS = 1000
-_TMP_INFIX = ".tmp-"
 _NEW_MODEL_INFIX = ".publish-"
 
 
 @dataclass(frozen=True)
 class PublishResult:
-    """What ``publish`` wrote.
+    """What ``publish`` wrote, or which version already held the model.
 
     Attributes:
         model: the model name (its folder under the repository).
-        version: the new version number.
-        path: the new version folder.
+        version: the new version number, or the one that already holds the model files.
+        path: that version's folder.
         config_path: the model's config.pbtxt.
         config_written: whether this publish created or updated config.pbtxt.
         files: sha256 and size of every file in the version folder (its manifest).
+        status: ``published`` (a new version), or ``unchanged``: ``version`` already
+            held byte-identical model files, and nothing was written.
+        model_file: the source's model file name (``model.onnx``, or a bare file's name).
     """
 
     model: str
@@ -77,6 +97,13 @@ class PublishResult:
     config_path: Path
     config_written: bool = False
     files: Mapping[str, FileDigest] = field(default_factory=dict)
+    status: Literal["published", "unchanged"] = "published"
+    model_file: str = MODEL_FILENAME
+
+    @property
+    def unchanged(self) -> bool:
+        """Whether an existing version already held the model and nothing was written."""
+        return self.status == "unchanged"
 
 
 def publish(
@@ -87,8 +114,13 @@ def publish(
     update_config: bool = False,
     options: GenerationOptions | None = None,
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    new_version: bool = False,
 ) -> PublishResult:
-    """Publish ``source`` as the next version of ``model`` in ``repo``.
+    """Publish ``source`` as the next version of ``model`` in ``repo``, unless one holds it.
+
+    A source whose model files (the model and its external weights) are byte-identical
+    to an existing version of the model is not published again: the result has status
+    ``unchanged`` and names that version, and nothing is written, config included.
 
     Args:
         source: an export bundle folder (``model.onnx``, ``export.json``, ``golden.npz``)
@@ -100,9 +132,11 @@ def publish(
         options: generation options for a new (or updated) config.
         lock_timeout_s: how long to wait for another publish of the same model (they
             are serialized by a lock per model, ``repository.model_lock``).
+        new_version: publish a new version even when one already holds the model files.
 
     Returns:
-        The model, its new version number and folder.
+        The model, its new version number and folder; or, status ``unchanged``, the
+        version that already holds the model files.
 
     Raises:
         ConfigError: the source is not a servable ONNX graph, its files differ from
@@ -123,24 +157,33 @@ def publish(
     bundle = _with_external_files(bundle, signature)
     model_dir = repo / name
     config_path = model_dir / CONFIG_FILENAME
+    model_files = _model_digests(bundle, signature)
+    # Versions appear whole (one rename) and never change, so a check without the lock
+    # is sound when it finds one; it keeps an unchanged publish from writing anything.
+    held = None if new_version else version_holding(model_dir, model_files)
+    if held is not None:
+        return _unchanged(name, held, repo, bundle)
     try:
         repo.mkdir(parents=True, exist_ok=True)
         # One publish of a model at a time: the config decision, the version claim and
         # the config write must not interleave with another publish's.
         with model_lock(repo, name, timeout_s=lock_timeout_s):
-            _remove_stale_staging(repo.parent, f".{repo.name}{_NEW_MODEL_INFIX}")
+            held = None if new_version else version_holding(model_dir, model_files)
+            if held is not None:
+                return _unchanged(name, held, repo, bundle)
+            remove_stale(repo.parent, f".{repo.name}{_NEW_MODEL_INFIX}")
             version = None
             if not model_dir.exists():
                 config = generate_config(name, signature, options)
                 version = _publish_new_model(repo, name, bundle, config)
             if version is None:
                 config = _config_for(name, signature, repo, update_config, options)
-                _remove_stale_staging(model_dir, STAGING_PREFIX)
-                _remove_stale_staging(model_dir, f"{CONFIG_FILENAME}{_TMP_INFIX}")
-                staging = _stage(model_dir / f"{STAGING_PREFIX}{_owner()}", bundle)
+                remove_stale(model_dir, STAGING_PREFIX)
+                remove_stale(model_dir, f"{CONFIG_FILENAME}{TMP_INFIX}")
+                staging = _stage(model_dir / f"{STAGING_PREFIX}{owner_token()}", bundle)
                 version = _claim_version(model_dir, staging)
                 if config is not None:
-                    _write_atomically(config_path, render_config(config))
+                    write_atomically(config_path, render_config(config))
     except OSError as exc:
         raise RepositoryError(
             f"Cannot publish into {model_dir}: {exc.strerror or exc} ({exc.filename or ''}). "
@@ -155,6 +198,47 @@ def publish(
         config_path=config_path,
         config_written=config is not None,
         files=read_manifest(path) or {},
+        model_file=bundle.model_file.name,
+    )
+
+
+def _model_digests(bundle: Bundle, signature: Signature) -> dict[str, FileDigest]:
+    """The model files' digests by the names they get in a version folder.
+
+    A file export.json lists with its sha256 and size was just verified against them
+    (``read_bundle``), so that digest is used; any other file is hashed.
+    """
+    folder = bundle.model_file.parent
+    listed = bundle.export.get("files", {})
+    files = {}
+    for name, source in [(MODEL_FILENAME, bundle.model_file.name)] + [
+        (location, location) for location in signature.external_files
+    ]:
+        entry = listed.get(source) if isinstance(listed, Mapping) else None
+        if isinstance(entry, Mapping) and isinstance(entry.get("size_bytes"), int):
+            files[name] = FileDigest(str(entry["sha256"]), entry["size_bytes"])
+        else:
+            files[name] = untrusted.digest(folder, source)
+    return files
+
+
+def _unchanged(name: str, version: int, repo: Path, bundle: Bundle) -> PublishResult:
+    path = version_dir(repo, name, version)
+    logger.info(
+        "%s version %d already holds %s; nothing published", name, version, bundle.model_file
+    )
+    try:
+        files = read_manifest(path) or {}
+    except RepositoryError:  # UnsafeFileError included: identity was checked by hashing
+        files = {}
+    return PublishResult(
+        model=name,
+        version=version,
+        path=path,
+        config_path=repo / name / CONFIG_FILENAME,
+        files=files,
+        status="unchanged",
+        model_file=bundle.model_file.name,
     )
 
 
@@ -213,52 +297,11 @@ def _config_for(
     if not update_config:
         raise ConfigError(
             f"{config_path} does not match the new graph: {problems[0]}.\n"
-            f"{_io_diff(existing, generated, config_path)}\n"
+            f"{io_diff(existing, generated, config_path)}\n"
             "Export the graph with the same inputs and outputs, or pass --update-config "
             "to regenerate the config's inputs, outputs and batching on purpose."
         )
-    return _updated(existing, generated)
-
-
-def _io_only(config: ModelConfig) -> str:
-    io = ModelConfig(max_batch_size=config.max_batch_size)
-    io.input.extend(config.input)
-    io.output.extend(config.output)
-    return render_config(io)
-
-
-def _io_diff(
-    existing: ModelConfig,
-    generated: ModelConfig,
-    path: Path,
-) -> str:
-    return "".join(
-        difflib.unified_diff(
-            _io_only(existing).splitlines(keepends=True),
-            _io_only(generated).splitlines(keepends=True),
-            fromfile=str(path),
-            tofile="generated from the new graph",
-        )
-    )
-
-
-def _updated(existing: ModelConfig, generated: ModelConfig) -> ModelConfig:
-    """The existing config with the generated I/O, batching and warmup."""
-    config = ModelConfig()
-    config.CopyFrom(existing)
-    config.max_batch_size = generated.max_batch_size
-    for name in ("input", "output", "model_warmup"):
-        config.ClearField(name)
-    config.input.extend(generated.input)
-    config.output.extend(generated.output)
-    config.model_warmup.extend(generated.model_warmup)
-    if generated.max_batch_size == 0:
-        config.ClearField("dynamic_batching")
-    elif config.HasField("dynamic_batching"):
-        sizes = [s for s in config.dynamic_batching.preferred_batch_size]
-        if any(s > generated.max_batch_size for s in sizes):
-            config.dynamic_batching.CopyFrom(generated.dynamic_batching)
-    return config
+    return updated_config(existing, generated)
 
 
 def _publish_new_model(repo: Path, name: str, bundle: Bundle, config: ModelConfig) -> int | None:
@@ -270,57 +313,24 @@ def _publish_new_model(repo: Path, name: str, bundle: Bundle, config: ModelConfi
     the model appeared meanwhile (a concurrent publish) or the sibling is on another
     file system; the caller then publishes into the existing folder.
     """
-    staging_root = repo.parent / f".{repo.name}{_NEW_MODEL_INFIX}{_owner()}"
+    staging_root = repo.parent / f".{repo.name}{_NEW_MODEL_INFIX}{owner_token()}"
     try:
         staging_root.mkdir()
         model_stage = staging_root / name
         model_stage.mkdir()
         _stage(model_stage / "1", bundle)
-        _write_atomically(model_stage / CONFIG_FILENAME, render_config(config))
-        _fsync(model_stage)
+        write_atomically(model_stage / CONFIG_FILENAME, render_config(config))
+        fsync_path(model_stage)
         try:
             os.rename(model_stage, repo / name)
         except OSError as exc:
             if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.EXDEV, errno.ENOTDIR):
                 return None
             raise
-        _fsync(repo)
+        fsync_path(repo)
         return 1
     finally:
         shutil.rmtree(staging_root, ignore_errors=True)
-
-
-def _owner() -> str:
-    return f"{os.getpid()}-{secrets.token_hex(4)}"
-
-
-def _remove_stale_staging(folder: Path, prefix: str) -> None:
-    """Remove what killed publishes left (``<prefix><pid>-<token>`` of dead processes)."""
-    try:
-        entries = list(folder.iterdir())
-    except OSError:
-        return
-    for entry in entries:
-        if not entry.name.startswith(prefix):
-            continue
-        pid_text = entry.name[len(prefix) :].split("-", 1)[0]
-        if pid_text.isdigit() and _alive(int(pid_text)):
-            continue
-        logger.info("Removing %s left by an interrupted publish", entry)
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _stage(staging: Path, bundle: Bundle) -> Path:
@@ -329,9 +339,9 @@ def _stage(staging: Path, bundle: Bundle) -> Path:
     targets += [(path, staging / path.name) for path in bundle.extra_files]
     for src, dst in targets:
         copy_bundle_file(src, dst)
-        _fsync(dst)
-    _fsync(write_manifest(staging, version_manifest(staging)))
-    _fsync(staging)
+        fsync_path(dst)
+    fsync_path(write_manifest(staging, version_manifest(staging)))
+    fsync_path(staging)
     return staging
 
 
@@ -347,31 +357,10 @@ def _claim_version(model_dir: Path, staging: Path) -> int:
                 if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR):
                     raise
             else:
-                _fsync(model_dir)
+                fsync_path(model_dir)
                 return candidate
         candidate = max(candidate + 1, max(version_numbers(model_dir), default=0) + 1)
     raise RepositoryError(
         f"Could not claim a version number in {model_dir} after {_MAX_CLAIMS} tries. "
         "Something keeps creating version folders; check for a runaway publish loop."
     )
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f"{path.name}{_TMP_INFIX}{_owner()}")
-    try:
-        with tmp.open("w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync(path.parent)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

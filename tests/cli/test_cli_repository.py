@@ -24,10 +24,11 @@ def test_publish_prints_model_version_and_path(tmp_path: Path) -> None:
     assert code == 0
     assert out == f"affine 1 {repo / 'affine' / '1'}\n"
     assert err == f"Wrote {repo / 'affine' / 'config.pbtxt'}\n"
-    code, out, _ = run("publish", str(source), "--repo", str(repo), "--format", "json")
+    args = ("publish", str(source), "--repo", str(repo), "--format", "json", "--new-version")
+    code, out, _ = run(*args)
     body = json.loads(out)
     assert (code, body["model"], body["version"], body["config_written"]) == (0, "affine", 2, False)
-    assert set(body["files"]) == {"model.onnx"}
+    assert body["status"] == "published" and set(body["files"]) == {"model.onnx"}
 
 
 def test_publish_options_reach_the_generated_config(tmp_path: Path) -> None:
@@ -106,7 +107,7 @@ def test_list_reports_served_versions_sizes_and_metrics(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     bundle = make_bundle(tmp_path / "bundle", name="digits")
     run("publish", str(bundle), "--repo", str(repo))
-    run("publish", str(bundle), "--repo", str(repo))
+    run("publish", str(bundle), "--repo", str(repo), "--new-version")
     code, out, _ = run("list", "--repo", str(repo), "--format", "json")
     assert code == 0
     [model] = json.loads(out)

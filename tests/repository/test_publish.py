@@ -52,7 +52,7 @@ def test_next_publish_takes_the_next_number_and_never_touches_older_versions(
     first = publish(source, repo)
     before = version_manifest(first.path)
     config_before = first.config_path.read_bytes()
-    second = publish(source, repo)
+    second = publish(source, repo, new_version=True)
     assert second.version == 2 and not second.config_written
     assert version_manifest(first.path) == before
     assert first.config_path.read_bytes() == config_before
@@ -140,7 +140,7 @@ def test_concurrent_publishes_never_share_a_number(tmp_path: Path) -> None:
     source = make_affine_onnx(tmp_path / "affine.onnx")
     repo = tmp_path / "repo"
     publish(source, repo)
-    pids = [_fork(lambda: publish(source, repo)) for _ in range(8)]
+    pids = [_fork(lambda: publish(source, repo, new_version=True)) for _ in range(8)]
     codes = [os.waitpid(pid, 0)[1] for pid in pids]
     assert codes == [0] * 8
     assert version_numbers(repo / "affine") == list(range(1, 10))
@@ -150,7 +150,7 @@ def test_concurrent_publishes_never_share_a_number(tmp_path: Path) -> None:
 def test_concurrent_first_publishes_of_a_new_model_agree(tmp_path: Path) -> None:
     source = make_affine_onnx(tmp_path / "affine.onnx")
     repo = tmp_path / "repo"
-    pids = [_fork(lambda: publish(source, repo)) for _ in range(6)]
+    pids = [_fork(lambda: publish(source, repo, new_version=True)) for _ in range(6)]
     assert [os.waitpid(pid, 0)[1] for pid in pids] == [0] * 6
     assert version_numbers(repo / "affine") == list(range(1, 7))
     assert [f for f in validate_repository(repo) if f.is_error] == []
@@ -158,7 +158,7 @@ def test_concurrent_first_publishes_of_a_new_model_agree(tmp_path: Path) -> None
 
 def _forked_publish_s(bundle: Path, repo: Path) -> float:
     started = time.monotonic()
-    pid = _fork(lambda: publish(bundle, repo))
+    pid = _fork(lambda: publish(bundle, repo, new_version=True))
     os.waitpid(pid, 0)
     return time.monotonic() - started
 
@@ -173,7 +173,7 @@ def test_publish_killed_at_random_points_never_leaves_a_partial_version(tmp_path
     trials = killed_before_done = 0
     while trials < 50 or (killed_before_done < 20 and trials < 300):
         trials += 1
-        pid = _fork(lambda: publish(bundle, repo))
+        pid = _fork(lambda: publish(bundle, repo, new_version=True))
         time.sleep(rng.uniform(0, duration_s))
         os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)

@@ -22,6 +22,7 @@ import click
 from orchestrator.performance.tune import Trial, TuneReport
 from orchestrator.releases.catalog import GcReport, ReleaseInfo
 from orchestrator.releases.sync import SyncReport, Transfer
+from orchestrator.repository.exports import ExportsReport
 from orchestrator.repository.listing import ModelListing
 from orchestrator.repository.publish import PublishResult
 from orchestrator.serving.inference import InferResult
@@ -152,12 +153,24 @@ def _publish(result: PublishResult) -> dict[str, Any]:
     return {
         "model": result.model,
         "version": result.version,
+        "status": result.status,
         "path": str(result.path),
         "config": str(result.config_path),
         "config_written": result.config_written,
         "files": {
             n: {"sha256": d.sha256, "size_bytes": d.size_bytes} for n, d in result.files.items()
         },
+    }
+
+
+@as_dict.register
+def _exports(report: ExportsReport) -> dict[str, Any]:
+    return {
+        "folder": str(report.folder),
+        "repository": str(report.repository),
+        "bundles": [{"bundle": str(r.bundle), **_publish(r.result)} for r in report.results],
+        "published": report.published,
+        "unchanged": report.unchanged,
     }
 
 

@@ -1,4 +1,4 @@
-"""How the repository commands print for people: the listing table.
+"""How the repository commands print for people: publish lines and the listing table.
 
 Their JSON forms live in ``orchestrator.cli.output.jsondata``.
 """
@@ -12,8 +12,23 @@ from rich.table import Table
 
 from orchestrator.cli.output.releases import size_text
 from orchestrator.repository.listing import ModelListing
+from orchestrator.repository.publish import PublishResult
 
-__all__ = ["print_listing"]
+__all__ = ["print_listing", "publish_line"]
+
+
+def publish_line(result: PublishResult) -> str:
+    """``model version folder``, and why nothing was written when an old version holds it.
+
+    Example:
+        >>> print(publish_line(result))  # doctest: +SKIP
+        digits_cnn 1 model_repository/digits_cnn/1 (unchanged: version 1 already holds this
+        model.onnx)
+    """
+    line = f"{result.model} {result.version} {result.path}"
+    if result.unchanged:
+        line += f" (unchanged: version {result.version} already holds this {result.model_file})"
+    return line
 
 
 def print_listing(models: Sequence[ModelListing]) -> None:
