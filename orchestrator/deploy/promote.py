@@ -189,15 +189,17 @@ def promote(
     promoted = PromoteReport(
         store.url, source, target, release_id, outcome, record_key, force, report
     )
-    if options.dry_run or verify_target is None:
+    if options.dry_run:
         return promoted
-    say(f"Checking {target} with release {release_id}")
-    try:
-        verify_target(report)
-    except OrchestratorError as failure:
-        _roll_back(store, target, report, failure, runner, options, progress)
+    if verify_target is not None:
+        say(f"Checking {target} with release {release_id}")
+        try:
+            verify_target(report)
+        except OrchestratorError as failure:
+            _roll_back(store, target, report, failure, runner, options, progress)
+        promoted = replace(promoted, target_checked=True)
     logger.info("Promoted release %s from %s to %s", release_id, source, target)
-    return replace(promoted, target_checked=True)
+    return promoted
 
 
 def _check_request(source: str, target: str, force: bool, reason: str | None) -> None:
