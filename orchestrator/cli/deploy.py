@@ -1,4 +1,4 @@
-"""The cluster commands: deploy, rollback, status (kubectl through one injectable runner).
+"""The cluster commands: deploy, rollback, status, promote (kubectl through one runner).
 
 The kubectl runner is ``orchestrator.deploy.kubectl.SubprocessKubectl`` unless the click
 context object carries another under ``"kubectl"`` (``cli.main(obj={"kubectl": runner})``;
@@ -24,13 +24,14 @@ from orchestrator.cli.common import (
 )
 from orchestrator.cli.output import deploy as deploy_output
 from orchestrator.cli.output.jsondata import echo_json
+from orchestrator.deploy import promote as promote_mod
 from orchestrator.deploy import rollout
 from orchestrator.deploy import status as status_mod
 from orchestrator.deploy.kubectl import KubectlRunner, SubprocessKubectl
 from orchestrator.deploy.render import DEFAULT_MANIFESTS
 from orchestrator.releases import stores as storage
 
-__all__ = ["deploy_command", "rollback_command", "status_command"]
+__all__ = ["deploy_command", "promote_command", "rollback_command", "status_command"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,21 +47,8 @@ def _progress(message: str) -> None:
 
 
 def _cluster_options(f: F) -> F:
-    """--env, --manifests and --url, shared by the three commands."""
-    f = click.option(
-        "--url",
-        type=HostPort(),
-        metavar="HOST:PORT",
-        help="Reach Triton here (the Service's HTTP port) instead of kubectl port-forward.",
-    )(f)
-    f = click.option(
-        "--manifests",
-        type=click.Path(exists=True, file_okay=False, path_type=Path),
-        metavar="DIRECTORY",
-        default=DEFAULT_MANIFESTS,
-        show_default=True,
-        help="The kustomize folder with base/ and overlays/<env>/.",
-    )(f)
+    """--env, --manifests and --url, shared by deploy, rollback and status."""
+    f = _where_options(f)
     return click.option(
         "--env",
         "environment",
@@ -69,8 +57,26 @@ def _cluster_options(f: F) -> F:
     )(f)
 
 
+def _where_options(f: F) -> F:
+    """--manifests and --url: the overlays, and where the smoke reaches Triton."""
+    f = click.option(
+        "--url",
+        type=HostPort(),
+        metavar="HOST:PORT",
+        help="Reach Triton here (the Service's HTTP port) instead of kubectl port-forward.",
+    )(f)
+    return click.option(
+        "--manifests",
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
+        metavar="DIRECTORY",
+        default=DEFAULT_MANIFESTS,
+        show_default=True,
+        help="The kustomize folder with base/ and overlays/<env>/.",
+    )(f)
+
+
 def _rollout_options(f: F) -> F:
-    """--timeout-s, --smoke-timeout-s, --dry-run and --format of deploy and rollback."""
+    """--timeout-s, --smoke-timeout-s, --dry-run and --format of deploy, rollback, promote."""
     f = format_option("A summary, or one JSON object for machines.")(f)
     f = dry_run_option("Print the rendered manifests and the commands; change nothing.")(f)
     f = click.option(
@@ -191,6 +197,99 @@ def status_command(
         echo_json(report)
     else:
         deploy_output.print_status(report)
+
+
+@click.command("promote")
+@store_argument()
+@click.option(
+    "--from",
+    "source",
+    required=True,
+    metavar="ENV",
+    help="The environment whose release is promoted (its pointer in STORE), e.g. staging.",
+)
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    metavar="ENV",
+    help="The environment it is deployed to (overlays/ENV and its pointer), e.g. production.",
+)
+@click.option(
+    "--release",
+    "release",
+    metavar="ID",
+    help="The release --from must run (the id a build produced); refused if it differs.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Promote without a passing gate record; needs --reason, which goes into a record.",
+)
+@click.option("--reason", metavar="TEXT", help="Why the gate is skipped (with --force).")
+@click.option("--redeploy", is_flag=True, help="Deploy even if --to already runs the release.")
+@_where_options
+@endpoint_url_option()
+@_rollout_options
+def promote_command(
+    store_url: str,
+    source: str,
+    target: str,
+    release: str | None,
+    force: bool,
+    reason: str | None,
+    redeploy: bool,
+    manifests: Path,
+    url: str | None,
+    endpoint_url: str | None,
+    timeout_s: float,
+    smoke_timeout_s: float,
+    dry_run: bool,
+    output_format: str,
+) -> None:
+    """Deploy exactly the release --from runs to --to, only if it passed its gate there.
+
+    Reads the --from pointer once; refuses when --release names another release, and
+    when --from has no passing gate record for it (run orchestrator gate STORE --env
+    FROM first), before any kubectl call. --force --reason TEXT skips that check and
+    writes a forced record (who, why) first. When --to already runs the release, exits 0
+    without deploying (unless --redeploy). Otherwise deploys it as orchestrator deploy
+    does: verify, render, apply, rollout, golden smoke, undo on failure, pointer moved.
+
+    Example:
+        orchestrator promote s3://models/prod --from staging --to production --release ID
+    """
+    if source == target:
+        raise click.UsageError(f"--from and --to are both {source!r}; they must differ.")
+    if force and not (reason or "").strip():
+        raise click.UsageError(
+            "--force needs --reason TEXT (not empty): the forced record says why the gate "
+            "was skipped."
+        )
+    if reason is not None and not force:
+        raise click.UsageError("--reason goes with --force only; leave it out, or add --force.")
+    store = storage.open_store(store_url, endpoint_url=endpoint_url)
+    options = rollout.DeployOptions(manifests, url, timeout_s, smoke_timeout_s, dry_run)
+    report = promote_mod.promote(
+        store,
+        source,
+        target,
+        runner=_runner(),
+        options=options,
+        release=release,
+        force=force,
+        reason=reason,
+        redeploy=redeploy,
+        verify_target=None,
+        progress=_progress,
+    )
+    if report.deploy is not None:
+        for note in report.deploy.notes:
+            click.echo(f"Note: {note}", err=True)
+    if output_format == "json":
+        echo_json(report)
+    else:
+        deploy_output.print_promote(report)
 
 
 def _print(report: rollout.DeployReport, output_format: str) -> None:

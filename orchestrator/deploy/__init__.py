@@ -4,7 +4,8 @@ Owns the one kubectl runner (``kubectl``: the protocol every step calls, and the
 subprocess implementation, the project's only ``kubectl`` caller), rendering an overlay
 for a release (``render``), the release files the golden smoke needs (``release_files``),
 what the cluster has (``cluster``: the Deployment, its pods, the rollout wait), the
-rollout with its undo (``rollout``: deploy and rollback) and ``status`` with drift.
+rollout with its undo (``rollout``: deploy and rollback), ``status`` with drift, and
+``promote`` (deploy what one environment runs to another, behind a passing gate record).
 
 May import: ``serving``, ``releases``, ``repository``, ``core``, ``client``, ``errors``.
 Imported only by ``cli`` and ``demo``.

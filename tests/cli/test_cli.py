@@ -18,6 +18,7 @@ COMMANDS = [
     "image",
     "infer",
     "list",
+    "promote",
     "publish",
     "release",
     "releases",

@@ -194,6 +194,12 @@ BASELINES: dict[tuple[str, ...], dict[str, Any]] = {
     ("swap",): {"url": "{closed}", "model": "alpha", "to_version": "1", "repository": "{repo}"},
     ("bench",): {"url": "{closed}", "model": "alpha", "repository": "{repo}"},
     ("tune",): {"model": "alpha", "repository": "{repo}"},
+    ("promote",): {
+        "store_url": "{store}",
+        "source": "staging",
+        "target": "production",
+        "manifests": str(Path(__file__).parents[1] / "deploy" / "fixtures" / "k8s"),
+    },
     ("demo",): {"repository": "{missing}"},  # the real demo trains and serves: never here
 }
 # A parameter that only means something with another value beside it.

@@ -1,4 +1,4 @@
-"""Releases in a real file:// store, and the manifests fixture, for the deploy tests."""
+"""Releases in a real store, and the manifests fixture, for the deploy and promote tests."""
 
 from __future__ import annotations
 
@@ -59,3 +59,54 @@ def deploy_args(releases: Releases, release: str, *extra: str) -> list[str]:
         "30",
         *extra,
     ]
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """A store with releases ``old`` and ``new``: production runs ``old``, staging ``new``."""
+
+    url: str
+    endpoint_url: str | None
+    store: Store
+    old: str
+    new: str
+
+    def args(self, *extra: str) -> list[str]:
+        """``orchestrator promote`` staging -> production with the fixture manifests."""
+        endpoint = ["--endpoint-url", self.endpoint_url] if self.endpoint_url else []
+        return [
+            "promote",
+            self.url,
+            "--from",
+            "staging",
+            "--to",
+            "production",
+            "--manifests",
+            str(MANIFESTS),
+            "--timeout-s",
+            "30",
+            *endpoint,
+            *extra,
+        ]
+
+
+def make_promotion(
+    tmp_path: Path,
+    url: str,
+    model: str,
+    *,
+    endpoint_url: str | None = None,
+    production: bool = True,
+) -> Promotion:
+    """Sync ``old`` (model ``<model>_old``) and ``new`` (``model``); point the environments.
+
+    Staging points at ``new``; production at ``old`` unless ``production`` is false (then
+    it has no pointer). No gate record is written.
+    """
+    store = open_store(url, endpoint_url=endpoint_url)
+    old = make_release(tmp_path / "old", store, f"{model}_old")
+    new = make_release(tmp_path / "new", store, model)
+    set_environment(store, "staging", new)
+    if production:
+        set_environment(store, "production", old)
+    return Promotion(url, endpoint_url, store, old, new)

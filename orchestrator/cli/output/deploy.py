@@ -1,4 +1,4 @@
-"""How the cluster commands print for people: deploy and rollback reports, status.
+"""How the cluster commands print for people: deploy, rollback and promote reports, status.
 
 Their JSON forms are the reports' own ``as_dict()``.
 """
@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import click
 
+from orchestrator.deploy.promote import PromoteReport
 from orchestrator.deploy.rollout import DeployReport
 from orchestrator.deploy.status import EnvironmentStatus
 
-__all__ = ["print_deploy", "print_status"]
+__all__ = ["print_deploy", "print_promote", "print_status"]
 
 
 def print_deploy(report: DeployReport) -> None:
@@ -26,6 +27,35 @@ def print_deploy(report: DeployReport) -> None:
     click.echo(f"serves from  {report.model_repository}")
     click.echo(f"checked      {', '.join(report.checked)}")
     click.echo(f"pointer      {report.previous_release_id or 'none'} -> {report.release_id}")
+
+
+def print_promote(report: PromoteReport) -> None:
+    """What was promoted and what allowed it, then the deploy's own report.
+
+    In a dry run the promotion lines are comments above the deploy's plan and manifests.
+    """
+    if report.record_key is None:
+        allowed = f"a forced record in {report.source} (not written: dry run)"
+    else:
+        kind = "forced record" if report.forced else "gate record"
+        allowed = f"{kind} {report.store_url}/{report.record_key}"
+    lines = [
+        f"promote      {report.source} -> {report.target}",
+        f"release      {report.release_id}",
+        f"allowed by   {allowed}",
+        f"outcome      {report.outcome}",
+    ]
+    prefix = "# " if report.dry_run else ""
+    for line in lines:
+        click.echo(prefix + line)
+    if report.deploy is None:
+        click.echo(
+            f"{report.target} already runs release {report.release_id}: nothing deployed "
+            "(--redeploy to deploy it again).",
+            err=True,
+        )
+        return
+    print_deploy(report.deploy)
 
 
 def print_status(status: EnvironmentStatus) -> None:

@@ -1,0 +1,287 @@
+"""Promote: deploy exactly the release one environment runs to another, behind its gate.
+
+``promote(store, "staging", "production", ...)``:
+
+1. reads the ``staging`` pointer once: the release to promote (a ``release`` the caller
+   names must be that one, so a pointer moved by a later run is caught);
+2. finds a passing gate record of that release in ``staging`` (``latest_passing``), or,
+   with ``force``, writes one (``passed``, ``forced``, ``reason``, ``by``,
+   ``promoted_to``) *before* deploying, so the audit trail exists even if the deploy
+   fails; without either it stops before any kubectl call;
+3. stops with success when ``production``'s pointer already names the release (an
+   idempotent re-run), unless ``redeploy``;
+4. ``rollout.deploy`` to ``production`` (verify, render, apply, rollout, golden smoke,
+   undo on failure, pointer compare-and-swap);
+5. runs ``verify_target`` (the target's gate) on the deployed release; when it raises an
+   ``OrchestratorError``, rolls ``production`` back to what ran before and raises.
+
+A dry run stops after the deploy's own dry run (the rendered manifests and commands)
+and writes nothing: no forced record, no pointer.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from orchestrator.deploy import rollout
+from orchestrator.deploy.kubectl import KubectlRunner
+from orchestrator.errors import DeployError, GateError, OrchestratorError
+from orchestrator.releases.environments import read_environment
+from orchestrator.releases.gate_records import (
+    gate_records,
+    latest_passing,
+    records_prefix,
+    write_gate_record,
+)
+from orchestrator.releases.stores.base import Store
+
+__all__ = ["PromoteReport", "VerifyTarget", "promote", "promotion_actor"]
+
+logger = logging.getLogger(__name__)
+
+VerifyTarget = Callable[[rollout.DeployReport], None]
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class PromoteReport:
+    """What a promotion did (or would do, for a dry run).
+
+    ``outcome`` is ``promoted``, ``already-running`` (the target's pointer named the
+    release: nothing was done) or ``dry-run``. ``record_key`` is the store key of the
+    gate record that allowed it (the forced record for ``--force``; None for a forced
+    dry run, which writes nothing). ``deploy`` is the deploy's report (None when the
+    release was already running).
+    """
+
+    store_url: str
+    source: str
+    target: str
+    release_id: str
+    outcome: str
+    record_key: str | None
+    forced: bool
+    deploy: rollout.DeployReport | None
+    target_checked: bool = False
+
+    @property
+    def dry_run(self) -> bool:
+        """Whether nothing was changed on purpose (a dry run)."""
+        return self.outcome == "dry-run"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form: from, to, release, outcome, the record, the deploy's report."""
+        return {
+            "from": self.source,
+            "to": self.target,
+            "release": self.release_id,
+            "outcome": self.outcome,
+            "record": self.record_key,
+            "forced": self.forced,
+            "target_checked": self.target_checked,
+            "deploy": self.deploy.as_dict() if self.deploy is not None else None,
+        }
+
+
+def promotion_actor() -> str:
+    """Who promotes: ``$GITHUB_ACTOR`` in a workflow, else the login name.
+
+    Example:
+        >>> promotion_actor()  # doctest: +SKIP
+        'octocat'
+    """
+    actor = os.environ.get("GITHUB_ACTOR", "").strip()
+    if actor:
+        return actor
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # a uid without a passwd entry (containers)
+        return f"uid {os.getuid()}"
+
+
+def promote(
+    store: Store,
+    source: str,
+    target: str,
+    *,
+    runner: KubectlRunner,
+    options: rollout.DeployOptions,
+    release: str | None = None,
+    force: bool = False,
+    reason: str | None = None,
+    actor: str | None = None,
+    redeploy: bool = False,
+    verify_target: VerifyTarget | None = None,
+    progress: Progress | None = None,
+) -> PromoteReport:
+    """Deploy the release ``source``'s pointer names to ``target``, if its gate passed there.
+
+    Args:
+        store: the store holding the releases, pointers and gate records.
+        source: the environment whose release is promoted (``staging``).
+        target: the environment it is deployed to (``production``).
+        runner: runs kubectl (``SubprocessKubectl`` for real).
+        options: as for ``rollout.deploy`` (manifests, smoke URL, deadlines, dry run).
+        release: the release the caller expects ``source`` to run; refused if it differs.
+        force: promote without a passing record; needs ``reason``, and writes a forced
+            record in ``source``'s records before deploying.
+        reason: why the gate is skipped (with ``force`` only).
+        actor: who forces it, for the record (default ``promotion_actor()``).
+        redeploy: deploy even when ``target`` already runs the release.
+        verify_target: a check of the deployed target (its gate); an
+            ``OrchestratorError`` from it rolls ``target`` back.
+        progress: called with one line per long step.
+
+    Returns:
+        The report; ``outcome`` says whether anything was deployed.
+
+    Raises:
+        GateError: no passing gate record (nothing was done to ``target``), or
+            ``verify_target`` raised a ``GateError`` (``target`` was rolled back).
+        DeployError: a bad request (no ``source`` pointer, another ``release``, a
+            ``force`` without reason), a failed deploy (undone), or a failed target check
+            (rolled back).
+        StorageError: the store cannot be read or written.
+
+    Example:
+        >>> promote(open_store("s3://models/prod"), "staging", "production",
+        ...         runner=SubprocessKubectl(), options=DeployOptions())  # doctest: +SKIP
+        PromoteReport(source='staging', target='production', outcome='promoted', ...)
+    """
+    say = progress or (lambda _message: None)
+    _check_request(source, target, force, reason)
+    release_id = _source_release(store, source, release)
+    record_key: str | None = None
+    if not force:
+        record_key = _passing_record(store, release_id, source, target)
+    current = read_environment(store, target)
+    if current is not None and current.release_id == release_id and not redeploy:
+        say(f"{target} already runs release {release_id}; nothing to do (--redeploy to redo it)")
+        return PromoteReport(
+            store.url, source, target, release_id, "already-running", record_key, force, None
+        )
+    if force and not options.dry_run:
+        record = write_gate_record(
+            store,
+            release_id,
+            source,
+            {
+                "passed": True,
+                "forced": True,
+                "reason": (reason or "").strip(),
+                "by": actor or promotion_actor(),
+                "promoted_to": target,
+            },
+        )
+        record_key = record.key
+        logger.warning("Forced promotion of %s to %s: %s", release_id, target, record.key)
+    allowed = record_key or f"a forced record (not written: dry run) in {source}"
+    say(f"Promoting release {release_id} from {source} to {target}, allowed by {allowed}")
+    report = rollout.deploy(
+        store, target, release_id, runner=runner, options=options, progress=progress
+    )
+    outcome = "dry-run" if options.dry_run else "promoted"
+    promoted = PromoteReport(
+        store.url, source, target, release_id, outcome, record_key, force, report
+    )
+    if options.dry_run:
+        return promoted
+    if verify_target is not None:
+        say(f"Checking {target} with release {release_id}")
+        try:
+            verify_target(report)
+        except OrchestratorError as failure:
+            _roll_back(store, target, report, failure, runner, options, progress)
+        promoted = replace(promoted, target_checked=True)
+    logger.info("Promoted release %s from %s to %s", release_id, source, target)
+    return promoted
+
+
+def _check_request(source: str, target: str, force: bool, reason: str | None) -> None:
+    if source == target:
+        raise DeployError(
+            f"Promote from {source!r} to {target!r}: the environments must differ "
+            "(e.g. --from staging --to production)."
+        )
+    if force and not (reason or "").strip():
+        raise DeployError(
+            "A forced promotion needs a reason for the record (--reason TEXT): it skips "
+            "the gate, so the record must say who skipped it and why."
+        )
+    if reason is not None and not force:
+        raise DeployError("A reason is only recorded for a forced promotion (--force).")
+
+
+def _source_release(store: Store, source: str, release: str | None) -> str:
+    pointer = read_environment(store, source)
+    if pointer is None:
+        raise DeployError(
+            f"Environment {source!r} has no pointer in {store.url}: there is no release "
+            f"to promote. Deploy one there first: orchestrator deploy {store.url} --env "
+            f"{source} --release ID."
+        )
+    if release is not None and release != pointer.release_id:
+        raise DeployError(
+            f"{source} runs release {pointer.release_id}, not {release} as expected: its "
+            "pointer was moved since (by a later run?). Promote what was tested: rerun "
+            f"with --release {pointer.release_id}, or deploy {release} to {source} and "
+            "gate it first."
+        )
+    return pointer.release_id
+
+
+def _passing_record(store: Store, release_id: str, source: str, target: str) -> str:
+    passing = latest_passing(store, release_id, source)
+    if passing is not None:
+        return passing.key
+    records = gate_records(store, release_id, source)
+    prefix = f"{store.url}/{records_prefix(release_id, source)}"
+    found = (
+        f"its {len(records)} record(s) under {prefix} all failed (the newest: {records[-1].key})"
+        if records
+        else f"there is no record under {prefix}"
+    )
+    raise GateError(
+        f"Release {release_id} has no passing gate record in {source}: {found}. Nothing "
+        f"was done to {target}. Run the gate first: orchestrator gate {store.url} --env "
+        f"{source}; or, knowingly, promote with --force --reason TEXT."
+    )
+
+
+def _roll_back(
+    store: Store,
+    target: str,
+    report: rollout.DeployReport,
+    failure: OrchestratorError,
+    runner: KubectlRunner,
+    options: rollout.DeployOptions,
+    progress: Progress | None,
+) -> None:
+    kind = GateError if isinstance(failure, GateError) else DeployError
+    release_id = report.release_id
+    previous = report.previous_release_id
+    if previous is None:
+        raise kind(
+            f"Release {release_id} is deployed to {target} but failed its check there: "
+            f"{failure} Nothing could be rolled back: {target} ran no release before, so "
+            f"it still runs {release_id}. Fix the release, or remove it from {target}."
+        ) from failure
+    if progress is not None:
+        progress(f"The check of {target} failed; rolling back to release {previous}")
+    try:
+        rollout.rollback(store, target, previous, runner=runner, options=options, progress=progress)
+    except OrchestratorError as exc:
+        raise kind(
+            f"Release {release_id} failed its check in {target}: {failure} Rolling back "
+            f"to release {previous} failed too: {exc}"
+        ) from failure
+    logger.info("Rolled %s back from %s to %s", target, release_id, previous)
+    raise kind(
+        f"Release {release_id} failed its check in {target} and was rolled back: "
+        f"{target} runs release {previous} again. The check said: {failure}"
+    ) from failure

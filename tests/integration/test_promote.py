@@ -1,0 +1,232 @@
+"""promote with the real golden smoke: a real Triton serves the promoted release.
+
+kubectl is the recording runner (tests/deploy/recording.py); the Triton behind ``--url``
+is real, so the deploy's golden smoke passes and production's pointer moves. A check of
+the target that fails (``verify_target``, where the gate of production plugs in) rolls
+production back to what ran before, with the same steps and smoke.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from orchestrator.cli import cli
+from orchestrator.deploy.kubectl import Completed
+from orchestrator.deploy.promote import promote
+from orchestrator.deploy.rollout import DeployOptions, DeployReport
+from orchestrator.errors import DeployError, GateError, SmokeTestError
+from orchestrator.releases.environments import read_environment
+from orchestrator.releases.gate_records import gate_records, write_gate_record
+from orchestrator.releases.manifest import release_prefix
+from orchestrator.serving.triton import TritonServer, load_models
+from tests.deploy.conftest import MANIFESTS, Promotion, make_promotion
+from tests.deploy.recording import Outcome, RecordingRunner, deployment_json
+
+pytestmark = pytest.mark.integration
+
+NS = "triton-production"
+RENDER = "kubectl kustomize TMP"
+GET = f"kubectl get deployment/triton --namespace {NS} --ignore-not-found --output=json"
+APPLY = "kubectl apply -f -"
+STATUS = f"kubectl rollout status deployment/triton --namespace {NS} --timeout=30s"
+
+
+def _promotion(
+    tmp_path: Path, server: TritonServer, triton_repo: Path, model: str, *, production: bool = True
+) -> Promotion:
+    """Releases ``old`` (``<model>_old``) and ``new`` (``model``), both served by ``server``."""
+    promotion = make_promotion(
+        tmp_path, (tmp_path / "store").as_uri(), model, production=production
+    )
+    for name, release in ((model, promotion.new), (f"{model}_old", promotion.old)):
+        stored = tmp_path / "store" / release_prefix(release) / name
+        shutil.copytree(stored, triton_repo / name)
+        states = load_models(server.http_url, triton_repo, [name], cpu_override=True)
+        assert {s.state for s in states} == {"READY"}, states
+    return promotion
+
+
+def _script(running: str | None) -> dict[str, list[Outcome]]:
+    state = deployment_json(running, 3, namespace=NS) if running else ""
+    return {
+        "get deployment/triton": [Completed((), 0, state)],
+        "apply": [(0, "deployment.apps/triton configured\n")],
+        "rollout status": [(0, 'deployment "triton" successfully rolled out\n')],
+    }
+
+
+def _invoke(runner: RecordingRunner, args: list[str]) -> Result:
+    result = CliRunner().invoke(cli, args, obj={"kubectl": runner}, env={"GITHUB_ACTOR": "octo"})
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    return result
+
+
+def test_a_release_with_a_passing_record_is_deployed_to_production(
+    triton_server: TritonServer, triton_repo: Path, tmp_path: Path
+) -> None:
+    promotion = _promotion(tmp_path, triton_server, triton_repo, "promote_pass")
+    record = write_gate_record(promotion.store, promotion.new, "staging", {"passed": True})
+    runner = RecordingRunner(_script(promotion.old))
+
+    result = _invoke(
+        runner,
+        promotion.args(
+            "--release", promotion.new, "--url", triton_server.http_url, "--format", "json"
+        ),
+    )
+
+    assert result.exit_code == 0, result.output
+    assert runner.lines == [RENDER, GET, APPLY, STATUS]
+    rendered = runner.calls[2].input_text or ""
+    assert f"namespace: {NS}" in rendered
+    assert f"triton-orchestrator/release: {promotion.new}" in rendered
+    pointer = read_environment(promotion.store, "production")
+    assert pointer is not None
+    assert (pointer.release_id, pointer.previous_release_id) == (promotion.new, promotion.old)
+    body = json.loads(result.stdout)
+    deploy = body.pop("deploy")
+    assert body == {
+        "from": "staging",
+        "to": "production",
+        "release": promotion.new,
+        "outcome": "promoted",
+        "record": record.key,
+        "forced": False,
+        "target_checked": False,
+    }
+    assert (deploy["environment"], deploy["namespace"]) == ("production", NS)
+    assert (deploy["previous_release"], deploy["checked"]) == (promotion.old, ["promote_pass/1"])
+    assert deploy["dry_run"] is False and "rendered" not in deploy
+
+    # The same command again: production runs it already, nothing is done.
+    again = RecordingRunner()
+    result = _invoke(again, promotion.args("--release", promotion.new))
+    assert result.exit_code == 0, result.output
+    assert again.calls == []
+    assert "outcome      already-running" in result.stdout
+
+
+def test_a_forced_promotion_is_recorded_and_deployed(
+    triton_server: TritonServer, triton_repo: Path, tmp_path: Path
+) -> None:
+    promotion = _promotion(tmp_path, triton_server, triton_repo, "promote_forced")
+    write_gate_record(promotion.store, promotion.new, "staging", {"passed": False})
+    runner = RecordingRunner(_script(promotion.old))
+
+    result = _invoke(
+        runner,
+        promotion.args("--force", "--reason", "hotfix 42", "--url", triton_server.http_url),
+    )
+
+    assert result.exit_code == 0, result.output
+    assert runner.lines == [RENDER, GET, APPLY, STATUS]
+    failed, forced = gate_records(promotion.store, promotion.new, "staging")
+    assert not failed.passed
+    assert {k: forced.body[k] for k in ("passed", "forced", "reason", "by", "promoted_to")} == {
+        "passed": True,
+        "forced": True,
+        "reason": "hotfix 42",
+        "by": "octo",
+        "promoted_to": "production",
+    }
+    assert f"allowed by   forced record {promotion.url}/{forced.key}\n" in result.stdout
+    assert "checked      promote_forced/1\n" in result.stdout
+    pointer = read_environment(promotion.store, "production")
+    assert pointer is not None and pointer.release_id == promotion.new
+
+
+def test_a_failed_check_of_production_rolls_it_back_to_what_ran_before(
+    triton_server: TritonServer, triton_repo: Path, tmp_path: Path
+) -> None:
+    promotion = _promotion(tmp_path, triton_server, triton_repo, "promote_back")
+    write_gate_record(promotion.store, promotion.new, "staging", {"passed": True})
+    script = _script(promotion.old)
+    script["get deployment/triton"] = [
+        Completed((), 0, deployment_json(promotion.old, 3, namespace=NS)),
+        Completed((), 0, deployment_json(promotion.new, 4, namespace=NS)),
+    ]
+    runner = RecordingRunner(script)
+    checked: list[DeployReport] = []
+
+    def failing_gate(report: DeployReport) -> None:
+        checked.append(report)
+        raise GateError("p99 latency 41 ms is over the budget of 25 ms.")
+
+    with pytest.raises(GateError) as caught:
+        promote(
+            promotion.store,
+            "staging",
+            "production",
+            runner=runner,
+            options=DeployOptions(MANIFESTS, triton_server.http_url, 30.0),
+            release=promotion.new,
+            verify_target=failing_gate,
+        )
+
+    message = str(caught.value)
+    assert f"Release {promotion.new} failed its check in production and was rolled back" in message
+    assert f"production runs release {promotion.old} again" in message
+    assert "p99 latency 41 ms is over the budget of 25 ms." in message
+    assert [(r.environment, r.release_id) for r in checked] == [("production", promotion.new)]
+    assert runner.lines == [RENDER, GET, APPLY, STATUS] * 2
+    assert f"triton-orchestrator/release: {promotion.old}" in (runner.calls[6].input_text or "")
+    pointer = read_environment(promotion.store, "production")
+    assert pointer is not None
+    assert (pointer.release_id, pointer.previous_release_id) == (promotion.old, promotion.new)
+
+
+def test_a_failed_check_of_a_first_production_deploy_has_nothing_to_roll_back_to(
+    triton_server: TritonServer, triton_repo: Path, tmp_path: Path
+) -> None:
+    promotion = _promotion(tmp_path, triton_server, triton_repo, "promote_first", production=False)
+    write_gate_record(promotion.store, promotion.new, "staging", {"passed": True})
+    runner = RecordingRunner(_script(None))
+
+    def failing_check(report: DeployReport) -> None:
+        raise SmokeTestError("promote_first/1 answered 3.0 where 2.0 was expected.")
+
+    options = DeployOptions(MANIFESTS, triton_server.http_url, 30.0)
+    with pytest.raises(DeployError) as caught:
+        promote(
+            promotion.store,
+            "staging",
+            "production",
+            runner=runner,
+            options=options,
+            verify_target=failing_check,
+        )
+
+    assert not isinstance(caught.value, GateError)  # the check was no gate
+    assert "Nothing could be rolled back: production ran no release before" in str(caught.value)
+    assert "answered 3.0 where 2.0 was expected" in str(caught.value)
+    assert runner.lines == [RENDER, GET, APPLY, STATUS]
+    pointer = read_environment(promotion.store, "production")
+    assert pointer is not None
+    assert (pointer.release_id, pointer.previous_release_id) == (promotion.new, None)
+
+
+def test_a_passing_check_of_production_is_reported(
+    triton_server: TritonServer, triton_repo: Path, tmp_path: Path
+) -> None:
+    promotion = _promotion(tmp_path, triton_server, triton_repo, "promote_checked")
+    write_gate_record(promotion.store, promotion.new, "staging", {"passed": True})
+    runner = RecordingRunner(_script(promotion.old))
+    checked: list[str] = []
+
+    report = promote(
+        promotion.store,
+        "staging",
+        "production",
+        runner=runner,
+        options=DeployOptions(MANIFESTS, triton_server.http_url, 30.0),
+        verify_target=lambda deployed: checked.append(deployed.release_id),
+    )
+
+    assert checked == [promotion.new]
+    assert (report.outcome, report.target_checked) == ("promoted", True)
+    assert runner.lines == [RENDER, GET, APPLY, STATUS]
