@@ -31,6 +31,19 @@ STAGING, PRODUCTION = "triton-staging", "triton-production"
 BUILD = ["publish", "validate", "smoke", "sync"]
 
 
+def _affine_bundle(folder: Path, *, offset: float = 1.0) -> Path:
+    """A new model's export bundle, as training writes it (golden answers y = 2x + offset)."""
+    x = np.linspace(-1, 1, 8, dtype=np.float32).reshape(2, 4)
+    write_bundle(
+        folder,
+        onnx_bytes=affine_model(4).SerializeToString(),
+        golden_inputs={"x": x},
+        golden_outputs={"y": x * 2 + offset, "s": x.sum(axis=1, keepdims=True)},
+        metadata={"model_name": "affine", "signature": {}, "metrics": {"acc": 0.9}},
+    )
+    return folder
+
+
 def _quiet(line: str) -> None:
     del line
 
@@ -53,7 +66,7 @@ def _strict_gates(tmp_path: Path) -> Path:
 
 
 def test_a_new_bundle_goes_from_exports_to_production(run: Rehearsal) -> None:
-    make_bundle(run.exports / "affine")
+    _affine_bundle(run.exports / "affine")
 
     assert run.pipeline(), "\n".join(s.output for s in run.steps if not s.ok)
 
@@ -72,33 +85,37 @@ def test_a_new_bundle_goes_from_exports_to_production(run: Rehearsal) -> None:
     assert "affine/1" in served and "digits_cnn/1" in served and "cancer_mlp/1" in served
 
 
-@pytest.mark.parametrize("fault", ["graph does not fit the config", "golden answers wrong"])
-def test_a_bad_bundle_stops_the_build_before_any_sync(run: Rehearsal, fault: str) -> None:
+@pytest.mark.parametrize(
+    ("fault", "stopped_at", "message"),
+    [
+        ("graph does not fit the config", "publish", "does not match the new graph"),
+        ("golden answers wrong", "smoke", "affine"),
+    ],
+)
+def test_a_bad_bundle_stops_the_build_before_any_sync(
+    run: Rehearsal, fault: str, stopped_at: str, message: str
+) -> None:
     if fault == "graph does not fit the config":
-        make_bundle(run.exports / "digits_cnn_v2", name="digits_cnn")
+        # A retrained digits_cnn copied over the committed bundle, with other inputs.
+        shutil.rmtree(run.exports / "digits_cnn")
+        make_bundle(run.exports / "digits_cnn", name="digits_cnn")
     else:
         # A consistent bundle (export.json matches its files) whose golden answers are
         # not what the model computes: only serving it shows that.
-        x = np.ones((2, 4), dtype=np.float32)
-        write_bundle(
-            run.exports / "affine",
-            onnx_bytes=affine_model(4).SerializeToString(),
-            golden_inputs={"x": x},
-            golden_outputs={"y": x * 2 + 2},
-            metadata={"model_name": "affine", "signature": {}},
-        )
+        _affine_bundle(run.exports / "affine", offset=2.0)
 
     assert not run.pipeline()
 
     failed = run.steps[-1]
-    assert failed.name in ("publish", "smoke")
+    assert (failed.name, failed.exit_code) == (stopped_at, 1)
+    assert message in failed.output
     assert "sync" not in _names(run)
     assert run.store.list_objects("") == []
     assert run.cluster.calls == []
 
 
 def test_a_failing_gate_leaves_production_untouched(run: Rehearsal, tmp_path: Path) -> None:
-    make_bundle(run.exports / "affine")
+    _affine_bundle(run.exports / "affine")
     run.gates = _strict_gates(tmp_path)
 
     assert not run.pipeline()
@@ -138,7 +155,7 @@ def test_a_rerun_of_the_same_commit_uploads_nothing_and_gives_the_same_release(
     first_dir, second_dir = tmp_path / "first", tmp_path / "second"
     first_dir.mkdir()
     second_dir.mkdir()
-    bundle = make_bundle(tmp_path / "affine")  # committed once: the same bytes in both runs
+    bundle = _affine_bundle(tmp_path / "affine")  # committed once: the same bytes in both runs
     with rehearsal(first_dir, s3=s3_server, say=_quiet) as first:
         shutil.copytree(bundle, first.exports / "affine")
         first_release = first.build()
