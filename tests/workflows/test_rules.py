@@ -220,20 +220,26 @@ PLACEHOLDERS = {"$STORE": "s3://bucket/prefix", "$RELEASE": "0123456789abcdef012
 
 
 def _parse(command: str) -> click.Context:
-    """Parse an orchestrator command line against the real CLI, without running it."""
+    """Parse an orchestrator command line against the real CLI, without running it.
+
+    The workflows give no group-level options, so each group's first word names its
+    subcommand; the leaf command parses the rest (unknown options, missing required
+    ones, paths that must exist: all fail here as they would on the runner).
+    """
     words = shlex.split(command.partition(">>")[0])
     assert words[0] == ".venv/bin/orchestrator"
     args = [PLACEHOLDERS.get(w, w) for w in words[1:]]
     assert not [w for w in args if w.startswith("$")], f"unknown variable in {command}"
-    group: click.Command = cli
-    ctx = group.make_context("orchestrator", args)
-    while isinstance(group, click.Group):
-        rest = [*ctx._protected_args, *ctx.args]
-        name, command_obj, rest = group.resolve_command(ctx, rest)
-        assert command_obj is not None, f"no command {name} in {command}"
-        group = command_obj
-        ctx = group.make_context(str(name), rest, parent=ctx)
-    return ctx
+    found: click.Command = cli
+    parent = cli.make_context("orchestrator", [], resilient_parsing=True)
+    while isinstance(found, click.Group):
+        name, *args = args
+        sub = found.get_command(parent, name)
+        assert sub is not None, f"no command {name!r} in {command}"
+        found = sub
+        if isinstance(found, click.Group):
+            parent = found.make_context(name, [], parent=parent, resilient_parsing=True)
+    return found.make_context(str(found.name), args, parent=parent)
 
 
 COMMANDS = [
