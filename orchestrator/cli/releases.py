@@ -1,4 +1,4 @@
-"""The release commands: release, sync, and the ``releases`` group (list, verify, gc).
+"""The release commands: release, sync, and the ``releases`` group (list, verify, gc, diff).
 
 Output helpers live in ``orchestrator.cli.output.releases`` and ``.jsondata``.
 """
@@ -18,11 +18,13 @@ from orchestrator.cli.common import (
     repository_option,
     store_argument,
 )
+from orchestrator.cli.output import release_diff as diff_output
 from orchestrator.cli.output import releases as release_output
 from orchestrator.cli.output.jsondata import echo_json
 from orchestrator.cli.output.releases import size_text
 from orchestrator.core.digest_cache import DigestCache
 from orchestrator.releases import catalog
+from orchestrator.releases import diff as diff_mod
 from orchestrator.releases import manifest as release_mod
 from orchestrator.releases import stores as storage
 from orchestrator.releases import sync as sync_mod
@@ -45,7 +47,11 @@ def _digests(repository: Path, no_digest_cache: bool) -> DigestCache | None:
 @repository_option("The model repository to release.", deprecated_positional=True)
 @all_versions_option()
 @_no_digest_cache_option
-@format_option("A summary table, or the release manifest (release.json) as JSON.")
+@format_option(
+    "A summary table, the release manifest (release.json) as JSON, or the release id alone "
+    "(one line, for scripts and workflow outputs).",
+    choices=("table", "json", "id"),
+)
 def release_command(
     repository: Path, all_versions: bool, no_digest_cache: bool, output_format: str
 ) -> None:
@@ -58,10 +64,14 @@ def release_command(
 
     Example:
         orchestrator release --repo model_repository/ --format json > release.json
+        RELEASE=$(orchestrator release --repo model_repository/ --format id)
     """
     built = release_mod.build_release(
         repository, all_versions=all_versions, digests=_digests(repository, no_digest_cache)
     )
+    if output_format == "id":
+        click.echo(built.id)
+        return
     if output_format == "json":
         click.echo(built.document().decode(), nl=False)
         return
@@ -134,6 +144,7 @@ def releases_group() -> None:
         orchestrator releases list s3://models/prod
         orchestrator releases verify s3://models/prod <release-id>
         orchestrator releases gc s3://models/prod --keep 5
+        orchestrator releases diff s3://models/prod --from-env staging <release-id>
     """
 
 
@@ -226,6 +237,59 @@ def releases_gc_command(
         f"{len(report.kept)} newest kept, {len(report.protected)} protected.",
         err=True,
     )
+
+
+@releases_group.command("diff")
+@store_argument()
+@click.argument("release_ids", metavar="[OLD] NEW", nargs=-1)
+@click.option(
+    "--from-env",
+    "from_env",
+    metavar="ENV",
+    help="Compare NEW with the release ENV runs now (instead of an OLD id); an environment "
+    "that runs nothing yet makes NEW a first release.",
+)
+@endpoint_url_option()
+@format_option(
+    "Lines of text, one JSON object for machines, or Markdown (for $GITHUB_STEP_SUMMARY).",
+    choices=("table", "json", "markdown"),
+)
+def releases_diff_command(
+    store_url: str,
+    release_ids: tuple[str, ...],
+    from_env: str | None,
+    endpoint_url: str | None,
+    output_format: str,
+) -> None:
+    """Show what changed from release OLD to release NEW: models and versions added or removed.
+
+    Both are read from their release.json in STORE. Give two ids (OLD NEW), or one id and
+    --from-env ENV to compare with what ENV runs now. A model whose config or other
+    model-level file differs, or a version whose files differ, is "changed".
+
+    Example:
+        orchestrator releases diff s3://models/prod 3f1c0a9e 9a0b7c6d
+        orchestrator releases diff s3://models/prod --from-env staging 9a0b7c6d --format markdown
+    """
+    expected = 1 if from_env is not None else 2
+    if len(release_ids) != expected:
+        shape = "NEW (with --from-env)" if from_env is not None else "OLD NEW"
+        raise click.UsageError(
+            f"Expected {shape}, got {len(release_ids)} release id(s): "
+            f"{' '.join(release_ids) or 'none'}. Example: orchestrator releases diff STORE "
+            + ("--from-env staging NEW" if from_env is not None else "OLD NEW")
+        )
+    store = storage.open_store(store_url, endpoint_url=endpoint_url)
+    if from_env is not None:
+        diff = diff_mod.diff_from_environment(store, from_env, release_ids[0])
+    else:
+        diff = diff_mod.diff_releases(store, release_ids[0], release_ids[1])
+    if output_format == "json":
+        echo_json(diff)
+    elif output_format == "markdown":
+        click.echo(diff_output.markdown_text(diff), nl=False)
+    else:
+        diff_output.print_diff(diff)
 
 
 def _nothing_under(store_url: str) -> str:

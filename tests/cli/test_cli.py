@@ -31,7 +31,7 @@ COMMANDS = [
     "tune",
     "validate",
 ]
-RELEASES_COMMANDS = ["gc", "list", "verify"]
+RELEASES_COMMANDS = ["diff", "gc", "list", "verify"]
 IMAGE_COMMANDS = ["build"]
 
 
