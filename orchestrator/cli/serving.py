@@ -211,7 +211,10 @@ def _refuse_local_only_options(models: tuple[str, ...], tritonserver: Path | Non
     show_default=True,
     help="Absolute tolerance for models whose config sets no smoke_atol parameter.",
 )
-@format_option("A table, or JSON for machines.")
+@format_option(
+    "A table, JSON for machines, or Markdown (a GitHub job summary).",
+    ("table", "json", "markdown"),
+)
 def smoke_command(
     url: str | None,
     serve_locally: bool,
@@ -270,6 +273,8 @@ def smoke_command(
         )
     if output_format == "json":
         echo_json(report)
+    elif output_format == "markdown":
+        click.echo(serving_output.smoke_markdown(report), nl=False)
     else:
         serving_output.print_smoke(report)
     report.raise_for_failures()

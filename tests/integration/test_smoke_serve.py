@@ -89,3 +89,27 @@ def test_smoke_needs_either_a_url_or_serve(args: list[str], expected: str) -> No
 
     assert result.exit_code == 2
     assert expected in result.output
+
+
+def test_smoke_serve_in_markdown_names_the_failure_for_the_job_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    repo = tmp_path / "repo"
+    folder = write_affine_version(repo, "alpha", 1)
+    write_affine_version(repo, "beta", 1)
+    golden = read_golden(golden_path(folder))
+    wrong = {name: value + np.float32(1) for name, value in golden.outputs.items()}
+    write_golden(golden_path(folder), golden.inputs, wrong)
+
+    result = CliRunner().invoke(
+        cli, ["smoke", "--serve", "--repo", str(repo), "--format", "markdown"]
+    )
+
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[0] == "### Golden smoke: 2 of 4 checks passed"
+    rows = [line for line in lines if line.startswith("| alpha") or line.startswith("| beta")]
+    assert len(rows) == 4
+    assert all("**FAILED**" in row and "abs error" in row for row in rows if "alpha" in row)
+    assert all(row.endswith("| ok |") for row in rows if "beta" in row)

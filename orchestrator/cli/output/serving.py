@@ -13,7 +13,7 @@ from orchestrator.serving.inference import InferResult
 from orchestrator.serving.serve import ServeReport
 from orchestrator.serving.smoke import SmokeReport
 
-__all__ = ["print_infer", "print_serve", "print_smoke"]
+__all__ = ["print_infer", "print_serve", "print_smoke", "smoke_markdown"]
 
 
 def print_serve(report: ServeReport) -> None:
@@ -41,6 +41,29 @@ def print_smoke(report: SmokeReport) -> None:
             "ok" if r.ok else "FAILED",
         )
     Console(soft_wrap=True).print(table)
+
+
+def smoke_markdown(report: SmokeReport) -> str:
+    """The smoke report as a Markdown section (a GitHub job summary): one row per check.
+
+    Example:
+        >>> print(smoke_markdown(report))  # doctest: +SKIP
+        ### Golden smoke: 4 of 4 checks passed
+    """
+    passed = sum(1 for r in report.results if r.ok)
+    lines = [
+        f"### Golden smoke: {passed} of {len(report.results)} checks passed",
+        "",
+        "| model | version | protocol | max abs error | latency ms | result |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in report.results:
+        error = "-" if r.max_abs_error is None else f"{r.max_abs_error:.3g}"
+        latency = "-" if r.latency_ms is None else f"{r.latency_ms:.1f}"
+        problem = r.describe().split(": ", 1)[-1].replace("|", "\\|")
+        result = "ok" if r.ok else f"**FAILED**: {problem}"
+        lines.append(f"| {r.model} | {r.version} | {r.protocol} | {error} | {latency} | {result} |")
+    return "\n".join(lines) + "\n"
 
 
 def print_infer(result: InferResult) -> None:
