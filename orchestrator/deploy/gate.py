@@ -190,6 +190,12 @@ def run_gate(
     release = _read_release(store, release_id)
     config = load_gate_config(options.gates)
     config.check_models((m.name for m in release.models), release_id)
+    # An overlay that does not render is a setup error, not a verdict on the release.
+    namespace = (
+        render_mod.render(runner, options.manifests, environment).namespace
+        if options.url is None
+        else None
+    )
     replaced = pointer.previous_release_id
     baseline = find_baseline(store, replaced, environment)
     no_baseline = _no_baseline(replaced, environment)
@@ -201,7 +207,7 @@ def run_gate(
     with tempfile.TemporaryDirectory(prefix="orchestrator-gate-") as temp:
         golden = fetch_probe_files(store, release, Path(temp))
         try:
-            with _endpoints(runner, environment, options) as (url, metrics_url, where):
+            with _endpoints(runner, namespace, options) as (url, metrics_url, where):
                 run.notes.append(f"Measured through {where}.")
                 _measure(
                     run,
@@ -263,12 +269,12 @@ def _no_baseline(replaced: str | None, environment: str) -> str:
 
 @contextmanager
 def _endpoints(
-    runner: KubectlRunner, environment: str, options: GateOptions
+    runner: KubectlRunner, namespace: str | None, options: GateOptions
 ) -> Iterator[tuple[str, str, str]]:
     if options.url is not None and options.metrics_url is not None:
         yield options.url, options.metrics_url, f"{options.url} (metrics {options.metrics_url})"
         return
-    namespace = render_mod.render(runner, options.manifests, environment).namespace
+    assert namespace is not None  # rendered by run_gate whenever there is no --url
     service = f"svc/{render_mod.SERVICE}"
     ports = (PRODUCTION_PORTS["http"], PRODUCTION_PORTS["metrics"])
     with forward_ports(runner, namespace, service, ports, timeout_s=options.smoke_timeout_s) as (
