@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
+import os
 import shutil
+import signal
 import struct
 import threading
 from collections.abc import Iterator
@@ -317,3 +320,51 @@ def test_the_gate_reaches_triton_through_one_port_forward_of_both_ports(
     records = gate_records(releases.store, releases.new, "staging")
     assert [r.passed for r in records] == [True]
     assert records[0].body["metrics"]["gate_forward/1"]["failure"] == 0
+
+
+class _KillAfterFirstLevel(logging.Handler):
+    """SIGKILLs the server when bench logs its first finished level."""
+
+    def __init__(self, server: TritonServer) -> None:
+        super().__init__(logging.INFO)
+        self.server, self.sent = server, False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.sent and record.getMessage().startswith("concurrency 1:"):
+            assert self.server.pid is not None
+            os.kill(self.server.pid, signal.SIGKILL)
+            self.sent = True
+
+
+@pytest.mark.timeout(120)
+def test_a_server_that_dies_during_the_load_fails_the_gate_with_the_load_error(
+    tritonserver, tmp_path: Path
+) -> None:
+    releases = _releases(tmp_path, "gate_gone")
+    folder = Path(releases.store.url.removeprefix("file://")) / release_prefix(releases.new)
+    server = TritonServer(ServerOptions(folder, workdir=tmp_path / "triton", stop_timeout_s=20))
+    handler = _KillAfterFirstLevel(server)
+    logger = logging.getLogger("orchestrator.performance.bench")
+    previous = logger.level
+    gates = write_gates(tmp_path, FAST.replace("[1]", "[1, 4]"))
+    with server:
+        load_models(server.http_url, folder, ["gate_gone"], cpu_override=True)
+        logger.setLevel(logging.INFO)
+        logger.addHandler(handler)
+        try:
+            result = _invoke(RecordingRunner(), gate_args(releases.url, gates, *_direct(server)))
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(previous)
+
+    assert handler.sent
+    assert result.exit_code == 1, result.output
+    body = json.loads(result.stdout)
+    assert _failed(body) == {"load", "metrics"}
+    load = next(c for c in body["checks"] if c["name"] == "load")
+    assert load["model"] == "gate_gone"
+    assert load["detail"].startswith("Stopped at concurrency 4: ")
+    # The level measured before the server died is kept, and checked.
+    assert [level["concurrency"] for level in body["bench"]["gate_gone"]["levels"]] == [1]
+    assert "p99 latency" in {c["name"] for c in body["checks"]}
+    assert [r.passed for r in gate_records(releases.store, releases.new, "staging")] == [False]
