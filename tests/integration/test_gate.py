@@ -33,6 +33,7 @@ from orchestrator.releases.manifest import build_release, release_prefix
 from orchestrator.releases.stores import open_store
 from orchestrator.releases.sync import sync_release
 from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
+from tests.conftest import Dest, make_dest
 from tests.deploy.conftest import Releases, make_release
 from tests.deploy.gates import FAST, gate_args, write_gates
 from tests.deploy.recording import RecordingRunner
@@ -78,10 +79,15 @@ def _write_text_version(repo: Path, name: str) -> None:
     )
 
 
-def _releases(tmp_path: Path, model: str, *, kind: str = "good") -> Releases:
-    """``old`` (another model) and ``new`` serving ``model``; staging runs new, replacing old."""
-    url = (tmp_path / "store").as_uri()
-    store = open_store(url)
+def _releases(
+    tmp_path: Path, model: str, *, kind: str = "good", dest: Dest | None = None
+) -> Releases:
+    """``old`` (another model) and ``new`` serving ``model``; staging runs new, replacing old.
+
+    In a file:// store, or in ``dest``; ``tmp_path / "new"`` holds the new release's files.
+    """
+    url = dest.url if dest is not None else (tmp_path / "store").as_uri()
+    store = open_store(url, endpoint_url=dest.endpoint_url if dest is not None else None)
     old = make_release(tmp_path / "old", store, f"{model}_old")
     repo = tmp_path / "new"
     if kind == "wrong":
@@ -100,9 +106,9 @@ def _releases(tmp_path: Path, model: str, *, kind: str = "good") -> Releases:
     return Releases(url, store, old, release.id)
 
 
-def _serve(server: TritonServer, triton_repo: Path, releases: Releases, model: str) -> None:
-    source = Path(releases.store.url.removeprefix("file://")) / release_prefix(releases.new)
-    shutil.copytree(source / model, triton_repo / model)
+def _serve(server: TritonServer, triton_repo: Path, tmp_path: Path, model: str) -> None:
+    """Serve the new release's ``model`` (its files, as synced) on the session server."""
+    shutil.copytree(tmp_path / "new" / model, triton_repo / model)
     states = load_models(server.http_url, triton_repo, [model], cpu_override=True)
     assert {s.state for s in states} == {"READY"}, states
 
@@ -120,16 +126,25 @@ def _failed(body: dict[str, object]) -> set[str]:
     return {c["name"] for c in checks if not c["passed"]}
 
 
+@pytest.mark.parametrize("store_kind", ["file", "s3"])
 def test_a_passing_gate_writes_a_passing_record(
-    triton_server: TritonServer, triton_repo: Path, tmp_path: Path
+    triton_server: TritonServer,
+    triton_repo: Path,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    store_kind: str,
 ) -> None:
-    releases = _releases(tmp_path, "gate_pass")
-    _serve(triton_server, triton_repo, releases, "gate_pass")
-    baseline = _baseline(releases, "gate_pass", 1.0)
+    dest = make_dest(store_kind, request, tmp_path)
+    model = f"gate_pass_{store_kind}"
+    releases = _releases(tmp_path, model, dest=dest)
+    _serve(triton_server, triton_repo, tmp_path, model)
+    baseline = _baseline(releases, model, 1.0)
     runner = RecordingRunner()
+    endpoint = ("--endpoint-url", dest.endpoint_url) if dest.endpoint_url else ()
 
     result = _invoke(
-        runner, gate_args(releases.url, write_gates(tmp_path), *_direct(triton_server))
+        runner,
+        gate_args(releases.url, write_gates(tmp_path), *endpoint, *_direct(triton_server)),
     )
 
     assert result.exit_code == 0, result.output
@@ -140,17 +155,17 @@ def test_a_passing_gate_writes_a_passing_record(
     assert body["baseline_record"] == baseline
     assert {c["name"] for c in body["checks"]} == MEASURED | COUNTED
     assert all(c["passed"] for c in body["checks"])
-    assert body["smoke"] == {"ok": True, "checked": ["gate_pass/1"], "failures": []}
+    assert body["smoke"] == {"ok": True, "checked": [f"{model}/1"], "failures": []}
     throughput = next(c for c in body["checks"] if c["name"] == "throughput")
     assert throughput["budget"] == 0.8 and throughput["measured"] > 0.8
     assert f"measured by release {releases.old}" in throughput["detail"]
-    level = body["bench"]["gate_pass"]["levels"][0]
+    level = body["bench"][model]["levels"][0]
     assert level["concurrency"] == 1 and level["failures"] == 0
-    counters = body["metrics"]["gate_pass/1"]
+    counters = body["metrics"][f"{model}/1"]
     # Triton counted the load (and bench's first request and warm-up) and no failure.
     assert counters["success"] >= level["requests"] and counters["failure"] == 0
     assert body["gates"]["text"] == FAST
-    assert body["gates"]["budgets"]["gate_pass"]["concurrency"] == [1]
+    assert body["gates"]["budgets"][model]["concurrency"] == [1]
     records = gate_records(releases.store, releases.new, "staging")
     assert [(r.key, r.passed) for r in records] == [(body["key"], True)]
     stored = dict(records[0].body)
@@ -161,7 +176,7 @@ def test_a_p99_over_budget_fails_and_keeps_the_earlier_records(
     triton_server: TritonServer, triton_repo: Path, tmp_path: Path
 ) -> None:
     releases = _releases(tmp_path, "gate_p99")
-    _serve(triton_server, triton_repo, releases, "gate_p99")
+    _serve(triton_server, triton_repo, tmp_path, "gate_p99")
     earlier = write_gate_record(releases.store, releases.new, "staging", {"passed": True})
     gates = write_gates(tmp_path, FAST + "  p99_ms: 0.001\n")
 
@@ -185,7 +200,7 @@ def test_a_throughput_below_the_replaced_release_fails(
     triton_server: TritonServer, triton_repo: Path, tmp_path: Path
 ) -> None:
     releases = _releases(tmp_path, "gate_slow")
-    _serve(triton_server, triton_repo, releases, "gate_slow")
+    _serve(triton_server, triton_repo, tmp_path, "gate_slow")
     baseline = _baseline(releases, "gate_slow", 1e9)
 
     result = _invoke(
@@ -207,7 +222,7 @@ def test_wrong_golden_answers_fail_the_gate_before_any_load(
     triton_server: TritonServer, triton_repo: Path, tmp_path: Path
 ) -> None:
     releases = _releases(tmp_path, "gate_wrong", kind="wrong")
-    _serve(triton_server, triton_repo, releases, "gate_wrong")
+    _serve(triton_server, triton_repo, tmp_path, "gate_wrong")
     earlier = write_gate_record(releases.store, releases.new, "staging", {"passed": False})
 
     result = _invoke(
@@ -259,7 +274,7 @@ def test_failures_counted_by_triton_fail_the_gate(
     triton_server: TritonServer, triton_repo: Path, tmp_path: Path
 ) -> None:
     releases = _releases(tmp_path, "gate_fails", kind="text")
-    _serve(triton_server, triton_repo, releases, "gate_fails")
+    _serve(triton_server, triton_repo, tmp_path, "gate_fails")
     stop = threading.Event()
     thread = threading.Thread(
         target=_send_failing_requests, args=(triton_server.http_url, "gate_fails", stop)
