@@ -3,9 +3,11 @@
 ``connection`` opens clients and translates tritonclient's errors (readiness and
 liveness too), ``endpoints`` parses ``HOST:PORT`` URLs (standard library only; a bad URL
 is a ``ConfigError``), ``control`` loads, unloads and reads the repository index, metadata,
-config and statistics, ``infer`` sends inference requests. The package re-exports their
-public API, so ``from orchestrator import client; client.infer(...)`` reads as one
-module; the submodules import each other directly, never through this file.
+config and statistics, ``infer`` sends inference requests, ``metrics`` reads the
+per-model counters of Triton's Prometheus endpoint (the only ``prometheus_client`` user).
+The package re-exports their public API, so ``from orchestrator import client;
+client.infer(...)`` reads as one module; the submodules import each other directly,
+never through this file.
 
 May import: ``errors``.
 """
@@ -29,12 +31,14 @@ from orchestrator.client.infer import (
     encode_http_request,
     infer,
 )
+from orchestrator.client.metrics import ModelCounters, scrape_metrics
 
 __all__ = [
     "AsyncGrpcInferencer",
     "Endpoints",
     "HttpInferRequest",
     "InferSession",
+    "ModelCounters",
     "ModelState",
     "Protocol",
     "decode_http_response",
@@ -48,5 +52,6 @@ __all__ = [
     "model_metadata",
     "parse_host_port",
     "repository_index",
+    "scrape_metrics",
     "unload_model",
 ]

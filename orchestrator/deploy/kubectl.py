@@ -9,7 +9,8 @@ one that starts a kubectl process; tests inject a recording runner instead
 
 ``check`` turns a failed command into a ``DeployError`` that names the step, the
 command and kubectl's own words; ``port_forward`` holds a forwarded local port open for
-the length of a ``with`` block and always stops the forwarder.
+the length of a ``with`` block and always stops the forwarder (``forward_ports``: several
+ports of one target in one forwarder).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ __all__ = [
     "SubprocessKubectl",
     "check",
     "find_kubectl",
+    "forward_ports",
     "port_forward",
 ]
 
@@ -216,12 +218,43 @@ def port_forward(
         >>> with port_forward(runner, "triton-staging", "svc/triton", 8000, timeout_s=30) as url:
         ...     smoke(url)  # doctest: +SKIP
     """
-    local_port = free_port()
-    args = ["port-forward", "--namespace", namespace, target, f"{local_port}:{remote_port}"]
+    with forward_ports(runner, namespace, target, (remote_port,), timeout_s=timeout_s) as urls:
+        yield urls[0]
+
+
+@contextmanager
+def forward_ports(
+    runner: KubectlRunner,
+    namespace: str,
+    target: str,
+    remote_ports: Sequence[int],
+    *,
+    timeout_s: float,
+) -> Iterator[tuple[str, ...]]:
+    """Forward one free local port per remote port, in ONE ``kubectl port-forward``.
+
+    One forwarder for several ports reaches one pod behind a Service, so (for the gate)
+    the load on the HTTP port and the counters on the metrics port come from the same
+    Triton.
+
+    Yields:
+        ``127.0.0.1:PORT`` per remote port, in order, once every one accepts connections.
+
+    Raises:
+        DeployError: the forwarder exited, or a port did not open within ``timeout_s``.
+
+    Example:
+        >>> with forward_ports(runner, "triton-staging", "svc/triton", (8000, 8002),
+        ...                    timeout_s=30) as (http_url, metrics_url):
+        ...     gate(http_url, metrics_url)  # doctest: +SKIP
+    """
+    local_ports = _free_ports(len(remote_ports))
+    pairs = [f"{local}:{remote}" for local, remote in zip(local_ports, remote_ports, strict=True)]
+    args = ["port-forward", "--namespace", namespace, target, *pairs]
     process = runner.start(args)
     try:
         deadline = time.monotonic() + timeout_s
-        while not _accepts("127.0.0.1", local_port):
+        while not all(_accepts("127.0.0.1", port) for port in local_ports):
             status = process.poll()
             if status is not None:
                 raise DeployError(
@@ -231,14 +264,24 @@ def port_forward(
                 )
             if time.monotonic() > deadline:
                 raise DeployError(
-                    f"kubectl {' '.join(args)} did not open 127.0.0.1:{local_port} within "
+                    f"kubectl {' '.join(args)} did not open "
+                    f"{', '.join(f'127.0.0.1:{port}' for port in local_ports)} within "
                     f"{timeout_s:g} s. Check the cluster connection, or pass --url HOST:PORT."
                 )
             time.sleep(_POLL_S)
-        logger.info("Forwarding 127.0.0.1:%d to %s in %s", local_port, target, namespace)
-        yield f"127.0.0.1:{local_port}"
+        logger.info("Forwarding %s to %s in %s", ", ".join(pairs), target, namespace)
+        yield tuple(f"127.0.0.1:{port}" for port in local_ports)
     finally:
         process.stop()
+
+
+def _free_ports(count: int) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
 
 
 def _accepts(host: str, port: int) -> bool:

@@ -6,6 +6,7 @@ demo), ``perf_analyzer`` when it is installed, ``bench`` with its ``options`` an
 ``report``, config ``candidates`` and ``tune``, and ``plot``.
 
 May import: ``serving``, ``releases``, ``repository``, ``core``, ``client``, ``errors``.
+Imported by ``deploy`` (the gate's load), ``demo`` and ``cli``.
 """
 
 __all__: list[str] = []

@@ -15,6 +15,7 @@ COMMANDS = [
     "bench",
     "demo",
     "deploy",
+    "gate",
     "image",
     "infer",
     "list",

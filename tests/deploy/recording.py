@@ -109,6 +109,23 @@ def _pipe(source: socket.socket, sink: socket.socket) -> None:
 
 
 @dataclass
+class _Proxies:
+    """One 'port-forward' of several ports: a proxy per port, stopped together."""
+
+    proxies: list[_Proxy]
+
+    def poll(self) -> int | None:
+        return None
+
+    def output(self) -> str:
+        return ""
+
+    def stop(self) -> None:
+        for proxy in self.proxies:
+            proxy.stop()
+
+
+@dataclass
 class _Exited:
     status: int
     message: str
@@ -134,12 +151,13 @@ class RecordingRunner:
 
     Keys: ``kustomize`` (default: the real kubectl), ``apply``, ``rollout status``,
     ``rollout undo``, ``get deployment/triton``, ``get pods``. Unscripted commands fail
-    the test. ``forward_to`` (HOST:PORT) makes ``port-forward`` forward to a real server;
-    without it, port-forward exits at once with ``forward_error``.
+    the test. ``forward_to`` (HOST:PORT, or remote port -> HOST:PORT for a forward of several
+    ports) makes ``port-forward`` forward to a real server; without it, port-forward exits
+    at once with ``forward_error``.
     """
 
     script: dict[str, list[Outcome]] = field(default_factory=dict)
-    forward_to: str | None = None
+    forward_to: str | dict[int, str] | None = None
     forward_error: str = "error: unable to forward port: pod not running"
     calls: list[Call] = field(default_factory=list)
     _used: dict[str, int] = field(default_factory=dict)
@@ -167,8 +185,15 @@ class RecordingRunner:
         self.calls.append(Call(tuple(args), None))
         if self.forward_to is None:
             return _Exited(1, self.forward_error)
-        local_port = int(args[-1].split(":")[0])
-        return _Proxy(local_port, self.forward_to)
+        proxies = []
+        for pair in args:
+            if re.fullmatch(r"\d+:\d+", pair):
+                local, remote = (int(port) for port in pair.split(":"))
+                target = (
+                    self.forward_to if isinstance(self.forward_to, str) else self.forward_to[remote]
+                )
+                proxies.append(_Proxy(local, target))
+        return _Proxies(proxies)
 
     @property
     def lines(self) -> list[str]:

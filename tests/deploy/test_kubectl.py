@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import socket
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from orchestrator.deploy import kubectl
-from orchestrator.deploy.kubectl import Completed, SubprocessKubectl, check, port_forward
+from orchestrator.deploy.kubectl import (
+    Completed,
+    SubprocessKubectl,
+    check,
+    forward_ports,
+    port_forward,
+)
 from orchestrator.errors import DeployError
 from tests.deploy.recording import RecordingRunner
 
@@ -63,3 +71,50 @@ def test_a_port_forward_that_exits_is_reported_with_its_output() -> None:
     ):
         pass
     assert runner.lines == ["kubectl port-forward --namespace triton-staging svc/triton PORT:8000"]
+
+
+def test_forward_ports_forwards_several_ports_of_one_target_in_one_command() -> None:
+    # Two real servers stand in for one pod's HTTP and metrics ports.
+    servers = [socket.create_server(("127.0.0.1", 0)) for _ in range(2)]
+    answers = [b"http", b"metrics"]
+
+    def answer(server: socket.socket, text: bytes) -> None:
+        # Every connection (forward_ports' own readiness probes too) gets the text.
+        while True:
+            try:
+                connection, _ = server.accept()
+            except OSError:  # closed: the test is over
+                return
+            with connection:
+                try:
+                    connection.sendall(text)
+                except OSError:
+                    pass
+
+    threads = [
+        threading.Thread(target=answer, args=pair) for pair in zip(servers, answers, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    targets = [f"127.0.0.1:{server.getsockname()[1]}" for server in servers]
+    runner = RecordingRunner(forward_to={8000: targets[0], 8002: targets[1]})
+    got = []
+    try:
+        with forward_ports(
+            runner, "triton-staging", "svc/triton", (8000, 8002), timeout_s=5
+        ) as urls:
+            for url in urls:
+                host, port = url.rsplit(":", 1)
+                with socket.create_connection((host, int(port))) as connection:
+                    got.append(connection.recv(16))
+    finally:
+        for server in servers:
+            server.shutdown(socket.SHUT_RDWR)
+            server.close()
+        for thread in threads:
+            thread.join(5)
+
+    assert got == answers
+    assert runner.lines == [
+        "kubectl port-forward --namespace triton-staging svc/triton PORT:8000 PORT:8002"
+    ]

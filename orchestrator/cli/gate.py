@@ -1,0 +1,133 @@
+"""``orchestrator gate``: measure the release an environment runs and record the verdict.
+
+kubectl (for the port-forward) comes from the same injectable runner as deploy, rollback
+and status (``cli.deploy``); output helpers live in ``orchestrator.cli.output.gate``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from orchestrator.cli.common import (
+    FiniteFloat,
+    HostPort,
+    endpoint_url_option,
+    format_option,
+    store_argument,
+)
+from orchestrator.cli.deploy import _progress, _runner
+from orchestrator.cli.output import gate as gate_output
+from orchestrator.cli.output.jsondata import echo_json
+from orchestrator.deploy.gate import GateOptions, run_gate
+from orchestrator.deploy.gate_config import DEFAULT_GATES
+from orchestrator.deploy.render import DEFAULT_MANIFESTS
+from orchestrator.releases import stores as storage
+
+__all__ = ["gate_command"]
+
+
+@click.command("gate")
+@store_argument()
+@click.option(
+    "--env",
+    "environment",
+    required=True,
+    help="The environment: its pointer in STORE names the release gated.",
+)
+@click.option(
+    "--release",
+    "release_id",
+    metavar="ID",
+    help="Fail unless the environment runs this release (a check; nothing is deployed).",
+)
+@click.option(
+    "--url",
+    type=HostPort(),
+    metavar="HOST:PORT",
+    help="Triton's HTTP port, instead of kubectl port-forward (needs --metrics-url).",
+)
+@click.option(
+    "--metrics-url",
+    type=HostPort(),
+    metavar="HOST:PORT",
+    help="The same Triton's metrics port (8002 in the pods); only with --url.",
+)
+@click.option(
+    "--manifests",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    metavar="DIRECTORY",
+    default=DEFAULT_MANIFESTS,
+    show_default=True,
+    help="The kustomize folder with overlays/<env>/ (the namespace to port-forward into).",
+)
+@click.option(
+    "--gates",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    metavar="FILE",
+    default=DEFAULT_GATES,
+    show_default=True,
+    help="Load levels and budgets: defaults and per-model overrides.",
+)
+@click.option(
+    "--smoke-timeout-s",
+    type=FiniteFloat(min=1),
+    default=120.0,
+    show_default=True,
+    help="How long the golden smoke (and the port-forward) may wait for Triton.",
+)
+@endpoint_url_option()
+@format_option(
+    "A table of checks, the stored record as JSON, or a GitHub job-summary section.",
+    choices=("table", "json", "markdown"),
+)
+def gate_command(
+    store_url: str,
+    environment: str,
+    release_id: str | None,
+    url: str | None,
+    metrics_url: str | None,
+    manifests: Path,
+    gates: Path,
+    smoke_timeout_s: float,
+    endpoint_url: str | None,
+    output_format: str,
+) -> None:
+    """Gate the release an environment runs: golden answers, latency, throughput, counters.
+
+    Golden-smoke-tests every served version, runs a short closed-loop load per model at
+    the levels of --gates (p99 latency budget, throughput against the release it
+    replaced, no failed requests), and reads Triton's own per-version counters before
+    and after (no failures, queue time within budget). Writes a record to STORE
+    (gates/<release>/<env>/...), passed or not; exits 1 when any check failed.
+
+    Triton is reached through kubectl port-forward svc/triton (ports 8000 and 8002 in one
+    forward, so both come from the same pod), or at --url and --metrics-url.
+
+    Example:
+        orchestrator gate s3://models/prod --env staging --format markdown
+    """
+    if (url is None) != (metrics_url is None):
+        raise click.UsageError(
+            "--url and --metrics-url go together: the HTTP and the metrics port of the same "
+            "Triton (e.g. --url 127.0.0.1:8000 --metrics-url 127.0.0.1:8002). Leave both out "
+            "to port-forward svc/triton."
+        )
+    store = storage.open_store(store_url, endpoint_url=endpoint_url)
+    options = GateOptions(gates, manifests, url, metrics_url, release_id, smoke_timeout_s)
+    result = run_gate(store, environment, runner=_runner(), options=options, progress=_progress)
+    if output_format == "json":
+        echo_json(result)
+    elif output_format == "markdown":
+        click.echo(gate_output.gate_markdown(result), nl=False)
+    else:
+        gate_output.print_gate(result)
+    if not result.passed:
+        failed = sum(not check.passed for check in result.checks)
+        click.echo(
+            f"Error: the gate of release {result.release_id} in {environment} failed "
+            f"({failed} of {len(result.checks)} checks); the record is {result.key}.",
+            err=True,
+        )
+        raise click.exceptions.Exit(1)

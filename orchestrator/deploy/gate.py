@@ -1,0 +1,363 @@
+"""The gate: is the release an environment runs good enough to promote? Measured, then recorded.
+
+Against the release the environment pointer names (``run_gate``):
+
+1. **golden smoke** of every served version (``serving.golden_probe``, with the release's
+   golden files fetched from the store and checked against its manifest);
+2. Triton's own counters (``/metrics``) are read, then per model a short closed-loop
+   **load** (``performance.bench``, the built-in generator) at the levels of
+   ``deployment/gates.yaml``: p99 latency against its budget, throughput against a
+   fraction of what the replaced release measured at the same concurrency in the same
+   environment (its newest passing gate record; without one the check says "no
+   baseline" and passes), failed requests against ``max_failures``;
+3. the counters again: per model version, ``nv_inference_request_failure`` may not move
+   more than ``max_failures``, and the average queue time per request (delta
+   ``nv_inference_queue_duration_us`` / delta ``nv_inference_request_success``) must stay
+   within ``max_queue_us``.
+
+Triton is reached at ``url`` and ``metrics_url`` (both, or neither: counters from another
+server than the load would prove nothing), else through ONE ``kubectl port-forward
+svc/triton`` of both the HTTP port (8000) and the metrics port (8002), so the load and
+the counters come from the same pod. The smoke failing skips the load (the gate has
+failed already). Every run that gets as far as measuring writes a record
+(``releases.gate_records``: ``gates/<id>/<env>/<time>-<random>.json``, never
+overwriting one), passed or not; ``promote`` reads them.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from orchestrator.client.metrics import scrape_metrics
+from orchestrator.core.golden import GOLDEN_FILENAME
+from orchestrator.deploy import render as render_mod
+from orchestrator.deploy.gate_checks import (
+    Baseline,
+    GateCheck,
+    find_baseline,
+    level_checks,
+    metric_checks,
+)
+from orchestrator.deploy.gate_config import DEFAULT_GATES, GateConfig, load_gate_config
+from orchestrator.deploy.kubectl import KubectlRunner, forward_ports
+from orchestrator.deploy.release_files import fetch_probe_files
+from orchestrator.errors import ConfigError, GateError, OrchestratorError
+from orchestrator.performance.bench import bench
+from orchestrator.performance.options import BenchOptions
+from orchestrator.releases.environments import read_environment
+from orchestrator.releases.gate_records import GateRecord, write_gate_record
+from orchestrator.releases.manifest import (
+    RELEASE_FILENAME,
+    Release,
+    parse_release_document,
+    release_prefix,
+)
+from orchestrator.releases.stores.base import Store
+from orchestrator.serving.golden_probe import probe
+from orchestrator.serving.triton.flags import PRODUCTION_PORTS
+
+__all__ = ["GateCheck", "GateOptions", "GateResult", "run_gate"]
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class GateOptions:
+    """How to gate: the gates file, where Triton is, which release is expected, deadlines.
+
+    Attributes:
+        gates: the gates file (levels and budgets).
+        manifests: the kustomize folder (for the namespace of the port-forward).
+        url: Triton's HTTP ``HOST:PORT``; with ``metrics_url``, instead of port-forward.
+        metrics_url: Triton's metrics ``HOST:PORT`` (the same server as ``url``).
+        release_id: the release the pointer must name (a check, not a choice).
+        smoke_timeout_s: the golden smoke's budget, and the port-forward's.
+    """
+
+    gates: Path = DEFAULT_GATES
+    manifests: Path = render_mod.DEFAULT_MANIFESTS
+    url: str | None = None
+    metrics_url: str | None = None
+    release_id: str | None = None
+    smoke_timeout_s: float = 120.0
+
+    def __post_init__(self) -> None:
+        if (self.url is None) != (self.metrics_url is None):
+            raise ConfigError(
+                "Give both --url and --metrics-url (the HTTP and metrics ports of the same "
+                "Triton), or neither (kubectl port-forward svc/triton forwards both). The "
+                "counters must come from the server that took the load."
+            )
+        if not self.smoke_timeout_s > 0:
+            raise ConfigError(f"smoke_timeout_s {self.smoke_timeout_s} must be positive.")
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """A gate run: passed or not, every check, and the record written to the store."""
+
+    passed: bool
+    environment: str
+    release_id: str
+    replaced_release_id: str | None
+    checks: tuple[GateCheck, ...]
+    record: GateRecord
+
+    @property
+    def key(self) -> str:
+        """The record's key in the store."""
+        return self.record.key
+
+    @property
+    def body(self) -> Mapping[str, Any]:
+        """The record as stored."""
+        return self.record.body
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form: the stored record plus its key."""
+        return {**self.record.body, "key": self.record.key}
+
+
+@dataclass
+class _Run:
+    """What one gate run measured so far."""
+
+    smoke: dict[str, Any] = field(default_factory=dict)
+    bench: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    checks: list[GateCheck] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def run_gate(
+    store: Store,
+    environment: str,
+    *,
+    runner: KubectlRunner,
+    options: GateOptions,
+    progress: Progress | None = None,
+) -> GateResult:
+    """Gate the release ``environment`` runs; write the record (passed or not) and return it.
+
+    Args:
+        store: the store with the environment pointer, the releases and the gate records.
+        environment: the overlay and pointer name (``staging``).
+        runner: runs kubectl (the port-forward when ``options.url`` is None).
+        options: the gates file, endpoints, the expected release, deadlines.
+        progress: called with one line per long step.
+
+    Returns:
+        The result; ``passed`` is False when any check failed (the caller decides the
+        exit status: the CLI exits 1).
+
+    Raises:
+        GateError: the environment has no pointer, or it names another release than
+            ``options.release_id``.
+        ConfigError: the gates file is wrong, or names a model the release does not serve.
+        DeployError, StorageError: the release cannot be read from the store.
+
+    Example:
+        >>> result = run_gate(open_store("s3://models/prod"), "staging",
+        ...                   runner=SubprocessKubectl(), options=GateOptions())  # doctest: +SKIP
+        >>> result.passed, result.key  # doctest: +SKIP
+        (True, 'gates/3f1c.../staging/20261202T041500123456Z-9a3b0c1d.json')
+    """
+    say = progress or (lambda _message: None)
+    pointer = read_environment(store, environment)
+    if pointer is None:
+        raise GateError(
+            f"Environment {environment!r} has no pointer in {store.url}: nothing was deployed "
+            f"there, so there is nothing to gate. Deploy first: orchestrator deploy "
+            f"{store.url} --env {environment} --release ID."
+        )
+    release_id = pointer.release_id
+    if options.release_id is not None and options.release_id != release_id:
+        raise GateError(
+            f"--release {options.release_id} is not what {environment} runs: its pointer in "
+            f"{store.url} names {release_id}. Deploy {options.release_id} first, or gate the "
+            "release the environment runs (leave out --release)."
+        )
+    release = _read_release(store, release_id)
+    config = load_gate_config(options.gates)
+    config.check_models((m.name for m in release.models), release_id)
+    # An overlay that does not render is a setup error, not a verdict on the release.
+    namespace = (
+        render_mod.render(runner, options.manifests, environment).namespace
+        if options.url is None
+        else None
+    )
+    replaced = pointer.previous_release_id
+    baseline = find_baseline(store, replaced, environment)
+    no_baseline = _no_baseline(replaced, environment)
+    started, clock = datetime.now(UTC), time.monotonic()
+    run = _Run()
+    if baseline is None:
+        run.notes.append(f"No throughput baseline: {no_baseline}; the throughput checks pass.")
+    say(f"Gating release {release_id} in {environment}")
+    with tempfile.TemporaryDirectory(prefix="orchestrator-gate-") as temp:
+        golden = fetch_probe_files(store, release, Path(temp))
+        try:
+            with _endpoints(runner, namespace, options) as (url, metrics_url, where):
+                run.notes.append(f"Measured through {where}.")
+                _measure(
+                    run,
+                    release,
+                    config,
+                    baseline,
+                    no_baseline,
+                    golden,
+                    url,
+                    metrics_url,
+                    options.smoke_timeout_s,
+                    say,
+                )
+        except OrchestratorError as exc:
+            # Triton could not be reached at all: a failed gate, recorded like any other.
+            run.checks.append(GateCheck("endpoint", False, detail=str(exc)))
+    passed = bool(run.checks) and all(check.passed for check in run.checks)
+    body = {
+        "passed": passed,
+        "forced": False,
+        "reason": None,
+        "replaced_release": replaced,
+        "baseline_record": baseline.record_key if baseline else None,
+        "started": _stamp(started),
+        "finished": _stamp(datetime.now(UTC)),
+        "duration_s": round(time.monotonic() - clock, 2),
+        "gates": {
+            "path": str(config.path),
+            "text": config.text,
+            "budgets": {m.name: config.budget(m.name).as_dict() for m in release.models},
+        },
+        "smoke": run.smoke,
+        "bench": run.bench,
+        "metrics": run.metrics,
+        "checks": [check.as_dict() for check in run.checks],
+        "notes": run.notes,
+    }
+    record = write_gate_record(store, release_id, environment, body)
+    logger.info("Gate of %s in %s: %s", release_id, environment, "passed" if passed else "failed")
+    return GateResult(passed, environment, release_id, replaced, tuple(run.checks), record)
+
+
+def _read_release(store: Store, release_id: str) -> Release:
+    key = release_prefix(release_id) + RELEASE_FILENAME
+    found = store.read(key)
+    if found is None:
+        raise GateError(
+            f"The pointer names release {release_id}, but {store.url} has no {key}. Check "
+            f"orchestrator releases list {store.url}; deploy a complete release."
+        )
+    return parse_release_document(found.data, f"{store.url}/{key}")
+
+
+def _no_baseline(replaced: str | None, environment: str) -> str:
+    if replaced is None:
+        return f"the first release in {environment} (no replaced release)"
+    return f"the replaced release {replaced} has no passing measured gate record in {environment}"
+
+
+@contextmanager
+def _endpoints(
+    runner: KubectlRunner, namespace: str | None, options: GateOptions
+) -> Iterator[tuple[str, str, str]]:
+    if options.url is not None and options.metrics_url is not None:
+        yield options.url, options.metrics_url, f"{options.url} (metrics {options.metrics_url})"
+        return
+    assert namespace is not None  # rendered by run_gate whenever there is no --url
+    service = f"svc/{render_mod.SERVICE}"
+    ports = (PRODUCTION_PORTS["http"], PRODUCTION_PORTS["metrics"])
+    with forward_ports(runner, namespace, service, ports, timeout_s=options.smoke_timeout_s) as (
+        url,
+        metrics_url,
+    ):
+        yield (
+            url,
+            metrics_url,
+            f"kubectl port-forward {service} {ports[0]} {ports[1]} in {namespace}",
+        )
+
+
+def _measure(
+    run: _Run,
+    release: Release,
+    config: GateConfig,
+    baseline: Baseline | None,
+    no_baseline: str,
+    golden: Path,
+    url: str,
+    metrics_url: str,
+    smoke_timeout_s: float,
+    say: Progress,
+) -> None:
+    say("Golden smoke of every served version")
+    report = probe(url, golden, timeout_s=smoke_timeout_s)
+    run.smoke = {
+        "ok": report.ok,
+        "checked": list(report.checked),
+        "failures": list(report.failures),
+    }
+    run.checks.append(
+        GateCheck(
+            "golden smoke",
+            report.ok,
+            measured=float(len(report.checked)),
+            detail="; ".join(report.failures[:5]) or f"checked {', '.join(report.checked)}",
+        )
+    )
+    if not report.ok:
+        run.notes.append("The golden smoke failed: the load and the counters were skipped.")
+        return
+    try:
+        before = scrape_metrics(metrics_url)
+    except OrchestratorError as exc:
+        run.checks.append(GateCheck("metrics", False, detail=str(exc)))
+        run.notes.append("Triton's counters could not be read: the load was skipped.")
+        return
+    for model in release.models:
+        budget = config.budget(model.name)
+        say(
+            f"Load on {model.name}: concurrency {', '.join(map(str, budget.concurrency))}, "
+            f"{budget.max_windows} x {budget.window_s:g} s windows each"
+        )
+        newest = golden / model.name / str(max(model.versions)) / GOLDEN_FILENAME
+        try:
+            options = BenchOptions(
+                url,
+                model.name,
+                concurrency=budget.concurrency,
+                window_s=budget.window_s,
+                warmup_s=budget.warmup_s,
+                max_windows=budget.max_windows,
+                golden=newest,
+            )
+            measured = bench(options, engine="orchestrator")
+        except OrchestratorError as exc:
+            run.checks.append(GateCheck("load", False, model.name, detail=str(exc)))
+            continue
+        run.bench[model.name] = measured.as_dict()
+        run.checks += level_checks(model.name, measured, budget, baseline, no_baseline)
+    try:
+        after = scrape_metrics(metrics_url)
+    except OrchestratorError as exc:
+        run.checks.append(GateCheck("metrics", False, detail=str(exc)))
+        return
+    versions = [(m.name, str(v)) for m in release.models for v in m.versions]
+    budgets = {m.name: config.budget(m.name) for m in release.models}
+    checks, deltas = metric_checks(versions, before, after, budgets)
+    run.checks += checks
+    run.metrics = {key: delta.as_dict() for key, delta in deltas.items()}
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -1,0 +1,253 @@
+"""The gate's checks: measurements against budgets, one ``GateCheck`` each.
+
+Pure functions over what ``gate`` measured (the golden probe's report, bench reports,
+Triton's counters before and after) and the replaced release's newest passing record
+(the throughput baseline). No I/O here besides reading that record through the store.
+
+Check names (one vocabulary for the record, the table and the job summary):
+``golden smoke``, ``endpoint``, ``load``, ``p99 latency``, ``throughput``,
+``failed requests``, ``metrics``, ``failure counter``, ``queue time``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.client.metrics import ModelCounters
+from orchestrator.deploy.gate_config import ModelBudget
+from orchestrator.performance.report import BenchReport
+from orchestrator.releases.gate_records import gate_records
+from orchestrator.releases.stores.base import Store
+
+__all__ = ["Baseline", "GateCheck", "find_baseline", "level_checks", "metric_checks"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GateCheck:
+    """One measured value against its budget; ``model``/``version``/``concurrency`` when apt."""
+
+    name: str
+    passed: bool
+    model: str = ""
+    version: str = ""
+    concurrency: int | None = None
+    measured: float | None = None
+    budget: float | None = None
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form (numbers rounded for people; the raw ones are in the record)."""
+        return {
+            "name": self.name,
+            "model": self.model,
+            "version": self.version,
+            "concurrency": self.concurrency,
+            "measured": _round(self.measured),
+            "budget": _round(self.budget),
+            "passed": self.passed,
+            "detail": self.detail,
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What the replaced release measured: throughput per model and concurrency."""
+
+    release_id: str
+    record_key: str
+    throughput: Mapping[str, Mapping[int, float]]
+
+
+def find_baseline(store: Store, replaced: str | None, environment: str) -> Baseline | None:
+    """The replaced release's newest passing record that holds measurements, or None.
+
+    A forced record (``promote --force``) measured nothing, so it is passed over. The
+    record is read defensively: a level without a finite throughput is ignored.
+
+    Example:
+        >>> find_baseline(store, "3f1c", "staging").throughput["digits_cnn"][4]  # doctest: +SKIP
+        812.5
+    """
+    if replaced is None:
+        return None
+    for record in reversed(gate_records(store, replaced, environment)):
+        bench = record.body.get("bench")
+        if not record.passed or not isinstance(bench, dict):
+            continue
+        throughput: dict[str, dict[int, float]] = {}
+        for model, report in bench.items():
+            levels = report.get("levels") if isinstance(report, dict) else None
+            for level in levels if isinstance(levels, list) else []:
+                if not isinstance(level, dict):
+                    continue
+                concurrency, value = level.get("concurrency"), level.get("throughput_per_s")
+                if (
+                    isinstance(concurrency, int)
+                    and isinstance(value, int | float)
+                    and not isinstance(value, bool)
+                    and math.isfinite(value)
+                ):
+                    throughput.setdefault(str(model), {})[concurrency] = float(value)
+        logger.info("Throughput baseline: %s", record.key)
+        return Baseline(replaced, record.key, throughput)
+    return None
+
+
+def level_checks(
+    model: str,
+    report: BenchReport,
+    budget: ModelBudget,
+    baseline: Baseline | None,
+    no_baseline: str,
+) -> list[GateCheck]:
+    """p99 latency, throughput and failed requests per measured level, and a stopped run.
+
+    Args:
+        model: the model measured.
+        report: its bench report (the levels measured, ``error`` if it stopped early).
+        budget: the model's budgets.
+        baseline: the replaced release's measurements, or None.
+        no_baseline: why there is no baseline (the detail of a throughput check without one).
+    """
+    checks = []
+    if report.error:
+        checks.append(GateCheck("load", False, model, detail=report.error))
+    for level in report.levels:
+        concurrency = level.concurrency
+        stable = "" if level.stable else f" (not stable over {level.windows} windows)"
+        checks.append(
+            GateCheck(
+                "p99 latency",
+                level.p99_ms <= budget.p99_ms,
+                model,
+                concurrency=concurrency,
+                measured=level.p99_ms,
+                budget=budget.p99_ms,
+                detail=f"ms, p50 {level.p50_ms:.2f} p90 {level.p90_ms:.2f}{stable}",
+            )
+        )
+        checks.append(
+            _throughput(model, level.concurrency, level.throughput_per_s, budget, baseline)
+            or GateCheck(
+                "throughput",
+                True,
+                model,
+                concurrency=concurrency,
+                measured=level.throughput_per_s,
+                detail=f"infer/s; no baseline: {no_baseline}",
+            )
+        )
+        checks.append(
+            GateCheck(
+                "failed requests",
+                level.failures <= budget.max_failures,
+                model,
+                concurrency=concurrency,
+                measured=float(level.failures),
+                budget=float(budget.max_failures),
+                detail=f"of {level.requests} requests"
+                + (f"; first: {report.first_failure}" if level.failures else ""),
+            )
+        )
+    return checks
+
+
+def _throughput(
+    model: str,
+    concurrency: int,
+    measured: float,
+    budget: ModelBudget,
+    baseline: Baseline | None,
+) -> GateCheck | None:
+    if baseline is None:
+        return None
+    before = baseline.throughput.get(model, {}).get(concurrency)
+    if before is None or budget.min_throughput_ratio == 0:
+        detail = (
+            f"infer/s; no baseline: release {baseline.release_id} was not measured at "
+            f"concurrency {concurrency} ({baseline.record_key})"
+            if before is None
+            else "infer/s; min_throughput_ratio is 0: not checked"
+        )
+        return GateCheck(
+            "throughput", True, model, concurrency=concurrency, measured=measured, detail=detail
+        )
+    required = before * budget.min_throughput_ratio
+    return GateCheck(
+        "throughput",
+        measured >= required,
+        model,
+        concurrency=concurrency,
+        measured=measured,
+        budget=required,
+        detail=f"infer/s; at least {budget.min_throughput_ratio:g} x {before:.1f} measured by "
+        f"release {baseline.release_id}",
+    )
+
+
+def metric_checks(
+    versions: list[tuple[str, str]],
+    before: Mapping[tuple[str, str], ModelCounters],
+    after: Mapping[tuple[str, str], ModelCounters],
+    budgets: Mapping[str, ModelBudget],
+) -> tuple[list[GateCheck], dict[str, ModelCounters]]:
+    """Failure counter and queue time per served version, from Triton's counters.
+
+    Returns:
+        The checks, and the counter deltas by ``model/version``.
+    """
+    checks: list[GateCheck] = []
+    deltas: dict[str, ModelCounters] = {}
+    for model, version in versions:
+        budget = budgets[model]
+        if (model, version) not in after:
+            checks.append(
+                GateCheck(
+                    "metrics",
+                    False,
+                    model,
+                    version,
+                    detail="Triton's /metrics has no counters for this version (is it "
+                    "loaded, and does the server run with --allow-metrics=true?)",
+                )
+            )
+            continue
+        delta = after[(model, version)].minus(before.get((model, version), ModelCounters()))
+        deltas[f"{model}/{version}"] = delta
+        checks.append(
+            GateCheck(
+                "failure counter",
+                delta.failure <= budget.max_failures,
+                model,
+                version,
+                measured=delta.failure,
+                budget=float(budget.max_failures),
+                detail=f"nv_inference_request_failure moved by {delta.failure:g} "
+                f"({delta.success:g} successes)",
+            )
+        )
+        average = delta.queue_us_per_request
+        checks.append(
+            GateCheck(
+                "queue time",
+                average is None or average <= budget.max_queue_us,
+                model,
+                version,
+                measured=average,
+                budget=budget.max_queue_us,
+                detail="µs per request (queue duration / successes)"
+                if average is not None
+                else "no request of the load reached this version: nothing to average",
+            )
+        )
+    return checks, deltas

@@ -1,0 +1,130 @@
+"""The gate's checks from measurements: a stopped load, baselines, missing counters.
+
+The measurements are built here as bench and Triton would report them; the same checks
+against a real Triton are in tests/integration/test_gate.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestrator.client.metrics import ModelCounters
+from orchestrator.deploy.gate_checks import find_baseline, level_checks, metric_checks
+from orchestrator.deploy.gate_config import ModelBudget
+from orchestrator.performance.report import BenchReport, LevelResult
+from orchestrator.releases.gate_records import write_gate_record
+from orchestrator.releases.stores import open_store
+
+
+def _level(concurrency: int, *, p99_ms: float = 5.0, failures: int = 0) -> LevelResult:
+    return LevelResult(
+        concurrency=concurrency,
+        batch_size=1,
+        requests=1000,
+        failures=failures,
+        duration_s=1.0,
+        p50_ms=1.0,
+        p90_ms=2.0,
+        p95_ms=3.0,
+        p99_ms=p99_ms,
+        avg_ms=1.5,
+        server_queue_ms=0.1,
+        server_compute_ms=0.5,
+        server_avg_batch=1.0,
+        windows=3,
+        stable=True,
+        client_cpu_fraction=0.2,
+    )
+
+
+def _report(*levels: LevelResult, error: str = "") -> BenchReport:
+    return BenchReport("m", "127.0.0.1:1", "http", "orchestrator", 1, 1.0, "golden", levels, error)
+
+
+def test_a_load_that_stopped_early_fails_with_its_error_and_keeps_the_levels_measured() -> None:
+    report = _report(_level(1), error="Stopped at concurrency 4: Triton stopped answering")
+
+    checks = level_checks("m", report, ModelBudget(), None, "the first release")
+
+    assert [(c.name, c.concurrency, c.passed) for c in checks] == [
+        ("load", None, False),
+        ("p99 latency", 1, True),
+        ("throughput", 1, True),
+        ("failed requests", 1, True),
+    ]
+    assert checks[0].detail == "Stopped at concurrency 4: Triton stopped answering"
+    assert checks[2].detail == "infer/s; no baseline: the first release"
+
+
+def test_failed_requests_over_the_budget_fail_and_name_the_first_failure() -> None:
+    report = _report(_level(1, failures=2))
+    report = BenchReport(**{**report.__dict__, "first_failure": "HTTP 503: queue full"})
+
+    checks = level_checks("m", report, ModelBudget(max_failures=1), None, "none")
+
+    failed = next(c for c in checks if c.name == "failed requests")
+    assert (failed.passed, failed.measured, failed.budget) == (False, 2.0, 1.0)
+    assert failed.detail == "of 1000 requests; first: HTTP 503: queue full"
+
+
+def test_the_baseline_is_the_newest_passing_measured_record(tmp_path: Path) -> None:
+    store = open_store((tmp_path / "store").as_uri())
+    older = {
+        "passed": True,
+        "bench": {"m": {"levels": [{"concurrency": 1, "throughput_per_s": 5}]}},
+    }
+    write_gate_record(store, "r0", "staging", older)
+    newest_measured = {
+        "passed": True,
+        "bench": {
+            "m": {
+                "levels": [
+                    {"concurrency": 1, "throughput_per_s": 2000.0},
+                    {"concurrency": 4, "throughput_per_s": "fast"},  # not a number: ignored
+                    "garbage",
+                ]
+            }
+        },
+    }
+    key = write_gate_record(store, "r0", "staging", newest_measured).key
+    write_gate_record(store, "r0", "staging", {"passed": False, "bench": {}})
+    write_gate_record(store, "r0", "staging", {"passed": True, "forced": True})
+
+    baseline = find_baseline(store, "r0", "staging")
+
+    assert baseline is not None
+    assert (baseline.release_id, baseline.record_key) == ("r0", key)
+    assert baseline.throughput == {"m": {1: 2000.0}}
+    assert find_baseline(store, "r1", "staging") is None
+    assert find_baseline(store, None, "staging") is None
+
+    checks = level_checks("m", _report(_level(1), _level(4)), ModelBudget(), baseline, "none")
+    throughput = [c for c in checks if c.name == "throughput"]
+    assert [(c.concurrency, c.passed, c.budget) for c in throughput] == [
+        (1, False, 1600.0),
+        (4, True, None),
+    ]
+    assert throughput[1].detail == (
+        f"infer/s; no baseline: release r0 was not measured at concurrency 4 ({key})"
+    )
+
+
+def test_counters_missing_for_a_version_fail_and_an_unused_version_has_no_queue_time() -> None:
+    before = {("m", "1"): ModelCounters(success=10, queue_duration_us=100)}
+    after = {
+        ("m", "1"): ModelCounters(success=110, queue_duration_us=600, failure=0),
+        ("m", "2"): ModelCounters(),
+    }
+    budgets = {"m": ModelBudget(max_queue_us=4.0)}
+
+    checks, deltas = metric_checks([("m", "1"), ("m", "2"), ("m", "3")], before, after, budgets)
+
+    assert [(c.name, c.version, c.passed, c.measured) for c in checks] == [
+        ("failure counter", "1", True, 0.0),
+        ("queue time", "1", False, 5.0),
+        ("failure counter", "2", True, 0.0),
+        ("queue time", "2", True, None),
+        ("metrics", "3", False, None),
+    ]
+    assert deltas["m/1"].success == 100.0
+    assert set(deltas) == {"m/1", "m/2"}

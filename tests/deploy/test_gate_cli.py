@@ -1,0 +1,122 @@
+"""orchestrator gate without a Triton: refusals before measuring, and an unreachable server.
+
+The measured gates (passing, and failing on each budget) are in
+tests/integration/test_gate.py against a real Triton.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from orchestrator.cli import cli
+from orchestrator.releases.gate_records import gate_records
+from tests.deploy.conftest import Releases
+from tests.deploy.gates import gate_args, write_gates
+from tests.deploy.recording import RecordingRunner
+
+NS = "triton-staging"
+RENDER = "kubectl kustomize TMP"
+FORWARD = f"kubectl port-forward --namespace {NS} svc/triton PORT:8000 PORT:8002"
+
+
+def invoke(runner: RecordingRunner, args: list[str]) -> Result:
+    result = CliRunner().invoke(cli, args, obj={"kubectl": runner})
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    return result
+
+
+def test_an_environment_without_a_pointer_has_nothing_to_gate(
+    releases: Releases, tmp_path: Path
+) -> None:
+    runner = RecordingRunner()
+    args = gate_args(releases.url, write_gates(tmp_path))
+    args[args.index("staging")] = "production"
+
+    result = invoke(runner, args)
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: Environment 'production' has no pointer in {releases.url}: nothing was "
+        "deployed there, so there is nothing to gate. Deploy first: orchestrator deploy "
+        f"{releases.url} --env production --release ID.\n"
+    )
+    assert runner.calls == []
+
+
+def test_a_release_other_than_the_pointer_names_is_refused(
+    releases: Releases, tmp_path: Path
+) -> None:
+    runner = RecordingRunner()
+
+    result = invoke(
+        runner, gate_args(releases.url, write_gates(tmp_path), "--release", releases.new)
+    )
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: --release {releases.new} is not what staging runs: its pointer in "
+        f"{releases.url} names {releases.old}. Deploy {releases.new} first, or gate the "
+        "release the environment runs (leave out --release).\n"
+    )
+    assert gate_records(releases.store, releases.old, "staging") == []
+
+
+def test_url_without_metrics_url_is_a_usage_error(releases: Releases, tmp_path: Path) -> None:
+    result = invoke(
+        RecordingRunner(), gate_args(releases.url, write_gates(tmp_path), "--url", "127.0.0.1:1")
+    )
+
+    assert result.exit_code == 2
+    assert "--url and --metrics-url go together" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("models:\n  deploy_nope:\n    p99_ms: 5\n", "models.deploy_nope names a model"),
+        ("defaults:\n  p99_ms: -3\n", "defaults.p99_ms is -3; expected milliseconds above 0"),
+        ("defaults:\n  budget: 3\n", "unknown key defaults.budget."),
+        ("defaults:\n  window_s: soon\n", "defaults.window_s is 'soon'"),
+    ],
+    ids=["unknown-model", "negative-budget", "unknown-key", "bad-type"],
+)
+def test_a_bad_gates_file_fails_before_anything_is_measured_or_recorded(
+    releases: Releases, tmp_path: Path, text: str, key: str
+) -> None:
+    gates = write_gates(tmp_path, text)
+    runner = RecordingRunner()
+
+    result = invoke(runner, gate_args(releases.url, gates))
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {gates}: ")
+    assert key in result.stderr
+    assert runner.calls == []
+    assert gate_records(releases.store, releases.old, "staging") == []
+
+
+def test_a_triton_that_cannot_be_reached_fails_the_gate_and_is_recorded(
+    releases: Releases, tmp_path: Path
+) -> None:
+    # No forward_to: the port-forward exits at once, as kubectl does without a pod.
+    runner = RecordingRunner()
+
+    result = invoke(runner, gate_args(releases.url, write_gates(tmp_path), "--format", "json"))
+
+    assert result.exit_code == 1
+    # ONE port-forward carries both ports: the load and the counters from the same pod.
+    assert runner.lines == [RENDER, FORWARD]
+    body = json.loads(result.stdout)
+    assert body["passed"] is False
+    assert [(c["name"], c["passed"]) for c in body["checks"]] == [("endpoint", False)]
+    assert "pod not running" in body["checks"][0]["detail"]
+    records = gate_records(releases.store, releases.old, "staging")
+    assert [(r.key, r.passed) for r in records] == [(body["key"], False)]
+    assert result.stderr.endswith(
+        f"Error: the gate of release {releases.old} in staging failed (1 of 1 checks); the "
+        f"record is {body['key']}.\n"
+    )

@@ -1,0 +1,385 @@
+"""orchestrator gate against a real Triton: a pass, and a failure on each budget.
+
+Triton is real (the session server, or one serving a release folder for the
+port-forward test) and so are the golden probe, the load (bench) and Triton's own
+counters on its metrics port; kubectl is the recording runner (the one fake of
+Kubernetes). Every gate run writes a record beside the release in the store; a failing
+one never replaces the records written before it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import os
+import shutil
+import signal
+import struct
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner, Result
+from onnx import TensorProto
+
+from orchestrator.cli import cli
+from orchestrator.core.golden import golden_path, write_golden
+from orchestrator.releases.environments import set_environment
+from orchestrator.releases.gate_records import gate_records, write_gate_record
+from orchestrator.releases.manifest import build_release, release_prefix
+from orchestrator.releases.stores import open_store
+from orchestrator.releases.sync import sync_release
+from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
+from tests.conftest import Dest, make_dest
+from tests.deploy.conftest import Releases, make_release
+from tests.deploy.gates import FAST, gate_args, write_gates
+from tests.deploy.recording import RecordingRunner
+from tests.golden_versions import GOLDEN_X, write_affine_version
+from tests.onnx_models import make_identity_onnx
+
+pytestmark = pytest.mark.integration
+
+NS = "triton-staging"
+RENDER = "kubectl kustomize TMP"
+FORWARD = f"kubectl port-forward --namespace {NS} svc/triton PORT:8000 PORT:8002"
+MEASURED = {"golden smoke", "p99 latency", "throughput", "failed requests"}
+COUNTED = {"failure counter", "queue time"}
+
+
+def _invoke(runner: RecordingRunner, args: list[str]) -> Result:
+    result = CliRunner().invoke(cli, args, obj={"kubectl": runner})
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    return result
+
+
+def _metrics(server: TritonServer) -> str:
+    return server.metrics_url.removeprefix("http://").removesuffix("/metrics")
+
+
+def _direct(server: TritonServer) -> tuple[str, ...]:
+    return ("--url", server.http_url, "--metrics-url", _metrics(server), "--format", "json")
+
+
+def _write_text_version(repo: Path, name: str) -> None:
+    """An Identity on strings: text that is not UTF-8 fails inside the model (the stand-in
+    decodes BYTES for ONNX Runtime), and Triton counts it in nv_inference_request_failure."""
+    folder = repo / name / "1"
+    make_identity_onnx(folder / "model.onnx", [("t", "u", TensorProto.STRING, ["N", 1])])
+    text = np.array([[b"ok"], [b"fine"]])
+    write_golden(golden_path(folder), {"t": text}, {"u": text})
+    # No dynamic batching: a failing request runs alone and fails alone.
+    (repo / name / "config.pbtxt").write_text(
+        f'name: "{name}"\nbackend: "onnxruntime"\nmax_batch_size: 8\n'
+        'input [ { name: "t" data_type: TYPE_STRING dims: [ 1 ] } ]\n'
+        'output [ { name: "u" data_type: TYPE_STRING dims: [ 1 ] } ]\n'
+        "instance_group [ { kind: KIND_GPU count: 1 } ]\n"
+    )
+
+
+def _releases(
+    tmp_path: Path, model: str, *, kind: str = "good", dest: Dest | None = None
+) -> Releases:
+    """``old`` (another model) and ``new`` serving ``model``; staging runs new, replacing old.
+
+    In a file:// store, or in ``dest``; ``tmp_path / "new"`` holds the new release's files.
+    """
+    url = dest.url if dest is not None else (tmp_path / "store").as_uri()
+    store = open_store(url, endpoint_url=dest.endpoint_url if dest is not None else None)
+    old = make_release(tmp_path / "old", store, f"{model}_old")
+    repo = tmp_path / "new"
+    if kind == "wrong":
+        # Loads and answers, but y = 2x + 1.5 where its golden data says 2x + 1.
+        write_affine_version(repo, model, 1, offset=1.5, golden=False)
+        expected = {"y": GOLDEN_X * 2 + 1, "s": GOLDEN_X.sum(axis=1, keepdims=True)}
+        write_golden(golden_path(repo / model / "1"), {"x": GOLDEN_X}, expected)
+    elif kind == "text":
+        _write_text_version(repo, model)
+    else:
+        write_affine_version(repo, model, 1)
+    release = build_release(repo)
+    sync_release(release, store)
+    set_environment(store, "staging", old)
+    set_environment(store, "staging", release.id, expected_release_id=old)
+    return Releases(url, store, old, release.id)
+
+
+def _serve(server: TritonServer, triton_repo: Path, tmp_path: Path, model: str) -> None:
+    """Serve the new release's ``model`` (its files, as synced) on the session server."""
+    shutil.copytree(tmp_path / "new" / model, triton_repo / model)
+    states = load_models(server.http_url, triton_repo, [model], cpu_override=True)
+    assert {s.state for s in states} == {"READY"}, states
+
+
+def _baseline(releases: Releases, model: str, throughput: float) -> str:
+    """A passing record of the replaced release that measured ``throughput`` at concurrency 1."""
+    levels = [{"concurrency": 1, "throughput_per_s": throughput}]
+    body = {"passed": True, "bench": {model: {"levels": levels}}}
+    return write_gate_record(releases.store, releases.old, "staging", body).key
+
+
+def _failed(body: dict[str, object]) -> set[str]:
+    checks = body["checks"]
+    assert isinstance(checks, list)
+    return {c["name"] for c in checks if not c["passed"]}
+
+
+@pytest.mark.parametrize("store_kind", ["file", "s3"])
+def test_a_passing_gate_writes_a_passing_record(
+    triton_server: TritonServer,
+    triton_repo: Path,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    store_kind: str,
+) -> None:
+    dest = make_dest(store_kind, request, tmp_path)
+    model = f"gate_pass_{store_kind}"
+    releases = _releases(tmp_path, model, dest=dest)
+    _serve(triton_server, triton_repo, tmp_path, model)
+    baseline = _baseline(releases, model, 1.0)
+    runner = RecordingRunner()
+    endpoint = ("--endpoint-url", dest.endpoint_url) if dest.endpoint_url else ()
+
+    result = _invoke(
+        runner,
+        gate_args(releases.url, write_gates(tmp_path), *endpoint, *_direct(triton_server)),
+    )
+
+    assert result.exit_code == 0, result.output
+    assert runner.calls == []
+    body = json.loads(result.stdout)
+    assert body["passed"] is True
+    assert (body["release"], body["replaced_release"]) == (releases.new, releases.old)
+    assert body["baseline_record"] == baseline
+    assert {c["name"] for c in body["checks"]} == MEASURED | COUNTED
+    assert all(c["passed"] for c in body["checks"])
+    assert body["smoke"] == {"ok": True, "checked": [f"{model}/1"], "failures": []}
+    throughput = next(c for c in body["checks"] if c["name"] == "throughput")
+    assert throughput["budget"] == 0.8 and throughput["measured"] > 0.8
+    assert f"measured by release {releases.old}" in throughput["detail"]
+    level = body["bench"][model]["levels"][0]
+    assert level["concurrency"] == 1 and level["failures"] == 0
+    counters = body["metrics"][f"{model}/1"]
+    # Triton counted the load (and bench's first request and warm-up) and no failure.
+    assert counters["success"] >= level["requests"] and counters["failure"] == 0
+    assert body["gates"]["text"] == FAST
+    assert body["gates"]["budgets"][model]["concurrency"] == [1]
+    records = gate_records(releases.store, releases.new, "staging")
+    assert [(r.key, r.passed) for r in records] == [(body["key"], True)]
+    stored = dict(records[0].body)
+    assert stored == {k: v for k, v in body.items() if k != "key"}
+
+
+def test_a_p99_over_budget_fails_and_keeps_the_earlier_records(
+    triton_server: TritonServer, triton_repo: Path, tmp_path: Path
+) -> None:
+    releases = _releases(tmp_path, "gate_p99")
+    _serve(triton_server, triton_repo, tmp_path, "gate_p99")
+    earlier = write_gate_record(releases.store, releases.new, "staging", {"passed": True})
+    gates = write_gates(tmp_path, FAST + "  p99_ms: 0.001\n")
+
+    result = _invoke(RecordingRunner(), gate_args(releases.url, gates, *_direct(triton_server)))
+
+    assert result.exit_code == 1, result.output
+    body = json.loads(result.stdout)
+    assert body["passed"] is False
+    assert _failed(body) == {"p99 latency"}
+    p99 = next(c for c in body["checks"] if c["name"] == "p99 latency")
+    assert p99["budget"] == 0.001 and p99["measured"] > 0.001
+    # The throughput check has no baseline: reported, not failed.
+    throughput = next(c for c in body["checks"] if c["name"] == "throughput")
+    assert throughput["passed"] and "no baseline: the replaced release" in throughput["detail"]
+    records = gate_records(releases.store, releases.new, "staging")
+    assert [(r.key, r.passed) for r in records] == [(earlier.key, True), (body["key"], False)]
+    assert records[0].body == earlier.body
+
+
+def test_a_throughput_below_the_replaced_release_fails(
+    triton_server: TritonServer, triton_repo: Path, tmp_path: Path
+) -> None:
+    releases = _releases(tmp_path, "gate_slow")
+    _serve(triton_server, triton_repo, tmp_path, "gate_slow")
+    baseline = _baseline(releases, "gate_slow", 1e9)
+
+    result = _invoke(
+        RecordingRunner(), gate_args(releases.url, write_gates(tmp_path), *_direct(triton_server))
+    )
+
+    assert result.exit_code == 1, result.output
+    body = json.loads(result.stdout)
+    assert _failed(body) == {"throughput"}
+    throughput = next(c for c in body["checks"] if c["name"] == "throughput")
+    assert throughput["budget"] == 0.8e9
+    assert body["baseline_record"] == baseline
+    assert [r.passed for r in gate_records(releases.store, releases.new, "staging")] == [False]
+    # The baseline (the replaced release's record) is untouched.
+    assert [r.key for r in gate_records(releases.store, releases.old, "staging")] == [baseline]
+
+
+def test_wrong_golden_answers_fail_the_gate_before_any_load(
+    triton_server: TritonServer, triton_repo: Path, tmp_path: Path
+) -> None:
+    releases = _releases(tmp_path, "gate_wrong", kind="wrong")
+    _serve(triton_server, triton_repo, tmp_path, "gate_wrong")
+    earlier = write_gate_record(releases.store, releases.new, "staging", {"passed": False})
+
+    result = _invoke(
+        RecordingRunner(),
+        gate_args(
+            releases.url,
+            write_gates(tmp_path),
+            *_direct(triton_server)[:-2],
+            "--format",
+            "markdown",
+        ),
+    )
+
+    assert result.exit_code == 1, result.output
+    assert result.stdout.startswith(
+        f"### Gate: staging FAILED\n\n- release: `{releases.new}`\n"
+        f"- replaces: `{releases.old}`\n- golden smoke: FAILED: gate_wrong/1: output 'y'"
+    )
+    assert (
+        "| golden smoke | release | 1.00 | - | **FAIL** | gate_wrong/1: output 'y'" in result.stdout
+    )
+    assert "the load and the counters were skipped" in result.stdout
+    records = gate_records(releases.store, releases.new, "staging")
+    assert [r.key for r in records][0] == earlier.key and len(records) == 2
+    assert records[1].body["bench"] == {} and records[1].body["smoke"]["ok"] is False
+
+
+def _send_failing_requests(url: str, model: str, stop: threading.Event) -> None:
+    """Another client's requests that fail inside the model (text that is not UTF-8)."""
+    host, port = url.rsplit(":", 1)
+    blob = struct.pack("<I", 2) + b"\xff\xfe"
+    tensor = {"name": "t", "shape": [1, 1], "datatype": "BYTES"}
+    parameters = {"binary_data_size": len(blob)}
+    head = json.dumps({"inputs": [{**tensor, "parameters": parameters}]}).encode()
+    headers = {
+        "Content-Type": "application/octet-stream",
+        "Inference-Header-Content-Length": str(len(head)),
+    }
+    while not stop.wait(0.05):
+        connection = http.client.HTTPConnection(host, int(port), timeout=5)
+        try:
+            connection.request("POST", f"/v2/models/{model}/infer", head + blob, headers)
+            assert connection.getresponse().status == 500
+        finally:
+            connection.close()
+
+
+def test_failures_counted_by_triton_fail_the_gate(
+    triton_server: TritonServer, triton_repo: Path, tmp_path: Path
+) -> None:
+    releases = _releases(tmp_path, "gate_fails", kind="text")
+    _serve(triton_server, triton_repo, tmp_path, "gate_fails")
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=_send_failing_requests, args=(triton_server.http_url, "gate_fails", stop)
+    )
+    thread.start()
+    try:
+        result = _invoke(
+            RecordingRunner(),
+            gate_args(releases.url, write_gates(tmp_path), *_direct(triton_server)),
+        )
+    finally:
+        stop.set()
+        thread.join()
+
+    assert result.exit_code == 1, result.output
+    body = json.loads(result.stdout)
+    # The load itself saw no failure: only Triton's counter tells.
+    assert _failed(body) == {"failure counter"}
+    counter = next(c for c in body["checks"] if c["name"] == "failure counter")
+    assert counter["measured"] >= 1 and counter["budget"] == 0
+    assert body["metrics"]["gate_fails/1"]["failure"] == counter["measured"]
+    assert [r.passed for r in gate_records(releases.store, releases.new, "staging")] == [False]
+
+
+@pytest.fixture
+def release_server(tritonserver, tmp_path: Path) -> Iterator[tuple[Releases, TritonServer]]:
+    """A Triton serving only the new release, straight from the store's release folder."""
+    releases = _releases(tmp_path, "gate_forward")
+    folder = Path(releases.store.url.removeprefix("file://")) / release_prefix(releases.new)
+    with TritonServer(ServerOptions(folder, workdir=tmp_path / "triton")) as server:
+        states = load_models(server.http_url, folder, ["gate_forward"], cpu_override=True)
+        assert {s.state for s in states} == {"READY"}, states
+        yield releases, server
+
+
+def test_the_gate_reaches_triton_through_one_port_forward_of_both_ports(
+    release_server: tuple[Releases, TritonServer], tmp_path: Path
+) -> None:
+    releases, server = release_server
+    runner = RecordingRunner(forward_to={8000: server.http_url, 8002: _metrics(server)})
+
+    result = _invoke(runner, gate_args(releases.url, write_gates(tmp_path)))
+
+    assert result.exit_code == 0, result.output
+    assert runner.lines == [RENDER, FORWARD]
+    assert result.stdout.startswith(
+        f"environment  staging\nrelease      {releases.new}\nreplaces     {releases.old}\n"
+        "smoke        ok (gate_forward/1)\n"
+    )
+    assert "gate         PASSED (record gates/" in result.stdout
+    assert (
+        f"Note: No throughput baseline: the replaced release {releases.old} has no passing "
+        "measured gate record in staging; the throughput checks pass.\n"
+    ) in result.stderr
+    assert f"Note: Measured through kubectl port-forward svc/triton 8000 8002 in {NS}." in (
+        result.stderr
+    )
+    records = gate_records(releases.store, releases.new, "staging")
+    assert [r.passed for r in records] == [True]
+    assert records[0].body["metrics"]["gate_forward/1"]["failure"] == 0
+
+
+class _KillAfterFirstLevel(logging.Handler):
+    """SIGKILLs the server when bench logs its first finished level."""
+
+    def __init__(self, server: TritonServer) -> None:
+        super().__init__(logging.INFO)
+        self.server, self.sent = server, False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.sent and record.getMessage().startswith("concurrency 1:"):
+            assert self.server.pid is not None
+            os.kill(self.server.pid, signal.SIGKILL)
+            self.sent = True
+
+
+@pytest.mark.timeout(120)
+def test_a_server_that_dies_during_the_load_fails_the_gate_with_the_load_error(
+    tritonserver, tmp_path: Path
+) -> None:
+    releases = _releases(tmp_path, "gate_gone")
+    folder = Path(releases.store.url.removeprefix("file://")) / release_prefix(releases.new)
+    server = TritonServer(ServerOptions(folder, workdir=tmp_path / "triton", stop_timeout_s=20))
+    handler = _KillAfterFirstLevel(server)
+    logger = logging.getLogger("orchestrator.performance.bench")
+    previous = logger.level
+    gates = write_gates(tmp_path, FAST.replace("[1]", "[1, 4]"))
+    with server:
+        load_models(server.http_url, folder, ["gate_gone"], cpu_override=True)
+        logger.setLevel(logging.INFO)
+        logger.addHandler(handler)
+        try:
+            result = _invoke(RecordingRunner(), gate_args(releases.url, gates, *_direct(server)))
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(previous)
+
+    assert handler.sent
+    assert result.exit_code == 1, result.output
+    body = json.loads(result.stdout)
+    assert _failed(body) == {"load", "metrics"}
+    load = next(c for c in body["checks"] if c["name"] == "load")
+    assert load["model"] == "gate_gone"
+    assert load["detail"].startswith("Stopped at concurrency 4: ")
+    # The level measured before the server died is kept, and checked.
+    assert [level["concurrency"] for level in body["bench"]["gate_gone"]["levels"]] == [1]
+    assert "p99 latency" in {c["name"] for c in body["checks"]}
+    assert [r.passed for r in gate_records(releases.store, releases.new, "staging")] == [False]
