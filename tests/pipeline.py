@@ -91,6 +91,10 @@ class Rehearsal:
     def store(self) -> Store:
         return open_store(self.store_url, endpoint_url=self.endpoint_url)
 
+    def step(self, name: str) -> StepResult:
+        """The last step run under ``name``."""
+        return next(step for step in reversed(self.steps) if step.name == name)
+
     def run(self, name: str, *argv: str) -> StepResult:
         """Run one orchestrator command as the workflow step ``name`` would, and print it."""
         result = CliRunner().invoke(
@@ -109,31 +113,27 @@ class Rehearsal:
     # -- the build job ---------------------------------------------------------------------
 
     def build(self) -> str | None:
-        """publish, validate, local smoke, sync: the release id, or None when a step failed."""
+        """publish, validate, local smoke, sync, the release id, the diff: the id, or None."""
+        repo = ["--repo", str(self.repo)]
         for step in (
-            ("publish", "publish", str(self.exports), "--repo", str(self.repo)),
-            ("validate", "validate", "--repo", str(self.repo)),
-            ("smoke", "smoke", "--serve", "--repo", str(self.repo)),
+            ("publish", "publish", str(self.exports), *repo),
+            ("validate", "validate", *repo),
+            ("smoke", "smoke", "--serve", *repo, "--format", "markdown"),
+            ("sync", "sync", self.store_url, *repo, *self._store_options(), "--format", "json"),
         ):
             if not self.run(step[0], *step[1:]).ok:
                 return None
-        synced = self.run(
-            "sync",
-            "sync",
-            self.store_url,
-            "--repo",
-            str(self.repo),
-            "--endpoint-url",
-            self.endpoint_url,
-            "--format",
-            "json",
-        )
-        return str(synced.json()["release"]) if synced.ok else None
+        found = self.run("release id", "release", *repo, "--format", "id")  # make release-id
+        if not found.ok:
+            return None
+        release = found.stdout.strip()
+        self.run("diff against staging", *self._diff_args("staging", release))
+        return release
 
     # -- the staging and production jobs ----------------------------------------------------
 
     def staging(self, release: str) -> bool:
-        """deploy to staging, then gate it; on failure, the workflow's rollback step."""
+        """deploy to staging, then gate it; rollback when the gate failed (deploy undoes itself)."""
         deployed = self.run(
             "deploy staging",
             "deploy",
@@ -144,20 +144,23 @@ class Rehearsal:
             release,
             *self._store_options(),
         )
-        gated = deployed.ok and self.run("gate staging", *self._gate_args("staging")).ok
-        if not gated:
-            self.run(
-                "rollback staging (on failure)",
-                "rollback",
-                self.store_url,
-                "--env",
-                "staging",
-                *self._store_options(),
-            )
-        return gated
+        if not deployed.ok:
+            return False
+        if self.run("gate staging", *self._gate_args("staging")).ok:
+            return True
+        self.run(
+            "rollback staging (the gate failed)",
+            "rollback",
+            self.store_url,
+            "--env",
+            "staging",
+            *self._store_options(),
+        )
+        return False
 
     def production(self, release: str) -> bool:
-        """promote the release staging runs (the build job's id) to production."""
+        """promote the release staging passed (the build job's id); it gates production too."""
+        self.run("diff against production", *self._diff_args("production", release))
         promoted = self.run(
             "promote",
             "promote",
@@ -169,6 +172,9 @@ class Rehearsal:
             "--release",
             release,
             *self._store_options(),
+            *self._gates_option(),
+            "--format",
+            "markdown",
         )
         return promoted.ok
 
@@ -176,7 +182,7 @@ class Rehearsal:
         """The whole push: build, then staging, then production; stops at the first failure."""
         release = self.build()
         if release is None:
-            self.say("\nThe build job failed: nothing was synced or deployed.")
+            self.say("\nThe build job failed: nothing was deployed.")
             return False
         if not self.staging(release):
             self.say("\nStaging failed: production was not touched.")
@@ -185,12 +191,35 @@ class Rehearsal:
         self.say(f"\nCluster:\n{describe(self.cluster)}")
         return ok
 
+    def orchestrator_commands(self) -> list[str]:
+        """The commands run so far, as ``verb`` or ``group verb`` (to compare with the workflow)."""
+        return [
+            " ".join(step.argv[:2]) if step.argv[0] == "releases" else step.argv[0]
+            for step in self.steps
+        ]
+
     def _store_options(self) -> list[str]:
         return ["--endpoint-url", self.endpoint_url]
 
+    def _gates_option(self) -> list[str]:
+        return ["--gates", str(self.gates)] if self.gates is not None else []
+
     def _gate_args(self, environment: str) -> list[str]:
-        args = ["gate", self.store_url, "--env", environment, *self._store_options()]
-        return args + (["--gates", str(self.gates)] if self.gates is not None else [])
+        store = [self.store_url, *self._store_options()]
+        return ["gate", *store, "--env", environment, *self._gates_option(), "--format", "markdown"]
+
+    def _diff_args(self, environment: str, release: str) -> list[str]:
+        store = [self.store_url, *self._store_options()]
+        return [
+            "releases",
+            "diff",
+            *store,
+            "--from-env",
+            environment,
+            release,
+            "--format",
+            "markdown",
+        ]
 
 
 @contextmanager

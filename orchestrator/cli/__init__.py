@@ -16,7 +16,16 @@ import logging
 import click
 
 from orchestrator import __version__
-from orchestrator.cli import deploy, gate, image, performance, releases, repository, serving
+from orchestrator.cli import (
+    deploy,
+    gate,
+    image,
+    performance,
+    promote,
+    releases,
+    repository,
+    serving,
+)
 from orchestrator.cli.common import OrchestratorGroup
 
 __all__ = ["OrchestratorGroup", "cli"]
@@ -53,4 +62,4 @@ cli.add_command(deploy.deploy_command)
 cli.add_command(deploy.rollback_command)
 cli.add_command(deploy.status_command)
 cli.add_command(gate.gate_command)
-cli.add_command(deploy.promote_command)
+cli.add_command(promote.promote_command)

@@ -1,4 +1,4 @@
-"""The cluster commands: deploy, rollback, status, promote (kubectl through one runner).
+"""The cluster commands: deploy, rollback, status (kubectl through one runner).
 
 The kubectl runner is ``orchestrator.deploy.kubectl.SubprocessKubectl`` unless the click
 context object carries another under ``"kubectl"`` (``cli.main(obj={"kubectl": runner})``;
@@ -24,31 +24,40 @@ from orchestrator.cli.common import (
 )
 from orchestrator.cli.output import deploy as deploy_output
 from orchestrator.cli.output.jsondata import echo_json
-from orchestrator.deploy import promote as promote_mod
 from orchestrator.deploy import rollout
 from orchestrator.deploy import status as status_mod
 from orchestrator.deploy.kubectl import KubectlRunner, SubprocessKubectl
 from orchestrator.deploy.render import DEFAULT_MANIFESTS
 from orchestrator.releases import stores as storage
 
-__all__ = ["deploy_command", "promote_command", "rollback_command", "status_command"]
+__all__ = [
+    "deploy_command",
+    "kubectl_runner",
+    "progress_line",
+    "rollback_command",
+    "status_command",
+    "timing_options",
+    "where_options",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _runner() -> KubectlRunner:
+def kubectl_runner() -> KubectlRunner:
+    """The kubectl runner: the one in the click context's ``obj`` (tests), else the real one."""
     obj = click.get_current_context().obj
     injected = obj.get("kubectl") if isinstance(obj, dict) else None
     return injected if injected is not None else SubprocessKubectl()
 
 
-def _progress(message: str) -> None:
+def progress_line(message: str) -> None:
+    """A progress line on stderr."""
     click.echo(message, err=True)
 
 
 def _cluster_options(f: F) -> F:
     """--env, --manifests and --url, shared by deploy, rollback and status."""
-    f = _where_options(f)
+    f = where_options(f)
     return click.option(
         "--env",
         "environment",
@@ -57,7 +66,7 @@ def _cluster_options(f: F) -> F:
     )(f)
 
 
-def _where_options(f: F) -> F:
+def where_options(f: F) -> F:
     """--manifests and --url: the overlays, and where the smoke reaches Triton."""
     f = click.option(
         "--url",
@@ -76,8 +85,12 @@ def _where_options(f: F) -> F:
 
 
 def _rollout_options(f: F) -> F:
-    """--timeout-s, --smoke-timeout-s, --dry-run and --format of deploy, rollback, promote."""
-    f = format_option("A summary, or one JSON object for machines.")(f)
+    """--timeout-s, --smoke-timeout-s, --dry-run and --format of deploy and rollback."""
+    return timing_options(format_option("A summary, or one JSON object for machines.")(f))
+
+
+def timing_options(f: F) -> F:
+    """--timeout-s, --smoke-timeout-s and --dry-run of deploy, rollback and promote."""
     f = dry_run_option("Print the rendered manifests and the commands; change nothing.")(f)
     f = click.option(
         "--smoke-timeout-s",
@@ -128,7 +141,12 @@ def deploy_command(
     store = storage.open_store(store_url, endpoint_url=endpoint_url)
     options = rollout.DeployOptions(manifests, url, timeout_s, smoke_timeout_s, dry_run)
     report = rollout.deploy(
-        store, environment, release, runner=_runner(), options=options, progress=_progress
+        store,
+        environment,
+        release,
+        runner=kubectl_runner(),
+        options=options,
+        progress=progress_line,
     )
     _print(report, output_format)
 
@@ -162,7 +180,7 @@ def rollback_command(
     store = storage.open_store(store_url, endpoint_url=endpoint_url)
     options = rollout.DeployOptions(manifests, url, timeout_s, smoke_timeout_s, dry_run)
     report = rollout.rollback(
-        store, environment, to, runner=_runner(), options=options, progress=_progress
+        store, environment, to, runner=kubectl_runner(), options=options, progress=progress_line
     )
     _print(report, output_format)
 
@@ -191,105 +209,12 @@ def status_command(
     """
     store = storage.open_store(store_url, endpoint_url=endpoint_url)
     report = status_mod.environment_status(
-        store, environment, runner=_runner(), manifests=manifests, url=url
+        store, environment, runner=kubectl_runner(), manifests=manifests, url=url
     )
     if output_format == "json":
         echo_json(report)
     else:
         deploy_output.print_status(report)
-
-
-@click.command("promote")
-@store_argument()
-@click.option(
-    "--from",
-    "source",
-    required=True,
-    metavar="ENV",
-    help="The environment whose release is promoted (its pointer in STORE), e.g. staging.",
-)
-@click.option(
-    "--to",
-    "target",
-    required=True,
-    metavar="ENV",
-    help="The environment it is deployed to (overlays/ENV and its pointer), e.g. production.",
-)
-@click.option(
-    "--release",
-    "release",
-    metavar="ID",
-    help="The release --from must run (the id a build produced); refused if it differs.",
-)
-@click.option(
-    "--force",
-    is_flag=True,
-    help="Promote without a passing gate record; needs --reason, which goes into a record.",
-)
-@click.option("--reason", metavar="TEXT", help="Why the gate is skipped (with --force).")
-@click.option("--redeploy", is_flag=True, help="Deploy even if --to already runs the release.")
-@_where_options
-@endpoint_url_option()
-@_rollout_options
-def promote_command(
-    store_url: str,
-    source: str,
-    target: str,
-    release: str | None,
-    force: bool,
-    reason: str | None,
-    redeploy: bool,
-    manifests: Path,
-    url: str | None,
-    endpoint_url: str | None,
-    timeout_s: float,
-    smoke_timeout_s: float,
-    dry_run: bool,
-    output_format: str,
-) -> None:
-    """Deploy exactly the release --from runs to --to, only if it passed its gate there.
-
-    Reads the --from pointer once; refuses when --release names another release, and
-    when --from has no passing gate record for it (run orchestrator gate STORE --env
-    FROM first), before any kubectl call. --force --reason TEXT skips that check and
-    writes a forced record (who, why) first. When --to already runs the release, exits 0
-    without deploying (unless --redeploy). Otherwise deploys it as orchestrator deploy
-    does: verify, render, apply, rollout, golden smoke, undo on failure, pointer moved.
-
-    Example:
-        orchestrator promote s3://models/prod --from staging --to production --release ID
-    """
-    if source == target:
-        raise click.UsageError(f"--from and --to are both {source!r}; they must differ.")
-    if force and not (reason or "").strip():
-        raise click.UsageError(
-            "--force needs --reason TEXT (not empty): the forced record says why the gate "
-            "was skipped."
-        )
-    if reason is not None and not force:
-        raise click.UsageError("--reason goes with --force only; leave it out, or add --force.")
-    store = storage.open_store(store_url, endpoint_url=endpoint_url)
-    options = rollout.DeployOptions(manifests, url, timeout_s, smoke_timeout_s, dry_run)
-    report = promote_mod.promote(
-        store,
-        source,
-        target,
-        runner=_runner(),
-        options=options,
-        release=release,
-        force=force,
-        reason=reason,
-        redeploy=redeploy,
-        verify_target=None,
-        progress=_progress,
-    )
-    if report.deploy is not None:
-        for note in report.deploy.notes:
-            click.echo(f"Note: {note}", err=True)
-    if output_format == "json":
-        echo_json(report)
-    else:
-        deploy_output.print_promote(report)
 
 
 def _print(report: rollout.DeployReport, output_format: str) -> None:

@@ -17,7 +17,7 @@ from orchestrator.cli.common import (
     format_option,
     store_argument,
 )
-from orchestrator.cli.deploy import _progress, _runner
+from orchestrator.cli.deploy import kubectl_runner, progress_line
 from orchestrator.cli.output import gate as gate_output
 from orchestrator.cli.output.jsondata import echo_json
 from orchestrator.deploy.gate import GateOptions, run_gate
@@ -116,7 +116,9 @@ def gate_command(
         )
     store = storage.open_store(store_url, endpoint_url=endpoint_url)
     options = GateOptions(gates, manifests, url, metrics_url, release_id, smoke_timeout_s)
-    result = run_gate(store, environment, runner=_runner(), options=options, progress=_progress)
+    result = run_gate(
+        store, environment, runner=kubectl_runner(), options=options, progress=progress_line
+    )
     if output_format == "json":
         echo_json(result)
     elif output_format == "markdown":

@@ -74,7 +74,7 @@ def test_only_failing_records_refuse_the_promotion_before_any_kubectl(
     newest = write_gate_record(promotion.store, promotion.new, "staging", {"passed": False})
     runner = RecordingRunner()
 
-    result = invoke(runner, promotion.args("--url", "127.0.0.1:1"))
+    result = invoke(runner, promotion.args("--url", "127.0.0.1:1", "--no-gate"))
 
     assert_failed(
         result,
@@ -104,7 +104,7 @@ def test_only_a_passing_record_of_this_release_in_staging_counts(
         passed(promotion, promotion.old, "staging")
     runner = RecordingRunner()
 
-    result = invoke(runner, promotion.args("--url", "127.0.0.1:1"))
+    result = invoke(runner, promotion.args("--url", "127.0.0.1:1", "--no-gate"))
 
     assert_failed(
         result,
@@ -184,7 +184,10 @@ def test_a_forced_promotion_records_who_and_why_before_a_deploy_that_fails(
     )
 
     result = invoke(
-        runner, promotion.args("--force", "--reason", " gate host down ", "--url", "127.0.0.1:1")
+        runner,
+        promotion.args(
+            "--force", "--reason", " gate host down ", "--url", "127.0.0.1:1", "--no-gate"
+        ),
     )
 
     assert_failed(
@@ -237,7 +240,9 @@ def test_a_failed_rollout_is_undone_and_production_keeps_its_pointer(
         }
     )
 
-    result = invoke(runner, promotion.args("--release", promotion.new, "--url", "127.0.0.1:1"))
+    result = invoke(
+        runner, promotion.args("--release", promotion.new, "--url", "127.0.0.1:1", "--no-gate")
+    )
 
     assert_failed(
         result,
@@ -273,6 +278,7 @@ def test_a_release_production_already_runs_is_not_deployed_again(tmp_path: Path)
         "forced": False,
         "target_checked": False,
         "deploy": None,
+        "gate": None,
     }
 
     # --redeploy goes on to the deploy (a dry run here: only the render runs).
@@ -343,6 +349,7 @@ def test_promote_json_of_a_dry_run(promotion: Promotion) -> None:
         "record": key,
         "forced": False,
         "target_checked": False,
+        "gate": None,
     }
     assert {k: deploy[k] for k in ("environment", "release", "namespace", "previous_release")} == {
         "environment": "production",

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from orchestrator.releases.environments import read_environment
 from orchestrator.releases.gate_records import latest_passing, latest_record
@@ -28,7 +29,21 @@ from training.bundle import write_bundle
 pytestmark = pytest.mark.integration
 
 STAGING, PRODUCTION = "triton-staging", "triton-production"
-BUILD = ["publish", "validate", "smoke", "sync"]
+BUILD = ["publish", "validate", "smoke", "sync", "release id", "diff against staging"]
+WORKFLOW = Path(__file__).resolve().parents[2] / ".github" / "workflows" / "promote.yml"
+
+
+def _workflow_commands() -> list[str]:
+    """promote.yml's orchestrator commands in order (``make release-id`` runs ``release``)."""
+    commands = []
+    for job in yaml.safe_load(WORKFLOW.read_text())["jobs"].values():
+        for step in job["steps"]:
+            words = str(step.get("run", "")).split()
+            if words[:2] == ["make", "release-id"]:
+                commands.append("release")
+            elif words and words[0] == ".venv/bin/orchestrator":
+                commands.append(" ".join(words[1:3]) if words[1] == "releases" else words[1])
+    return commands
 
 
 def _affine_bundle(folder: Path, *, offset: float = 1.0) -> Path:
@@ -70,10 +85,21 @@ def test_a_new_bundle_goes_from_exports_to_production(run: Rehearsal) -> None:
 
     assert run.pipeline(), "\n".join(s.output for s in run.steps if not s.ok)
 
-    assert _names(run) == [*BUILD, "deploy staging", "gate staging", "promote"]
+    assert _names(run) == [
+        *BUILD,
+        "deploy staging",
+        "gate staging",
+        "diff against production",
+        "promote",
+    ]
+    # the same orchestrator commands as promote.yml, in its order (its rollback step
+    # runs only when a gate fails)
+    assert run.orchestrator_commands() == [c for c in _workflow_commands() if c != "rollback"]
     published = run.steps[0].output
     assert "affine 1" in published and "unchanged" in published  # the shipped ones
-    release = run.steps[3].json()["release"]
+    release = run.step("sync").json()["release"]
+    assert run.step("release id").stdout.strip() == release
+    assert "| affine | added |" in run.step("diff against staging").stdout
     store = run.store
     staging, production = read_environment(store, "staging"), read_environment(store, "production")
     assert staging is not None and staging.release_id == release
@@ -81,7 +107,8 @@ def test_a_new_bundle_goes_from_exports_to_production(run: Rehearsal) -> None:
     assert run.cluster.release_in(STAGING) == release
     assert run.cluster.release_in(PRODUCTION) == release
     assert latest_passing(store, release, "staging") is not None
-    served = run.steps[4].output
+    assert latest_passing(store, release, "production") is not None  # promote gated it
+    served = run.step("deploy staging").output
     assert "affine/1" in served and "digits_cnn/1" in served and "cancer_mlp/1" in served
 
 
@@ -114,7 +141,15 @@ def test_a_bad_bundle_stops_the_build_before_any_sync(
     assert run.cluster.calls == []
 
 
-def test_a_failing_gate_leaves_production_untouched(run: Rehearsal, tmp_path: Path) -> None:
+def test_a_failing_gate_rolls_staging_back_and_leaves_production_untouched(
+    run: Rehearsal, tmp_path: Path
+) -> None:
+    assert run.pipeline()  # the shipped models: staging and production run release A
+    first = run.step("sync").json()["release"]
+    production_calls = [c.line for c in run.cluster.calls if PRODUCTION in c.line]
+    production_before = read_environment(run.store, "production")
+    run.steps.clear()
+    # The next push adds a model; its gate cannot pass (p99 under a microsecond).
     _affine_bundle(run.exports / "affine")
     run.gates = _strict_gates(tmp_path)
 
@@ -124,29 +159,30 @@ def test_a_failing_gate_leaves_production_untouched(run: Rehearsal, tmp_path: Pa
         *BUILD,
         "deploy staging",
         "gate staging",
-        "rollback staging (on failure)",
+        "rollback staging (the gate failed)",
     ]
-    release = run.steps[3].json()["release"]
+    assert run.step("rollback staging (the gate failed)").ok
+    second = run.step("sync").json()["release"]
+    assert second != first
     store = run.store
-    record = latest_record(store, release, "staging")
+    record = latest_record(store, second, "staging")
     assert record is not None and not record.passed
-    assert latest_passing(store, release, "staging") is None
-    assert read_environment(store, "production") is None
-    assert run.cluster.applied(PRODUCTION) == 0
-    assert not any(PRODUCTION in call.line for call in run.cluster.calls)
-
-
-def test_promote_refuses_a_release_whose_gate_failed(run: Rehearsal, tmp_path: Path) -> None:
-    run.gates = _strict_gates(tmp_path)
-    release = run.build()
-    assert release is not None
-    assert not run.staging(release)
-
-    assert not run.production(release)
-
-    assert "gate" in run.steps[-1].output
-    assert read_environment(run.store, "production") is None
-    assert run.cluster.applied(PRODUCTION) == 0
+    assert latest_passing(store, second, "staging") is None
+    # staging runs A again, its pointer says so; production never saw B
+    staging = read_environment(store, "staging")
+    assert staging is not None and (staging.release_id, staging.previous_release_id) == (
+        first,
+        second,
+    )
+    assert run.cluster.release_in(STAGING) == first
+    assert read_environment(store, "production") == production_before
+    assert run.cluster.release_in(PRODUCTION) == first
+    # promoting it by hand anyway is refused: no passing gate record in staging
+    assert not run.production(second)
+    assert "gate" in run.step("promote").output
+    assert read_environment(store, "production") == production_before
+    assert run.cluster.applied(PRODUCTION) == 1
+    assert [c.line for c in run.cluster.calls if PRODUCTION in c.line] == production_calls
 
 
 def test_a_rerun_of_the_same_commit_uploads_nothing_and_gives_the_same_release(
@@ -167,7 +203,7 @@ def test_a_rerun_of_the_same_commit_uploads_nothing_and_gives_the_same_release(
         shutil.copytree(bundle, second.exports / "affine")
         second.store_url = store_url
         second_release = second.build()
-        synced = second.steps[-1].json()
+        synced = second.step("sync").json()
 
     assert second_release == first_release
     assert synced["upload"]["files"] == 0 and synced["copy"]["files"] == 0

@@ -21,7 +21,7 @@ from orchestrator.deploy.promote import promote
 from orchestrator.deploy.rollout import DeployOptions, DeployReport
 from orchestrator.errors import DeployError, GateError, SmokeTestError
 from orchestrator.releases.environments import read_environment
-from orchestrator.releases.gate_records import gate_records, write_gate_record
+from orchestrator.releases.gate_records import gate_records, latest_passing, write_gate_record
 from orchestrator.releases.manifest import release_prefix
 from orchestrator.serving.triton import TritonServer, load_models
 from tests.deploy.conftest import MANIFESTS, Promotion, make_promotion
@@ -73,15 +73,29 @@ def test_a_release_with_a_passing_record_is_deployed_to_production(
     record = write_gate_record(promotion.store, promotion.new, "staging", {"passed": True})
     runner = RecordingRunner(_script(promotion.old))
 
+    gates = tmp_path / "gates.yaml"
+    gates.write_text("defaults:\n  concurrency: [1]\n  window_s: 0.5\n  warmup_s: 0.2\n")
+    metrics = triton_server.metrics_url.removeprefix("http://").removesuffix("/metrics")
+
     result = _invoke(
         runner,
         promotion.args(
-            "--release", promotion.new, "--url", triton_server.http_url, "--format", "json"
+            "--release",
+            promotion.new,
+            "--url",
+            triton_server.http_url,
+            "--metrics-url",
+            metrics,
+            "--gates",
+            str(gates),
+            "--format",
+            "json",
         ),
     )
 
     assert result.exit_code == 0, result.output
-    assert runner.lines == [RENDER, GET, APPLY, STATUS]
+    assert runner.lines[:4] == [RENDER, GET, APPLY, STATUS]
+    assert set(runner.lines[4:]) <= {RENDER}  # the gate renders to learn the namespace
     rendered = runner.calls[2].input_text or ""
     assert f"namespace: {NS}" in rendered
     assert f"triton-orchestrator/release: {promotion.new}" in rendered
@@ -90,6 +104,7 @@ def test_a_release_with_a_passing_record_is_deployed_to_production(
     assert (pointer.release_id, pointer.previous_release_id) == (promotion.new, promotion.old)
     body = json.loads(result.stdout)
     deploy = body.pop("deploy")
+    gate = body.pop("gate")
     assert body == {
         "from": "staging",
         "to": "production",
@@ -97,8 +112,16 @@ def test_a_release_with_a_passing_record_is_deployed_to_production(
         "outcome": "promoted",
         "record": record.key,
         "forced": False,
-        "target_checked": False,
+        "target_checked": True,
     }
+    # production's own gate ran on the deployed release and left its record
+    assert (gate["passed"], gate["environment"], gate["release"]) == (
+        True,
+        "production",
+        promotion.new,
+    )
+    stored = latest_passing(promotion.store, promotion.new, "production")
+    assert stored is not None and stored.key == gate["key"]
     assert (deploy["environment"], deploy["namespace"]) == ("production", NS)
     assert (deploy["previous_release"], deploy["checked"]) == (promotion.old, ["promote_pass/1"])
     assert deploy["dry_run"] is False and "rendered" not in deploy
@@ -120,7 +143,9 @@ def test_a_forced_promotion_is_recorded_and_deployed(
 
     result = _invoke(
         runner,
-        promotion.args("--force", "--reason", "hotfix 42", "--url", triton_server.http_url),
+        promotion.args(
+            "--force", "--reason", "hotfix 42", "--url", triton_server.http_url, "--no-gate"
+        ),
     )
 
     assert result.exit_code == 0, result.output
@@ -230,3 +255,48 @@ def test_a_passing_check_of_production_is_reported(
     assert checked == [promotion.new]
     assert (report.outcome, report.target_checked) == ("promoted", True)
     assert runner.lines == [RENDER, GET, APPLY, STATUS]
+
+
+def test_a_real_failing_gate_of_production_rolls_it_back_through_the_cli(
+    triton_server: TritonServer, triton_repo: Path, tmp_path: Path
+) -> None:
+    promotion = _promotion(tmp_path, triton_server, triton_repo, "promote_gate_fails")
+    write_gate_record(promotion.store, promotion.new, "staging", {"passed": True})
+    script = _script(promotion.old)
+    script["get deployment/triton"] = [
+        Completed((), 0, deployment_json(promotion.old, 3, namespace=NS)),
+        Completed((), 0, deployment_json(promotion.new, 4, namespace=NS)),
+    ]
+    runner = RecordingRunner(script)
+    gates = tmp_path / "strict.yaml"  # no server meets a p99 under a microsecond
+    gates.write_text("defaults:\n  concurrency: [1]\n  window_s: 0.5\n  p99_ms: 0.001\n")
+    metrics = triton_server.metrics_url.removeprefix("http://").removesuffix("/metrics")
+
+    result = _invoke(
+        runner,
+        promotion.args(
+            "--release",
+            promotion.new,
+            "--url",
+            triton_server.http_url,
+            "--metrics-url",
+            metrics,
+            "--gates",
+            str(gates),
+        ),
+    )
+
+    assert result.exit_code == 1
+    assert "p99 latency" in result.stdout and "FAIL" in result.stdout  # the gate's table
+    assert "rolled back" in result.stderr
+    assert f"production runs release {promotion.old} again" in result.stderr
+    applied = [c.input_text or "" for c in runner.calls if c.line == APPLY]
+    assert [
+        f"triton-orchestrator/release: {r}" in text
+        for r, text in zip((promotion.new, promotion.old), applied, strict=True)
+    ] == [True, True]
+    pointer = read_environment(promotion.store, "production")
+    assert pointer is not None
+    assert (pointer.release_id, pointer.previous_release_id) == (promotion.old, promotion.new)
+    failed = gate_records(promotion.store, promotion.new, "production")
+    assert [r.passed for r in failed] == [False]

@@ -11,7 +11,7 @@ from orchestrator.deploy.promote import PromoteReport
 from orchestrator.deploy.rollout import DeployReport
 from orchestrator.deploy.status import EnvironmentStatus
 
-__all__ = ["print_deploy", "print_promote", "print_status"]
+__all__ = ["promote_markdown", "print_deploy", "print_promote", "print_status"]
 
 
 def print_deploy(report: DeployReport) -> None:
@@ -56,6 +56,29 @@ def print_promote(report: PromoteReport) -> None:
         )
         return
     print_deploy(report.deploy)
+
+
+def promote_markdown(report: PromoteReport) -> str:
+    """The promotion as a Markdown section (a GitHub job summary): what went where, and why.
+
+    Example:
+        >>> print(promote_markdown(report))  # doctest: +SKIP
+        ### Promoted `3f1c...` from staging to production
+    """
+    if report.deploy is None:
+        title = f"### `{report.target}` already runs `{report.release_id}`: nothing deployed"
+    elif report.dry_run:
+        title = f"### Dry run: would promote `{report.release_id}` to {report.target}"
+    else:
+        title = f"### Promoted `{report.release_id}` from {report.source} to {report.target}"
+    kind = "forced record" if report.forced else "gate record"
+    lines = [title, "", f"- allowed by the {kind} `{report.record_key or '(dry run)'}`"]
+    if report.deploy is not None:
+        previous = report.deploy.previous_release_id or "nothing"
+        lines.append(f"- replaces `{previous}` in namespace `{report.deploy.namespace}`")
+        if report.deploy.checked:
+            lines.append(f"- golden smoke passed: {', '.join(report.deploy.checked)}")
+    return "\n".join(lines) + "\n\n"
 
 
 def print_status(status: EnvironmentStatus) -> None:
