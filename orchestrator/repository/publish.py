@@ -161,7 +161,7 @@ def publish(
     # Versions appear whole (one rename) and never change, so a check without the lock
     # is sound when it finds one; it keeps an unchanged publish from writing anything.
     held = None if new_version else version_holding(model_dir, model_files)
-    if held is not None:
+    if held is not None and not _leftovers(model_dir):
         return _unchanged(name, held, repo, bundle)
     try:
         repo.mkdir(parents=True, exist_ok=True)
@@ -170,6 +170,10 @@ def publish(
         with model_lock(repo, name, timeout_s=lock_timeout_s):
             held = None if new_version else version_holding(model_dir, model_files)
             if held is not None:
+                # Nothing to publish, but what killed publishes left goes (a .staging-*
+                # folder first in name order can break a config without backend).
+                remove_stale(model_dir, STAGING_PREFIX)
+                remove_stale(model_dir, f"{CONFIG_FILENAME}{TMP_INFIX}")
                 return _unchanged(name, held, repo, bundle)
             remove_stale(repo.parent, f".{repo.name}{_NEW_MODEL_INFIX}")
             version = None
@@ -220,6 +224,16 @@ def _model_digests(bundle: Bundle, signature: Signature) -> dict[str, FileDigest
         else:
             files[name] = untrusted.digest(folder, source)
     return files
+
+
+def _leftovers(model_dir: Path) -> bool:
+    """Whether a killed publish left a staging folder or a config temp file here."""
+    prefixes = (STAGING_PREFIX, f"{CONFIG_FILENAME}{TMP_INFIX}")
+    try:
+        with os.scandir(model_dir) as entries:
+            return any(entry.name.startswith(prefixes) for entry in entries)
+    except OSError:
+        return False
 
 
 def _unchanged(name: str, version: int, repo: Path, bundle: Bundle) -> PublishResult:
