@@ -56,7 +56,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "matplotlib": ("orchestrator.performance.plot",),
     "docker": ("orchestrator.serving.container",),
     "training": ("orchestrator.demo",),
-    "yaml": ("orchestrator.deploy.render", "orchestrator.deploy.gate_config"),
+    "yaml": ("orchestrator.deploy.yaml_text",),
     "prometheus_client": ("orchestrator.client.metrics",),
 }
 

@@ -29,8 +29,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from orchestrator.deploy.yaml_text import load_one
 from orchestrator.errors import ConfigError
 
 __all__ = ["DEFAULT_GATES", "GateConfig", "ModelBudget", "load_gate_config"]
@@ -163,10 +162,7 @@ def load_gate_config(path: Path) -> GateConfig:
     if len(data) > _MAX_BYTES:
         raise ConfigError(f"{path} is over {_MAX_BYTES} bytes; a gates file is a few lines.")
     text = data.decode("utf-8", errors="replace")
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    document = load_one(text, what=str(path))
     if document is None:
         document = {}
     _mapping(document, path, "the top level")

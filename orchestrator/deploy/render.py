@@ -27,10 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from orchestrator.deploy.kubectl import KubectlRunner, check
-from orchestrator.errors import DeployError, StorageError
+from orchestrator.deploy.yaml_text import load_documents
+from orchestrator.errors import ConfigError, DeployError, StorageError
 from orchestrator.releases.environments import environment_key
 
 __all__ = [
@@ -213,11 +212,9 @@ def _release_layer(folder: Path, overlay: Path, release_id: str, model_repositor
 
 def _parse(text: str, overlay: Path) -> tuple[Mapping[str, Any], ...]:
     try:
-        documents = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as exc:
-        raise DeployError(
-            f"kubectl kustomize {overlay} printed YAML that does not parse: {exc}."
-        ) from exc
+        documents = load_documents(text, what=f"What kubectl kustomize {overlay} printed")
+    except ConfigError as exc:
+        raise DeployError(str(exc)) from exc
     if not all(isinstance(d, dict) for d in documents):
         raise DeployError(f"kubectl kustomize {overlay} printed something other than objects.")
     return tuple(documents)
