@@ -6,7 +6,9 @@ and status (``cli.deploy``); output helpers live in ``orchestrator.cli.output.ga
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -25,7 +27,26 @@ from orchestrator.deploy.gate_config import DEFAULT_GATES
 from orchestrator.deploy.render import DEFAULT_MANIFESTS
 from orchestrator.releases import stores as storage
 
-__all__ = ["gate_command"]
+__all__ = ["gate_command", "gates_option", "metrics_url_option"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def gates_option(help_text: str) -> Callable[[F], F]:
+    """``--gates FILE``: the gate's load levels and budgets (parameter ``gates``)."""
+    return click.option(
+        "--gates",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        metavar="FILE",
+        default=DEFAULT_GATES,
+        show_default=True,
+        help=help_text,
+    )
+
+
+def metrics_url_option(help_text: str) -> Callable[[F], F]:
+    """``--metrics-url HOST:PORT``: Triton's metrics port, beside --url (``metrics_url``)."""
+    return click.option("--metrics-url", type=HostPort(), metavar="HOST:PORT", help=help_text)
 
 
 @click.command("gate")
@@ -48,12 +69,7 @@ __all__ = ["gate_command"]
     metavar="HOST:PORT",
     help="Triton's HTTP port, instead of kubectl port-forward (needs --metrics-url).",
 )
-@click.option(
-    "--metrics-url",
-    type=HostPort(),
-    metavar="HOST:PORT",
-    help="The same Triton's metrics port (8002 in the pods); only with --url.",
-)
+@metrics_url_option("The same Triton's metrics port (8002 in the pods); only with --url.")
 @click.option(
     "--manifests",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -62,14 +78,7 @@ __all__ = ["gate_command"]
     show_default=True,
     help="The kustomize folder with overlays/<env>/ (the namespace to port-forward into).",
 )
-@click.option(
-    "--gates",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    metavar="FILE",
-    default=DEFAULT_GATES,
-    show_default=True,
-    help="Load levels and budgets: defaults and per-model overrides.",
-)
+@gates_option("Load levels and budgets: defaults and per-model overrides.")
 @click.option(
     "--smoke-timeout-s",
     type=FiniteFloat(min=1),

@@ -11,15 +11,16 @@ from pathlib import Path
 
 import click
 
-from orchestrator.cli.common import HostPort, endpoint_url_option, format_option, store_argument
+from orchestrator.cli.common import endpoint_url_option, format_option, store_argument
 from orchestrator.cli.deploy import kubectl_runner, progress_line, timing_options, where_options
+from orchestrator.cli.gate import gates_option, metrics_url_option
 from orchestrator.cli.output import deploy as deploy_output
 from orchestrator.cli.output import gate as gate_output
 from orchestrator.cli.output.jsondata import echo_json
 from orchestrator.deploy import promote as promote_mod
 from orchestrator.deploy import rollout
 from orchestrator.deploy.gate import GateOptions, GateResult, run_gate
-from orchestrator.deploy.gate_config import DEFAULT_GATES, load_gate_config
+from orchestrator.deploy.gate_config import load_gate_config
 from orchestrator.errors import GateError
 from orchestrator.releases import stores as storage
 
@@ -55,25 +56,13 @@ __all__ = ["promote_command"]
 )
 @click.option("--reason", metavar="TEXT", help="Why the gate is skipped (with --force).")
 @click.option("--redeploy", is_flag=True, help="Deploy even if --to already runs the release.")
-@click.option(
-    "--gates",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    metavar="FILE",
-    default=DEFAULT_GATES,
-    show_default=True,
-    help="The budgets the --to gate measures the deployed release against.",
-)
+@gates_option("The budgets the --to gate measures the deployed release against.")
 @click.option(
     "--no-gate",
     is_flag=True,
     help="Do not gate --to after deploying (no load on it; no rollback on a failed gate).",
 )
-@click.option(
-    "--metrics-url",
-    type=HostPort(),
-    metavar="HOST:PORT",
-    help="With --url: the same Triton's metrics port, for the --to gate.",
-)
+@metrics_url_option("With --url: the same Triton's metrics port, for the --to gate.")
 @where_options
 @endpoint_url_option()
 @timing_options

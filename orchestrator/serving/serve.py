@@ -92,30 +92,9 @@ def serve(
         _check_models_exist(options, models)
     with _stop_signals_as_interrupt(), TritonServer(options) as server:
         try:
-            # --ready-timeout-s covers the start and every load: a model stuck LOADING
-            # (a stub that never starts, say) must not hold serve past it.
-            states = load_models(
-                server.http_url,
-                Path(options.repository),
-                models,
-                cpu_override=cpu_override,
-                timeout_s=max(1.0, options.ready_timeout_s - server.startup_s),
-            )
-            report = ServeReport(
-                http_url=server.http_url,
-                grpc_url=server.grpc_url,
-                metrics_url=server.metrics_url,
-                startup_s=server.startup_s,
-                log_path=server.log_path,
-                models=tuple(states),
-            )
+            report = _load(server, options, models, cpu_override)
             on_ready(report)
-            if report.failed:
-                reasons = "; ".join(f"{m.name}: {m.reason or m.state}" for m in report.failed)
-                raise ServerError(
-                    f"{len(report.failed)} model(s) failed to load: {reasons}. Run "
-                    "`orchestrator validate` on the repository to find the cause offline."
-                )
+            _raise_if_failed(report)
             while server.is_running:
                 time.sleep(0.2)
             raise ServerError(
@@ -152,33 +131,47 @@ def serve_and_smoke(
         models = sorted(set(models))
         _check_models_exist(options, models)
     with _stop_signals_as_interrupt(), TritonServer(options) as server:
-        states = load_models(
-            server.http_url,
-            Path(options.repository),
-            models,
-            cpu_override=cpu_override,
-            timeout_s=max(1.0, options.ready_timeout_s - server.startup_s),
-        )
-        failed = ServeReport(
-            server.http_url,
-            server.grpc_url,
-            server.metrics_url,
-            server.startup_s,
-            server.log_path,
-            tuple(states),
-        ).failed
-        if failed:
-            reasons = "; ".join(f"{m.name}: {m.reason or m.state}" for m in failed)
-            raise ServerError(
-                f"{len(failed)} model(s) failed to load: {reasons}. Run "
-                "`orchestrator validate` on the repository to find the cause offline."
-            )
+        _raise_if_failed(_load(server, options, models, cpu_override))
         return smoke(
             Endpoints(server.http_url, server.grpc_url),
             Path(options.repository),
             models=models,
             protocols=protocols,
             default_tolerance=default_tolerance,
+        )
+
+
+def _load(
+    server: TritonServer,
+    options: ServerOptions,
+    models: list[str] | None,
+    cpu_override: bool | None,
+) -> ServeReport:
+    # --ready-timeout-s covers the start and every load: a model stuck LOADING (a stub
+    # that never starts, say) must not hold the caller past it.
+    states = load_models(
+        server.http_url,
+        Path(options.repository),
+        models,
+        cpu_override=cpu_override,
+        timeout_s=max(1.0, options.ready_timeout_s - server.startup_s),
+    )
+    return ServeReport(
+        http_url=server.http_url,
+        grpc_url=server.grpc_url,
+        metrics_url=server.metrics_url,
+        startup_s=server.startup_s,
+        log_path=server.log_path,
+        models=tuple(states),
+    )
+
+
+def _raise_if_failed(report: ServeReport) -> None:
+    if report.failed:
+        reasons = "; ".join(f"{m.name}: {m.reason or m.state}" for m in report.failed)
+        raise ServerError(
+            f"{len(report.failed)} model(s) failed to load: {reasons}. Run "
+            "`orchestrator validate` on the repository to find the cause offline."
         )
 
 

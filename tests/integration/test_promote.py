@@ -60,6 +60,13 @@ def _script(running: str | None) -> dict[str, list[Outcome]]:
     }
 
 
+def _gated(promotion: Promotion, server: TritonServer, gates: Path, *extra: str) -> list[str]:
+    """promote's arguments with production's gate against ``server`` (HTTP and metrics)."""
+    metrics = server.metrics_url.removeprefix("http://").removesuffix("/metrics")
+    url = ["--url", server.http_url, "--metrics-url", metrics]
+    return promotion.args("--release", promotion.new, *url, "--gates", str(gates), *extra)
+
+
 def _invoke(runner: RecordingRunner, args: list[str]) -> Result:
     result = CliRunner().invoke(cli, args, obj={"kubectl": runner}, env={"GITHUB_ACTOR": "octo"})
     assert result.exception is None or isinstance(result.exception, SystemExit)
@@ -75,23 +82,8 @@ def test_a_release_with_a_passing_record_is_deployed_to_production(
 
     gates = tmp_path / "gates.yaml"
     gates.write_text("defaults:\n  concurrency: [1]\n  window_s: 0.5\n  warmup_s: 0.2\n")
-    metrics = triton_server.metrics_url.removeprefix("http://").removesuffix("/metrics")
 
-    result = _invoke(
-        runner,
-        promotion.args(
-            "--release",
-            promotion.new,
-            "--url",
-            triton_server.http_url,
-            "--metrics-url",
-            metrics,
-            "--gates",
-            str(gates),
-            "--format",
-            "json",
-        ),
-    )
+    result = _invoke(runner, _gated(promotion, triton_server, gates, "--format", "json"))
 
     assert result.exit_code == 0, result.output
     assert runner.lines[:4] == [RENDER, GET, APPLY, STATUS]
@@ -270,21 +262,8 @@ def test_a_real_failing_gate_of_production_rolls_it_back_through_the_cli(
     runner = RecordingRunner(script)
     gates = tmp_path / "strict.yaml"  # no server meets a p99 under a microsecond
     gates.write_text("defaults:\n  concurrency: [1]\n  window_s: 0.5\n  p99_ms: 0.001\n")
-    metrics = triton_server.metrics_url.removeprefix("http://").removesuffix("/metrics")
 
-    result = _invoke(
-        runner,
-        promotion.args(
-            "--release",
-            promotion.new,
-            "--url",
-            triton_server.http_url,
-            "--metrics-url",
-            metrics,
-            "--gates",
-            str(gates),
-        ),
-    )
+    result = _invoke(runner, _gated(promotion, triton_server, gates))
 
     assert result.exit_code == 1
     assert "p99 latency" in result.stdout and "FAIL" in result.stdout  # the gate's table

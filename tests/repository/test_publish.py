@@ -20,6 +20,7 @@ from orchestrator.repository.layout import (
 )
 from orchestrator.repository.publish import publish
 from orchestrator.repository.validation.validate import validate_repository
+from tests.forks import fork_call
 from tests.onnx_models import make_affine_onnx, make_bundle
 
 
@@ -124,23 +125,11 @@ def test_unreadable_sources_are_one_clear_error(tmp_path: Path, content: bytes |
     assert not (tmp_path / "repo" / "model").exists()
 
 
-def _fork(fn: object) -> int:
-    pid = os.fork()
-    if pid == 0:  # child: never return into pytest
-        code = 0
-        try:
-            fn()  # type: ignore[operator]
-        except BaseException:
-            code = 1
-        os._exit(code)
-    return pid
-
-
 def test_concurrent_publishes_never_share_a_number(tmp_path: Path) -> None:
     source = make_affine_onnx(tmp_path / "affine.onnx")
     repo = tmp_path / "repo"
     publish(source, repo)
-    pids = [_fork(lambda: publish(source, repo, new_version=True)) for _ in range(8)]
+    pids = [fork_call(lambda: publish(source, repo, new_version=True)) for _ in range(8)]
     codes = [os.waitpid(pid, 0)[1] for pid in pids]
     assert codes == [0] * 8
     assert version_numbers(repo / "affine") == list(range(1, 10))
@@ -150,7 +139,7 @@ def test_concurrent_publishes_never_share_a_number(tmp_path: Path) -> None:
 def test_concurrent_first_publishes_of_a_new_model_agree(tmp_path: Path) -> None:
     source = make_affine_onnx(tmp_path / "affine.onnx")
     repo = tmp_path / "repo"
-    pids = [_fork(lambda: publish(source, repo, new_version=True)) for _ in range(6)]
+    pids = [fork_call(lambda: publish(source, repo, new_version=True)) for _ in range(6)]
     assert [os.waitpid(pid, 0)[1] for pid in pids] == [0] * 6
     assert version_numbers(repo / "affine") == list(range(1, 7))
     assert [f for f in validate_repository(repo) if f.is_error] == []
@@ -158,7 +147,7 @@ def test_concurrent_first_publishes_of_a_new_model_agree(tmp_path: Path) -> None
 
 def _forked_publish_s(bundle: Path, repo: Path) -> float:
     started = time.monotonic()
-    pid = _fork(lambda: publish(bundle, repo, new_version=True))
+    pid = fork_call(lambda: publish(bundle, repo, new_version=True))
     os.waitpid(pid, 0)
     return time.monotonic() - started
 
@@ -173,7 +162,7 @@ def test_publish_killed_at_random_points_never_leaves_a_partial_version(tmp_path
     trials = killed_before_done = 0
     while trials < 50 or (killed_before_done < 20 and trials < 300):
         trials += 1
-        pid = _fork(lambda: publish(bundle, repo, new_version=True))
+        pid = fork_call(lambda: publish(bundle, repo, new_version=True))
         time.sleep(rng.uniform(0, duration_s))
         os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from orchestrator.errors import UnsafeFileError
 from orchestrator.repository.layout import read_manifest, version_numbers
 from orchestrator.repository.publish import publish
 from orchestrator.repository.validation.validate import validate_repository
+from tests.forks import fork_call
 from tests.onnx_models import affine_model, make_affine_onnx
 from tests.snapshots import tree_snapshot
 from training.bundle import write_bundle
@@ -156,25 +158,13 @@ def test_a_bare_onnx_file_identical_to_a_bundle_model_is_unchanged(tmp_path: Pat
     assert publish(source, repo).model_file == "affine.onnx"
 
 
-def _fork(fn: object) -> int:
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        code = 0
-        try:
-            fn()  # type: ignore[operator]
-        except BaseException:
-            code = 1
-        os._exit(code)
-    return pid
-
-
 def test_concurrent_publishes_of_one_bundle_make_one_version(tmp_path: Path) -> None:
     bundle = affine_bundle(tmp_path / "bundle")
     repo = tmp_path / "repo"
     for model in ("fresh", "existing"):
         if model == "existing":
             publish(affine_bundle(tmp_path / "other", variant="other"), repo, model)
-        pids = [_fork(lambda m=model: publish(bundle, repo, m)) for _ in range(6)]
+        pids = [fork_call(functools.partial(publish, bundle, repo, model)) for _ in range(6)]
         assert [os.waitpid(pid, 0)[1] for pid in pids] == [0] * 6
         expected = [1] if model == "fresh" else [1, 2]
         assert version_numbers(repo / model) == expected, model
