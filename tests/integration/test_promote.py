@@ -67,6 +67,16 @@ def _gated(promotion: Promotion, server: TritonServer, gates: Path, *extra: str)
     return promotion.args("--release", promotion.new, *url, "--gates", str(gates), *extra)
 
 
+def _rolled_back_script(promotion: Promotion) -> dict[str, list[Outcome]]:
+    """Production runs ``old`` (revision 3), then ``new`` (revision 4) until it is undone."""
+    script = _script(promotion.old)
+    script["get deployment/triton"] = [
+        Completed((), 0, deployment_json(promotion.old, 3, namespace=NS)),
+        Completed((), 0, deployment_json(promotion.new, 4, namespace=NS)),
+    ]
+    return script
+
+
 def _invoke(runner: RecordingRunner, args: list[str]) -> Result:
     result = CliRunner().invoke(cli, args, obj={"kubectl": runner}, env={"GITHUB_ACTOR": "octo"})
     assert result.exception is None or isinstance(result.exception, SystemExit)
@@ -162,12 +172,7 @@ def test_a_failed_check_of_production_rolls_it_back_to_what_ran_before(
 ) -> None:
     promotion = _promotion(tmp_path, triton_server, triton_repo, "promote_back")
     write_gate_record(promotion.store, promotion.new, "staging", {"passed": True})
-    script = _script(promotion.old)
-    script["get deployment/triton"] = [
-        Completed((), 0, deployment_json(promotion.old, 3, namespace=NS)),
-        Completed((), 0, deployment_json(promotion.new, 4, namespace=NS)),
-    ]
-    runner = RecordingRunner(script)
+    runner = RecordingRunner(_rolled_back_script(promotion))
     checked: list[DeployReport] = []
 
     def failing_gate(report: DeployReport) -> None:
@@ -254,12 +259,7 @@ def test_a_real_failing_gate_of_production_rolls_it_back_through_the_cli(
 ) -> None:
     promotion = _promotion(tmp_path, triton_server, triton_repo, "promote_gate_fails")
     write_gate_record(promotion.store, promotion.new, "staging", {"passed": True})
-    script = _script(promotion.old)
-    script["get deployment/triton"] = [
-        Completed((), 0, deployment_json(promotion.old, 3, namespace=NS)),
-        Completed((), 0, deployment_json(promotion.new, 4, namespace=NS)),
-    ]
-    runner = RecordingRunner(script)
+    runner = RecordingRunner(_rolled_back_script(promotion))
     gates = tmp_path / "strict.yaml"  # no server meets a p99 under a microsecond
     gates.write_text("defaults:\n  concurrency: [1]\n  window_s: 0.5\n  p99_ms: 0.001\n")
 
