@@ -27,7 +27,8 @@ help:
 	@echo "make demo    run the end-to-end demo (train, publish, validate, serve, smoke, swap)"
 	@echo "make test    ruff, mypy and pytest (starts a real Triton server itself)"
 	@echo "make pipeline  rehearse the push pipeline here (publish models/exports, validate,"
-	@echo "               smoke, sync to a local S3 server, deploy, gate, promote; GATES=file)"
+	@echo "               smoke, sync to a local S3 server, deploy, gate, promote; GATES=file,"
+	@echo "               NEXT=bundle for a second push)"
 	@echo "make serve   serve $(REPO) on a local Triton"
 	@echo "make manifests       render the overlays, check them (kubernetes-validate, checkov)"
 	@echo "make lint-workflows  actionlint and zizmor --offline on .github/workflows/"
@@ -70,9 +71,10 @@ demo: $(STAMP)
 
 # promote.yml's commands in order against a local S3 server (moto) and a played cluster
 # whose pods are local Tritons (tests/pipeline.py says what stands in for what).
-# GATES=path/to/gates.yaml tries other budgets (e.g. strict ones, to see a gate fail).
+# GATES=path/to/gates.yaml tries other budgets (e.g. strict ones, to see a gate fail);
+# NEXT=path/to/bundle runs two pushes, the second adding that bundle under GATES.
 pipeline: $(STAMP)
-	$(BIN)/python -m tests.pipeline $(if $(GATES),--gates $(GATES))
+	$(BIN)/python -m tests.pipeline $(if $(GATES),--gates $(GATES)) $(if $(NEXT),--next $(NEXT))
 
 serve: $(STAMP)
 	$(BIN)/orchestrator serve --repo $(REPO)

@@ -184,10 +184,11 @@ class Rehearsal:
         if release is None:
             self.say("\nThe build job failed: nothing was deployed.")
             return False
-        if not self.staging(release):
+        ok = self.staging(release)
+        if not ok:
             self.say("\nStaging failed: production was not touched.")
-            return False
-        ok = self.production(release)
+        else:
+            ok = self.production(release)
         self.say(f"\nCluster:\n{describe(self.cluster)}")
         return ok
 
@@ -272,15 +273,31 @@ def rehearsal(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``make pipeline``: the whole push on this machine, printing every step."""
+    """``make pipeline``: the whole push on this machine, printing every step.
+
+    With ``--next BUNDLE``: two pushes. The first runs the exports as they are with the
+    default gates; the second adds BUNDLE to the exports (``models/exports/<its name>``)
+    and runs with ``--gates``, so a failing gate shows staging rolled back to the first
+    push's release and production untouched.
+    """
     parser = argparse.ArgumentParser(prog="python -m tests.pipeline", description=__doc__)
     parser.add_argument("--exports", type=Path, default=ROOT / "models" / "exports")
     parser.add_argument("--repo", type=Path, default=ROOT / "model_repository")
     parser.add_argument("--gates", type=Path, help="gates.yaml (default: deployment/gates.yaml)")
+    parser.add_argument("--next", type=Path, metavar="BUNDLE", help="a second push adding it")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="orchestrator-pipeline-") as temp:
-        with rehearsal(Path(temp), exports=args.exports, repo=args.repo, gates=args.gates) as run:
+        with rehearsal(Path(temp), exports=args.exports, repo=args.repo) as run:
             _say(f"Scratch copies in {temp}; store {run.store_url} at {run.endpoint_url}")
+            if args.next is not None:
+                _say("\n#### push 1: the exports as committed")
+                if not run.pipeline():
+                    _say("\nPipeline failed (see the step above).")
+                    return 1
+                # as the README's seed flow does: the new bundle over the one of its name
+                shutil.copytree(args.next, run.exports / args.next.name, dirs_exist_ok=True)
+                _say(f"\n#### push 2: {args.next} copied into models/exports/{args.next.name}")
+            run.gates = args.gates
             ok = run.pipeline()
     _say("\nPipeline passed." if ok else "\nPipeline failed (see the step above).")
     return 0 if ok else 1
