@@ -19,7 +19,6 @@ revision N's release, its pod started again) and ``port-forward``.
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -29,20 +28,17 @@ from typing import Any
 
 import yaml
 
-from orchestrator.core.model_config import ModelConfig, parse_config
 from orchestrator.deploy.kubectl import Background, Completed
+from orchestrator.deploy.render import REPOSITORY_ENV, release_of
 from orchestrator.errors import OrchestratorError, ServerError
-from orchestrator.releases.manifest import parse_release_document, release_prefix
 from orchestrator.releases.stores.base import Store
 from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
-from tests.deploy.recording import Call, RecordingRunner, _Exited, _Proxy, deployment_json
+from tests.deploy.recording import Call, RecordingRunner, deployment_json, exited, forward
+from tests.release_repos import stored_configs
 
 __all__ = ["PlayedCluster", "Pod"]
 
 logger = logging.getLogger(__name__)
-
-RELEASE_ANNOTATION = "triton-orchestrator/release"
-_REMOTE_PORTS = {8000: "http", 8002: "metrics"}
 
 
 @dataclass
@@ -57,11 +53,11 @@ class Pod:
     def ready(self) -> bool:
         return self.server is not None and self.server.is_running and not self.error
 
-    def address(self, remote_port: int) -> str:
+    @property
+    def ports(self) -> dict[int, str]:
+        """The container's ports (HTTP 8000, metrics 8002) -> where this Triton has them."""
         assert self.server is not None
-        if _REMOTE_PORTS.get(remote_port) == "metrics":
-            return self.server.metrics_url.removeprefix("http://").removesuffix("/metrics")
-        return self.server.http_url
+        return {8000: self.server.http_url, 8002: self.server.metrics_address}
 
     def stop(self) -> None:
         if self.server is not None:
@@ -111,13 +107,8 @@ class PlayedCluster(RecordingRunner):
         namespace = _option(args, "--namespace")
         pod = self._space(namespace).pod
         if pod is None or not pod.ready:
-            return _Exited(1, f"error: no running pod behind svc/triton in {namespace}")
-        forwards = [a for a in args[1:] if a.split(":")[0].isdigit() and ":" in a]
-        proxies = [
-            _Proxy(int(local), pod.address(int(remote)))
-            for local, remote in (f.split(":") for f in forwards)
-        ]
-        return _Proxies(proxies)
+            return exited(1, f"error: no running pod behind svc/triton in {namespace}")
+        return forward(args, pod.ports)
 
     def stop(self) -> None:
         """Stop every pod stand-in."""
@@ -196,7 +187,8 @@ class PlayedCluster(RecordingRunner):
             space.pod.error = str(exc)
 
     def _serve(self, model_repository: str, release: str) -> TritonServer:
-        configs = self._configs(release)
+        assert self.store is not None, "the played cluster needs the store"
+        configs = stored_configs(self.store, release)
         server = TritonServer(
             ServerOptions(
                 model_repository,
@@ -225,48 +217,19 @@ class PlayedCluster(RecordingRunner):
             raise ServerError(f"models failed to load: {reasons}")
         return server
 
-    def _configs(self, release: str) -> dict[str, ModelConfig]:
-        assert self.store is not None, "the played cluster needs the store"
-        prefix = release_prefix(release)
-        found = self.store.read(prefix + "release.json")
-        assert found is not None, f"release {release} is not in {self.store.url}"
-        document = parse_release_document(found.data, prefix)
-        configs = {}
-        for model in document.models:
-            stored = self.store.read(f"{prefix}{model.name}/config.pbtxt")
-            assert stored is not None
-            configs[model.name] = parse_config(stored.data.decode(), model.name)
-        return configs
-
-
-@dataclass
-class _Proxies:
-    proxies: list[_Proxy]
-
-    def poll(self) -> int | None:
-        return None
-
-    def output(self) -> str:
-        return ""
-
-    def stop(self) -> None:
-        for proxy in self.proxies:
-            proxy.stop()
-
 
 def _option(args: Sequence[str], name: str) -> str:
     return args[list(args).index(name) + 1] if name in args else "default"
 
 
 def _release_of(deployment: Mapping[str, Any]) -> str:
-    annotations = deployment["spec"]["template"]["metadata"].get("annotations", {})
-    return str(annotations.get(RELEASE_ANNOTATION, ""))
+    return release_of(deployment) or ""
 
 
 def _model_repository(deployment: Mapping[str, Any]) -> str:
     for container in deployment["spec"]["template"]["spec"]["containers"]:
         for variable in container.get("env", []):
-            if variable["name"] == "MODEL_REPOSITORY":
+            if variable["name"] == REPOSITORY_ENV:
                 return str(variable["value"])
     raise AssertionError("the Deployment sets no MODEL_REPOSITORY")
 
@@ -282,8 +245,3 @@ def describe(cluster: PlayedCluster) -> str:
             f"{cluster.release_in(name) or 'nothing'} ({state})"
         )
     return "\n".join(lines) or "no namespace touched"
-
-
-def calls_json(cluster: PlayedCluster) -> str:
-    """Every kubectl command the pipeline ran, as JSON lines (for the record)."""
-    return "\n".join(json.dumps(call.line) for call in cluster.calls)

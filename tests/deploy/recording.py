@@ -15,13 +15,21 @@ import json
 import re
 import socket
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.deploy.kubectl import Background, Completed, SubprocessKubectl
 
-__all__ = ["Call", "Outcome", "RecordingRunner", "deployment_json", "pods_json"]
+__all__ = [
+    "Call",
+    "Outcome",
+    "RecordingRunner",
+    "deployment_json",
+    "exited",
+    "forward",
+    "pods_json",
+]
 
 _LOCAL_PORT = re.compile(r"^\d+:(\d+)$")
 
@@ -140,6 +148,22 @@ class _Exited:
         pass
 
 
+def forward(args: Sequence[str], to: str | Mapping[int, str]) -> Background:
+    """A 'port-forward' of every ``LOCAL:REMOTE`` in ``args`` to ``to`` (HOST:PORT, or
+    remote port -> HOST:PORT), one proxy per port, stopped together."""
+    proxies = []
+    for pair in args:
+        if re.fullmatch(r"\d+:\d+", pair):
+            local, remote = (int(port) for port in pair.split(":"))
+            proxies.append(_Proxy(local, to if isinstance(to, str) else to[remote]))
+    return _Proxies(proxies)
+
+
+def exited(status: int, message: str) -> Background:
+    """A background kubectl that has already exited with ``status`` and ``message``."""
+    return _Exited(status, message)
+
+
 # An outcome: a result, (exit status, output), or a function called when the command
 # runs (to change the world meanwhile, as another user would) that returns either.
 Outcome = Completed | tuple[int, str] | Callable[[], "Completed | tuple[int, str]"]
@@ -184,16 +208,8 @@ class RecordingRunner:
     def start(self, args: Sequence[str]) -> Background:
         self.calls.append(Call(tuple(args), None))
         if self.forward_to is None:
-            return _Exited(1, self.forward_error)
-        proxies = []
-        for pair in args:
-            if re.fullmatch(r"\d+:\d+", pair):
-                local, remote = (int(port) for port in pair.split(":"))
-                target = (
-                    self.forward_to if isinstance(self.forward_to, str) else self.forward_to[remote]
-                )
-                proxies.append(_Proxy(local, target))
-        return _Proxies(proxies)
+            return exited(1, self.forward_error)
+        return forward(args, self.forward_to)
 
     @property
     def lines(self) -> list[str]:

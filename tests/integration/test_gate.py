@@ -55,12 +55,8 @@ def _invoke(runner: RecordingRunner, args: list[str]) -> Result:
     return result
 
 
-def _metrics(server: TritonServer) -> str:
-    return server.metrics_url.removeprefix("http://").removesuffix("/metrics")
-
-
 def _direct(server: TritonServer) -> tuple[str, ...]:
-    return ("--url", server.http_url, "--metrics-url", _metrics(server), "--format", "json")
+    return ("--url", server.http_url, "--metrics-url", server.metrics_address, "--format", "json")
 
 
 def _write_text_version(repo: Path, name: str) -> None:
@@ -314,7 +310,7 @@ def test_the_gate_reaches_triton_through_one_port_forward_of_both_ports(
     release_server: tuple[Releases, TritonServer], tmp_path: Path
 ) -> None:
     releases, server = release_server
-    runner = RecordingRunner(forward_to={8000: server.http_url, 8002: _metrics(server)})
+    runner = RecordingRunner(forward_to={8000: server.http_url, 8002: server.metrics_address})
 
     result = _invoke(runner, gate_args(releases.url, write_gates(tmp_path)))
 

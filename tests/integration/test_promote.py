@@ -62,8 +62,7 @@ def _script(running: str | None) -> dict[str, list[Outcome]]:
 
 def _gated(promotion: Promotion, server: TritonServer, gates: Path, *extra: str) -> list[str]:
     """promote's arguments with production's gate against ``server`` (HTTP and metrics)."""
-    metrics = server.metrics_url.removeprefix("http://").removesuffix("/metrics")
-    url = ["--url", server.http_url, "--metrics-url", metrics]
+    url = ["--url", server.http_url, "--metrics-url", server.metrics_address]
     return promotion.args("--release", promotion.new, *url, "--gates", str(gates), *extra)
 
 

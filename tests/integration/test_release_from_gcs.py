@@ -16,12 +16,12 @@ import onnxruntime as ort
 import pytest
 
 from orchestrator import client
-from orchestrator.core.model_config import parse_config
-from orchestrator.releases.manifest import build_release, release_prefix
+from orchestrator.releases.manifest import build_release
 from orchestrator.releases.stores import open_store
 from orchestrator.releases.sync import sync_release
 from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
 from tests.gcs_server import GcsServer
+from tests.release_repos import stored_configs
 
 pytestmark = pytest.mark.integration
 
@@ -36,12 +36,7 @@ def test_triton_serves_a_release_from_gcs_and_answers_like_onnxruntime(
     release = build_release(release_repo)
     report = sync_release(release, store)
     assert report.plan.release_url == f"gs://{bucket}/prod/releases/{release.id}"
-    prefix = release_prefix(release.id)
-    configs = {}
-    for model in release.models:
-        stored = store.read(f"{prefix}{model.name}/config.pbtxt")
-        assert stored is not None
-        configs[model.name] = parse_config(stored.data.decode(), model.name)
+    configs = stored_configs(store, release.id)
 
     options = ServerOptions(
         report.plan.release_url,

@@ -9,11 +9,11 @@ import onnxruntime as ort
 import pytest
 
 from orchestrator import client
-from orchestrator.core.model_config import parse_config
 from orchestrator.releases.manifest import build_release, release_prefix
 from orchestrator.releases.stores import open_store
 from orchestrator.releases.sync import sync_release
 from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
+from tests.release_repos import stored_configs
 from tests.s3_server import S3Server
 
 pytestmark = pytest.mark.integration
@@ -28,11 +28,7 @@ def test_triton_serves_a_release_from_s3_and_answers_like_onnxruntime(
     sync_release(release, store)
     prefix = release_prefix(release.id)
     # Configs come from the release itself, as a deploy step would read them.
-    configs = {}
-    for model in release.models:
-        stored = store.read(f"{prefix}{model.name}/config.pbtxt")
-        assert stored is not None
-        configs[model.name] = parse_config(stored.data.decode(), model.name)
+    configs = stored_configs(store, release.id)
 
     host = s3_server.endpoint_url.removeprefix("http://")
     options = ServerOptions(

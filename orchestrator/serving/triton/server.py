@@ -184,9 +184,14 @@ class TritonServer:
         return f"{self._client_host}:{self.grpc_port}"
 
     @property
+    def metrics_address(self) -> str:
+        """``host:port`` of the metrics endpoint (what ``gate --metrics-url`` takes)."""
+        return f"{self._client_host}:{self.metrics_port}"
+
+    @property
     def metrics_url(self) -> str:
         """The Prometheus metrics URL."""
-        return f"http://{self._client_host}:{self.metrics_port}/metrics"
+        return f"http://{self.metrics_address}/metrics"
 
     @property
     def _client_host(self) -> str:
