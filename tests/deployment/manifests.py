@@ -21,6 +21,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deployment" / "k8s"
 OVERLAYS = ("staging", "production")
+# The per-cloud components (README, "Deploy to GKE or EKS"): each overlay with each.
+CLOUDS = ("gke", "eks")
 COMPONENTS = ("servicemonitor", "grafana-dashboard")
 REQUIRE_VARIABLES = ("ORCHESTRATOR_REQUIRE_TOOLS", "CI")
 
@@ -74,10 +76,19 @@ def render(kustomization: Path) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(render_text(kustomization)) if doc]
 
 
-def with_components(tmp_path: Path, overlay: str) -> Path:
-    """A kustomization: ``overlay`` plus every optional component, in the overlay's namespace."""
-    folder = tmp_path / f"{overlay}-with-components"
+def overlay_components(overlay: str) -> list[str]:
+    """The component folder names ``overlay``'s own kustomization.yaml enables."""
+    document = yaml.safe_load((K8S / "overlays" / overlay / "kustomization.yaml").read_text())
+    return [Path(c).name for c in document.get("components") or []]
+
+
+def with_components(tmp_path: Path, overlay: str, cloud: str | None = None) -> Path:
+    """A kustomization: ``overlay`` plus ``cloud``'s component and every optional component
+    the overlay does not enable itself, in the overlay's namespace."""
+    folder = tmp_path / f"{overlay}-{cloud or 'any'}-with-components"
     folder.mkdir()
+    own = overlay_components(overlay)
+    components = [c for c in ([cloud] if cloud else []) + list(COMPONENTS) if c not in own]
     relative = Path(os.path.relpath(K8S, folder))
     namespace = next(
         o["metadata"]["name"]
@@ -91,7 +102,7 @@ def with_components(tmp_path: Path, overlay: str) -> Path:
                 "kind": "Kustomization",
                 "namespace": namespace,
                 "resources": [str(relative / "overlays" / overlay)],
-                "components": [str(relative / "components" / c) for c in COMPONENTS],
+                "components": [str(relative / "components" / c) for c in components],
             }
         )
     )

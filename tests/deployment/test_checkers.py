@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tests.deployment.manifests import (
+    CLOUDS,
     K8S,
     OVERLAYS,
     render,
@@ -48,12 +49,17 @@ RESTRICTED_CHECKS = {
 }
 
 
-@pytest.fixture(scope="module", params=OVERLAYS)
+@pytest.fixture(
+    scope="module",
+    params=[(o, c) for o in OVERLAYS for c in CLOUDS],
+    ids=[f"{o}-{c}" for o in OVERLAYS for c in CLOUDS],
+)
 def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An overlay with every optional component, rendered to one file."""
-    folder = tmp_path_factory.mktemp(request.param)
-    path = folder / f"{request.param}.yaml"
-    path.write_text(render_text(with_components(folder, request.param)))
+    """An overlay with a cloud's component and every optional one, rendered to one file."""
+    overlay, cloud = request.param
+    folder = tmp_path_factory.mktemp(f"{overlay}-{cloud}")
+    path = folder / f"{overlay}-{cloud}.yaml"
+    path.write_text(render_text(with_components(folder, overlay, cloud)))
     return path
 
 

@@ -52,6 +52,8 @@ def test_each_overlay_renders_the_names_deploy_codes_against(overlay: Any) -> No
     name, objects = overlay
     namespace = f"triton-{name}"
     kinds = sorted((o["kind"], o["metadata"]["name"]) for o in objects)
+    # Production enables the ServiceMonitor the autoscaler's metric needs.
+    monitor = [("ServiceMonitor", "triton")] if name == "production" else []
     assert kinds == [
         ("Deployment", "triton"),
         ("HorizontalPodAutoscaler", "triton"),
@@ -61,6 +63,7 @@ def test_each_overlay_renders_the_names_deploy_codes_against(overlay: Any) -> No
         ("PodDisruptionBudget", "triton"),
         ("Service", "triton"),
         ("ServiceAccount", "triton"),
+        *monitor,
     ]
     assert {o["metadata"].get("namespace") for o in objects if o["kind"] != "Namespace"} == {
         namespace
@@ -145,7 +148,28 @@ def test_gpu_scheduling_and_requests_equal_to_limits(overlay: Any) -> None:
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod[
         "tolerations"
     ]
-    assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    # The GPU request selects GPU nodes; nvidia.com/gpu.present exists only where GPU
+    # feature discovery runs (not on GKE's managed drivers or EKS's accelerated AMIs).
+    assert "nodeSelector" not in pod
+
+
+def test_replicas_spread_over_nodes_and_zones(overlay: Any) -> None:
+    _, objects = overlay
+    spread = {c["topologyKey"]: c for c in _pod(objects)["topologySpreadConstraints"]}
+    assert set(spread) == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}
+    for constraint in spread.values():
+        assert constraint["labelSelector"] == {"matchLabels": {"app.kubernetes.io/name": "triton"}}
+        assert constraint["maxSkew"] == 1
+        # No node selector: GPU-less nodes are empty domains, so a hard rule would
+        # leave a second replica Pending.
+        assert constraint["whenUnsatisfiable"] == "ScheduleAnyway"
+
+
+def test_a_tag_is_pulled_always_and_only_a_digest_may_be_cached(overlay: Any) -> None:
+    _, objects = overlay
+    container = triton_container(objects)
+    if "@sha256:" not in container["image"]:
+        assert container["imagePullPolicy"] == "Always", container["image"]
 
 
 def test_restricted_pod_security_with_a_read_only_root(overlay: Any) -> None:
@@ -175,7 +199,8 @@ def test_writable_paths_are_size_limited_emptydirs(overlay: Any) -> None:
     assert copies == {"/var/lib/triton/release"}
     assert set(mounts) == {"/dev/shm", "/tmp", *copies}
     assert all("sizeLimit" in v["emptyDir"] for v in mounts.values())
-    assert env["AWS_DEFAULT_REGION"]
+    # EKS's pod identity webhook injects the region; a value here would override it.
+    assert not {"AWS_DEFAULT_REGION", "AWS_REGION"} & set(env)
 
 
 def test_no_static_credentials_in_the_manifests(overlay: Any) -> None:
@@ -217,7 +242,7 @@ def test_disruption_budget_and_autoscaler(overlay: Any) -> None:
     (metric,) = hpa["metrics"]
     assert metric["pods"]["metric"]["name"] == rule["name"]["as"]
     assert "nv_inference_queue_duration_us" in rule["metricsQuery"]
-    assert "nv_inference_compute_infer_duration_us" in rule["metricsQuery"]
+    assert "nv_inference_request_success" in rule["metricsQuery"]
 
 
 # -- Dockerfile.triton runs the same list ------------------------------------------------
