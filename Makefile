@@ -26,7 +26,7 @@ KUBE_LOCATION ?=
 GCP_PROJECT ?=
 
 .PHONY: help venv tools check test pytest demo pipeline serve clean manifests lint-workflows \
-	kubeconfig cluster-check deploy-venv release-id
+	kubeconfig cluster-check deploy-venv require-reviewers release-id
 
 help:
 	@echo "make demo    run the end-to-end demo (train, publish, validate, serve, smoke, swap)"
@@ -40,6 +40,7 @@ help:
 	@echo "make kubeconfig      cluster credentials (CLOUD=aws|gcp KUBE_CLUSTER=... KUBE_LOCATION=...)"
 	@echo "make cluster-check   kubectl version against the current context: fails early, says why"
 	@echo "make deploy-venv     .venv with the orchestrator and kubectl only, hash-locked (CI deploy jobs)"
+	@echo "make require-reviewers ENVIRONMENT=production  fail unless GitHub requires a reviewer (CI)"
 	@echo "make release-id      print release=<id> of $(REPO) (also into \$$GITHUB_OUTPUT)"
 
 $(STAMP): pyproject.toml requirements/kubectl.txt
@@ -159,6 +160,13 @@ cluster-check:
 		echo "KUBE_CLUSTER / KUBE_LOCATION name the cluster, the CI identity may reach it (EKS access"; \
 		echo "entry, GKE roles/container.clusterViewer) and the API server accepts this network."; \
 		exit 1; }
+
+# Fail closed: the environment must have required reviewers (GitHub honours them only on
+# public repositories and Enterprise plans; elsewhere the job would start unapproved).
+# Standard library only, before any install. deployment/ci/require_reviewers.py says more.
+ENVIRONMENT ?= production
+require-reviewers:
+	@$(PYTHON) deployment/ci/require_reviewers.py "$(ENVIRONMENT)"
 
 # The release id of $(REPO), as release=<id> on stdout and, in GitHub Actions, appended
 # to $$GITHUB_OUTPUT (the promote workflow's build job output).
