@@ -4,11 +4,16 @@ stock runner, and a `kubectl version` check before the first orchestrator comman
 from __future__ import annotations
 
 import re
+import socket
+import subprocess
 import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from tests.deployment.manifests import kubectl
 from tests.workflows.rules import ROOT, Workflow, load_workflows
 
 GKE_CREDENTIALS = "google-github-actions/get-gke-credentials@"
@@ -121,3 +126,57 @@ def test_workflow_parse_keeps_the_gke_step_pinned() -> None:
     assert isinstance(promote, Workflow)
     lines = [li for li in promote.text.splitlines() if GKE_CREDENTIALS in li]
     assert lines and all(re.search(r"@[0-9a-f]{40} # v\d+\.\d+\.\d+$", li) for li in lines)
+
+
+# -- make cluster-check, with the real kubectl against a cluster that does not answer ----
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _cluster_check(tmp_path: Path, bin_dir: Path) -> subprocess.CompletedProcess[str]:
+    config = tmp_path / "kubeconfig"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {
+                        "name": "gone",
+                        "cluster": {"server": f"https://127.0.0.1:{_closed_port()}"},
+                    }
+                ],
+                "users": [{"name": "ci", "user": {"token": "t"}}],
+                "contexts": [
+                    {"name": "triton-staging", "context": {"cluster": "gone", "user": "ci"}}
+                ],
+                "current-context": "triton-staging",
+            }
+        )
+    )
+    return subprocess.run(
+        ["make", "--no-print-directory", "cluster-check", f"BIN={bin_dir}"],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "KUBECONFIG": str(config), "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_cluster_check_fails_early_naming_the_context(tmp_path: Path) -> None:
+    result = _cluster_check(tmp_path, kubectl().parent)
+    assert result.returncode != 0
+    assert "kubectl cannot reach the cluster of context 'triton-staging'" in result.stdout
+    assert "Client Version: v1.37" in result.stdout  # the venv's kubectl ran
+
+
+def test_cluster_check_says_how_to_get_kubectl(tmp_path: Path) -> None:
+    result = _cluster_check(tmp_path, tmp_path / "no-venv" / "bin")
+    assert result.returncode != 0
+    assert "kubectl is missing: run make deploy-venv" in result.stdout
