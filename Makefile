@@ -107,6 +107,7 @@ serve: $(STAMP)
 # venv's kubectl (kustomize), validated strictly against the Kubernetes schema (custom
 # resources such as the ServiceMonitor left out: no offline schema), and checked by checkov.
 manifests: $(STAMP) $(TOOLS_STAMP)
+	@mkdir -p $(MANIFESTS_OUT)
 	@for env in $(OVERLAYS); do for cloud in $(CLOUDS); do \
 		dir=$(MANIFESTS_OUT)/$$env-$$cloud; out=$$dir.yaml; mkdir -p $$dir; \
 		printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - %s\ncomponents:\n  - %s\n' \
@@ -120,6 +121,9 @@ manifests: $(STAMP) $(TOOLS_STAMP)
 		$(TOOLS_VENV)/bin/checkov --quiet --compact --config-file deployment/k8s/checkov.yaml \
 			-f $$out || exit 1; \
 	done; done
+	@echo "== the CI deploy identity's Role: $(MANIFESTS_OUT)/rbac.yaml"
+	@$(BIN)/kubectl kustomize deployment/k8s/rbac > $(MANIFESTS_OUT)/rbac.yaml
+	@$(TOOLS_VENV)/bin/kubernetes-validate --strict -k $(KUBERNETES_VERSION) $(MANIFESTS_OUT)/rbac.yaml
 
 # The workflows: actionlint (syntax, expressions, action inputs) and zizmor's security
 # audits, both offline. tests/workflows/ runs the same, plus the project's own rules.
