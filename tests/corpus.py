@@ -832,7 +832,7 @@ def _(repo: Path, name: str) -> list[str]:
     return []
 
 
-@case("python-backend-is-not-checked", warnings={"backend-unchecked"})
+@case("python-backend-is-not-checked", warnings={"python-runtime-unchecked"})
 def _(repo: Path, name: str) -> list[str]:
     (repo / name / "1").mkdir(parents=True)
     (repo / name / "1" / "model.py").write_text("class TritonPythonModel: ...\n")
@@ -933,7 +933,7 @@ instance_group [ { kind: KIND_CPU count: 1 } ]
 """
 
 
-@case("valid-python-backend-from-files", warnings={"backend-unchecked"})
+@case("valid-python-backend-from-files", warnings={"python-runtime-unchecked"})
 def _(repo: Path, name: str) -> list[str]:
     (repo / name / "1").mkdir(parents=True)
     (repo / name / "1" / "model.py").write_text(PY_MODEL)
@@ -944,7 +944,7 @@ def _(repo: Path, name: str) -> list[str]:
 # Triton 2.51's python backend never finishes this load (the model stays LOADING and then
 # UNLOADING past 120 s, seen locally), which would stall the shared server: offline only.
 # Core validates inputs and outputs whatever the backend (strict mode, at poll time).
-@case("python-backend-dims-zero", errors={"dims-invalid"}, warnings={"backend-unchecked"})
+@case("python-backend-dims-zero", errors={"dims-invalid"}, warnings={"python-runtime-unchecked"})
 def _(repo: Path, name: str) -> list[str]:
     (repo / name / "1").mkdir(parents=True)
     (repo / name / "1" / "model.py").write_text(PY_MODEL)

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "CPU_ACCELERATORS",
     "DEFAULT_MAX_BATCH_SIZE",
+    "GPU_ACCELERATORS",
     "ONNX_TO_TRITON",
     "TRITON_TO_ONNX",
     "WILDCARD_DIM",
@@ -30,6 +32,7 @@ __all__ = [
     "autocomplete_config",
     "config_problems",
     "needs_autocomplete",
+    "parameter_problems",
     "tensor_type_problems",
 ]
 
@@ -149,9 +152,15 @@ def config_problems(
     name = str(config.get("name", "?"))
     max_batch_size = int(config.get("max_batch_size", 0))
     config_inputs = list(config.get("input", []))
-    problems: list[LoadProblem | None] = []
+    problems: list[LoadProblem | None] = list(parameter_problems(config))
     expected = sum(1 for io in config_inputs if not io.get("optional", False))
     expected += len(config.get("batch_input", []))
+    # ModelInstanceState::ModelInstanceState: each sequence control tensor and each state
+    # is a graph input too ("expected_input_cnt += 1" per control, += states).
+    controls = _sequence_controls(config)
+    expected += len(controls) + len(config.get("sequence_batching", {}).get("state", []))
+    for tensor_name, data_type in controls:
+        problems.append(_control_problem(name, tensor_name, data_type, inputs, max_batch_size))
     if len(inputs) != expected:
         problems.append(
             LoadProblem(
@@ -167,6 +176,114 @@ def config_problems(
     for io in config.get("output", []):
         problems.append(_output_problem(name, io, outputs, max_batch_size))
     return [p for p in problems if p is not None]
+
+
+# backend_common.cc ParseBoolValue (backend r24.10): lower-cased, exactly these spellings.
+_BOOL_SPELLINGS = {"true": True, "on": True, "1": True, "false": False, "off": False, "0": False}
+# onnxruntime.cc ModelState::CreateSession reads these two with ParseBoolValue.
+_BOOL_PARAMETERS = ("enable_mem_arena", "enable_mem_pattern")
+# onnxruntime.cc: the CPU accelerators a 24.10 build knows (TRITON_ENABLE_ONNXRUNTIME_OPENVINO);
+# any other name is "unknown Execution Accelerator '<name>' is requested".
+CPU_ACCELERATORS = ("openvino",)
+# The GPU ones (TRITON_ENABLE_ONNXRUNTIME_TENSORRT, and "cuda"), read for GPU instances only.
+GPU_ACCELERATORS = ("tensorrt", "cuda")
+_BOOLEAN_CONTROLS = {
+    "CONTROL_SEQUENCE_START", "CONTROL_SEQUENCE_END", "CONTROL_SEQUENCE_READY",
+}  # fmt: skip
+
+
+def parameter_problems(config: Mapping[str, Any]) -> list[LoadProblem]:
+    """The onnxruntime backend's parameters and CPU accelerators that it refuses at load.
+
+    ``enable_mem_arena`` and ``enable_mem_pattern`` go through ``ParseBoolValue`` (true, on,
+    1, false, off, 0, in any case); a CPU execution accelerator must be one the build knows.
+
+    Example:
+        >>> config = {"parameters": {"enable_mem_arena": {"string_value": "yes"}}}
+        >>> [p.code for p in parameter_problems(config)]
+        ['parameter-invalid']
+    """
+    problems = []
+    parameters = config.get("parameters", {})
+    for key in _BOOL_PARAMETERS:
+        if key in parameters:
+            value = str(parameters[key].get("string_value", ""))
+            if value.lower() not in _BOOL_SPELLINGS:
+                problems.append(
+                    LoadProblem(
+                        "parameter-invalid",
+                        f"unable to load model '{config.get('name', '?')}': parameter "
+                        f"'{key}': failed to convert '{value}' to boolean (the backend accepts "
+                        "true/on/1 or false/off/0)",
+                    )
+                )
+    accelerators = config.get("optimization", {}).get("execution_accelerators", {})
+    for accelerator in accelerators.get("cpu_execution_accelerator", []):
+        name = str(accelerator.get("name", ""))
+        if name not in CPU_ACCELERATORS:
+            problems.append(
+                LoadProblem(
+                    "accelerator-unknown",
+                    f"unknown Execution Accelerator '{name}' is requested (CPU accelerators "
+                    f"the onnxruntime backend knows: {', '.join(CPU_ACCELERATORS)})",
+                )
+            )
+    return problems
+
+
+def _sequence_controls(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(tensor name, Triton data type) of each START/END/READY/CORRID control tensor."""
+    found = []
+    for control_input in config.get("sequence_batching", {}).get("control_input", []):
+        for control in control_input.get("control", []):
+            kind = str(control.get("kind", "CONTROL_SEQUENCE_START"))
+            if kind in _BOOLEAN_CONTROLS:
+                # GetBooleanSequenceControlProperties: the type follows the false/true list.
+                data_type = (
+                    "TYPE_INT32"
+                    if control.get("int32_false_true")
+                    else "TYPE_FP32"
+                    if control.get("fp32_false_true")
+                    else "TYPE_BOOL"
+                )
+            elif kind == "CONTROL_SEQUENCE_CORRID":
+                data_type = str(control.get("data_type", "TYPE_INVALID"))
+            else:
+                continue
+            found.append((str(control_input.get("name", "")), data_type))
+    return found
+
+
+def _control_problem(
+    model: str,
+    tensor_name: str,
+    data_type: str,
+    inputs: Mapping[str, OnnxTensor],
+    max_batch_size: int,
+) -> LoadProblem | None:
+    # ValidateBooleanSequenceControl / ValidateTypedSequenceControl (onnxruntime.cc).
+    tensor = inputs.get(tensor_name)
+    if tensor is None:
+        return LoadProblem(
+            "sequence-control-missing",
+            f"configuration specified sequence control '{tensor_name}', but model does not "
+            f"provide that input (graph inputs: {_names(inputs)})",
+        )
+    dims = list(tensor.dims[1:] if max_batch_size > 0 else tensor.dims)
+    if dims != [1]:
+        return LoadProblem(
+            "sequence-control-invalid",
+            f"unable to load model '{model}', sequence control '{tensor_name}' in model has "
+            f"dims {_shape(dims)} but dims [1] is expected",
+        )
+    if TRITON_TO_ONNX.get(data_type) != tensor.onnx_type:
+        return LoadProblem(
+            "sequence-control-invalid",
+            f"unable to load model '{model}', sequence control '{tensor_name}', the model "
+            f"expects data-type {tensor.triton_type} but the model configuration specifies "
+            f"data-type {data_type}",
+        )
+    return None
 
 
 def needs_autocomplete(config: Mapping[str, Any]) -> bool:

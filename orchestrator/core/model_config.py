@@ -30,6 +30,11 @@ __all__ = [
     "ModelConfig",
     "ModelInput",
     "ModelVersionPolicy",
+    "WarmupInput",
+    "SequenceControl",
+    "QueuePolicy",
+    "BatchInput",
+    "InputFormat",
     "config_as_dict",
     "config_from_dict",
     "config_to_json",
@@ -51,6 +56,11 @@ ModelConfig = model_config_pb2.ModelConfig
 ModelInput = model_config_pb2.ModelInput
 ModelVersionPolicy = model_config_pb2.ModelVersionPolicy
 EnsembleStep = model_config_pb2.ModelEnsembling.Step
+WarmupInput = model_config_pb2.ModelWarmup.Input
+SequenceControl = model_config_pb2.ModelSequenceBatching.Control
+QueuePolicy = model_config_pb2.ModelQueuePolicy
+BatchInput = model_config_pb2.BatchInput
+InputFormat = model_config_pb2.ModelInput
 DataType = model_config_pb2.DataType
 InstanceKind = model_config_pb2.ModelInstanceGroup.Kind
 _KIND_GPU = InstanceKind.KIND_GPU

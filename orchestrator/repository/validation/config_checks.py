@@ -18,7 +18,7 @@ from orchestrator.core.backend_fields import (
     first_subfolder,
 )
 from orchestrator.core.findings import Finding, Severity, line_of, new_finding
-from orchestrator.core.load_rules import needs_autocomplete
+from orchestrator.core.load_rules import GPU_ACCELERATORS, needs_autocomplete
 from orchestrator.core.model_config import (
     DataType,
     InstanceKind,
@@ -26,6 +26,7 @@ from orchestrator.core.model_config import (
     ModelInput,
     config_as_dict,
 )
+from orchestrator.repository.validation.core_rules import core_rule_findings
 
 __all__ = [
     "ONNX_BACKEND",
@@ -111,7 +112,45 @@ def core_findings(model: LoadedModel, *, auto_complete: bool = False) -> list[Fi
     if not (auto_complete and completes):
         found += io_shape_findings(model)
     found += _check_scheduling(model)
+    found += core_rule_findings(config, fields.platform, text, path)
+    if fields.backend == ONNX_BACKEND:
+        found += _gpu_accelerator_findings(model)
     return found
+
+
+def _gpu_accelerator_findings(model: LoadedModel) -> list[Finding]:
+    """GPU execution accelerators the onnxruntime backend does not know.
+
+    onnxruntime_backend r24.10 ``src/onnxruntime.cc`` ``ModelState::CreateSession`` reads
+    ``gpu_execution_accelerator`` for GPU (and AUTO) instances only: "tensorrt" (built with
+    TRITON_ENABLE_ONNXRUNTIME_TENSORRT) and "cuda"; any other name is "unknown Execution
+    Accelerator". Production runs GPU instances, so it is an error there (a CPU-only local
+    server never reads the list).
+    """
+    accelerators = model.config.optimization.execution_accelerators
+    found = []
+    for accelerator in accelerators.gpu_execution_accelerator:
+        if accelerator.name not in GPU_ACCELERATORS:
+            found.append(
+                new_finding(
+                    "accelerator-unknown",
+                    "error" if _has_gpu_instances(model.config) else "warning",
+                    model.config_path,
+                    f"unknown GPU execution accelerator {accelerator.name!r} (the onnxruntime "
+                    f"backend knows {', '.join(GPU_ACCELERATORS)}); GPU instances refuse the "
+                    "model",
+                    'Use name: "tensorrt" or name: "cuda".',
+                    line_of(model.text, f'"{accelerator.name}"'),
+                )
+            )
+    return found
+
+
+def _has_gpu_instances(config: ModelConfig) -> bool:
+    # No instance_group: one group of the default kind, a GPU one on a GPU machine.
+    return not config.instance_group or any(
+        g.kind in (_KIND.KIND_GPU, _KIND.KIND_AUTO) for g in config.instance_group
+    )
 
 
 def backend_fields(model: LoadedModel) -> BackendFields:
@@ -271,7 +310,7 @@ def _check_scheduling(model: LoadedModel) -> list[Finding]:
                 )
             )
     for group in config.instance_group:
-        if group.gpus and group.kind in (_KIND.KIND_CPU, _KIND.KIND_MODEL):
+        if group.gpus and group.kind == _KIND.KIND_CPU:
             found.append(
                 new_finding(
                     "instance-group-gpus",

@@ -7,7 +7,8 @@ mapping checks against each step's model, plus dependency cycles between ensembl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -47,6 +48,7 @@ def ensemble_findings(
     found = _structure(config, error)
     if found:
         return found
+    nodes = _ensemble_nodes(config)
     for index, step in enumerate(config.ensemble_scheduling.step):
         where = f"step {index} ({step.model_name!r})"
         target = configs.get(step.model_name)
@@ -61,7 +63,7 @@ def ensemble_findings(
                 )
             )
             continue
-        found += _check_step(config, step, where, target, error)
+        found += _check_step(config, step, where, target, error, nodes)
         versions = (served or {}).get(step.model_name)
         if step.model_version >= 0 and versions is not None and step.model_version not in versions:
             found.append(
@@ -88,26 +90,59 @@ def ensemble_findings(
     return found
 
 
+@dataclass(frozen=True)
+class _TensorNode:
+    """An ensemble tensor as core's ``TensorNode`` records it (ensemble_utils.cc, r24.10)."""
+
+    origin: str
+    data_type: int
+    dims: tuple[int, ...]
+    batching: bool
+
+    @property
+    def full_dims(self) -> tuple[int, ...]:
+        # "Expand dims to full shape, which includes batch dimension if exist"
+        return (-1, *self.dims) if self.batching else self.dims
+
+
+def _ensemble_nodes(config: ModelConfig) -> dict[str, _TensorNode]:
+    # ValidateEnsembleConfig: the ensemble's inputs and outputs, by their reshape when given.
+    batching = config.max_batch_size > 0
+    nodes = {}
+    for io in (*config.input, *config.output):
+        dims = io.reshape.shape if io.HasField("reshape") else io.dims
+        nodes[io.name] = _TensorNode("the ensemble", io.data_type, tuple(dims), batching)
+    return nodes
+
+
 def _check_step(
     config: ModelConfig,
     step: EnsembleStep,
     where: str,
     target: ModelConfig,
     error: _ErrorFactory,
+    nodes: dict[str, _TensorNode],
 ) -> list[Finding]:
-    """The step's tensor mapping and batch size against the step model's config."""
+    """Core's ``ValidateEnsembleConfig`` batch-size rule and ``ValidateTensorMapping`` for a step.
+
+    ``nodes`` holds the ensemble tensors seen so far (the ensemble's own inputs and
+    outputs, then each step's); a tensor met again must agree with its first sighting
+    (``ValidateTensorConsistency``).
+    """
     found = []
-    if config.max_batch_size > target.max_batch_size:
+    # "batchable ensemble can include non-batchable models as long as the expanded shapes
+    # are consistent": only a batching step with a smaller max_batch_size is refused.
+    if 0 < target.max_batch_size < config.max_batch_size:
         found.append(
             error(
                 "ensemble-batch-size",
                 f"the ensemble allows max_batch_size {config.max_batch_size}, but {where} "
                 f"allows {target.max_batch_size}",
-                "Give the ensemble a max_batch_size no larger than any step's.",
+                "Give the ensemble a max_batch_size no larger than any batching step's.",
                 "max_batch_size",
             )
         )
-    ensemble_io = {io.name: io for io in (*config.input, *config.output)}
+    batching = target.max_batch_size > 0
     for kind, mapping, tensors in (
         ("input", step.input_map, {io.name: io for io in target.input}),
         ("output", step.output_map, {io.name: io for io in target.output}),
@@ -125,35 +160,59 @@ def _check_step(
                     )
                 )
                 continue
-            outer = ensemble_io.get(ensemble_tensor)
-            if outer is None:
-                continue
-            same_batching = (config.max_batch_size > 0) == (target.max_batch_size > 0)
-            if same_batching and not _dims_compatible(list(outer.dims), list(tensor.dims)):
-                found.append(
-                    error(
-                        "ensemble-dims-mismatch",
-                        f"ensemble tensor '{ensemble_tensor}' has dims {list(outer.dims)}, but "
-                        f"{where} {kind} '{key}' has dims {list(tensor.dims)}",
-                        "Give the ensemble tensor the step tensor's dims (-1 matches any size).",
-                        f'"{ensemble_tensor}"',
+            # The step's tensor by its dims (not its reshape), with its own batching.
+            node = _TensorNode(
+                f"{where} {kind} '{key}'", tensor.data_type, tuple(tensor.dims), batching
+            )
+            seen = nodes.setdefault(ensemble_tensor, node)
+            if seen is not node:
+                found += _consistency(ensemble_tensor, seen, node, error)
+        if kind == "input":
+            for name, tensor in tensors.items():
+                if name not in mapping and not tensor.optional:
+                    found.append(
+                        error(
+                            "ensemble-input-unmapped",
+                            f"{where} input '{name}' is not mapped to any ensemble tensor",
+                            "Map every non-optional input of the step in its input_map.",
+                            f'"{step.model_name}"',
+                        )
                     )
-                )
-            if outer.data_type != tensor.data_type:
-                found.append(
-                    error(
-                        "ensemble-dtype-mismatch",
-                        f"ensemble tensor '{ensemble_tensor}' is "
-                        f"{data_type_name(outer.data_type)}, but {where} "
-                        f"{kind} '{key}' is {data_type_name(tensor.data_type)}",
-                        "Give the ensemble tensor the step tensor's data type.",
-                        f'"{ensemble_tensor}"',
-                    )
-                )
     return found
 
 
-def _dims_compatible(left: list[int], right: list[int]) -> bool:
+def _consistency(
+    name: str, first: _TensorNode, other: _TensorNode, error: _ErrorFactory
+) -> list[Finding]:
+    """Core's ``ValidateTensorConsistency``: same data type; dims or full dims match."""
+    if first.data_type != other.data_type:
+        return [
+            error(
+                "ensemble-dtype-mismatch",
+                f"ensemble tensor '{name}' is {data_type_name(first.data_type)} for "
+                f"{first.origin}, but {data_type_name(other.data_type)} for {other.origin}",
+                "Give the ensemble tensor one data type everywhere.",
+                f'"{name}"',
+            )
+        ]
+    if _dims_compatible(first.dims, other.dims) or _dims_compatible(
+        first.full_dims, other.full_dims
+    ):
+        return []
+    return [
+        error(
+            "ensemble-dims-mismatch",
+            f"ensemble tensor '{name}' has shape {list(first.full_dims)} for {first.origin}, "
+            f"but {list(other.full_dims)} for {other.origin} (batch dimension included)",
+            "Give the tensors the same dims (-1 matches any size; a non-batching step's "
+            "leading -1 matches a batching model's batch dimension).",
+            f'"{name}"',
+        )
+    ]
+
+
+def _dims_compatible(left: Sequence[int], right: Sequence[int]) -> bool:
+    # triton::common::CompareDimsWithWildcard
     return len(left) == len(right) and all(
         a == b or -1 in (a, b) for a, b in zip(left, right, strict=True)
     )

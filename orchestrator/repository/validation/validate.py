@@ -32,6 +32,10 @@ from orchestrator.repository.validation.config_checks import (
     io_shape_findings,
 )
 from orchestrator.repository.validation.ensembles import ENSEMBLE_PLATFORM, ensemble_findings
+from orchestrator.repository.validation.python_checks import (
+    PYTHON_BACKEND,
+    python_model_findings,
+)
 from orchestrator.repository.validation.referenced_files import label_findings, warmup_findings
 from orchestrator.repository.validation.tree_checks import model_tree_findings, unsafe_finding
 from orchestrator.repository.validation.versions import (
@@ -39,6 +43,7 @@ from orchestrator.repository.validation.versions import (
     version_findings,
     version_folders,
 )
+from orchestrator.repository.validation.warmup_checks import warmup_request_findings
 
 __all__ = ["Finding", "validate_repository"]
 
@@ -126,7 +131,9 @@ def _model_findings(
         return found if any(f.is_error for f in found) else found + label_findings(model)
     backend = backend_fields(model).backend
     core = core_findings(model, auto_complete=auto_complete)
-    if backend and backend != ONNX_BACKEND:
+    if backend == PYTHON_BACKEND:
+        core += python_model_findings(model)
+    elif backend and backend != ONNX_BACKEND:
         core.append(_unchecked_backend(model, backend))
     if any(f.is_error for f in core):
         # Triton refuses the config before it looks at the versions or the files.
@@ -137,7 +144,7 @@ def _model_findings(
         model, triton_release, graph_checks=True, auto_complete=auto_complete, hash_file=hash_file
     )
     # Model::Init reads the labels, each instance the warmup data, whatever the backend.
-    return found + label_findings(model) + warmup_findings(model)
+    return found + label_findings(model) + warmup_findings(model) + warmup_request_findings(model)
 
 
 def _unchecked_backend(model: LoadedModel, backend: str) -> Finding:
@@ -146,7 +153,7 @@ def _unchecked_backend(model: LoadedModel, backend: str) -> Finding:
         "warning",
         model.config_path,
         f"backend {backend!r} is not checked against its model files (only "
-        "onnxruntime models and ensembles are)",
+        "onnxruntime and python models and ensembles are)",
         "Load it in a local Triton (`orchestrator serve`) to check it.",
         line_of(model.text, "backend"),
     )
