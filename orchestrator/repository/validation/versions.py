@@ -269,9 +269,19 @@ def _other_backend_file(
 _UNSERVED = " (a version the version_policy does not serve)"
 
 
+def _backend_folder(version: int) -> str:
+    """The folder a backend loads version ``version`` from.
+
+    Backends get the version as a uint64 (``TRITONBACKEND_ModelVersion``) and join it to the
+    model folder, so -1 is looked for in "18446744073709551615" (seen with Triton 2.51).
+    """
+    return str(version % 2**64)
+
+
 def _has_folder(folder: Path, version: int) -> bool:
     try:
-        return untrusted.kind_of(folder.parent, f"{folder.name}/{version}") == "folder"
+        name = _backend_folder(version)
+        return untrusted.kind_of(folder.parent, f"{folder.name}/{name}") == "folder"
     except UnsafeFileError:
         return True  # unreadable: _check_version reports it
 
@@ -294,10 +304,10 @@ def _misnamed_version(folder: Path, version: int, severity: Severity) -> Finding
         folder / (names[0] if names else str(version)),
         f"folder{'s' if len(names) > 1 else ''} {', '.join(repr(n) for n in names)} "
         f"{'are' if len(names) > 1 else 'is'} version {version} to Triton (std::stoll reads "
-        f"the leading number), which it then loads from {str(version)!r}/, and there is no "
-        f"such folder{unserved}",
-        f"Rename the folder to {version} (digits only, no sign, spaces or suffix), or move "
-        "it out of the model folder.",
+        f"the leading number), which the backend then loads from "
+        f"{_backend_folder(version)!r}/, and there is no such folder{unserved}",
+        "Rename the folder to a positive number (digits only, no sign, spaces or suffix), "
+        "or move it out of the model folder.",
     )
 
 
