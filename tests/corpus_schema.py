@@ -478,7 +478,9 @@ def _(repo: Path, name: str) -> list[str]:
 
 @case("core-model-kind-lists-gpus", errors={"instance-group-gpus"})
 def _(repo: Path, name: str) -> list[str]:
-    body = affine_batched().replace("{ kind: KIND_GPU count: 1 }", "{ kind: KIND_MODEL gpus: [ 0 ] }")
+    body = affine_batched().replace(
+        "{ kind: KIND_GPU count: 1 }", "{ kind: KIND_MODEL gpus: [ 0 ] }"
+    )
     return affine(repo, name, body)
 
 
@@ -616,7 +618,9 @@ def _(repo: Path, name: str) -> list[str]:
 def _(repo: Path, name: str) -> list[str]:
     first, second = f"{name}_a", f"{name}_b"
     affine(repo, first, affine_batched())
-    make_identity_onnx(repo / second / "1" / "model.onnx", [("x", "s", TensorProto.INT64, ["N", 4])])
+    make_identity_onnx(
+        repo / second / "1" / "model.onnx", [("x", "s", TensorProto.INT64, ["N", 4])]
+    )
     write_config(
         repo,
         second,
@@ -626,9 +630,7 @@ output [ { name: "s" data_type: TYPE_INT64 dims: [ 4 ] } ]
 """,
     )
     steps = _map(first, {"x": "IN"}, {"y": "MID"}) + ", " + _map(second, {"x": "MID"}, {"s": "OUT"})
-    _ensemble_config(
-        repo, name, steps, outputs='{ name: "OUT" data_type: TYPE_INT64 dims: [ 4 ] }'
-    )
+    _ensemble_config(repo, name, steps, outputs='{ name: "OUT" data_type: TYPE_INT64 dims: [ 4 ] }')
     return [first, second]
 
 
@@ -684,6 +686,11 @@ def _ort(repo: Path, name: str, extra: str) -> list[str]:
     return affine(repo, name, affine_batched(extra))
 
 
+def _accelerator(device: str, name: str) -> str:
+    accelerators = f'{device}_execution_accelerator [ {{ name: "{name}" }} ]'
+    return f"optimization {{ execution_accelerators {{ {accelerators} }} }}\n"
+
+
 # ParseBoolValue (backend_common.cc) lower-cases: "ON" is true.
 @case("ort-valid-mem-arena-upper-case-on")
 def _(repo: Path, name: str) -> list[str]:
@@ -702,15 +709,13 @@ def _(repo: Path, name: str) -> list[str]:
 
 @case("ort-cpu-accelerator-unknown", errors={"accelerator-unknown"})
 def _(repo: Path, name: str) -> list[str]:
-    extra = 'optimization { execution_accelerators { cpu_execution_accelerator [ { name: "tensorrt" } ] } }\n'
-    return _ort(repo, name, extra)
+    return _ort(repo, name, _accelerator("cpu", "tensorrt"))
 
 
 # Read for GPU instances only: the CPU-only local server never reads the list.
 @case("ort-gpu-accelerator-unknown", errors={"accelerator-unknown"}, core=False)
 def _(repo: Path, name: str) -> list[str]:
-    extra = 'optimization { execution_accelerators { gpu_execution_accelerator [ { name: "openvino" } ] } }\n'
-    return _ort(repo, name, extra)
+    return _ort(repo, name, _accelerator("gpu", "openvino"))
 
 
 def _sequence(repo: Path, name: str, graph_start: int | None, control: str) -> list[str]:
