@@ -422,6 +422,18 @@ def _(repo: Path, name: str) -> list[str]:
     return affine(repo, name, affine_batched(_warmup(f"{X_ZERO} {extra}")))
 
 
+# ValidateEnsembleSchedulingConfig: an ensemble has no instances to warm up.
+@case("warmup-on-an-ensemble", errors={"ensemble-invalid"})
+def _(repo: Path, name: str) -> list[str]:
+    step = f"{name}_step"
+    affine(repo, step, affine_batched())
+    _ensemble_config(repo, name, _map(step, {"x": "IN"}, {"s": "OUT"}))
+    warmup = _warmup(_warmup_input("IN", "data_type: TYPE_FP32 dims: [ 4 ] zero_data: true"))
+    path = repo / name / "config.pbtxt"
+    path.write_text(path.read_text() + warmup)
+    return [step]
+
+
 # -- core: model_config_utils.cc ValidateModelConfig / ValidateInstanceGroup / ... ---------
 
 

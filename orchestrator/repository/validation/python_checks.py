@@ -181,7 +181,11 @@ def python_file_findings(
     try:
         kind = untrusted.kind_of(root, relative)
     except UnsafeFileError as exc:
-        return finding("model-file-missing", f"{filename} cannot be read ({exc.reason})", "")
+        return finding(
+            "model-file-missing",
+            f"{filename} cannot be read ({exc.reason})",
+            "Check the file's permissions and that it stays in the version folder.",
+        )
     if kind in ("link", "special"):
         return []  # tree_checks reported it
     if kind != "file":
@@ -195,7 +199,17 @@ def python_file_findings(
     try:
         source = untrusted.read_bytes(root, relative, max_bytes=_MODEL_FILE_MAX_BYTES)
     except UnsafeFileError as exc:
-        return finding("model-file-unreadable", f"{filename} cannot be read ({exc.reason})", "")
+        # Too large or unreadable for this check; Triton may still import it.
+        return [
+            new_finding(
+                "python-model-class-unchecked",
+                "warning",
+                path,
+                f"the model file was not read ({exc.reason}), so its class is not checked"
+                + unserved,
+                "Check that the file is the model's module.",
+            )
+        ]
     return _module_findings(source, path, severity, unserved)
 
 

@@ -291,7 +291,11 @@ def _misnamed_version(folder: Path, version: int, severity: Severity) -> Finding
     # then loads <model>/<std::to_string(version)> (backend_model.cc, TritonModel::Create:
     # JoinPath({model_path, std::to_string(version)})).
     names = []
-    for name in sorted(e.name for e in untrusted.entries(folder) if e.kind == "folder"):
+    try:
+        entries = untrusted.entries(folder)
+    except UnsafeFileError:
+        entries = []
+    for name in sorted(e.name for e in entries if e.kind == "folder"):
         try:
             if name not in SKIPPED_FOLDERS and core_version(name) == version:
                 names.append(name)
