@@ -194,6 +194,13 @@ def _(repo: Path, name: str) -> list[str]:
     return []
 
 
+@case("python-valid-star-import", warnings={"python-model-class-unchecked", *PY_WARN})
+def _(repo: Path, name: str) -> list[str]:
+    folder = python_model(repo, name, "from helper_echo import *  # noqa\n")
+    (folder / "1" / "helper_echo.py").write_text(ECHO_MODEL)
+    return []
+
+
 @case("python-model-file-is-a-folder", errors={"model-file-missing"})
 def _(repo: Path, name: str) -> list[str]:
     folder = python_model(repo, name)
@@ -537,6 +544,34 @@ def _(repo: Path, name: str) -> list[str]:
 @case("core-response-cache-with-sequence-batching", errors={"response-cache-invalid"})
 def _(repo: Path, name: str) -> list[str]:
     return _core(repo, name, "sequence_batching { }\nresponse_cache { enable: true }\n")
+
+
+@case("core-response-cache-with-decoupled-model", errors={"response-cache-invalid"})
+def _(repo: Path, name: str) -> list[str]:
+    extra = "model_transaction_policy { decoupled: true }\nresponse_cache { enable: true }\n"
+    return _core(repo, name, extra)
+
+
+@case("core-direct-slot-utilization-above-one", errors={"sequence-batching-invalid"})
+def _(repo: Path, name: str) -> list[str]:
+    extra = "sequence_batching { direct { minimum_slot_utilization: 1.5 } }\n"
+    return _core(repo, name, extra)
+
+
+@case("core-start-control-two-value-lists", errors={"sequence-control-invalid"})
+def _(repo: Path, name: str) -> list[str]:
+    extra = """sequence_batching { control_input [ { name: "START" control [ {
+  kind: CONTROL_SEQUENCE_START int32_false_true: [ 0, 1 ] fp32_false_true: [ 0, 1 ] } ] } ] }
+"""
+    return _core(repo, name, extra)
+
+
+@case("core-batch-output-unknown-target", errors={"batch-io-invalid"})
+def _(repo: Path, name: str) -> list[str]:
+    extra = """batch_output [ { kind: BATCH_SCATTER_WITH_INPUT_SHAPE target_name: "nope"
+  source_input: "x" } ]
+"""
+    return _core(repo, name, extra)
 
 
 # -- ensemble: core r24.10 ensemble_utils.cc ValidateEnsembleConfig / ValidateTensorMapping --
