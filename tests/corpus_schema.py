@@ -799,3 +799,29 @@ def _(repo: Path, name: str) -> list[str]:
 @case("ort-sequence-control-dtype-differs", errors={"sequence-control-invalid"})
 def _(repo: Path, name: str) -> list[str]:
     return _sequence(repo, name, TensorProto.INT32, "fp32_false_true: [ 0, 1 ]")
+
+
+def _ragged(repo: Path, name: str, shape: list[int | str | None]) -> list[str]:
+    make_identity_onnx(repo / name / "1" / "model.onnx", [("x", "y", TensorProto.FLOAT, shape)])
+    write_config(
+        repo,
+        name,
+        """max_batch_size: 8
+input [ { name: "x" data_type: TYPE_FP32 dims: [ -1 ] allow_ragged_batch: true } ]
+output [ { name: "y" data_type: TYPE_FP32 dims: [ 1 ] reshape { shape: [ ] } } ]
+dynamic_batching { }
+""",
+    )
+    return []
+
+
+# ValidateInputs: a ragged input's graph shape must be [-1]; its config dims are not compared
+# (without allow_ragged_batch, [-1] + [-1] against the graph's [N] is a dims mismatch).
+@case("ort-valid-ragged-input-flat-in-graph")
+def _(repo: Path, name: str) -> list[str]:
+    return _ragged(repo, name, ["N"])
+
+
+@case("ort-ragged-input-two-dims-in-graph", errors={"ragged-input-invalid", "dims-mismatch"})
+def _(repo: Path, name: str) -> list[str]:
+    return _ragged(repo, name, ["N", "F"])

@@ -384,7 +384,17 @@ def _input_problem(
             f"unable to load model '{name}', unexpected inference input '{io_name}', "
             f"allowed inputs are: {_names(allowed_inputs)}",
         )
-    return _tensor_problem(name, "input", io, tensor, max_batch_size, compare_exact=False)
+    ragged = bool(io.get("allow_ragged_batch", False))
+    if ragged and io.get("optional", False):
+        return LoadProblem(
+            "ragged-input-invalid",
+            f"unable to load model '{name}', configuration expects model provides input with "
+            f"shape [-1] for ragged input '{io_name}', which is not supported for optional "
+            "input",
+        )
+    return _tensor_problem(
+        name, "input", io, tensor, max_batch_size, compare_exact=False, ragged=ragged
+    )
 
 
 def _output_problem(
@@ -408,6 +418,7 @@ def _tensor_problem(
     tensor: OnnxTensor,
     max_batch_size: int,
     compare_exact: bool,
+    ragged: bool = False,
 ) -> LoadProblem | None:
     io_name = tensor.name
     dtype = str(io.get("data_type", "TYPE_INVALID"))
@@ -422,6 +433,17 @@ def _tensor_problem(
             f"unable to load model '{model}', configuration expects datatype {dtype} for "
             f"{kind} '{io_name}', model provides {tensor.triton_type}",
         )
+    if ragged:
+        # ValidateInputs: a ragged input (allow_ragged_batch) must be [-1] in the graph, and
+        # its config dims are not compared.
+        if list(tensor.dims) != [WILDCARD_DIM]:
+            return LoadProblem(
+                "ragged-input-invalid",
+                f"unable to load model '{model}', configuration expects model provides input "
+                f"with shape [-1]  for ragged input '{io_name}', model provides "
+                f"{_shape(tensor.dims)}",
+            )
+        return None
     # A reshape, when given, is what the model sees; compare that with the graph.
     # Presence decides, as in the real backend (an empty reshape is a scalar shape).
     reshape = io.get("reshape")
