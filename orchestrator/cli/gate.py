@@ -135,10 +135,18 @@ def gate_command(
     else:
         gate_output.print_gate(result)
     if not result.passed:
-        failed = sum(not check.passed for check in result.checks)
+        failed = [check for check in result.checks if not check.passed]
+        names = ", ".join(dict.fromkeys(check.name for check in failed)) or "nothing measured"
+        nothing = any(check.detail.startswith("nothing measured") for check in failed)
         click.echo(
             f"Error: the gate of release {result.release_id} in {environment} failed "
-            f"({failed} of {len(result.checks)} checks); the record is {result.key}.",
+            f"({len(failed)} of {len(result.checks)} checks: {names}"
+            + (
+                "; nothing measured: too few requests completed inside the windows"
+                if nothing
+                else ""
+            )
+            + f"); the record is {result.key}.",
             err=True,
         )
         raise click.exceptions.Exit(1)

@@ -224,7 +224,10 @@ def run_gate(
         except OrchestratorError as exc:
             # Triton could not be reached at all: a failed gate, recorded like any other.
             run.checks.append(GateCheck("endpoint", False, detail=str(exc)))
-    passed = bool(run.checks) and all(check.passed for check in run.checks)
+    # A pass needs a measured level of every model: checks that all passed over nothing
+    # measured (a smoke-only run, a load that never started) are not a pass.
+    measured = all(_levels(run.bench.get(model.name)) for model in release.models)
+    passed = bool(run.checks) and measured and all(check.passed for check in run.checks)
     body = {
         "passed": passed,
         "forced": False,
@@ -248,6 +251,11 @@ def run_gate(
     record = write_gate_record(store, release_id, environment, body)
     logger.info("Gate of %s in %s: %s", release_id, environment, "passed" if passed else "failed")
     return GateResult(passed, environment, release_id, replaced, tuple(run.checks), record)
+
+
+def _levels(report: Any) -> list[Any]:
+    levels = report.get("levels") if isinstance(report, dict) else None
+    return levels if isinstance(levels, list) else []
 
 
 def _read_release(store: Store, release_id: str) -> Release:

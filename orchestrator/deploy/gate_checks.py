@@ -5,8 +5,12 @@ Triton's counters before and after) and the replaced release's newest passing re
 (the throughput baseline). No I/O here besides reading that record through the store.
 
 Check names (one vocabulary for the record, the table and the job summary):
-``golden smoke``, ``endpoint``, ``load``, ``p99 latency``, ``throughput``,
-``failed requests``, ``metrics``, ``failure counter``, ``queue time``.
+``golden smoke``, ``endpoint``, ``load``, ``measured requests``, ``p99 latency``,
+``throughput``, ``failed requests``, ``metrics``, ``failure counter``, ``queue time``.
+
+A level that completed fewer than ``min_requests`` requests measured nothing: it fails
+``measured requests`` ("nothing measured") and its p99 and throughput are not judged
+(a p99 of 0 ms over no request is not a pass), nor ever used as a baseline.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any
 
 from orchestrator.client.metrics import ModelCounters
 from orchestrator.deploy.gate_config import ModelBudget
-from orchestrator.performance.report import BenchReport
+from orchestrator.performance.report import BenchReport, LevelResult
 from orchestrator.releases.gate_records import gate_records
 from orchestrator.releases.stores.base import Store
 
@@ -72,7 +76,9 @@ def find_baseline(store: Store, replaced: str | None, environment: str) -> Basel
     """The replaced release's newest passing record that holds measurements, or None.
 
     A forced record (``promote --force``) measured nothing, so it is passed over. The
-    record is read defensively: a level without a finite throughput is ignored.
+    record is read defensively: a level without a finite throughput above 0, or with
+    fewer completed requests than the record's ``min_requests``, is ignored; a record
+    left with no level is passed over (an empty measurement is never a baseline).
 
     Example:
         >>> find_baseline(store, "3f1c", "staging").throughput["digits_cnn"][4]  # doctest: +SKIP
@@ -82,25 +88,54 @@ def find_baseline(store: Store, replaced: str | None, environment: str) -> Basel
         return None
     for record in reversed(gate_records(store, replaced, environment)):
         bench = record.body.get("bench")
-        if not record.passed or not isinstance(bench, dict):
+        if not record.passed or record.forced or not isinstance(bench, dict):
             continue
         throughput: dict[str, dict[int, float]] = {}
         for model, report in bench.items():
             levels = report.get("levels") if isinstance(report, dict) else None
+            minimum = _recorded_min_requests(record.body, str(model))
             for level in levels if isinstance(levels, list) else []:
-                if not isinstance(level, dict):
-                    continue
-                concurrency, value = level.get("concurrency"), level.get("throughput_per_s")
-                if (
-                    isinstance(concurrency, int)
-                    and isinstance(value, int | float)
-                    and not isinstance(value, bool)
-                    and math.isfinite(value)
-                ):
-                    throughput.setdefault(str(model), {})[concurrency] = float(value)
+                measured = _measured_throughput(level, minimum)
+                if measured is not None:
+                    throughput.setdefault(str(model), {})[measured[0]] = measured[1]
+        if not throughput:
+            # A passing record without one measured level (an old gate that passed on
+            # nothing measured) is no baseline: an empty measurement never becomes one.
+            logger.info("Not a throughput baseline (nothing measured): %s", record.key)
+            continue
         logger.info("Throughput baseline: %s", record.key)
         return Baseline(replaced, record.key, throughput)
     return None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _recorded_min_requests(body: Mapping[str, Any], model: str) -> float:
+    """The ``min_requests`` the record's gate judged ``model`` by (1 for older records)."""
+    gates = body.get("gates")
+    budgets = gates.get("budgets") if isinstance(gates, dict) else None
+    budget = budgets.get(model) if isinstance(budgets, dict) else None
+    found = _number(budget.get("min_requests")) if isinstance(budget, dict) else None
+    return max(1.0, found) if found is not None else 1.0
+
+
+def _measured_throughput(level: Any, min_requests: float) -> tuple[int, float] | None:
+    """(concurrency, throughput) of a recorded level that measured something, else None."""
+    if not isinstance(level, dict):
+        return None
+    concurrency, value = level.get("concurrency"), _number(level.get("throughput_per_s"))
+    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or value is None:
+        return None
+    if value <= 0:
+        return None
+    requests, failures = _number(level.get("requests")), _number(level.get("failures"))
+    if requests is not None and requests - (failures or 0.0) < min_requests:
+        return None
+    return concurrency, value
 
 
 def level_checks(
@@ -122,31 +157,30 @@ def level_checks(
     checks = []
     if report.error:
         checks.append(GateCheck("load", False, model, detail=report.error))
+    elif not report.levels:
+        checks.append(
+            GateCheck("measured requests", False, model, detail="nothing measured: no level")
+        )
     for level in report.levels:
         concurrency = level.concurrency
-        stable = "" if level.stable else f" (not stable over {level.windows} windows)"
-        checks.append(
-            GateCheck(
-                "p99 latency",
-                level.p99_ms <= budget.p99_ms,
-                model,
-                concurrency=concurrency,
-                measured=level.p99_ms,
-                budget=budget.p99_ms,
-                detail=f"ms, p50 {level.p50_ms:.2f} p90 {level.p90_ms:.2f}{stable}",
+        completed = level.requests - level.failures
+        if completed < budget.min_requests:
+            checks.append(
+                GateCheck(
+                    "measured requests",
+                    False,
+                    model,
+                    concurrency=concurrency,
+                    measured=float(completed),
+                    budget=float(budget.min_requests),
+                    detail=f"nothing measured: {completed} request(s) completed in "
+                    f"{level.duration_s:.1f} s, fewer than min_requests "
+                    f"{budget.min_requests}; latency and throughput not judged (the "
+                    "release answers too slowly, or the windows are too short)",
+                )
             )
-        )
-        checks.append(
-            _throughput(model, level.concurrency, level.throughput_per_s, budget, baseline)
-            or GateCheck(
-                "throughput",
-                True,
-                model,
-                concurrency=concurrency,
-                measured=level.throughput_per_s,
-                detail=f"infer/s; no baseline: {no_baseline}",
-            )
-        )
+        else:
+            checks += _judged(model, report, level, budget, baseline, no_baseline)
         checks.append(
             GateCheck(
                 "failed requests",
@@ -160,6 +194,39 @@ def level_checks(
             )
         )
     return checks
+
+
+def _judged(
+    model: str,
+    report: BenchReport,
+    level: LevelResult,
+    budget: ModelBudget,
+    baseline: Baseline | None,
+    no_baseline: str,
+) -> list[GateCheck]:
+    """p99 latency and throughput of a level that measured enough requests."""
+    concurrency = level.concurrency
+    stable = "" if level.stable else f" (not stable over {level.windows} windows)"
+    return [
+        GateCheck(
+            "p99 latency",
+            level.p99_ms <= budget.p99_ms,
+            model,
+            concurrency=concurrency,
+            measured=level.p99_ms,
+            budget=budget.p99_ms,
+            detail=f"ms, p50 {level.p50_ms:.2f} p90 {level.p90_ms:.2f}{stable}",
+        ),
+        _throughput(model, level.concurrency, level.throughput_per_s, budget, baseline)
+        or GateCheck(
+            "throughput",
+            True,
+            model,
+            concurrency=concurrency,
+            measured=level.throughput_per_s,
+            detail=f"infer/s; no baseline: {no_baseline}",
+        ),
+    ]
 
 
 def _throughput(

@@ -11,6 +11,7 @@ The file (see the shipped one for every key, commented)::
       min_throughput_ratio: 0.8   # of what the replaced release measured at that level
       max_failures: 0             # failed requests per level, and failure-counter moves
       max_queue_us: 20000         # average queue time per request (Triton's counters)
+      min_requests: 10            # completed requests a level needs, else "nothing measured"
     models:
       digits_cnn:
         p99_ms: 400               # any key of defaults; the rest comes from defaults
@@ -56,6 +57,7 @@ class ModelBudget:
     min_throughput_ratio: float = 0.8
     max_failures: int = 0
     max_queue_us: float = 20_000.0
+    min_requests: int = 10
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form."""
@@ -141,6 +143,10 @@ _KEYS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "min_throughput_ratio": (_number(0.0, 1.0), "a fraction from 0 to 1 (0 turns it off)"),
     "max_failures": (_integer(0, 1_000_000_000), "an integer 0 or above"),
     "max_queue_us": (_number(0.0, 3.6e9), "microseconds, 0 or above"),
+    "min_requests": (
+        _integer(1, 1_000_000),
+        "an integer from 1 to 1000000 (completed requests a level must measure)",
+    ),
 }
 
 

@@ -128,3 +128,79 @@ def test_counters_missing_for_a_version_fail_and_an_unused_version_has_no_queue_
     ]
     assert deltas["m/1"].success == 100.0
     assert set(deltas) == {"m/1", "m/2"}
+
+
+def _slow_level(concurrency: int, requests: int, failures: int = 0) -> LevelResult:
+    """A level as bench reports it when (almost) no request completed inside its windows."""
+    return LevelResult(
+        **{
+            **_level(concurrency).__dict__,
+            "requests": requests,
+            "failures": failures,
+            "p50_ms": 0.0,
+            "p90_ms": 0.0,
+            "p95_ms": 0.0,
+            "p99_ms": 0.0,
+            "avg_ms": 0.0,
+        }
+    )
+
+
+def test_a_level_with_fewer_completed_requests_than_the_minimum_measured_nothing() -> None:
+    report = _report(_slow_level(1, 0), _slow_level(4, 12, failures=3), _level(8))
+
+    checks = level_checks("m", report, ModelBudget(max_failures=5), None, "none")
+
+    assert [(c.name, c.concurrency, c.passed) for c in checks] == [
+        ("measured requests", 1, False),
+        ("failed requests", 1, True),
+        ("measured requests", 4, False),
+        ("failed requests", 4, True),
+        ("p99 latency", 8, True),
+        ("throughput", 8, True),
+        ("failed requests", 8, True),
+    ]
+    assert (checks[0].measured, checks[0].budget) == (0.0, 10.0)
+    assert checks[0].detail.startswith(
+        "nothing measured: 0 request(s) completed in 1.0 s, fewer than min_requests 10"
+    )
+    assert checks[2].measured == 9.0  # 12 sent, 3 failed
+
+
+def test_a_report_without_levels_or_error_measured_nothing() -> None:
+    checks = level_checks("m", _report(), ModelBudget(), None, "none")
+
+    assert [(c.name, c.passed, c.detail) for c in checks] == [
+        ("measured requests", False, "nothing measured: no level")
+    ]
+
+
+def test_an_empty_measurement_is_never_a_baseline(tmp_path: Path) -> None:
+    store = open_store((tmp_path / "store").as_uri())
+    measured = {
+        "passed": True,
+        "bench": {
+            "m": {
+                "levels": [
+                    {"concurrency": 1, "throughput_per_s": 900.0, "requests": 2700, "failures": 0}
+                ]
+            }
+        },
+    }
+    key = write_gate_record(store, "r0", "staging", measured).key
+    # Newer passing records of old gates that passed on nothing measured.
+    zero = {"concurrency": 1, "throughput_per_s": 0.0, "requests": 0, "failures": 0}
+    write_gate_record(store, "r0", "staging", {"passed": True, "bench": {"m": {"levels": [zero]}}})
+    few = {"concurrency": 1, "throughput_per_s": 3.0, "requests": 4, "failures": 0}
+    budgets = {"budgets": {"m": {"min_requests": 5}}}
+    write_gate_record(
+        store,
+        "r0",
+        "staging",
+        {"passed": True, "gates": budgets, "bench": {"m": {"levels": [few]}}},
+    )
+
+    baseline = find_baseline(store, "r0", "staging")
+
+    assert baseline is not None
+    assert (baseline.record_key, baseline.throughput) == (key, {"m": {1: 900.0}})

@@ -117,6 +117,6 @@ def test_a_triton_that_cannot_be_reached_fails_the_gate_and_is_recorded(
     records = gate_records(releases.store, releases.old, "staging")
     assert [(r.key, r.passed) for r in records] == [(body["key"], False)]
     assert result.stderr.endswith(
-        f"Error: the gate of release {releases.old} in staging failed (1 of 1 checks); the "
-        f"record is {body['key']}.\n"
+        f"Error: the gate of release {releases.old} in staging failed (1 of 1 checks: "
+        f"endpoint); the record is {body['key']}.\n"
     )

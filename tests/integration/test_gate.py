@@ -27,6 +27,7 @@ from onnx import TensorProto
 
 from orchestrator.cli import cli
 from orchestrator.core.golden import golden_path, write_golden
+from orchestrator.deploy.gate_checks import find_baseline
 from orchestrator.releases.environments import set_environment
 from orchestrator.releases.gate_records import gate_records, write_gate_record
 from orchestrator.releases.manifest import build_release, release_prefix
@@ -75,6 +76,40 @@ def _write_text_version(repo: Path, name: str) -> None:
     )
 
 
+# A python-backend model that answers correctly but only after SLOW_S seconds: the golden
+# smoke (20 s budget) and bench's first request pass, while no request of the load can
+# complete inside a level's windows (0.1 s warm-up + 3 x 0.3 s).
+SLOW_S = 2.5
+SLOW_MODEL = f"""import time
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def execute(self, requests):
+        time.sleep({SLOW_S})
+        answers = []
+        for request in requests:
+            x = pb_utils.get_input_tensor_by_name(request, "x").as_numpy()
+            answers.append(pb_utils.InferenceResponse([pb_utils.Tensor("y", x.copy())]))
+        return answers
+"""
+
+
+def _write_slow_version(repo: Path, name: str) -> None:
+    folder = repo / name / "1"
+    folder.mkdir(parents=True)
+    (folder / "model.py").write_text(SLOW_MODEL)
+    write_golden(golden_path(folder), {"x": GOLDEN_X[:1]}, {"y": GOLDEN_X[:1]})
+    (repo / name / "config.pbtxt").write_text(
+        f'name: "{name}"\nbackend: "python"\nmax_batch_size: 8\n'
+        'input [ { name: "x" data_type: TYPE_FP32 dims: [ 4 ] } ]\n'
+        'output [ { name: "y" data_type: TYPE_FP32 dims: [ 4 ] } ]\n'
+        "instance_group [ { kind: KIND_CPU count: 1 } ]\n"
+    )
+
+
 def _releases(
     tmp_path: Path, model: str, *, kind: str = "good", dest: Dest | None = None
 ) -> Releases:
@@ -93,6 +128,8 @@ def _releases(
         write_golden(golden_path(repo / model / "1"), {"x": GOLDEN_X}, expected)
     elif kind == "text":
         _write_text_version(repo, model)
+    elif kind == "slow":
+        _write_slow_version(repo, model)
     else:
         write_affine_version(repo, model, 1)
     release = build_release(repo)
@@ -379,3 +416,31 @@ def test_a_server_that_dies_during_the_load_fails_the_gate_with_the_load_error(
     assert [level["concurrency"] for level in body["bench"]["gate_gone"]["levels"]] == [1]
     assert "p99 latency" in {c["name"] for c in body["checks"]}
     assert [r.passed for r in gate_records(releases.store, releases.new, "staging")] == [False]
+
+
+@pytest.mark.timeout(180)
+def test_a_release_too_slow_to_complete_a_request_fails_with_nothing_measured(
+    triton_server: TritonServer, triton_repo: Path, tmp_path: Path
+) -> None:
+    releases = _releases(tmp_path, "gate_sleepy", kind="slow")
+    _serve(triton_server, triton_repo, tmp_path, "gate_sleepy")
+
+    result = _invoke(
+        RecordingRunner(), gate_args(releases.url, write_gates(tmp_path), *_direct(triton_server))
+    )
+
+    assert result.exit_code == 1, result.output
+    body = json.loads(result.stdout)
+    assert body["passed"] is False
+    assert _failed(body) == {"measured requests"}
+    nothing = next(c for c in body["checks"] if c["name"] == "measured requests")
+    assert nothing["measured"] == 0 and nothing["budget"] == 10
+    assert nothing["detail"].startswith("nothing measured: 0 request(s) completed")
+    # No p99 of 0 ms and no throughput of 0 was judged (or passed).
+    assert not {"p99 latency", "throughput"} & {c["name"] for c in body["checks"]}
+    assert "nothing measured" in result.stderr
+    [record] = gate_records(releases.store, releases.new, "staging")
+    assert record.passed is False
+    # Even written as passing, that measurement is no baseline for the next release.
+    write_gate_record(releases.store, releases.new, "staging", {**record.body, "passed": True})
+    assert find_baseline(releases.store, releases.new, "staging") is None
