@@ -170,7 +170,7 @@ def test_promoting_an_environment_to_itself_is_a_usage_error(promotion: Promotio
     assert runner.calls == []
 
 
-def test_a_forced_promotion_records_who_and_why_before_a_deploy_that_fails(
+def test_a_failed_forced_promotion_records_the_attempt_and_authorizes_nothing(
     dest: Dest, tmp_path: Path
 ) -> None:
     promotion = make_promotion(tmp_path, dest.url, "promote_unit", endpoint_url=dest.endpoint_url)
@@ -201,22 +201,52 @@ def test_a_forced_promotion_records_who_and_why_before_a_deploy_that_fails(
     assert f"namespace: {NS}" in rendered
     assert f"triton-orchestrator/release: {promotion.new}" in rendered
     assert pointer(promotion) == before
+    # The attempt is recorded, after the target was tried, as a failure that says forced.
     [record] = gate_records(promotion.store, promotion.new, "staging")
     assert record.key.startswith(f"gates/{promotion.new}/staging/")
-    assert (record.passed, record.forced) == (True, True)
+    assert (record.passed, record.forced) == (False, True)
     body = dict(record.body)
     assert body.pop("created")
+    assert "no GPU limit" in body.pop("error")
     assert body == {
         "format": 1,
         "release": promotion.new,
         "environment": "staging",
-        "passed": True,
+        "passed": False,
         "forced": True,
         "reason": "gate host down",
         "by": ACTOR,
         "promoted_to": "production",
+        "target_checked": False,
     }
     assert gate_records(promotion.store, promotion.new, "production") == []
+
+    # A later promotion without --force is refused before any kubectl call.
+    later = RecordingRunner()
+    result = invoke(later, promotion.args("--url", "127.0.0.1:1", "--no-gate"))
+    assert_failed(result, f"Release {promotion.new} has no passing gate record in staging")
+    assert later.calls == []
+
+
+def test_a_passing_forced_record_never_authorizes_an_unforced_promotion(
+    promotion: Promotion,
+) -> None:
+    # What a forced promotion to another environment that succeeded leaves behind.
+    body = {"passed": True, "forced": True, "reason": "hotfix", "promoted_to": "canary"}
+    forced = write_gate_record(promotion.store, promotion.new, "staging", body)
+    before = pointer(promotion)
+    runner = RecordingRunner()
+
+    result = invoke(runner, promotion.args("--url", "127.0.0.1:1", "--no-gate"))
+
+    assert_failed(
+        result,
+        f"Release {promotion.new} has no passing gate record in staging",
+        f"(the newest: {forced.key}); 1 of them forced: a forced record (promote --force) "
+        "authorizes only the promotion that wrote it, never a later one",
+    )
+    assert runner.calls == []
+    assert pointer(promotion) == before
 
 
 def test_a_failed_rollout_is_undone_and_production_keeps_its_pointer(
@@ -330,7 +360,9 @@ def test_a_forced_dry_run_writes_no_record(promotion: Promotion) -> None:
     result = invoke(runner, promotion.args("--force", "--reason", "hotfix", "--dry-run"))
     assert result.exit_code == 0, result.output
     assert runner.lines == [RENDER]
-    assert "# allowed by   a forced record in staging (not written: dry run)" in result.stdout
+    assert (
+        "# allowed by   --force: a forced record in staging (not written: dry run)" in result.stdout
+    )
     assert gate_records(promotion.store, promotion.new, "staging") == []
 
 
