@@ -64,7 +64,7 @@ from orchestrator.releases.stores.base import Store
 from orchestrator.serving.golden_probe import probe
 from orchestrator.serving.triton.flags import PRODUCTION_PORTS
 
-__all__ = ["GateCheck", "GateOptions", "GateResult", "run_gate"]
+__all__ = ["GateCheck", "GateOptions", "GateResult", "check_gate_config", "run_gate"]
 
 logger = logging.getLogger(__name__)
 
@@ -188,8 +188,7 @@ def run_gate(
             "release the environment runs (leave out --release)."
         )
     release = _read_release(store, release_id)
-    config = load_gate_config(options.gates)
-    config.check_models((m.name for m in release.models), release_id)
+    config = check_gate_config(store, release_id, options.gates)
     # An overlay that does not render is a setup error, not a verdict on the release.
     namespace = (
         render_mod.render(runner, options.manifests, environment).namespace
@@ -251,6 +250,26 @@ def run_gate(
     record = write_gate_record(store, release_id, environment, body)
     logger.info("Gate of %s in %s: %s", release_id, environment, "passed" if passed else "failed")
     return GateResult(passed, environment, release_id, replaced, tuple(run.checks), record)
+
+
+def check_gate_config(store: Store, release_id: str, gates: Path) -> GateConfig:
+    """Read ``gates`` and check it against the release: its model names and time budget.
+
+    Raises:
+        ConfigError: the file is wrong, names a model the release does not serve, or its
+            levels add up to more than ``gate_config.MAX_GATE_S`` for this release.
+        GateError, StorageError: the release cannot be read from the store.
+
+    Example:
+        >>> check_gate_config(store, "3f1c", Path("deployment/gates.yaml"))  # doctest: +SKIP
+        GateConfig(path=PosixPath('deployment/gates.yaml'), ...)
+    """
+    release = _read_release(store, release_id)
+    config = load_gate_config(gates)
+    served = [model.name for model in release.models]
+    config.check_models(served, release_id)
+    config.check_time(served, release_id)
+    return config
 
 
 def _levels(report: Any) -> list[Any]:
@@ -332,8 +351,15 @@ def _measure(
         run.checks.append(GateCheck("metrics", False, detail=str(exc)))
         run.notes.append("Triton's counters could not be read: the load was skipped.")
         return
+    # The load's time budget, derived from the levels (checked against MAX_GATE_S).
+    budget_s = config.time_budget_s(m.name for m in release.models)
+    deadline = time.monotonic() + budget_s
     for model in release.models:
         budget = config.budget(model.name)
+        if time.monotonic() > deadline:
+            detail = f"the gate's load took over its time budget of {budget_s:.0f} s: not loaded"
+            run.checks.append(GateCheck("time budget", False, model.name, detail=detail))
+            continue
         say(
             f"Load on {model.name}: concurrency {', '.join(map(str, budget.concurrency))}, "
             f"{budget.max_windows} x {budget.window_s:g} s windows each"

@@ -6,7 +6,8 @@ Triton's counters before and after) and the replaced release's newest passing re
 
 Check names (one vocabulary for the record, the table and the job summary):
 ``golden smoke``, ``endpoint``, ``load``, ``measured requests``, ``p99 latency``,
-``throughput``, ``failed requests``, ``metrics``, ``failure counter``, ``queue time``.
+``throughput``, ``failed requests``, ``metrics``, ``failure counter``, ``queue time``,
+``time budget``.
 
 A level that completed fewer than ``min_requests`` requests measured nothing: it fails
 ``measured requests`` ("nothing measured") and its p99 and throughput are not judged

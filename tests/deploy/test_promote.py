@@ -414,3 +414,32 @@ def test_the_library_refuses_a_force_without_reason_too(
         )
     assert runner.calls == []
     assert gate_records(promotion.store, promotion.new, "staging") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("defaults:\n  p99: 5\n", "unknown key defaults.p99."),
+        ("models:\n  not_served:\n    p99_ms: 5\n", "models.not_served names a model that"),
+    ],
+    ids=["wrong-key", "model-the-release-does-not-serve"],
+)
+def test_a_bad_gates_file_is_a_configuration_error_before_anything_deploys(
+    promotion: Promotion, tmp_path: Path, text: str, says: str
+) -> None:
+    passed(promotion, promotion.new)
+    before = pointer(promotion)
+    gates = tmp_path / "gates.yaml"
+    gates.write_text(text)
+    runner = RecordingRunner()
+
+    result = invoke(
+        runner,
+        promotion.args(
+            "--gates", str(gates), "--url", "127.0.0.1:1", "--metrics-url", "127.0.0.1:2"
+        ),
+    )
+
+    assert_failed(result, says, "(a configuration error: nothing was gated)", exit_code=2)
+    assert runner.calls == []
+    assert pointer(promotion) == before
