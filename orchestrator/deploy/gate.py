@@ -9,7 +9,9 @@ Against the release the environment pointer names (``run_gate``):
    ``deployment/gates.yaml``: p99 latency against its budget, throughput against a
    fraction of what the replaced release measured at the same concurrency in the same
    environment (its newest passing gate record; without one the check says "no
-   baseline" and passes), failed requests against ``max_failures``;
+   baseline" and passes; a failing level is measured a second time before it fails,
+   ``gate_load``), failed requests against ``max_failures``, and at least
+   ``min_requests`` completed per level ("nothing measured" otherwise);
 3. the counters again: per model version, ``nv_inference_request_failure`` may not move
    more than ``max_failures``, and the average queue time per request (delta
    ``nv_inference_queue_duration_us`` / delta ``nv_inference_request_success``) must stay
@@ -39,19 +41,12 @@ from typing import Any
 from orchestrator.client.metrics import scrape_metrics
 from orchestrator.core.golden import GOLDEN_FILENAME
 from orchestrator.deploy import render as render_mod
-from orchestrator.deploy.gate_checks import (
-    Baseline,
-    GateCheck,
-    find_baseline,
-    level_checks,
-    metric_checks,
-)
+from orchestrator.deploy.gate_checks import Baseline, GateCheck, find_baseline, metric_checks
 from orchestrator.deploy.gate_config import DEFAULT_GATES, GateConfig, load_gate_config
+from orchestrator.deploy.gate_load import load_model
 from orchestrator.deploy.kubectl import KubectlRunner, forward_ports
 from orchestrator.deploy.release_files import fetch_probe_files
 from orchestrator.errors import ConfigError, GateError, OrchestratorError
-from orchestrator.performance.bench import bench
-from orchestrator.performance.options import BenchOptions
 from orchestrator.releases.environments import read_environment
 from orchestrator.releases.gate_records import GateRecord, write_gate_record
 from orchestrator.releases.manifest import (
@@ -366,21 +361,12 @@ def _measure(
         )
         newest = golden / model.name / str(max(model.versions)) / GOLDEN_FILENAME
         try:
-            options = BenchOptions(
-                url,
-                model.name,
-                concurrency=budget.concurrency,
-                window_s=budget.window_s,
-                warmup_s=budget.warmup_s,
-                max_windows=budget.max_windows,
-                golden=newest,
-            )
-            measured = bench(options, engine="orchestrator")
+            load = load_model(url, model.name, budget, newest, baseline, no_baseline)
         except OrchestratorError as exc:
             run.checks.append(GateCheck("load", False, model.name, detail=str(exc)))
             continue
-        run.bench[model.name] = measured.as_dict()
-        run.checks += level_checks(model.name, measured, budget, baseline, no_baseline)
+        run.bench[model.name] = load.report
+        run.checks += load.checks
     try:
         after = scrape_metrics(metrics_url)
     except OrchestratorError as exc:

@@ -245,6 +245,11 @@ def test_a_throughput_below_the_replaced_release_fails(
     assert _failed(body) == {"throughput"}
     throughput = next(c for c in body["checks"] if c["name"] == "throughput")
     assert throughput["budget"] == 0.8e9
+    # Measured twice before it failed, and it says so; the record keeps both.
+    assert "; confirmed by a second measurement: " in throughput["detail"]
+    assert [
+        level["concurrency"] for level in body["bench"]["gate_slow"]["confirmation"]["levels"]
+    ] == [1]
     assert body["baseline_record"] == baseline
     assert [r.passed for r in gate_records(releases.store, releases.new, "staging")] == [False]
     # The baseline (the replaced release's record) is untouched.
