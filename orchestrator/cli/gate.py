@@ -21,8 +21,9 @@ from orchestrator.cli.common import (
 from orchestrator.cli.deploy import kubectl_runner, progress_line
 from orchestrator.cli.output import gate as gate_output
 from orchestrator.cli.output.jsondata import echo_json
-from orchestrator.deploy.gate import GateOptions, run_gate
+from orchestrator.deploy.gate import GateOptions, GateResult, run_gate
 from orchestrator.deploy.gate_config import DEFAULT_GATES, GateConfig, load_gate_config
+from orchestrator.deploy.hints import store_args
 from orchestrator.deploy.render import DEFAULT_MANIFESTS
 from orchestrator.errors import ConfigError
 from orchestrator.releases import stores as storage
@@ -201,6 +202,7 @@ def gate_command(
             + f"); the record is {result.key}.",
             err=True,
         )
+        click.echo(_what_now(result, store_args(store)), err=True)
         raise click.exceptions.Exit(1)
 
 
@@ -245,3 +247,21 @@ def _config_summary(config: GateConfig, models: list[str] | None) -> str:
             f"{config.time_budget_s(models):.0f} s at most"
         )
     return "\n".join(lines)
+
+
+def _what_now(result: GateResult, store: str) -> str:
+    """What the environment runs after a failed gate, and a command that runs as printed."""
+    environment, release = result.environment, result.release_id
+    if result.replaced_release_id is None:
+        return (
+            f"{environment} now runs release {release}, which failed its gate; it is the "
+            f"first release there, so there is nothing to roll back to. Fix the release and "
+            f"deploy the next one (orchestrator deploy {store} --env {environment} --release "
+            f"ID, with an ID from orchestrator releases list {store}); until then "
+            f"{environment} serves {release}."
+        )
+    return (
+        f"{environment} still runs release {release}. To return it to release "
+        f"{result.replaced_release_id}, which it replaced: orchestrator rollback {store} "
+        f"--env {environment}"
+    )

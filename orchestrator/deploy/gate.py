@@ -44,6 +44,7 @@ from orchestrator.deploy import render as render_mod
 from orchestrator.deploy.gate_checks import Baseline, GateCheck, find_baseline, metric_checks
 from orchestrator.deploy.gate_config import DEFAULT_GATES, GateConfig, load_gate_config
 from orchestrator.deploy.gate_load import load_model
+from orchestrator.deploy.hints import store_args
 from orchestrator.deploy.kubectl import KubectlRunner, forward_ports
 from orchestrator.deploy.release_files import fetch_probe_files
 from orchestrator.errors import ConfigError, GateError, OrchestratorError
@@ -173,7 +174,7 @@ def run_gate(
         raise GateError(
             f"Environment {environment!r} has no pointer in {store.url}: nothing was deployed "
             f"there, so there is nothing to gate. Deploy first: orchestrator deploy "
-            f"{store.url} --env {environment} --release ID."
+            f"{store_args(store)} --env {environment} --release ID."
         )
     release_id = pointer.release_id
     if options.release_id is not None and options.release_id != release_id:
@@ -278,7 +279,7 @@ def _read_release(store: Store, release_id: str) -> Release:
     if found is None:
         raise GateError(
             f"The pointer names release {release_id}, but {store.url} has no {key}. Check "
-            f"orchestrator releases list {store.url}; deploy a complete release."
+            f"orchestrator releases list {store_args(store)}; deploy a complete release."
         )
     return parse_release_document(found.data, f"{store.url}/{key}")
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from orchestrator.deploy import rollout
+from orchestrator.deploy.hints import store_args
 from orchestrator.deploy.kubectl import KubectlRunner
 from orchestrator.errors import DeployError, GateError, OrchestratorError
 from orchestrator.releases.environments import read_environment
@@ -273,7 +274,7 @@ def _source_release(store: Store, source: str, release: str | None) -> str:
     if pointer is None:
         raise DeployError(
             f"Environment {source!r} has no pointer in {store.url}: there is no release "
-            f"to promote. Deploy one there first: orchestrator deploy {store.url} --env "
+            f"to promote. Deploy one there first: orchestrator deploy {store_args(store)} --env "
             f"{source} --release ID."
         )
     if release is not None and release != pointer.release_id:
@@ -306,7 +307,7 @@ def _passing_record(store: Store, release_id: str, source: str, target: str) -> 
         )
     raise GateError(
         f"Release {release_id} has no passing gate record in {source}: {found}. Nothing "
-        f"was done to {target}. Run the gate first: orchestrator gate {store.url} --env "
+        f"was done to {target}. Run the gate first: orchestrator gate {store_args(store)} --env "
         f"{source}; or, knowingly, promote with --force --reason TEXT."
     )
 

@@ -7,14 +7,17 @@ tests/integration/test_gate.py against a real Triton.
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
 from orchestrator.cli import cli
+from orchestrator.releases.environments import set_environment
 from orchestrator.releases.gate_records import gate_records
-from tests.deploy.conftest import Releases
+from tests.conftest import Dest
+from tests.deploy.conftest import Releases, make_release
 from tests.deploy.gates import GATES, REPOSITORY, gate_args, write_gates
 from tests.deploy.recording import RecordingRunner
 
@@ -121,6 +124,11 @@ def test_a_triton_that_cannot_be_reached_fails_the_gate_and_is_recorded(
     assert result.stderr.endswith(
         f"Error: the gate of release {releases.old} in staging failed (1 of 1 checks: "
         f"endpoint); the record is {body['key']}.\n"
+        f"staging now runs release {releases.old}, which failed its gate; it is the first "
+        "release there, so there is nothing to roll back to. Fix the release and deploy the "
+        f"next one (orchestrator deploy {releases.url} --env staging --release ID, with an ID "
+        f"from orchestrator releases list {releases.url}); until then staging serves "
+        f"{releases.old}.\n"
     )
 
 
@@ -179,3 +187,29 @@ def test_gate_without_store_or_check_config_is_a_usage_error() -> None:
 
     assert result.exit_code == 2
     assert "Give STORE and --env ENV" in result.stderr
+
+
+@pytest.mark.parametrize("dest", ["file", "s3"], indirect=True)
+def test_the_hints_after_a_failed_gate_run_as_printed(dest: Dest, tmp_path: Path) -> None:
+    store = dest.open()
+    old = make_release(tmp_path / "old", store, "hint_old")
+    new = make_release(tmp_path / "new", store, "hint_new")
+    set_environment(store, "staging", old)
+    set_environment(store, "staging", new, expected_release_id=old)
+    endpoint = ("--endpoint-url", dest.endpoint_url) if dest.endpoint_url else ()
+
+    # No forward_to: Triton cannot be reached, the gate fails.
+    result = invoke(RecordingRunner(), gate_args(dest.url, write_gates(tmp_path), *endpoint))
+
+    assert result.exit_code == 1, result.output
+    hint = result.stderr.splitlines()[-1]
+    command = f"orchestrator rollback {shlex.join([dest.url, *endpoint])} --env staging"
+    assert hint == (
+        f"staging still runs release {new}. To return it to release {old}, which it "
+        f"replaced: {command}"
+    )
+    # It runs as printed: the very line, pasted (the recording runner plays kubectl).
+    cluster = RecordingRunner({"get deployment/triton": [(1, "connection refused")]})
+    pasted = invoke(cluster, shlex.split(command)[1:])
+    assert pasted.exit_code == 1, pasted.output
+    assert "connection refused" in pasted.stderr  # it got as far as the cluster
