@@ -72,6 +72,7 @@ def test_only_failing_records_refuse_the_promotion_before_any_kubectl(
     before = pointer(promotion)
     write_gate_record(promotion.store, promotion.new, "staging", {"passed": False})
     newest = write_gate_record(promotion.store, promotion.new, "staging", {"passed": False})
+    endpoint = f" --endpoint-url {dest.endpoint_url}" if dest.endpoint_url else ""
     runner = RecordingRunner()
 
     result = invoke(runner, promotion.args("--url", "127.0.0.1:1", "--no-gate"))
@@ -82,7 +83,8 @@ def test_only_failing_records_refuse_the_promotion_before_any_kubectl(
         f"its 2 record(s) under {dest.url}/gates/{promotion.new}/staging/ all failed",
         newest.key,
         "Nothing was done to production",
-        f"orchestrator gate {dest.url} --env staging",
+        # The hint runs as printed: the store's endpoint goes with it.
+        f"orchestrator gate {dest.url}{endpoint} --env staging",
         "--force --reason TEXT",
     )
     assert runner.calls == []
