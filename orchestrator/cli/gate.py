@@ -236,7 +236,8 @@ def _config_summary(config: GateConfig, models: list[str] | None) -> str:
     levels = ", ".join(map(str, config.defaults.concurrency))
     lines = [
         f"{config.path}: OK",
-        f"defaults     concurrency {levels}; p99 {config.defaults.p99_ms:g} ms; "
+        f"defaults     concurrency {levels}; at most {config.defaults.max_server_ms:g} ms "
+        "per request inside Triton; "
         f"at least {config.defaults.min_requests} requests per level; "
         f"{config.defaults.time_s:.0f} s of load per model at most",
         f"overrides    {', '.join(config.models) or 'none'}",

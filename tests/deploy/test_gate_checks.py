@@ -54,12 +54,13 @@ def test_a_load_that_stopped_early_fails_with_its_error_and_keeps_the_levels_mea
 
     assert [(c.name, c.concurrency, c.passed) for c in checks] == [
         ("load", None, False),
+        ("server latency", 1, True),
         ("p99 latency", 1, True),
         ("throughput", 1, True),
         ("failed requests", 1, True),
     ]
     assert checks[0].detail == "Stopped at concurrency 4: Triton stopped answering"
-    assert checks[2].detail == "infer/s; no baseline: the first release"
+    assert checks[3].detail == "infer/s; no baseline: the first release"
 
 
 def test_failed_requests_over_the_budget_fail_and_name_the_first_failure() -> None:
@@ -162,6 +163,7 @@ def test_a_level_with_fewer_completed_requests_than_the_minimum_measured_nothing
         ("failed requests", 1, True),
         ("measured requests", 4, False),
         ("failed requests", 4, True),
+        ("server latency", 8, True),
         ("p99 latency", 8, True),
         ("throughput", 8, True),
         ("failed requests", 8, True),
@@ -252,3 +254,28 @@ def test_a_throughput_fail_without_a_usable_second_measurement_stands_and_says_w
     throughput = next(c for c in confirmed if c.name == "throughput")
     assert not throughput.passed
     assert throughput.detail.endswith("; a second measurement was tried: could not run: gone")
+
+
+def test_the_latency_verdict_is_triton_s_own_time_and_the_client_p99_is_judged_only_if_set() -> (
+    None
+):
+    # A slow round trip (p99 900 ms at the client) over a fast server (0.6 ms inside).
+    report = _report(_level(1, p99_ms=900.0))
+
+    default = level_checks("m", report, ModelBudget(max_server_ms=1.0), None, "none")
+    strict = level_checks("m", report, ModelBudget(max_server_ms=0.5, p99_ms=250.0), None, "")
+
+    server, p99 = default[0], default[1]
+    assert (server.name, server.passed, server.measured, server.budget) == (
+        "server latency",
+        True,
+        0.6,
+        1.0,
+    )
+    assert server.detail.startswith("ms per request inside Triton (queue 0.10 + compute 0.50")
+    assert (p99.name, p99.passed, p99.measured, p99.budget) == ("p99 latency", True, 900.0, None)
+    assert p99.detail.endswith("round trip included: reported, not judged (p99_ms unset)")
+    assert [(c.name, c.passed) for c in strict[:2]] == [
+        ("server latency", False),
+        ("p99 latency", False),
+    ]

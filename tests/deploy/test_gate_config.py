@@ -19,7 +19,7 @@ def test_the_shipped_gates_file_states_the_built_in_defaults() -> None:
     # The file's comments say that what it leaves out comes from these same values.
     assert config.defaults == ModelBudget()
     assert config.budget("cancer_mlp") == ModelBudget()
-    assert config.budget("digits_cnn") == ModelBudget(p99_ms=400.0)
+    assert config.budget("digits_cnn") == ModelBudget(max_server_ms=200.0)
     assert config.text == (ROOT / DEFAULT_GATES).read_text()
 
 
