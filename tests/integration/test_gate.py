@@ -35,6 +35,7 @@ from orchestrator.releases.stores import open_store
 from orchestrator.releases.sync import sync_release
 from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
 from tests.conftest import Dest, make_dest
+from tests.delay_proxy import delaying_proxy
 from tests.deploy.conftest import Releases, make_release
 from tests.deploy.gates import FAST, gate_args, write_gates
 from tests.deploy.recording import RecordingRunner
@@ -447,3 +448,45 @@ def test_a_release_too_slow_to_complete_a_request_fails_with_nothing_measured(
     # Even written as passing, that measurement is no baseline for the next release.
     write_gate_record(releases.store, releases.new, "staging", {**record.body, "passed": True})
     assert find_baseline(releases.store, releases.new, "staging") is None
+
+
+@pytest.mark.timeout(180)
+def test_a_50_ms_round_trip_to_the_cluster_does_not_change_the_verdict(
+    triton_server: TritonServer, triton_repo: Path, tmp_path: Path
+) -> None:
+    releases = _releases(tmp_path, "gate_far")
+    _serve(triton_server, triton_repo, tmp_path, "gate_far")
+    # A latency budget a 50 ms round trip alone would break, were it judged at the client.
+    gates = write_gates(
+        tmp_path,
+        "defaults:\n  concurrency: [1]\n  window_s: 0.5\n  warmup_s: 0.1\n  max_server_ms: 40\n",
+    )
+    metrics = ("--metrics-url", triton_server.metrics_address, "--format", "json")
+
+    near = _invoke(
+        RecordingRunner(),
+        gate_args(releases.url, gates, "--url", triton_server.http_url, *metrics),
+    )
+    with delaying_proxy(triton_server.http_url, 0.05) as far_url:
+        far = _invoke(RecordingRunner(), gate_args(releases.url, gates, "--url", far_url, *metrics))
+
+    assert (near.exit_code, far.exit_code) == (0, 0), far.output
+    near_body, far_body = json.loads(near.stdout), json.loads(far.stdout)
+    verdicts = [
+        [(c["name"], c["concurrency"], c["passed"]) for c in body["checks"]]
+        for body in (near_body, far_body)
+    ]
+    assert verdicts[0] == verdicts[1]
+    assert near_body["passed"] is far_body["passed"] is True
+
+    def check(body: dict[str, object], name: str) -> dict[str, object]:
+        checks = body["checks"]
+        assert isinstance(checks, list)
+        found: dict[str, object] = next(c for c in checks if c["name"] == name)
+        return found
+
+    # The delay was there (every request through the proxy took 50 ms more at the client),
+    # and the server-side figure the verdict rests on did not see it.
+    assert check(far_body, "p99 latency")["measured"] >= 50  # type: ignore[operator]
+    assert check(near_body, "p99 latency")["measured"] < 40  # type: ignore[operator]
+    assert check(far_body, "server latency")["measured"] < 40  # type: ignore[operator]
