@@ -47,7 +47,7 @@ pytestmark = pytest.mark.integration
 NS = "triton-staging"
 RENDER = "kubectl kustomize TMP"
 FORWARD = f"kubectl port-forward --namespace {NS} svc/triton PORT:8000 PORT:8002"
-MEASURED = {"golden smoke", "p99 latency", "throughput", "failed requests"}
+MEASURED = {"golden smoke", "server latency", "p99 latency", "throughput", "failed requests"}
 COUNTED = {"failure counter", "queue time"}
 
 
