@@ -34,7 +34,7 @@ from typing import Any
 from orchestrator.deploy import rollout
 from orchestrator.deploy.hints import store_args
 from orchestrator.deploy.kubectl import KubectlRunner
-from orchestrator.errors import DeployError, GateError, OrchestratorError
+from orchestrator.errors import DeployError, GateError, OrchestratorError, StorageError
 from orchestrator.releases.environments import read_environment
 from orchestrator.releases.gate_records import (
     gate_records,
@@ -241,7 +241,11 @@ def _forced_record(
         record = write_gate_record(store, release_id, source, body)
     except OrchestratorError as exc:
         if failure is None:
-            raise
+            raise StorageError(
+                f"Release {release_id} was promoted to {target} (--force), but its forced "
+                f"record could not be written to {store.url}: {exc} Write access to the store "
+                "is needed for the audit trail; the promotion itself stands."
+            ) from exc
         logger.error("Could not record the failed forced promotion of %s: %s", release_id, exc)
         return None
     logger.warning(
