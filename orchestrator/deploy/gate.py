@@ -375,7 +375,7 @@ def _measure(
         return
     versions = [(m.name, str(v)) for m in release.models for v in m.versions]
     budgets = {m.name: config.budget(m.name) for m in release.models}
-    checks, deltas = metric_checks(versions, before, after, budgets)
+    checks, deltas = metric_checks(versions, before, after, budgets, baseline)
     run.checks += checks
     run.metrics = {key: delta.as_dict() for key, delta in deltas.items()}
 

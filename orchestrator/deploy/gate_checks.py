@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from orchestrator.client.metrics import ModelCounters
@@ -74,11 +74,15 @@ def _round(value: float | None) -> float | None:
 
 @dataclass(frozen=True)
 class Baseline:
-    """What the replaced release measured: throughput per model and concurrency."""
+    """What the replaced release measured: throughput and queue time per request, per model.
+
+    ``queue_us`` is empty when its record holds no counters.
+    """
 
     release_id: str
     record_key: str
     throughput: Mapping[str, Mapping[int, float]]
+    queue_us: Mapping[str, float] = field(default_factory=dict)
 
 
 def find_baseline(store: Store, replaced: str | None, environment: str) -> Baseline | None:
@@ -113,7 +117,7 @@ def find_baseline(store: Store, replaced: str | None, environment: str) -> Basel
             logger.info("Not a throughput baseline (nothing measured): %s", record.key)
             continue
         logger.info("Throughput baseline: %s", record.key)
-        return Baseline(replaced, record.key, throughput)
+        return Baseline(replaced, record.key, throughput, _recorded_queue(record.body))
     return None
 
 
@@ -121,6 +125,21 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value) if math.isfinite(value) else None
+
+
+def _recorded_queue(body: Mapping[str, Any]) -> dict[str, float]:
+    """Per model, the highest average queue time per request a record's counters show."""
+    metrics = body.get("metrics")
+    queue: dict[str, float] = {}
+    for key, delta in metrics.items() if isinstance(metrics, dict) else ():
+        if not isinstance(key, str) or "/" not in key or not isinstance(delta, dict):
+            continue
+        value, success = _number(delta.get("queue_us_per_request")), _number(delta.get("success"))
+        if value is None or value < 0 or not success or success <= 0:
+            continue
+        model = key.rsplit("/", 1)[0]
+        queue[model] = max(queue.get(model, 0.0), value)
+    return queue
 
 
 def _recorded_min_requests(body: Mapping[str, Any], model: str) -> float:
@@ -337,8 +356,14 @@ def metric_checks(
     before: Mapping[tuple[str, str], ModelCounters],
     after: Mapping[tuple[str, str], ModelCounters],
     budgets: Mapping[str, ModelBudget],
+    baseline: Baseline | None = None,
 ) -> tuple[list[GateCheck], dict[str, ModelCounters]]:
     """Failure counter and queue time per served version, from Triton's counters.
+
+    The queue-time budget is ``max_queue_us``, or ``max_queue_ratio`` x what the replaced
+    release's gate saw in the same environment when that is higher: live traffic on the
+    pod (production) moves queue time for both releases alike, so a healthy release is
+    not failed by the load it shares with its predecessor.
 
     Returns:
         The checks, and the counter deltas by ``model/version``.
@@ -375,17 +400,31 @@ def metric_checks(
             )
         )
         average = delta.queue_us_per_request
+        allowed, why = _queue_budget(model, budget, baseline)
         checks.append(
             GateCheck(
                 "queue time",
-                average is None or average <= budget.max_queue_us,
+                average is None or average <= allowed,
                 model,
                 version,
                 measured=average,
-                budget=budget.max_queue_us,
-                detail="µs per request (queue duration / successes)"
+                budget=allowed,
+                detail=f"µs per request (queue duration / successes){why}"
                 if average is not None
                 else "no request of the load reached this version: nothing to average",
             )
         )
     return checks, deltas
+
+
+def _queue_budget(model: str, budget: ModelBudget, baseline: Baseline | None) -> tuple[float, str]:
+    before = baseline.queue_us.get(model) if baseline is not None else None
+    if baseline is None or before is None or budget.max_queue_ratio == 0:
+        return budget.max_queue_us, ""
+    relative = before * budget.max_queue_ratio
+    if relative <= budget.max_queue_us:
+        return budget.max_queue_us, ""
+    return relative, (
+        f"; {budget.max_queue_ratio:g} x {before:.1f} seen by release {baseline.release_id} "
+        f"(above max_queue_us {budget.max_queue_us:g})"
+    )

@@ -12,6 +12,7 @@ The file (see the shipped one for every key, commented)::
       min_throughput_ratio: 0.8   # of what the replaced release measured at that level
       max_failures: 0             # failed requests per level, and failure-counter moves
       max_queue_us: 20000         # average queue time per request (Triton's counters)
+      max_queue_ratio: 1.5        # or this x the replaced release's, when that is higher
       min_requests: 10            # completed requests a level needs, else "nothing measured"
     models:
       digits_cnn:
@@ -76,6 +77,7 @@ class ModelBudget:
     min_throughput_ratio: float = 0.8
     max_failures: int = 0
     max_queue_us: float = 20_000.0
+    max_queue_ratio: float = 1.5
     min_requests: int = 10
 
     @property
@@ -197,6 +199,10 @@ _KEYS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "min_throughput_ratio": (_number(0.0, 1.0), "a fraction from 0 to 1 (0 turns it off)"),
     "max_failures": (_integer(0, 1_000_000_000), "an integer 0 or above"),
     "max_queue_us": (_number(0.0, 3.6e9), "microseconds, 0 or above"),
+    "max_queue_ratio": (
+        _number(0.0, 100.0),
+        "a ratio from 0 to 100 of the replaced release's queue time (0 turns it off)",
+    ),
     "min_requests": (
         _integer(1, 1_000_000),
         "an integer from 1 to 1000000 (completed requests a level must measure)",

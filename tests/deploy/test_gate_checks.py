@@ -11,6 +11,7 @@ from pathlib import Path
 from orchestrator.client.metrics import ModelCounters
 from orchestrator.deploy.gate_checks import (
     Baseline,
+    GateCheck,
     confirm_throughput,
     find_baseline,
     level_checks,
@@ -279,3 +280,37 @@ def test_the_latency_verdict_is_triton_s_own_time_and_the_client_p99_is_judged_o
         ("server latency", False),
         ("p99 latency", False),
     ]
+
+
+def test_live_traffic_queue_time_is_judged_against_the_replaced_release(tmp_path: Path) -> None:
+    store = open_store((tmp_path / "store").as_uri())
+    body = {
+        "passed": True,
+        "bench": {"m": {"levels": [{"concurrency": 1, "throughput_per_s": 900.0}]}},
+        # What the replaced release's gate saw: 30 ms of queue per request (a busy pod).
+        "metrics": {
+            "m/3": {"success": 500, "queue_us_per_request": 30_000.0},
+            "m/2": {"success": 0, "queue_us_per_request": None},
+        },
+    }
+    write_gate_record(store, "r0", "staging", body)
+    baseline = find_baseline(store, "r0", "staging")
+    assert baseline is not None and baseline.queue_us == {"m": 30_000.0}
+    before = {("m", "4"): ModelCounters()}
+
+    def queue_check(queue_us: float, base: Baseline | None, ratio: float = 1.5) -> GateCheck:
+        after = {("m", "4"): ModelCounters(success=100, queue_duration_us=100 * queue_us)}
+        budgets = {"m": ModelBudget(max_queue_us=20_000.0, max_queue_ratio=ratio)}
+        checks, _ = metric_checks([("m", "4")], before, after, budgets, base)
+        return checks[1]
+
+    shared = queue_check(35_000.0, baseline)
+    assert (shared.name, shared.passed, shared.budget) == ("queue time", True, 45_000.0)
+    assert shared.detail.endswith("; 1.5 x 30000.0 seen by release r0 (above max_queue_us 20000)")
+    assert not queue_check(50_000.0, baseline).passed
+    # Without the replaced release's figure, or with the ratio off: the absolute budget.
+    assert (queue_check(35_000.0, None).passed, queue_check(35_000.0, None).budget) == (
+        False,
+        20_000.0,
+    )
+    assert not queue_check(35_000.0, baseline, ratio=0).passed
