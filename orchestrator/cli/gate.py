@@ -17,17 +17,34 @@ from orchestrator.cli.common import (
     HostPort,
     endpoint_url_option,
     format_option,
-    store_argument,
 )
 from orchestrator.cli.deploy import kubectl_runner, progress_line
 from orchestrator.cli.output import gate as gate_output
 from orchestrator.cli.output.jsondata import echo_json
-from orchestrator.deploy.gate import GateOptions, run_gate
-from orchestrator.deploy.gate_config import DEFAULT_GATES
+from orchestrator.deploy.gate import GateOptions, GateResult, run_gate
+from orchestrator.deploy.gate_config import DEFAULT_GATES, GateConfig, load_gate_config
+from orchestrator.deploy.hints import store_args
 from orchestrator.deploy.render import DEFAULT_MANIFESTS
+from orchestrator.errors import ConfigError
 from orchestrator.releases import stores as storage
 
-__all__ = ["gate_command", "gates_option", "metrics_url_option"]
+__all__ = ["ConfigProblem", "config_problem", "gate_command", "gates_option", "metrics_url_option"]
+
+
+class ConfigProblem(click.ClickException):
+    """A wrong gates file or option: exit 2, never read as a failed gate (exit 1).
+
+    CI rolls staging back when the gate step exits 1; a configuration error says nothing
+    about the release, so it must not trigger that rollback.
+    """
+
+    exit_code = 2
+
+
+def config_problem(exc: ConfigError) -> ConfigProblem:
+    """The CLI's form of a ``ConfigError`` from the gates file or the gate's options."""
+    return ConfigProblem(f"{exc} (a configuration error: nothing was gated)")
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -50,12 +67,24 @@ def metrics_url_option(help_text: str) -> Callable[[F], F]:
 
 
 @click.command("gate")
-@store_argument()
+@click.argument("store_url", metavar="[STORE]", required=False)
 @click.option(
     "--env",
     "environment",
-    required=True,
-    help="The environment: its pointer in STORE names the release gated.",
+    help="The environment: its pointer in STORE names the release gated (needed with STORE).",
+)
+@click.option(
+    "--check-config",
+    is_flag=True,
+    help="Only check --gates (keys, values, time budget; with --repo, model names) and "
+    "exit: 0 when good, 2 when not. Needs no STORE, cluster or Triton.",
+)
+@click.option(
+    "--repo",
+    "repository",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    metavar="DIRECTORY",
+    help="With --check-config: the model repository whose models the gate will measure.",
 )
 @click.option(
     "--release",
@@ -92,8 +121,10 @@ def metrics_url_option(help_text: str) -> Callable[[F], F]:
     choices=("table", "json", "markdown"),
 )
 def gate_command(
-    store_url: str,
-    environment: str,
+    store_url: str | None,
+    environment: str | None,
+    check_config: bool,
+    repository: Path | None,
     release_id: str | None,
     url: str | None,
     metrics_url: str | None,
@@ -107,16 +138,32 @@ def gate_command(
 
     Golden-smoke-tests every served version, runs a short closed-loop load per model at
     the levels of --gates (p99 latency budget, throughput against the release it
-    replaced, no failed requests), and reads Triton's own per-version counters before
-    and after (no failures, queue time within budget). Writes a record to STORE
-    (gates/<release>/<env>/...), passed or not; exits 1 when any check failed.
+    replaced, no failed requests, at least min_requests completed per level), and reads
+    Triton's own per-version counters before and after (no failures, queue time within
+    budget). Writes a record to STORE (gates/<release>/<env>/...), passed or not; exits
+    1 when any check failed, 2 for a usage or gates-file error (nothing gated).
 
     Triton is reached through kubectl port-forward svc/triton (ports 8000 and 8002 in one
     forward, so both come from the same pod), or at --url and --metrics-url.
 
+    --check-config only reads --gates and exits (before anything is deployed, in CI's
+    build job): orchestrator gate --check-config --gates deployment/gates.yaml --repo
+    model_repository
+
     Example:
         orchestrator gate s3://models/prod --env staging --format markdown
     """
+    if check_config:
+        _check_config(gates, repository, store_url)
+        return
+    if store_url is None or environment is None:
+        raise click.UsageError(
+            "Give STORE and --env ENV (the environment whose release is gated), e.g. "
+            "orchestrator gate s3://models/prod --env staging; or --check-config to only "
+            "check the gates file."
+        )
+    if repository is not None:
+        raise click.UsageError("--repo goes with --check-config only.")
     if (url is None) != (metrics_url is None):
         raise click.UsageError(
             "--url and --metrics-url go together: the HTTP and the metrics port of the same "
@@ -124,10 +171,16 @@ def gate_command(
             "to port-forward svc/triton."
         )
     store = storage.open_store(store_url, endpoint_url=endpoint_url)
-    options = GateOptions(gates, manifests, url, metrics_url, release_id, smoke_timeout_s)
-    result = run_gate(
-        store, environment, runner=kubectl_runner(), options=options, progress=progress_line
-    )
+    try:
+        options = GateOptions(gates, manifests, url, metrics_url, release_id, smoke_timeout_s)
+    except ConfigError as exc:
+        raise config_problem(exc) from exc
+    try:
+        result = run_gate(
+            store, environment, runner=kubectl_runner(), options=options, progress=progress_line
+        )
+    except ConfigError as exc:
+        raise config_problem(exc) from exc
     if output_format == "json":
         echo_json(result)
     elif output_format == "markdown":
@@ -135,10 +188,81 @@ def gate_command(
     else:
         gate_output.print_gate(result)
     if not result.passed:
-        failed = sum(not check.passed for check in result.checks)
+        failed = [check for check in result.checks if not check.passed]
+        names = ", ".join(dict.fromkeys(check.name for check in failed)) or "nothing measured"
+        nothing = any(check.detail.startswith("nothing measured") for check in failed)
         click.echo(
             f"Error: the gate of release {result.release_id} in {environment} failed "
-            f"({failed} of {len(result.checks)} checks); the record is {result.key}.",
+            f"({len(failed)} of {len(result.checks)} checks: {names}"
+            + (
+                "; nothing measured: too few requests completed inside the windows"
+                if nothing
+                else ""
+            )
+            + f"); the record is {result.key}.",
             err=True,
         )
+        click.echo(_what_now(result, store_args(store)), err=True)
         raise click.exceptions.Exit(1)
+
+
+def _check_config(gates: Path, repository: Path | None, store_url: str | None) -> None:
+    if store_url is not None:
+        raise click.UsageError(
+            "--check-config reads only the gates file: leave out STORE (and --env), e.g. "
+            "orchestrator gate --check-config --gates deployment/gates.yaml."
+        )
+    try:
+        config = load_gate_config(gates)
+        models = _models(repository) if repository is not None else None
+        if models is not None:
+            config.check_models(models, f"built from {repository}")
+            config.check_time(models, f"built from {repository}")
+    except ConfigError as exc:
+        raise config_problem(exc) from exc
+    click.echo(_config_summary(config, models))
+
+
+def _models(repository: Path) -> list[str]:
+    """The models of a repository folder: its subfolders with a config.pbtxt."""
+    return sorted(
+        entry.name
+        for entry in repository.iterdir()
+        if entry.is_dir() and not entry.is_symlink() and (entry / "config.pbtxt").is_file()
+    )
+
+
+def _config_summary(config: GateConfig, models: list[str] | None) -> str:
+    levels = ", ".join(map(str, config.defaults.concurrency))
+    lines = [
+        f"{config.path}: OK",
+        f"defaults     concurrency {levels}; at most {config.defaults.max_server_ms:g} ms "
+        "per request inside Triton; "
+        f"at least {config.defaults.min_requests} requests per level; "
+        f"{config.defaults.time_s:.0f} s of load per model at most",
+        f"overrides    {', '.join(config.models) or 'none'}",
+    ]
+    if models is not None:
+        lines.append(
+            f"models       {', '.join(models) or 'none'}: the load takes "
+            f"{config.time_budget_s(models):.0f} s at most"
+        )
+    return "\n".join(lines)
+
+
+def _what_now(result: GateResult, store: str) -> str:
+    """What the environment runs after a failed gate, and a command that runs as printed."""
+    environment, release = result.environment, result.release_id
+    if result.replaced_release_id is None:
+        return (
+            f"{environment} now runs release {release}, which failed its gate; it is the "
+            f"first release there, so there is nothing to roll back to. Fix the release and "
+            f"deploy the next one (orchestrator deploy {store} --env {environment} --release "
+            f"ID, with an ID from orchestrator releases list {store}); until then "
+            f"{environment} serves {release}."
+        )
+    return (
+        f"{environment} still runs release {release}. To return it to release "
+        f"{result.replaced_release_id}, which it replaced: orchestrator rollback {store} "
+        f"--env {environment}"
+    )

@@ -13,16 +13,17 @@ import click
 
 from orchestrator.cli.common import endpoint_url_option, format_option, store_argument
 from orchestrator.cli.deploy import kubectl_runner, progress_line, timing_options, where_options
-from orchestrator.cli.gate import gates_option, metrics_url_option
+from orchestrator.cli.gate import config_problem, gates_option, metrics_url_option
 from orchestrator.cli.output import deploy as deploy_output
 from orchestrator.cli.output import gate as gate_output
 from orchestrator.cli.output.jsondata import echo_json
 from orchestrator.deploy import promote as promote_mod
 from orchestrator.deploy import rollout
-from orchestrator.deploy.gate import GateOptions, GateResult, run_gate
+from orchestrator.deploy.gate import GateOptions, GateResult, check_gate_config, run_gate
 from orchestrator.deploy.gate_config import load_gate_config
-from orchestrator.errors import GateError
+from orchestrator.errors import ConfigError, GateError
 from orchestrator.releases import stores as storage
+from orchestrator.releases.environments import read_environment
 
 __all__ = ["promote_command"]
 
@@ -104,9 +105,18 @@ def promote_command(
         orchestrator promote s3://models/prod --from staging --to production --release ID
     """
     _check_usage(source, target, force, reason, url, metrics_url, no_gate)
-    if not no_gate:
-        load_gate_config(gates)  # a broken gates file fails here, before anything deploys
     store = storage.open_store(store_url, endpoint_url=endpoint_url)
+    if not no_gate:
+        # A broken gates file (or one that does not fit the release) fails here, before
+        # anything deploys, as a configuration error (exit 2), not as a failed gate.
+        pointer = read_environment(store, source)
+        try:
+            if pointer is None or release not in (None, pointer.release_id):
+                load_gate_config(gates)  # promote refuses these itself, saying why
+            else:
+                check_gate_config(store, pointer.release_id, gates)
+        except ConfigError as exc:
+            raise config_problem(exc) from exc
     runner = kubectl_runner()
     gated: list[GateResult] = []
 

@@ -1,8 +1,9 @@
 """Triton's own per-model counters, read from its Prometheus metrics endpoint.
 
 Triton exports, per model and version, counters such as ``nv_inference_request_success``,
-``nv_inference_request_failure`` (one series per failure ``reason``: REJECTED, CANCELED,
-BACKEND, OTHER; summed here), ``nv_inference_count``, ``nv_inference_exec_count`` and the
+``nv_inference_request_failure`` (one series per failure ``reason``: REJECTED, BACKEND
+and OTHER are summed in ``failure``; CANCELED, a client that gave up, is kept apart in
+``canceled``), ``nv_inference_count``, ``nv_inference_exec_count`` and the
 cumulative durations ``nv_inference_queue_duration_us`` and
 ``nv_inference_compute_{input,infer,output}_duration_us`` (checked on the local Triton
 2.51 with the Python-based stand-in backend, and the same in the 24.10 image).
@@ -53,6 +54,7 @@ class ModelCounters:
 
     success: float = 0.0
     failure: float = 0.0
+    canceled: float = 0.0
     count: float = 0.0
     exec_count: float = 0.0
     request_duration_us: float = 0.0
@@ -122,7 +124,10 @@ def scrape_metrics(url: str, *, timeout_s: float = 10.0) -> dict[tuple[str, str]
                         f"for {model}/{version}; a counter must be a finite number."
                     )
                 entry = totals.setdefault((model, version), {})
-                entry[field] = entry.get(field, 0.0) + float(sample.value)
+                key = field
+                if field == "failure" and sample.labels.get("reason") == "CANCELED":
+                    key = "canceled"  # the client gave up: not the model's failure
+                entry[key] = entry.get(key, 0.0) + float(sample.value)
     except (ValueError, IndexError, TypeError) as exc:
         # prometheus_client raises these for text that is not exposition format.
         raise ServerError(

@@ -9,7 +9,9 @@ Against the release the environment pointer names (``run_gate``):
    ``deployment/gates.yaml``: p99 latency against its budget, throughput against a
    fraction of what the replaced release measured at the same concurrency in the same
    environment (its newest passing gate record; without one the check says "no
-   baseline" and passes), failed requests against ``max_failures``;
+   baseline" and passes; a failing level is measured a second time before it fails,
+   ``gate_load``), failed requests against ``max_failures``, and at least
+   ``min_requests`` completed per level ("nothing measured" otherwise);
 3. the counters again: per model version, ``nv_inference_request_failure`` may not move
    more than ``max_failures``, and the average queue time per request (delta
    ``nv_inference_queue_duration_us`` / delta ``nv_inference_request_success``) must stay
@@ -39,19 +41,13 @@ from typing import Any
 from orchestrator.client.metrics import scrape_metrics
 from orchestrator.core.golden import GOLDEN_FILENAME
 from orchestrator.deploy import render as render_mod
-from orchestrator.deploy.gate_checks import (
-    Baseline,
-    GateCheck,
-    find_baseline,
-    level_checks,
-    metric_checks,
-)
+from orchestrator.deploy.gate_checks import Baseline, GateCheck, find_baseline, metric_checks
 from orchestrator.deploy.gate_config import DEFAULT_GATES, GateConfig, load_gate_config
+from orchestrator.deploy.gate_load import load_model
+from orchestrator.deploy.hints import store_args
 from orchestrator.deploy.kubectl import KubectlRunner, forward_ports
 from orchestrator.deploy.release_files import fetch_probe_files
 from orchestrator.errors import ConfigError, GateError, OrchestratorError
-from orchestrator.performance.bench import bench
-from orchestrator.performance.options import BenchOptions
 from orchestrator.releases.environments import read_environment
 from orchestrator.releases.gate_records import GateRecord, write_gate_record
 from orchestrator.releases.manifest import (
@@ -64,7 +60,7 @@ from orchestrator.releases.stores.base import Store
 from orchestrator.serving.golden_probe import probe
 from orchestrator.serving.triton.flags import PRODUCTION_PORTS
 
-__all__ = ["GateCheck", "GateOptions", "GateResult", "run_gate"]
+__all__ = ["GateCheck", "GateOptions", "GateResult", "check_gate_config", "run_gate"]
 
 logger = logging.getLogger(__name__)
 
@@ -178,7 +174,7 @@ def run_gate(
         raise GateError(
             f"Environment {environment!r} has no pointer in {store.url}: nothing was deployed "
             f"there, so there is nothing to gate. Deploy first: orchestrator deploy "
-            f"{store.url} --env {environment} --release ID."
+            f"{store_args(store)} --env {environment} --release ID."
         )
     release_id = pointer.release_id
     if options.release_id is not None and options.release_id != release_id:
@@ -188,8 +184,7 @@ def run_gate(
             "release the environment runs (leave out --release)."
         )
     release = _read_release(store, release_id)
-    config = load_gate_config(options.gates)
-    config.check_models((m.name for m in release.models), release_id)
+    config = check_gate_config(store, release_id, options.gates)
     # An overlay that does not render is a setup error, not a verdict on the release.
     namespace = (
         render_mod.render(runner, options.manifests, environment).namespace
@@ -224,7 +219,10 @@ def run_gate(
         except OrchestratorError as exc:
             # Triton could not be reached at all: a failed gate, recorded like any other.
             run.checks.append(GateCheck("endpoint", False, detail=str(exc)))
-    passed = bool(run.checks) and all(check.passed for check in run.checks)
+    # A pass needs a measured level of every model: checks that all passed over nothing
+    # measured (a smoke-only run, a load that never started) are not a pass.
+    measured = all(_levels(run.bench.get(model.name)) for model in release.models)
+    passed = bool(run.checks) and measured and all(check.passed for check in run.checks)
     body = {
         "passed": passed,
         "forced": False,
@@ -250,13 +248,38 @@ def run_gate(
     return GateResult(passed, environment, release_id, replaced, tuple(run.checks), record)
 
 
+def check_gate_config(store: Store, release_id: str, gates: Path) -> GateConfig:
+    """Read ``gates`` and check it against the release: its model names and time budget.
+
+    Raises:
+        ConfigError: the file is wrong, names a model the release does not serve, or its
+            levels add up to more than ``gate_config.MAX_GATE_S`` for this release.
+        GateError, StorageError: the release cannot be read from the store.
+
+    Example:
+        >>> check_gate_config(store, "3f1c", Path("deployment/gates.yaml"))  # doctest: +SKIP
+        GateConfig(path=PosixPath('deployment/gates.yaml'), ...)
+    """
+    release = _read_release(store, release_id)
+    config = load_gate_config(gates)
+    served = [model.name for model in release.models]
+    config.check_models(served, release_id)
+    config.check_time(served, release_id)
+    return config
+
+
+def _levels(report: Any) -> list[Any]:
+    levels = report.get("levels") if isinstance(report, dict) else None
+    return levels if isinstance(levels, list) else []
+
+
 def _read_release(store: Store, release_id: str) -> Release:
     key = release_prefix(release_id) + RELEASE_FILENAME
     found = store.read(key)
     if found is None:
         raise GateError(
             f"The pointer names release {release_id}, but {store.url} has no {key}. Check "
-            f"orchestrator releases list {store.url}; deploy a complete release."
+            f"orchestrator releases list {store_args(store)}; deploy a complete release."
         )
     return parse_release_document(found.data, f"{store.url}/{key}")
 
@@ -324,29 +347,27 @@ def _measure(
         run.checks.append(GateCheck("metrics", False, detail=str(exc)))
         run.notes.append("Triton's counters could not be read: the load was skipped.")
         return
+    # The load's time budget, derived from the levels (checked against MAX_GATE_S).
+    budget_s = config.time_budget_s(m.name for m in release.models)
+    deadline = time.monotonic() + budget_s
     for model in release.models:
         budget = config.budget(model.name)
+        if time.monotonic() > deadline:
+            detail = f"the gate's load took over its time budget of {budget_s:.0f} s: not loaded"
+            run.checks.append(GateCheck("time budget", False, model.name, detail=detail))
+            continue
         say(
             f"Load on {model.name}: concurrency {', '.join(map(str, budget.concurrency))}, "
             f"{budget.max_windows} x {budget.window_s:g} s windows each"
         )
         newest = golden / model.name / str(max(model.versions)) / GOLDEN_FILENAME
         try:
-            options = BenchOptions(
-                url,
-                model.name,
-                concurrency=budget.concurrency,
-                window_s=budget.window_s,
-                warmup_s=budget.warmup_s,
-                max_windows=budget.max_windows,
-                golden=newest,
-            )
-            measured = bench(options, engine="orchestrator")
+            load = load_model(url, model.name, budget, newest, baseline, no_baseline)
         except OrchestratorError as exc:
             run.checks.append(GateCheck("load", False, model.name, detail=str(exc)))
             continue
-        run.bench[model.name] = measured.as_dict()
-        run.checks += level_checks(model.name, measured, budget, baseline, no_baseline)
+        run.bench[model.name] = load.report
+        run.checks += load.checks
     try:
         after = scrape_metrics(metrics_url)
     except OrchestratorError as exc:
@@ -354,7 +375,7 @@ def _measure(
         return
     versions = [(m.name, str(v)) for m in release.models for v in m.versions]
     budgets = {m.name: config.budget(m.name) for m in release.models}
-    checks, deltas = metric_checks(versions, before, after, budgets)
+    checks, deltas = metric_checks(versions, before, after, budgets, baseline)
     run.checks += checks
     run.metrics = {key: delta.as_dict() for key, delta in deltas.items()}
 

@@ -7,17 +7,27 @@ The file (see the shipped one for every key, commented)::
       window_s: 1.0               # one measurement window
       warmup_s: 0.5               # load before each level, not measured
       max_windows: 3              # windows per level (3 is bench's minimum)
-      p99_ms: 250                 # p99 latency budget per level
+      max_server_ms: 100          # Triton's own time per request (queue + compute), per level
+      # p99_ms: 250               # client-side p99 (round trip included): judged only if set
       min_throughput_ratio: 0.8   # of what the replaced release measured at that level
       max_failures: 0             # failed requests per level, and failure-counter moves
       max_queue_us: 20000         # average queue time per request (Triton's counters)
+      max_queue_ratio: 1.5        # or this x the replaced release's, when that is higher
+      min_requests: 10            # completed requests a level needs, else "nothing measured"
     models:
       digits_cnn:
         p99_ms: 400               # any key of defaults; the rest comes from defaults
 
 A key the gate does not know, a value of the wrong type or out of range, and a model the
-release does not serve are ``ConfigError``s naming the file and the key (exit 1, as any
-other configuration file the project reads: the file is input, not a command-line usage).
+release does not serve are ``ConfigError``s naming the file and the key; ``gate`` and
+``promote`` exit 2 for them (a configuration error, not a failed gate: CI must not roll
+back for it), and ``gate --check-config`` finds them before anything is deployed.
+
+The file is untrusted input: a regular file only (no link, FIFO or device), its size
+checked before it is read, YAML without aliases or duplicate keys, nesting and numbers
+bounded (``yaml_text.load_strict``). A gate's load has a time budget derived from its
+levels (``ModelBudget.time_s``: levels x (warm-up + windows + 2 s) + 10 s per model);
+more than ``MAX_GATE_S`` in all is refused.
 """
 
 from __future__ import annotations
@@ -29,10 +39,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from orchestrator.deploy.yaml_text import load_one
-from orchestrator.errors import ConfigError
+from orchestrator.core import untrusted
+from orchestrator.deploy.yaml_text import load_strict
+from orchestrator.errors import ConfigError, UnsafeFileError
 
-__all__ = ["DEFAULT_GATES", "GateConfig", "ModelBudget", "load_gate_config"]
+__all__ = ["DEFAULT_GATES", "MAX_GATE_S", "GateConfig", "ModelBudget", "load_gate_config"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +53,15 @@ _MAX_SECONDS = 3600.0
 # bench needs three windows that agree before it calls a level stable.
 _MIN_WINDOWS = 3
 _MAX_BYTES = 1 << 20
+# defaults/models/<name>/<key>/[list]: four levels; a little room, no more.
+_MAX_DEPTH = 6
+# What a gate may take in all (every model's levels plus the smoke): half an hour of load
+# is already far past a deploy gate, and a CI job that waits on it.
+MAX_GATE_S = 1800.0
+# Per level, beyond its windows: bench's statistics calls, the drain of requests in flight.
+_LEVEL_OVERHEAD_S = 2.0
+# Per model: bench's first request and the served config read.
+_MODEL_OVERHEAD_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -52,10 +72,24 @@ class ModelBudget:
     window_s: float = 1.0
     warmup_s: float = 0.5
     max_windows: int = _MIN_WINDOWS
-    p99_ms: float = 250.0
+    max_server_ms: float = 100.0
+    p99_ms: float | None = None
     min_throughput_ratio: float = 0.8
     max_failures: int = 0
     max_queue_us: float = 20_000.0
+    max_queue_ratio: float = 1.5
+    min_requests: int = 10
+
+    @property
+    def time_s(self) -> float:
+        """The longest this model's load may take: its levels' warm-ups and windows.
+
+        Example:
+            >>> ModelBudget().time_s  # 2 levels x (0.5 + 3 x 1.0 + 2), plus 10
+            21.0
+        """
+        level_s = self.warmup_s + self.max_windows * self.window_s + _LEVEL_OVERHEAD_S
+        return len(self.concurrency) * level_s + _MODEL_OVERHEAD_S
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form."""
@@ -77,10 +111,33 @@ class GateConfig:
         """The budget of ``model``: its override, else the defaults.
 
         Example:
-            >>> GateConfig(Path("gates.yaml"), "").budget("digits_cnn").p99_ms
-            250.0
+            >>> GateConfig(Path("gates.yaml"), "").budget("digits_cnn").max_server_ms
+            100.0
         """
         return self.models.get(model, self.defaults)
+
+    def time_budget_s(self, served: Iterable[str]) -> float:
+        """The longest the load of ``served`` models may take (the gate's time budget)."""
+        return sum(self.budget(name).time_s for name in sorted(set(served)))
+
+    def check_time(self, served: Iterable[str], release_id: str) -> float:
+        """The load's time budget for the models ``served``; refused past ``MAX_GATE_S``.
+
+        Raises:
+            ConfigError: the levels of the gates file add up to more than ``MAX_GATE_S``.
+        """
+        names = sorted(set(served))
+        total = self.time_budget_s(names)
+        if total > MAX_GATE_S:
+            longest = max(names, key=lambda name: self.budget(name).time_s)
+            raise ConfigError(
+                f"{self.path}: the gate of release {release_id} would take up to {total:.0f} s "
+                f"({len(names)} model(s); {longest} alone {self.budget(longest).time_s:.0f} s "
+                "= levels x (warmup_s + max_windows x window_s + 2) + 10), more than "
+                f"{MAX_GATE_S:.0f} s. Use fewer concurrency levels, shorter windows or "
+                "fewer windows."
+            )
+        return total
 
     def check_models(self, served: Iterable[str], release_id: str) -> None:
         """Refuse an override for a model the release does not serve (a typo, or a stale entry).
@@ -137,10 +194,19 @@ _KEYS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "window_s": (_number(0.1, _MAX_SECONDS), f"seconds from 0.1 to {_MAX_SECONDS:.0f}"),
     "warmup_s": (_number(0.0, _MAX_SECONDS), f"seconds from 0 to {_MAX_SECONDS:.0f}"),
     "max_windows": (_integer(_MIN_WINDOWS, 100), f"an integer from {_MIN_WINDOWS} to 100"),
+    "max_server_ms": (_number(0.0, 3_600_000.0, low_open=True), "milliseconds above 0"),
     "p99_ms": (_number(0.0, 3_600_000.0, low_open=True), "milliseconds above 0"),
     "min_throughput_ratio": (_number(0.0, 1.0), "a fraction from 0 to 1 (0 turns it off)"),
     "max_failures": (_integer(0, 1_000_000_000), "an integer 0 or above"),
     "max_queue_us": (_number(0.0, 3.6e9), "microseconds, 0 or above"),
+    "max_queue_ratio": (
+        _number(0.0, 100.0),
+        "a ratio from 0 to 100 of the replaced release's queue time (0 turns it off)",
+    ),
+    "min_requests": (
+        _integer(1, 1_000_000),
+        "an integer from 1 to 1000000 (completed requests a level must measure)",
+    ),
 }
 
 
@@ -155,14 +221,9 @@ def load_gate_config(path: Path) -> GateConfig:
         >>> load_gate_config(Path("deployment/gates.yaml")).defaults.concurrency  # doctest: +SKIP
         (1, 4)
     """
-    try:
-        data = path.read_bytes()[: _MAX_BYTES + 1]
-    except OSError as exc:
-        raise ConfigError(f"Cannot read the gates file {path}: {exc.strerror}.") from exc
-    if len(data) > _MAX_BYTES:
-        raise ConfigError(f"{path} is over {_MAX_BYTES} bytes; a gates file is a few lines.")
+    data = _read(path)
     text = data.decode("utf-8", errors="replace")
-    document = load_one(text, what=str(path))
+    document = load_strict(text, what=str(path), max_depth=_MAX_DEPTH)
     if document is None:
         document = {}
     _mapping(document, path, "the top level")
@@ -173,8 +234,36 @@ def load_gate_config(path: Path) -> GateConfig:
     models = {}
     for name, body in models_doc.items():
         models[str(name)] = _budget(_or_empty(body), defaults, path, f"models.{name}")
+    config = GateConfig(path, text, defaults, models)
+    for name in ["defaults", *models]:
+        budget = config.budget(name) if name != "defaults" else defaults
+        if budget.time_s > MAX_GATE_S:
+            where = name if name == "defaults" else f"models.{name}"
+            raise ConfigError(
+                f"{path}: {where} would load one model for up to {budget.time_s:.0f} s "
+                "(levels x (warmup_s + max_windows x window_s + 2) + 10), more than the "
+                f"{MAX_GATE_S:.0f} s a whole gate may take. Use fewer concurrency levels, "
+                "shorter windows or fewer windows."
+            )
     logger.debug("Read %s: %d model override(s)", path, len(models))
-    return GateConfig(path, text, defaults, models)
+    return config
+
+
+def _read(path: Path) -> bytes:
+    """The file's bytes: a regular file (no link, FIFO or device), size checked first."""
+    try:
+        folder, name = untrusted.split(path)
+        return untrusted.read_bytes(folder, name, max_bytes=_MAX_BYTES)
+    except UnsafeFileError as exc:
+        raise ConfigError(
+            f"Cannot read the gates file {path}: {exc} A gates file is a small regular "
+            "file (see deployment/gates.yaml)."
+        ) from exc
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _or_empty(value: Any) -> Any:
@@ -195,7 +284,8 @@ def _known(document: Mapping[Any, Any], keys: Iterable[str], path: Path, where: 
     for key in document:
         if key not in allowed:
             raise ConfigError(
-                f"{path}: unknown key {where}{key}. Expected one of: {', '.join(allowed)}."
+                f"{path}: unknown key {where}{str(key)[:80]}. Expected one of: "
+                f"{', '.join(allowed)}."
             )
 
 
@@ -207,6 +297,6 @@ def _budget(document: Any, base: ModelBudget, path: Path, where: str) -> ModelBu
         parse, expected = _KEYS[key]
         parsed = parse(value)
         if parsed is None:
-            raise ConfigError(f"{path}: {where}.{key} is {value!r}; expected {expected}.")
+            raise ConfigError(f"{path}: {where}.{key} is {_short(value)}; expected {expected}.")
         changes[key] = parsed
     return replace(base, **changes)

@@ -4,16 +4,19 @@
 
 1. reads the ``staging`` pointer once: the release to promote (a ``release`` the caller
    names must be that one, so a pointer moved by a later run is caught);
-2. finds a passing gate record of that release in ``staging`` (``latest_passing``), or,
-   with ``force``, writes one (``passed``, ``forced``, ``reason``, ``by``,
-   ``promoted_to``) *before* deploying, so the audit trail exists even if the deploy
-   fails; without either it stops before any kubectl call;
+2. finds a passing, measured gate record of that release in ``staging``
+   (``latest_passing``; a forced record never counts), or, with ``force``, goes on
+   without one; without either it stops before any kubectl call;
 3. stops with success when ``production``'s pointer already names the release (an
    idempotent re-run), unless ``redeploy``;
 4. ``rollout.deploy`` to ``production`` (verify, render, apply, rollout, golden smoke,
    undo on failure, pointer compare-and-swap);
 5. runs ``verify_target`` (the target's gate) on the deployed release; when it raises an
-   ``OrchestratorError``, rolls ``production`` back to what ran before and raises.
+   ``OrchestratorError``, rolls ``production`` back to what ran before and raises;
+6. with ``force``, writes the forced record only now, once the target was deployed and
+   checked (``passed``, ``forced``, ``reason``, ``by``, ``promoted_to``,
+   ``target_checked``); a forced promotion that failed writes one with ``passed: false``
+   and the error (an audit trail that authorizes nothing).
 
 A dry run stops after the deploy's own dry run (the rendered manifests and commands)
 and writes nothing: no forced record, no pointer.
@@ -29,8 +32,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from orchestrator.deploy import rollout
+from orchestrator.deploy.hints import store_args
 from orchestrator.deploy.kubectl import KubectlRunner
-from orchestrator.errors import DeployError, GateError, OrchestratorError
+from orchestrator.errors import DeployError, GateError, OrchestratorError, StorageError
 from orchestrator.releases.environments import read_environment
 from orchestrator.releases.gate_records import (
     gate_records,
@@ -129,7 +133,8 @@ def promote(
         options: as for ``rollout.deploy`` (manifests, smoke URL, deadlines, dry run).
         release: the release the caller expects ``source`` to run; refused if it differs.
         force: promote without a passing record; needs ``reason``, and writes a forced
-            record in ``source``'s records before deploying.
+            record in ``source``'s records once ``target`` is deployed and checked
+            (``passed: false`` when that failed).
         reason: why the gate is skipped (with ``force`` only).
         actor: who forces it, for the record (default ``promotion_actor()``).
         redeploy: deploy even when ``target`` already runs the release.
@@ -165,41 +170,92 @@ def promote(
         return PromoteReport(
             store.url, source, target, release_id, "already-running", record_key, force, None
         )
-    if force and not options.dry_run:
-        record = write_gate_record(
-            store,
-            release_id,
-            source,
-            {
-                "passed": True,
-                "forced": True,
-                "reason": (reason or "").strip(),
-                "by": actor or promotion_actor(),
-                "promoted_to": target,
-            },
+    by = actor or promotion_actor()
+    if force:
+        allowed = (
+            f"--force (by {by}: {(reason or '').strip()}); the forced record is written "
+            f"in {source} once {target} is checked"
         )
-        record_key = record.key
-        logger.warning("Forced promotion of %s to %s: %s", release_id, target, record.key)
-    allowed = record_key or f"a forced record (not written: dry run) in {source}"
+    else:
+        allowed = f"gate record {record_key}"
     say(f"Promoting release {release_id} from {source} to {target}, allowed by {allowed}")
-    report = rollout.deploy(
-        store, target, release_id, runner=runner, options=options, progress=progress
-    )
-    outcome = "dry-run" if options.dry_run else "promoted"
-    promoted = PromoteReport(
-        store.url, source, target, release_id, outcome, record_key, force, report
-    )
-    if options.dry_run:
-        return promoted
-    if verify_target is not None:
-        say(f"Checking {target} with release {release_id}")
-        try:
-            verify_target(report)
-        except OrchestratorError as failure:
-            _roll_back(store, target, report, failure, runner, options, progress)
-        promoted = replace(promoted, target_checked=True)
+    try:
+        report = rollout.deploy(
+            store, target, release_id, runner=runner, options=options, progress=progress
+        )
+        outcome = "dry-run" if options.dry_run else "promoted"
+        promoted = PromoteReport(
+            store.url, source, target, release_id, outcome, record_key, force, report
+        )
+        if options.dry_run:
+            return promoted
+        if verify_target is not None:
+            say(f"Checking {target} with release {release_id}")
+            try:
+                verify_target(report)
+            except OrchestratorError as failure:
+                _roll_back(store, target, report, failure, runner, options, progress)
+            promoted = replace(promoted, target_checked=True)
+    except OrchestratorError as exc:
+        if force and not options.dry_run:
+            _forced_record(store, release_id, source, target, by, reason, failure=exc)
+        raise
+    if force:
+        key = _forced_record(store, release_id, source, target, by, reason, checked=promoted)
+        promoted = replace(promoted, record_key=key)
     logger.info("Promoted release %s from %s to %s", release_id, source, target)
     return promoted
+
+
+def _forced_record(
+    store: Store,
+    release_id: str,
+    source: str,
+    target: str,
+    by: str,
+    reason: str | None,
+    *,
+    checked: PromoteReport | None = None,
+    failure: OrchestratorError | None = None,
+) -> str | None:
+    """Write the record of a forced promotion once its outcome in ``target`` is known.
+
+    It is bound to its target (``promoted_to``) and says ``forced``; ``passed`` is True
+    only for a promotion that deployed (and, when asked, checked) ``target``. It never
+    authorizes another promotion: ``latest_passing`` and the throughput baseline pass
+    forced records over. A failed forced promotion still leaves its audit record
+    (``passed: false`` with the error); a store that refuses that write is logged, so the
+    promotion's own error is the one raised.
+    """
+    body: dict[str, Any] = {
+        "passed": failure is None,
+        "forced": True,
+        "reason": (reason or "").strip(),
+        "by": by,
+        "promoted_to": target,
+        "target_checked": bool(checked and checked.target_checked),
+    }
+    if failure is not None:
+        body["error"] = str(failure)[:2000]
+    try:
+        record = write_gate_record(store, release_id, source, body)
+    except OrchestratorError as exc:
+        if failure is None:
+            raise StorageError(
+                f"Release {release_id} was promoted to {target} (--force), but its forced "
+                f"record could not be written to {store.url}: {exc} Write access to the store "
+                "is needed for the audit trail; the promotion itself stands."
+            ) from exc
+        logger.error("Could not record the failed forced promotion of %s: %s", release_id, exc)
+        return None
+    logger.warning(
+        "Forced promotion of %s to %s %s: %s",
+        release_id,
+        target,
+        "done" if failure is None else "failed",
+        record.key,
+    )
+    return record.key
 
 
 def _check_request(source: str, target: str, force: bool, reason: str | None) -> None:
@@ -222,7 +278,7 @@ def _source_release(store: Store, source: str, release: str | None) -> str:
     if pointer is None:
         raise DeployError(
             f"Environment {source!r} has no pointer in {store.url}: there is no release "
-            f"to promote. Deploy one there first: orchestrator deploy {store.url} --env "
+            f"to promote. Deploy one there first: orchestrator deploy {store_args(store)} --env "
             f"{source} --release ID."
         )
     if release is not None and release != pointer.release_id:
@@ -241,14 +297,21 @@ def _passing_record(store: Store, release_id: str, source: str, target: str) -> 
         return passing.key
     records = gate_records(store, release_id, source)
     prefix = f"{store.url}/{records_prefix(release_id, source)}"
+    forced = sum(record.forced for record in records)
     found = (
-        f"its {len(records)} record(s) under {prefix} all failed (the newest: {records[-1].key})"
+        f"its {len(records)} record(s) under {prefix} all failed or were forced (the "
+        f"newest: {records[-1].key})"
         if records
         else f"there is no record under {prefix}"
     )
+    if forced:
+        found += (
+            f"; {forced} of them forced: a forced record (promote --force) authorizes only "
+            "the promotion that wrote it, never a later one"
+        )
     raise GateError(
         f"Release {release_id} has no passing gate record in {source}: {found}. Nothing "
-        f"was done to {target}. Run the gate first: orchestrator gate {store.url} --env "
+        f"was done to {target}. Run the gate first: orchestrator gate {store_args(store)} --env "
         f"{source}; or, knowingly, promote with --force --reason TEXT."
     )
 

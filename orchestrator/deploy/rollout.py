@@ -29,6 +29,7 @@ from typing import Any
 
 from orchestrator.deploy import render as render_mod
 from orchestrator.deploy.cluster import TARGET, deployment_state, revision_of, wait_for_rollout
+from orchestrator.deploy.hints import store_args
 from orchestrator.deploy.kubectl import KubectlRunner, check, port_forward
 from orchestrator.deploy.release_files import checked_release, fetch_probe_files, resolve_release
 from orchestrator.errors import DeployError, OrchestratorError, StoreConflictError
@@ -173,8 +174,9 @@ def rollback(
     if target is None:
         raise DeployError(
             f"Environment {environment!r} runs release {pointer.release_id} and records no "
-            "previous release. Name one: orchestrator rollback --env "
-            f"{environment} --to ID (see orchestrator releases list {store.url})."
+            "previous release. Name one: orchestrator rollback "
+            f"{store_args(store)} --env {environment} --to ID (see orchestrator releases "
+            f"list {store_args(store)})."
         )
     return _roll_out(store, environment, target, pointer, runner, options, progress)
 

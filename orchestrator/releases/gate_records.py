@@ -14,8 +14,11 @@ newest is the last in key order. A record's body is free-form JSON with at least
     {"format": 1, "release": "<id>", "environment": "<env>", "passed": true|false,
      "forced": false, "reason": null, "created": "<UTC time>", ...}
 
-``promote`` deploys a release only when its source environment has a record with
-``passed`` (a measured pass, or a forced one that says who and why).
+``promote`` deploys a release only when its source environment has a measured record
+with ``passed``. A forced promotion (``--force``) writes its record (``forced: true``, who,
+why, ``promoted_to``) after the target was deployed and checked, ``passed: false`` when
+that failed; a forced record authorizes nothing else: not a later promotion, not a
+baseline.
 """
 
 from __future__ import annotations
@@ -139,13 +142,17 @@ def latest_record(store: Store, release_id: str, environment: str) -> GateRecord
 
 
 def latest_passing(store: Store, release_id: str, environment: str) -> GateRecord | None:
-    """The newest passing record (measured or forced), or None when there is none.
+    """The newest passing *measured* record, or None when there is none.
+
+    A forced record (``promote --force``) is passed over: it is bound to the one forced
+    promotion that wrote it (its ``promoted_to``) and never authorizes another.
 
     Example:
         >>> latest_passing(store, "3f1c", "staging").passed  # doctest: +SKIP
         True
     """
-    passing = [r for r in gate_records(store, release_id, environment) if r.passed]
+    records = gate_records(store, release_id, environment)
+    passing = [r for r in records if r.passed and not r.forced]
     return passing[-1] if passing else None
 
 

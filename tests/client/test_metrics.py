@@ -1,4 +1,4 @@
-"""Triton's metrics endpoint: counters per model version, failures summed over reasons.
+"""Triton's metrics endpoint: counters per model version, failures summed by reason.
 
 The page is served by a real HTTP server on loopback (the standard library's), with text
 in the shape Triton 2.51 writes; the real Triton's page is read in
@@ -26,6 +26,7 @@ nv_inference_request_success{model="alpha",version="2"} 3
 # TYPE nv_inference_request_failure counter
 nv_inference_request_failure{model="alpha",reason="BACKEND",version="1"} 2
 nv_inference_request_failure{model="alpha",reason="REJECTED",version="1"} 1
+nv_inference_request_failure{model="alpha",reason="CANCELED",version="1"} 5
 nv_inference_request_failure{model="alpha",reason="OTHER",version="2"} 0
 # TYPE nv_inference_queue_duration_us counter
 nv_inference_queue_duration_us{model="alpha",version="1"} 600
@@ -74,7 +75,10 @@ def test_counters_are_read_per_model_version_with_failures_summed_over_reasons(
     counters = scrape_metrics(url)
 
     assert counters == {
-        ("alpha", "1"): ModelCounters(success=12, failure=3, queue_duration_us=600, exec_count=4),
+        # CANCELED (a client that gave up) is kept apart from the model's failures.
+        ("alpha", "1"): ModelCounters(
+            success=12, failure=3, canceled=5, queue_duration_us=600, exec_count=4
+        ),
         ("alpha", "2"): ModelCounters(success=3, failure=0, queue_duration_us=30),
     }
     run = counters[("alpha", "1")].minus(ModelCounters(success=2, queue_duration_us=100))

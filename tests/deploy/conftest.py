@@ -70,9 +70,14 @@ class Promotion:
     store: Store
     old: str
     new: str
+    gates: Path
 
     def args(self, *extra: str) -> list[str]:
-        """``orchestrator promote`` staging -> production with the fixture manifests."""
+        """``orchestrator promote`` staging -> production with the fixture manifests.
+
+        With a short gates file that fits the release (a later ``--gates`` wins): promote
+        checks it against the release before deploying.
+        """
         endpoint = ["--endpoint-url", self.endpoint_url] if self.endpoint_url else []
         return [
             "promote",
@@ -83,6 +88,8 @@ class Promotion:
             "production",
             "--manifests",
             str(MANIFESTS),
+            "--gates",
+            str(self.gates),
             "--timeout-s",
             "30",
             *endpoint,
@@ -109,4 +116,6 @@ def make_promotion(
     set_environment(store, "staging", new)
     if production:
         set_environment(store, "production", old)
-    return Promotion(url, endpoint_url, store, old, new)
+    gates = tmp_path / "promote-gates.yaml"
+    gates.write_text("defaults:\n  concurrency: [1]\n  window_s: 0.3\n  warmup_s: 0.1\n")
+    return Promotion(url, endpoint_url, store, old, new, gates)

@@ -6,6 +6,11 @@ from pathlib import Path
 
 from tests.deploy.conftest import MANIFESTS
 
+ROOT = Path(__file__).resolve().parents[2]
+# The committed gates file and model repository (what CI's build job checks).
+GATES = ROOT / "deployment" / "gates.yaml"
+REPOSITORY = ROOT / "model_repository"
+
 # One level, three 0.3 s windows: about 1.2 s of load per model.
 FAST = "defaults:\n  concurrency: [1]\n  window_s: 0.3\n  warmup_s: 0.1\n"
 

@@ -7,15 +7,18 @@ tests/integration/test_gate.py against a real Triton.
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
 from orchestrator.cli import cli
+from orchestrator.releases.environments import set_environment
 from orchestrator.releases.gate_records import gate_records
-from tests.deploy.conftest import Releases
-from tests.deploy.gates import gate_args, write_gates
+from tests.conftest import Dest
+from tests.deploy.conftest import Releases, make_release
+from tests.deploy.gates import GATES, REPOSITORY, gate_args, write_gates
 from tests.deploy.recording import RecordingRunner
 
 NS = "triton-staging"
@@ -92,9 +95,11 @@ def test_a_bad_gates_file_fails_before_anything_is_measured_or_recorded(
 
     result = invoke(runner, gate_args(releases.url, gates))
 
-    assert result.exit_code == 1
+    # A configuration error (exit 2), not a failed gate (exit 1: CI rolls back for that).
+    assert result.exit_code == 2
     assert result.stderr.startswith(f"Error: {gates}: ")
     assert key in result.stderr
+    assert result.stderr.endswith("(a configuration error: nothing was gated)\n")
     assert runner.calls == []
     assert gate_records(releases.store, releases.old, "staging") == []
 
@@ -117,6 +122,94 @@ def test_a_triton_that_cannot_be_reached_fails_the_gate_and_is_recorded(
     records = gate_records(releases.store, releases.old, "staging")
     assert [(r.key, r.passed) for r in records] == [(body["key"], False)]
     assert result.stderr.endswith(
-        f"Error: the gate of release {releases.old} in staging failed (1 of 1 checks); the "
-        f"record is {body['key']}.\n"
+        f"Error: the gate of release {releases.old} in staging failed (1 of 1 checks: "
+        f"endpoint); the record is {body['key']}.\n"
+        f"staging now runs release {releases.old}, which failed its gate; it is the first "
+        "release there, so there is nothing to roll back to. Fix the release and deploy the "
+        f"next one (orchestrator deploy {releases.url} --env staging --release ID, with an ID "
+        f"from orchestrator releases list {releases.url}); until then staging serves "
+        f"{releases.old}.\n"
     )
+
+
+def test_check_config_passes_the_committed_gates_file_against_the_committed_models() -> None:
+    runner = RecordingRunner()
+
+    result = invoke(
+        runner, ["gate", "--check-config", "--gates", str(GATES), "--repo", str(REPOSITORY)]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"{GATES}: OK\ndefaults     concurrency 1, 4;")
+    assert "models       cancer_mlp, digits_cnn: the load takes 42 s at most" in result.stdout
+    assert runner.calls == []
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("defaults:\n  p99: 5\n", "unknown key defaults.p99."),
+        ("models:\n  not_served:\n    p99_ms: 5\n", "models.not_served names a model"),
+        (
+            "defaults:\n  concurrency: [1, 2, 3, 4, 5]\n  window_s: 100\n",
+            "up to 3045 s (2 model(s)",
+        ),
+    ],
+    ids=["wrong-key", "unknown-model", "absurd-time"],
+)
+def test_check_config_finds_a_bad_gates_file_as_a_configuration_error(
+    tmp_path: Path, text: str, says: str
+) -> None:
+    gates = write_gates(tmp_path, text)
+
+    result = invoke(
+        RecordingRunner(),
+        ["gate", "--check-config", "--gates", str(gates), "--repo", str(REPOSITORY)],
+    )
+
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert result.stderr.startswith(f"Error: {gates}: ")
+    assert says in result.stderr
+
+
+def test_a_misspelled_gates_path_is_a_usage_error(tmp_path: Path) -> None:
+    result = invoke(
+        RecordingRunner(), ["gate", "--check-config", "--gates", str(tmp_path / "gaets.yaml")]
+    )
+
+    assert result.exit_code == 2
+    assert "Invalid value for '--gates'" in result.stderr
+
+
+def test_gate_without_store_or_check_config_is_a_usage_error() -> None:
+    result = invoke(RecordingRunner(), ["gate", "--env", "staging"])
+
+    assert result.exit_code == 2
+    assert "Give STORE and --env ENV" in result.stderr
+
+
+@pytest.mark.parametrize("dest", ["file", "s3"], indirect=True)
+def test_the_hints_after_a_failed_gate_run_as_printed(dest: Dest, tmp_path: Path) -> None:
+    store = dest.open()
+    old = make_release(tmp_path / "old", store, "hint_old")
+    new = make_release(tmp_path / "new", store, "hint_new")
+    set_environment(store, "staging", old)
+    set_environment(store, "staging", new, expected_release_id=old)
+    endpoint = ("--endpoint-url", dest.endpoint_url) if dest.endpoint_url else ()
+
+    # No forward_to: Triton cannot be reached, the gate fails.
+    result = invoke(RecordingRunner(), gate_args(dest.url, write_gates(tmp_path), *endpoint))
+
+    assert result.exit_code == 1, result.output
+    hint = result.stderr.splitlines()[-1]
+    command = f"orchestrator rollback {shlex.join([dest.url, *endpoint])} --env staging"
+    assert hint == (
+        f"staging still runs release {new}. To return it to release {old}, which it "
+        f"replaced: {command}"
+    )
+    # It runs as printed: the very line, pasted (the recording runner plays kubectl).
+    cluster = RecordingRunner({"get deployment/triton": [(1, "connection refused")]})
+    pasted = invoke(cluster, shlex.split(command)[1:])
+    assert pasted.exit_code == 1, pasted.output
+    assert "connection refused" in pasted.stderr  # it got as far as the cluster

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ def test_the_shipped_gates_file_states_the_built_in_defaults() -> None:
     # The file's comments say that what it leaves out comes from these same values.
     assert config.defaults == ModelBudget()
     assert config.budget("cancer_mlp") == ModelBudget()
-    assert config.budget("digits_cnn") == ModelBudget(p99_ms=400.0)
+    assert config.budget("digits_cnn") == ModelBudget(max_server_ms=200.0)
     assert config.text == (ROOT / DEFAULT_GATES).read_text()
 
 
@@ -103,3 +104,70 @@ def test_an_override_for_a_model_the_release_does_not_serve_is_refused(tmp_path:
         f"{path}: models.digits_cnm names a model that release r1 does not serve (it serves "
         "cancer_mlp, digits_cnn). Fix the name, or remove the entry."
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        # A few hundred bytes that expand to gigabytes through nested aliases.
+        (
+            "a: &a [x, x, x, x, x, x, x, x, x]\n"
+            + "".join(
+                f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n"
+                for i in range(8)
+            )
+            + "defaults:\n  p99_ms: *i\n",
+            "uses the alias *a (line 2); aliases are not accepted",
+        ),
+        ("defaults:\n  p99_ms: 400\n  p99_ms: 4000\n", "has the key 'p99_ms' twice (line 3)"),
+        ("models:\n  a: {}\n  a: {p99_ms: 1}\n", "has the key 'a' twice"),
+        ("defaults:\n  p99_ms: " + "9" * 500 + "\n", "has 500 characters (at most 40)"),
+        ("defaults:\n  p99_ms: 1.0e+400\n", "defaults.p99_ms is inf; expected milliseconds"),
+        ("defaults: " + "[" * 5000 + "]" * 5000 + "\n", "nests deeper than 6 levels"),
+        ("defaults:\n  concurrency: [" + ", ".join(["1"] * 400) + "]\n", "more than the 1800 s"),
+        ("defaults:\n  window_s: 3600\n  max_windows: 100\n", "up to 720015 s"),
+        ("defaults:\n  p99_ms: '" + "x" * 5000 + "'\n", "defaults.p99_ms is 'xxxxxxxx"),
+    ],
+    ids=[
+        "alias-bomb",
+        "duplicate-budget",
+        "duplicate-model",
+        "huge-integer",
+        "float-overflow",
+        "deep-nesting",
+        "too-many-levels",
+        "absurd-windows",
+        "long-value-shortened",
+    ],
+)
+def test_a_hostile_gates_file_is_refused_quickly_with_a_clear_error(
+    tmp_path: Path, text: str, says: str
+) -> None:
+    path = tmp_path / "gates.yaml"
+    path.write_text(text)
+
+    with pytest.raises(ConfigError) as caught:
+        load_gate_config(path)
+
+    assert says in str(caught.value)
+    assert len(str(caught.value)) < 600
+
+
+def test_only_a_small_regular_file_is_read_as_a_gates_file(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    link = tmp_path / "link.yaml"
+    link.symlink_to(ROOT / DEFAULT_GATES)
+    big = tmp_path / "big.yaml"
+    with big.open("wb") as handle:
+        handle.truncate(64 << 20)  # sparse: the size is refused before a byte is read
+
+    for path, says in [
+        (fifo, "FIFO, socket or device"),
+        (Path("/dev/zero"), "FIFO, socket or device"),
+        (link, "symbolic link"),
+        (big, "bytes"),
+    ]:
+        with pytest.raises(ConfigError, match="Cannot read the gates file") as caught:
+            load_gate_config(path)
+        assert says in str(caught.value), str(caught.value)

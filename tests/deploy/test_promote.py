@@ -72,6 +72,7 @@ def test_only_failing_records_refuse_the_promotion_before_any_kubectl(
     before = pointer(promotion)
     write_gate_record(promotion.store, promotion.new, "staging", {"passed": False})
     newest = write_gate_record(promotion.store, promotion.new, "staging", {"passed": False})
+    endpoint = f" --endpoint-url {dest.endpoint_url}" if dest.endpoint_url else ""
     runner = RecordingRunner()
 
     result = invoke(runner, promotion.args("--url", "127.0.0.1:1", "--no-gate"))
@@ -82,7 +83,8 @@ def test_only_failing_records_refuse_the_promotion_before_any_kubectl(
         f"its 2 record(s) under {dest.url}/gates/{promotion.new}/staging/ all failed",
         newest.key,
         "Nothing was done to production",
-        f"orchestrator gate {dest.url} --env staging",
+        # The hint runs as printed: the store's endpoint goes with it.
+        f"orchestrator gate {dest.url}{endpoint} --env staging",
         "--force --reason TEXT",
     )
     assert runner.calls == []
@@ -170,7 +172,7 @@ def test_promoting_an_environment_to_itself_is_a_usage_error(promotion: Promotio
     assert runner.calls == []
 
 
-def test_a_forced_promotion_records_who_and_why_before_a_deploy_that_fails(
+def test_a_failed_forced_promotion_records_the_attempt_and_authorizes_nothing(
     dest: Dest, tmp_path: Path
 ) -> None:
     promotion = make_promotion(tmp_path, dest.url, "promote_unit", endpoint_url=dest.endpoint_url)
@@ -201,22 +203,52 @@ def test_a_forced_promotion_records_who_and_why_before_a_deploy_that_fails(
     assert f"namespace: {NS}" in rendered
     assert f"triton-orchestrator/release: {promotion.new}" in rendered
     assert pointer(promotion) == before
+    # The attempt is recorded, after the target was tried, as a failure that says forced.
     [record] = gate_records(promotion.store, promotion.new, "staging")
     assert record.key.startswith(f"gates/{promotion.new}/staging/")
-    assert (record.passed, record.forced) == (True, True)
+    assert (record.passed, record.forced) == (False, True)
     body = dict(record.body)
     assert body.pop("created")
+    assert "no GPU limit" in body.pop("error")
     assert body == {
         "format": 1,
         "release": promotion.new,
         "environment": "staging",
-        "passed": True,
+        "passed": False,
         "forced": True,
         "reason": "gate host down",
         "by": ACTOR,
         "promoted_to": "production",
+        "target_checked": False,
     }
     assert gate_records(promotion.store, promotion.new, "production") == []
+
+    # A later promotion without --force is refused before any kubectl call.
+    later = RecordingRunner()
+    result = invoke(later, promotion.args("--url", "127.0.0.1:1", "--no-gate"))
+    assert_failed(result, f"Release {promotion.new} has no passing gate record in staging")
+    assert later.calls == []
+
+
+def test_a_passing_forced_record_never_authorizes_an_unforced_promotion(
+    promotion: Promotion,
+) -> None:
+    # What a forced promotion to another environment that succeeded leaves behind.
+    body = {"passed": True, "forced": True, "reason": "hotfix", "promoted_to": "canary"}
+    forced = write_gate_record(promotion.store, promotion.new, "staging", body)
+    before = pointer(promotion)
+    runner = RecordingRunner()
+
+    result = invoke(runner, promotion.args("--url", "127.0.0.1:1", "--no-gate"))
+
+    assert_failed(
+        result,
+        f"Release {promotion.new} has no passing gate record in staging",
+        f"(the newest: {forced.key}); 1 of them forced: a forced record (promote --force) "
+        "authorizes only the promotion that wrote it, never a later one",
+    )
+    assert runner.calls == []
+    assert pointer(promotion) == before
 
 
 def test_a_failed_rollout_is_undone_and_production_keeps_its_pointer(
@@ -330,7 +362,9 @@ def test_a_forced_dry_run_writes_no_record(promotion: Promotion) -> None:
     result = invoke(runner, promotion.args("--force", "--reason", "hotfix", "--dry-run"))
     assert result.exit_code == 0, result.output
     assert runner.lines == [RENDER]
-    assert "# allowed by   a forced record in staging (not written: dry run)" in result.stdout
+    assert (
+        "# allowed by   --force: a forced record in staging (not written: dry run)" in result.stdout
+    )
     assert gate_records(promotion.store, promotion.new, "staging") == []
 
 
@@ -382,3 +416,32 @@ def test_the_library_refuses_a_force_without_reason_too(
         )
     assert runner.calls == []
     assert gate_records(promotion.store, promotion.new, "staging") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("defaults:\n  p99: 5\n", "unknown key defaults.p99."),
+        ("models:\n  not_served:\n    p99_ms: 5\n", "models.not_served names a model that"),
+    ],
+    ids=["wrong-key", "model-the-release-does-not-serve"],
+)
+def test_a_bad_gates_file_is_a_configuration_error_before_anything_deploys(
+    promotion: Promotion, tmp_path: Path, text: str, says: str
+) -> None:
+    passed(promotion, promotion.new)
+    before = pointer(promotion)
+    gates = tmp_path / "gates.yaml"
+    gates.write_text(text)
+    runner = RecordingRunner()
+
+    result = invoke(
+        runner,
+        promotion.args(
+            "--gates", str(gates), "--url", "127.0.0.1:1", "--metrics-url", "127.0.0.1:2"
+        ),
+    )
+
+    assert_failed(result, says, "(a configuration error: nothing was gated)", exit_code=2)
+    assert runner.calls == []
+    assert pointer(promotion) == before

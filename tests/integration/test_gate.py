@@ -27,6 +27,7 @@ from onnx import TensorProto
 
 from orchestrator.cli import cli
 from orchestrator.core.golden import golden_path, write_golden
+from orchestrator.deploy.gate_checks import find_baseline
 from orchestrator.releases.environments import set_environment
 from orchestrator.releases.gate_records import gate_records, write_gate_record
 from orchestrator.releases.manifest import build_release, release_prefix
@@ -34,6 +35,7 @@ from orchestrator.releases.stores import open_store
 from orchestrator.releases.sync import sync_release
 from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
 from tests.conftest import Dest, make_dest
+from tests.delay_proxy import delaying_proxy
 from tests.deploy.conftest import Releases, make_release
 from tests.deploy.gates import FAST, gate_args, write_gates
 from tests.deploy.recording import RecordingRunner
@@ -45,7 +47,7 @@ pytestmark = pytest.mark.integration
 NS = "triton-staging"
 RENDER = "kubectl kustomize TMP"
 FORWARD = f"kubectl port-forward --namespace {NS} svc/triton PORT:8000 PORT:8002"
-MEASURED = {"golden smoke", "p99 latency", "throughput", "failed requests"}
+MEASURED = {"golden smoke", "server latency", "p99 latency", "throughput", "failed requests"}
 COUNTED = {"failure counter", "queue time"}
 
 
@@ -75,6 +77,40 @@ def _write_text_version(repo: Path, name: str) -> None:
     )
 
 
+# A python-backend model that answers correctly but only after SLOW_S seconds: the golden
+# smoke (20 s budget) and bench's first request pass, while no request of the load can
+# complete inside a level's windows (0.1 s warm-up + 3 x 0.3 s).
+SLOW_S = 2.5
+SLOW_MODEL = f"""import time
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def execute(self, requests):
+        time.sleep({SLOW_S})
+        answers = []
+        for request in requests:
+            x = pb_utils.get_input_tensor_by_name(request, "x").as_numpy()
+            answers.append(pb_utils.InferenceResponse([pb_utils.Tensor("y", x.copy())]))
+        return answers
+"""
+
+
+def _write_slow_version(repo: Path, name: str) -> None:
+    folder = repo / name / "1"
+    folder.mkdir(parents=True)
+    (folder / "model.py").write_text(SLOW_MODEL)
+    write_golden(golden_path(folder), {"x": GOLDEN_X[:1]}, {"y": GOLDEN_X[:1]})
+    (repo / name / "config.pbtxt").write_text(
+        f'name: "{name}"\nbackend: "python"\nmax_batch_size: 8\n'
+        'input [ { name: "x" data_type: TYPE_FP32 dims: [ 4 ] } ]\n'
+        'output [ { name: "y" data_type: TYPE_FP32 dims: [ 4 ] } ]\n'
+        "instance_group [ { kind: KIND_CPU count: 1 } ]\n"
+    )
+
+
 def _releases(
     tmp_path: Path, model: str, *, kind: str = "good", dest: Dest | None = None
 ) -> Releases:
@@ -93,6 +129,8 @@ def _releases(
         write_golden(golden_path(repo / model / "1"), {"x": GOLDEN_X}, expected)
     elif kind == "text":
         _write_text_version(repo, model)
+    elif kind == "slow":
+        _write_slow_version(repo, model)
     else:
         write_affine_version(repo, model, 1)
     release = build_release(repo)
@@ -208,6 +246,11 @@ def test_a_throughput_below_the_replaced_release_fails(
     assert _failed(body) == {"throughput"}
     throughput = next(c for c in body["checks"] if c["name"] == "throughput")
     assert throughput["budget"] == 0.8e9
+    # Measured twice before it failed, and it says so; the record keeps both.
+    assert "; confirmed by a second measurement: " in throughput["detail"]
+    assert [
+        level["concurrency"] for level in body["bench"]["gate_slow"]["confirmation"]["levels"]
+    ] == [1]
     assert body["baseline_record"] == baseline
     assert [r.passed for r in gate_records(releases.store, releases.new, "staging")] == [False]
     # The baseline (the replaced release's record) is untouched.
@@ -237,9 +280,7 @@ def test_wrong_golden_answers_fail_the_gate_before_any_load(
         f"### Gate: staging FAILED\n\n- release: `{releases.new}`\n"
         f"- replaces: `{releases.old}`\n- golden smoke: FAILED: gate_wrong/1: output 'y'"
     )
-    assert (
-        "| golden smoke | release | 1.00 | - | **FAIL** | gate_wrong/1: output 'y'" in result.stdout
-    )
+    assert "| golden smoke | release | 1 | - | **FAIL** | gate_wrong/1: output 'y'" in result.stdout
     assert "the load and the counters were skipped" in result.stdout
     records = gate_records(releases.store, releases.new, "staging")
     assert [r.key for r in records][0] == earlier.key and len(records) == 2
@@ -379,3 +420,73 @@ def test_a_server_that_dies_during_the_load_fails_the_gate_with_the_load_error(
     assert [level["concurrency"] for level in body["bench"]["gate_gone"]["levels"]] == [1]
     assert "p99 latency" in {c["name"] for c in body["checks"]}
     assert [r.passed for r in gate_records(releases.store, releases.new, "staging")] == [False]
+
+
+@pytest.mark.timeout(180)
+def test_a_release_too_slow_to_complete_a_request_fails_with_nothing_measured(
+    triton_server: TritonServer, triton_repo: Path, tmp_path: Path
+) -> None:
+    releases = _releases(tmp_path, "gate_sleepy", kind="slow")
+    _serve(triton_server, triton_repo, tmp_path, "gate_sleepy")
+
+    result = _invoke(
+        RecordingRunner(), gate_args(releases.url, write_gates(tmp_path), *_direct(triton_server))
+    )
+
+    assert result.exit_code == 1, result.output
+    body = json.loads(result.stdout)
+    assert body["passed"] is False
+    assert _failed(body) == {"measured requests"}
+    nothing = next(c for c in body["checks"] if c["name"] == "measured requests")
+    assert nothing["measured"] == 0 and nothing["budget"] == 10
+    assert nothing["detail"].startswith("nothing measured: 0 request(s) completed")
+    # No p99 of 0 ms and no throughput of 0 was judged (or passed).
+    assert not {"p99 latency", "throughput"} & {c["name"] for c in body["checks"]}
+    assert "nothing measured" in result.stderr
+    [record] = gate_records(releases.store, releases.new, "staging")
+    assert record.passed is False
+    # Even written as passing, that measurement is no baseline for the next release.
+    write_gate_record(releases.store, releases.new, "staging", {**record.body, "passed": True})
+    assert find_baseline(releases.store, releases.new, "staging") is None
+
+
+@pytest.mark.timeout(180)
+def test_a_50_ms_round_trip_to_the_cluster_does_not_change_the_verdict(
+    triton_server: TritonServer, triton_repo: Path, tmp_path: Path
+) -> None:
+    releases = _releases(tmp_path, "gate_far")
+    _serve(triton_server, triton_repo, tmp_path, "gate_far")
+    # A latency budget a 50 ms round trip alone would break, were it judged at the client.
+    gates = write_gates(
+        tmp_path,
+        "defaults:\n  concurrency: [1]\n  window_s: 0.5\n  warmup_s: 0.1\n  max_server_ms: 40\n",
+    )
+    metrics = ("--metrics-url", triton_server.metrics_address, "--format", "json")
+
+    near = _invoke(
+        RecordingRunner(),
+        gate_args(releases.url, gates, "--url", triton_server.http_url, *metrics),
+    )
+    with delaying_proxy(triton_server.http_url, 0.05) as far_url:
+        far = _invoke(RecordingRunner(), gate_args(releases.url, gates, "--url", far_url, *metrics))
+
+    assert (near.exit_code, far.exit_code) == (0, 0), far.output
+    near_body, far_body = json.loads(near.stdout), json.loads(far.stdout)
+    verdicts = [
+        [(c["name"], c["concurrency"], c["passed"]) for c in body["checks"]]
+        for body in (near_body, far_body)
+    ]
+    assert verdicts[0] == verdicts[1]
+    assert near_body["passed"] is far_body["passed"] is True
+
+    def check(body: dict[str, object], name: str) -> dict[str, object]:
+        checks = body["checks"]
+        assert isinstance(checks, list)
+        found: dict[str, object] = next(c for c in checks if c["name"] == name)
+        return found
+
+    # The delay was there (every request through the proxy took 50 ms more at the client),
+    # and the server-side figure the verdict rests on did not see it.
+    assert check(far_body, "p99 latency")["measured"] >= 50  # type: ignore[operator]
+    assert check(near_body, "p99 latency")["measured"] < 40  # type: ignore[operator]
+    assert check(far_body, "server latency")["measured"] < 40  # type: ignore[operator]

@@ -82,3 +82,13 @@ def test_environment_names_are_checked(environment: str) -> None:
 def test_release_ids_are_checked() -> None:
     with pytest.raises(StorageError):
         records_prefix("../other", "staging")
+
+
+def test_the_latest_passing_record_is_a_measured_one_never_a_forced_one(dest: Dest) -> None:
+    store = dest.open()
+    measured = write_gate_record(store, RELEASE, "staging", {"passed": True})
+    write_gate_record(store, RELEASE, "staging", {"passed": True, "forced": True})
+
+    passing = latest_passing(store, RELEASE, "staging")
+
+    assert passing is not None and passing.key == measured.key

@@ -35,7 +35,8 @@ def print_promote(report: PromoteReport) -> None:
     In a dry run the promotion lines are comments above the deploy's plan and manifests.
     """
     if report.record_key is None:
-        allowed = f"a forced record in {report.source} (not written: dry run)"
+        why = "dry run" if report.dry_run else "nothing deployed"
+        allowed = f"--force: a forced record in {report.source} (not written: {why})"
     else:
         kind = "forced record" if report.forced else "gate record"
         allowed = f"{kind} {report.store_url}/{report.record_key}"

@@ -14,8 +14,16 @@ from orchestrator.deploy.gate import GateCheck, GateResult
 __all__ = ["gate_markdown", "print_gate"]
 
 
-def _value(number: float | None) -> str:
-    return "-" if number is None else f"{number:.2f}"
+# Checks whose measured value and budget are counts (requests, versions): printed whole.
+_COUNTS = {"golden smoke", "measured requests", "failed requests", "failure counter"}
+
+
+def _value(number: float | None, check: GateCheck | None = None) -> str:
+    if number is None:
+        return "-"
+    if check is not None and check.name in _COUNTS and float(number).is_integer():
+        return f"{int(number)}"
+    return f"{number:.2f}"
 
 
 def _where(check: GateCheck) -> str:
@@ -40,8 +48,8 @@ def print_gate(result: GateResult) -> None:
         table.add_row(
             check.name,
             _where(check),
-            _value(check.measured),
-            _value(check.budget),
+            _value(check.measured, check),
+            _value(check.budget, check),
             "PASS" if check.passed else "[bold red]FAIL[/]",
             check.detail,
         )
@@ -96,7 +104,7 @@ def gate_markdown(result: GateResult) -> str:
     for check in result.checks:
         mark = "PASS" if check.passed else "**FAIL**"
         lines.append(
-            f"| {check.name} | {_where(check)} | {_value(check.measured)} | "
-            f"{_value(check.budget)} | {mark} | {_cell(check.detail)} |"
+            f"| {check.name} | {_where(check)} | {_value(check.measured, check)} | "
+            f"{_value(check.budget, check)} | {mark} | {_cell(check.detail)} |"
         )
     return "\n".join(lines) + "\n"
