@@ -13,7 +13,7 @@ Triton's dynamic batcher guide
 with all default settings "the dynamic batcher will create batches as large as possible
 up to the maximum batch size and will not delay when forming batches"; a delay or
 preferred sizes come later, only where measuring shows they help. Measured here
-(benchmarks/batching_defaults.py), a 100 us delay with preferred sizes cost 30-45% of the
+(benchmarks/batching_defaults.py), a 100 us delay with preferred sizes cost 31-46% of the
 throughput at concurrency 1 and no clear gain at 8 or 32. ``orchestrator tune --write``
 (or ``publish``'s options) adds them when a measurement justifies it.
 """
