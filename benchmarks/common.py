@@ -8,7 +8,7 @@ digits_cnn comes from, in this order: ``--bundle DIR`` (an export bundle), the
 repository's ``model_repository/digits_cnn`` (config and newest version), or a fresh
 ``python -m training digits_cnn`` into a temporary folder. Without a shipped config the
 config is the one ``orchestrator publish`` generates by default (max_batch_size 64,
-preferred batch sizes 16/32/64, 100 us queue delay, one KIND_GPU instance).
+``dynamic_batching { }``, one KIND_GPU instance).
 """
 
 from __future__ import annotations
@@ -50,10 +50,7 @@ max_batch_size: 64
 input [ {{ name: "input" data_type: TYPE_FP32 dims: [ 1, 8, 8 ] }} ]
 output [ {{ name: "probabilities" data_type: TYPE_FP32 dims: [ 10 ] }} ]
 instance_group [ {{ kind: KIND_GPU count: 1 }} ]
-dynamic_batching {{
-  preferred_batch_size: [ 16, 32, 64 ]
-  max_queue_delay_microseconds: 100
-}}
+dynamic_batching {{ }}
 """
 
 

@@ -16,6 +16,7 @@ import tempfile
 from benchmarks.common import ROOT
 
 SCRIPTS = (
+    "batching_defaults",
     "dynamic_batching",
     "ceiling",
     "generator_vs_wrk",

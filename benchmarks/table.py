@@ -86,6 +86,7 @@ def main() -> None:
             f"| Triton (HTTP, c=1) vs ONNX Runtime in-process, rows/s | (where the time goes) | "
             f"{parts} | - | {_conditions(ort)} |"
         )
+    _issue_25_goals()
     if batching:
         print("\n**Dynamic batching on vs off (digits_cnn, HTTP, 1 row/request, medians)**\n")
         print("| concurrency | on infer/s | off infer/s | on p99 ms | off p99 ms | on avg batch |")
@@ -106,6 +107,64 @@ def main() -> None:
                 f"| {r['concurrency']} | {_per_s(r['shipped']['throughput_per_s'])} | "
                 f"{_per_s(r['tuned']['throughput_per_s'])} | {r['shipped']['p99_ms']} | "
                 f"{r['tuned']['p99_ms']} |"
+            )
+    _issue_25_details()
+
+
+def _issue_25_goals() -> None:
+    defaults = _load("batching_defaults")
+    if defaults:
+        parts = "; ".join(
+            f"{tool}: c=1 {g['default_over_off'].get('c1')}×, "
+            f"c=32 {g['default_over_off'].get('c32')}×"
+            for tool, g in defaults["goal"].items()
+        )
+        met = all(g["met"] for g in defaults["goal"].values())
+        print(
+            f"| `dynamic_batching {{ }}` (generated default) over no batching | ≥0.9× at c=1, "
+            f"≥1.8× at c=32 | {parts} | {'yes' if met else 'no'} | {_conditions(defaults)} |"
+        )
+    cold = _load("cold_start")
+    if cold:
+        parts = "; ".join(
+            f"{name} ({r['bytes'] / 1e6:,.1f} MB): ready {r['ratio_s3_over_disk_ready_s']}×, "
+            f"startup probe {r['ratio_s3_over_disk_probe_passed_s']}×"
+            for name, r in cold["releases"].items()
+        )
+        print(
+            f"| cold start, release from S3 (moto) over local disk | (measured) | {parts} | - | "
+            f"{_conditions(cold)} |"
+        )
+
+
+def _issue_25_details() -> None:
+    defaults, cold = _load("batching_defaults"), _load("cold_start")
+    if defaults:
+        print(
+            "\n**Batching defaults (digits_cnn, HTTP, 1 row/request, medians; generator / wrk)**\n"
+        )
+        print("| concurrency | as generated before | `dynamic_batching { }` | no batching |")
+        print("|---|---|---|---|")
+        for r in defaults["levels"]:
+            cells = [
+                " / ".join(
+                    _per_s(r[f"{key}/{tool}"]["throughput_per_s"])
+                    for tool in ("generator", "wrk")
+                    if f"{key}/{tool}" in r
+                )
+                for key in ("as_generated_old", "default", "off")
+            ]
+            print(f"| {r['concurrency']} | {' | '.join(cells)} |")
+    if cold:
+        print("\n**Cold start: process start to ready / to the startup probe passing (medians)**\n")
+        print("| release | bytes | S3 ready | S3 probe | disk ready | disk probe | copy MB/s |")
+        print("|---|---|---|---|---|---|---|")
+        for name, r in cold["releases"].items():
+            s3, disk = r["s3"], r["local_disk"]
+            print(
+                f"| {name} | {r['bytes']:,} | {s3['ready_s_median']} s | "
+                f"{s3['probe_passed_s_median']} s | {disk['ready_s_median']} s | "
+                f"{disk['probe_passed_s_median']} s | {r.get('copy_mb_per_s', '-')} |"
             )
 
 

@@ -155,7 +155,18 @@ def bench_command(
     show_default=True,
     help="Re-measure a winner and the current config this often before changing anything.",
 )
-@click.option("--write", is_flag=True, help="Write the winner into <repo>/<model>/config.pbtxt.")
+@click.option(
+    "--throughput-only",
+    is_flag=True,
+    help="Optimise only for throughput: let a config win that is more than 10% slower than "
+    "dynamic_batching { } at concurrency 1 (refused by default).",
+)
+@click.option(
+    "--write",
+    is_flag=True,
+    help="Write the winner into <repo>/<model>/config.pbtxt, with the measurement that "
+    "chose it as a comment.",
+)
 @format_option("How to print the trials and the result.")
 def tune_command(
     model: str,
@@ -166,6 +177,7 @@ def tune_command(
     batch_size: int,
     window_s: float,
     confirm_rounds: int,
+    throughput_only: bool,
     write: bool,
     output_format: str,
 ) -> None:
@@ -174,7 +186,10 @@ def tune_command(
     Starts a local Triton on the repository (--repo), loads each candidate config through
     the load API's config override (batching off/on, queue delay, preferred batch sizes,
     instance count, ONNX Runtime threads), measures it like `bench`, and prints the diff
-    against the current config. --write updates config.pbtxt only (never a version).
+    against the current config. Every candidate is compared with dynamic_batching { } and
+    with no batching, at concurrency 1 and the highest level; one more than 10% slower
+    than dynamic_batching { } at concurrency 1 never wins unless --throughput-only.
+    --write updates config.pbtxt only (never a version), with the measurement as a comment.
 
     Example:
         orchestrator tune --model digits_cnn --latency-budget-ms 20 --write
@@ -189,6 +204,7 @@ def tune_command(
             batch_size=batch_size,
             window_s=window_s,
             confirm_rounds=confirm_rounds,
+            throughput_only=throughput_only,
         )
     except ConfigError as exc:  # checked before the server starts: a usage error
         raise click.UsageError(str(exc)) from exc

@@ -49,14 +49,15 @@ __all__ = ["list_command", "publish_command", "validate_command"]
     "preferred",
     type=click.IntRange(min=1, max=INT32_MAX),
     multiple=True,
-    help="Dynamic batching preferred size (repeatable; default: 1/4, 1/2 and all of the max).",
+    help="Dynamic batching preferred size (repeatable; default: none, as Triton recommends "
+    "until a measurement such as `orchestrator tune` shows one helps).",
 )
 @click.option(
     "--queue-delay-us",
     type=click.IntRange(min=0, max=UINT64_MAX),
     default=DEFAULT_QUEUE_DELAY_US,
     show_default=True,
-    help="Dynamic batching max_queue_delay_microseconds.",
+    help="Dynamic batching max_queue_delay_microseconds (0: no delay, Triton's default).",
 )
 @click.option(
     "--instance-kind",
@@ -114,7 +115,7 @@ def publish_command(
     """
     options = GenerationOptions(
         max_batch_size=max_batch_size,
-        preferred_batch_sizes=preferred or None,
+        preferred_batch_sizes=preferred,
         max_queue_delay_microseconds=queue_delay_us,
         instance_kind=instance_kind,
         instance_count=instance_count,

@@ -1,17 +1,23 @@
 """Search dynamic-batching settings for a latency budget on a local Triton.
 
-The model's current config is trial 0. Candidates change one group of settings at a
-time, greedily: batching (off, or on with a queue delay and preferred batch sizes), then
-the instance count, then ONNX Runtime's ``intra_op_thread_count``; each stage starts from
-the best so far. Every candidate is loaded through Triton's load API with a config
-override (and ``KIND_CPU`` instead of ``KIND_GPU`` when no GPU is visible, as
-``orchestrator serve`` does), measured with ``bench``, and scored by its
-highest throughput whose p99 latency fits the budget. The winner is never worse than the
-current config in the same run, because the current config competes too.
+The model's current config is trial 0. The two references of ``trials`` come next,
+whatever the current config: ``dynamic_batching { }`` (what ``publish`` generates) and no
+batching; every candidate is measured at concurrency 1 too. A candidate that loses more
+than ``LOW_CONCURRENCY_LOSS_PCT`` at concurrency 1 against ``dynamic_batching { }`` cannot
+win unless ``throughput_only`` is set. Candidates change one group of settings at a time,
+greedily: batching (off, or on with a queue delay and preferred batch sizes), then the
+instance count, then ONNX Runtime's ``intra_op_thread_count``; each stage starts from the
+best so far. Every candidate is loaded through Triton's load API with a config override
+(and ``KIND_CPU`` instead of ``KIND_GPU`` when no GPU is visible, as ``orchestrator
+serve`` does), measured with ``bench``, and scored by its highest throughput whose p99
+latency fits the budget. The winner is never worse than the current config in the same
+run, because the current config competes too.
 
 ``write_config`` writes the winner's settings into ``<repo>/<model>/config.pbtxt``: the
 production config with only the tuned fields changed, checked by parsing it back, and
-replaced atomically. Version folders are never touched.
+replaced atomically, under a comment that records the measurement which justified it
+(the winner and both references at concurrency 1 and at the highest level). Version
+folders are never touched.
 """
 
 from __future__ import annotations
@@ -46,7 +52,14 @@ from orchestrator.performance.candidates import (
 )
 from orchestrator.performance.inputs import find_golden
 from orchestrator.performance.options import BenchOptions, check_open_files, check_timing
-from orchestrator.performance.report import BenchReport, LevelResult
+from orchestrator.performance.trials import (
+    Comparison,
+    Trial,
+    comparisons,
+    fast_enough_when_quiet,
+    measurement_comment,
+    reference_candidates,
+)
 from orchestrator.repository.layout import is_file
 from orchestrator.serving.triton import ServerOptions, TritonServer, gpu_visible
 
@@ -79,6 +92,8 @@ class TuneOptions:
             far (the current config first); smaller wins are treated as noise.
         confirm_rounds: re-measurements of the winner and of the current config (each)
             after the search; the change stands only if it wins on the median score.
+        throughput_only: let a candidate win that loses more than
+            ``LOW_CONCURRENCY_LOSS_PCT`` at concurrency 1 against ``dynamic_batching { }``.
         cpu_override: run KIND_GPU as KIND_CPU; decided by ``gpu_visible()`` when None.
         server: an explicit ``ServerOptions`` (a temporary local server when None).
     """
@@ -94,6 +109,7 @@ class TuneOptions:
     max_windows: int = 5
     min_gain_pct: float = 5.0
     confirm_rounds: int = 2
+    throughput_only: bool = False
     cpu_override: bool | None = None
     server: ServerOptions | None = None
 
@@ -107,30 +123,10 @@ class TuneOptions:
         check_timing(window_s=self.window_s, warmup_s=self.warmup_s)
         check_open_files(self.concurrency, "http")
 
-
-@dataclass(frozen=True)
-class Trial:
-    """One measured candidate; ``error`` says why it could not be loaded or measured.
-
-    ``phase`` is "search", or "confirm" for the re-measurements of the winner and the
-    current config that decide whether the change holds up.
-    """
-
-    candidate: Candidate
-    report: BenchReport | None
-    error: str = ""
-    phase: str = "search"
-
-    def best_level(self, latency_budget_ms: float | None) -> LevelResult | None:
-        """The highest-throughput level within the budget (None when none fits)."""
-        if self.report is None or self.error:
-            return None
-        return self.report.best(latency_budget_ms)
-
-    def score(self, latency_budget_ms: float | None) -> float:
-        """Throughput at the best level within the budget; 0 when none fits."""
-        level = self.best_level(latency_budget_ms)
-        return level.throughput_per_s if level is not None else 0.0
+    @property
+    def levels(self) -> tuple[int, ...]:
+        """The levels measured: ``concurrency`` with 1 always added (the low-load check)."""
+        return tuple(sorted({1, *self.concurrency}))
 
 
 @dataclass(frozen=True)
@@ -146,6 +142,9 @@ class TuneReport:
     diff: str
     tuned_config: str = field(repr=False, default="")
     written: bool = False
+    comparisons: tuple[Comparison, ...] = ()
+    levels: tuple[int, int] = (1, 1)
+    throughput_only: bool = False
 
     @property
     def budget_met(self) -> bool:
@@ -189,7 +188,10 @@ def tune(options: TuneOptions, on_trial: Callable[[Trial], None] | None = None) 
             raise ServerError(
                 f"The current config of {options.model!r} could not be measured: {current.error}"
             )
-        best = _search(measure, current, config, options)
+        references = [current]
+        for reference in reference_candidates(current.candidate, config.max_batch_size):
+            references.append(measure(reference, "reference"))
+        best = _search(measure, references, config, options)
         if best is not current:
             # Measure the winner and the current config again, alternating, so that one
             # lucky window on a busy machine does not change the repository.
@@ -202,12 +204,20 @@ def tune(options: TuneOptions, on_trial: Callable[[Trial], None] | None = None) 
 
 def _search(
     measure: Callable[[Candidate, str], Trial],
-    current: Trial,
+    references: list[Trial],
     config: ModelConfig,
     options: TuneOptions,
 ) -> Trial:
+    measured = list(references)
+    current = references[0]
     best = current
-    tried = {current.candidate}
+    for trial in references[1:]:
+        if fast_enough_when_quiet(trial, measured, options.throughput_only) and (
+            not fast_enough_when_quiet(best, measured, options.throughput_only)
+            or _beats(trial, best, options)
+        ):
+            best = trial
+    tried = {t.candidate for t in references}
     count = 1
     for stage in ("batching", "instances", "threads"):
         for candidate in candidates(
@@ -220,7 +230,10 @@ def _search(
             tried.add(candidate)
             count += 1
             trial = measure(candidate, "search")
-            if _beats(trial, best, options):
+            measured.append(trial)
+            if fast_enough_when_quiet(trial, measured, options.throughput_only) and _beats(
+                trial, best, options
+            ):
                 best = trial
     return best
 
@@ -248,7 +261,7 @@ def _trial(
             BenchOptions(
                 url=server.http_url,
                 model=options.model,
-                concurrency=options.concurrency,
+                concurrency=options.levels,
                 batch_size=options.batch_size,
                 window_s=options.window_s,
                 warmup_s=options.warmup_s,
@@ -275,9 +288,12 @@ def tune_report(
 ) -> TuneReport:
     """Judge a search's trials: the winner within the budget, the closest miss, the diff.
 
-    The best search trial must beat the current config (the first search trial) by
-    ``min_gain_pct``, and still win on the median of all its measurements, confirmations
-    included; otherwise the current config stays.
+    The best search or reference trial must beat the current config (the first search
+    trial) by ``min_gain_pct``, and still win on the median of all its measurements,
+    confirmations included; otherwise the current config stays. Unless
+    ``throughput_only``, no trial wins that loses more than ``LOW_CONCURRENCY_LOSS_PCT``
+    at concurrency 1 against ``dynamic_batching { }`` (medians); when the current config
+    itself loses that much, the best trial that does not replaces it.
 
     Example:
         >>> report = tune_report(TuneOptions("m"), config, Path("c"), trials)  # doctest: +SKIP
@@ -286,11 +302,17 @@ def tune_report(
     """
     budget = options.latency_budget_ms
     search = [t for t in trials if t.phase == "search"]
+    contenders = [t for t in trials if t.phase in ("search", "reference")]
     best: Trial | None = None
-    for trial in search:
-        if trial.best_level(budget) is not None and (best is None or _beats(trial, best, options)):
+    for trial in contenders:
+        if (
+            trial.best_level(budget) is not None
+            and fast_enough_when_quiet(trial, trials, options.throughput_only)
+            and (best is None or _beats(trial, best, options))
+        ):
             best = trial
-    if best is not None and search and best is not search[0]:
+    current_ok = bool(search) and fast_enough_when_quiet(search[0], trials, options.throughput_only)
+    if best is not None and search and best is not search[0] and current_ok:
         # The change holds only if it still wins on the median of all its measurements.
         def median_score(candidate: Candidate) -> float:
             scores = [t.score(budget) for t in trials if t.candidate == candidate]
@@ -307,6 +329,7 @@ def tune_report(
     )
     chosen = best.candidate if best is not None else None
     tuned = apply_candidate(config, chosen) if chosen is not None else config
+    levels = (min(options.levels), max(options.levels))
     return TuneReport(
         model=options.model,
         config_path=config_path,
@@ -316,6 +339,15 @@ def tune_report(
         closest=closest,
         diff=config_diff(config, tuned, str(config_path)),
         tuned_config=render_config(tuned),
+        comparisons=comparisons(trials, search[0] if search else None, best, levels),
+        levels=levels,
+        throughput_only=options.throughput_only,
+    )
+
+
+def _comment(report: TuneReport) -> str:
+    return measurement_comment(
+        report.comparisons, report.levels, report.latency_budget_ms, report.throughput_only
     )
 
 
@@ -332,7 +364,7 @@ def write_config(report: TuneReport) -> TuneReport:
         )
     if not report.diff:
         return report
-    checked = parse_config(report.tuned_config, report.config_path)
+    checked = parse_config(_comment(report) + report.tuned_config, report.config_path)
     if checked.name and checked.name != report.model:
         raise ConfigError(f"Tuned config names {checked.name!r}, expected {report.model!r}.")
     folder = report.config_path.parent
@@ -340,7 +372,7 @@ def write_config(report: TuneReport) -> TuneReport:
     try:
         handle, temporary = tempfile.mkstemp(prefix=".config.", suffix=".pbtxt", dir=folder)
         with os.fdopen(handle, "w") as stream:
-            stream.write(report.tuned_config)
+            stream.write(_comment(report) + report.tuned_config)
         os.replace(temporary, report.config_path)
     except OSError as exc:
         if temporary is not None:

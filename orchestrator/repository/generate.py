@@ -5,6 +5,17 @@
 and outputs, dynamic batching, the instance group, the version policy and a warmup
 request, each in its own ``_set_*`` step. ``GenerationOptions`` holds what a user may
 override; every default is production's.
+
+Dynamic batching is generated as ``dynamic_batching { }``: no preferred batch sizes and
+no queue delay. That is the first step of the "Recommended Configuration Process" in
+Triton's dynamic batcher guide
+(https://docs.nvidia.com/deeplearning/triton-inference-server/user-guide/docs/batcher.html):
+with all default settings "the dynamic batcher will create batches as large as possible
+up to the maximum batch size and will not delay when forming batches"; a delay or
+preferred sizes come later, only where measuring shows they help. Measured here
+(benchmarks/batching_defaults.py), a 100 us delay with preferred sizes cost 31-46% of the
+throughput at concurrency 1 and no clear gain at 8 or 32. ``orchestrator tune --write``
+(or ``publish``'s options) adds them when a measurement justifies it.
 """
 
 from __future__ import annotations
@@ -39,7 +50,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BATCH_SIZE = 64
-DEFAULT_QUEUE_DELAY_US = 100
+# Triton's own default: no delay when forming a batch (see the module docstring).
+DEFAULT_QUEUE_DELAY_US = 0
 # The widths of ModelConfig's fields: a larger number cannot be written into config.pbtxt.
 INT32_MAX = 2**31 - 1  # max_batch_size, preferred_batch_size, instance_group.count
 UINT64_MAX = 2**64 - 1  # max_queue_delay_microseconds
@@ -52,9 +64,10 @@ class GenerationOptions:
     Attributes:
         max_batch_size: None for ``DEFAULT_MAX_BATCH_SIZE`` when the graph has a dynamic
             leading dim on every tensor (else 0); 0 turns batching off.
-        preferred_batch_sizes: dynamic batching's preferred sizes; None for a quarter, a
-            half and all of ``max_batch_size``.
-        max_queue_delay_microseconds: how long dynamic batching waits to fill a batch.
+        preferred_batch_sizes: dynamic batching's preferred sizes; none by default
+            (Triton then forms batches as large as the queue allows).
+        max_queue_delay_microseconds: how long dynamic batching waits to fill a batch;
+            0 (the default) waits not at all.
         instance_kind: ``KIND_GPU`` (production) or ``KIND_CPU``.
         instance_count: instances per device.
         version_policy: ``latest``, ``latest:N``, ``all`` or ``specific:1,3``.
@@ -62,7 +75,7 @@ class GenerationOptions:
     """
 
     max_batch_size: int | None = None
-    preferred_batch_sizes: tuple[int, ...] | None = None
+    preferred_batch_sizes: tuple[int, ...] = ()
     max_queue_delay_microseconds: int = DEFAULT_QUEUE_DELAY_US
     instance_kind: str = "KIND_GPU"
     instance_count: int = 1
@@ -74,7 +87,7 @@ class GenerationOptions:
             ("max_batch_size", self.max_batch_size, INT32_MAX),
             ("instance_count", self.instance_count, INT32_MAX),
             ("max_queue_delay_microseconds", self.max_queue_delay_microseconds, UINT64_MAX),
-            *(("preferred_batch_size", n, INT32_MAX) for n in self.preferred_batch_sizes or ()),
+            *(("preferred_batch_size", n, INT32_MAX) for n in self.preferred_batch_sizes),
         ]
         for name, value, highest in limits:
             if value is not None and value > highest:
@@ -207,18 +220,19 @@ def _set_io(config: ModelConfig, signature: Signature) -> None:
 
 
 def _set_dynamic_batching(config: ModelConfig, options: GenerationOptions) -> None:
+    # ``dynamic_batching { }`` unless the options ask for more: Triton's recommended
+    # starting point (module docstring); an empty message still turns the batcher on.
     size = config.max_batch_size
     if size == 0:
         return
     preferred = options.preferred_batch_sizes
-    if preferred is None:
-        preferred = tuple(sorted({max(1, size // 4), max(1, size // 2), size}))
     too_large = [p for p in preferred if p < 1 or p > size]
     if too_large:
         raise ConfigError(
             f"Preferred batch sizes {too_large} are outside 1..max_batch_size ({size}). "
             "Choose sizes no larger than max_batch_size."
         )
+    config.dynamic_batching.SetInParent()
     config.dynamic_batching.preferred_batch_size.extend(preferred)
     config.dynamic_batching.max_queue_delay_microseconds = options.max_queue_delay_microseconds
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from orchestrator.performance.candidates import (
     current_candidate,
 )
 from orchestrator.performance.report import BenchReport, LevelResult
+from orchestrator.performance.trials import reference_candidates
 from orchestrator.performance.tune import (
     Trial,
     TuneOptions,
@@ -174,3 +176,76 @@ def test_a_winner_must_still_win_on_the_median_after_re_measuring(confirmed_per_
     ]
     report = tune_report(TuneOptions("affine", latency_budget_ms=10.0), CONFIG, Path("c"), trials)
     assert report.best is (trials[1] if change_stands else trials[0])
+
+
+def _at_levels(
+    candidate: Candidate, per_s: dict[int, float], phase: str = "search", p99_ms: float = 5.0
+) -> Trial:
+    levels = tuple(
+        LevelResult(c, 1, int(rate), 0, 1.0, 1, 1, 1, p99_ms, 1, 0, 0, 1, 3, True, 0)
+        for c, rate in sorted(per_s.items())
+    )
+    report = BenchReport("affine", "h:1", "http", "orchestrator", 1, 1.0, "random", levels)
+    return Trial(candidate, report, phase=phase)
+
+
+DEFAULT = Candidate(True)  # dynamic_batching { }
+OFF = Candidate(False)
+DELAYED = Candidate(True, 100, (4, 8))
+
+
+def _against_references(delayed_at_1: float) -> list[Trial]:
+    # The current config (500 us) and the delayed candidate lose at concurrency 1 and win
+    # at 32; the references are dynamic_batching { } and no batching.
+    return [
+        _at_levels(current_candidate(CONFIG), {1: 1000.0, 32: 5000.0}),
+        _at_levels(DEFAULT, {1: 2000.0, 32: 5200.0}, "reference"),
+        _at_levels(OFF, {1: 2100.0, 32: 2500.0}, "reference"),
+        _at_levels(DELAYED, {1: delayed_at_1, 32: 9000.0}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("delayed_at_1", "throughput_only", "winner"),
+    [(1500.0, False, DEFAULT), (1850.0, False, DELAYED), (1500.0, True, DELAYED)],
+    ids=["25%-slower-at-1-never-wins", "within-10%-at-1-wins", "throughput-only-lets-it-win"],
+)
+def test_a_candidate_more_than_10pct_slower_than_the_default_at_concurrency_1_never_wins(
+    delayed_at_1: float, throughput_only: bool, winner: Candidate
+) -> None:
+    trials = _against_references(delayed_at_1)
+    options = TuneOptions("affine", concurrency=(32,), throughput_only=throughput_only)
+    report = tune_report(options, CONFIG, Path("c"), trials)
+    assert report.best is not None and report.best.candidate == winner
+    assert report.levels == (1, 32)
+    roles = {c.role: (c.low_per_s, c.high_per_s) for c in report.comparisons}
+    assert roles["dynamic_batching { }"] == (2000.0, 5200.0)
+    assert roles["no batching"] == (2100.0, 2500.0)
+    assert roles["current"] == (1000.0, 5000.0)
+
+
+def test_tune_always_measures_concurrency_1_and_both_references() -> None:
+    assert TuneOptions("affine", concurrency=(8, 32)).levels == (1, 8, 32)
+    assert reference_candidates(current_candidate(CONFIG), 16) == [DEFAULT, OFF]
+    assert reference_candidates(DEFAULT, 16) == [OFF]  # the current config is not measured twice
+    assert reference_candidates(DEFAULT, 0) == []
+
+
+def test_write_config_records_the_measurement_that_chose_it_as_a_comment(tmp_path: Path):
+    trials = _against_references(1850.0)
+    options = TuneOptions("affine", latency_budget_ms=20.0, concurrency=(32,))
+    judged = tune_report(options, CONFIG, Path("c"), trials)
+    report = _tuned_report(tmp_path, judged.best.candidate)  # type: ignore[union-attr]
+    report = replace(
+        report, comparisons=judged.comparisons, levels=judged.levels, latency_budget_ms=20.0
+    )
+    write_config(report)
+    text = report.config_path.read_text()
+    comment = [line for line in text.splitlines() if line.startswith("#")]
+    assert comment[0].startswith("# Written by `orchestrator tune --write` at ")
+    assert "p99 <= 20.0 ms; at most 10% below dynamic_batching { } at concurrency 1" in comment[0]
+    assert "# Measured inferences/s at concurrency 1 / 32 (medians, one local Triton):" in comment
+    assert "#   chosen: batching 100us pref 4/8, 1 inst: 1,850 / 9,000" in comment
+    assert "#   dynamic_batching { }: batching 0us, 1 inst: 2,000 / 5,200" in comment
+    assert "#   no batching: no batching, 1 inst: 2,100 / 2,500" in comment
+    assert current_candidate(load_config(report.config_path)) == DELAYED

@@ -118,3 +118,21 @@ def test_bad_version_policy_specs_are_config_errors(spec: str) -> None:
 def test_bad_options_fail_where_they_are_made(kwargs: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         GenerationOptions(**kwargs)  # type: ignore[arg-type]
+
+
+def test_dynamic_batching_defaults_to_tritons_recommended_empty_block(tmp_path: Path) -> None:
+    # Triton's dynamic batcher guide, "Recommended Configuration Process": start from
+    # `dynamic_batching { }` (batches as large as possible, no delay).
+    config = generate_config("m", read_signature(make_affine_onnx(tmp_path / "m.onnx")))
+    assert config.HasField("dynamic_batching")
+    assert list(config.dynamic_batching.preferred_batch_size) == []
+    assert config.dynamic_batching.max_queue_delay_microseconds == 0
+    assert "dynamic_batching {\n}\n" in render_config(config)
+
+
+@pytest.mark.parametrize("model", ["cancer_mlp", "digits_cnn"])
+def test_the_shipped_configs_are_what_publish_generates_for_their_graphs(model: str) -> None:
+    folder = Path(__file__).parents[2] / "model_repository" / model
+    newest = max(int(p.name) for p in folder.iterdir() if p.name.isdigit())
+    generated = generate_config(model, read_signature(folder / str(newest) / "model.onnx"))
+    assert (folder / "config.pbtxt").read_text() == render_config(generated)

@@ -271,4 +271,14 @@ def _tune(report: TuneReport) -> dict[str, Any]:
         "trials": [_trial(t, budget) for t in report.trials],
         "diff": report.diff,
         "written": report.written,
+        "throughput_only": report.throughput_only,
+        "comparisons": [
+            {
+                "role": c.role,
+                "label": c.label,
+                f"per_s_at_{report.levels[0]}": c.low_per_s,
+                f"per_s_at_{report.levels[1]}": c.high_per_s,
+            }
+            for c in report.comparisons
+        ],
     }

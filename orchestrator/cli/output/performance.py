@@ -59,6 +59,19 @@ def print_tune(report: tune.TuneReport, output_format: str) -> None:
             note,
         )
     console.print(table)
+    if report.comparisons:
+        low, high = report.levels
+        against = Table(
+            "role", "config", f"infer/s at {low}", f"infer/s at {high}", title="compared with"
+        )
+        for item in report.comparisons:
+            against.add_row(
+                item.role,
+                item.label,
+                f"{item.low_per_s:.1f}" if item.low_per_s is not None else "-",
+                f"{item.high_per_s:.1f}" if item.high_per_s is not None else "-",
+            )
+        console.print(against)
     if report.best is not None and not report.diff:
         click.echo("The current config is the best found; nothing to change.", err=True)
     elif report.diff:
