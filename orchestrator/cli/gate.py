@@ -115,6 +115,14 @@ def metrics_url_option(help_text: str) -> Callable[[F], F]:
     show_default=True,
     help="How long the golden smoke (and the port-forward) may wait for Triton.",
 )
+@click.option(
+    "--verdict-file",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    metavar="FILE",
+    help="Append verdict=passed or verdict=failed to FILE once the gate has judged the "
+    "release (GitHub's $GITHUB_OUTPUT format). Nothing is written on a usage or gates-file "
+    "error, so CI rolls back only on a real verdict.",
+)
 @endpoint_url_option()
 @format_option(
     "A table of checks, the stored record as JSON, or a GitHub job-summary section.",
@@ -131,6 +139,7 @@ def gate_command(
     manifests: Path,
     gates: Path,
     smoke_timeout_s: float,
+    verdict_file: Path | None,
     endpoint_url: str | None,
     output_format: str,
 ) -> None:
@@ -181,6 +190,8 @@ def gate_command(
         )
     except ConfigError as exc:
         raise config_problem(exc) from exc
+    if verdict_file is not None:
+        _write_verdict(verdict_file, result.passed)
     if output_format == "json":
         echo_json(result)
     elif output_format == "markdown":
@@ -204,6 +215,18 @@ def gate_command(
         )
         click.echo(_what_now(result, store_args(store)), err=True)
         raise click.exceptions.Exit(1)
+
+
+def _write_verdict(path: Path, passed: bool) -> None:
+    """Append the verdict as a ``key=value`` line (GitHub's step-output file format)."""
+    try:
+        with path.open("a", encoding="utf-8") as out:
+            out.write(f"verdict={'passed' if passed else 'failed'}\n")
+    except OSError as exc:
+        raise click.ClickException(
+            f"Could not append the gate's verdict to {path}: {exc.strerror}. Give a "
+            'writable file (in GitHub Actions: --verdict-file "$GITHUB_OUTPUT").'
+        ) from exc
 
 
 def _check_config(gates: Path, repository: Path | None, store_url: str | None) -> None:

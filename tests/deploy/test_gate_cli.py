@@ -213,3 +213,26 @@ def test_the_hints_after_a_failed_gate_run_as_printed(dest: Dest, tmp_path: Path
     pasted = invoke(cluster, shlex.split(command)[1:])
     assert pasted.exit_code == 1, pasted.output
     assert "connection refused" in pasted.stderr  # it got as far as the cluster
+
+
+def test_the_verdict_file_gets_a_failed_verdict_only_when_the_gate_judged(
+    releases: Releases, tmp_path: Path
+) -> None:
+    # CI rolls staging back on verdict=failed; a usage error must write nothing.
+    verdict = tmp_path / "github_output"
+    verdict.write_text("release=abc\n")
+    bad_gates = tmp_path / "bad.yaml"
+    bad_gates.write_text("defaults: {no_such_key: 1}\n")
+
+    usage = invoke(
+        RecordingRunner(), gate_args(releases.url, bad_gates, "--verdict-file", str(verdict))
+    )
+    assert usage.exit_code == 2, usage.output
+    assert verdict.read_text() == "release=abc\n"
+
+    judged = invoke(
+        RecordingRunner(),
+        gate_args(releases.url, write_gates(tmp_path), "--verdict-file", str(verdict)),
+    )
+    assert judged.exit_code == 1, judged.output
+    assert verdict.read_text() == "release=abc\nverdict=failed\n"
