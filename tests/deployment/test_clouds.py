@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from orchestrator.core.model_config import load_config
 from tests.deployment.manifests import (
     CLOUDS,
     K8S,
@@ -184,12 +185,12 @@ def test_adapter_names_its_prometheus() -> None:
 
 
 def _max_queue_delays_us() -> list[int]:
-    delays = []
-    for config in sorted((ROOT / "model_repository").glob("*/config.pbtxt")):
-        delays += [
-            int(v) for v in re.findall(r"max_queue_delay_microseconds:\s*(\d+)", config.read_text())
-        ]
-    return delays
+    """The queue delay of every dynamic batcher in model_repository (0 for ``{ }``)."""
+    return [
+        config.dynamic_batching.max_queue_delay_microseconds
+        for config in map(load_config, sorted((ROOT / "model_repository").glob("*/config.pbtxt")))
+        if config.HasField("dynamic_batching")
+    ]
 
 
 def test_the_metric_stays_quiet_at_trickle_load() -> None:
