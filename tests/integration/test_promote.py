@@ -97,7 +97,7 @@ def test_a_release_with_a_passing_record_is_deployed_to_production(
     assert result.exit_code == 0, result.output
     assert runner.lines[:4] == [RENDER, GET, APPLY, STATUS]
     assert set(runner.lines[4:]) <= {RENDER}  # the gate renders to learn the namespace
-    rendered = runner.calls[2].input_text or ""
+    rendered = runner.applied_texts[0]
     assert f"namespace: {NS}" in rendered
     assert f"triton-orchestrator/release: {promotion.new}" in rendered
     pointer = read_environment(promotion.store, "production")
@@ -195,7 +195,7 @@ def test_a_failed_check_of_production_rolls_it_back_to_what_ran_before(
     assert "p99 latency 41 ms is over the budget of 25 ms." in message
     assert [(r.environment, r.release_id) for r in checked] == [("production", promotion.new)]
     assert runner.lines == [RENDER, GET, APPLY, STATUS] * 2
-    assert f"triton-orchestrator/release: {promotion.old}" in (runner.calls[6].input_text or "")
+    assert f"triton-orchestrator/release: {promotion.old}" in runner.applied_texts[1]
     pointer = read_environment(promotion.store, "production")
     assert pointer is not None
     assert (pointer.release_id, pointer.previous_release_id) == (promotion.old, promotion.new)
