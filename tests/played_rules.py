@@ -329,6 +329,10 @@ class Namespace:
             if len(pods) > rs.replicas:
                 for pod in sorted(pods, key=self._deletion_rank)[: len(pods) - rs.replicas]:
                     pod.deleted_s = self.now_s
+                    if pod.node is None:
+                        # An unscheduled pod goes at once, without a grace period
+                        # (pkg/registry/core/pod/strategy.go, CheckGracefulDelete).
+                        self.pods.remove(pod)
 
     def _deletion_rank(self, pod: PlayedPod) -> tuple[Any, ...]:
         # getPodsToDelete: unassigned < assigned, Pending < Running, not ready < ready,
