@@ -123,7 +123,7 @@ def test_the_smoke_reaches_only_new_pods_while_an_old_one_terminates_ready(
     assert any((old, True, True) in state and (old, True, False) not in state for state in seen)
     forwards = [c.line for c in cluster.calls if c.args[0] == "port-forward"]
     assert len(forwards) == 3
-    assert all(f"pod/triton-" in line and "svc/" not in line for line in forwards)
+    assert all("pod/triton-" in line and "svc/" not in line for line in forwards)
     assert "checked      served/2\n" in result.stdout
     assert _running(cluster) == [(new, True, False)] * 3
     pointer = read_environment(store, "staging")
