@@ -171,42 +171,54 @@ class SubprocessKubectl:
         True
     """
 
-    def __init__(self, binary: Path | None = None) -> None:
+    def __init__(self, binary: Path | None = None, *, max_output_bytes: int = MAX_OUTPUT_BYTES):
         self.binary = binary or find_kubectl()
+        self.max_output_bytes = max_output_bytes
 
     def run(self, args: Sequence[str], *, input_text: str | None, timeout_s: float) -> Completed:
-        """Run kubectl to the end; a timeout or a binary that cannot start is a ``DeployError``."""
+        """Run kubectl to the end, its output decoded with replacement.
+
+        A timeout, a binary that cannot start, or an answer over ``max_output_bytes`` is a
+        ``DeployError``.
+        """
         argv = [str(self.binary), *args]
         logger.debug("Running %s", " ".join(argv))
-        try:
-            done = subprocess.run(
-                argv,
-                input=None if input_text is None else input_text.encode(),
-                capture_output=True,
-                timeout=timeout_s,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise DeployError(
-                f"kubectl {' '.join(args)} did not finish within {timeout_s:g} s. Check that "
-                "the cluster answers (kubectl cluster-info) and try again."
-            ) from exc
-        except OSError as exc:
-            raise DeployError(
-                f"Could not run {self.binary}: {exc}. Check the kubectl install (find_kubectl)."
-            ) from exc
-        for name, data in (("stdout", done.stdout), ("stderr", done.stderr)):
-            if len(data) > MAX_OUTPUT_BYTES:
-                raise DeployError(
-                    f"kubectl {' '.join(args)} printed {len(data)} bytes on {name}, more than "
-                    f"the {MAX_OUTPUT_BYTES} this tool reads. Check the kube context and the "
-                    "cluster: no answer of the commands deploy runs is that large."
+        # Output goes to files, not pipes: what kubectl prints is checked for size before
+        # it is read into memory.
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            try:
+                done = subprocess.run(
+                    argv,
+                    input=None if input_text is None else input_text.encode(),
+                    stdout=out,
+                    stderr=err,
+                    timeout=timeout_s,
+                    check=False,
                 )
-        return Completed(
-            tuple(args),
-            done.returncode,
-            done.stdout.decode(errors="replace"),
-            done.stderr.decode(errors="replace"),
-        )
+            except subprocess.TimeoutExpired as exc:
+                raise DeployError(
+                    f"kubectl {' '.join(args)} did not finish within {timeout_s:g} s. Check "
+                    "that the cluster answers (kubectl cluster-info) and try again."
+                ) from exc
+            except OSError as exc:
+                raise DeployError(
+                    f"Could not run {self.binary}: {exc}. Check the kubectl install (find_kubectl)."
+                ) from exc
+            stdout, stderr = (
+                self._read(f, name, args) for f, name in ((out, "stdout"), (err, "stderr"))
+            )
+        return Completed(tuple(args), done.returncode, stdout, stderr)
+
+    def _read(self, file: IO[bytes], name: str, args: Sequence[str]) -> str:
+        size = file.seek(0, os.SEEK_END)
+        if size > self.max_output_bytes:
+            raise DeployError(
+                f"kubectl {' '.join(args)} printed {size} bytes on {name}, more than the "
+                f"{self.max_output_bytes} this tool reads. Check the kube context and the "
+                "cluster: no answer of the commands deploy runs is that large."
+            )
+        file.seek(0)
+        return file.read().decode(errors="replace")
 
     def monotonic(self) -> float:
         """``time.monotonic``."""

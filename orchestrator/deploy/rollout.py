@@ -338,7 +338,8 @@ def _apply_and_check(
         undo_s = rollout_deadline_s(options.undo_timeout_s or options.rollout_timeout_s, replicas)
         outcome = _undo(runner, namespace, before, applied, undo_s, options.stuck_s)
         what = "was interrupted" if signals.count else "failed"
-        raise DeployError(
+        # After a second signal the lock is kept (the undo may still be rolling out).
+        raise (Aborted if signals.count > 1 else DeployError)(
             f"Deploying release {release_id} to {environment} {what} at step {step!r}. "
             f"{failure} {outcome}"
         ) from failure

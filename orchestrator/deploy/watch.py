@@ -219,7 +219,7 @@ def _cause(
             if now - since >= stuck_s:
                 return (
                     f"pod {pod.name} of release {release} cannot be scheduled for "
-                    f"{now - since:g} s: {pod.unschedulable}. With the surge strategy "
+                    f"{now - since:g} s: {pod.unschedulable.rstrip('.')}. With the surge strategy "
                     "(maxSurge 1) a rollout needs one spare GPU; free one, add a node, or set "
                     "the overlay's rollout strategy to resource-aware (README: Rollout "
                     "strategy)."
