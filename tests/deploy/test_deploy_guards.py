@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from tests.deploy.conftest import Releases
 from tests.deploy.conftest import deploy_args as shared_deploy_args
 from tests.deploy.recording import (
     UNLOCK_LINES,
+    Outcome,
     RecordingRunner,
     deployment_json,
     lease_json,
@@ -55,7 +57,7 @@ def pointer(releases: Releases) -> str | None:
     return found.release_id if found else None
 
 
-def rolled(releases: Releases, **more: object) -> dict[str, list[object]]:
+def rolled(releases: Releases, **more: Sequence[Outcome]) -> dict[str, list[Outcome]]:
     """Staging runs ``old`` (revision 3), then ``new`` (revision 4) once applied."""
     return {
         "get deployment/triton": [
@@ -65,7 +67,7 @@ def rolled(releases: Releases, **more: object) -> dict[str, list[object]]:
         "apply": [(0, "deployment.apps/triton configured")],
         "rollout status": [(0, 'deployment "triton" successfully rolled out')],
         "rollout undo": [(0, "deployment.apps/triton rolled back")],
-        **more,  # type: ignore[dict-item]
+        **{key: list(outcomes) for key, outcomes in more.items()},
     }
 
 
@@ -247,7 +249,7 @@ def test_an_undo_never_returns_over_someone_elses_apply(releases: Releases) -> N
 # -- signals -----------------------------------------------------------------------------------
 
 
-def _signal(number: int, then: tuple[int, str]) -> object:
+def _signal(number: int, then: tuple[int, str]) -> Outcome:
     def send() -> tuple[int, str]:
         os.kill(os.getpid(), number)
         return then
