@@ -32,7 +32,9 @@ What it answers, and whose rule it plays:
 
 Knobs: ``nodes`` (GPU nodes, one GPU each, shared by every namespace), ``start_s``
 (played seconds from scheduling to Ready), ``unpullable`` (image prefixes no registry
-has), ``probe_failures`` (release -> the startup probe's message), ``on_tick`` (called
+has), ``probe_failures`` (release -> the startup probe's message), ``crashes`` (release
+-> why its container exits, as Triton does with ``--exit-on-error`` on a model that does
+not load on the GPU), ``on_tick`` (called
 each played second: a test's Ctrl-C, a second deploy).
 """
 
@@ -100,6 +102,7 @@ class PlayedCluster(RecordingRunner):
     start_s: float = 30.0
     unpullable: tuple[str, ...] = ()
     probe_failures: dict[str, str] = field(default_factory=dict)
+    crashes: dict[str, str] = field(default_factory=dict)
     on_tick: Callable[[PlayedCluster], None] | None = None
     namespaces: dict[str, Namespace] = field(default_factory=dict)
     tritons: dict[tuple[str, str], _Triton] = field(default_factory=dict)
@@ -396,6 +399,8 @@ class PlayedCluster(RecordingRunner):
 
     def _container(self, namespace: str, pod: PlayedPod) -> str:
         """Start (or reuse) the release's real Triton; why the container exits, or ""."""
+        if pod.release in self.crashes:
+            return self.crashes[pod.release]
         space = self._space(namespace)
         template = space.replica_sets[pod.template_hash].template
         key = (_model_repository(template), pod.release)

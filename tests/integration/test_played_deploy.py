@@ -9,6 +9,7 @@ minReadySeconds 30), copied so a test can set the replica count and the rollout 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 from collections.abc import Iterator
@@ -268,3 +269,45 @@ def test_a_second_deploy_meanwhile_is_refused_naming_the_holder(
     assert "held since 20" in refused[0]
     assert "--break-lock" in refused[0]
     assert cluster.release_in(NS) == new
+
+
+def test_a_release_that_cannot_load_crash_loops_and_fails_fast(
+    cluster: PlayedCluster, store: Store, tmp_path: Path
+) -> None:
+    manifests = _manifests(tmp_path, 2)
+    old, new = _release(tmp_path, store, 1), _release(tmp_path, store, 2)
+    assert _deploy(cluster, store, manifests, old).exit_code == 0
+    # What Triton prints when a model cannot load on the GPU, then exits (--exit-on-error).
+    cluster.crashes[new] = "failed to load 'served' version 2: CUDA out of memory"
+    started = cluster.played_s
+
+    result = _deploy(cluster, store, manifests, new)
+
+    assert result.exit_code == 1, result.output
+    assert cluster.played_s - started < 180
+    assert re.search(
+        rf"of release {new} crash-loops \(\d restarts?, last exit Error\)", result.stderr
+    )
+    assert "Back-off restarting failed container triton: failed to load 'served'" in (result.stderr)
+    assert "kubectl logs --previous" in result.stderr
+    assert cluster.release_in(NS) == old
+
+
+def test_a_startup_probe_that_fails_its_budget_is_named_from_the_events(
+    cluster: PlayedCluster, store: Store, tmp_path: Path
+) -> None:
+    manifests = _manifests(tmp_path, 1)
+    old, new = _release(tmp_path, store, 1), _release(tmp_path, store, 2)
+    assert _deploy(cluster, store, manifests, old).exit_code == 0
+    cluster.probe_failures[new] = "served/2: output 'y' differs from golden.npz"
+    started = cluster.played_s
+
+    result = _deploy(cluster, store, manifests, new)
+
+    assert result.exit_code == 1, result.output
+    # The probe's whole budget (90 x 10 s) once, not the 1200 s progress deadline.
+    assert cluster.played_s - started < 1100
+    assert "was restarted after its startup probe failed: Startup probe failed: served/2: " in (
+        result.stderr
+    )
+    assert cluster.release_in(NS) == old
