@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -41,13 +41,13 @@ from orchestrator.deploy.cluster import (
     deployment_state,
     generation_of,
     replicas_of,
-    revision_of,
 )
 from orchestrator.deploy.hints import store_args
 from orchestrator.deploy.interrupts import Aborted, Signals, undo_on_signals
 from orchestrator.deploy.kubectl import KubectlRunner, check, port_forward
 from orchestrator.deploy.lock import release_lock, take_lock
 from orchestrator.deploy.release_files import checked_release, fetch_probe_files, resolve_release
+from orchestrator.deploy.undo import check_generation, refuse_drift, undo
 from orchestrator.deploy.watch import STUCK_S, new_pods, rollout_deadline_s, wait_for_rollout
 from orchestrator.errors import DeployError, OrchestratorError, StoreConflictError
 from orchestrator.releases.environments import (
@@ -65,7 +65,6 @@ __all__ = ["DeployOptions", "DeployReport", "deploy", "rollback"]
 logger = logging.getLogger(__name__)
 
 _APPLY_TIMEOUT_S = 300.0
-_UNDO_TIMEOUT_S = 60.0
 # Old pods terminate within terminationGracePeriodSeconds (60 in the base manifests).
 _OLD_PODS_TIMEOUT_S = 180.0
 
@@ -305,7 +304,7 @@ def _apply_and_check(
 ) -> tuple[str, ...]:
     """Steps 3 to 6 under the lock; any failure (or signal) after ``apply`` is undone."""
     before = deployment_state(runner, namespace)
-    _refuse_drift(before, previous, environment, namespace, options.take_over)
+    refuse_drift(before, previous, environment, namespace, options.take_over)
     replicas = replicas_of(before)
     applied: int | None = None
     step = "apply"
@@ -329,14 +328,14 @@ def _apply_and_check(
             stuck_s=options.stuck_s,
         )
         step = "smoke"
-        _check_generation(runner, namespace, release_id, applied)
+        check_generation(runner, namespace, release_id, applied)
         say("Golden smoke of every served version on every new pod")
         return _smoke(runner, namespace, release_id, golden, options)
     except OrchestratorError as failure:
         interrupted = f" ({signals.name})" if signals.count else ""
         say(f"Step {step} {'interrupted' if signals.count else 'failed'}{interrupted}; undoing")
         undo_s = rollout_deadline_s(options.undo_timeout_s or options.rollout_timeout_s, replicas)
-        outcome = _undo(runner, namespace, before, applied, undo_s, options.stuck_s)
+        outcome = undo(runner, namespace, before, applied, undo_s, options.stuck_s)
         what = "was interrupted" if signals.count else "failed"
         # After a second signal the lock is kept (the undo may still be rolling out).
         raise (Aborted if signals.count > 1 else DeployError)(
@@ -349,41 +348,6 @@ def _lock_duration_s(options: DeployOptions) -> float:
     # The whole budget, with room for a few replicas, both ways: the Lease is not renewed.
     undo = options.undo_timeout_s or options.rollout_timeout_s
     return 4 * (options.rollout_timeout_s + undo) + options.smoke_timeout_s + _OLD_PODS_TIMEOUT_S
-
-
-def _refuse_drift(
-    before: Mapping[str, Any] | None,
-    pointer_release: str | None,
-    environment: str,
-    namespace: str,
-    take_over: bool,
-) -> None:
-    if before is None or take_over:
-        return
-    running = render_mod.release_of(before)
-    if running != pointer_release:
-        raise DeployError(
-            f"{TARGET} in {namespace} runs release {running or '(none)'}, but the "
-            f"{environment} pointer names {pointer_release or 'no release'}: someone deployed "
-            "by hand, or a deploy was killed before it could undo. Check orchestrator status "
-            f"--env {environment}; to deploy over it anyway, pass --take-over."
-        )
-
-
-def _check_generation(
-    runner: KubectlRunner, namespace: str, release_id: str, applied: int | None
-) -> None:
-    current = deployment_state(runner, namespace)
-    if current is None:
-        raise DeployError(f"{TARGET} is gone from {namespace} since this deploy applied it.")
-    generation = generation_of(current)
-    running = render_mod.release_of(current)
-    if (applied is not None and generation != applied) or running != release_id:
-        raise DeployError(
-            f"{TARGET} was changed by someone else since this deploy applied it (generation "
-            f"{generation}, release {running}; this deploy applied generation {applied}, "
-            f"release {release_id})."
-        )
 
 
 def _apply(runner: KubectlRunner, text: str) -> None:
@@ -420,72 +384,6 @@ def _smoke(
             )
         checked = report.checked
     return checked
-
-
-def _undo(
-    runner: KubectlRunner,
-    namespace: str,
-    before: Mapping[str, Any] | None,
-    applied: int | None,
-    timeout_s: float,
-    stuck_s: float,
-) -> str:
-    if before is None:
-        return (
-            f"Nothing to undo to: {TARGET} did not exist before this deploy, and stays at "
-            f"the failed release. Deploy a release that passes, or remove it: kubectl delete "
-            f"{TARGET} --namespace {namespace}."
-        )
-    previous = render_mod.release_of(before) or "unknown"
-    issued = False
-    try:
-        after = deployment_state(runner, namespace)
-        if after is not None and after.get("spec", {}).get("template") == before.get(
-            "spec", {}
-        ).get("template"):
-            return f"The pod template did not change: {TARGET} still runs release {previous}."
-        if after is not None and applied is not None and generation_of(after) != applied:
-            return (
-                f"Not undone: {TARGET} was changed by someone else meanwhile (generation "
-                f"{generation_of(after)}, release {render_mod.release_of(after)}; this deploy "
-                f"applied generation {applied}). Undoing would return over their change; "
-                f"check orchestrator status and kubectl rollout history {TARGET} --namespace "
-                f"{namespace}."
-            )
-        args = ["rollout", "undo", TARGET, "--namespace", namespace]
-        revision = revision_of(before)
-        if revision:
-            args.append(f"--to-revision={revision}")
-        check(
-            runner.run(args, input_text=None, timeout_s=_UNDO_TIMEOUT_S),
-            "undo",
-            f"Roll back by hand: kubectl rollout undo {TARGET} --namespace {namespace}.",
-        )
-        issued = True
-        wait_for_rollout(
-            runner,
-            namespace,
-            render_mod.release_of(before),
-            deadline_s=timeout_s,
-            step="undo",
-            stuck_s=stuck_s,
-        )
-    except Aborted as exc:
-        if issued:
-            return (
-                f"The undo was issued ({TARGET} goes back to release {previous}) but not "
-                f"waited for: {exc}. Kubernetes finishes it; check with orchestrator status. "
-                "The deploy lock stays held until it expires (or --break-lock)."
-            )
-        return (
-            f"Nothing was undone: {exc} before kubectl rollout undo ran. {TARGET} in "
-            f"{namespace} is left on the new, unsmoked release; undo by hand: kubectl rollout "
-            f"undo {TARGET} --namespace {namespace}. The deploy lock stays held until it "
-            "expires (or --break-lock)."
-        )
-    except DeployError as exc:
-        return f"The undo failed too: {exc}"
-    return f"Rolled back: {TARGET} runs release {previous} again, and it is ready."
 
 
 def _move_pointer(store: Store, environment: str, release_id: str, expected: str | None) -> None:
