@@ -266,6 +266,9 @@ def _said(runner: KubectlRunner, namespace: str, pod: Pod, reasons: tuple[str, .
 
 
 def _probe_failure(runner: KubectlRunner, namespace: str, pod: Pod) -> str:
+    # The kubelet records each failed probe as an "Unhealthy" event whose message is
+    # "<Probe type> probe failed: <its output>" (pkg/kubelet/prober/prober.go, runProbe's
+    # recorder.Eventf).
     found = [
         e.message
         for e in _events(runner, namespace, pod)
