@@ -85,7 +85,19 @@ def where_options(f: F) -> F:
 
 
 def _rollout_options(f: F) -> F:
-    """--timeout-s, --smoke-timeout-s, --dry-run and --format of deploy and rollback."""
+    """--timeout-s, --smoke-timeout-s, --dry-run, --format, --take-over, --break-lock."""
+    f = click.option(
+        "--break-lock",
+        is_flag=True,
+        help="Take the environment's deploy lock even when another deploy holds it (a "
+        "killed job's stale lock); say so in the log.",
+    )(f)
+    f = click.option(
+        "--take-over",
+        is_flag=True,
+        help="Deploy even when the cluster runs another release than the environment's "
+        "pointer (drift: a deploy by hand, or one killed before its undo).",
+    )(f)
     return timing_options(format_option("A summary, or one JSON object for machines.")(f))
 
 
@@ -104,8 +116,9 @@ def timing_options(f: F) -> F:
         type=FiniteFloat(min=1),
         default=1260.0,
         show_default=True,
-        help="How long the rollout (and an undo) may take (kubectl rollout status); above "
-        "the manifests' progressDeadlineSeconds (1200), so Kubernetes decides first.",
+        help="How long the rollout (and an undo) may take PER POD (the wait scales with the "
+        "Deployment's replicas); above the manifests' progressDeadlineSeconds (1200), so "
+        "Kubernetes' ProgressDeadlineExceeded decides first.",
     )(f)
 
 
@@ -125,21 +138,34 @@ def deploy_command(
     timeout_s: float,
     smoke_timeout_s: float,
     dry_run: bool,
+    take_over: bool,
+    break_lock: bool,
     output_format: str,
 ) -> None:
     """Roll a release out to an environment; undo it automatically if anything fails.
 
-    Refuses a release that does not verify or lacks golden data, and a store URL Triton
-    could not parse. Renders overlays/ENV for the release, applies it, waits for the
-    rollout, then golden-smoke-tests every served version through the Service. On any
-    failure: kubectl rollout undo, wait until the previous release is ready, exit 1. On
-    success only, the environment pointer in STORE moves (compare-and-swap).
+    Refuses a release that does not verify or lacks golden data, a store URL Triton could
+    not parse, an environment another deploy holds (its Lease; --break-lock), and a cluster
+    that runs another release than the pointer's (--take-over). Renders overlays/ENV for
+    the release, applies it, waits for the rollout (failing fast on unschedulable pods,
+    image pulls, crash loops), then golden-smoke-tests every served version on every new
+    pod. On any failure, Ctrl-C or SIGTERM: kubectl rollout undo, wait until the previous
+    release is ready, exit 1. On success only, the environment pointer in STORE moves
+    (compare-and-swap).
 
     Example:
         orchestrator deploy s3://models/prod --env staging --release latest
     """
     store = storage.open_store(store_url, endpoint_url=endpoint_url)
-    options = rollout.DeployOptions(manifests, url, timeout_s, smoke_timeout_s, dry_run)
+    options = rollout.DeployOptions(
+        manifests,
+        url,
+        timeout_s,
+        smoke_timeout_s,
+        dry_run,
+        take_over=take_over,
+        break_lock=break_lock,
+    )
     report = rollout.deploy(
         store,
         environment,
@@ -167,6 +193,8 @@ def rollback_command(
     timeout_s: float,
     smoke_timeout_s: float,
     dry_run: bool,
+    take_over: bool,
+    break_lock: bool,
     output_format: str,
 ) -> None:
     """Roll an environment back to its previous release, or to --to ID.
@@ -178,7 +206,15 @@ def rollback_command(
         orchestrator rollback s3://models/prod --env production
     """
     store = storage.open_store(store_url, endpoint_url=endpoint_url)
-    options = rollout.DeployOptions(manifests, url, timeout_s, smoke_timeout_s, dry_run)
+    options = rollout.DeployOptions(
+        manifests,
+        url,
+        timeout_s,
+        smoke_timeout_s,
+        dry_run,
+        take_over=take_over,
+        break_lock=break_lock,
+    )
     report = rollout.rollback(
         store, environment, to, runner=kubectl_runner(), options=options, progress=progress_line
     )

@@ -1,30 +1,38 @@
-"""What the cluster has: the ``triton`` Deployment, its pods, and waiting for a rollout.
+"""What the cluster has: the ``triton`` Deployment, its pods and their events.
 
 Read through the kubectl runner as JSON (``--output=json``); shared by ``rollout``
-(the state to undo to, the wait, why pods are not ready) and ``status``.
+(the state to undo to, the wait, why pods are not ready) and ``status``. Everything
+kubectl prints is untrusted (issue 23): parsed with bounds (``kubectl.parse_json``),
+every field read through a shape check (a wrong type reads as absent), every text shown
+through ``kubectl.shown``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.deploy.kubectl import KubectlRunner, check
+from orchestrator.deploy.kubectl import KubectlRunner, check, parse_json, shown
 from orchestrator.deploy.render import DEPLOYMENT, POD_SELECTOR, RELEASE_ANNOTATION
 from orchestrator.errors import DeployError
 
 __all__ = [
     "REVISION_ANNOTATION",
     "TARGET",
+    "Event",
     "Pod",
+    "condition",
     "deployment_state",
+    "generation_of",
+    "list_events",
     "list_pods",
+    "obj",
     "pod_problems",
+    "problems_of",
+    "replicas_of",
     "revision_of",
-    "wait_for_rollout",
 ]
 
 logger = logging.getLogger(__name__)
@@ -32,12 +40,17 @@ logger = logging.getLogger(__name__)
 TARGET = f"deployment/{DEPLOYMENT}"
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 _GET_TIMEOUT_S = 60.0
-_KUBECTL_GRACE_S = 60.0
 
 
 @dataclass(frozen=True)
 class Pod:
-    """One Triton pod: whether it is Ready, its release, and why a container waits."""
+    """One Triton pod as ``kubectl get pods`` shows it (shape-checked).
+
+    ``deleting``: it has a ``deletionTimestamp`` (terminating; it may still be Ready and
+    answer a port-forward). ``unschedulable``: the scheduler's message when
+    ``PodScheduled`` is ``False`` with reason ``Unschedulable``, and ``unschedulable_since``
+    that condition's ``lastTransitionTime``.
+    """
 
     name: str
     ready: bool
@@ -45,6 +58,51 @@ class Pod:
     phase: str
     restarts: int
     waiting: tuple[str, ...]
+    deleting: bool = False
+    created: str = ""
+    ready_since: str = ""
+    unschedulable: str = ""
+    unschedulable_since: str = ""
+    template_hash: str = ""
+    last_exit: str = ""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One Kubernetes event about a pod: ``Unhealthy``, ``Failed``, ``FailedScheduling``..."""
+
+    pod: str
+    reason: str
+    message: str
+    count: int
+
+
+def obj(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one (shape check).
+
+    Example:
+        >>> obj(["not", "an", "object"])
+        {}
+    """
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _text(value: Any) -> str:
+    return shown(str(value), 500) if isinstance(value, str | int | float) else ""
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return max(0, min(value, 2**31))
+    if isinstance(value, str) and value.isdigit() and len(value) < 10:
+        return int(value)
+    return 0
 
 
 def deployment_state(runner: KubectlRunner, namespace: str) -> Mapping[str, Any] | None:
@@ -72,8 +130,44 @@ def revision_of(deployment: Mapping[str, Any]) -> str | None:
         >>> revision_of({"metadata": {"annotations": {"deployment.kubernetes.io/revision": "4"}}})
         '4'
     """
-    value = (deployment.get("metadata", {}).get("annotations") or {}).get(REVISION_ANNOTATION)
-    return str(value) if value else None
+    value = obj(obj(deployment.get("metadata")).get("annotations")).get(REVISION_ANNOTATION)
+    return str(_int(value)) if _int(value) else None
+
+
+def generation_of(deployment: Mapping[str, Any]) -> int:
+    """``metadata.generation`` (0 when absent): it grows with every change of the spec.
+
+    Example:
+        >>> generation_of({"metadata": {"generation": 7}})
+        7
+    """
+    return _int(obj(deployment.get("metadata")).get("generation"))
+
+
+def replicas_of(deployment: Mapping[str, Any] | None) -> int:
+    """How many pods the Deployment runs (``spec.replicas``, else ``status.replicas``; >= 1).
+
+    Example:
+        >>> replicas_of({"spec": {"replicas": 3}})
+        3
+    """
+    if deployment is None:
+        return 1
+    spec = _int(obj(deployment.get("spec")).get("replicas"))
+    return max(1, spec or _int(obj(deployment.get("status")).get("replicas")))
+
+
+def condition(deployment: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
+    """The Deployment's status condition of type ``kind`` (``Progressing``), or ``{}``.
+
+    Example:
+        >>> condition({"status": {"conditions": [{"type": "Progressing"}]}}, "Progressing")
+        {'type': 'Progressing'}
+    """
+    for item in _list(obj(deployment.get("status")).get("conditions")):
+        if obj(item).get("type") == kind:
+            return obj(item)
+    return {}
 
 
 def list_pods(runner: KubectlRunner, namespace: str) -> list[Pod]:
@@ -91,23 +185,44 @@ def list_pods(runner: KubectlRunner, namespace: str) -> list[Pod]:
     items = body.get("items")
     if not isinstance(items, list):
         raise DeployError(f"kubectl {' '.join(args)} printed no pod list.")
-    return sorted((_pod(item) for item in items), key=lambda pod: pod.name)
+    return sorted((_pod(obj(item)) for item in items), key=lambda pod: pod.name)
 
 
-def wait_for_rollout(runner: KubectlRunner, namespace: str, timeout_s: float, step: str) -> None:
-    """``kubectl rollout status`` until the Deployment is rolled out, or fail as ``step``.
+def list_events(runner: KubectlRunner, namespace: str) -> list[Event]:
+    """The namespace's events about pods (scheduling, image pulls, probes), oldest first.
 
     Raises:
-        DeployError: the rollout did not finish within ``timeout_s`` (or failed); the
-            message names the pods that are not ready and why.
+        DeployError: kubectl failed or printed no event list.
 
     Example:
-        >>> wait_for_rollout(runner, "triton-staging", 900, "rollout")  # doctest: +SKIP
+        >>> list_events(SubprocessKubectl(), "triton-staging")  # doctest: +SKIP
+        [Event(pod='triton-7d9f-abcde', reason='Unhealthy', message='Startup probe failed: ...')]
     """
-    args = ["rollout", "status", TARGET, "--namespace", namespace, f"--timeout={timeout_s:g}s"]
-    done = runner.run(args, input_text=None, timeout_s=timeout_s + _KUBECTL_GRACE_S)
-    if not done.ok:
-        check(done, step, pod_problems(runner, namespace))
+    args = [
+        "get",
+        "events",
+        "--namespace",
+        namespace,
+        "--field-selector",
+        "involvedObject.kind=Pod",
+        "--output=json",
+    ]
+    body = _get_json(runner, args, "read the events") or {}
+    items = body.get("items")
+    if not isinstance(items, list):
+        raise DeployError(f"kubectl {' '.join(args)} printed no event list.")
+    events = []
+    for item in items:
+        event = obj(item)
+        events.append(
+            Event(
+                _text(obj(event.get("involvedObject")).get("name")),
+                _text(event.get("reason")),
+                _text(event.get("message")),
+                _int(event.get("count")) or 1,
+            )
+        )
+    return events
 
 
 def pod_problems(runner: KubectlRunner, namespace: str) -> str:
@@ -121,11 +236,21 @@ def pod_problems(runner: KubectlRunner, namespace: str) -> str:
         pods = list_pods(runner, namespace)
     except DeployError as exc:
         return f"The pods could not be listed ({exc})."
+    return problems_of(pods, namespace)
+
+
+def problems_of(pods: list[Pod], namespace: str) -> str:
+    """``pod_problems`` of pods already listed.
+
+    Example:
+        >>> problems_of([], "triton-staging")
+        'See kubectl describe deployment/triton --namespace triton-staging.'
+    """
     problems = [
         f"pod {pod.name}: {', '.join(pod.waiting)} ({pod.restarts} restarts)"
         for pod in pods
         if pod.waiting
-    ]
+    ] + [f"pod {pod.name}: Pending ({pod.unschedulable})" for pod in pods if pod.unschedulable]
     if not problems:
         return f"See kubectl describe {TARGET} --namespace {namespace}."
     return (
@@ -140,36 +265,45 @@ def _get_json(runner: KubectlRunner, args: list[str], step: str) -> dict[str, An
         step,
         "Check your kube context (kubectl config current-context) and its permissions.",
     )
-    if not done.stdout.strip():
-        return None
-    try:
-        body = json.loads(done.stdout)
-    except ValueError as exc:
-        raise DeployError(f"kubectl {' '.join(args)} printed no JSON ({exc}).") from exc
-    if not isinstance(body, dict):
-        raise DeployError(f"kubectl {' '.join(args)} printed no object.")
-    return body
+    return parse_json(done.stdout, f"kubectl {' '.join(args)}")
 
 
 def _pod(item: Mapping[str, Any]) -> Pod:
-    metadata = item.get("metadata") or {}
-    status = item.get("status") or {}
-    ready = any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in status.get("conditions") or []
+    metadata = obj(item.get("metadata"))
+    status = obj(item.get("status"))
+    conditions = {obj(c).get("type"): obj(c) for c in _list(status.get("conditions"))}
+    ready = conditions.get("Ready", {}).get("status") == "True"
+    scheduled = conditions.get("PodScheduled", {})
+    unschedulable = (
+        scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable"
     )
-    containers = status.get("containerStatuses") or []
+    containers = [obj(c) for c in _list(status.get("containerStatuses"))]
     waiting = tuple(
-        str(reason)
+        _text(reason)
         for c in containers
-        if (reason := ((c.get("state") or {}).get("waiting") or {}).get("reason"))
+        if (reason := obj(obj(c.get("state")).get("waiting")).get("reason"))
     )
-    release = (metadata.get("annotations") or {}).get(RELEASE_ANNOTATION)
+    last_exit = next(
+        (
+            _text(obj(obj(c.get("lastState")).get("terminated")).get("reason"))
+            for c in containers
+            if obj(obj(c.get("lastState")).get("terminated"))
+        ),
+        "",
+    )
+    release = obj(metadata.get("annotations")).get(RELEASE_ANNOTATION)
     return Pod(
-        name=str(metadata.get("name", "?")),
+        name=_text(metadata.get("name")) or "?",
         ready=ready,
-        release=str(release) if release else None,
-        phase=str(status.get("phase", "Unknown")),
-        restarts=sum(int(c.get("restartCount", 0)) for c in containers),
+        release=_text(release) or None,
+        phase=_text(status.get("phase")) or "Unknown",
+        restarts=sum(_int(c.get("restartCount")) for c in containers),
         waiting=waiting,
+        deleting=bool(metadata.get("deletionTimestamp")),
+        created=_text(metadata.get("creationTimestamp")),
+        ready_since=_text(conditions.get("Ready", {}).get("lastTransitionTime")) if ready else "",
+        unschedulable=_text(scheduled.get("message")) or "Unschedulable" if unschedulable else "",
+        unschedulable_since=_text(scheduled.get("lastTransitionTime")) if unschedulable else "",
+        template_hash=_text(obj(metadata.get("labels")).get("pod-template-hash")),
+        last_exit=last_exit,
     )

@@ -11,12 +11,21 @@ one that starts a kubectl process; tests inject a recording runner instead
 command and kubectl's own words; ``port_forward`` holds a forwarded local port open for
 the length of a ``with`` block and always stops the forwarder (``forward_ports``: several
 ports of one target in one forwarder).
+
+What kubectl prints is untrusted input (issue 23): the real runner decodes it with
+replacement and refuses more than ``MAX_OUTPUT_BYTES``; ``parse_json`` bounds the parse
+(size, nesting) and ``shown`` strips control characters (ANSI, BEL, bidi overrides) and
+shortens long text before anything reaches a message or a terminal. A runner also keeps
+the clock the deploy's waits read (``monotonic``, ``sleep``), so a played cluster can play
+time.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -27,7 +36,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 from orchestrator.errors import DeployError
 from orchestrator.serving.triton import free_port
@@ -35,18 +44,27 @@ from orchestrator.serving.triton import free_port
 __all__ = [
     "Background",
     "Completed",
+    "MAX_OUTPUT_BYTES",
     "KubectlRunner",
     "SubprocessKubectl",
     "check",
     "find_kubectl",
     "forward_ports",
+    "parse_json",
     "port_forward",
+    "shown",
 ]
 
 logger = logging.getLogger(__name__)
 
 _STOP_WAIT_S = 5.0
 _POLL_S = 0.1
+# A pod list of a few hundred pods is a few MB; anything past this is not an answer.
+MAX_OUTPUT_BYTES = 32 * 1024 * 1024
+_MAX_SHOWN_CHARS = 2000
+# C0/C1 controls (ANSI escapes, BEL), and the bidi overrides/isolates (trojan-source), but
+# not the newline and tab that kubectl's own messages use.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass(frozen=True)
@@ -85,6 +103,12 @@ class KubectlRunner(Protocol):
 
     def start(self, args: Sequence[str]) -> Background:
         """Start ``kubectl ARGS`` in the background."""
+
+    def monotonic(self) -> float:
+        """The clock the deploy's waits read (``time.monotonic`` for a real cluster)."""
+
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` on that clock."""
 
 
 def find_kubectl() -> Path:
@@ -147,27 +171,62 @@ class SubprocessKubectl:
         True
     """
 
-    def __init__(self, binary: Path | None = None) -> None:
+    def __init__(self, binary: Path | None = None, *, max_output_bytes: int = MAX_OUTPUT_BYTES):
         self.binary = binary or find_kubectl()
+        self.max_output_bytes = max_output_bytes
 
     def run(self, args: Sequence[str], *, input_text: str | None, timeout_s: float) -> Completed:
-        """Run kubectl to the end; a timeout or a binary that cannot start is a ``DeployError``."""
+        """Run kubectl to the end, its output decoded with replacement.
+
+        A timeout, a binary that cannot start, or an answer over ``max_output_bytes`` is a
+        ``DeployError``.
+        """
         argv = [str(self.binary), *args]
         logger.debug("Running %s", " ".join(argv))
-        try:
-            done = subprocess.run(
-                argv, input=input_text, capture_output=True, text=True, timeout=timeout_s
+        # Output goes to files, not pipes: what kubectl prints is checked for size before
+        # it is read into memory.
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            try:
+                done = subprocess.run(
+                    argv,
+                    input=None if input_text is None else input_text.encode(),
+                    stdout=out,
+                    stderr=err,
+                    timeout=timeout_s,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired as exc:
+                raise DeployError(
+                    f"kubectl {' '.join(args)} did not finish within {timeout_s:g} s. Check "
+                    "that the cluster answers (kubectl cluster-info) and try again."
+                ) from exc
+            except OSError as exc:
+                raise DeployError(
+                    f"Could not run {self.binary}: {exc}. Check the kubectl install (find_kubectl)."
+                ) from exc
+            stdout, stderr = (
+                self._read(f, name, args) for f, name in ((out, "stdout"), (err, "stderr"))
             )
-        except subprocess.TimeoutExpired as exc:
+        return Completed(tuple(args), done.returncode, stdout, stderr)
+
+    def _read(self, file: IO[bytes], name: str, args: Sequence[str]) -> str:
+        size = file.seek(0, os.SEEK_END)
+        if size > self.max_output_bytes:
             raise DeployError(
-                f"kubectl {' '.join(args)} did not finish within {timeout_s:g} s. Check that "
-                "the cluster answers (kubectl cluster-info) and try again."
-            ) from exc
-        except OSError as exc:
-            raise DeployError(
-                f"Could not run {self.binary}: {exc}. Check the kubectl install (find_kubectl)."
-            ) from exc
-        return Completed(tuple(args), done.returncode, done.stdout, done.stderr)
+                f"kubectl {' '.join(args)} printed {size} bytes on {name}, more than the "
+                f"{self.max_output_bytes} this tool reads. Check the kube context and the "
+                "cluster: no answer of the commands deploy runs is that large."
+            )
+        file.seek(0)
+        return file.read().decode(errors="replace")
+
+    def monotonic(self) -> float:
+        """``time.monotonic``."""
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        """``time.sleep``."""
+        time.sleep(seconds)
 
     def start(self, args: Sequence[str]) -> Background:
         """Start kubectl in the background; its output is kept for error messages."""
@@ -195,11 +254,52 @@ def check(result: Completed, step: str, hint: str) -> Completed:
     """
     if result.ok:
         return result
-    said = (result.stderr or result.stdout).strip() or "no message"
+    said = shown(result.stderr or result.stdout) or "no message"
     raise DeployError(
         f"Step {step!r} failed: kubectl {' '.join(result.args)} exited {result.returncode}: "
         f"{said}. {hint}"
     )
+
+
+def shown(text: str, limit: int = _MAX_SHOWN_CHARS) -> str:
+    r"""``text`` (from kubectl, a pod, an event) made safe for a terminal.
+
+    No control characters (ANSI escapes, BEL, bidi overrides), stripped, and shortened past
+    ``limit`` characters.
+
+    Example:
+        >>> shown("\x1b[31mred\x1b[0m\u202e  ")
+        '[31mred[0m'
+    """
+    text = _CONTROL.sub("", str(text)).strip()
+    if len(text) > limit:
+        return text[:limit] + f"... ({len(text) - limit} more characters)"
+    return text
+
+
+def parse_json(text: str, what: str) -> dict[str, Any] | None:
+    """Read kubectl's ``--output=json`` as an object (None for no output), parsed with bounds.
+
+    Raises:
+        DeployError: the text is too large, not JSON, nested too deeply, or not an object.
+
+    Example:
+        >>> parse_json('{"kind": "Lease"}', "kubectl get lease")
+        {'kind': 'Lease'}
+    """
+    if not text.strip():
+        return None
+    if len(text) > MAX_OUTPUT_BYTES:
+        raise DeployError(f"{what} printed {len(text)} characters: not an answer to read.")
+    try:
+        body = json.loads(text)
+    except RecursionError as exc:
+        raise DeployError(f"{what} printed JSON nested too deeply to read.") from exc
+    except ValueError as exc:
+        raise DeployError(f"{what} printed no JSON ({shown(str(exc), 200)}).") from exc
+    if not isinstance(body, dict):
+        raise DeployError(f"{what} printed {type(body).__name__}, not an object.")
+    return body
 
 
 @contextmanager
@@ -259,7 +359,7 @@ def forward_ports(
             if status is not None:
                 raise DeployError(
                     f"kubectl {' '.join(args)} exited {status} before the port opened: "
-                    f"{process.output().strip() or 'no message'}. Check that {target} exists "
+                    f"{shown(process.output()) or 'no message'}. Check that {target} exists "
                     f"in namespace {namespace!r} and that a pod behind it is running."
                 )
             if time.monotonic() > deadline:

@@ -1,19 +1,27 @@
-"""Deploy a release to an environment, or roll back, with an automatic undo on any failure.
+"""Deploy a release to an environment, or roll back, with an automatic undo on any exit.
 
 The sequence, each kubectl call through the injected runner:
 
 1. **check**: the release verifies and has golden data (``release_files``), and Triton can
    parse its store URL (``serving_url``); the environment pointer is read (the CAS base);
 2. **render** the overlay for the release (``render``) and fetch the smoke's golden data;
-3. ``kubectl get deployment triton`` (the pod template to return to);
-4. **apply**: ``kubectl apply -f -``;
-5. **rollout**: ``kubectl rollout status --timeout`` (a crash-looping release fails here);
-6. **smoke**: the golden probe of every served version through the Service (``--url``, or
-   ``kubectl port-forward svc/triton`` on a free local port);
-7. on success only, the environment pointer moves (compare-and-swap against step 1).
+3. **lock**: take the environment's Lease (``lock``; a second deploy is refused, naming
+   the holder), then ``kubectl get deployment triton`` (the pod template to return to); a
+   Deployment running another release than the pointer's is drift, refused unless
+   ``take_over``;
+4. **apply**: ``kubectl apply -f -``, then read the generation it made;
+5. **rollout**: ``kubectl rollout status`` in slices, failing fast on what will not heal
+   (``watch``); the client's deadline is ``rollout_timeout_s`` per replica;
+6. **smoke**: the Deployment still has this deploy's generation; then, once no pod of
+   another release is left, the golden probe of every served version on EVERY new pod,
+   each reached by name (``kubectl port-forward pod/NAME``), or at ``--url``;
+7. on success only, the environment pointer moves (compare-and-swap against step 1);
+   the Lease is given back.
 
-When step 4, 5 or 6 fails: ``kubectl rollout undo`` to the revision read in step 3 (only
-if the pod template changed), ``kubectl rollout status`` until it is ready again, and a
+When step 4, 5 or 6 fails, or SIGINT/SIGTERM arrives (``interrupts``): ``kubectl rollout
+undo`` to the revision read in step 3 (only if the pod template changed, and only if the
+Deployment still has this deploy's generation: an undo never returns over someone else's
+apply), ``kubectl rollout status`` until it is ready again under its own deadline, and a
 ``DeployError`` naming the failed step and the undo's outcome. ``dry_run`` stops after
 step 2 and reports the rendered manifests and the commands that would run.
 """
@@ -22,16 +30,25 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from orchestrator.deploy import render as render_mod
-from orchestrator.deploy.cluster import TARGET, deployment_state, revision_of, wait_for_rollout
+from orchestrator.deploy.cluster import (
+    TARGET,
+    deployment_state,
+    generation_of,
+    replicas_of,
+)
 from orchestrator.deploy.hints import store_args
+from orchestrator.deploy.interrupts import Aborted, Signals, undo_on_signals
 from orchestrator.deploy.kubectl import KubectlRunner, check, port_forward
+from orchestrator.deploy.lock import release_lock, take_lock
 from orchestrator.deploy.release_files import checked_release, fetch_probe_files, resolve_release
+from orchestrator.deploy.undo import check_generation, refuse_drift, undo
+from orchestrator.deploy.watch import STUCK_S, new_pods, rollout_deadline_s, wait_for_rollout
 from orchestrator.errors import DeployError, OrchestratorError, StoreConflictError
 from orchestrator.releases.environments import (
     EnvironmentPointer,
@@ -48,7 +65,8 @@ __all__ = ["DeployOptions", "DeployReport", "deploy", "rollback"]
 logger = logging.getLogger(__name__)
 
 _APPLY_TIMEOUT_S = 300.0
-_UNDO_TIMEOUT_S = 60.0
+# Old pods terminate within terminationGracePeriodSeconds (60 in the base manifests).
+_OLD_PODS_TIMEOUT_S = 180.0
 
 
 @dataclass(frozen=True)
@@ -60,6 +78,10 @@ class DeployOptions:
     rollout_timeout_s: float = 1260.0
     smoke_timeout_s: float = 120.0
     dry_run: bool = False
+    undo_timeout_s: float | None = None
+    stuck_s: float = STUCK_S
+    take_over: bool = False
+    break_lock: bool = False
 
     def __post_init__(self) -> None:
         if self.rollout_timeout_s <= 0 or self.smoke_timeout_s <= 0:
@@ -227,29 +249,105 @@ def _roll_out(
     )
     if options.dry_run:
         return report
-    with tempfile.TemporaryDirectory(prefix="orchestrator-golden-") as temp:
+    with (
+        tempfile.TemporaryDirectory(prefix="orchestrator-golden-") as temp,
+        undo_on_signals() as signals,
+    ):
         golden = fetch_probe_files(store, release, Path(temp))
-        before = deployment_state(runner, namespace)
-        step = "apply"
+        held = take_lock(
+            runner,
+            namespace,
+            environment,
+            duration_s=_lock_duration_s(options),
+            break_lock=options.break_lock,
+        )
+        if held.broke:
+            say(f"Broke the deploy lock held by {held.broke}")
+        aborted = False
         try:
-            say(f"Applying release {release_id} to namespace {namespace}")
-            _apply(runner, rendered.text)
-            step = "rollout"
-            say(f"Waiting for the rollout (up to {options.rollout_timeout_s:g} s)")
-            wait_for_rollout(runner, namespace, options.rollout_timeout_s, "rollout")
-            step = "smoke"
-            say("Golden smoke of every served version through the Service")
-            checked = _smoke(runner, namespace, golden, options)
-        except OrchestratorError as failure:
-            say(f"Step {step} failed; undoing")
-            outcome = _undo(runner, namespace, before, options.rollout_timeout_s)
-            raise DeployError(
-                f"Deploying release {release_id} to {environment} failed at step {step!r}. "
-                f"{failure} {outcome}"
-            ) from failure
-    _move_pointer(store, environment, release_id, previous)
+            checked = _apply_and_check(
+                runner,
+                environment,
+                release_id,
+                namespace,
+                previous,
+                rendered.text,
+                golden,
+                options,
+                say,
+                signals,
+            )
+            _move_pointer(store, environment, release_id, previous)
+        except Aborted:
+            aborted = True
+            raise
+        finally:
+            if not aborted:
+                unlocked = release_lock(runner, held)
+                if unlocked:
+                    say(unlocked)
     logger.info("Deployed release %s to %s (namespace %s)", release_id, environment, namespace)
     return replace(report, checked=checked)
+
+
+def _apply_and_check(
+    runner: KubectlRunner,
+    environment: str,
+    release_id: str,
+    namespace: str,
+    previous: str | None,
+    text: str,
+    golden: Path,
+    options: DeployOptions,
+    say: Progress,
+    signals: Signals,
+) -> tuple[str, ...]:
+    """Steps 3 to 6 under the lock; any failure (or signal) after ``apply`` is undone."""
+    before = deployment_state(runner, namespace)
+    refuse_drift(before, previous, environment, namespace, options.take_over)
+    replicas = replicas_of(before)
+    applied: int | None = None
+    step = "apply"
+    try:
+        say(f"Applying release {release_id} to namespace {namespace}")
+        _apply(runner, text)
+        after = deployment_state(runner, namespace)
+        applied = generation_of(after) if after is not None else None
+        step = "rollout"
+        deadline_s = rollout_deadline_s(options.rollout_timeout_s, replicas)
+        say(
+            f"Waiting for the rollout of {replicas} pod(s) (up to {deadline_s:g} s: "
+            f"{options.rollout_timeout_s:g} s per pod)"
+        )
+        wait_for_rollout(
+            runner,
+            namespace,
+            release_id,
+            deadline_s=deadline_s,
+            step="rollout",
+            stuck_s=options.stuck_s,
+        )
+        step = "smoke"
+        check_generation(runner, namespace, release_id, applied)
+        say("Golden smoke of every served version on every new pod")
+        return _smoke(runner, namespace, release_id, golden, options)
+    except OrchestratorError as failure:
+        interrupted = f" ({signals.name})" if signals.count else ""
+        say(f"Step {step} {'interrupted' if signals.count else 'failed'}{interrupted}; undoing")
+        undo_s = rollout_deadline_s(options.undo_timeout_s or options.rollout_timeout_s, replicas)
+        outcome = undo(runner, namespace, before, applied, undo_s, options.stuck_s)
+        what = "was interrupted" if signals.count else "failed"
+        # After a second signal the lock is kept (the undo may still be rolling out).
+        raise (Aborted if signals.count > 1 else DeployError)(
+            f"Deploying release {release_id} to {environment} {what} at step {step!r}. "
+            f"{failure} {outcome}"
+        ) from failure
+
+
+def _lock_duration_s(options: DeployOptions) -> float:
+    # The whole budget, with room for a few replicas, both ways: the Lease is not renewed.
+    undo = options.undo_timeout_s or options.rollout_timeout_s
+    return 4 * (options.rollout_timeout_s + undo) + options.smoke_timeout_s + _OLD_PODS_TIMEOUT_S
 
 
 def _apply(runner: KubectlRunner, text: str) -> None:
@@ -261,55 +359,31 @@ def _apply(runner: KubectlRunner, text: str) -> None:
 
 
 def _smoke(
-    runner: KubectlRunner, namespace: str, golden: Path, options: DeployOptions
+    runner: KubectlRunner, namespace: str, release_id: str, golden: Path, options: DeployOptions
 ) -> tuple[str, ...]:
     if options.url is not None:
+        # A Service takes terminating pods out of its endpoints (EndpointSlice ready=false,
+        # KEP-1672): once rollout status returned, it only reaches new pods.
         report = probe(options.url, golden, timeout_s=options.smoke_timeout_s)
-        where = options.url
-    else:
-        service = f"svc/{render_mod.SERVICE}"
-        http_port = PRODUCTION_PORTS["http"]
+        if not report.ok:
+            raise DeployError(
+                f"the golden smoke through {options.url} failed: {'; '.join(report.failures[:5])}."
+            )
+        return report.checked
+    checked: tuple[str, ...] = ()
+    for pod in new_pods(runner, namespace, release_id, timeout_s=_OLD_PODS_TIMEOUT_S):
+        target = f"pod/{pod.name}"
         with port_forward(
-            runner, namespace, service, http_port, timeout_s=options.smoke_timeout_s
+            runner, namespace, target, PRODUCTION_PORTS["http"], timeout_s=options.smoke_timeout_s
         ) as url:
             report = probe(url, golden, timeout_s=options.smoke_timeout_s)
-        where = f"{service} in {namespace}"
-    if not report.ok:
-        raise DeployError(
-            f"the golden smoke through {where} failed: {'; '.join(report.failures[:5])}."
-        )
-    return report.checked
-
-
-def _undo(
-    runner: KubectlRunner, namespace: str, before: Mapping[str, Any] | None, timeout_s: float
-) -> str:
-    if before is None:
-        return (
-            f"Nothing to undo to: {TARGET} did not exist before this deploy, and stays at "
-            f"the failed release. Deploy a release that passes, or remove it: kubectl delete "
-            f"{TARGET} --namespace {namespace}."
-        )
-    previous = render_mod.release_of(before) or "unknown"
-    try:
-        after = deployment_state(runner, namespace)
-        if after is not None and after.get("spec", {}).get("template") == before.get(
-            "spec", {}
-        ).get("template"):
-            return f"The pod template did not change: {TARGET} still runs release {previous}."
-        args = ["rollout", "undo", TARGET, "--namespace", namespace]
-        revision = revision_of(before)
-        if revision:
-            args.append(f"--to-revision={revision}")
-        check(
-            runner.run(args, input_text=None, timeout_s=_UNDO_TIMEOUT_S),
-            "undo",
-            f"Roll back by hand: kubectl rollout undo {TARGET} --namespace {namespace}.",
-        )
-        wait_for_rollout(runner, namespace, timeout_s, "undo")
-    except DeployError as exc:
-        return f"The undo failed too: {exc}"
-    return f"Rolled back: {TARGET} runs release {previous} again, and it is ready."
+        if not report.ok:
+            raise DeployError(
+                f"the golden smoke of {target} in {namespace} failed: "
+                f"{'; '.join(report.failures[:5])}."
+            )
+        checked = report.checked
+    return checked
 
 
 def _move_pointer(store: Store, environment: str, release_id: str, expected: str | None) -> None:
@@ -340,18 +414,23 @@ def _commands(
     smoke = (
         f"golden smoke at {options.url}"
         if options.url
-        else f"kubectl port-forward --namespace {namespace} svc/{render_mod.SERVICE} "
+        else f"kubectl get pods --namespace {namespace} until no pod of another release is "
+        f"left; per new pod: kubectl port-forward --namespace {namespace} pod/NAME "
         f"LOCAL:{PRODUCTION_PORTS['http']}, then the golden smoke through it"
     )
     return (
         f"kubectl kustomize {options.manifests}/overlays/{environment} (+ the release layer)",
+        f"take the deploy lock: Lease triton-deploy in {namespace} (kubectl create/replace)",
         f"kubectl get {TARGET} --namespace {namespace} --ignore-not-found --output=json",
         "kubectl apply -f - (the manifests above)",
         f"kubectl rollout status {TARGET} --namespace {namespace} "
-        f"--timeout={options.rollout_timeout_s:g}s",
+        f"--timeout={min(options.rollout_timeout_s, 60.0):g}s, repeated up to "
+        f"{options.rollout_timeout_s:g} s per replica; fails fast on unschedulable pods, "
+        "image pulls, crash loops, ProgressDeadlineExceeded",
         smoke,
         f"on failure: kubectl rollout undo {TARGET} --namespace {namespace} "
         "--to-revision=CURRENT, then kubectl rollout status",
         f"on success: point {environment} at {release_id} in {store_url} "
         f"(compare-and-swap, expected {previous or 'no pointer'})",
+        "give the deploy lock back",
     )

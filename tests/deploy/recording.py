@@ -7,6 +7,11 @@ test: outcomes per command (``apply``, ``rollout status``, ``get deployment`` ..
 consumed in order (the last one repeats). Everything that needs no cluster is real:
 ``kubectl kustomize`` runs the real kubectl, and a scripted ``port-forward`` can forward
 its local port to a real Triton (``forward_to``), as kubectl would to a pod.
+
+Time is played: the runner's clock (``monotonic``) starts at 0, ``sleep`` moves it, and a
+failed ``rollout status --timeout=Ns`` moves it by N (the wait it stands for). The deploy
+lock's commands (``get lease/triton-deploy``, ``create``, ``replace``) and ``get events``
+answer as a cluster with no Lease and no events unless the script says otherwise.
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ __all__ = [
     "deployment_json",
     "exited",
     "forward",
+    "lease_json",
+    "lock_lines",
+    "UNLOCK_LINES",
     "pods_json",
 ]
 
@@ -53,6 +61,54 @@ def _key(args: Sequence[str]) -> str:
     if args[0] in ("rollout", "get"):
         return " ".join(args[:2])
     return args[0]
+
+
+def lease_json(
+    holder: str,
+    *,
+    version: str = "1",
+    since: str = "2026-01-01T00:00:00.000000Z",
+    duration_s: int = 3600,
+    namespace: str = "triton-staging",
+) -> str:
+    """``kubectl get lease/triton-deploy -o json``: held by ``holder`` ("" for free)."""
+    return json.dumps(
+        {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {
+                "name": "triton-deploy",
+                "namespace": namespace,
+                "resourceVersion": version,
+            },
+            "spec": {
+                "holderIdentity": holder,
+                "acquireTime": since,
+                "renewTime": since,
+                "leaseDurationSeconds": duration_s,
+            },
+        }
+    )
+
+
+def lock_lines(namespace: str) -> list[str]:
+    """The deploy lock's kubectl lines when the Lease is free: read it, create it."""
+    return [
+        f"kubectl get lease/triton-deploy --namespace {namespace} --ignore-not-found -o json",
+        "kubectl create -f - -o json",
+    ]
+
+
+UNLOCK_LINES = ["kubectl replace -f - -o json"]
+
+
+# What an unscripted lock or events command gets: no Lease yet, writes that succeed, no events.
+DEFAULTS: dict[str, list[Outcome]] = {
+    "get lease/triton-deploy": [(0, "")],
+    "create": [(0, lease_json("me"))],
+    "replace": [(0, lease_json("", version="2"))],
+    "get events": [(0, '{"kind": "List", "items": []}')],
+}
 
 
 class _Proxy:
@@ -184,6 +240,7 @@ class RecordingRunner:
     forward_to: str | dict[int, str] | None = None
     forward_error: str = "error: unable to forward port: pod not running"
     calls: list[Call] = field(default_factory=list)
+    clock_s: float = 0.0
     _used: dict[str, int] = field(default_factory=dict)
 
     def run(self, args: Sequence[str], *, input_text: str | None, timeout_s: float) -> Completed:
@@ -191,7 +248,7 @@ class RecordingRunner:
         key = _key(args)
         if key == "kustomize" and key not in self.script:
             return SubprocessKubectl().run(args, input_text=input_text, timeout_s=timeout_s)
-        outcomes = self.script.get(key)
+        outcomes = self.script.get(key) or DEFAULTS.get(key)
         assert outcomes, f"unscripted kubectl command: {' '.join(args)}"
         index = min(self._used.get(key, 0), len(outcomes) - 1)
         self._used[key] = self._used.get(key, 0) + 1
@@ -199,11 +256,22 @@ class RecordingRunner:
         if callable(outcome):
             outcome = outcome()
         if isinstance(outcome, Completed):
-            return Completed(tuple(args), outcome.returncode, outcome.stdout, outcome.stderr)
-        status, text = outcome
-        return Completed(
-            tuple(args), status, text if status == 0 else "", "" if status == 0 else text
-        )
+            done = Completed(tuple(args), outcome.returncode, outcome.stdout, outcome.stderr)
+        else:
+            status, text = outcome
+            done = Completed(
+                tuple(args), status, text if status == 0 else "", "" if status == 0 else text
+            )
+        if key == "rollout status" and not done.ok:
+            waited = next((a.split("=", 1)[1] for a in args if a.startswith("--timeout=")), "0s")
+            self.clock_s += float(waited.rstrip("s"))
+        return done
+
+    def monotonic(self) -> float:
+        return self.clock_s
+
+    def sleep(self, seconds: float) -> None:
+        self.clock_s += seconds
 
     def start(self, args: Sequence[str]) -> Background:
         self.calls.append(Call(tuple(args), None))
@@ -214,6 +282,11 @@ class RecordingRunner:
     @property
     def lines(self) -> list[str]:
         return [call.line for call in self.calls]
+
+    @property
+    def applied_texts(self) -> list[str]:
+        """What each ``kubectl apply -f -`` was given, in order."""
+        return [call.input_text or "" for call in self.calls if call.args[:1] == ("apply",)]
 
 
 def deployment_json(

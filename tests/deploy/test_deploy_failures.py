@@ -26,8 +26,15 @@ RENDER = "kubectl kustomize TMP"
 GET = f"kubectl get deployment/triton --namespace {NS} --ignore-not-found --output=json"
 APPLY = "kubectl apply -f -"
 STATUS = f"kubectl rollout status deployment/triton --namespace {NS} --timeout=30s"
+# deployment_json's Deployment has 2 replicas: the client's deadline is 2 x --timeout-s.
+WAIT = f"kubectl rollout status deployment/triton --namespace {NS} --timeout=60s"
 PODS = f"kubectl get pods --namespace {NS} --selector app.kubernetes.io/name=triton --output=json"
 UNDO = f"kubectl rollout undo deployment/triton --namespace {NS} --to-revision=3"
+LOCK = [
+    f"kubectl get lease/triton-deploy --namespace {NS} --ignore-not-found -o json",
+    "kubectl create -f - -o json",
+]
+UNLOCK = ["kubectl replace -f - -o json"]
 
 
 def invoke(runner: RecordingRunner, args: list[str]) -> Result:
@@ -70,8 +77,8 @@ def test_a_refused_apply_is_not_undone_when_the_pod_template_did_not_change(
         "denied the request: no GPU limit",
         f"still runs release {releases.old}",
     )
-    assert runner.lines == [RENDER, GET, APPLY, GET]
-    rendered = runner.calls[2].input_text or ""
+    assert runner.lines == [RENDER, *LOCK, GET, APPLY, GET, *UNLOCK]
+    rendered = runner.applied_texts[0]
     assert f"triton-orchestrator/release: {releases.new}" in rendered
     assert pointer(releases) == releases.old
 
@@ -116,7 +123,20 @@ def test_a_failed_rollout_is_undone_to_the_previous_revision_and_the_pointer_sta
         says,
         f"Rolled back: deployment/triton runs release {releases.old} again",
     )
-    assert runner.lines == [RENDER, GET, APPLY, STATUS, PODS, GET, UNDO, STATUS]
+    assert runner.lines == [
+        RENDER,
+        *LOCK,
+        GET,
+        APPLY,
+        GET,
+        WAIT,
+        GET,
+        PODS,
+        GET,
+        UNDO,
+        WAIT,
+        *UNLOCK,
+    ]
     assert pointer(releases) == releases.old
     assert "Step rollout failed; undoing" in result.stderr
 
@@ -141,7 +161,7 @@ def test_an_undo_that_fails_too_is_reported_with_the_first_failure(releases: Rel
         "The undo failed too",
         "could not find revision 3",
     )
-    assert runner.lines == [RENDER, GET, APPLY, STATUS, PODS, GET, UNDO]
+    assert runner.lines == [RENDER, *LOCK, GET, APPLY, GET, WAIT, GET, PODS, GET, UNDO, *UNLOCK]
     assert pointer(releases) == releases.old
 
 
@@ -156,7 +176,7 @@ def test_a_first_deploy_that_fails_has_nothing_to_undo_to(releases: Releases) ->
     )
     result = invoke(runner, deploy_args(releases, releases.new))
     assert_failed(result, "Nothing to undo to", "kubectl delete deployment/triton")
-    assert runner.lines == [RENDER, GET, APPLY, STATUS, PODS]
+    assert runner.lines == [RENDER, *LOCK, GET, APPLY, GET, STATUS, GET, PODS, *UNLOCK]
     assert pointer(releases) == releases.old
 
 

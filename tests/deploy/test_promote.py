@@ -26,7 +26,13 @@ from orchestrator.releases.environments import (
 from orchestrator.releases.gate_records import gate_records, write_gate_record
 from tests.conftest import Dest
 from tests.deploy.conftest import MANIFESTS, Promotion, make_promotion
-from tests.deploy.recording import RecordingRunner, deployment_json, pods_json
+from tests.deploy.recording import (
+    UNLOCK_LINES,
+    RecordingRunner,
+    deployment_json,
+    lock_lines,
+    pods_json,
+)
 
 NS = "triton-production"
 RENDER = "kubectl kustomize TMP"
@@ -35,6 +41,8 @@ APPLY = "kubectl apply -f -"
 STATUS = f"kubectl rollout status deployment/triton --namespace {NS} --timeout=30s"
 PODS = f"kubectl get pods --namespace {NS} --selector app.kubernetes.io/name=triton --output=json"
 UNDO = f"kubectl rollout undo deployment/triton --namespace {NS} --to-revision=3"
+WAIT = f"kubectl rollout status deployment/triton --namespace {NS} --timeout=60s"
+LOCK, UNLOCK = lock_lines(NS), UNLOCK_LINES
 ACTOR = "octo-lead"
 
 
@@ -198,8 +206,8 @@ def test_a_failed_forced_promotion_records_the_attempt_and_authorizes_nothing(
         "no GPU limit",
         f"still runs release {promotion.old}",
     )
-    assert runner.lines == [RENDER, GET, APPLY, GET]
-    rendered = runner.calls[2].input_text or ""
+    assert runner.lines == [RENDER, *LOCK, GET, APPLY, GET, *UNLOCK]
+    rendered = runner.applied_texts[0]
     assert f"namespace: {NS}" in rendered
     assert f"triton-orchestrator/release: {promotion.new}" in rendered
     assert pointer(promotion) == before
@@ -282,7 +290,20 @@ def test_a_failed_rollout_is_undone_and_production_keeps_its_pointer(
         "CrashLoopBackOff (4 restarts)",
         f"Rolled back: deployment/triton runs release {promotion.old} again",
     )
-    assert runner.lines == [RENDER, GET, APPLY, STATUS, PODS, GET, UNDO, STATUS]
+    assert runner.lines == [
+        RENDER,
+        *LOCK,
+        GET,
+        APPLY,
+        GET,
+        WAIT,
+        GET,
+        PODS,
+        GET,
+        UNDO,
+        WAIT,
+        *UNLOCK,
+    ]
     assert pointer(promotion) == before
     assert read_environment(promotion.store, "staging") is not None
 

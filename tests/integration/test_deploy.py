@@ -26,7 +26,14 @@ from orchestrator.releases.stores import open_store
 from orchestrator.releases.sync import sync_release
 from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
 from tests.deploy.conftest import MANIFESTS, Releases, deploy_args, make_release
-from tests.deploy.recording import Outcome, RecordingRunner, deployment_json, pods_json
+from tests.deploy.recording import (
+    UNLOCK_LINES,
+    Outcome,
+    RecordingRunner,
+    deployment_json,
+    lock_lines,
+    pods_json,
+)
 from tests.golden_versions import GOLDEN_X, write_affine_version
 
 pytestmark = pytest.mark.integration
@@ -37,6 +44,8 @@ GET = f"kubectl get deployment/triton --namespace {NS} --ignore-not-found --outp
 APPLY = "kubectl apply -f -"
 STATUS = f"kubectl rollout status deployment/triton --namespace {NS} --timeout=30s"
 UNDO = f"kubectl rollout undo deployment/triton --namespace {NS} --to-revision=3"
+WAIT = f"kubectl rollout status deployment/triton --namespace {NS} --timeout=60s"
+LOCK, UNLOCK = lock_lines(NS), UNLOCK_LINES
 PODS = f"kubectl get pods --namespace {NS} --selector app.kubernetes.io/name=triton --output=json"
 
 
@@ -99,7 +108,7 @@ def test_a_release_that_passes_the_golden_smoke_moves_the_pointer_and_rolls_back
     result = _invoke(runner, deploy_args(releases, releases.new, "--url", triton_server.http_url))
 
     assert result.exit_code == 0, result.output
-    assert runner.lines == [RENDER, GET, APPLY, STATUS]
+    assert runner.lines == [RENDER, *LOCK, GET, APPLY, GET, WAIT, GET, *UNLOCK]
     assert "checked      deploy_good/1\n" in result.stdout
     pointer = read_environment(releases.store, "staging")
     assert pointer is not None
@@ -107,13 +116,19 @@ def test_a_release_that_passes_the_golden_smoke_moves_the_pointer_and_rolls_back
 
     # rollback: back to the pointer's previous release, with the same steps and smoke.
     back = RecordingRunner(
-        {**_script(releases), "get deployment/triton": [(0, deployment_json(releases.new, 4))]}
+        {
+            **_script(releases),
+            "get deployment/triton": [
+                (0, deployment_json(releases.new, 4)),
+                (0, deployment_json(releases.old, 5)),
+            ],
+        }
     )
     args = ["rollback", releases.url, "--env", "staging", "--manifests", str(MANIFESTS)]
     result = _invoke(back, [*args, "--timeout-s", "30", "--url", triton_server.http_url])
     assert result.exit_code == 0, result.output
-    assert back.lines == [RENDER, GET, APPLY, STATUS]
-    assert f"triton-orchestrator/release: {releases.old}" in (back.calls[2].input_text or "")
+    assert back.lines == [RENDER, *LOCK, GET, APPLY, GET, WAIT, GET, *UNLOCK]
+    assert f"triton-orchestrator/release: {releases.old}" in back.applied_texts[0]
     assert "checked      deploy_good_old/1\n" in result.stdout
     pointer = read_environment(releases.store, "staging")
     assert pointer is not None
@@ -130,7 +145,7 @@ def test_a_release_with_wrong_golden_answers_is_undone_and_the_pointer_stays(
     result = _invoke(runner, deploy_args(releases, releases.new, "--url", triton_server.http_url))
 
     assert result.exit_code == 1, result.output
-    assert runner.lines == [RENDER, GET, APPLY, STATUS, GET, UNDO, STATUS]
+    assert runner.lines == [RENDER, *LOCK, GET, APPLY, GET, WAIT, GET, GET, UNDO, WAIT, *UNLOCK]
     assert "failed at step 'smoke'" in result.stderr
     assert "deploy_wrong/1: output 'y'" in result.stderr
     assert f"runs release {releases.old} again" in result.stderr
@@ -153,7 +168,7 @@ def test_a_pointer_moved_by_someone_else_meanwhile_is_not_overwritten(
     result = _invoke(runner, deploy_args(releases, releases.new, "--url", triton_server.http_url))
 
     assert result.exit_code == 1, result.output
-    assert runner.lines == [RENDER, GET, APPLY, STATUS]
+    assert runner.lines == [RENDER, *LOCK, GET, APPLY, GET, WAIT, GET, *UNLOCK]
     assert f"Release {releases.new} is rolled out to staging, but its pointer" in result.stderr
     assert f"points at {other}, not {releases.old}" in result.stderr
     pointer = read_environment(releases.store, "staging")
@@ -175,13 +190,30 @@ def test_deploy_and_status_reach_triton_through_port_forward(
     release_server: tuple[Releases, TritonServer],
 ) -> None:
     releases, server = release_server
-    runner = RecordingRunner(_script(releases), forward_to=server.http_url)
+    new_pods = pods_json(
+        ("triton-a", releases.new, True, None, 0), ("triton-b", releases.new, True, None, 0)
+    )
+    runner = RecordingRunner(
+        {**_script(releases), "get pods": [(0, new_pods)]}, forward_to=server.http_url
+    )
 
     result = _invoke(runner, deploy_args(releases, releases.new))
 
     assert result.exit_code == 0, result.output
-    forward = f"kubectl port-forward --namespace {NS} svc/triton PORT:8000"
-    assert runner.lines == [RENDER, GET, APPLY, STATUS, forward]
+    # Every new pod, each by name: never svc/, which may pick a terminating old pod.
+    assert runner.lines == [
+        RENDER,
+        *LOCK,
+        GET,
+        APPLY,
+        GET,
+        WAIT,
+        GET,
+        PODS,
+        f"kubectl port-forward --namespace {NS} pod/triton-a PORT:8000",
+        f"kubectl port-forward --namespace {NS} pod/triton-b PORT:8000",
+        *UNLOCK,
+    ]
     pointer = read_environment(releases.store, "staging")
     assert pointer is not None and pointer.release_id == releases.new
 

@@ -25,7 +25,13 @@ from orchestrator.releases.gate_records import gate_records, latest_passing, wri
 from orchestrator.releases.manifest import release_prefix
 from orchestrator.serving.triton import TritonServer, load_models
 from tests.deploy.conftest import MANIFESTS, Promotion, make_promotion
-from tests.deploy.recording import Outcome, RecordingRunner, deployment_json
+from tests.deploy.recording import (
+    UNLOCK_LINES,
+    Outcome,
+    RecordingRunner,
+    deployment_json,
+    lock_lines,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -34,6 +40,12 @@ RENDER = "kubectl kustomize TMP"
 GET = f"kubectl get deployment/triton --namespace {NS} --ignore-not-found --output=json"
 APPLY = "kubectl apply -f -"
 STATUS = f"kubectl rollout status deployment/triton --namespace {NS} --timeout=30s"
+# deployment_json's Deployment has 2 replicas: the client's deadline is 2 x --timeout-s.
+WAIT = f"kubectl rollout status deployment/triton --namespace {NS} --timeout=60s"
+LOCK, UNLOCK = lock_lines(NS), UNLOCK_LINES
+# A deploy over a running Deployment: lock, read it, apply, read the generation, wait,
+# check the generation before the smoke, unlock.
+DEPLOYED = [RENDER, *LOCK, GET, APPLY, GET, WAIT, GET, *UNLOCK]
 
 
 def _promotion(
@@ -51,10 +63,14 @@ def _promotion(
     return promotion
 
 
-def _script(running: str | None) -> dict[str, list[Outcome]]:
+def _script(running: str | None, deployed: str) -> dict[str, list[Outcome]]:
+    """Production runs ``running`` (revision 3, or nothing), then ``deployed`` (revision 4)."""
     state = deployment_json(running, 3, namespace=NS) if running else ""
     return {
-        "get deployment/triton": [Completed((), 0, state)],
+        "get deployment/triton": [
+            Completed((), 0, state),
+            Completed((), 0, deployment_json(deployed, 4, namespace=NS)),
+        ],
         "apply": [(0, "deployment.apps/triton configured\n")],
         "rollout status": [(0, 'deployment "triton" successfully rolled out\n')],
     }
@@ -67,11 +83,15 @@ def _gated(promotion: Promotion, server: TritonServer, gates: Path, *extra: str)
 
 
 def _rolled_back_script(promotion: Promotion) -> dict[str, list[Outcome]]:
-    """Production runs ``old`` (revision 3), then ``new`` (revision 4) until it is undone."""
-    script = _script(promotion.old)
+    """Production runs ``old`` (revision 3), then ``new`` (revision 4) until rolled back (5)."""
+    script = _script(promotion.old, promotion.new)
+    new = Completed((), 0, deployment_json(promotion.new, 4, namespace=NS))
     script["get deployment/triton"] = [
         Completed((), 0, deployment_json(promotion.old, 3, namespace=NS)),
-        Completed((), 0, deployment_json(promotion.new, 4, namespace=NS)),
+        new,  # after apply
+        new,  # before the smoke
+        new,  # the rollback's state to return to
+        Completed((), 0, deployment_json(promotion.old, 5, namespace=NS)),
     ]
     return script
 
@@ -87,7 +107,7 @@ def test_a_release_with_a_passing_record_is_deployed_to_production(
 ) -> None:
     promotion = _promotion(tmp_path, triton_server, triton_repo, "promote_pass")
     record = write_gate_record(promotion.store, promotion.new, "staging", {"passed": True})
-    runner = RecordingRunner(_script(promotion.old))
+    runner = RecordingRunner(_script(promotion.old, promotion.new))
 
     gates = tmp_path / "gates.yaml"
     gates.write_text("defaults:\n  concurrency: [1]\n  window_s: 0.5\n  warmup_s: 0.2\n")
@@ -95,9 +115,9 @@ def test_a_release_with_a_passing_record_is_deployed_to_production(
     result = _invoke(runner, _gated(promotion, triton_server, gates, "--format", "json"))
 
     assert result.exit_code == 0, result.output
-    assert runner.lines[:4] == [RENDER, GET, APPLY, STATUS]
-    assert set(runner.lines[4:]) <= {RENDER}  # the gate renders to learn the namespace
-    rendered = runner.calls[2].input_text or ""
+    assert runner.lines[: len(DEPLOYED)] == DEPLOYED
+    assert set(runner.lines[len(DEPLOYED) :]) <= {RENDER}  # the gate renders to learn the namespace
+    rendered = runner.applied_texts[0]
     assert f"namespace: {NS}" in rendered
     assert f"triton-orchestrator/release: {promotion.new}" in rendered
     pointer = read_environment(promotion.store, "production")
@@ -140,7 +160,7 @@ def test_a_forced_promotion_is_recorded_and_deployed(
 ) -> None:
     promotion = _promotion(tmp_path, triton_server, triton_repo, "promote_forced")
     write_gate_record(promotion.store, promotion.new, "staging", {"passed": False})
-    runner = RecordingRunner(_script(promotion.old))
+    runner = RecordingRunner(_script(promotion.old, promotion.new))
 
     result = _invoke(
         runner,
@@ -150,7 +170,7 @@ def test_a_forced_promotion_is_recorded_and_deployed(
     )
 
     assert result.exit_code == 0, result.output
-    assert runner.lines == [RENDER, GET, APPLY, STATUS]
+    assert runner.lines == DEPLOYED
     failed, forced = gate_records(promotion.store, promotion.new, "staging")
     assert not failed.passed
     assert {k: forced.body[k] for k in ("passed", "forced", "reason", "by", "promoted_to")} == {
@@ -194,8 +214,8 @@ def test_a_failed_check_of_production_rolls_it_back_to_what_ran_before(
     assert f"production runs release {promotion.old} again" in message
     assert "p99 latency 41 ms is over the budget of 25 ms." in message
     assert [(r.environment, r.release_id) for r in checked] == [("production", promotion.new)]
-    assert runner.lines == [RENDER, GET, APPLY, STATUS] * 2
-    assert f"triton-orchestrator/release: {promotion.old}" in (runner.calls[6].input_text or "")
+    assert runner.lines == DEPLOYED * 2
+    assert f"triton-orchestrator/release: {promotion.old}" in runner.applied_texts[1]
     pointer = read_environment(promotion.store, "production")
     assert pointer is not None
     assert (pointer.release_id, pointer.previous_release_id) == (promotion.old, promotion.new)
@@ -206,7 +226,7 @@ def test_a_failed_check_of_a_first_production_deploy_has_nothing_to_roll_back_to
 ) -> None:
     promotion = _promotion(tmp_path, triton_server, triton_repo, "promote_first", production=False)
     write_gate_record(promotion.store, promotion.new, "staging", {"passed": True})
-    runner = RecordingRunner(_script(None))
+    runner = RecordingRunner(_script(None, promotion.new))
 
     def failing_check(report: DeployReport) -> None:
         raise SmokeTestError("promote_first/1 answered 3.0 where 2.0 was expected.")
@@ -225,7 +245,7 @@ def test_a_failed_check_of_a_first_production_deploy_has_nothing_to_roll_back_to
     assert not isinstance(caught.value, GateError)  # the check was no gate
     assert "Nothing could be rolled back: production ran no release before" in str(caught.value)
     assert "answered 3.0 where 2.0 was expected" in str(caught.value)
-    assert runner.lines == [RENDER, GET, APPLY, STATUS]
+    assert runner.lines == [RENDER, *LOCK, GET, APPLY, GET, STATUS, GET, *UNLOCK]
     pointer = read_environment(promotion.store, "production")
     assert pointer is not None
     assert (pointer.release_id, pointer.previous_release_id) == (promotion.new, None)
@@ -236,7 +256,7 @@ def test_a_passing_check_of_production_is_reported(
 ) -> None:
     promotion = _promotion(tmp_path, triton_server, triton_repo, "promote_checked")
     write_gate_record(promotion.store, promotion.new, "staging", {"passed": True})
-    runner = RecordingRunner(_script(promotion.old))
+    runner = RecordingRunner(_script(promotion.old, promotion.new))
     checked: list[str] = []
 
     report = promote(
@@ -250,7 +270,7 @@ def test_a_passing_check_of_production_is_reported(
 
     assert checked == [promotion.new]
     assert (report.outcome, report.target_checked) == ("promoted", True)
-    assert runner.lines == [RENDER, GET, APPLY, STATUS]
+    assert runner.lines == DEPLOYED
 
 
 def test_a_real_failing_gate_of_production_rolls_it_back_through_the_cli(

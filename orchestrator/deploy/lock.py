@@ -1,0 +1,205 @@
+"""One deploy per environment: a ``coordination.k8s.io/v1`` Lease in the environment's namespace.
+
+``deploy`` and ``rollback`` take the Lease ``triton-deploy`` before ``kubectl apply`` and
+give it back after (on every exit but an abort by a second signal). Taking it:
+
+- no Lease: ``kubectl create -f -`` (a racing second create gets ``AlreadyExists``);
+- a free Lease (empty ``holderIdentity``), an expired one (``renewTime`` +
+  ``leaseDurationSeconds`` in the past), or ``break_lock``: ``kubectl replace -f -`` of the
+  Lease as read, ``metadata.resourceVersion`` included, so a write by someone else
+  meanwhile is refused with 409 Conflict (optimistic concurrency, the API server's rule);
+- otherwise the deploy is refused, naming the holder and since when.
+
+Giving it back is the same ``replace`` with an empty holder (the way client-go's leader
+election releases a lock), against the resourceVersion this deploy wrote: when someone
+broke the lock meanwhile, theirs is left alone. The Lease is not renewed; its duration is
+the deploy's whole budget.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from orchestrator.deploy.cluster import obj
+from orchestrator.deploy.kubectl import KubectlRunner, parse_json, shown
+from orchestrator.errors import DeployError
+
+__all__ = ["LEASE", "Held", "holder_identity", "release_lock", "take_lock"]
+
+logger = logging.getLogger(__name__)
+
+LEASE = "triton-deploy"
+_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Held:
+    """A Lease this process holds: where, as whom, and the resourceVersion it wrote."""
+
+    namespace: str
+    holder: str
+    resource_version: str
+    broke: str = ""
+
+
+def holder_identity() -> str:
+    """Who deploys: the GitHub run when in Actions, else ``user@host (pid N)``.
+
+    Example:
+        >>> holder_identity()  # doctest: +SKIP
+        'alice@laptop (pid 4242)'
+    """
+    run = os.environ.get("GITHUB_RUN_ID")
+    if run:
+        repository = os.environ.get("GITHUB_REPOSITORY", "?")
+        return f"github-actions {repository} run {run} ({os.environ.get('GITHUB_JOB', 'job')})"
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()} (pid {os.getpid()})"
+
+
+def take_lock(
+    runner: KubectlRunner,
+    namespace: str,
+    environment: str,
+    *,
+    duration_s: float,
+    break_lock: bool = False,
+    holder: str | None = None,
+) -> Held:
+    """Take the environment's Lease, or refuse naming who holds it and since when.
+
+    Raises:
+        DeployError: someone else holds an unexpired Lease (and ``break_lock`` is false),
+            or wrote it while this deploy took it.
+
+    Example:
+        >>> take_lock(SubprocessKubectl(), "triton-staging", "staging",
+        ...           duration_s=3600).holder  # doctest: +SKIP
+        'alice@laptop (pid 4242)'
+    """
+    me = holder or holder_identity()
+    get = ["get", f"lease/{LEASE}", "--namespace", namespace, "--ignore-not-found", "-o", "json"]
+    done = runner.run(get, input_text=None, timeout_s=_TIMEOUT_S)
+    if not done.ok:
+        raise DeployError(
+            f"Could not read the deploy lock (Lease {LEASE} in {namespace}): "
+            f"{shown(done.stderr) or 'no message'}. The kube context needs get/create/update "
+            "on leases.coordination.k8s.io in that namespace."
+        )
+    current = parse_json(done.stdout, f"kubectl {' '.join(get)}")
+    now = datetime.now(UTC)
+    if current is None:
+        body = _lease(namespace, me, duration_s, now, resource_version=None)
+        return _write(runner, ["create"], body, namespace, me, environment, "")
+    spec = obj(current.get("spec"))
+    other = str(spec.get("holderIdentity") or "")
+    since = shown(str(spec.get("acquireTime") or "an unknown time"), 80)
+    expires = _expiry(spec)
+    free = not other or (expires is not None and expires < now)
+    if not free and not break_lock:
+        until = f", until {expires:%Y-%m-%dT%H:%M:%SZ}" if expires else ""
+        raise DeployError(
+            f"Environment {environment} is being deployed by {shown(other, 200)} (Lease "
+            f"{LEASE} in {namespace}, held since {since}{until}). Wait for that deploy to "
+            "finish; if it is gone (a killed job), take the lock on purpose with --break-lock."
+        )
+    version = str(obj(current.get("metadata")).get("resourceVersion") or "")
+    body = _lease(namespace, me, duration_s, now, resource_version=version)
+    broke = f"{shown(other, 200)} (since {since})" if other and not free else ""
+    if broke:
+        logger.warning("Breaking the deploy lock of %s held by %s", environment, broke)
+    return _write(runner, ["replace"], body, namespace, me, environment, broke)
+
+
+def release_lock(runner: KubectlRunner, held: Held) -> str | None:
+    """Give the Lease back; None when done, else why not (for a note, never an error).
+
+    Example:
+        >>> release_lock(SubprocessKubectl(), held)  # doctest: +SKIP
+    """
+    body = _lease(held.namespace, "", 0, datetime.now(UTC), resource_version=held.resource_version)
+    args = ["replace", "-f", "-", "-o", "json"]
+    try:
+        done = runner.run(args, input_text=json.dumps(body), timeout_s=_TIMEOUT_S)
+    except DeployError as exc:
+        return f"The deploy lock could not be given back ({exc}); it expires by itself."
+    if done.ok:
+        return None
+    return (
+        f"The deploy lock (Lease {LEASE} in {held.namespace}) was not given back: "
+        f"{shown(done.stderr, 300) or 'no message'} (someone broke it meanwhile, or it expired)."
+    )
+
+
+def _write(
+    runner: KubectlRunner,
+    verb: list[str],
+    body: dict[str, Any],
+    namespace: str,
+    me: str,
+    environment: str,
+    broke: str,
+) -> Held:
+    args = [*verb, "-f", "-", "-o", "json"]
+    done = runner.run(args, input_text=json.dumps(body), timeout_s=_TIMEOUT_S)
+    if not done.ok:
+        raise DeployError(
+            f"Environment {environment} could not be locked: kubectl {' '.join(args)} "
+            f"(Lease {LEASE} in {namespace}) said: {shown(done.stderr, 500) or 'no message'}. "
+            "Another deploy took the lock at the same moment (AlreadyExists / Conflict), or "
+            "the kube context may not write leases; check kubectl get lease --namespace "
+            f"{namespace} and try again."
+        )
+    written = parse_json(done.stdout, f"kubectl {' '.join(args)}") or {}
+    version = str(obj(written.get("metadata")).get("resourceVersion") or "")
+    logger.info("Took the deploy lock of %s as %s", environment, me)
+    return Held(namespace, me, version, broke)
+
+
+def _lease(
+    namespace: str,
+    holder: str,
+    duration_s: float,
+    now: datetime,
+    *,
+    resource_version: str | None,
+) -> dict[str, Any]:
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # MicroTime (RFC 3339, microseconds)
+    metadata: dict[str, Any] = {
+        "name": LEASE,
+        "namespace": namespace,
+        "labels": {"app.kubernetes.io/part-of": "triton-orchestrator"},
+    }
+    if resource_version is not None:
+        metadata["resourceVersion"] = resource_version
+    spec: dict[str, Any] = {"holderIdentity": holder, "renewTime": stamp}
+    if holder:
+        spec |= {"acquireTime": stamp, "leaseDurationSeconds": max(1, int(duration_s))}
+    return {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": metadata,
+        "spec": spec,
+    }
+
+
+def _expiry(spec: dict[str, Any]) -> datetime | None:
+    renewed = spec.get("renewTime") or spec.get("acquireTime")
+    duration = spec.get("leaseDurationSeconds")
+    if not isinstance(renewed, str) or not isinstance(duration, int) or isinstance(duration, bool):
+        return None
+    try:
+        when = datetime.strptime(renewed[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+        return when + timedelta(seconds=min(max(duration, 0), 10**7))
+    except ValueError:
+        return None
