@@ -152,8 +152,9 @@ def gate_command(
     budget). Writes a record to STORE (gates/<release>/<env>/...), passed or not; exits
     1 when any check failed, 2 for a usage or gates-file error (nothing gated).
 
-    Triton is reached through kubectl port-forward svc/triton (ports 8000 and 8002 in one
-    forward, so both come from the same pod), or at --url and --metrics-url.
+    Triton is reached through kubectl port-forward pod/NAME, a pod of the gated release
+    once no old pod is left (ports 8000 and 8002 in one forward, so both come from the
+    same pod), or at --url and --metrics-url.
 
     --check-config only reads --gates and exits (before anything is deployed, in CI's
     build job): orchestrator gate --check-config --gates deployment/gates.yaml --repo
@@ -177,7 +178,7 @@ def gate_command(
         raise click.UsageError(
             "--url and --metrics-url go together: the HTTP and the metrics port of the same "
             "Triton (e.g. --url 127.0.0.1:8000 --metrics-url 127.0.0.1:8002). Leave both out "
-            "to port-forward svc/triton."
+            "to port-forward a pod of the release."
         )
     store = storage.open_store(store_url, endpoint_url=endpoint_url)
     try:

@@ -19,9 +19,10 @@ Against the release the environment pointer names (``run_gate``):
 
 Triton is reached at ``url`` and ``metrics_url`` (both, or neither: counters from another
 server than the load would prove nothing), else through ONE ``kubectl port-forward
-svc/triton`` of both the HTTP port (8000) and the metrics port (8002), so the load and
-the counters come from the same pod. The smoke failing skips the load (the gate has
-failed already). Every run that gets as far as measuring writes a record
+pod/NAME`` of both the HTTP port (8000) and the metrics port (8002), so the load and the
+counters come from the same pod: a pod of the gated release, found once no other
+release's pod is left (``deploy.watch.new_pod_target``). The smoke failing skips the
+load (the gate has failed already). Every run that gets as far as measuring writes a record
 (``releases.gate_records``: ``gates/<id>/<env>/<time>-<random>.json``, never
 overwriting one), passed or not; ``promote`` reads them.
 """
@@ -47,6 +48,7 @@ from orchestrator.deploy.gate_load import load_model
 from orchestrator.deploy.hints import store_args
 from orchestrator.deploy.kubectl import KubectlRunner, forward_ports
 from orchestrator.deploy.release_files import fetch_probe_files
+from orchestrator.deploy.watch import new_pod_target
 from orchestrator.errors import ConfigError, GateError, OrchestratorError
 from orchestrator.releases.environments import read_environment
 from orchestrator.releases.gate_records import GateRecord, write_gate_record
@@ -91,8 +93,8 @@ class GateOptions:
         if (self.url is None) != (self.metrics_url is None):
             raise ConfigError(
                 "Give both --url and --metrics-url (the HTTP and metrics ports of the same "
-                "Triton), or neither (kubectl port-forward svc/triton forwards both). The "
-                "counters must come from the server that took the load."
+                "Triton), or neither (kubectl port-forward to a pod of the release forwards "
+                "both). The counters must come from the server that took the load."
             )
         if not self.smoke_timeout_s > 0:
             raise ConfigError(f"smoke_timeout_s {self.smoke_timeout_s} must be positive.")
@@ -202,7 +204,7 @@ def run_gate(
     with tempfile.TemporaryDirectory(prefix="orchestrator-gate-") as temp:
         golden = fetch_probe_files(store, release, Path(temp))
         try:
-            with _endpoints(runner, namespace, options) as (url, metrics_url, where):
+            with _endpoints(runner, namespace, release_id, options) as (url, metrics_url, where):
                 run.notes.append(f"Measured through {where}.")
                 _measure(
                     run,
@@ -292,22 +294,25 @@ def _no_baseline(replaced: str | None, environment: str) -> str:
 
 @contextmanager
 def _endpoints(
-    runner: KubectlRunner, namespace: str | None, options: GateOptions
+    runner: KubectlRunner, namespace: str | None, release_id: str, options: GateOptions
 ) -> Iterator[tuple[str, str, str]]:
     if options.url is not None and options.metrics_url is not None:
         yield options.url, options.metrics_url, f"{options.url} (metrics {options.metrics_url})"
         return
     assert namespace is not None  # rendered by run_gate whenever there is no --url
-    service = f"svc/{render_mod.SERVICE}"
+    # A pod of the gated release by name, once no other release's pod is left: a
+    # port-forward to svc/ may pick an old pod still terminating and Ready (kubectl's
+    # GetFirstPod does not skip them; KUBERNETES_FACTS.md), and measure the wrong release.
+    target = new_pod_target(runner, namespace, release_id, timeout_s=options.smoke_timeout_s)
     ports = (PRODUCTION_PORTS["http"], PRODUCTION_PORTS["metrics"])
-    with forward_ports(runner, namespace, service, ports, timeout_s=options.smoke_timeout_s) as (
+    with forward_ports(runner, namespace, target, ports, timeout_s=options.smoke_timeout_s) as (
         url,
         metrics_url,
     ):
         yield (
             url,
             metrics_url,
-            f"kubectl port-forward {service} {ports[0]} {ports[1]} in {namespace}",
+            f"kubectl port-forward {target} {ports[0]} {ports[1]} in {namespace}",
         )
 
 

@@ -19,11 +19,17 @@ from orchestrator.releases.gate_records import gate_records
 from tests.conftest import Dest
 from tests.deploy.conftest import Releases, make_release
 from tests.deploy.gates import GATES, REPOSITORY, gate_args, write_gates
-from tests.deploy.recording import RecordingRunner
+from tests.deploy.recording import RecordingRunner, pods_json
 
 NS = "triton-staging"
 RENDER = "kubectl kustomize TMP"
-FORWARD = f"kubectl port-forward --namespace {NS} svc/triton PORT:8000 PORT:8002"
+PODS = f"kubectl get pods --namespace {NS} --selector app.kubernetes.io/name=triton --output=json"
+FORWARD = f"kubectl port-forward --namespace {NS} pod/triton-new PORT:8000 PORT:8002"
+
+
+def cluster_running(release: str) -> RecordingRunner:
+    """One Ready pod of ``release`` and no other: what the gate port-forwards to, by name."""
+    return RecordingRunner({"get pods": [(0, pods_json(("triton-new", release, True, None, 0)))]})
 
 
 def invoke(runner: RecordingRunner, args: list[str]) -> Result:
@@ -108,13 +114,13 @@ def test_a_triton_that_cannot_be_reached_fails_the_gate_and_is_recorded(
     releases: Releases, tmp_path: Path
 ) -> None:
     # No forward_to: the port-forward exits at once, as kubectl does without a pod.
-    runner = RecordingRunner()
+    runner = cluster_running(releases.old)
 
     result = invoke(runner, gate_args(releases.url, write_gates(tmp_path), "--format", "json"))
 
     assert result.exit_code == 1
     # ONE port-forward carries both ports: the load and the counters from the same pod.
-    assert runner.lines == [RENDER, FORWARD]
+    assert runner.lines == [RENDER, PODS, FORWARD]
     body = json.loads(result.stdout)
     assert body["passed"] is False
     assert [(c["name"], c["passed"]) for c in body["checks"]] == [("endpoint", False)]
@@ -199,7 +205,7 @@ def test_the_hints_after_a_failed_gate_run_as_printed(dest: Dest, tmp_path: Path
     endpoint = ("--endpoint-url", dest.endpoint_url) if dest.endpoint_url else ()
 
     # No forward_to: Triton cannot be reached, the gate fails.
-    result = invoke(RecordingRunner(), gate_args(dest.url, write_gates(tmp_path), *endpoint))
+    result = invoke(cluster_running(new), gate_args(dest.url, write_gates(tmp_path), *endpoint))
 
     assert result.exit_code == 1, result.output
     hint = result.stderr.splitlines()[-1]
@@ -231,8 +237,27 @@ def test_the_verdict_file_gets_a_failed_verdict_only_when_the_gate_judged(
     assert verdict.read_text() == "release=abc\n"
 
     judged = invoke(
-        RecordingRunner(),
+        cluster_running(releases.old),
         gate_args(releases.url, write_gates(tmp_path), "--verdict-file", str(verdict)),
     )
     assert judged.exit_code == 1, judged.output
     assert verdict.read_text() == "release=abc\nverdict=failed\n"
+
+
+def test_the_gate_waits_out_old_pods_and_forwards_to_a_new_pod_by_name(
+    releases: Releases, tmp_path: Path
+) -> None:
+    # An old-release pod still terminating (and Ready, through its preStop) would be what
+    # `port-forward svc/triton` picks (GetFirstPod: Ready longest first); the gate waits
+    # until it is gone and measures a pod of the gated release by name.
+    both = pods_json(
+        ("triton-old", releases.new, True, None, 0), ("triton-new", releases.old, True, None, 0)
+    )
+    only_new = pods_json(("triton-new", releases.old, True, None, 0))
+    runner = RecordingRunner({"get pods": [(0, both), (0, only_new)]})
+
+    result = invoke(runner, gate_args(releases.url, write_gates(tmp_path), "--format", "json"))
+
+    assert result.exit_code == 1, result.output  # no forward_to: Triton is not reachable
+    # The old pod was listed first, then gone: the forward names the new pod.
+    assert runner.lines == [RENDER, PODS, PODS, FORWARD]

@@ -38,7 +38,7 @@ from tests.conftest import Dest, make_dest
 from tests.delay_proxy import delaying_proxy
 from tests.deploy.conftest import Releases, make_release
 from tests.deploy.gates import FAST, gate_args, write_gates
-from tests.deploy.recording import RecordingRunner
+from tests.deploy.recording import RecordingRunner, pods_json
 from tests.golden_versions import GOLDEN_X, write_affine_version
 from tests.onnx_models import make_identity_onnx
 
@@ -46,7 +46,8 @@ pytestmark = pytest.mark.integration
 
 NS = "triton-staging"
 RENDER = "kubectl kustomize TMP"
-FORWARD = f"kubectl port-forward --namespace {NS} svc/triton PORT:8000 PORT:8002"
+PODS = f"kubectl get pods --namespace {NS} --selector app.kubernetes.io/name=triton --output=json"
+FORWARD = f"kubectl port-forward --namespace {NS} pod/triton-new PORT:8000 PORT:8002"
 MEASURED = {"golden smoke", "server latency", "p99 latency", "throughput", "failed requests"}
 COUNTED = {"failure counter", "queue time"}
 
@@ -351,12 +352,15 @@ def test_the_gate_reaches_triton_through_one_port_forward_of_both_ports(
     release_server: tuple[Releases, TritonServer], tmp_path: Path
 ) -> None:
     releases, server = release_server
-    runner = RecordingRunner(forward_to={8000: server.http_url, 8002: server.metrics_address})
+    runner = RecordingRunner(
+        {"get pods": [(0, pods_json(("triton-new", releases.new, True, None, 0)))]},
+        forward_to={8000: server.http_url, 8002: server.metrics_address},
+    )
 
     result = _invoke(runner, gate_args(releases.url, write_gates(tmp_path)))
 
     assert result.exit_code == 0, result.output
-    assert runner.lines == [RENDER, FORWARD]
+    assert runner.lines == [RENDER, PODS, FORWARD]
     assert result.stdout.startswith(
         f"environment  staging\nrelease      {releases.new}\nreplaces     {releases.old}\n"
         "smoke        ok (gate_forward/1)\n"
@@ -366,7 +370,7 @@ def test_the_gate_reaches_triton_through_one_port_forward_of_both_ports(
         f"Note: No throughput baseline: the replaced release {releases.old} has no passing "
         "measured gate record in staging; the throughput checks pass.\n"
     ) in result.stderr
-    assert f"Note: Measured through kubectl port-forward svc/triton 8000 8002 in {NS}." in (
+    assert f"Note: Measured through kubectl port-forward pod/triton-new 8000 8002 in {NS}." in (
         result.stderr
     )
     records = gate_records(releases.store, releases.new, "staging")
