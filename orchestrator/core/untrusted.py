@@ -41,6 +41,7 @@ from orchestrator.errors import UnsafeFileError
 __all__ = [
     "CONFIG_MAX_BYTES",
     "GOLDEN_MAX_BYTES",
+    "GOLDEN_MAX_ELEMENTS",
     "JSON_MAX_BYTES",
     "MAX_DEPTH",
     "MAX_ENTRIES",
@@ -64,8 +65,11 @@ CONFIG_MAX_BYTES = 4 << 20
 """config.pbtxt: real ones are a few KiB; Triton reads the whole file too."""
 JSON_MAX_BYTES = 16 << 20
 """export.json and manifest.json (a manifest of 100,000 files is about 12 MiB)."""
-GOLDEN_MAX_BYTES = 256 << 20
-"""golden.npz, on disk and uncompressed: a few real samples, not a data set."""
+GOLDEN_MAX_BYTES = 64 << 20
+"""golden.npz, on disk and uncompressed: a few real samples, not a data set. The startup
+probe's limit too (``serving/golden_probe.py``): publish refuses what no pod would pass."""
+GOLDEN_MAX_ELEMENTS = 4_000_000
+"""All arrays of one golden.npz together, in elements (the startup probe's limit)."""
 ONNX_MAX_BYTES = (2 << 30) - 1
 """A serialized ONNX model: protobuf cannot parse more; bigger models keep external data."""
 MAX_DEPTH = 16

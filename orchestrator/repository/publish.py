@@ -30,6 +30,7 @@ from typing import Literal
 
 from orchestrator.core import untrusted
 from orchestrator.core.digest import FileDigest
+from orchestrator.core.golden import tolerance_for
 from orchestrator.core.load_rules import config_problems
 from orchestrator.core.model_config import (
     CONFIG_FILENAME,
@@ -305,6 +306,7 @@ def _config_for(
     if untrusted.kind_of(repo, f"{name}/{CONFIG_FILENAME}") is None:
         return generated
     existing = load_config(config_path, within=repo)
+    tolerance_for(existing)  # a smoke tolerance the pods' probe would refuse stops here
     problems = config_problems(config_as_dict(existing), *signature.backend_tensors())
     if not problems:
         return None
