@@ -240,7 +240,7 @@ def load_tensor_file(path: Path, inputs: Sequence[TensorSpec]) -> dict[str, NDAr
         if suffix == ".npy":
             arrays = _from_npy(path, inputs)
         elif suffix == ".npz":
-            loaded = npz.read(path, "tensors")
+            loaded = npz.read(path, "tensors from")
             arrays = {k.removeprefix(INPUT_PREFIX): v for k, v in loaded.items()}
             arrays = {k: v for k, v in arrays.items() if not k.startswith(OUTPUT_PREFIX)}
         elif suffix == ".json":
@@ -269,7 +269,7 @@ def _from_npy(path: Path, inputs: Sequence[TensorSpec]) -> dict[str, NDArray[Any
             f"{path} holds one array but the model has {len(inputs)} inputs "
             f"({', '.join(s.name for s in inputs)}). Use an .npz or .json file keyed by name."
         )
-    (array,) = npz.read(path, "tensors").values()
+    (array,) = npz.read(path, "tensors from").values()
     return {inputs[0].name: array}
 
 

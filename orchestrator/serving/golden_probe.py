@@ -197,6 +197,7 @@ def _npy_header(name: str, head: bytes) -> tuple[str, bool, tuple[int, ...], int
         not isinstance(shape, tuple)
         or len(shape) > 32
         or not all(type(d) is int and 0 <= d < 2**48 for d in shape)
+        or math.prod(d for d in shape if d) >= 2**48  # numpy refuses an overflowing size
     ):
         raise _ProbeError(f"{name}: .npy shape {str(shape)[:80]} is not a tuple of sizes")
     if not isinstance(fortran, bool):
