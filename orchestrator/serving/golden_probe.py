@@ -44,6 +44,7 @@ import socket
 import stat
 import struct
 import sys
+import tempfile
 import threading
 import time
 import zipfile
@@ -83,7 +84,7 @@ MAX_RTOL = 1.0  # orchestrator.core.golden.MAX_RTOL / MAX_ATOL
 MAX_ATOL = 1e6
 _CHUNK = 1 << 20
 MAX_TIMEOUT_S = 3600.0
-DEFAULT_PROGRESS_FILE = "/tmp/triton-orchestrator/golden-probe-passed.json"
+PROGRESS_FILE = "triton-orchestrator/golden-probe-passed.json"  # under /tmp, an emptyDir
 _DESCR = re.compile(r"([<>|=])([biufS])(\d{1,4})")
 _UNSIGNED: dict[int, Any] = {1: "B", 2: "H", 4: "I", 8: "Q"}
 MAX_RESPONSE_BYTES = 128 * 1024 * 1024
@@ -908,8 +909,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--progress-file",
         type=Path,
-        default=Path(DEFAULT_PROGRESS_FILE),
-        help="where versions that passed are recorded, so the next run resumes after them",
+        default=Path(tempfile.gettempdir()) / PROGRESS_FILE,
+        help="where versions that passed are recorded, so the next run resumes after them "
+        "(default: under $TMPDIR or /tmp, the pod's emptyDir)",
     )
     args = parser.parse_args(argv)
     if not 0 < args.timeout_s <= MAX_TIMEOUT_S:
