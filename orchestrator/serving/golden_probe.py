@@ -383,6 +383,7 @@ class _Http:
         watchdog = threading.Timer(remaining, _shut, (connection,))
         watchdog.daemon = True
         watchdog.start()
+        response: http.client.HTTPResponse | None = None
         try:
             connection.request(method, path, body=body or None, headers=dict(headers or {}))
             response = connection.getresponse()
@@ -409,6 +410,8 @@ class _Http:
             raise _ProbeError(f"{method} http://{self.host}:{self.port}{path}: {exc}") from None
         finally:
             watchdog.cancel()
+            if response is not None:
+                response.close()  # read1 leaves the socket open at the end of the body
             connection.close()
 
     def json(self, method: str, path: str, payload: Any = None) -> Any:

@@ -8,10 +8,8 @@ against a real Triton in tests/integration/test_manifests_on_triton.py.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,49 +17,11 @@ from pathlib import Path
 import pytest
 
 from orchestrator.serving import golden_probe
+from tests.trickle_server import HEAD, trickle
 
 pytestmark = pytest.mark.timeout(60)
 
 PROBE = Path(golden_probe.__file__)
-HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
-
-
-def _trickle(answer: bytes, every_s: float) -> Iterator[str]:
-    """A loopback server that sends ``answer`` one byte every ``every_s`` per connection."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve(connection: socket.socket) -> None:
-        with connection:
-            try:
-                connection.recv(65536)
-                for byte in answer:
-                    if stop.is_set():
-                        return
-                    connection.sendall(bytes([byte]))
-                    time.sleep(every_s)
-                while not stop.is_set():  # then silence, the connection kept open
-                    time.sleep(0.05)
-            except OSError:
-                return
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                connection, _ = listener.accept()
-            except OSError:
-                continue
-            threading.Thread(target=serve, args=(connection,), daemon=True).start()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join()
-        listener.close()
 
 
 @pytest.fixture(
@@ -69,7 +29,7 @@ def _trickle(answer: bytes, every_s: float) -> Iterator[str]:
     ids=["trickled-headers", "trickled-body", "headers-never-end"],
 )
 def trickling(request: pytest.FixtureRequest) -> Iterator[str]:
-    yield from _trickle(*request.param)
+    yield from trickle(*request.param)
 
 
 def test_one_exchange_ends_at_its_deadline_however_slowly_the_server_sends(
