@@ -10,10 +10,12 @@ URLs are ``host:port`` as tritonclient takes them.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.client import HTTPException
+from typing import Any
 
 import gevent  # type: ignore[import-untyped]
 import tritonclient.grpc as grpcclient
@@ -25,6 +27,7 @@ from orchestrator.errors import ServerError
 
 __all__ = [
     "CONNECTION_ERRORS",
+    "DeadlineHttpClient",
     "Protocol",
     "error_message",
     "grpc_client",
@@ -41,6 +44,60 @@ logger = logging.getLogger(__name__)
 # from the socket, http.client.HTTPException from geventhttpclient's parser (a server
 # that closes the connection in the middle of an answer, as a stopping one does).
 CONNECTION_ERRORS: tuple[type[Exception], ...] = (OSError, HTTPException)
+# Calls that do no network exchange of their own (async_infer's greenlet is waited on by
+# its result's get_result, which the caller bounds).
+_NOT_DEADLINED = {
+    "close",
+    "async_infer",
+    "generate_request_body",
+    "parse_response_body",
+    "register_plugin",
+    "plugin",
+    "unregister_plugin",
+}
+
+
+class DeadlineHttpClient(httpclient.InferenceServerClient):  # type: ignore[misc]
+    """tritonclient's HTTP client with one deadline per call, not per socket read.
+
+    ``network_timeout`` bounds each read only: a server that trickles a byte a second
+    keeps a call going for ever. Here every public call (the request, the headers and
+    the body) runs under ``gevent.Timeout(timeout_s)``, which ends it at the deadline
+    with a ``TimeoutError`` (an ``OSError``: callers report it as a connection failure).
+
+    Example:
+        >>> DeadlineHttpClient("127.0.0.1:8000", timeout_s=5).is_server_ready()  # doctest: +SKIP
+        True
+    """
+
+    def __init__(self, url: str, *, timeout_s: float, connection_timeout_s: float | None = None):
+        super().__init__(
+            url,
+            connection_timeout=connection_timeout_s or timeout_s,
+            network_timeout=timeout_s,
+        )
+        self.deadline_s = timeout_s
+
+
+def _deadlined(name: str) -> Any:
+    method = getattr(httpclient.InferenceServerClient, name)
+
+    @functools.wraps(method)
+    def call(self: DeadlineHttpClient, *args: Any, **kwargs: Any) -> Any:
+        timeout = gevent.Timeout(
+            self.deadline_s,
+            TimeoutError(f"no complete answer to {name} within {self.deadline_s:g} s"),
+        )
+        with timeout:
+            return method(self, *args, **kwargs)
+
+    return call
+
+
+for _name in dir(httpclient.InferenceServerClient):
+    if not _name.startswith("_") and _name not in _NOT_DEADLINED:
+        if callable(getattr(httpclient.InferenceServerClient, _name)):
+            setattr(DeadlineHttpClient, _name, _deadlined(_name))
 
 
 def quiet_interrupts() -> None:
@@ -72,9 +129,7 @@ def http_client(url: str, timeout_s: float = 60.0) -> Iterator[httpclient.Infere
         True
     """
     quiet_interrupts()
-    client = httpclient.InferenceServerClient(
-        url, connection_timeout=timeout_s, network_timeout=timeout_s
-    )
+    client = DeadlineHttpClient(url, timeout_s=timeout_s)
     try:
         yield client
     except InferenceServerException as exc:

@@ -12,11 +12,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
 from orchestrator.client.connection import (
     CONNECTION_ERRORS,
+    DeadlineHttpClient,
     Protocol,
     error_message,
     grpc_client,
@@ -97,9 +97,7 @@ def load_model(
         >>> load_model("127.0.0.1:8000", "digits_cnn")  # doctest: +SKIP
     """
     quiet_interrupts()
-    client = httpclient.InferenceServerClient(
-        url, connection_timeout=min(timeout_s, 60.0), network_timeout=timeout_s
-    )
+    client = DeadlineHttpClient(url, timeout_s=timeout_s, connection_timeout_s=min(timeout_s, 60.0))
     try:
         client.load_model(name, config=config_json)
     except InferenceServerException as exc:

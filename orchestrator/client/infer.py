@@ -23,6 +23,7 @@ from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
 from orchestrator.client.connection import (
     CONNECTION_ERRORS,
+    DeadlineHttpClient,
     Protocol,
     error_message,
     grpc_client,
@@ -120,9 +121,7 @@ class InferSession:
         self._timeout_s = timeout_s
         quiet_interrupts()
         self._client: Any = (
-            httpclient.InferenceServerClient(
-                url, connection_timeout=timeout_s, network_timeout=timeout_s
-            )
+            DeadlineHttpClient(url, timeout_s=timeout_s)
             if protocol == "http"
             else grpcclient.InferenceServerClient(url)
         )

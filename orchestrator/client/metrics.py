@@ -19,6 +19,9 @@ from __future__ import annotations
 import http.client
 import logging
 import math
+import socket
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -138,19 +141,48 @@ def scrape_metrics(url: str, *, timeout_s: float = 10.0) -> dict[tuple[str, str]
     return {key: ModelCounters(**values) for key, values in totals.items()}
 
 
+def _shut(connection: http.client.HTTPConnection) -> None:
+    if connection.sock is not None:
+        try:
+            connection.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed
+
+
 def _get(address: str, timeout_s: float) -> str:
     host, _, port = address.rpartition(":")
     connection = http.client.HTTPConnection(host.strip("[]"), int(port), timeout=timeout_s)
+    deadline = time.monotonic() + timeout_s
+    # The socket timeout bounds each read, not the exchange: at the deadline the socket
+    # is shut down, which ends a read in progress (a server trickling a byte a second).
+    watchdog = threading.Timer(timeout_s, _shut, (connection,))
+    watchdog.daemon = True
+    watchdog.start()
+    response: http.client.HTTPResponse | None = None
     try:
         connection.request("GET", "/metrics")
         response = connection.getresponse()
-        data = response.read(MAX_METRICS_BYTES + 1)
+        chunks, size = [], 0
+        while size <= MAX_METRICS_BYTES and (chunk := response.read1(1 << 16)):
+            chunks.append(chunk)
+            size += len(chunk)
+        if response.length and size <= MAX_METRICS_BYTES:  # cut short of Content-Length
+            raise http.client.IncompleteRead(b"".join(chunks), response.length)
+        data = b"".join(chunks)
     except (OSError, http.client.HTTPException) as exc:
+        if time.monotonic() >= deadline:
+            raise ServerError(
+                f"Triton's metrics at http://{address}/metrics gave no complete answer within "
+                f"{timeout_s:g} s. Check that --metrics-url is its metrics port."
+            ) from exc
         raise ServerError(
             f"Could not read Triton's metrics at http://{address}/metrics: {exc}. Check that "
             "the server runs and that its metrics port is reachable (--metrics-url)."
         ) from exc
     finally:
+        watchdog.cancel()
+        if response is not None:
+            response.close()  # read1 leaves the socket open at the end of the body
         connection.close()
     if response.status != 200:
         raise ServerError(

@@ -18,10 +18,8 @@ it does not know.
 
 from __future__ import annotations
 
-import io
 import logging
 import math
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +28,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from orchestrator.core import untrusted
+from orchestrator.core import npz, untrusted
 from orchestrator.core.model_config import ModelConfig
 from orchestrator.errors import ConfigError, SmokeTestError, UnsafeFileError
 
@@ -58,6 +56,10 @@ INPUT_PREFIX = "inputs/"
 OUTPUT_PREFIX = "outputs/"
 RTOL_PARAMETER = "smoke_rtol"
 ATOL_PARAMETER = "smoke_atol"
+MAX_RTOL = 1.0
+"""A relative tolerance over 100% checks nothing (the startup probe has the same limit)."""
+MAX_ATOL = 1e6
+"""An absolute tolerance beyond any output a model computes in float32 ranges is no check."""
 
 
 @dataclass(frozen=True)
@@ -68,10 +70,13 @@ class Tolerance:
     atol: float = 1e-5
 
     def __post_init__(self) -> None:
-        for name in ("rtol", "atol"):
+        for name, most in (("rtol", MAX_RTOL), ("atol", MAX_ATOL)):
             value = getattr(self, name)
-            if not math.isfinite(value) or value < 0:
-                raise ConfigError(f"Smoke tolerance {name} is {value}; expected a number >= 0.")
+            if not math.isfinite(value) or not 0 <= value <= most:
+                raise ConfigError(
+                    f"Smoke tolerance {name} is {value}; expected a number from 0 to {most:g} "
+                    "(a larger one would turn the golden check off)."
+                )
 
     def __str__(self) -> str:
         return f"rtol {self.rtol:g}, atol {self.atol:g}"
@@ -189,8 +194,9 @@ def read_golden(path: Path, *, within: Path | None = None) -> Golden:
 def parse_golden(raw: bytes, source: Path | str = "<golden>") -> Golden:
     """Parse the bytes of a golden file: an npz read without pickles, inputs and outputs.
 
-    Every array's uncompressed size counts against ``GOLDEN_MAX_BYTES`` before it is
-    decompressed, so a small archive cannot expand into memory without bound.
+    Every array's header is read and checked against ``GOLDEN_MAX_BYTES`` and
+    ``GOLDEN_MAX_ELEMENTS`` before anything is decompressed or allocated (``core.npz``),
+    so a small archive cannot expand into memory without bound.
 
     Raises:
         ConfigError: not an npz archive, a pickled or oversized array, or no inputs or
@@ -200,25 +206,11 @@ def parse_golden(raw: bytes, source: Path | str = "<golden>") -> Golden:
         >>> parse_golden(Path("golden.npz").read_bytes(), "golden.npz").batch_size  # doctest: +SKIP
         16
     """
-    try:
-        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
-            expanded = sum(info.file_size for info in archive.infolist())
-        if expanded > untrusted.GOLDEN_MAX_BYTES:
-            raise ConfigError(
-                f"Golden data {source} expands to {expanded} bytes, over the "
-                f"{untrusted.GOLDEN_MAX_BYTES} byte limit; it was not decompressed. A golden "
-                "file holds a few samples: export fewer."
-            )
-        # No pickles: a golden file is data, never code. BYTES tensors are stored as
-        # fixed-width byte strings (trailing NUL bytes are not kept) and come back as the
-        # object arrays Triton uses.
-        with np.load(io.BytesIO(raw), allow_pickle=False) as archive:
-            arrays = {key: _loaded(archive[key]) for key in archive.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise ConfigError(
-            f"Cannot read golden data {source}: {exc}. Expected an .npz file with "
-            "inputs/<tensor> and outputs/<tensor> arrays."
-        ) from exc
+    # No pickles: a golden file is data, never code. Every header is checked against the
+    # limits before numpy allocates (core.npz). BYTES tensors are stored as fixed-width
+    # byte strings (trailing NUL bytes are not kept) and come back as the object arrays
+    # Triton uses.
+    arrays = {key: _loaded(array) for key, array in npz.load(raw, source).items()}
     inputs = {
         k.removeprefix(INPUT_PREFIX): v for k, v in arrays.items() if k.startswith(INPUT_PREFIX)
     }
@@ -244,13 +236,19 @@ def tolerance_for(config: ModelConfig, default: Tolerance = DEFAULT_TOLERANCE) -
         if key in config.parameters:
             text = config.parameters[key].string_value
             try:
-                values[field] = float(text)
+                values[field] = float(text[:64])
             except ValueError:
                 raise ConfigError(
-                    f"Model {config.name!r}: parameter {key} is {text!r}; expected a number "
-                    'such as "1e-3".'
+                    f"Model {config.name!r}: parameter {key} is {text[:64]!r}; expected a "
+                    'number such as "1e-3".'
                 ) from None
-    return Tolerance(**values)
+    try:
+        return Tolerance(**values)
+    except ConfigError as exc:
+        raise ConfigError(
+            f"Model {config.name!r}: {exc} Set parameters {RTOL_PARAMETER} / "
+            f'{ATOL_PARAMETER} in its config.pbtxt to a number such as "1e-3".'
+        ) from None
 
 
 def compare_outputs(

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from orchestrator.core import npz
 from orchestrator.core.golden import INPUT_PREFIX, OUTPUT_PREFIX
 from orchestrator.core.model_config import ModelConfig, data_type_name
 from orchestrator.errors import ConfigError
@@ -239,9 +240,9 @@ def load_tensor_file(path: Path, inputs: Sequence[TensorSpec]) -> dict[str, NDAr
         if suffix == ".npy":
             arrays = _from_npy(path, inputs)
         elif suffix == ".npz":
-            with np.load(path, allow_pickle=False) as archive:
-                arrays = {k.removeprefix(INPUT_PREFIX): archive[k] for k in archive.files}
-                arrays = {k: v for k, v in arrays.items() if not k.startswith(OUTPUT_PREFIX)}
+            loaded = npz.read(path, "tensors from")
+            arrays = {k.removeprefix(INPUT_PREFIX): v for k, v in loaded.items()}
+            arrays = {k: v for k, v in arrays.items() if not k.startswith(OUTPUT_PREFIX)}
         elif suffix == ".json":
             arrays = _from_json(path, inputs)
         else:
@@ -268,7 +269,7 @@ def _from_npy(path: Path, inputs: Sequence[TensorSpec]) -> dict[str, NDArray[Any
             f"{path} holds one array but the model has {len(inputs)} inputs "
             f"({', '.join(s.name for s in inputs)}). Use an .npz or .json file keyed by name."
         )
-    array: NDArray[Any] = np.load(path, allow_pickle=False)
+    (array,) = npz.read(path, "tensors from").values()
     return {inputs[0].name: array}
 
 

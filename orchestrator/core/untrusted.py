@@ -16,6 +16,10 @@ sync read their files only through this module, which enforces:
 * **A size cap on everything parsed in memory** (``CONFIG_MAX_BYTES``,
   ``JSON_MAX_BYTES``, ``GOLDEN_MAX_BYTES``, ``ONNX_MAX_BYTES``): a larger file is
   refused before a byte of it is read, and no read returns more than the cap.
+* **Bounded parsing** (``parse_json``): UTF-8 only, nesting at most ``JSON_MAX_DEPTH``,
+  numbers finite and of at most ``JSON_MAX_DIGITS`` digits, no ``NaN``/``Infinity``,
+  duplicate keys refused (a later value never hides an earlier one). Store objects
+  (release.json, environment pointers, gate records) are parsed only this way.
 * **Bounded walks.** Folders are listed with ``os.scandir`` on a descriptor, links are
   reported, never followed, and a walk stops at ``MAX_DEPTH`` and ``MAX_ENTRIES``.
 
@@ -26,14 +30,17 @@ turns it into a finding, the other verbs into one clear error.
 from __future__ import annotations
 
 import errno
+import json
 import logging
+import math
 import os
+import re
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
 from orchestrator.core.digest import FileDigest, stream_digest
 from orchestrator.errors import UnsafeFileError
@@ -41,7 +48,10 @@ from orchestrator.errors import UnsafeFileError
 __all__ = [
     "CONFIG_MAX_BYTES",
     "GOLDEN_MAX_BYTES",
+    "GOLDEN_MAX_ELEMENTS",
     "JSON_MAX_BYTES",
+    "JSON_MAX_DEPTH",
+    "JSON_MAX_DIGITS",
     "MAX_DEPTH",
     "MAX_ENTRIES",
     "ONNX_MAX_BYTES",
@@ -51,6 +61,7 @@ __all__ = [
     "entries",
     "kind_of",
     "open_file",
+    "parse_json",
     "read_bytes",
     "require_kind",
     "safe_parts",
@@ -64,12 +75,19 @@ CONFIG_MAX_BYTES = 4 << 20
 """config.pbtxt: real ones are a few KiB; Triton reads the whole file too."""
 JSON_MAX_BYTES = 16 << 20
 """export.json and manifest.json (a manifest of 100,000 files is about 12 MiB)."""
-GOLDEN_MAX_BYTES = 256 << 20
-"""golden.npz, on disk and uncompressed: a few real samples, not a data set."""
+GOLDEN_MAX_BYTES = 64 << 20
+"""golden.npz, on disk and uncompressed: a few real samples, not a data set. The startup
+probe's limit too (``serving/golden_probe.py``): publish refuses what no pod would pass."""
+GOLDEN_MAX_ELEMENTS = 4_000_000
+"""All arrays of one golden.npz together, in elements (the startup probe's limit)."""
 ONNX_MAX_BYTES = (2 << 30) - 1
 """A serialized ONNX model: protobuf cannot parse more; bigger models keep external data."""
 MAX_DEPTH = 16
 MAX_ENTRIES = 200_000
+JSON_MAX_DEPTH = 64
+"""Nesting of a JSON document: ours are 4 deep; deeper is refused before it recurses."""
+JSON_MAX_DIGITS = 40
+"""Digits of one JSON number: sizes and counts have under 20."""
 
 Kind = Literal["file", "folder", "link", "special"]
 
@@ -334,6 +352,89 @@ def walk(root: Path, relative: str = "", *, max_depth: int = MAX_DEPTH) -> list[
     with _folder(root, parts) as fd:
         descend(fd, "", 1)
     return sorted(found, key=lambda e: e.name)
+
+
+def parse_json(data: bytes, *, max_bytes: int = JSON_MAX_BYTES) -> Any:
+    """A JSON document from untrusted bytes, parsed within bounds.
+
+    Raises:
+        ValueError: over ``max_bytes``, not UTF-8, not JSON, nested deeper than
+            ``JSON_MAX_DEPTH``, a number that is not finite or has more than
+            ``JSON_MAX_DIGITS`` digits, ``NaN``/``Infinity``, or a key given twice; the
+            message says which, without quoting the document at length.
+
+    Example:
+        >>> parse_json(b'{"release": "abc", "format": 2}')
+        {'release': 'abc', 'format': 2}
+    """
+    if len(data) > max_bytes:
+        raise ValueError(f"{len(data)} bytes, over the {max_bytes} byte limit for a document")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text (byte {exc.start})") from None
+    depth = _json_depth_upper_bound(text)
+    if depth > JSON_MAX_DEPTH:
+        raise ValueError(f"nested {depth} deep, over the limit of {JSON_MAX_DEPTH}")
+    try:
+        return json.loads(
+            text,
+            parse_int=_json_int,
+            parse_float=_json_float,
+            parse_constant=_json_constant,
+            object_pairs_hook=_json_object,
+        )
+    except RecursionError:
+        raise ValueError(f"nested over the limit of {JSON_MAX_DEPTH}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+
+
+def _json_depth_upper_bound(text: str) -> int:
+    """The deepest bracket nesting, counting brackets inside strings too (an upper bound).
+
+    Strings rarely hold brackets in our documents; one that makes the bound too high is
+    refused, which is safe. Only the brackets are walked in Python.
+    """
+    if text.count("[") + text.count("{") <= JSON_MAX_DEPTH:
+        return 0
+    brackets = _NOT_A_BRACKET.sub("", text)
+    depth = deepest = 0
+    for char in brackets:
+        depth += 1 if char in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+_NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def _json_int(text: str) -> int:
+    if len(text.lstrip("-")) > JSON_MAX_DIGITS:
+        raise ValueError(f"a number of {len(text)} digits ({text[:20]}...)")
+    return int(text)
+
+
+def _json_float(text: str) -> float:
+    if len(text) > JSON_MAX_DIGITS + 8:
+        raise ValueError(f"a number of {len(text)} characters ({text[:20]}...)")
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text} is out of range")
+    return value
+
+
+def _json_constant(text: str) -> Any:
+    raise ValueError(f"{text} is not a JSON number")
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"the key {key[:60]!r} is given twice")
+        result[key] = value
+    return result
 
 
 # -- internals ---------------------------------------------------------------------------

@@ -20,16 +20,16 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from orchestrator.core import untrusted
 from orchestrator.deploy.kubectl import KubectlRunner, check
 from orchestrator.deploy.yaml_text import load_documents
-from orchestrator.errors import ConfigError, DeployError, StorageError
+from orchestrator.errors import ConfigError, DeployError, StorageError, UnsafeFileError
 from orchestrator.releases.environments import environment_key
 
 __all__ = [
@@ -56,6 +56,10 @@ POD_SELECTOR = "app.kubernetes.io/name=triton"
 RELEASE_ANNOTATION = "triton-orchestrator/release"
 REPOSITORY_ENV = "MODEL_REPOSITORY"
 _RENDER_TIMEOUT_S = 120.0
+MANIFEST_MAX_BYTES = 1 << 20
+"""One manifest file: the shipped ones are under 8 KiB."""
+MANIFESTS_MAX_BYTES = 16 << 20
+"""The whole manifests folder."""
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,7 @@ def render(
     overlay = overlay_dir(manifests, environment)
     with tempfile.TemporaryDirectory(prefix="orchestrator-render-") as temp:
         copy = Path(temp) / "manifests"
-        shutil.copytree(manifests, copy)
+        copy_manifests(manifests, copy)
         target = copy / overlay.relative_to(manifests)
         if release_id is not None and model_repository is not None:
             target = _release_layer(Path(temp) / "release", target, release_id, model_repository)
@@ -163,6 +167,46 @@ def render(
             )
     logger.info("Rendered %s: %d object(s) in %s", overlay, len(objects), rendered.namespace)
     return rendered
+
+
+def copy_manifests(manifests: Path, target: Path) -> None:
+    """Copy the manifests folder under the untrusted-input rule (``core.untrusted``).
+
+    Regular files and folders only: a symbolic link (kustomize's own guard refuses files
+    not in or below the kustomization; a link would smuggle any file of this machine into
+    the rendered objects), a FIFO or a device is refused by name, nothing is read through
+    it. Each file is at most ``MANIFEST_MAX_BYTES``, all together ``MANIFESTS_MAX_BYTES``,
+    and the tree at most ``untrusted.MAX_DEPTH`` deep.
+
+    Raises:
+        DeployError: a link, special file, or a file or tree over the limits.
+
+    Example:
+        >>> copy_manifests(Path("deployment/k8s"), Path("/tmp/render/manifests"))  # doctest: +SKIP
+    """
+    try:
+        found = untrusted.walk(manifests)
+        total = 0
+        target.mkdir(parents=True)
+        for entry in found:
+            if entry.kind == "folder":
+                (target / entry.name).mkdir()
+                continue
+            untrusted.require_kind(manifests, entry, "file")
+            data = untrusted.read_bytes(manifests, entry.name, max_bytes=MANIFEST_MAX_BYTES)
+            total += len(data)
+            if total > MANIFESTS_MAX_BYTES:
+                raise DeployError(
+                    f"{manifests} holds over {MANIFESTS_MAX_BYTES} bytes of files; a manifests "
+                    "folder is a few KiB of YAML. Point --manifests at the folder with base/ "
+                    "and overlays/ only."
+                )
+            (target / entry.name).write_bytes(data)
+    except UnsafeFileError as exc:
+        raise DeployError(
+            f"Refusing to render {manifests}: {exc} Manifests are read as regular files "
+            "inside the folder only (as kustomize's own 'not in or below' rule)."
+        ) from exc
 
 
 def release_of(deployment: Mapping[str, Any]) -> str | None:

@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from orchestrator.core import npz
 from orchestrator.core.golden import INPUT_PREFIX, golden_path
 from orchestrator.core.tensors import config_datatype, numpy_dtype
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, UnsafeFileError
 from orchestrator.repository.layout import is_folder, version_dir, version_numbers
 
 __all__ = ["find_golden", "model_inputs"]
@@ -76,9 +77,8 @@ def model_inputs(
 
 def _golden_inputs(config: dict[str, Any], batch_size: int, golden: Path) -> dict[str, Any]:
     try:
-        with np.load(golden, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError) as exc:
+        arrays = npz.read(golden)
+    except (OSError, ValueError, ConfigError, UnsafeFileError) as exc:
         raise ConfigError(
             f"Cannot read golden inputs {golden}: {exc}. Expected an .npz with "
             "inputs/<tensor> arrays, as `python -m training` writes it."

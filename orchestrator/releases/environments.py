@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from orchestrator.core import untrusted
 from orchestrator.errors import StorageError, StoreConflictError
 from orchestrator.releases.manifest import RELEASE_FILENAME, release_prefix
 from orchestrator.releases.stores.base import Store, check_key
@@ -67,7 +68,7 @@ def read_environment(store: Store, environment: str) -> EnvironmentPointer | Non
     if found is None:
         return None
     try:
-        body = json.loads(found.data)
+        body = untrusted.parse_json(found.data)
         release_id = check_key(str(body["release"]))
         previous = body.get("previous")
         return EnvironmentPointer(

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from orchestrator.core import untrusted
 from orchestrator.errors import StorageError
 from orchestrator.releases.environments import environment_key
 from orchestrator.releases.stores.base import Store, check_key
@@ -164,7 +165,7 @@ def _parse(store: Store, key: str, data: bytes) -> GateRecord:
             f"({_MAX_RECORD_BYTES}). Remove it; it was not written by orchestrator gate."
         )
     try:
-        body = json.loads(data)
+        body = untrusted.parse_json(data)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise StorageError(f"{where} is not a JSON gate record ({exc}).") from exc
     if not isinstance(body, dict) or not isinstance(body.get("passed"), bool):

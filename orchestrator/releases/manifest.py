@@ -217,7 +217,7 @@ def parse_release_document(data: bytes, where: str) -> Release:
             the id of its content (it was edited, or describes other files).
     """
     try:
-        body = json.loads(data)
+        body = untrusted.parse_json(data)
         if body.get("format") != FORMAT_VERSION:
             raise ValueError(f"format {body.get('format')!r}, expected {FORMAT_VERSION}")
         models = tuple(

@@ -8,8 +8,8 @@ every file is read under the untrusted-input rule (``orchestrator.core.untrusted
 
 from __future__ import annotations
 
+import hashlib
 import json
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,18 +91,44 @@ def read_bundle(source: Path) -> Bundle:
     )
 
 
-def copy_bundle_file(path: Path, target: Path) -> None:
-    """Copy one bundle file under the untrusted-input rule: a regular file, never a link.
+def copy_bundle_file(path: Path, target: Path, export: Mapping[str, Any] | None = None) -> None:
+    """Copy one bundle file under the untrusted-input rule, and check the bytes copied.
+
+    The file is read once, from one open descriptor (a regular file, never a link), and
+    the sha256 of exactly the bytes written to ``target`` is compared with what
+    ``export`` (export.json) lists for the file: a bundle that changes while it is
+    published is refused, never stored unlike its export.json. A golden file is parsed
+    again from the copy, so the stored one is the one checked.
 
     Raises:
         UnsafeFileError: ``path`` is (now) a link or not a regular file.
+        ConfigError: the bytes copied differ from export.json, or the copied golden file
+            is refused.
         OSError: ``target`` cannot be written.
 
     Example:
         >>> copy_bundle_file(Path("bundle/model.onnx"), staging / "model.onnx")  # doctest: +SKIP
     """
+    hasher, size = hashlib.sha256(), 0
     with untrusted.open_file(path.parent, path.name) as src, target.open("xb") as dst:
-        shutil.copyfileobj(src, dst, _COPY_CHUNK_BYTES)
+        while chunk := src.read(_COPY_CHUNK_BYTES):
+            hasher.update(chunk)
+            dst.write(chunk)
+            size += len(chunk)
+    listed = (export or {}).get("files", {})
+    expected = listed.get(path.name) if isinstance(listed, dict) else None
+    if isinstance(expected, dict):
+        want = (str(expected.get("sha256", "")), expected.get("size_bytes", size))
+        if (hasher.hexdigest(), size) != want:
+            raise ConfigError(
+                f"Export bundle {path.parent}: {path.name} changed while it was published "
+                f"(the bytes copied have sha256 {hasher.hexdigest()[:12]}… and {size} bytes; "
+                f"export.json expects {want[0][:12] or '?'}… and {want[1]} bytes). Nothing "
+                "was published; stop whatever writes to the bundle and publish again."
+            )
+    if path.name == GOLDEN_FILENAME:
+        raw = untrusted.read_bytes(target.parent, target.name, max_bytes=untrusted.GOLDEN_MAX_BYTES)
+        parse_golden(raw, path)
 
 
 def read_export(source: Path) -> Mapping[str, Any]:

@@ -30,6 +30,7 @@ from typing import Literal
 
 from orchestrator.core import untrusted
 from orchestrator.core.digest import FileDigest
+from orchestrator.core.golden import tolerance_for
 from orchestrator.core.load_rules import config_problems
 from orchestrator.core.model_config import (
     CONFIG_FILENAME,
@@ -305,6 +306,7 @@ def _config_for(
     if untrusted.kind_of(repo, f"{name}/{CONFIG_FILENAME}") is None:
         return generated
     existing = load_config(config_path, within=repo)
+    tolerance_for(existing)  # a smoke tolerance the pods' probe would refuse stops here
     problems = config_problems(config_as_dict(existing), *signature.backend_tensors())
     if not problems:
         return None
@@ -349,13 +351,19 @@ def _publish_new_model(repo: Path, name: str, bundle: Bundle, config: ModelConfi
 
 def _stage(staging: Path, bundle: Bundle) -> Path:
     staging.mkdir()
-    targets = [(bundle.model_file, staging / MODEL_FILENAME)]
-    targets += [(path, staging / path.name) for path in bundle.extra_files]
-    for src, dst in targets:
-        copy_bundle_file(src, dst)
-        fsync_path(dst)
-    fsync_path(write_manifest(staging, version_manifest(staging)))
-    fsync_path(staging)
+    try:
+        targets = [(bundle.model_file, staging / MODEL_FILENAME)]
+        targets += [(path, staging / path.name) for path in bundle.extra_files]
+        for src, dst in targets:
+            # Hashed as copied, from one open file, and compared with export.json: the
+            # version stored is exactly the one its export.json describes.
+            copy_bundle_file(src, dst, bundle.export)
+            fsync_path(dst)
+        fsync_path(write_manifest(staging, version_manifest(staging)))
+        fsync_path(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return staging
 
 

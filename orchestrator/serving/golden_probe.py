@@ -30,21 +30,28 @@ Everything read here (golden files, Triton's answers) is untrusted and size-capp
 from __future__ import annotations
 
 import argparse
+import array
 import ast
+import errno
 import http.client
+import itertools
 import json
 import logging
 import math
 import os
 import re
+import socket
+import stat
 import struct
 import sys
+import tempfile
+import threading
 import time
 import zipfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, BinaryIO
 from urllib.parse import quote
 
 __all__ = [
@@ -68,10 +75,18 @@ MOUNT_VARIABLES = (
     "TRITON_GCS_MOUNT_DIRECTORY",
     "TRITON_AZURE_MOUNT_DIRECTORY",
 )
+# The golden data limits of orchestrator.core.untrusted / core.npz (a test keeps them equal):
 MAX_GOLDEN_BYTES = 64 * 1024 * 1024  # golden.npz on disk, and all its arrays together
 MAX_MEMBERS = 256
 MAX_NPY_HEADER = 4096
-MAX_ELEMENTS = 4_000_000
+MAX_ELEMENTS = 4_000_000  # all arrays of one golden.npz together
+MAX_RTOL = 1.0  # orchestrator.core.golden.MAX_RTOL / MAX_ATOL
+MAX_ATOL = 1e6
+_CHUNK = 1 << 20
+MAX_TIMEOUT_S = 3600.0
+PROGRESS_FILE = "triton-orchestrator/golden-probe-passed.json"  # under /tmp, an emptyDir
+_DESCR = re.compile(r"([<>|=])([biufS])(\d{1,4})")
+_UNSIGNED: dict[int, Any] = {1: "B", 2: "H", 4: "I", 8: "Q"}
 MAX_RESPONSE_BYTES = 128 * 1024 * 1024
 MAX_JSON_BYTES = 4 * 1024 * 1024
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,200}")
@@ -109,7 +124,7 @@ class Tensor:
 
     datatype: str
     shape: tuple[int, ...]
-    values: tuple[Any, ...]
+    values: Sequence[Any]
 
     @property
     def is_float(self) -> bool:
@@ -127,113 +142,223 @@ class ProbeReport:
 
 
 # -- golden.npz without numpy or pickle ---------------------------------------------------
-def _npy_header(name: str, data: bytes) -> tuple[dict[str, Any], int]:
-    if not data.startswith(b"\x93NUMPY") or len(data) < 12:
+# The same rule as orchestrator.core.npz (a test keeps the two in agreement): headers are
+# read and checked against the limits before any data is read, numbers are kept as their
+# little-endian bytes (never one Python object per element), and the file is opened
+# without following links or blocking on a FIFO.
+class _Numbers(Sequence[Any]):
+    """A flat run of little-endian numbers read on demand: no Python object per element."""
+
+    def __init__(self, raw: bytes, code: str) -> None:
+        self.raw, self.code = raw, code
+        self._size = struct.calcsize(code)
+
+    def __len__(self) -> int:
+        return len(self.raw) // self._size
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return struct.unpack_from(f"<{self.code}", self.raw, index * self._size)[0]
+
+    def __iter__(self) -> Iterator[Any]:
+        return (value for (value,) in struct.iter_unpack(f"<{self.code}", self.raw))
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.raw, self.code))
+
+
+def _npy_header(name: str, head: bytes) -> tuple[str, bool, tuple[int, ...], int]:
+    """(descr, fortran_order, shape, data offset) of a checked ``.npy`` header."""
+    if len(head) < 12 or not head.startswith(b"\x93NUMPY"):
         raise _ProbeError(f"{name} is not a .npy array (bad magic)")
-    major = data[6]
+    major = head[6]
     if major not in (1, 2, 3):
         raise _ProbeError(f"{name} has .npy format version {major}; expected 1, 2 or 3")
     start = 10 if major == 1 else 12  # version 1 has a 2-byte header length, later ones 4
-    (length,) = struct.unpack("<H" if major == 1 else "<I", data[8:start])
-    if length > MAX_NPY_HEADER:
+    (length,) = struct.unpack("<H" if major == 1 else "<I", head[8:start])
+    if length > MAX_NPY_HEADER or start + length > len(head):
         raise _ProbeError(f"{name} has a {length}-byte .npy header (limit {MAX_NPY_HEADER})")
     try:
-        header = ast.literal_eval(data[start : start + length].decode("latin-1"))
-    except (ValueError, SyntaxError) as exc:
+        text = head[start : start + length].decode("utf-8" if major == 3 else "latin-1")
+        header = ast.literal_eval(text)
+    except (ValueError, SyntaxError, UnicodeDecodeError, MemoryError, RecursionError) as exc:
         raise _ProbeError(f"{name} has an unreadable .npy header: {exc}") from None
-    if not isinstance(header, dict) or not {"descr", "fortran_order", "shape"} <= set(header):
-        raise _ProbeError(f"{name}: .npy header lacks descr/fortran_order/shape")
-    shape = header["shape"]
-    if not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape):
-        raise _ProbeError(f"{name}: .npy shape {shape!r} is not a tuple of sizes")
-    return header, start + length
-
-
-def _parse_npy(name: str, data: bytes) -> Tensor:
-    header, start = _npy_header(name, data)
-    descr, shape = header["descr"], header["shape"]
-    count = math.prod(shape)
-    if count > MAX_ELEMENTS:
-        raise _ProbeError(f"{name} has {count} elements (limit {MAX_ELEMENTS})")
-    body = data[start:]
-    match = re.fullmatch(r"([<>|=])([biufS])(\d+)", str(descr))
-    if match is None:
+    if not isinstance(header, dict) or set(header) != {"descr", "fortran_order", "shape"}:
+        raise _ProbeError(f"{name}: the .npy header is not {{descr, fortran_order, shape}}")
+    shape, descr, fortran = header["shape"], header["descr"], header["fortran_order"]
+    if (
+        not isinstance(shape, tuple)
+        or len(shape) > 32
+        or not all(type(d) is int and 0 <= d < 2**48 for d in shape)
+        or math.prod(d for d in shape if d) >= 2**48  # numpy refuses an overflowing size
+    ):
+        raise _ProbeError(f"{name}: .npy shape {str(shape)[:80]} is not a tuple of sizes")
+    if not isinstance(fortran, bool):
+        raise _ProbeError(f"{name}: .npy fortran_order is {str(fortran)[:40]}, not a bool")
+    match = _DESCR.fullmatch(descr) if isinstance(descr, str) else None
+    kind = match.group(2) if match else ""
+    size = int(match.group(3)) if match else 0
+    if match is None or (kind != "S" and (kind, size) not in _DTYPES) or (kind == "S" and size < 1):
         raise _ProbeError(
-            f"{name} has dtype {descr!r}; golden data must be numbers, bools or bytes "
-            "(object arrays would need pickle, which is refused)"
+            f"{name} has dtype {str(descr)[:40]!r}; golden data must be bools, ints, floats "
+            "or fixed-width bytes (object arrays would need pickle, which is refused)"
         )
-    order, kind, size = match.group(1), match.group(2), int(match.group(3))
-    if len(body) < count * size:
-        raise _ProbeError(f"{name} holds {len(body)} data bytes; its header needs {count * size}")
+    return descr, fortran, shape, start + length
+
+
+def _parse_npy(name: str, data: bytes, deadline: float = math.inf) -> Tensor:
+    descr, fortran, shape, start = _npy_header(name, data[: MAX_NPY_HEADER + 12])
+    kind, size = descr[1], int(descr[2:])
+    count = math.prod(shape)
+    body = data[start:]
+    if len(body) != count * size:
+        raise _ProbeError(
+            f"{name} holds {len(body)} data bytes; its header declares {count * size}"
+        )
+    if fortran and len(shape) > 1:
+        body = _fortran_to_c(body, shape, size, deadline)
     if kind == "S":
-        values: list[Any] = [body[i * size : (i + 1) * size].rstrip(b"\0") for i in range(count)]
-        datatype = "BYTES"
-    else:
-        if (kind, size) not in _DTYPES:
-            raise _ProbeError(f"{name} has dtype {descr!r}, which Triton has no datatype for")
-        datatype, code = _DTYPES[(kind, size)]
-        endian = ">" if order == ">" else "<"
-        values = list(struct.unpack(f"{endian}{count}{code}", body[: count * size]))
-    if header["fortran_order"] is True and len(shape) > 1:
-        values = _fortran_to_c(values, shape)
-    return Tensor(datatype, tuple(shape), tuple(values))
+        values = tuple(body[i * size : (i + 1) * size].rstrip(b"\0") for i in range(count))
+        return Tensor("BYTES", shape, values)
+    datatype, code = _DTYPES[(kind, size)]
+    if descr[0] == ">" and size > 1:
+        swapped = array.array(_UNSIGNED[size], body)
+        swapped.byteswap()
+        body = swapped.tobytes()
+    return Tensor(datatype, shape, _Numbers(bytes(body), code))
 
 
-def _fortran_to_c(values: list[Any], shape: tuple[int, ...]) -> list[Any]:
-    strides, step = [], 1
-    for dim in shape:  # column-major strides
-        strides.append(step)
-        step *= dim
-    out = []
-    for flat in range(len(values)):
-        offset, rest = 0, flat
-        for axis in range(len(shape) - 1, -1, -1):
-            rest, index = divmod(rest, shape[axis])
-            offset += index * strides[axis]
-        out.append(values[offset])
-    return out
+def _fortran_to_c(body: bytes, shape: tuple[int, ...], size: int, deadline: float) -> bytes:
+    """Reorder column-major data to row-major by strided copies of whole runs.
+
+    One copy per run along the longer of the first and last axes (the first is
+    contiguous in the input, the last in the output): no Python object per element.
+    """
+    count = math.prod(shape)
+    if count == 0:
+        return body
+    source = memoryview(body).cast(_UNSIGNED[size]) if size in _UNSIGNED else None
+    if source is None:  # fixed-width bytes of another size: one slice per element
+        source_items = [body[i * size : (i + 1) * size] for i in range(count)]
+        f_strides = [math.prod(shape[:k]) for k in range(len(shape))]
+        out = []
+        for number, index in enumerate(itertools.product(*(range(d) for d in shape))):
+            if number % 65536 == 0 and time.monotonic() > deadline:
+                raise _ProbeError("ran out of time while reordering a Fortran-order array")
+            out.append(source_items[sum(i * s for i, s in zip(index, f_strides, strict=True))])
+        return b"".join(out)
+    target = bytearray(count * size)
+    out_view = memoryview(target).cast(_UNSIGNED[size])
+    f_strides = [math.prod(shape[:k]) for k in range(len(shape))]
+    c_strides = [math.prod(shape[k + 1 :]) for k in range(len(shape))]
+    axis = 0 if shape[0] >= shape[-1] else len(shape) - 1
+    others = [k for k in range(len(shape)) if k != axis]
+    extent = shape[axis]
+    for number, index in enumerate(itertools.product(*(range(shape[k]) for k in others))):
+        if number % 4096 == 0 and time.monotonic() > deadline:
+            raise _ProbeError("ran out of time while reordering a Fortran-order array")
+        f_at = sum(i * f_strides[k] for i, k in zip(index, others, strict=True))
+        c_at = sum(i * c_strides[k] for i, k in zip(index, others, strict=True))
+        fs, cs = f_strides[axis], c_strides[axis]
+        out_view[c_at : c_at + cs * (extent - 1) + 1 : cs] = source[
+            f_at : f_at + fs * (extent - 1) + 1 : fs
+        ]
+    return bytes(target)
 
 
-def read_npz(path: Path) -> dict[str, Tensor]:
+def _open_regular(path: Path) -> BinaryIO:
+    """``path`` opened for reading: a regular file, never a link, a FIFO or a device."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _ProbeError(
+                f"{path} is a symbolic link; golden data is read from files"
+            ) from None
+        raise _ProbeError(f"no golden data at {path} ({exc.strerror})") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise _ProbeError(f"{path} is not a regular file (a FIFO, socket or device?)")
+    if info.st_size > MAX_GOLDEN_BYTES:
+        os.close(fd)
+        raise _ProbeError(f"{path} is {info.st_size} bytes (limit {MAX_GOLDEN_BYTES})")
+    return os.fdopen(fd, "rb")
+
+
+def read_npz(path: Path, *, deadline: float = math.inf) -> dict[str, Tensor]:
     """Read an ``.npz`` archive of plain arrays, refusing pickles and oversized data.
 
+    Every header is checked against the limits (bytes, elements) before the data of any
+    array is read; data is read in chunks, and ``deadline`` (``time.monotonic``) is
+    checked between chunks and arrays.
+
     Raises:
-        _ProbeError: the file is missing, too large, not a zip of ``.npy`` arrays, or
-            holds a dtype that would need pickle.
+        _ProbeError: the file is missing, not a regular file, too large, not a zip of
+            ``.npy`` arrays, holds a dtype that would need pickle, or time ran out.
 
     Example:
         >>> arrays = read_npz(Path("model_repository/cancer_mlp/1/golden.npz"))  # doctest: +SKIP
         >>> arrays["inputs/features"].shape  # doctest: +SKIP
         (16, 30)
     """
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise _ProbeError(f"no golden data at {path} ({exc.strerror})") from None
-    if size > MAX_GOLDEN_BYTES:
-        raise _ProbeError(f"{path} is {size} bytes (limit {MAX_GOLDEN_BYTES})")
     arrays: dict[str, Tensor] = {}
-    total = 0
     try:
-        with zipfile.ZipFile(path) as archive:
+        with _open_regular(path) as handle, zipfile.ZipFile(handle) as archive:
             members = archive.infolist()
             if len(members) > MAX_MEMBERS:
                 raise _ProbeError(f"{path} has {len(members)} members (limit {MAX_MEMBERS})")
-            for member in members:
+            total_bytes = total_count = 0
+            for member in members:  # every header first, before any data is read
                 if not member.filename.endswith(".npy"):
-                    raise _ProbeError(f"{path} holds {member.filename!r}, not an .npy array")
-                total += member.file_size
-                if total > MAX_GOLDEN_BYTES:
+                    raise _ProbeError(f"{path} holds {member.filename[:80]!r}, not an .npy array")
+                name = f"{path}:{member.filename}"
+                with archive.open(member) as stream:
+                    head = _read_chunked(stream, MAX_NPY_HEADER + 12, deadline, name)
+                descr, _, shape, start = _npy_header(name, head)
+                declared = math.prod(shape) * int(descr[2:])
+                if member.file_size - start != declared:
+                    raise _ProbeError(
+                        f"{name} declares {declared} data bytes but holds "
+                        f"{member.file_size - start}"
+                    )
+                total_bytes += member.file_size
+                total_count += math.prod(shape)
+                if total_bytes > MAX_GOLDEN_BYTES:
                     raise _ProbeError(f"{path} unpacks to over {MAX_GOLDEN_BYTES} bytes")
-                with archive.open(member) as handle:
-                    data = handle.read(member.file_size + 1)
+                if total_count > MAX_ELEMENTS:
+                    raise _ProbeError(f"{path} holds over {MAX_ELEMENTS} elements")
+            for member in members:
+                name = f"{path}:{member.filename}"
+                with archive.open(member) as stream:
+                    data = _read_chunked(stream, member.file_size + 1, deadline, name)
                 if len(data) != member.file_size:
                     raise _ProbeError(f"{path}: member {member.filename!r} lies about its size")
-                key = member.filename[: -len(".npy")]
-                arrays[key] = _parse_npy(f"{path}:{member.filename}", data)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+                arrays[member.filename[: -len(".npy")]] = _parse_npy(name, data, deadline)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
         raise _ProbeError(f"cannot read {path} as .npz: {exc}") from None
     return arrays
+
+
+def _read_chunked(stream: IO[bytes], limit: int, deadline: float, name: str) -> bytes:
+    chunks, left = [], limit
+    while left > 0:
+        if time.monotonic() > deadline:
+            raise _ProbeError(f"ran out of time reading {name}")
+        chunk = stream.read(min(left, _CHUNK))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 # -- Triton over HTTP ---------------------------------------------------------------------
@@ -252,16 +377,41 @@ class _Http:
         if remaining <= 0:
             raise _ProbeError(f"ran out of time before {method} {path}")
         connection = http.client.HTTPConnection(self.host, self.port, timeout=remaining)
+        # The socket timeout bounds each read, not the exchange: a server that trickles a
+        # byte a second would hold it for ever. At the deadline the socket is shut down,
+        # which ends any read in progress.
+        watchdog = threading.Timer(remaining, _shut, (connection,))
+        watchdog.daemon = True
+        watchdog.start()
+        response: http.client.HTTPResponse | None = None
         try:
             connection.request(method, path, body=body or None, headers=dict(headers or {}))
             response = connection.getresponse()
-            data = response.read(MAX_RESPONSE_BYTES + 1)
-            if len(data) > MAX_RESPONSE_BYTES:
+            chunks, size = [], 0
+            while size <= MAX_RESPONSE_BYTES:
+                chunk = response.read1(_CHUNK) if hasattr(response, "read1") else b""
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+                if time.monotonic() > self.deadline:
+                    raise _ProbeError(f"ran out of time reading the answer to {method} {path}")
+            if size > MAX_RESPONSE_BYTES:
                 raise _ProbeError(f"{method} {path} answered over {MAX_RESPONSE_BYTES} bytes")
-            return response.status, dict(response.getheaders()), data
+            if response.length:  # a Content-Length the body fell short of
+                raise http.client.IncompleteRead(b"".join(chunks), response.length)
+            return response.status, dict(response.getheaders()), b"".join(chunks)
         except (OSError, http.client.HTTPException) as exc:
+            if time.monotonic() >= self.deadline:
+                raise _ProbeError(
+                    f"{method} http://{self.host}:{self.port}{path}: no complete answer "
+                    "before the deadline"
+                ) from None
             raise _ProbeError(f"{method} http://{self.host}:{self.port}{path}: {exc}") from None
         finally:
+            watchdog.cancel()
+            if response is not None:
+                response.close()  # read1 leaves the socket open at the end of the body
             connection.close()
 
     def json(self, method: str, path: str, payload: Any = None) -> Any:
@@ -311,6 +461,15 @@ class _Http:
         )
 
 
+def _shut(connection: http.client.HTTPConnection) -> None:
+    sock = connection.sock
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed
+
+
 def _snippet(data: bytes) -> str:
     return data[:200].decode("utf-8", "replace").replace("\n", " ")
 
@@ -339,11 +498,12 @@ def _tolerance(config: Any) -> tuple[float, float]:
             continue
         text = entry.get("string_value") if isinstance(entry, dict) else None
         try:
-            value = float(str(text))
+            value = float(str(text)[:64])
         except ValueError:
             raise _ProbeError(f"parameter {key} is {text!r}; expected a number") from None
-        if not math.isfinite(value) or value < 0:
-            raise _ProbeError(f"parameter {key} is {text!r}; expected a number >= 0")
+        most = MAX_RTOL if key == "smoke_rtol" else MAX_ATOL
+        if not math.isfinite(value) or not 0 <= value <= most:
+            raise _ProbeError(f"parameter {key} is {text!r}; expected a number from 0 to {most:g}")
         values[key] = value
     return values["smoke_rtol"], values["smoke_atol"]
 
@@ -355,17 +515,21 @@ def _pack(tensor: Tensor, datatype: str) -> bytes:
         return b"".join(struct.pack("<I", len(v)) + v for v in tensor.values)
     if datatype not in _CODES or tensor.datatype == "BYTES":
         raise _ProbeError(f"cannot send golden {tensor.datatype} data as {datatype}")
-    values: Sequence[Any] = tensor.values
-    if datatype in ("FP16", "FP32", "FP64"):
-        values = [float(v) for v in values]
-    elif datatype == "BOOL":
-        values = [bool(v) for v in values]
-    else:
-        values = [int(v) for v in values]
+    code = _CODES[datatype]
+    values = tensor.values
+    if isinstance(values, _Numbers) and values.code == code:
+        return values.raw  # the golden bytes as they are: no conversion
+    convert: Callable[[Any], Any] = (
+        float if datatype in ("FP16", "FP32", "FP64") else bool if datatype == "BOOL" else int
+    )
+    packed, step = [], 65536  # in chunks: never one Python object per element at once
     try:
-        return struct.pack(f"<{len(values)}{_CODES[datatype]}", *values)
-    except (struct.error, OverflowError) as exc:
+        for begin in range(0, len(values), step):
+            chunk = [convert(v) for v in values[begin : begin + step]]
+            packed.append(struct.pack(f"<{len(chunk)}{code}", *chunk))
+    except (struct.error, OverflowError, ValueError) as exc:
         raise _ProbeError(f"golden values do not fit {datatype}: {exc}") from None
+    return b"".join(packed)
 
 
 def _unpack(name: str, datatype: str, shape: tuple[int, ...], raw: bytes) -> Tensor:
@@ -386,7 +550,7 @@ def _unpack(name: str, datatype: str, shape: tuple[int, ...], raw: bytes) -> Ten
     code = _CODES[datatype]
     if len(raw) != count * struct.calcsize(code):
         raise _ProbeError(f"output {name!r}: {len(raw)} bytes for shape {list(shape)}")
-    return Tensor(datatype, shape, struct.unpack(f"<{count}{code}", raw))
+    return Tensor(datatype, shape, _Numbers(bytes(raw), code))
 
 
 def _infer(
@@ -489,14 +653,20 @@ def _outputs(data: bytes, headers: Mapping[str, str]) -> dict[str, Tensor]:
 
 
 # -- the comparison (orchestrator.core.golden's rule) -------------------------------------
-def _compare(name: str, got: Tensor, want: Tensor, rtol: float, atol: float) -> str | None:
+def _compare(
+    name: str, got: Tensor, want: Tensor, rtol: float, atol: float, deadline: float = math.inf
+) -> str | None:
     if got.shape != want.shape:
         return f"output {name!r} has shape {list(got.shape)}, golden has {list(want.shape)}"
+    if len(got.values) != len(want.values):
+        return f"output {name!r} has {len(got.values)} values for shape {list(got.shape)}"
     if (got.datatype == "BYTES") != (want.datatype == "BYTES"):
         return f"output {name!r} is {got.datatype}, golden is {want.datatype}"
     if got.is_float or want.is_float:
         worst: tuple[float, int, float] | None = None  # (excess, index, error)
         for index, (a, b) in enumerate(zip(got.values, want.values, strict=True)):
+            if index % 65536 == 0 and time.monotonic() > deadline:
+                raise _ProbeError(f"ran out of time comparing output {name!r}")
             a, b = float(a), float(b)
             if math.isnan(a) and math.isnan(b):
                 continue
@@ -519,7 +689,7 @@ def _compare(name: str, got: Tensor, want: Tensor, rtol: float, atol: float) -> 
 
 
 def _check_version(http: _Http, version_dir: Path, model: str, version: str) -> list[str]:
-    arrays = read_npz(version_dir / "golden.npz")
+    arrays = read_npz(version_dir / "golden.npz", deadline=http.deadline)
     inputs = {k.removeprefix("inputs/"): v for k, v in arrays.items() if k.startswith("inputs/")}
     expected = {
         k.removeprefix("outputs/"): v for k, v in arrays.items() if k.startswith("outputs/")
@@ -533,7 +703,7 @@ def _check_version(http: _Http, version_dir: Path, model: str, version: str) -> 
         if name not in served:
             problems.append(f"output {name!r} is missing from the answer (got {sorted(served)})")
             continue
-        problem = _compare(name, served[name], want, rtol, atol)
+        problem = _compare(name, served[name], want, rtol, atol, http.deadline)
         if problem:
             problems.append(problem)
     return problems
@@ -560,17 +730,27 @@ def probe(url: str, repository: Path, *, timeout_s: float) -> ProbeReport:
         >>> probe("127.0.0.1:8000", Path("/tmp/release"), timeout_s=30).ok  # doctest: +SKIP
         True
     """
-    try:
-        wanted = {p.name for p in repository.iterdir() if p.is_dir() and not p.name.startswith(".")}
-    except OSError as exc:
-        return ProbeReport(False, (), (f"cannot read {repository}: {exc.strerror}",))
-    if not wanted:
-        return ProbeReport(False, (), (f"{repository} holds no model folder",))
+    wanted = _release_models(repository)
+    if isinstance(wanted, str):
+        return ProbeReport(False, (), (wanted,))
     return _probe(url, lambda model: repository / model, timeout_s, wanted)
 
 
+def _release_models(repository: Path) -> set[str] | str:
+    """The model folders of a release's files, or why there are none."""
+    try:
+        wanted = {p.name for p in repository.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    except OSError as exc:
+        return f"cannot read {repository}: {exc.strerror}"
+    return wanted or f"{repository} holds no model folder"
+
+
 def _probe(
-    url: str, model_dir: Callable[[str], Path], timeout_s: float, wanted: set[str] | None
+    url: str,
+    model_dir: Callable[[str], Path],
+    timeout_s: float,
+    wanted: set[str] | None,
+    resume: _Resume | None = None,
 ) -> ProbeReport:
     http = _Http(url, time.monotonic() + timeout_s)
     checked: list[str] = []
@@ -588,16 +768,78 @@ def _probe(
         served = [(model, version) for model, version in served if model in wanted]
     if not served and not failures:
         failures.append(f"Triton at {url} serves no model version")
+    left: list[str] = []
     for model, version in served:
         label = f"{model}/{version}"
+        try:
+            version_dir = model_dir(model) / version
+        except _ProbeError as exc:
+            failures.append(f"{label}: {exc}")
+            continue
+        key = resume.key(label, version_dir) if resume else None
+        if resume is not None and key in resume.passed:
+            checked.append(label)  # passed in an earlier run of this container's probe
+            continue
+        if checked and time.monotonic() >= http.deadline:
+            left.append(label)  # the next run resumes here
+            continue
         checked.append(label)
         try:
-            problems = _check_version(http, model_dir(model) / version, model, version)
+            problems = _check_version(http, version_dir, model, version)
         except _ProbeError as exc:
             problems = [str(exc)]
+        if not problems and resume is not None and key is not None:
+            resume.add(key)
         failures.extend(f"{label}: {p}" for p in problems)
+    if left:
+        failures.append(
+            f"{len(left)} version(s) not checked yet ({', '.join(left[:5])}"
+            f"{', ...' if len(left) > 5 else ''}): this run's {timeout_s:g} s are spent"
+            + ("; the next run resumes with them" if resume else "")
+        )
     logger.info("Golden probe of %s: %d checked, %d failed", url, len(checked), len(failures))
     return ProbeReport(not failures, tuple(checked), tuple(failures))
+
+
+class _Resume:
+    """The versions that passed in earlier runs of the startup probe in this container.
+
+    Kept in a small JSON file under ``/tmp`` (an emptyDir in the pod), so each run of
+    the probe checks the versions not passed yet and a release of many models passes
+    over several runs, each within its own budget. A version is keyed by its golden
+    file's identity (device, inode, size, modification time): a restarted container
+    with new copies of the files checks everything again.
+    """
+
+    MAX_BYTES = 4 << 20
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.passed: set[str] = set()
+        try:
+            with _open_regular(path) as handle:
+                body = json.loads(handle.read(self.MAX_BYTES))
+            if isinstance(body, list):
+                self.passed = {str(item) for item in body}
+        except (_ProbeError, ValueError, RecursionError, OSError):
+            self.passed = set()  # none yet, or unreadable: check everything
+
+    def key(self, label: str, version_dir: Path) -> str | None:
+        try:
+            info = (version_dir / "golden.npz").lstat()
+        except OSError:
+            return None
+        return f"{label}:{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}"
+
+    def add(self, key: str) -> None:
+        self.passed.add(key)
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary.write_text(json.dumps(sorted(self.passed)))
+            os.replace(temporary, self.path)
+        except OSError as exc:  # a read-only /tmp: every run checks every version
+            logger.warning("cannot record progress in %s: %s", self.path, exc.strerror)
 
 
 def find_model_dirs(environ: Mapping[str, str]) -> Callable[[str], Path]:
@@ -666,14 +908,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--url", default="127.0.0.1:8000", help="Triton's HTTP host:port")
     parser.add_argument("--repository", type=Path, help="the release's files (found if omitted)")
-    parser.add_argument("--timeout-s", type=float, default=20.0, help="the whole budget")
+    parser.add_argument("--timeout-s", type=float, default=20.0, help="this run's budget")
+    parser.add_argument(
+        "--progress-file",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / PROGRESS_FILE,
+        help="where versions that passed are recorded, so the next run resumes after them "
+        "(default: under $TMPDIR or /tmp, the pod's emptyDir)",
+    )
     args = parser.parse_args(argv)
-    if not args.timeout_s > 0:
-        parser.error(f"--timeout-s must be positive, got {args.timeout_s}")
+    if not 0 < args.timeout_s <= MAX_TIMEOUT_S:
+        parser.error(f"--timeout-s must be from 0 to {MAX_TIMEOUT_S}, got {args.timeout_s}")
+    resume = _Resume(args.progress_file)
     if args.repository is not None:
-        report = probe(args.url, args.repository, timeout_s=args.timeout_s)
+        wanted = _release_models(args.repository)
+        if isinstance(wanted, str):
+            report = ProbeReport(False, (), (wanted,))
+        else:
+            model_dir: Callable[[str], Path] = lambda model: args.repository / model  # noqa: E731
+            report = _probe(args.url, model_dir, args.timeout_s, wanted, resume)
     else:
-        report = _probe(args.url, find_model_dirs(os.environ), args.timeout_s, None)
+        report = _probe(args.url, find_model_dirs(os.environ), args.timeout_s, None, resume)
     for failure in report.failures:
         print(f"golden probe: FAILED {failure}", file=sys.stderr)  # noqa: T201 - a command line
     if report.ok:

@@ -124,5 +124,30 @@ def test_a_tolerance_parameter_that_is_not_a_number_is_a_config_error() -> None:
 
 @pytest.mark.parametrize("value", [-1.0, math.nan, math.inf], ids=["negative", "nan", "inf"])
 def test_tolerance_must_be_a_finite_non_negative_number(value: float) -> None:
-    with pytest.raises(ConfigError, match="expected a number >= 0"):
+    with pytest.raises(ConfigError, match="expected a number from 0 to 1"):
         Tolerance(rtol=value)
+
+
+@pytest.mark.parametrize(
+    ("key", "text", "expected"),
+    [
+        ("smoke_atol", "abc", "parameter smoke_atol is 'abc'; expected a number"),
+        ("smoke_atol", "", "parameter smoke_atol is ''; expected a number"),
+        ("smoke_rtol", "-0.1", "rtol is -0.1; expected a number from 0 to 1"),
+        ("smoke_rtol", "nan", "rtol is nan; expected a number from 0 to 1"),
+        ("smoke_atol", "inf", "atol is inf; expected a number from 0 to 1e\\+06"),
+        ("smoke_atol", "1e308", "atol is 1e\\+308; expected a number from 0 to 1e\\+06"),
+        ("smoke_rtol", "1e400", "rtol is inf"),
+        ("smoke_rtol", "2", "rtol is 2.0; expected a number from 0 to 1"),
+        ("smoke_rtol", "1" * 5000, "expected a number from 0 to 1"),
+    ],
+    ids=["text", "empty", "negative", "nan", "inf", "absurd", "overflow", "over-100%", "digits"],
+)
+def test_a_config_tolerance_the_probe_would_refuse_is_a_config_error_naming_the_model(
+    key: str, text: str, expected: str
+) -> None:
+    config = parse_config(
+        f'name: "m" parameters {{ key: "{key}" value {{ string_value: "{text}" }} }}'
+    )
+    with pytest.raises(ConfigError, match=f"Model 'm'.*{expected}"):
+        tolerance_for(config)

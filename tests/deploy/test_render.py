@@ -83,3 +83,55 @@ def test_a_deployment_without_the_triton_container_is_refused(tmp_path: Path) ->
     deployment.write_text(deployment.read_text().replace("- name: triton\n", "- name: server\n"))
     with pytest.raises(DeployError, match="has no container named 'triton'"):
         render(SubprocessKubectl(), manifests, "staging")
+
+
+SECRET = "aws_secret_access_key = hunter2\n"
+
+
+def _link_out(manifests: Path, tmp_path: Path) -> str:
+    secret = tmp_path / "credentials"
+    secret.write_text(SECRET)
+    (manifests / "overlays" / "staging" / "secret.yaml").symlink_to(secret)
+    return "secret.yaml is a symbolic link"
+
+
+def _link_in(manifests: Path, tmp_path: Path) -> str:
+    (manifests / "overlays" / "staging" / "base-link").symlink_to(manifests / "base")
+    return "base-link is a symbolic link"
+
+
+def _fifo(manifests: Path, tmp_path: Path) -> str:
+    import os
+
+    os.mkfifo(manifests / "overlays" / "staging" / "patch.yaml")
+    return "FIFO, socket or device"
+
+
+def _device(manifests: Path, tmp_path: Path) -> str:
+    (manifests / "base" / "zero.yaml").symlink_to("/dev/zero")
+    return "zero.yaml is a symbolic link"
+
+
+def _huge(manifests: Path, tmp_path: Path) -> str:
+    with (manifests / "base" / "big.yaml").open("wb") as handle:
+        handle.truncate(1 << 30)  # sparse
+    return "over the 1048576 byte limit"
+
+
+def _deep(manifests: Path, tmp_path: Path) -> str:
+    (manifests / "/".join(["d"] * 20)).mkdir(parents=True)
+    return "nested deeper than"
+
+
+@pytest.mark.parametrize(
+    "plant",
+    [_link_out, _link_in, _fifo, _device, _huge, _deep],
+    ids=["link-out", "link-in", "fifo", "device-link", "huge", "deep"],
+)
+def test_render_copies_only_regular_files_inside_the_manifests(plant: Any, tmp_path: Path) -> None:
+    manifests = shutil.copytree(MANIFESTS, tmp_path / "k8s")
+    expected = plant(manifests, tmp_path)
+    with pytest.raises(DeployError, match=expected) as caught:
+        render(SubprocessKubectl(), manifests, "staging", release_id="3f1c", model_repository=URL)
+    assert SECRET not in str(caught.value)
+    assert "Refusing to render" in str(caught.value)

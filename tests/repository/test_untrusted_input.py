@@ -124,7 +124,7 @@ def test_a_pickled_golden_npz_is_refused(tmp_path: Path) -> None:
     objects = np.array([{"not": "data"}, None], dtype=object)
     with (bundle / "golden.npz").open("wb") as handle:
         np.savez(handle, **{"inputs/x": objects, "outputs/y": objects})
-    with pytest.raises(ConfigError, match="allow_pickle"):
+    with pytest.raises(ConfigError, match="pickle, which is refused"):
         publish(bundle, tmp_path / "repo")
 
 

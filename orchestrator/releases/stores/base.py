@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
+from orchestrator.core import untrusted
 from orchestrator.core.digest import FileDigest
 from orchestrator.errors import StorageError
 
@@ -43,6 +44,13 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 # scheme://userinfo@ anywhere in a text: the userinfo is what ``redact`` hides.
+MAX_READ_BYTES = max(untrusted.JSON_MAX_BYTES, untrusted.GOLDEN_MAX_BYTES)
+"""``Store.read`` is for documents (release.json, pointers, records) and the golden data
+the deploy smoke fetches: never more than this."""
+MAX_KEY_BYTES = 1024
+"""S3's own key limit; GCS allows 1024 too."""
+MAX_PART_BYTES = 255
+"""One path segment: a file name on every local file system (NAME_MAX)."""
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#@\s]*)@")
 
 
@@ -151,17 +159,36 @@ def check_key(key: str) -> str:
         problem = "it contains a backslash"
     elif key.startswith("/") or (len(key) > 1 and key[1] == ":"):
         problem = "it is an absolute path"
+    elif len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        problem = f"it is longer than {MAX_KEY_BYTES} bytes"
     else:
         parts = key.rstrip("/").split("/")
         if any(part in ("", ".", "..") for part in parts):
             problem = "it has an empty, '.' or '..' path segment"
+        elif any(len(part.encode("utf-8", "surrogatepass")) > MAX_PART_BYTES for part in parts):
+            problem = f"a path segment is longer than {MAX_PART_BYTES} bytes"
     if problem:
+        shown = key if len(key) <= 120 else f"{key[:100]}...({len(key)} characters)"
         raise StorageError(
-            f"Refusing unsafe key {key!r}: {problem}. Expected a relative path such as "
+            f"Refusing unsafe key {shown!r}: {problem}. Expected a relative path such as "
             "'releases/<id>/<model>/config.pbtxt'; check who wrote this name into the store "
             "or the repository."
         )
     return key
+
+
+def check_size(where: str, size_bytes: int | None) -> None:
+    """Refuse an object larger than ``MAX_READ_BYTES`` before a byte of it is read.
+
+    Raises:
+        StorageError: ``size_bytes`` is over the limit.
+    """
+    if size_bytes is not None and size_bytes > MAX_READ_BYTES:
+        raise StorageError(
+            f"{where} is {size_bytes} bytes (or more), over the {MAX_READ_BYTES} byte limit "
+            "for an object read into memory (a manifest, pointer, record or golden data); it "
+            "was not read. It was not written by orchestrator: remove it from the store."
+        )
 
 
 def redact(text: str) -> str:

@@ -20,9 +20,11 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from orchestrator.core.digest import FileDigest, file_digest
-from orchestrator.errors import StorageError, StoreConflictError
+from orchestrator.core import untrusted
+from orchestrator.core.digest import FileDigest
+from orchestrator.errors import StorageError, StoreConflictError, UnsafeFileError
 from orchestrator.releases.stores.base import (
+    MAX_READ_BYTES,
     StoredObject,
     Versioned,
     check_key,
@@ -82,18 +84,26 @@ class FileStore:
 
     def read(self, key: str) -> Versioned | None:
         """The file's bytes; its token is their sha256."""
+        self._path(key)
         try:
-            data = self._path(key).read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise StorageError(f"Cannot read {self._path(key)}: {exc.strerror or exc}.") from exc
+            # Under the untrusted rule: a regular file (a FIFO is never opened to block),
+            # no link on the way, no more than MAX_READ_BYTES read.
+            data = untrusted.read_bytes(self.root, key, max_bytes=MAX_READ_BYTES)
+        except UnsafeFileError as exc:
+            if exc.reason == "missing":
+                return None
+            raise StorageError(f"Cannot read {key} in the store {self.url}: {exc}") from exc
         return Versioned(data, hashlib.sha256(data).hexdigest())
 
     def digest(self, key: str) -> FileDigest | None:
         """sha256 and size of the file, or None."""
-        path = self._path(key)
-        return file_digest(path) if path.is_file() else None
+        self._path(key)
+        try:
+            return untrusted.digest(self.root, key)
+        except UnsafeFileError as exc:
+            if exc.reason == "missing":
+                return None
+            raise StorageError(f"Cannot read {key} in the store {self.url}: {exc}") from exc
 
     def upload(self, key: str, source: Path) -> str | None:
         """Copy ``source`` in through a temporary file and an atomic rename."""

@@ -18,11 +18,13 @@ from typing import Any, TypeVar
 from orchestrator.core.digest import FileDigest, stream_digest
 from orchestrator.errors import StorageError, StoreConflictError
 from orchestrator.releases.stores.base import (
+    MAX_READ_BYTES,
     PrefixedKeys,
     StoredObject,
     StoreLocation,
     Versioned,
     check_key,
+    check_size,
     redact,
 )
 
@@ -86,7 +88,14 @@ class GcsStore(PrefixedKeys):
             blob = self._bucket.get_blob(self._key(key), retry=self._retry)
             if blob is None:
                 return None
-            data = blob.download_as_bytes(if_generation_match=blob.generation, retry=self._retry)
+            where = f"{self.url}/{key}"
+            check_size(where, blob.size)
+            data = blob.download_as_bytes(
+                if_generation_match=blob.generation,
+                retry=self._retry,
+                end=MAX_READ_BYTES,  # inclusive: MAX_READ_BYTES + 1 bytes at most
+            )
+            check_size(where, len(data))
             return Versioned(data, str(blob.generation))
 
         return self._call(f"read {self._key(key)!r}", run)

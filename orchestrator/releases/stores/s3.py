@@ -16,11 +16,13 @@ from typing import Any, TypeVar
 from orchestrator.core.digest import FileDigest, stream_digest
 from orchestrator.errors import StorageError, StoreConflictError
 from orchestrator.releases.stores.base import (
+    MAX_READ_BYTES,
     PrefixedKeys,
     StoredObject,
     StoreLocation,
     Versioned,
     check_key,
+    check_size,
     hex_from_b64,
     redact,
 )
@@ -107,7 +109,12 @@ class S3Store(PrefixedKeys):
                 if _error_code(exc) in ("NoSuchKey", "404"):
                     return None
                 raise
-            return Versioned(response["Body"].read(), str(response["ETag"]))
+            where = f"{self.url}/{key}"
+            check_size(where, int(response.get("ContentLength") or 0))
+            data = response["Body"].read(MAX_READ_BYTES + 1)
+            response["Body"].close()
+            check_size(where, len(data))
+            return Versioned(data, str(response["ETag"]))
 
         return self._call(f"read {self._key(key)!r}", run)
 

@@ -32,6 +32,7 @@ from orchestrator.repository.validation.config_checks import (
     io_shape_findings,
 )
 from orchestrator.repository.validation.ensembles import ENSEMBLE_PLATFORM, ensemble_findings
+from orchestrator.repository.validation.golden_checks import golden_findings
 from orchestrator.repository.validation.python_checks import (
     PYTHON_BACKEND,
     python_model_findings,
@@ -143,6 +144,7 @@ def _model_findings(
     found = core + version_findings(
         model, triton_release, graph_checks=True, auto_complete=auto_complete, hash_file=hash_file
     )
+    found += golden_findings(model)  # what every pod's startup probe would refuse
     # Model::Init reads the labels, each instance the warmup data, whatever the backend.
     return found + label_findings(model) + warmup_findings(model) + warmup_request_findings(model)
 
