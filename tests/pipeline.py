@@ -2,9 +2,13 @@
 
 ``make pipeline`` runs this module; tests/integration/test_pipeline.py drives the same
 ``Rehearsal`` and checks what each step did. Each step is the orchestrator command the
-workflow runs (invoked in-process through the CLI, exactly as typed on a laptop), on
-scratch copies of ``models/exports/`` and ``model_repository/`` (the working tree is
-never changed). What a laptop lacks is played, each stand-in named:
+workflow runs (invoked in-process through the CLI, exactly as typed on a laptop).
+
+A push is played as GitHub runs it: ``models/exports/`` and ``model_repository/`` are
+copied into a scratch Git repository (the project's working tree is never changed), a
+push is a commit there, and every build runs in a fresh ``git clone`` of its commit, so
+nothing of an earlier push's scratch repository leaks into the next (the store is the
+only thing pushes share, as on GitHub). What a laptop lacks is played, each stand-in named:
 
 - object storage: ``moto_server`` on loopback (a real S3 API; tests/s3_server.py);
 - Kubernetes: ``PlayedCluster`` (tests/played_cluster.py), the recording kubectl runner
@@ -23,6 +27,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import uuid
@@ -74,22 +79,76 @@ class StepResult:
         return json.loads(self.stdout)
 
 
+def git(folder: Path, *args: str) -> str:
+    """Run git in ``folder`` with a fixed identity (the scratch repository's commits)."""
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "pipeline rehearsal",
+        "GIT_AUTHOR_EMAIL": "rehearsal@localhost",
+        "GIT_COMMITTER_NAME": "pipeline rehearsal",
+        "GIT_COMMITTER_EMAIL": "rehearsal@localhost",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
+    done = subprocess.run(
+        ["git", "-C", str(folder), *args], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)} in {folder} failed: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
 @dataclass
 class Rehearsal:
-    """Scratch copies, the S3 store and the played cluster; one method per workflow step."""
+    """A scratch Git repository, the S3 store and the played cluster; one method per step.
 
-    exports: Path
-    repo: Path
+    ``source`` is the developer's clone: copy bundles into ``exports`` (its
+    ``models/exports``), then ``push``; ``build``/``pipeline`` run a commit (default: push
+    what changed, then the new head) in a fresh checkout, ``checkout``.
+    """
+
+    source: Path
     store_url: str
     endpoint_url: str
     cluster: PlayedCluster
     gates: Path | None = None
     say: Callable[[str], None] = _say
     steps: list[StepResult] = field(default_factory=list)
+    checkout: Path | None = None
+    checkouts: int = 0
 
     @property
     def store(self) -> Store:
         return open_store(self.store_url, endpoint_url=self.endpoint_url)
+
+    @property
+    def exports(self) -> Path:
+        """The developer clone's ``models/exports``: where the seed flow copies a bundle."""
+        return self.source / "models" / "exports"
+
+    @property
+    def repo(self) -> Path:
+        """The model repository of the last fresh checkout (what the build job published)."""
+        if self.checkout is None:
+            raise RuntimeError("Nothing was built yet: no checkout.")
+        return self.checkout / "model_repository"
+
+    def push(self, message: str = "push") -> str:
+        """Commit what changed in ``source`` (git add -A); the commit pushed (HEAD)."""
+        git(self.source, "add", "-A")
+        if git(self.source, "status", "--porcelain"):
+            git(self.source, "commit", "-q", "-m", message)
+        return git(self.source, "rev-parse", "HEAD")
+
+    def fresh_checkout(self, commit: str) -> Path:
+        """A new clone of ``source`` at ``commit``, as a runner's actions/checkout makes."""
+        self.checkouts += 1
+        folder = self.source.parent / f"checkout-{self.checkouts}"
+        git(self.source.parent, "clone", "-q", "--no-hardlinks", str(self.source), folder.name)
+        git(folder, "checkout", "-q", "--detach", commit)
+        self.checkout = folder
+        self.say(f"\n== fresh checkout of {commit[:12]} in {folder}")
+        return folder
 
     def step(self, name: str) -> StepResult:
         """The last step run under ``name``."""
@@ -112,11 +171,18 @@ class Rehearsal:
 
     # -- the build job ---------------------------------------------------------------------
 
-    def build(self) -> str | None:
-        """publish, validate, local smoke, sync, the release id, the diff: the id, or None."""
-        repo = ["--repo", str(self.repo)]
+    def build(self, commit: str | None = None) -> str | None:
+        """publish, validate, local smoke, sync, the release id, the diff: the id, or None.
+
+        ``commit``: the commit to build (default: ``push`` first, then build the head),
+        always in a fresh checkout.
+        """
+        checkout = self.fresh_checkout(commit or self.push())
+        repo = ["--repo", str(checkout / "model_repository")]
+        store = [self.store_url, *self._store_options()]
+        exports = str(checkout / "models" / "exports")
         for step in (
-            ("publish", "publish", str(self.exports), *repo),
+            ("publish", "publish", exports, *repo, "--store", *store),
             ("validate", "validate", *repo),
             ("smoke", "smoke", "--serve", *repo, "--format", "markdown"),
             ("sync", "sync", self.store_url, *repo, *self._store_options(), "--format", "json"),
@@ -181,9 +247,9 @@ class Rehearsal:
         )
         return promoted.ok
 
-    def pipeline(self) -> bool:
+    def pipeline(self, commit: str | None = None) -> bool:
         """The whole push: build, then staging, then production; stops at the first failure."""
-        release = self.build()
+        release = self.build(commit)
         if release is None:
             self.say("\nThe build job failed: nothing was deployed.")
             return False
@@ -236,13 +302,17 @@ def rehearsal(
     s3: S3Server | None = None,
     say: Callable[[str], None] = _say,
 ) -> Iterator[Rehearsal]:
-    """Scratch copies of ``exports`` and ``repo``, an S3 bucket and a played cluster.
+    """A scratch Git repository of ``exports`` and ``repo``, an S3 bucket, a played cluster.
 
     ``s3``: a running moto server to use (the tests' session one); else one is started
     and stopped here. The S3 keys go into this process's environment for the duration.
     """
-    scratch_exports = shutil.copytree(exports, workdir / "exports", symlinks=True)
-    scratch_repo = shutil.copytree(repo, workdir / "model_repository", symlinks=True)
+    source = workdir / "source"
+    shutil.copytree(exports, source / "models" / "exports", symlinks=True)
+    shutil.copytree(repo, source / "model_repository", symlinks=True)
+    git(workdir, "init", "-q", "-b", "main", source.name)
+    git(source, "add", "-A")
+    git(source, "commit", "-q", "-m", "the project as committed")
     own = s3 is None
     server = s3 or start_s3_server(log=workdir / "moto_server.log")
     saved = {name: os.environ.get(name) for name in server.credentials_env()}
@@ -256,8 +326,7 @@ def rehearsal(
         store_url = f"s3://{bucket}/{STORE_PREFIX}"
         cluster.store = open_store(store_url, endpoint_url=server.endpoint_url)
         yield Rehearsal(
-            scratch_exports,
-            scratch_repo,
+            source,
             store_url,
             server.endpoint_url,
             cluster,
@@ -278,10 +347,10 @@ def rehearsal(
 def main(argv: Sequence[str] | None = None) -> int:
     """``make pipeline``: the whole push on this machine, printing every step.
 
-    With ``--next BUNDLE``: two pushes. The first runs the exports as they are with the
-    default gates; the second adds BUNDLE to the exports (``models/exports/<its name>``)
-    and runs with ``--gates``, so a failing gate shows staging rolled back to the first
-    push's release and production untouched.
+    With ``--next BUNDLE``: two pushes, each built in a fresh checkout of its commit. The
+    first runs the exports as they are with the default gates; the second adds BUNDLE to
+    the exports (``models/exports/<its name>``) and runs with ``--gates``, so a failing
+    gate shows staging rolled back to the first push's release and production untouched.
     """
     parser = argparse.ArgumentParser(prog="python -m tests.pipeline", description=__doc__)
     parser.add_argument("--exports", type=Path, default=ROOT / "models" / "exports")
@@ -291,15 +360,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="orchestrator-pipeline-") as temp:
         with rehearsal(Path(temp), exports=args.exports, repo=args.repo) as run:
-            _say(f"Scratch copies in {temp}; store {run.store_url} at {run.endpoint_url}")
+            _say(f"Scratch Git repository {run.source}; store {run.store_url}")
             if args.next is not None:
                 _say("\n#### push 1: the exports as committed")
                 if not run.pipeline():
                     _say("\nPipeline failed (see the step above).")
                     return 1
-                # as the README's seed flow does: the new bundle over the one of its name
+                # as the README's seed flow does: the new bundle over the one of its name,
+                # committed and pushed; the build runs in a fresh checkout of that commit
                 shutil.copytree(args.next, run.exports / args.next.name, dirs_exist_ok=True)
-                _say(f"\n#### push 2: {args.next} copied into models/exports/{args.next.name}")
+                commit = run.push(f"{args.next.name}: the next bundle")
+                _say(
+                    f"\n#### push 2: {args.next} copied into models/exports/{args.next.name}, "
+                    f"committed ({commit[:12]})"
+                )
             run.gates = args.gates
             ok = run.pipeline()
     _say("\nPipeline passed." if ok else "\nPipeline failed (see the step above).")

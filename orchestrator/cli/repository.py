@@ -6,9 +6,16 @@ from pathlib import Path
 
 import click
 
-from orchestrator.cli.common import format_option, model_option, repository_option
+from orchestrator.cli.common import (
+    endpoint_url_option,
+    format_option,
+    model_option,
+    repository_option,
+)
 from orchestrator.cli.output import repository as repository_output
 from orchestrator.cli.output.jsondata import echo_json
+from orchestrator.releases.stores import open_store
+from orchestrator.releases.version_registry import VersionRegistry
 from orchestrator.repository.compatibility import DEFAULT_TRITON_RELEASE, RUNTIMES
 from orchestrator.repository.exports import BundleResult, is_bundle, publish_exports
 from orchestrator.repository.generate import (
@@ -80,6 +87,14 @@ __all__ = ["list_command", "publish_command", "validate_command"]
     help="latest[:N], all, or specific:1,3.",
 )
 @click.option("--no-warmup", is_flag=True, help="Leave model_warmup out of a new config.")
+@click.option(
+    "--store",
+    "store_url",
+    metavar="STORE",
+    help="Number new model files from STORE's version registry (what the pipeline does): "
+    "the same file always gets the same number, a new one the next never used.",
+)
+@endpoint_url_option()
 @format_option("Print the result as text or as one JSON object.")
 def publish_command(
     source: Path,
@@ -94,6 +109,8 @@ def publish_command(
     instance_count: int,
     version_policy: str,
     no_warmup: bool,
+    store_url: str | None,
+    endpoint_url: str | None,
     output_format: str,
 ) -> None:
     """Publish an export bundle, a bare .onnx file, or every bundle of a folder.
@@ -110,8 +127,13 @@ def publish_command(
     gets a generated config.pbtxt, an existing model's config must match the new graph
     (or pass --update-config).
 
+    Without --store a new version takes the next number after the repository's. With
+    --store (the pipeline's way) the store's version registry numbers it, so a (model,
+    version) names one model file on every machine and in every release; the
+    repository's own versions are checked against the registry first.
+
     Example:
-        orchestrator publish models/exports --repo model_repository
+        orchestrator publish models/exports --repo model_repository --store s3://models/prod
     """
     options = GenerationOptions(
         max_batch_size=max_batch_size,
@@ -122,6 +144,17 @@ def publish_command(
         version_policy=version_policy,
         warmup=not no_warmup,
     )
+    number = None
+    if store_url is not None:
+        if new_version:
+            raise click.UsageError(
+                "--new-version gives a model file a second number, which --store's version "
+                "registry refuses (a number names one model file). Drop one of them."
+            )
+        registry = VersionRegistry(open_store(store_url, endpoint_url=endpoint_url))
+        repository.mkdir(parents=True, exist_ok=True)
+        registry.register_repository(repository)
+        number = registry.number
     if not is_bundle(source):
         if model is not None:
             raise click.UsageError(
@@ -136,6 +169,7 @@ def publish_command(
             update_config=update_config,
             options=options,
             on_result=None if output_format == "json" else _print_bundle_result,
+            number=number,
         )
         if output_format == "json":
             echo_json(report)
@@ -148,6 +182,7 @@ def publish_command(
         update_config=update_config,
         options=options,
         new_version=new_version,
+        number=number,
     )
     if output_format == "json":
         echo_json(result)

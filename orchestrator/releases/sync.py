@@ -42,6 +42,7 @@ from orchestrator.releases.manifest import (
     release_prefix,
 )
 from orchestrator.releases.stores import Store, check_destination, open_store, serving_url
+from orchestrator.releases.version_registry import VersionRegistry
 
 __all__ = [
     "ProgressCallback",
@@ -264,6 +265,8 @@ def sync(
         StorageError: ``dest`` is inside the repository (or the repository inside it), or
             Triton could not serve from it (``serving_url``): both before the repository
             is read; then as ``sync_release``.
+        RepositoryError: a version's number is registered in the store with other model
+            files (``version_registry``); nothing was uploaded.
 
     Example:
         >>> sync(Path("model_repository"), "s3://models/prod")  # doctest: +SKIP
@@ -274,6 +277,9 @@ def sync(
         repository, all_versions=all_versions, validate=validate, digests=digests
     )
     store = open_store(dest, endpoint_url=endpoint_url, max_connections=jobs + 4)
+    if not dry_run:
+        # A version number names one model file in every release of the store (issue 18).
+        VersionRegistry(store).register_repository(repository)
     return sync_release(
         release, store, jobs=jobs, dry_run=dry_run, on_progress=on_progress, on_plan=on_plan
     )

@@ -31,7 +31,7 @@ from orchestrator.errors import ConfigError, OrchestratorError, RepositoryError
 from orchestrator.repository.bundle import EXPORT_FILENAME, MODEL_FILENAME, read_export
 from orchestrator.repository.generate import GenerationOptions
 from orchestrator.repository.model_lock import DEFAULT_LOCK_TIMEOUT_S
-from orchestrator.repository.publish import PublishResult, publish
+from orchestrator.repository.publish import NumberFor, PublishResult, publish
 
 __all__ = [
     "BundleResult",
@@ -150,6 +150,7 @@ def publish_exports(
     options: GenerationOptions | None = None,
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
     on_result: Callable[[BundleResult], None] | None = None,
+    number: NumberFor | None = None,
 ) -> ExportsReport:
     """Publish every bundle of ``folder`` into ``repo``, in order, each only when it is new.
 
@@ -161,6 +162,8 @@ def publish_exports(
         options: generation options for new (or updated) configs.
         lock_timeout_s: as ``publish``.
         on_result: called after each bundle, with its result (to report progress).
+        number: as ``publish``: names the version of new model files (the store's
+            version registry); None numbers after the repository's versions.
 
     Returns:
         One result per bundle, in publishing order.
@@ -189,6 +192,7 @@ def publish_exports(
                 options=options,
                 lock_timeout_s=lock_timeout_s,
                 new_version=new_version,
+                number=number,
             )
         except OrchestratorError as exc:
             raise RepositoryError(_failure(bundles, index, results, exc)) from exc

@@ -15,6 +15,11 @@ existing version's (``identical.version_holding``) is not published again; the r
 names that version, status ``unchanged``, and nothing is written (the check runs first
 without the lock, which writes a lock file, and again under it before a new version is
 claimed). ``new_version=True`` publishes it again under a new number.
+
+A new version takes the next number after the repository's own, unless ``number`` is
+given: then that function names it (``releases.version_registry``: the number the store
+registers for these model files, so a fresh checkout never reuses one), and a folder
+already holding that number with other files is refused.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import errno
 import logging
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -68,7 +73,10 @@ from orchestrator.repository.staging import (
     write_atomically,
 )
 
-__all__ = ["PublishResult", "publish"]
+__all__ = ["NumberFor", "PublishResult", "publish"]
+
+NumberFor = Callable[[str, Mapping[str, FileDigest]], int]
+"""Names the version of new model files: ``number(model, {"model.onnx": digest, ...})``."""
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +124,7 @@ def publish(
     options: GenerationOptions | None = None,
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
     new_version: bool = False,
+    number: NumberFor | None = None,
 ) -> PublishResult:
     """Publish ``source`` as the next version of ``model`` in ``repo``, unless one holds it.
 
@@ -134,6 +143,8 @@ def publish(
         lock_timeout_s: how long to wait for another publish of the same model (they
             are serialized by a lock per model, ``repository.model_lock``).
         new_version: publish a new version even when one already holds the model files.
+        number: names the version of model files no version holds (called under the
+            model's lock); None: the next number after the repository's.
 
     Returns:
         The model, its new version number and folder; or, status ``unchanged``, the
@@ -178,15 +189,16 @@ def publish(
                 return _unchanged(name, held, repo, bundle)
             remove_stale(repo.parent, f".{repo.name}{_NEW_MODEL_INFIX}")
             version = None
+            wanted = None if number is None else number(name, model_files)
             if not model_dir.exists():
                 config = generate_config(name, signature, options)
-                version = _publish_new_model(repo, name, bundle, config)
+                version = _publish_new_model(repo, name, bundle, config, wanted or 1)
             if version is None:
                 config = _config_for(name, signature, repo, update_config, options)
                 remove_stale(model_dir, STAGING_PREFIX)
                 remove_stale(model_dir, f"{CONFIG_FILENAME}{TMP_INFIX}")
                 staging = _stage(model_dir / f"{STAGING_PREFIX}{owner_token()}", bundle)
-                version = _claim_version(model_dir, staging)
+                version = _claim_version(model_dir, staging, wanted)
                 if config is not None:
                     write_atomically(config_path, render_config(config))
     except OSError as exc:
@@ -320,12 +332,14 @@ def _config_for(
     return updated_config(existing, generated)
 
 
-def _publish_new_model(repo: Path, name: str, bundle: Bundle, config: ModelConfig) -> int | None:
+def _publish_new_model(
+    repo: Path, name: str, bundle: Bundle, config: ModelConfig, version: int
+) -> int | None:
     """Assemble the whole model folder beside the repository and rename it in.
 
     Triton treats every folder of the repository root as a model (a staging folder there
     would break a server that loads them all), so a new model is staged in a sibling of
-    the repository and appears with its config and version 1 at once. Returns None when
+    the repository and appears with its config and its first version at once. Returns None when
     the model appeared meanwhile (a concurrent publish) or the sibling is on another
     file system; the caller then publishes into the existing folder.
     """
@@ -334,7 +348,7 @@ def _publish_new_model(repo: Path, name: str, bundle: Bundle, config: ModelConfi
         staging_root.mkdir()
         model_stage = staging_root / name
         model_stage.mkdir()
-        _stage(model_stage / "1", bundle)
+        _stage(model_stage / str(version), bundle)
         write_atomically(model_stage / CONFIG_FILENAME, render_config(config))
         fsync_path(model_stage)
         try:
@@ -344,7 +358,7 @@ def _publish_new_model(repo: Path, name: str, bundle: Bundle, config: ModelConfi
                 return None
             raise
         fsync_path(repo)
-        return 1
+        return version
     finally:
         shutil.rmtree(staging_root, ignore_errors=True)
 
@@ -367,8 +381,28 @@ def _stage(staging: Path, bundle: Bundle) -> Path:
     return staging
 
 
-def _claim_version(model_dir: Path, staging: Path) -> int:
-    """Rename ``staging`` to the next free version number; retry when another publish won."""
+def _claim_version(model_dir: Path, staging: Path, wanted: int | None = None) -> int:
+    """Rename ``staging`` to the next free version number; retry when another publish won.
+
+    With ``wanted``, to that number only: a folder holding it already is refused.
+    """
+    if wanted is not None:
+        target = model_dir / str(wanted)
+        try:
+            if target.exists() or target.is_symlink():
+                raise FileExistsError(errno.EEXIST, "exists", str(target))
+            os.rename(staging, target)
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR):
+                raise
+            shutil.rmtree(staging, ignore_errors=True)
+            raise RepositoryError(
+                f"{target} exists with other model files, but this model file is version "
+                f"{wanted} in the version registry: a version number names one model file. "
+                f"Remove {target} (it is not the registered version {wanted}) and publish again."
+            ) from exc
+        fsync_path(model_dir)
+        return wanted
     candidate = max(version_numbers(model_dir), default=0) + 1
     for _ in range(_MAX_CLAIMS):
         target = model_dir / str(candidate)

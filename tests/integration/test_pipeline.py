@@ -6,7 +6,8 @@ moto S3 server, deploy to staging through the played cluster (the recording kube
 runner whose pods are local Tritons serving the release from S3), gate, promote. And the
 failure paths: a bad bundle stops before any sync, a failing gate leaves production's
 pointer and Deployment untouched, a re-run of the same commit uploads nothing and gives
-the same release id.
+the same release id. Every build runs in a fresh checkout of its commit (issue 18), so
+version numbers come from the store's registry, never from an earlier push's leftovers.
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from onnx import numpy_helper
 
+from orchestrator.releases.catalog import read_releases
 from orchestrator.releases.environments import read_environment
 from orchestrator.releases.gate_records import latest_passing, latest_record
+from orchestrator.releases.version_registry import reused_versions
 from tests.onnx_models import affine_model, make_bundle
-from tests.pipeline import Rehearsal, rehearsal
+from tests.pipeline import Rehearsal, git, rehearsal
 from tests.s3_server import S3Server
 from training.bundle import write_bundle
 
@@ -46,12 +50,21 @@ def _workflow_commands() -> list[str]:
     return commands
 
 
-def _affine_bundle(folder: Path, *, offset: float = 1.0) -> Path:
-    """A new model's export bundle, as training writes it (golden answers y = 2x + offset)."""
+def _affine_bundle(folder: Path, *, offset: float = 1.0, trained: float = 1.0) -> Path:
+    """A new model's export bundle, as training writes it (golden answers y = 2x + offset).
+
+    ``trained``: the model's own offset (y = 2x + trained): another value is a retrain,
+    another model file.
+    """
     x = np.linspace(-1, 1, 8, dtype=np.float32).reshape(2, 4)
+    model = affine_model(4)
+    for initializer in model.graph.initializer:
+        if initializer.name == "one":
+            initializer.CopyFrom(numpy_helper.from_array(np.float32(trained), "one"))
+    shutil.rmtree(folder, ignore_errors=True)  # the seed flow: the new bundle replaces the old
     write_bundle(
         folder,
-        onnx_bytes=affine_model(4).SerializeToString(),
+        onnx_bytes=model.SerializeToString(),
         golden_inputs={"x": x},
         golden_outputs={"y": x * 2 + offset, "s": x.sum(axis=1, keepdims=True)},
         metadata={"model_name": "affine", "signature": {}, "metrics": {"acc": 0.9}},
@@ -186,25 +199,53 @@ def test_a_failing_gate_rolls_staging_back_and_leaves_production_untouched(
 
 
 def test_a_rerun_of_the_same_commit_uploads_nothing_and_gives_the_same_release(
-    tmp_path: Path, s3_server: S3Server
+    run: Rehearsal,
 ) -> None:
-    first_dir, second_dir = tmp_path / "first", tmp_path / "second"
-    first_dir.mkdir()
-    second_dir.mkdir()
-    bundle = _affine_bundle(tmp_path / "affine")  # committed once: the same bytes in both runs
-    with rehearsal(first_dir, s3=s3_server, say=_quiet) as first:
-        shutil.copytree(bundle, first.exports / "affine")
-        first_release = first.build()
-        store_url = first.store_url
-    assert first_release is not None
+    _affine_bundle(run.exports / "affine")
+    commit = run.push("affine: first bundle")
+    first_release = run.build(commit)
+    first_checkout = run.checkout
 
-    # A fresh checkout of the same commit: the same exports, a new scratch repository.
-    with rehearsal(second_dir, s3=s3_server, say=_quiet) as second:
-        shutil.copytree(bundle, second.exports / "affine")
-        second.store_url = store_url
-        second_release = second.build()
-        synced = second.step("sync").json()
+    # A re-run: another fresh checkout of the same commit, the store as the first left it.
+    second_release = run.build(commit)
+    synced = run.step("sync").json()
 
+    assert first_release is not None and run.checkout != first_checkout
     assert second_release == first_release
     assert synced["upload"]["files"] == 0 and synced["copy"]["files"] == 0
     assert synced["already_complete"] is True
+
+
+def _served(played: Rehearsal, release: str | None, model: str) -> tuple[int, ...]:
+    found = read_releases(played.store)[str(release)]
+    assert found is not None
+    return next(m.versions for m in found.models if m.name == model)
+
+
+def test_retrain_retrain_revert_and_a_rebuild_keep_every_version_number_to_one_model_file(
+    run: Rehearsal,
+) -> None:
+    # Four pushes as GitHub runs them, each built in a fresh checkout of its commit: the
+    # committed model_repository never holds the versions earlier pushes published.
+    _affine_bundle(run.exports / "affine", trained=1.0)
+    run.push("affine: trained (A)")
+    release_a = run.build()
+    _affine_bundle(run.exports / "affine", trained=3.0, offset=3.0)
+    commit_b = run.push("affine: retrained (B)")
+    release_b = run.build()
+    git(run.source, "revert", "--no-edit", "HEAD")  # back to A's bytes
+    release_revert = run.build()
+    release_b_again = run.build(commit_b)
+
+    assert None not in (release_a, release_b, release_revert, release_b_again)
+    # no (model, version) names two model files across the store's releases
+    assert reused_versions(read_releases(run.store)) == []
+    # B is a new number (not A's 1 again); the revert gets A's number back
+    assert _served(run, release_a, "affine") == (1,)
+    assert _served(run, release_b, "affine") == (2,)
+    assert _served(run, release_revert, "affine") == (1,)
+    assert release_revert == release_a
+    # the same commit gives the same release id, whenever it is built
+    assert release_b_again == release_b
+    published = run.step("publish").output
+    assert "affine 2" in published
