@@ -60,7 +60,9 @@ def _affine_bundle(folder: Path, *, offset: float = 1.0, trained: float = 1.0) -
     model = affine_model(4)
     for initializer in model.graph.initializer:
         if initializer.name == "one":
-            initializer.CopyFrom(numpy_helper.from_array(np.float32(trained), "one"))
+            initializer.CopyFrom(
+                numpy_helper.from_array(np.array(trained, dtype=np.float32), "one")
+            )
     shutil.rmtree(folder, ignore_errors=True)  # the seed flow: the new bundle replaces the old
     write_bundle(
         folder,
