@@ -7,15 +7,19 @@ repository), so the diff says what a cluster would start serving::
     diff_from_environment(store, "staging", "9a0b...")  # against what staging runs now
 
 A version is *changed* when both releases serve it but a file of it differs (versions
-are immutable, so this means someone re-published over a number); a model's
-*config changed* when a model-level file (``config.pbtxt``, label files) differs.
+are immutable, so this means someone re-published over a number); it is *reused* when
+its model files differ (the number names two models: the rule ``version_registry``
+keeps, broken by a store written before it). A model's *config changed* when a
+model-level file (``config.pbtxt``, label files) differs. ``identities`` says which
+version is which: the model files (first 12 hex of their sha256) of every version
+added, changed (as the new release has it) or removed.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from orchestrator.core.digest import FileDigest
@@ -28,6 +32,7 @@ from orchestrator.releases.manifest import (
     release_prefix,
 )
 from orchestrator.releases.stores.base import Store
+from orchestrator.releases.version_registry import model_files, short
 
 __all__ = [
     "ModelChange",
@@ -50,6 +55,8 @@ class ModelChange:
     versions_removed: tuple[int, ...] = ()
     versions_changed: tuple[int, ...] = ()
     config_changed: bool = False
+    versions_reused: tuple[int, ...] = ()
+    identities: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -131,8 +138,16 @@ def diff_releases(
     """
     new = read_release(store, new_id)
     if old_id is None:
-        added = tuple(ModelChange(m.name, "added", versions_added=m.versions) for m in new.models)
-        return ReleaseDiff(None, new_id, against, added, ())
+        first = tuple(
+            ModelChange(
+                m.name,
+                "added",
+                versions_added=m.versions,
+                identities=_identities(new, m.name, m.versions),
+            )
+            for m in new.models
+        )
+        return ReleaseDiff(None, new_id, against, first, ())
     old = read_release(store, old_id)
     old_models = {m.name: m.versions for m in old.models}
     new_models = {m.name: m.versions for m in new.models}
@@ -140,9 +155,18 @@ def diff_releases(
     unchanged: list[str] = []
     for name in sorted(old_models.keys() | new_models.keys()):
         if name not in old_models:
-            changes.append(ModelChange(name, "added", versions_added=new_models[name]))
+            added = new_models[name]
+            changes.append(
+                ModelChange(
+                    name, "added", versions_added=added, identities=_identities(new, name, added)
+                )
+            )
         elif name not in new_models:
-            changes.append(ModelChange(name, "removed", versions_removed=old_models[name]))
+            removed = old_models[name]
+            identities = _identities(old, name, removed)
+            changes.append(
+                ModelChange(name, "removed", versions_removed=removed, identities=identities)
+            )
         else:
             change = _model_change(name, old, new)
             if change is None:
@@ -176,12 +200,33 @@ def _model_change(name: str, old: Release, new: Release) -> ModelChange | None:
     changed = tuple(
         v for v in sorted(common) if _files(old.files, name, v) != _files(new.files, name, v)
     )
+    reused = tuple(
+        v for v in changed if _model_files(old.files, name, v) != _model_files(new.files, name, v)
+    )
     config_changed = _files(old.files, name, None) != _files(new.files, name, None)
     added = tuple(sorted(new_versions - old_versions))
     removed = tuple(sorted(old_versions - new_versions))
     if not (added or removed or changed or config_changed):
         return None
-    return ModelChange(name, "changed", added, removed, changed, config_changed)
+    identities = {
+        **_identities(old, name, removed),
+        **_identities(new, name, added + changed),
+    }
+    return ModelChange(name, "changed", added, removed, changed, config_changed, reused, identities)
+
+
+def _model_files(
+    files: Mapping[str, FileDigest], model: str, version: int
+) -> dict[str, FileDigest]:
+    prefix = f"{model}/{version}/"
+    return model_files(
+        {p.removeprefix(prefix): d for p, d in _files(files, model, version).items()}
+    )
+
+
+def _identities(release: Release, model: str, versions: tuple[int, ...]) -> dict[str, str]:
+    """``{"2": "model.onnx 3f1c2a9b7e10"}``: which model files each version names."""
+    return {str(v): short(_model_files(release.files, model, v)) for v in sorted(versions)}
 
 
 def _versions(release: Release, name: str) -> tuple[int, ...]:

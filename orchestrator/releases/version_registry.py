@@ -59,6 +59,7 @@ __all__ = [
     "model_files",
     "registry_key",
     "reused_versions",
+    "short",
 ]
 
 logger = logging.getLogger(__name__)

@@ -23,14 +23,21 @@ from orchestrator.releases.environments import set_environment
 from orchestrator.releases.manifest import build_release
 from orchestrator.releases.stores import Store
 from orchestrator.releases.sync import sync_release
+from orchestrator.releases.version_registry import model_files, short
+from orchestrator.repository.layout import read_manifest
 from tests.conftest import Dest, make_dest
-from tests.release_repos import make_repository, rewrite, write_version
+from tests.release_repos import make_repository, rewrite, variant_onnx, write_version
 
 
 @pytest.fixture(params=["file", "s3"])
 def store_dest(request: pytest.FixtureRequest, tmp_path: Path) -> Dest:
     """An empty store: a local folder, or a prefix in a new moto bucket."""
     return make_dest(request.param, request, tmp_path)
+
+
+def _which(repo: Path, model: str, version: int) -> str:
+    """``model.onnx 3f1c2a9b7e10, notes.txt ...``: the model files of a local version."""
+    return short(model_files(read_manifest(repo / model / str(version)) or {}))
 
 
 def _synced(repo: Path, store: Store) -> str:
@@ -71,15 +78,45 @@ def test_a_config_change_alone_is_a_changed_model(release_repo: Path, store_dest
     assert diff.unchanged_models == ("alpha",)
 
 
-def test_a_version_whose_files_differ_is_changed(release_repo: Path, store_dest: Dest) -> None:
+def test_a_version_whose_metadata_differs_is_changed_but_not_reused(
+    release_repo: Path, store_dest: Dest
+) -> None:
     store = store_dest.open()
     old = _synced(release_repo, store)
-    rewrite(release_repo / "beta" / "1" / "notes.txt", "republished over version 1\n")
+    rewrite(release_repo / "beta" / "1" / "export.json", '{"metrics": {"acc": 1}}\n')
     new = _synced(release_repo, store)
 
     (change,) = diff_releases(store, old, new).models
 
     assert change == ModelChange("beta", "changed", versions_changed=(1,))
+    assert change.versions_reused == ()
+
+
+def test_a_version_number_that_names_another_model_file_is_reported_reused(
+    release_repo: Path, store_dest: Dest, tmp_path: Path
+) -> None:
+    store = store_dest.open()
+    old = _synced(release_repo, store)
+    before = _which(release_repo, "beta", 1)
+    shutil.rmtree(release_repo / "beta" / "1")  # a fresh checkout numbered other bytes 1
+    write_version(
+        release_repo / "beta",
+        1,
+        variant_onnx(release_repo / "alpha/1/model.onnx", tmp_path / "v", "B"),
+    )
+    new = _synced(release_repo, store)
+
+    (change,) = diff_releases(store, old, new).models
+    result = CliRunner().invoke(cli, ["releases", "diff", *_store_args(store_dest), old, new])
+
+    assert change == ModelChange("beta", "changed", versions_changed=(1,), versions_reused=(1,))
+    assert change.identities == {"1": _which(release_repo, "beta", 1)} != {"1": before}
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        f"changed  beta: REUSED version numbers 1 ({_which(release_repo, 'beta', 1)}): each "
+        "now names another model file than before (a store written before the version "
+        "registry)\n"
+    )
 
 
 def test_the_same_release_has_no_changes(release_repo: Path, store_dest: Dest) -> None:
@@ -156,7 +193,7 @@ def test_cli_markdown_lists_each_changed_model(release_repo: Path, store_dest: D
         f"### Release `{new}`\n\n"
         f"Changes against staging's current release {old}:\n\n"
         "| model | change | details |\n|---|---|---|\n"
-        "| gamma | added | versions added 1 |\n\n"
+        f"| gamma | added | versions added 1 ({_which(release_repo, 'gamma', 1)}) |\n\n"
         "Unchanged: alpha, beta.\n"
     )
 
@@ -178,7 +215,10 @@ def test_cli_says_when_there_is_nothing_to_compare(release_repo: Path, tmp_path:
     assert table.stderr == (
         f"{release} is a first release: production runs no release yet, nothing to compare.\n"
     )
-    assert table.stdout == ("added    alpha: versions added 2\nadded    beta: versions added 1\n")
+    assert table.stdout == (
+        f"added    alpha: versions added 2 ({_which(release_repo, 'alpha', 2)})\n"
+        f"added    beta: versions added 1 ({_which(release_repo, 'beta', 1)})\n"
+    )
     assert "First release: production runs no release yet" in markdown.stdout
 
 
@@ -186,6 +226,7 @@ def test_cli_json_has_both_ids_and_the_changes(release_repo: Path, tmp_path: Pat
     dest = Dest((tmp_path / "store").as_uri(), None)
     store = dest.open()
     old = _synced(release_repo, store)
+    removed = _which(release_repo, "beta", 1)
     shutil.rmtree(release_repo / "beta")
     new = _synced(release_repo, store)
 
@@ -202,6 +243,8 @@ def test_cli_json_has_both_ids_and_the_changes(release_repo: Path, tmp_path: Pat
             "versions_removed": [1],
             "versions_changed": [],
             "config_changed": False,
+            "versions_reused": [],
+            "identities": {"1": removed},
         }
     ]
     assert body["unchanged_models"] == ["alpha"]

@@ -16,14 +16,28 @@ def _versions(numbers: tuple[int, ...]) -> str:
     return ", ".join(str(n) for n in numbers)
 
 
+def _which(change: ModelChange, numbers: tuple[int, ...]) -> str:
+    """``2 (model.onnx 3f1c2a9b7e10)``: each version with the model files it names."""
+    return ", ".join(
+        f"{n} ({change.identities[str(n)]})" if str(n) in change.identities else str(n)
+        for n in numbers
+    )
+
+
 def _change_text(change: ModelChange) -> str:
     parts = []
     if change.versions_added:
-        parts.append(f"versions added {_versions(change.versions_added)}")
+        parts.append(f"versions added {_which(change, change.versions_added)}")
     if change.versions_removed:
-        parts.append(f"versions removed {_versions(change.versions_removed)}")
-    if change.versions_changed:
-        parts.append(f"versions with different files {_versions(change.versions_changed)}")
+        parts.append(f"versions removed {_which(change, change.versions_removed)}")
+    same_model = tuple(v for v in change.versions_changed if v not in change.versions_reused)
+    if same_model:
+        parts.append(f"versions with different files, same model files {_versions(same_model)}")
+    if change.versions_reused:
+        parts.append(
+            f"REUSED version numbers {_which(change, change.versions_reused)}: each now names "
+            "another model file than before (a store written before the version registry)"
+        )
     if change.config_changed:
         parts.append("config changed")
     return "; ".join(parts)
