@@ -233,9 +233,23 @@ def list_command(repository: Path, output_format: str) -> None:
     "default): config.pbtxt may be missing and the onnxruntime backend fills in inputs, "
     "outputs and max_batch_size from the graph. Default: production's strict mode.",
 )
+@click.option(
+    "--store",
+    "store_url",
+    metavar="STORE",
+    help="Also check every version against STORE's version registry: a version whose "
+    "number the store gives another model file is an error (read only).",
+)
+@endpoint_url_option()
 @format_option("One finding per line, or a JSON list of findings.")
 def validate_command(
-    repository: Path, strict: bool, triton_release: str, auto_complete: bool, output_format: str
+    repository: Path,
+    strict: bool,
+    triton_release: str,
+    auto_complete: bool,
+    store_url: str | None,
+    endpoint_url: str | None,
+    output_format: str,
 ) -> None:
     """Find, offline, everything Triton would refuse to load in a model repository.
 
@@ -244,10 +258,12 @@ def validate_command(
 
     Example:
         orchestrator validate --repo model_repository --strict
+        orchestrator validate --repo model_repository --store s3://models/prod
     """
     findings = validate_repository(
         repository, triton_release=triton_release, auto_complete=auto_complete
     )
+
     if output_format == "json":
         echo_json(findings)
     else:
@@ -255,6 +271,17 @@ def validate_command(
             click.echo(str(finding))
     errors = sum(f.is_error for f in findings)
     warnings = len(findings) - errors
+    if store_url is not None:
+        store = open_store(store_url, endpoint_url=endpoint_url)
+        reused = VersionRegistry(store).conflicts(repository)
+        for line in reused:
+            click.echo(f"error: version-reused: {line}", err=True)
+        if reused:
+            raise click.ClickException(
+                f"{errors + len(reused)} error(s) and {warnings} warning(s) in {repository}: "
+                f"{len(reused)} version(s) reuse a number {store.url} registers for another "
+                "model file"
+            )
     if errors or (strict and warnings):
         raise click.ClickException(
             f"{errors} error(s) and {warnings} warning(s) in {repository}"

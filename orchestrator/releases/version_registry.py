@@ -161,6 +161,23 @@ class VersionRegistry:
                 return number
         raise StorageError(self._busy(model))
 
+    def conflicts(self, repo: Path) -> list[str]:
+        """Each version of a local repository whose number the registry gives other files.
+
+        Nothing is written (``validate --store``).
+
+        Raises:
+            StorageError: as ``read``.
+        """
+        found = []
+        for model in model_names(repo):
+            current = self.read(model)
+            for number, files in _local_versions(repo, model).items():
+                held = current.versions.get(number)
+                if held is not None and dict(held) != files:
+                    found.append(_conflict(repo, model, number, files, held, self.store.url))
+        return found
+
     def register_repository(self, repo: Path) -> None:
         """Register every version of a local repository, refusing one the registry disagrees with.
 

@@ -218,3 +218,23 @@ def test_publish_refuses_new_version_with_a_store(tmp_path: Path) -> None:
     assert isinstance(result.exception, SystemExit) and result.exit_code == 2
     assert "--new-version gives a model file a second number" in result.stderr
     assert not (tmp_path / "repo").exists()
+
+
+def test_validate_with_a_store_reports_a_reused_number_and_writes_nothing(
+    tmp_path: Path, affine_onnx_cached: Path
+) -> None:
+    dest = Dest((tmp_path / "store").as_uri(), None)
+    first = make_repository(tmp_path / "first", {"beta": [1]}, onnx_cache=affine_onnx_cached)
+    VersionRegistry(dest.open()).register_repository(first)
+    other = make_repository(tmp_path / "other", {"beta": []}, onnx_cache=affine_onnx_cached)
+    write_version(other / "beta", 1, variant_onnx(affine_onnx_cached, tmp_path / "v.onnx", "B"))
+    registered = dest.open().read(registry_key("beta"))
+
+    good = CliRunner().invoke(cli, ["validate", "--repo", str(first), "--store", dest.url])
+    bad = CliRunner().invoke(cli, ["validate", "--repo", str(other), "--store", dest.url])
+
+    assert good.exception is None, good.output
+    assert isinstance(bad.exception, SystemExit) and bad.exit_code == 1
+    assert f"error: version-reused: {other / 'beta' / '1'} holds model.onnx" in bad.stderr
+    assert "1 version(s) reuse a number" in bad.stderr
+    assert dest.open().read(registry_key("beta")) == registered
