@@ -7,8 +7,10 @@
 2. finds a passing, measured gate record of that release in ``staging``
    (``latest_passing``; a forced record never counts), or, with ``force``, goes on
    without one; without either it stops before any kubectl call;
-3. stops with success when ``production``'s pointer already names the release (an
-   idempotent re-run), unless ``redeploy``;
+3. stops with success when ``production`` already runs the whole unit: its pointer names
+   the release *and* the digest of the manifests a deploy would apply now
+   (``unit.planned_unit``; an idempotent re-run), unless ``redeploy``; the same release
+   with changed manifests or image is promoted like a new release;
 4. ``rollout.deploy`` to ``production`` (verify, render, apply, rollout, golden smoke,
    undo on failure, pointer compare-and-swap);
 5. runs ``verify_target`` (the target's gate) on the deployed release; when it raises an
@@ -34,8 +36,9 @@ from typing import Any
 from orchestrator.deploy import rollout
 from orchestrator.deploy.hints import store_args
 from orchestrator.deploy.kubectl import KubectlRunner
+from orchestrator.deploy.unit import planned_unit
 from orchestrator.errors import DeployError, GateError, OrchestratorError, StorageError
-from orchestrator.releases.environments import read_environment
+from orchestrator.releases.environments import EnvironmentPointer, read_environment
 from orchestrator.releases.gate_records import (
     gate_records,
     latest_passing,
@@ -165,7 +168,7 @@ def promote(
     if not force:
         record_key = _passing_record(store, release_id, source, target)
     current = read_environment(store, target)
-    if current is not None and current.release_id == release_id and not redeploy:
+    if _runs_unit(store, current, target, release_id, runner, options) and not redeploy:
         say(f"{target} already runs release {release_id}; nothing to do (--redeploy to redo it)")
         return PromoteReport(
             store.url, source, target, release_id, "already-running", record_key, force, None
@@ -256,6 +259,25 @@ def _forced_record(
         record.key,
     )
     return record.key
+
+
+def _runs_unit(
+    store: Store,
+    current: EnvironmentPointer | None,
+    target: str,
+    release_id: str,
+    runner: KubectlRunner,
+    options: rollout.DeployOptions,
+) -> bool:
+    """Whether ``target`` runs the whole unit a deploy would apply now (issue 18).
+
+    The same release with other manifests (a ``deployment/**`` or image change) is not
+    running yet; neither is a pointer without a unit (format 1: what it applied is unknown).
+    """
+    if current is None or current.release_id != release_id or current.unit is None:
+        return False
+    planned = planned_unit(store, target, release_id, runner=runner, manifests=options.manifests)
+    return current.unit == planned
 
 
 def _check_request(source: str, target: str, force: bool, reason: str | None) -> None:

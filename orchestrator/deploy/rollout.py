@@ -15,8 +15,12 @@ The sequence, each kubectl call through the injected runner:
 6. **smoke**: the Deployment still has this deploy's generation; then, once no pod of
    another release is left, the golden probe of every served version on EVERY new pod,
    each reached by name (``kubectl port-forward pod/NAME``), or at ``--url``;
-7. on success only, the environment pointer moves (compare-and-swap against step 1);
-   the Lease is given back.
+7. on success only, the applied manifests are stored as the unit (``deploy.unit``,
+   create-if-absent), then the environment pointer moves (compare-and-swap against
+   step 1) to the release and the unit; the Lease is given back.
+
+The text applied is the rendered overlay plus the unit annotation (``unit.with_unit``);
+a rollback to the previous unit applies its stored manifests instead of rendering.
 
 When step 4, 5 or 6 fails, or SIGINT/SIGTERM arrives (``interrupts``): ``kubectl rollout
 undo`` to the revision read in step 3 (only if the pod template changed, and only if the
@@ -36,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.deploy import render as render_mod
+from orchestrator.deploy import unit as unit_mod
 from orchestrator.deploy.cluster import (
     TARGET,
     deployment_state,
@@ -105,6 +110,8 @@ class DeployReport:
     checked: tuple[str, ...] = ()
     dry_run: bool = False
     notes: tuple[str, ...] = field(default=())
+    unit: str | None = None  # issue 18: the digest of the manifests applied
+    previous_unit: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form (the rendered manifests only for a dry run)."""
@@ -114,6 +121,8 @@ class DeployReport:
             "namespace": self.namespace,
             "model_repository": self.model_repository,
             "previous_release": self.previous_release_id,
+            "unit": self.unit,
+            "previous_unit": self.previous_unit,
             "checked": list(self.checked),
             "dry_run": self.dry_run,
             "commands": list(self.commands),
@@ -200,7 +209,31 @@ def rollback(
             f"{store_args(store)} --env {environment} --to ID (see orchestrator releases "
             f"list {store_args(store)})."
         )
-    return _roll_out(store, environment, target, pointer, runner, options, progress)
+    # issue 18: back to the previous unit's manifests as they were applied, when stored
+    stored, note = _previous_unit(store, pointer, to)
+    return _roll_out(
+        store, environment, target, pointer, runner, options, progress, stored=stored, note=note
+    )
+
+
+def _previous_unit(
+    store: Store, pointer: EnvironmentPointer, to: str | None
+) -> tuple[str | None, str | None]:
+    """The previous unit's stored manifests (or None), and a warning when there are none."""
+    if to is not None:
+        return None, None
+    text = None
+    if pointer.previous_unit is not None:
+        text = unit_mod.read_unit(store, pointer.previous_unit)
+    if text is not None:
+        return text, None
+    note = (
+        f"Warning: the store keeps no manifests of {pointer.environment}'s previous unit "
+        f"(release {pointer.previous_release_id}, deployed before units were recorded): "
+        "rolled back by rendering today's overlay with that release."
+    )
+    logger.warning("%s", note)
+    return None, note
 
 
 def _check_servable(store: Store) -> None:
@@ -216,6 +249,9 @@ def _roll_out(
     runner: KubectlRunner,
     options: DeployOptions,
     progress: Progress | None,
+    *,
+    stored: str | None = None,
+    note: str | None = None,
 ) -> DeployReport:
     say = progress or (lambda _message: None)
     release = checked_release(store, release_id)
@@ -226,14 +262,23 @@ def _roll_out(
             f"{store.url} is a local store: the pods must see {model_repository} (a volume, "
             "or an image with the release baked in).",
         )
-    say(f"Rendering {options.manifests}/overlays/{environment} for release {release_id}")
-    rendered = render_mod.render(
-        runner,
-        options.manifests,
-        environment,
-        release_id=release_id,
-        model_repository=model_repository,
-    )
+    if note is not None:
+        notes += (note,)
+    if stored is None:
+        say(f"Rendering {options.manifests}/overlays/{environment} for release {release_id}")
+        rendered = render_mod.render(
+            runner,
+            options.manifests,
+            environment,
+            release_id=release_id,
+            model_repository=model_repository,
+        )
+        unit, applied = unit_mod.with_unit(rendered)  # issue 18: the deployed unit
+    else:
+        say(f"Applying the previous unit's stored manifests (release {release_id})")
+        rendered = unit_mod.rendered_from_text(environment, stored)
+        unit, applied = unit_mod.stored_unit(rendered, release_id)
+    rendered = replace(rendered, text=applied)
     namespace = rendered.namespace
     previous = pointer.release_id if pointer is not None else None
     report = DeployReport(
@@ -246,6 +291,8 @@ def _roll_out(
         rendered.text,
         dry_run=options.dry_run,
         notes=notes,
+        unit=unit,
+        previous_unit=pointer.unit if pointer is not None else None,
     )
     if options.dry_run:
         return report
@@ -277,7 +324,8 @@ def _roll_out(
                 say,
                 signals,
             )
-            _move_pointer(store, environment, release_id, previous)
+            unit_mod.store_unit(store, unit, applied)  # issue 18: before the pointer moves
+            _move_pointer(store, environment, release_id, previous, unit)
         except Aborted:
             aborted = True
             raise
@@ -386,7 +434,9 @@ def _smoke(
     return checked
 
 
-def _move_pointer(store: Store, environment: str, release_id: str, expected: str | None) -> None:
+def _move_pointer(
+    store: Store, environment: str, release_id: str, expected: str | None, unit: str | None = None
+) -> None:
     try:
         set_environment(
             store,
@@ -394,6 +444,7 @@ def _move_pointer(store: Store, environment: str, release_id: str, expected: str
             release_id,
             expected_release_id=expected,
             must_be_absent=expected is None,
+            unit=unit,
         )
     except StoreConflictError as exc:
         raise DeployError(

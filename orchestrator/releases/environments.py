@@ -1,9 +1,17 @@
 """Environment pointers: which release an environment (staging, production) runs.
 
-A pointer is one small JSON document in the DEST store::
+A pointer is one small JSON document in the DEST store (format 2)::
 
-    DEST/environments/<env>.json   {"environment": "<env>", "release": "<id>",
-                                    "previous": "<id>" | null, "updated": "<UTC time>"}
+    DEST/environments/<env>.json
+        {"format": 2, "environment": "<env>", "release": "<id>",
+         "unit": "<sha256 of the manifests applied>" | null,
+         "previous": {"release": "<id>", "unit": "<sha256>" | null} | null,
+         "updated": "<UTC time>"}
+
+What runs is the deployed *unit*: the release and the manifests (image included) that
+serve it (``deploy.unit``). ``previous`` moves only when the unit changes, so a redeploy
+of the same unit keeps the real rollback target. A format-1 pointer (``"previous":
+"<id>"``, no unit) still reads, with its units None; it is never written again.
 
 It only ever points at a complete release (one with its ``release.json``), and it is
 changed by compare-and-swap against the store's version token, so two promotions at
@@ -37,17 +45,25 @@ logger = logging.getLogger(__name__)
 ENVIRONMENTS_PREFIX = "environments"
 # Matched in full: a "$" would also match before a final newline ("staging\n").
 _ENV_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
+_UNIT = re.compile(r"[0-9a-f]{64}")
+FORMAT = 2
 
 
 @dataclass(frozen=True)
 class EnvironmentPointer:
-    """The release an environment runs; ``token`` is the store's version for CAS."""
+    """The unit an environment runs; ``token`` is the store's version for CAS.
+
+    ``unit``/``previous_unit``: the digests of the applied manifests (None: a format-1
+    pointer, or a previous unit deployed before units were recorded).
+    """
 
     environment: str
     release_id: str
     updated: str
     previous_release_id: str | None
     token: str
+    unit: str | None = None
+    previous_unit: str | None = None
 
 
 def environment_key(environment: str) -> str:
@@ -71,18 +87,34 @@ def read_environment(store: Store, environment: str) -> EnvironmentPointer | Non
         body = untrusted.parse_json(found.data)
         release_id = check_key(str(body["release"]))
         previous = body.get("previous")
+        previous_unit = None
+        if isinstance(previous, dict):  # format 2
+            previous_unit = _unit(previous.get("unit"))
+            previous = check_key(str(previous["release"]))
+        elif previous:
+            previous = check_key(str(previous))
         return EnvironmentPointer(
             environment,
             release_id,
             str(body.get("updated", "")),
-            str(previous) if previous else None,
+            previous or None,
             found.token,
+            _unit(body.get("unit")),
+            previous_unit,
         )
     except (ValueError, KeyError, TypeError, AttributeError, StorageError) as exc:
         raise StorageError(
             f"{store.url}/{key} is not a valid environment pointer ({exc}). Expected "
             '{"release": "<id>", ...}; point the environment again with set_environment.'
         ) from exc
+
+
+def _unit(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _UNIT.fullmatch(value):
+        raise ValueError(f"unit {value!r} is not a sha256 hex digest")
+    return value
 
 
 def read_environments(store: Store) -> dict[str, EnvironmentPointer]:
@@ -104,8 +136,9 @@ def set_environment(
     expected_release_id: str | None = None,
     must_exist: bool = False,
     must_be_absent: bool = False,
+    unit: str | None = None,
 ) -> EnvironmentPointer:
-    """Point ``environment`` at a complete release, compare-and-swap.
+    """Point ``environment`` at a complete release (and the unit applied), compare-and-swap.
 
     Args:
         store: the DEST store.
@@ -116,6 +149,9 @@ def set_environment(
         must_exist: refuse when the environment has no pointer yet.
         must_be_absent: refuse when the environment already has a pointer (a first
             deploy: the compare-and-swap against "no pointer").
+        unit: the digest of the manifests applied (``deploy.unit``). ``previous``
+            becomes the current unit only when this one differs from it; a redeploy of
+            the same unit keeps ``previous``.
 
     Returns:
         The new pointer.
@@ -152,11 +188,25 @@ def set_environment(
             f"Environment {environment!r} points at {found}, not {expected_release_id} as "
             "expected: someone else changed it. Check `orchestrator releases list` and retry."
         )
+    if unit is not None:
+        _unit(unit)
     updated = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    previous: str | None
+    if current is None:
+        previous, previous_unit = None, None
+    elif (current.release_id, current.unit) == (release_id, unit):
+        # the same unit again: keep the real rollback target
+        previous, previous_unit = current.previous_release_id, current.previous_unit
+    else:
+        previous, previous_unit = current.release_id, current.unit
     body = {
+        "format": FORMAT,
         "environment": environment,
         "release": release_id,
-        "previous": current.release_id if current else None,
+        "unit": unit,
+        "previous": (
+            {"release": previous, "unit": previous_unit} if previous is not None else None
+        ),
         "updated": updated,
     }
     data = (json.dumps(body, indent=2, sort_keys=True) + "\n").encode()
@@ -164,5 +214,6 @@ def set_environment(
     logger.info("Pointed environment %s at release %s in %s", environment, release_id, store.url)
     written = store.read(key)
     token = written.token if written else ""
-    previous = current.release_id if current else None
-    return EnvironmentPointer(environment, release_id, updated, previous, token)
+    return EnvironmentPointer(
+        environment, release_id, updated, previous, token, unit, previous_unit
+    )
