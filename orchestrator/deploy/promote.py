@@ -168,7 +168,7 @@ def promote(
     if not force:
         record_key = _passing_record(store, release_id, source, target)
     current = read_environment(store, target)
-    if _runs_unit(store, current, target, release_id, runner, options) and not redeploy:
+    if not redeploy and _runs_unit(store, current, target, release_id, runner, options):
         say(f"{target} already runs release {release_id}; nothing to do (--redeploy to redo it)")
         return PromoteReport(
             store.url, source, target, release_id, "already-running", record_key, force, None
@@ -359,7 +359,8 @@ def _roll_back(
     if progress is not None:
         progress(f"The check of {target} failed; rolling back to release {previous}")
     try:
-        rollout.rollback(store, target, previous, runner=runner, options=options, progress=progress)
+        # to=None: back to the previous *unit*, its stored manifests (issue 18)
+        rollout.rollback(store, target, None, runner=runner, options=options, progress=progress)
     except OrchestratorError as exc:
         raise kind(
             f"Release {release_id} failed its check in {target}: {failure} Rolling back "

@@ -5,6 +5,8 @@
 - the release the environment pointer names (what ``deploy`` last finished),
 - the release in the Deployment's pod template (its ``triton-orchestrator/release``
   annotation: what the cluster is rolling out or runs),
+- the deployed units beside them: the pointer's ``unit`` and the template's
+  ``triton-orchestrator/unit`` (the digest of the manifests applied: ``deploy.unit``),
 - the rollout state (``complete``, ``progressing``, ``failed`` or ``absent``), and
 - for every Ready pod, the models and versions its Triton has loaded (its repository
   index, through ``kubectl port-forward`` to that pod, or the one ``url`` given) against
@@ -24,6 +26,7 @@ from typing import Any
 
 from orchestrator import client
 from orchestrator.deploy import render as render_mod
+from orchestrator.deploy import unit as unit_mod
 from orchestrator.deploy.cluster import Pod, deployment_state, list_pods
 from orchestrator.deploy.kubectl import KubectlRunner, port_forward
 from orchestrator.errors import OrchestratorError
@@ -81,6 +84,9 @@ class EnvironmentStatus:
     pods: tuple[Pod, ...]
     models: tuple[PodModels, ...]
     drift: tuple[str, ...]
+    pointer_unit: str | None = None
+    previous_unit: str | None = None
+    template_unit: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form."""
@@ -130,6 +136,14 @@ def environment_status(
         )
     pointer_release = pointer.release_id if pointer else None
     drift = _drift(pointer_release, template, pods, models)
+    # issue 18: the unit (manifests applied) as well as the release
+    pointer_unit = pointer.unit if pointer else None
+    template_unit = unit_mod.unit_of(deployment)
+    if pointer_unit and template_unit != pointer_unit and template == pointer_release:
+        drift += (
+            f"the pod template runs unit {template_unit or 'none'}, the pointer names unit "
+            f"{pointer_unit}: other manifests were applied since the last deploy",
+        )
     logger.info("Status of %s: %d pod(s), %d drift line(s)", environment, len(pods), len(drift))
     return EnvironmentStatus(
         environment,
@@ -141,6 +155,9 @@ def environment_status(
         pods,
         models,
         drift,
+        pointer_unit,
+        pointer.previous_unit if pointer else None,
+        template_unit,
     )
 
 

@@ -17,6 +17,7 @@ from orchestrator.cli import cli
 from orchestrator.deploy.kubectl import Completed
 from orchestrator.deploy.promote import promote
 from orchestrator.deploy.rollout import DeployOptions
+from orchestrator.deploy.unit import planned_unit
 from orchestrator.errors import DeployError
 from orchestrator.releases.environments import (
     EnvironmentPointer,
@@ -311,7 +312,10 @@ def test_a_failed_rollout_is_undone_and_production_keeps_its_pointer(
 def test_a_release_production_already_runs_is_not_deployed_again(tmp_path: Path) -> None:
     url = (tmp_path / "store").as_uri()
     promotion = make_promotion(tmp_path, url, "promote_unit", production=False)
-    set_environment(promotion.store, "production", promotion.new)
+    unit = planned_unit(
+        promotion.store, "production", promotion.new, runner=RecordingRunner(), manifests=MANIFESTS
+    )
+    set_environment(promotion.store, "production", promotion.new, unit=unit)
     key = passed(promotion, promotion.new)
     before = pointer(promotion)
     runner = RecordingRunner()
@@ -319,7 +323,7 @@ def test_a_release_production_already_runs_is_not_deployed_again(tmp_path: Path)
     result = invoke(runner, promotion.args("--format", "json"))
 
     assert result.exit_code == 0, result.output
-    assert runner.calls == []
+    assert runner.lines == [RENDER]  # the unit a deploy would apply now: the same
     assert pointer(promotion) == before
     assert f"production already runs release {promotion.new}" in result.stderr
     assert json.loads(result.stdout) == {
@@ -466,3 +470,25 @@ def test_a_bad_gates_file_is_a_configuration_error_before_anything_deploys(
     assert_failed(result, says, "(a configuration error: nothing was gated)", exit_code=2)
     assert runner.calls == []
     assert pointer(promotion) == before
+
+
+@pytest.mark.parametrize(
+    "recorded",
+    ["other manifests", "no unit (a format-1 pointer)"],
+)
+def test_the_same_release_with_other_manifests_is_promoted(tmp_path: Path, recorded: str) -> None:
+    # issue 18: a push that changes only deployment/** keeps the release id; promote
+    # compares the whole unit, so it deploys (a dry run here shows it would).
+    url = (tmp_path / "store").as_uri()
+    promotion = make_promotion(tmp_path, url, "promote_unit", production=False)
+    unit = "0" * 64 if recorded == "other manifests" else None
+    set_environment(promotion.store, "production", promotion.new, unit=unit)
+    passed(promotion, promotion.new)
+    runner = RecordingRunner()
+
+    result = invoke(runner, promotion.args("--dry-run"))
+
+    assert result.exit_code == 0, result.output
+    assert "already runs" not in result.stderr
+    assert "# outcome      dry-run" in result.stdout
+    assert "triton-orchestrator/unit: " in result.stdout

@@ -27,6 +27,8 @@ def print_deploy(report: DeployReport) -> None:
     click.echo(f"serves from  {report.model_repository}")
     click.echo(f"checked      {', '.join(report.checked)}")
     click.echo(f"pointer      {report.previous_release_id or 'none'} -> {report.release_id}")
+    if report.unit is not None:  # issue 18: the digest of the manifests applied
+        click.echo(f"unit         {report.previous_unit or 'none'} -> {report.unit}")
 
 
 def print_promote(report: PromoteReport) -> None:
@@ -88,6 +90,11 @@ def print_status(status: EnvironmentStatus) -> None:
     click.echo(f"environment  {status.environment} (namespace {status.namespace})")
     click.echo(f"pointer      {status.pointer_release or 'none'}")
     click.echo(f"template     {status.template_release or 'none'}")
+    if status.pointer_unit or status.template_unit:  # issue 18: the manifests applied
+        click.echo(
+            f"unit         {status.pointer_unit or 'none'} (template "
+            f"{status.template_unit or 'none'}; previous {status.previous_unit or 'none'})"
+        )
     click.echo(
         f"rollout      {rollout.state}: {rollout.updated}/{rollout.replicas} updated, "
         f"{rollout.ready} ready, {rollout.available} available"
