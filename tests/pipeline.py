@@ -4,11 +4,13 @@
 ``Rehearsal`` and checks what each step did. Each step is the orchestrator command the
 workflow runs (invoked in-process through the CLI, exactly as typed on a laptop).
 
-A push is played as GitHub runs it: ``models/exports/`` and ``model_repository/`` are
-copied into a scratch Git repository (the project's working tree is never changed), a
-push is a commit there, and every build runs in a fresh ``git clone`` of its commit, so
-nothing of an earlier push's scratch repository leaks into the next (the store is the
-only thing pushes share, as on GitHub). What a laptop lacks is played, each stand-in named:
+A push is played as GitHub runs it: ``models/exports/``, ``model_repository/`` and
+``deployment/`` are copied into a scratch Git repository (the project's working tree is
+never changed), a push is a commit there, and every build runs in a fresh ``git clone``
+of its commit, so nothing of an earlier push's scratch repository leaks into the next
+(the store is the only thing pushes share, as on GitHub); the deploy, gate, rollback and
+promote steps use that checkout's ``deployment/k8s``. What a laptop lacks is played,
+each stand-in named:
 
 - object storage: ``moto_server`` on loopback (a real S3 API; tests/s3_server.py);
 - Kubernetes: ``PlayedCluster`` (tests/played_cluster.py), the recording kubectl runner
@@ -209,6 +211,7 @@ class Rehearsal:
             "--release",
             release,
             *self._store_options(),
+            *self._manifests_option(),
         )
         if not deployed.ok:
             return False
@@ -224,6 +227,7 @@ class Rehearsal:
             "--env",
             "staging",
             *self._store_options(),
+            *self._manifests_option(),
         )
         return False
 
@@ -242,6 +246,7 @@ class Rehearsal:
             release,
             *self._store_options(),
             *self._gates_option(),
+            *self._manifests_option(),
             "--format",
             "markdown",
         )
@@ -271,12 +276,28 @@ class Rehearsal:
     def _store_options(self) -> list[str]:
         return ["--endpoint-url", self.endpoint_url]
 
+    def _manifests_option(self) -> list[str]:
+        """The checkout's deployment/k8s: the staging and production jobs check out the
+        same commit, so a change to deployment/** is deployed with it."""
+        if self.checkout is None:
+            return []
+        return ["--manifests", str(self.checkout / "deployment" / "k8s")]
+
     def _gates_option(self) -> list[str]:
         return ["--gates", str(self.gates)] if self.gates is not None else []
 
     def _gate_args(self, environment: str) -> list[str]:
         store = [self.store_url, *self._store_options()]
-        return ["gate", *store, "--env", environment, *self._gates_option(), "--format", "markdown"]
+        return [
+            "gate",
+            *store,
+            "--env",
+            environment,
+            *self._gates_option(),
+            *self._manifests_option(),
+            "--format",
+            "markdown",
+        ]
 
     def _diff_args(self, environment: str, release: str) -> list[str]:
         store = [self.store_url, *self._store_options()]
@@ -310,6 +331,7 @@ def rehearsal(
     source = workdir / "source"
     shutil.copytree(exports, source / "models" / "exports", symlinks=True)
     shutil.copytree(repo, source / "model_repository", symlinks=True)
+    shutil.copytree(ROOT / "deployment", source / "deployment", symlinks=True)
     git(workdir, "init", "-q", "-b", "main", source.name)
     git(source, "add", "-A")
     git(source, "commit", "-q", "-m", "the project as committed")

@@ -139,7 +139,7 @@ def environment_status(
     # issue 18: the unit (manifests applied) as well as the release
     pointer_unit = pointer.unit if pointer else None
     template_unit = unit_mod.unit_of(deployment)
-    if pointer_unit and template_unit != pointer_unit and template == pointer_release:
+    if pointer_unit and template_unit and template_unit != pointer_unit:
         drift += (
             f"the pod template runs unit {template_unit or 'none'}, the pointer names unit "
             f"{pointer_unit}: other manifests were applied since the last deploy",

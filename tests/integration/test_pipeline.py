@@ -21,6 +21,7 @@ import pytest
 import yaml
 from onnx import numpy_helper
 
+from orchestrator.deploy.unit import UNIT_ANNOTATION, read_unit
 from orchestrator.releases.catalog import read_releases
 from orchestrator.releases.environments import read_environment
 from orchestrator.releases.gate_records import latest_passing, latest_record
@@ -251,3 +252,74 @@ def test_retrain_retrain_revert_and_a_rebuild_keep_every_version_number_to_one_m
     assert release_b_again == release_b
     published = run.step("publish").output
     assert "affine 2" in published
+
+
+def _template(played: Rehearsal, namespace: str) -> dict[str, str]:
+    """The pod template annotations of what the played cluster last applied there."""
+    applied = played.cluster.namespaces[namespace].revisions[-1]
+    return dict(applied["spec"]["template"]["metadata"]["annotations"])
+
+
+def test_a_manifest_only_push_reaches_production_and_rollback_returns_its_manifests(
+    run: Rehearsal, tmp_path: Path
+) -> None:
+    # What runs is the subject here, not speed: on a shared CPU the same release measures
+    # at very different rates from one gate to the next, so this test's gates keep the
+    # golden, latency and failure checks and turn the throughput comparison off (the gate's
+    # own tests cover the throughput rule).
+    run.gates = tmp_path / "gates.yaml"
+    run.gates.write_text("defaults:\n  concurrency: [1]\n  min_throughput_ratio: 0\n")
+    assert run.pipeline()  # push 1: the project as committed
+    release = run.step("sync").json()["release"]
+    store = run.store
+    staging_1, production_1 = (read_environment(store, e) for e in ("staging", "production"))
+    assert staging_1 is not None and production_1 is not None
+    assert staging_1.unit is not None and production_1.unit is not None
+    assert read_unit(store, production_1.unit) is not None  # stored before the pointer moved
+    assert _template(run, PRODUCTION)[UNIT_ANNOTATION] == production_1.unit
+
+    # push 2: only deployment/** changes (a pod template annotation): the same release
+    base = run.source / "deployment" / "k8s" / "base" / "deployment.yaml"
+    base.write_text(
+        base.read_text().replace(
+            "        triton-orchestrator/release: unset\n",
+            '        triton-orchestrator/release: unset\n        example.com/revision: "2"\n',
+        )
+    )
+    run.steps.clear()
+    assert run.pipeline(), "\n".join(s.output for s in run.steps if not s.ok)
+
+    assert run.step("sync").json()["release"] == release
+    assert run.step("promote").ok and "already runs" not in run.step("promote").output
+    production_2 = read_environment(store, "production")
+    assert production_2 is not None and production_2.release_id == release
+    assert production_2.unit not in (None, production_1.unit)
+    assert (production_2.previous_release_id, production_2.previous_unit) == (
+        release,
+        production_1.unit,
+    )
+    assert _template(run, PRODUCTION)["example.com/revision"] == "2"
+    assert latest_passing(store, release, "production") is not None  # gated again
+
+    # a redeploy of the same unit keeps the real rollback target
+    assert run.staging(release)
+    staging_again = read_environment(store, "staging")
+    assert staging_again is not None and staging_again.previous_unit == staging_1.unit
+
+    # rollback applies the previous unit's manifests as they were applied
+    rolled = run.run(
+        "rollback production",
+        "rollback",
+        run.store_url,
+        "--env",
+        "production",
+        "--endpoint-url",
+        run.endpoint_url,
+        *run._manifests_option(),
+    )
+    assert rolled.ok, rolled.output
+    production_3 = read_environment(store, "production")
+    assert production_3 is not None
+    assert (production_3.release_id, production_3.unit) == (release, production_1.unit)
+    assert "example.com/revision" not in _template(run, PRODUCTION)
+    assert _template(run, PRODUCTION)[UNIT_ANNOTATION] == production_1.unit
