@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from orchestrator.core.digest import FileDigest
@@ -72,6 +72,7 @@ class ReleaseDiff:
     against: str
     models: tuple[ModelChange, ...]
     unchanged_models: tuple[str, ...]
+    old_unit: str | None = None  # the environment's deployed unit (manifests applied)
 
     @property
     def first_release(self) -> bool:
@@ -93,6 +94,7 @@ class ReleaseDiff:
             "changed": self.changed,
             "models": [asdict(m) for m in self.models],
             "unchanged_models": list(self.unchanged_models),
+            "old_unit": self.old_unit,
         }
 
 
@@ -190,7 +192,8 @@ def diff_from_environment(store: Store, environment: str, new_id: str) -> Releas
     """
     pointer = read_environment(store, environment)
     old_id = pointer.release_id if pointer else None
-    return diff_releases(store, old_id, new_id, against=environment)
+    diff = diff_releases(store, old_id, new_id, against=environment)
+    return replace(diff, old_unit=pointer.unit if pointer else None)
 
 
 def _model_change(name: str, old: Release, new: Release) -> ModelChange | None:

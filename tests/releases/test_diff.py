@@ -290,3 +290,21 @@ def test_release_format_id_prints_only_the_id(release_repo: Path) -> None:
 
     assert result.exit_code == 0, result.output
     assert result.stdout == build_release(release_repo).id + "\n"
+
+
+def test_a_diff_against_an_environment_names_its_deployed_unit(
+    release_repo: Path, store_dest: Dest
+) -> None:
+    store = store_dest.open()
+    old = _synced(release_repo, store)
+    set_environment(store, "staging", old, unit="ab" * 32)
+
+    diff = diff_from_environment(store, "staging", old)
+    result = CliRunner().invoke(
+        cli, ["releases", "diff", *_store_args(store_dest), "--from-env", "staging", old]
+    )
+
+    assert (diff.old_id, diff.old_unit) == (old, "ab" * 32)
+    assert diff.as_dict()["old_unit"] == "ab" * 32
+    assert result.exit_code == 0, result.output
+    assert f"staging's current release {old} (deployed unit {'ab' * 6})" in result.stderr

@@ -46,7 +46,8 @@ def _change_text(change: ModelChange) -> str:
 def _baseline(diff: ReleaseDiff) -> str:
     if diff.against == "release":
         return f"release {diff.old_id}"
-    return f"{diff.against}'s current release {diff.old_id}"
+    unit = f" (deployed unit {diff.old_unit[:12]})" if diff.old_unit else ""
+    return f"{diff.against}'s current release {diff.old_id}{unit}"
 
 
 def print_diff(diff: ReleaseDiff) -> None:
