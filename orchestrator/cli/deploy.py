@@ -197,10 +197,13 @@ def rollback_command(
     break_lock: bool,
     output_format: str,
 ) -> None:
-    """Roll an environment back to its previous release, or to --to ID.
+    """Roll an environment back to its previous unit, or to release --to ID.
 
-    The same checks and steps as deploy (verify, render, apply, rollout, golden smoke,
-    undo on failure); the pointer moves on success only.
+    The previous unit's manifests are applied as they were (kept in STORE/units/); with
+    --to, or when the store keeps none (deploys from before units), today's overlay is
+    rendered for that release, with a warning. The same checks and steps as deploy
+    (verify, apply, rollout, golden smoke, undo on failure); the pointer moves on success
+    only.
 
     Example:
         orchestrator rollback s3://models/prod --env production
