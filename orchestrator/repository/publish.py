@@ -189,12 +189,16 @@ def publish(
                 return _unchanged(name, held, repo, bundle)
             remove_stale(repo.parent, f".{repo.name}{_NEW_MODEL_INFIX}")
             version = None
-            wanted = None if number is None else number(name, model_files)
+            wanted = None
             if not model_dir.exists():
                 config = generate_config(name, signature, options)
+                wanted = None if number is None else number(name, model_files)
                 version = _publish_new_model(repo, name, bundle, config, wanted or 1)
             if version is None:
                 config = _config_for(name, signature, repo, update_config, options)
+                # numbered once the bundle fits: a refused one takes no registered number
+                if wanted is None and number is not None:
+                    wanted = number(name, model_files)
                 remove_stale(model_dir, STAGING_PREFIX)
                 remove_stale(model_dir, f"{CONFIG_FILENAME}{TMP_INFIX}")
                 staging = _stage(model_dir / f"{STAGING_PREFIX}{owner_token()}", bundle)

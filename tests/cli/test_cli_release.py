@@ -116,7 +116,8 @@ def test_releases_list_and_gc_on_s3(
     endpoint = ["--endpoint-url", s3_server.endpoint_url]
     ids = []
     for text in ("one\n", "two\n"):
-        rewrite(release_repo / "beta" / "1" / "notes.txt", text)
+        # a new release: a model-level file changes (a version's files never do)
+        rewrite(release_repo / "beta" / "labels.txt", text)
         result = CliRunner().invoke(cli, ["sync", dest, "--repo", str(release_repo), *endpoint])
         assert result.exit_code == 0, result.output
         ids.append(build_release(release_repo).id)
@@ -261,7 +262,8 @@ def test_releases_gc_names_the_pointer_that_keeps_a_rollback_target(
     dest = (tmp_path / "dest").as_uri()
     ids = []
     for text in ("one\n", "two\n", "three\n"):
-        rewrite(release_repo / "beta" / "1" / "notes.txt", text)
+        # a new release: a model-level file changes (a version's files never do)
+        rewrite(release_repo / "beta" / "labels.txt", text)
         assert CliRunner().invoke(cli, ["sync", dest, "--repo", str(release_repo)]).exit_code == 0
         ids.append(build_release(release_repo).id)
     store = open_store(dest)
