@@ -258,7 +258,8 @@ def test_retrain_retrain_revert_and_a_rebuild_keep_every_version_number_to_one_m
 
 def _template(played: Rehearsal, namespace: str) -> dict[str, str]:
     """The pod template annotations of what the played cluster last applied there."""
-    applied = played.cluster.namespaces[namespace].revisions[-1]
+    applied = played.cluster.namespaces[namespace].deployment
+    assert applied is not None
     return dict(applied["spec"]["template"]["metadata"]["annotations"])
 
 
