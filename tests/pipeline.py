@@ -186,6 +186,14 @@ class Rehearsal:
         for step in (
             ("publish", "publish", exports, *repo, "--store", *store),
             ("validate", "validate", *repo),
+            (
+                "gates config",
+                "gate",
+                "--check-config",
+                "--gates",
+                str(self._gates(checkout)),
+                *repo,
+            ),
             ("smoke", "smoke", "--serve", *repo, "--format", "markdown"),
             ("sync", "sync", self.store_url, *repo, *self._store_options(), "--format", "json"),
         ):
@@ -215,10 +223,14 @@ class Rehearsal:
         )
         if not deployed.ok:
             return False
-        gate = self.run("gate staging", *self._gate_args("staging"))
+        # The step's outputs file ($GITHUB_OUTPUT): the rollback step runs on verdict=failed
+        # only, never on a usage or gates-file error (exit 2, no verdict written).
+        outputs = self.source.parent / f"github-output-{len(self.steps)}"
+        gate = self.run("gate staging", *self._gate_args("staging"), "--verdict-file", str(outputs))
         if gate.ok:
             return True
-        if gate.exit_code != 1:  # 2: a usage or gates-file error, not a verdict on the release
+        verdict = outputs.read_text() if outputs.is_file() else ""
+        if "verdict=failed" not in verdict.splitlines():
             return False
         self.run(
             "rollback staging (the gate failed)",
@@ -282,6 +294,10 @@ class Rehearsal:
         if self.checkout is None:
             return []
         return ["--manifests", str(self.checkout / "deployment" / "k8s")]
+
+    def _gates(self, checkout: Path) -> Path:
+        """--gates as the workflow gives it: the checkout's deployment/gates.yaml by default."""
+        return self.gates if self.gates is not None else checkout / "deployment" / "gates.yaml"
 
     def _gates_option(self) -> list[str]:
         return ["--gates", str(self.gates)] if self.gates is not None else []

@@ -216,7 +216,11 @@ def test_every_rule_has_a_bad_fixture() -> None:
 
 # --- the commands the workflows run exist, with these options ---------------------------
 
-PLACEHOLDERS = {"$STORE": "s3://bucket/prefix", "$RELEASE": "0123456789abcdef0123456789abcdef"}
+PLACEHOLDERS = {
+    "$STORE": "s3://bucket/prefix",
+    "$RELEASE": "0123456789abcdef0123456789abcdef",
+    "$GITHUB_OUTPUT": "/tmp/github_output",
+}
 
 
 def _parse(command: str) -> click.Context:
