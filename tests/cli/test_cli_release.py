@@ -278,3 +278,37 @@ def test_releases_gc_names_the_pointer_that_keeps_a_rollback_target(
             f"kept     {ids[1]} (pointed at by production)",
         ]
     )
+
+
+def test_releases_verify_latest_checks_the_newest_complete_release(
+    release_repo: Path, tmp_path: Path
+) -> None:
+    dest = (tmp_path / "dest").as_uri()
+    assert CliRunner().invoke(cli, ["sync", dest, "--repo", str(release_repo)]).exit_code == 0
+    release = build_release(release_repo)
+
+    result = CliRunner().invoke(cli, ["releases", "verify", dest, "latest", "--format", "json"])
+    assert result.exception is None, result.output
+    assert json.loads(result.stdout) == {"release": release.id, "ok": True, "problems": []}
+    assert result.stderr.startswith(f"latest is release {release.id}\n")
+
+
+def test_releases_verify_latest_of_an_empty_store_exits_1_saying_sync_first(
+    tmp_path: Path,
+) -> None:
+    result = CliRunner().invoke(cli, ["releases", "verify", (tmp_path / "s").as_uri(), "latest"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "holds no complete release. Sync one first" in result.stderr
+
+
+def test_releases_list_shows_the_whole_id_in_a_narrow_terminal(
+    release_repo: Path, tmp_path: Path
+) -> None:
+    dest = (tmp_path / "dest").as_uri()
+    assert CliRunner().invoke(cli, ["sync", dest, "--repo", str(release_repo)]).exit_code == 0
+    release = build_release(release_repo)
+
+    for columns in ("80", "120"):
+        table = CliRunner().invoke(cli, ["releases", "list", dest], env={"COLUMNS": columns})
+        assert table.exception is None, table.output
+        assert release.id in table.stdout, table.stdout

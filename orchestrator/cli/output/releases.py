@@ -11,7 +11,7 @@ from types import TracebackType
 import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TaskID
-from rich.table import Table
+from rich.table import Column, Table
 
 from orchestrator.releases import catalog
 from orchestrator.releases import sync as sync_mod
@@ -84,7 +84,10 @@ def print_sync(report: sync_mod.SyncReport) -> None:
 
 def print_releases(infos: Sequence[catalog.ReleaseInfo]) -> None:
     """One table row per release: id, created, models, size, environments, status."""
-    table = Table("id", "created", "models", "size", "environments", "status")
+    # The id is what every deploy command needs: never cut or wrapped, whatever the width
+    # (the other columns wrap instead).
+    id_column = Column("id", no_wrap=True, min_width=max((len(i.id) for i in infos), default=2))
+    table = Table(id_column, "created", "models", "size", "environments", "status")
     for info in infos:
         release = info.release
         models = (
