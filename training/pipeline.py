@@ -135,8 +135,9 @@ def train_and_export(
     started = time.monotonic()
     spec = get_spec(name)
     out_dir = Path(out_dir)
-    require_train_extra()
+    # The folder first: a refused --out is said at once, not after torch's import (~3 s).
     check_out_dir(out_dir, force=force)
+    require_train_extra()
 
     # Imported here so that importing ``training`` never needs torch.
     from training import export, tensorrt_plan
