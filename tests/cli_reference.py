@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import click
 
@@ -19,15 +20,8 @@ __all__ = ["commands", "render"]
 
 WIDTH = 96
 
-HEADER = """\
-# CLI reference
-
-Every command's `--help`, generated: `python -m tests.cli_reference > docs/cli.md`
-(tests/test_docs.py fails when this page and the CLI disagree). Global options come
-before the command: `orchestrator -v status ...` logs more on stderr (`-vv` for debug).
-Data goes to stdout, messages to stderr; exit 0 on success, 1 for failed work, 2 for a
-usage error.
-"""
+# The page's prose: what every command shares (options, exit codes, the vocabulary).
+HEADER = (Path(__file__).parent / "assets" / "cli_reference_header.md").read_text()
 
 
 def commands() -> Iterator[tuple[str, click.Context]]:

@@ -122,8 +122,8 @@ def serve_command(
         orchestrator serve --repo model_repository/ --http-port 8000
 
     With --runtime docker, production's image serves the repository mounted read-only,
-    with production's flags and the GPUs (README: "Run the production image on a
-    workstation").
+    with production's flags and the GPUs (docs/serving.md: "Run the production image on
+    a workstation").
     """
     try:
         options = ServerOptions(
