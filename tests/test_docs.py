@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 import pytest
 
+from orchestrator.deploy.gate_config import load_gate_config
 from tests.cli_reference import commands, render
 from tests.command_lines import parse_orchestrator, parse_training
 
@@ -342,3 +343,18 @@ def test_every_command_and_option_is_in_the_cli_reference() -> None:
                 if not any(opt in sections[name] for opt in param.opts):
                     missing.append(f"{name} {param.opts[0]}")
     assert missing == []
+
+
+def test_every_gates_file_example_loads(tmp_path: Path) -> None:
+    examples = [
+        body
+        for page in _pages()
+        for language, body in code_blocks(page.read_text())
+        if language == "yaml" and body.startswith("defaults:")
+    ]
+    assert examples, "no gates file example in the docs"
+    for number, body in enumerate(examples):
+        path = tmp_path / f"gates-{number}.yaml"
+        path.write_text(body)
+        config = load_gate_config(path)  # an unknown key or a bad value raises
+        assert config.models and config.budget(next(iter(config.models))) != config.defaults
