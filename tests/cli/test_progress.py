@@ -7,7 +7,7 @@ import io
 import pytest
 from rich.console import Console
 
-from orchestrator.cli.output.progress import LevelProgress, level_text
+from orchestrator.cli.output.progress import LevelProgress, level_text, step_lines
 from orchestrator.performance.report import LevelResult
 
 
@@ -79,3 +79,22 @@ def test_a_new_tune_measurement_starts_its_levels_again(capsys: pytest.CaptureFi
         "tune m current: level 1/2",
         "tune m dynamic_batching: level 1/2",
     ]
+
+
+def test_step_lines_without_a_terminal_are_plain_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    out = io.StringIO()
+    with step_lines(Console(file=out, force_terminal=False)) as say:
+        say("Training digits_cnn")
+        say("  epoch 3/30, loss 0.5000")
+    assert capsys.readouterr().err == "Training digits_cnn\n  epoch 3/30, loss 0.5000\n"
+    assert out.getvalue() == ""
+
+
+def test_step_lines_on_a_terminal_keep_a_spinner_under_the_last_step() -> None:
+    console, out = _terminal()
+    with step_lines(console) as say:
+        say("Loading PyTorch and the digits data")
+        console.file.flush()
+    drawn = out.getvalue()
+    assert "Loading PyTorch and the digits data\n" in drawn  # the line itself, kept
+    assert drawn.count("Loading PyTorch and the digits data") >= 2  # and the spinner's copy

@@ -8,7 +8,8 @@ instead, so a log still shows that a long run is moving.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from types import TracebackType
 
 import click
@@ -22,10 +23,11 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.status import Status
 
 from orchestrator.performance.report import LevelResult
 
-__all__ = ["LevelProgress", "level_text"]
+__all__ = ["LevelProgress", "level_text", "step_lines"]
 
 
 def level_text(level: LevelResult) -> str:
@@ -125,3 +127,27 @@ class LevelProgress:
         if self._done < len(self._levels):
             return f"{self._title}{where}: concurrency {self._levels[self._done]}"
         return f"{self._title}{where}: done"
+
+
+@contextmanager
+def step_lines(console: Console | None = None) -> Iterator[Callable[[str], None]]:
+    """Yield ``say``: one line per step on stderr and, on a terminal, a spinner under it.
+
+    The spinner repeats the running step until the next one, so a long step (loading
+    PyTorch, training) never looks like a hang. Without a terminal: the lines only.
+
+    Example:
+        >>> with step_lines() as say:  # doctest: +SKIP
+        ...     run_demo(Path("model_repository"), say=say)
+    """
+    console = console or Console(stderr=True)
+    if not console.is_terminal:
+        yield lambda line: click.echo(line, err=True)
+        return
+    with Status("", console=console) as status:
+
+        def say(line: str) -> None:
+            console.print(line, markup=False, highlight=False)
+            status.update(line.strip())
+
+        yield say
