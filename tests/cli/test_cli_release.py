@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from rich.console import Console
 
 from orchestrator.cli import cli
+from orchestrator.cli.output.releases import print_releases
+from orchestrator.releases import catalog
 from orchestrator.releases.environments import set_environment
 from orchestrator.releases.manifest import build_release
 from orchestrator.releases.stores import open_store
@@ -307,8 +311,14 @@ def test_releases_list_shows_the_whole_id_in_a_narrow_terminal(
     dest = (tmp_path / "dest").as_uri()
     assert CliRunner().invoke(cli, ["sync", dest, "--repo", str(release_repo)]).exit_code == 0
     release = build_release(release_repo)
+    set_environment(open_store(dest), "production", release.id)
+    infos = catalog.list_releases(open_store(dest))
 
-    for columns in ("80", "120"):
-        table = CliRunner().invoke(cli, ["releases", "list", dest], env={"COLUMNS": columns})
-        assert table.exception is None, table.output
-        assert release.id in table.stdout, table.stdout
+    for columns in (80, 120):
+        out = io.StringIO()
+        print_releases(infos, Console(file=out, width=columns, force_terminal=True))
+        assert release.id in out.getvalue(), out.getvalue()
+    # in a pipe nothing is squeezed: every value whole, whatever COLUMNS says
+    table = CliRunner().invoke(cli, ["releases", "list", dest], env={"COLUMNS": "80"})
+    assert table.exception is None, table.output
+    assert release.id in table.stdout and "production" in table.stdout
