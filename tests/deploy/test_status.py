@@ -131,3 +131,21 @@ def test_status_without_a_cluster_shows_the_pointer_then_one_line(
     )
     # kubectl's own lines are in the log (INFO: shown under -v), not on the terminal
     assert "connection refused" in caplog.text and "connection refused" not in result.output
+
+
+def test_status_json_without_a_cluster_still_has_the_pointer(
+    releases: Releases, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(_unreachable_kubeconfig(tmp_path / "kubeconfig")))
+    result = CliRunner().invoke(
+        cli,
+        ["status", releases.url, "--env", "staging", "--manifests", str(MANIFESTS)]
+        + ["--format", "json"],
+        obj={"kubectl": SubprocessKubectl()},
+    )
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    body = json.loads(result.stdout)
+    assert body["pointer_release"] == releases.old
+    assert body["rollout"]["state"] == "unknown" and body["pods"] == []
+    assert body["cluster_error"].startswith("No cluster reachable: ")
+    assert result.stderr == f"Error: {body['cluster_error']}\n"
