@@ -224,7 +224,7 @@ def tune_command(
         raise click.UsageError(str(exc)) from exc
     if write:  # a read-only repository fails now, not after the whole search
         tune_module.check_config_writable(repository, model)
-    with LevelProgress(f"tune {model}", options.concurrency, quiet=quiet) as progress:
+    with LevelProgress(f"tune {model}", options.levels, quiet=quiet) as progress:
         report = tune_module.tune(
             options,
             on_trial=lambda t: click.echo(f"measured {t.candidate.label}", err=True),

@@ -52,6 +52,7 @@ from orchestrator.performance.candidates import (
 )
 from orchestrator.performance.inputs import find_golden
 from orchestrator.performance.options import BenchOptions, check_open_files, check_timing
+from orchestrator.performance.report import LevelResult
 from orchestrator.performance.trials import (
     Comparison,
     Trial,
