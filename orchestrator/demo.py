@@ -235,6 +235,20 @@ def _copy_repository(shipped: Path, target: Path) -> Path:
     return target
 
 
+def _epoch_lines(say: Callable[[str], None], every_s: float = 3.0) -> Callable[[Any], None]:
+    """An epoch callback that says the epoch and loss at most every ``every_s``, and the last."""
+    last = time.monotonic()
+
+    def on_epoch(stats: Any) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= every_s or stats.epoch == stats.epochs:
+            last = now
+            say(f"  epoch {stats.epoch}/{stats.epochs}, loss {stats.loss:.4f}")
+
+    return on_epoch
+
+
 def _bundle(repo: Path, out_dir: Path, say: Callable[[str], None]) -> tuple[Path, bool, float]:
     """Train a new bundle, or reuse the shipped one's files when torch is missing."""
     from training import TorchMissingError, train_and_export
@@ -242,7 +256,9 @@ def _bundle(repo: Path, out_dir: Path, say: Callable[[str], None]) -> tuple[Path
     started = time.monotonic()
     say(f"Training {DEMO_MODEL} (PyTorch, CPU, seed {DEMO_SEED})")
     try:
-        result = train_and_export(DEMO_MODEL, out_dir, seed=DEMO_SEED)
+        result = train_and_export(
+            DEMO_MODEL, out_dir, seed=DEMO_SEED, on_epoch=_epoch_lines(say), on_step=say
+        )
     except TorchMissingError as exc:
         latest = version_numbers(repo / DEMO_MODEL)[-1]
         source = version_dir(repo, DEMO_MODEL, latest)

@@ -32,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -68,6 +69,7 @@ class StepResult:
     exit_code: int
     output: str
     stdout: str
+    elapsed_s: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -158,17 +160,21 @@ class Rehearsal:
 
     def run(self, name: str, *argv: str) -> StepResult:
         """Run one orchestrator command as the workflow step ``name`` would, and print it."""
+        self.say(f"\n== {name}: {'orchestrator ' + ' '.join(argv)}")
+        started = time.monotonic()
         result = CliRunner().invoke(
             cli, list(argv), obj={"kubectl": self.cluster}, prog_name="orchestrator"
         )
         exception = result.exception
         if exception is not None and not isinstance(exception, SystemExit):
             raise exception  # a bug, not a failed step: keep the traceback
-        step = StepResult(name, tuple(argv), result.exit_code, result.output, result.stdout)
+        elapsed_s = time.monotonic() - started
+        step = StepResult(
+            name, tuple(argv), result.exit_code, result.output, result.stdout, elapsed_s
+        )
         self.steps.append(step)
-        self.say(f"\n== {name}: {step.command}")
         self.say(step.output.rstrip() or "(no output)")
-        self.say(f"-> exit {step.exit_code}")
+        self.say(step_end(step))
         return step
 
     # -- the build job ---------------------------------------------------------------------
@@ -329,6 +335,34 @@ class Rehearsal:
         ]
 
 
+# -- timing and the summary (make pipeline's terminal view) ---------------------------------
+
+_RED, _BOLD, _RESET = "\033[31m", "\033[1m", "\033[0m"
+
+
+def step_end(step: StepResult) -> str:
+    """The line closing a step's output: its exit status and how long it took."""
+    return f"-> exit {step.exit_code} in {step.elapsed_s:.1f} s"
+
+
+def summary(steps: Sequence[StepResult], *, color: bool = False) -> str:
+    """One aligned row per step (name, exit status, seconds), failing rows marked FAILED.
+
+    ``color``: also paint failing rows red (for a terminal). A step that failed on
+    purpose later undone (the gate, then its rollback) still shows as failed: it did.
+    """
+    width = max([len("step"), *(len(step.name) for step in steps)])
+    lines = ["", "Summary:", f"    {'step':<{width}}  exit  seconds"]
+    for step in steps:
+        mark, note = ("  ", "") if step.ok else ("!!", "  FAILED")
+        row = f"{mark}  {step.name:<{width}}  {step.exit_code:>4}  {step.elapsed_s:7.1f}{note}"
+        lines.append(f"{_RED}{_BOLD}{row}{_RESET}" if color and not step.ok else row)
+    total = sum(step.elapsed_s for step in steps)
+    failed = sum(1 for step in steps if not step.ok)
+    lines.append(f"    {len(steps)} step(s), {failed} failed, {total:.1f} s in all")
+    return "\n".join(lines)
+
+
 @contextmanager
 def rehearsal(
     workdir: Path,
@@ -402,6 +436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.next is not None:
                 _say("\n#### push 1: the exports as committed")
                 if not run.pipeline():
+                    _say(summary(run.steps, color=sys.stdout.isatty()))
                     _say("\nPipeline failed (see the step above).")
                     return 1
                 # as the README's seed flow does: the new bundle over the one of its name,
@@ -414,6 +449,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             run.gates = args.gates
             ok = run.pipeline()
+            _say(summary(run.steps, color=sys.stdout.isatty()))
     _say("\nPipeline passed." if ok else "\nPipeline failed (see the step above).")
     return 0 if ok else 1
 

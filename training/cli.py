@@ -17,8 +17,8 @@ import click
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
+    SpinnerColumn,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
@@ -99,7 +99,7 @@ def main(
     """
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    with _epoch_progress(model) as on_epoch:
+    with _training_progress(model) as (on_step, on_epoch):
         try:
             result = train_and_export(
                 model,
@@ -110,6 +110,7 @@ def main(
                 epochs=epochs,
                 tensorrt=tensorrt,
                 on_epoch=on_epoch,
+                on_step=on_step,
             )
         except TrainingError as exc:
             raise click.ClickException(str(exc)) from exc
@@ -120,29 +121,62 @@ def main(
 
 
 @contextmanager
-def _epoch_progress(model: str) -> Iterator[Callable[[EpochStats], None]]:
-    """Yield an epoch callback that draws a bar on stderr, started at the first epoch."""
+def _training_progress(
+    model: str,
+) -> Iterator[tuple[Callable[[str], None], Callable[[EpochStats], None]]]:
+    """Yield ``(on_step, on_epoch)``: step lines on stderr, and on a terminal a live line.
+
+    The live line is a spinner with the current step and its elapsed time (loading PyTorch
+    can take seconds) and, once training runs, a bar per epoch with the loss.
+    """
+    console = Console(stderr=True)
     progress = Progress(
+        SpinnerColumn(finished_text=" "),
         TextColumn("{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]}"),
+        TextColumn("{task.fields[count]}"),
+        TextColumn("{task.fields[loss]}"),
         TimeElapsedColumn(),
-        console=Console(stderr=True),
+        console=console,
+        disable=not console.is_terminal,
     )
-    tasks: list[TaskID] = []
+    step_task: list[TaskID] = []
+    epoch_task: list[TaskID] = []
+
+    def on_step(line: str) -> None:
+        progress.console.print(line, markup=False, highlight=False)
+        if not console.is_terminal:
+            return
+        if not step_task:
+            progress.start()
+            step_task.append(progress.add_task(line, total=None, count="", loss=""))
+        progress.reset(step_task[0], total=None, description=line)
 
     def on_epoch(stats: EpochStats) -> None:
-        if not tasks:
+        if not epoch_task:
             progress.start()
-            tasks.append(progress.add_task(f"training {model}", total=stats.epochs, loss="-"))
-        progress.update(tasks[0], completed=stats.epoch, loss=f"{stats.loss:.4f}")
+            epoch_task.append(
+                progress.add_task(f"training {model}", total=stats.epochs, count="", loss="")
+            )
+        progress.update(
+            epoch_task[0],
+            completed=stats.epoch,
+            count=f"{stats.epoch}/{stats.epochs}",
+            loss=f"loss {stats.loss:.4f}",
+        )
 
     try:
-        yield on_epoch
+        yield on_step, on_epoch
     finally:
-        if tasks:
-            progress.stop()
+        progress.stop()
+        if epoch_task and not console.is_terminal:
+            # no live line was drawn: the epochs in one line, as a log reads them
+            task = progress.tasks[-1]
+            console.print(
+                f"{task.description}: {task.fields['count']} epochs, {task.fields['loss']}",
+                markup=False,
+                highlight=False,
+            )
 
 
 def _summary_dict(result: ExportResult, out_dir: Path) -> dict[str, Any]:

@@ -99,6 +99,7 @@ def train_and_export(
     epochs: int | None = None,
     tensorrt: bool = False,
     on_epoch: Callable[[EpochStats], None] | None = None,
+    on_step: Callable[[str], None] | None = None,
 ) -> ExportResult:
     """Train a model on its bundled dataset and write its export bundle to ``out_dir``.
 
@@ -119,6 +120,8 @@ def train_and_export(
             accurate).
         tensorrt: also build ``model.plan`` with TensorRT (needs TensorRT and a GPU).
         on_epoch: called after every epoch, e.g. to advance a progress bar.
+        on_step: called with one line before each long step (loading PyTorch and the
+            data, training, export and parity), so no wait is silent.
 
     Returns:
         The bundle's path, metrics, parity report and timings.
@@ -135,8 +138,11 @@ def train_and_export(
     started = time.monotonic()
     spec = get_spec(name)
     out_dir = Path(out_dir)
-    require_train_extra()
+    say = on_step or (lambda _line: None)
+    # The folder first: a refused --out is said at once, not after torch's import (~3 s).
     check_out_dir(out_dir, force=force)
+    say(f"Loading PyTorch and the {spec.dataset} data")
+    require_train_extra()
 
     # Imported here so that importing ``training`` never needs torch.
     from training import export, tensorrt_plan
@@ -162,6 +168,7 @@ def train_and_export(
         seed=seed,
         device=device,
     )
+    say(f"Training {name} for {config.epochs} epochs on {device}")
     with deterministic(seed, device):
         model = build_model(name, dataset)
         trained = train_classifier(model, dataset, config, on_epoch)
@@ -187,6 +194,7 @@ def train_and_export(
             "final_loss": trained.final_loss,
         },
     }
+    say("Exporting to ONNX; parity gate: ONNX Runtime against PyTorch")
     written, parity = export.export_bundle(
         model,
         out_dir,

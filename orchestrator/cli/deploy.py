@@ -239,6 +239,9 @@ def status_command(
 ) -> None:
     """Show what an environment runs: pointer, pod template, rollout, and each pod's models.
 
+    The pointer comes from STORE and is shown even when no cluster is reachable (then
+    one line says so and the exit status is 1; -v shows kubectl's own output).
+
     For every Ready pod, the models and versions its Triton has loaded (through kubectl
     port-forward to the pod, or --url) are compared with its release's manifest; any
     drift is marked.
@@ -254,6 +257,8 @@ def status_command(
         echo_json(report)
     else:
         deploy_output.print_status(report)
+    if report.cluster_error is not None:
+        raise click.ClickException(report.cluster_error)
 
 
 def _print(report: rollout.DeployReport, output_format: str) -> None:

@@ -23,6 +23,7 @@ from orchestrator.cli.common import (
     window_s_option,
 )
 from orchestrator.cli.output import performance as perf_output
+from orchestrator.cli.output.progress import LevelProgress
 from orchestrator.errors import ConfigError
 from orchestrator.performance import tune as tune_module
 from orchestrator.performance.bench import bench
@@ -30,6 +31,14 @@ from orchestrator.performance.inputs import find_golden
 from orchestrator.performance.options import MAX_WINDOW_S, BenchOptions, Engine
 
 __all__ = ["bench_command", "tune_command"]
+
+_quiet_option = click.option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    help="No live progress line on stderr; one plain line per measured level instead "
+    "(as when stderr is not a terminal).",
+)
 
 
 @click.command("bench")
@@ -76,6 +85,7 @@ __all__ = ["bench_command", "tune_command"]
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write throughput against p99 latency as a PNG.",
 )
+@_quiet_option
 def bench_command(
     url: str,
     grpc_url: str | None,
@@ -91,6 +101,7 @@ def bench_command(
     engine: str,
     output_format: str,
     plot_path: Path | None,
+    quiet: bool,
 ) -> None:
     """Measure throughput and latency of a served model per concurrency level.
 
@@ -115,7 +126,8 @@ def bench_command(
         )
     except ConfigError as exc:  # checked before any request: a usage error
         raise click.UsageError(str(exc)) from exc
-    report = bench(options, engine=_engine(engine))
+    with LevelProgress(f"bench {model}", options.concurrency, quiet=quiet) as progress:
+        report = bench(options, on_level=progress.level, engine=_engine(engine))
     perf_output.print_bench(report, output_format)
     if plot_path is not None and report.levels:
         from orchestrator.performance.plot import plot_throughput_latency
@@ -168,6 +180,7 @@ def bench_command(
     "chose it as a comment.",
 )
 @format_option("How to print the trials and the result.")
+@_quiet_option
 def tune_command(
     model: str,
     repository: Path,
@@ -180,6 +193,7 @@ def tune_command(
     throughput_only: bool,
     write: bool,
     output_format: str,
+    quiet: bool,
 ) -> None:
     """Find the dynamic-batching settings with the highest throughput within a p99 budget.
 
@@ -210,9 +224,13 @@ def tune_command(
         raise click.UsageError(str(exc)) from exc
     if write:  # a read-only repository fails now, not after the whole search
         tune_module.check_config_writable(repository, model)
-    report = tune_module.tune(
-        options, on_trial=lambda t: click.echo(f"measured {t.candidate.label}", err=True)
-    )
+    with LevelProgress(f"tune {model}", options.levels, quiet=quiet) as progress:
+        report = tune_module.tune(
+            options,
+            on_trial=lambda t: click.echo(f"measured {t.candidate.label}", err=True),
+            on_measurement=progress.measurement,
+            on_level=progress.level,
+        )
     if write and report.best is not None:
         report = tune_module.write_config(report)
     perf_output.print_tune(report, output_format)

@@ -23,6 +23,7 @@ from orchestrator.cli.output import releases as release_output
 from orchestrator.cli.output.jsondata import echo_json
 from orchestrator.cli.output.releases import size_text
 from orchestrator.core.digest_cache import DigestCache
+from orchestrator.deploy.release_files import LATEST, resolve_release
 from orchestrator.releases import catalog
 from orchestrator.releases import diff as diff_mod
 from orchestrator.releases import manifest as release_mod
@@ -183,11 +184,16 @@ def releases_verify_command(
     """Check every file of RELEASE in STORE against its release.json; exit 1 on a mismatch.
 
     Run it before pointing an environment at a release that others could have touched.
+    RELEASE is an id, or `latest` for the newest complete release (as in deploy --release).
 
     Example:
         orchestrator releases verify s3://models/prod 3f1c0a9e5b7d4c2a8e6f1b3d5c7a9e0f
+        orchestrator releases verify s3://models/prod latest
     """
     store = storage.open_store(store_url, endpoint_url=endpoint_url)
+    if release_id == LATEST:
+        release_id = resolve_release(store, LATEST)
+        click.echo(f"latest is release {release_id}", err=True)
     problems = catalog.verify_release(store, release_id)
     if output_format == "json":
         echo_json({"release": release_id, "ok": not problems, "problems": problems})

@@ -25,6 +25,7 @@ from orchestrator.cli.common import (
 )
 from orchestrator.cli.output import serving as serving_output
 from orchestrator.cli.output.jsondata import echo_json
+from orchestrator.cli.output.progress import step_lines
 from orchestrator.client import Protocol
 from orchestrator.core.golden import DEFAULT_TOLERANCE, Tolerance
 from orchestrator.demo import run_demo
@@ -122,8 +123,8 @@ def serve_command(
         orchestrator serve --repo model_repository/ --http-port 8000
 
     With --runtime docker, production's image serves the repository mounted read-only,
-    with production's flags and the GPUs (README: "Run the production image on a
-    workstation").
+    with production's flags and the GPUs (docs/serving.md: "Run the production image on
+    a workstation").
     """
     try:
         options = ServerOptions(
@@ -401,7 +402,6 @@ def demo_command(repository: Path, workdir: Path | None, keep: bool) -> None:
 
         orchestrator demo
     """
-    report = run_demo(
-        repository, workdir=workdir, keep=keep, say=lambda line: click.echo(line, err=True)
-    )
+    with step_lines() as say:
+        report = run_demo(repository, workdir=workdir, keep=keep, say=say)
     click.echo(report.summary())

@@ -16,7 +16,7 @@ class Finding:
     """One thing the validator found.
 
     Attributes:
-        code: stable identifier, e.g. ``dtype-mismatch`` (documented in README).
+        code: stable identifier, e.g. ``dtype-mismatch`` (documented in docs/repository.md).
         severity: ``error`` where Triton would refuse to load the model, else ``warning``.
         path: the file or folder concerned.
         line: the line in ``path``, when there is one.

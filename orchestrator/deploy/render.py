@@ -41,7 +41,9 @@ __all__ = [
     "REPOSITORY_ENV",
     "Rendered",
     "SERVICE",
+    "PLACEHOLDER_REGISTRY",
     "overlay_dir",
+    "placeholder_image",
     "release_of",
     "render",
 ]
@@ -60,6 +62,9 @@ MANIFEST_MAX_BYTES = 1 << 20
 """One manifest file: the shipped ones are under 8 KiB."""
 MANIFESTS_MAX_BYTES = 16 << 20
 """The whole manifests folder."""
+
+# The registry the shipped overlays name until a user sets theirs (images: newName).
+PLACEHOLDER_REGISTRY = "ghcr.io/your-org/"
 
 
 @dataclass(frozen=True)
@@ -207,6 +212,21 @@ def copy_manifests(manifests: Path, target: Path) -> None:
             f"Refusing to render {manifests}: {exc} Manifests are read as regular files "
             "inside the folder only (as kustomize's own 'not in or below' rule)."
         ) from exc
+
+
+def placeholder_image(rendered: Rendered) -> str | None:
+    """The Triton container's image when it is still the shipped placeholder, else None.
+
+    Example:
+        >>> placeholder_image(render(runner, Path("deployment/k8s"), "staging"))  # doctest: +SKIP
+        'ghcr.io/your-org/triton-orchestrator-triton:24.10'
+    """
+    containers = rendered.deployment.get("spec", {}).get("template", {}).get("spec", {})
+    for container in containers.get("containers") or []:
+        image = container.get("image")
+        if container.get("name") == CONTAINER and str(image).startswith(PLACEHOLDER_REGISTRY):
+            return str(image)
+    return None
 
 
 def release_of(deployment: Mapping[str, Any]) -> str | None:

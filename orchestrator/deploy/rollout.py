@@ -280,6 +280,13 @@ def _roll_out(
         unit, applied = unit_mod.stored_unit(rendered, release_id)
     rendered = replace(rendered, text=applied)
     namespace = rendered.namespace
+    placeholder = render_mod.placeholder_image(rendered)
+    if placeholder is not None:
+        say(
+            f"Warning: the manifests use the placeholder image {placeholder}; the pods "
+            "cannot pull it. Set your registry (images: newName, and a digest) in "
+            f"{options.manifests}/overlays/{environment}/kustomization.yaml."
+        )
     previous = pointer.release_id if pointer is not None else None
     report = DeployReport(
         environment,
@@ -473,7 +480,7 @@ def _commands(
         f"kubectl kustomize {options.manifests}/overlays/{environment} (+ the release layer)",
         f"take the deploy lock: Lease triton-deploy in {namespace} (kubectl create/replace)",
         f"kubectl get {TARGET} --namespace {namespace} --ignore-not-found --output=json",
-        "kubectl apply -f - (the manifests above)",
+        "kubectl apply -f - (the manifests below)",
         f"kubectl rollout status {TARGET} --namespace {namespace} "
         f"--timeout={min(options.rollout_timeout_s, 60.0):g}s, repeated up to "
         f"{options.rollout_timeout_s:g} s per replica; fails fast on unschedulable pods, "

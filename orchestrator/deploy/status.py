@@ -29,8 +29,8 @@ from orchestrator.deploy import render as render_mod
 from orchestrator.deploy import unit as unit_mod
 from orchestrator.deploy.cluster import Pod, deployment_state, list_pods
 from orchestrator.deploy.kubectl import KubectlRunner, port_forward
-from orchestrator.errors import OrchestratorError
-from orchestrator.releases.environments import read_environment
+from orchestrator.errors import DeployError, OrchestratorError
+from orchestrator.releases.environments import EnvironmentPointer, read_environment
 from orchestrator.releases.manifest import RELEASE_FILENAME, parse_release_document, release_prefix
 from orchestrator.releases.stores.base import Store
 from orchestrator.serving.triton.flags import PRODUCTION_PORTS
@@ -87,6 +87,8 @@ class EnvironmentStatus:
     pointer_unit: str | None = None
     previous_unit: str | None = None
     template_unit: str | None = None
+    # Set when kubectl could not read the cluster: the pointer above is still the store's.
+    cluster_error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form."""
@@ -123,7 +125,10 @@ def environment_status(
     """
     pointer = read_environment(store, environment)
     namespace = render_mod.render(runner, manifests, environment).namespace
-    deployment = deployment_state(runner, namespace)
+    try:
+        deployment = deployment_state(runner, namespace)
+    except DeployError as exc:
+        return _without_cluster(environment, namespace, pointer, exc)
     template = render_mod.release_of(deployment) if deployment is not None else None
     pods = tuple(list_pods(runner, namespace)) if deployment is not None else ()
     manifests_read: dict[str, set[str] | str] = {}
@@ -158,6 +163,32 @@ def environment_status(
         pointer_unit,
         pointer.previous_unit if pointer else None,
         template_unit,
+    )
+
+
+def _without_cluster(
+    environment: str, namespace: str, pointer: EnvironmentPointer | None, exc: DeployError
+) -> EnvironmentStatus:
+    # kubectl's own lines (a missing kube context prints several) go to the log (-v);
+    # the user reads one line saying what could not be read and what to try.
+    logger.info("%s", exc)
+    return EnvironmentStatus(
+        environment,
+        namespace,
+        pointer.release_id if pointer else None,
+        pointer.previous_release_id if pointer else None,
+        None,
+        Rollout("unknown", 0, 0, 0, 0, "the cluster could not be read"),
+        (),
+        (),
+        (),
+        pointer_unit=pointer.unit if pointer else None,
+        previous_unit=pointer.previous_unit if pointer else None,
+        cluster_error=(
+            f"No cluster reachable: kubectl could not read deployment/triton in namespace "
+            f"{namespace}. Check the kube context (kubectl config current-context), or add "
+            "-v (orchestrator -v status ...) to see kubectl's own output."
+        ),
     )
 
 

@@ -89,7 +89,7 @@ def bench(
             )
         if binary is not None:
             batching = int(config.get("max_batch_size", 0)) > 0
-            return perf_analyzer.run(binary, options, inputs, source, batching)
+            return perf_analyzer.run(binary, options, inputs, source, batching, on_level)
     report = BenchReport(
         model=options.model,
         url=options.url,

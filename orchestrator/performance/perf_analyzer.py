@@ -16,6 +16,7 @@ import logging
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -141,8 +142,11 @@ def run(
     inputs: dict[str, NDArray[Any]],
     source: str,
     batching: bool,
+    on_level: Callable[[LevelResult], None] | None = None,
 ) -> BenchReport:
     """Measure every level with perf_analyzer; a failing level ends the run, keeping the rest.
+
+    ``on_level`` is called with each level as soon as perf_analyzer has measured it.
 
     Raises:
         ServerError: perf_analyzer cannot be started.
@@ -177,5 +181,9 @@ def run(
                     error=f"perf_analyzer failed at concurrency {concurrency} "
                     f"(exit {result.returncode}): {tail}",
                 )
-            levels += parse_csv(csv_path.read_text(), options.batch_size, options.window_s)
+            measured = parse_csv(csv_path.read_text(), options.batch_size, options.window_s)
+            levels += measured
+            for level in measured:
+                if on_level is not None:
+                    on_level(level)
     return replace(report, levels=tuple(levels))

@@ -52,6 +52,7 @@ from orchestrator.performance.candidates import (
 )
 from orchestrator.performance.inputs import find_golden
 from orchestrator.performance.options import BenchOptions, check_open_files, check_timing
+from orchestrator.performance.report import LevelResult
 from orchestrator.performance.trials import (
     Comparison,
     Trial,
@@ -152,8 +153,17 @@ class TuneReport:
         return self.best is not None
 
 
-def tune(options: TuneOptions, on_trial: Callable[[Trial], None] | None = None) -> TuneReport:
+def tune(
+    options: TuneOptions,
+    on_trial: Callable[[Trial], None] | None = None,
+    *,
+    on_measurement: Callable[[str], None] | None = None,
+    on_level: Callable[[LevelResult], None] | None = None,
+) -> TuneReport:
     """Start a local Triton on the repository and search for the best settings.
+
+    ``on_measurement`` is called with a candidate's label before it is measured, and
+    ``on_level`` with each of its levels (progress for people); ``on_trial`` after.
 
     Raises:
         ConfigError: the model's config cannot be read.
@@ -177,7 +187,10 @@ def tune(options: TuneOptions, on_trial: Callable[[Trial], None] | None = None) 
     with TritonServer(server_options) as server:
 
         def measure(candidate: Candidate, phase: str = "search") -> Trial:
-            trial = replace(_trial(server, options, config, candidate, cpu, golden), phase=phase)
+            if on_measurement is not None:
+                on_measurement(candidate.label)
+            measured = _trial(server, options, config, candidate, cpu, golden, on_level)
+            trial = replace(measured, phase=phase)
             trials.append(trial)
             if on_trial is not None:
                 on_trial(trial)
@@ -252,6 +265,7 @@ def _trial(
     candidate: Candidate,
     cpu: bool,
     golden: Path | None,
+    on_level: Callable[[LevelResult], None] | None = None,
 ) -> Trial:
     try:
         candidate_config = apply_candidate(config, candidate)
@@ -268,6 +282,7 @@ def _trial(
                 max_windows=options.max_windows,
                 golden=golden,
             ),
+            on_level,
             engine="orchestrator",
         )
     except OrchestratorError as exc:

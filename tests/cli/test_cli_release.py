@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from rich.console import Console
 
 from orchestrator.cli import cli
+from orchestrator.cli.output.releases import print_releases
+from orchestrator.releases import catalog
 from orchestrator.releases.environments import set_environment
 from orchestrator.releases.manifest import build_release
 from orchestrator.releases.stores import open_store
@@ -280,3 +284,43 @@ def test_releases_gc_names_the_pointer_that_keeps_a_rollback_target(
             f"kept     {ids[1]} (pointed at by production)",
         ]
     )
+
+
+def test_releases_verify_latest_checks_the_newest_complete_release(
+    release_repo: Path, tmp_path: Path
+) -> None:
+    dest = (tmp_path / "dest").as_uri()
+    assert CliRunner().invoke(cli, ["sync", dest, "--repo", str(release_repo)]).exit_code == 0
+    release = build_release(release_repo)
+
+    result = CliRunner().invoke(cli, ["releases", "verify", dest, "latest", "--format", "json"])
+    assert result.exception is None, result.output
+    assert json.loads(result.stdout) == {"release": release.id, "ok": True, "problems": []}
+    assert result.stderr.startswith(f"latest is release {release.id}\n")
+
+
+def test_releases_verify_latest_of_an_empty_store_exits_1_saying_sync_first(
+    tmp_path: Path,
+) -> None:
+    result = CliRunner().invoke(cli, ["releases", "verify", (tmp_path / "s").as_uri(), "latest"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "holds no complete release. Sync one first" in result.stderr
+
+
+def test_releases_list_shows_the_whole_id_in_a_narrow_terminal(
+    release_repo: Path, tmp_path: Path
+) -> None:
+    dest = (tmp_path / "dest").as_uri()
+    assert CliRunner().invoke(cli, ["sync", dest, "--repo", str(release_repo)]).exit_code == 0
+    release = build_release(release_repo)
+    set_environment(open_store(dest), "production", release.id)
+    infos = catalog.list_releases(open_store(dest))
+
+    for columns in (80, 120):
+        out = io.StringIO()
+        print_releases(infos, Console(file=out, width=columns, force_terminal=True))
+        assert release.id in out.getvalue(), out.getvalue()
+    # in a pipe nothing is squeezed: every value whole, whatever COLUMNS says
+    table = CliRunner().invoke(cli, ["releases", "list", dest], env={"COLUMNS": "80"})
+    assert table.exception is None, table.output
+    assert release.id in table.stdout and "production" in table.stdout

@@ -5,9 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
+from orchestrator.cli.output.serving import print_serve
+from orchestrator.client.control import ModelState
+from orchestrator.client.endpoints import parse_host_port
+from orchestrator.serving.serve import ServeReport
 from orchestrator.serving.triton import free_port
 from tests.golden_versions import write_affine_version
 
@@ -59,3 +64,26 @@ def test_swap_and_infer_with_nothing_listening_are_one_message(tmp_path: Path) -
     assert result.stderr.startswith(
         f"Error: Cannot read the metadata of model 'affine': Cannot reach Triton at {url}: "
     )
+
+
+def test_serve_prints_every_endpoint_as_a_url_with_its_scheme(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    report = ServeReport(
+        http_url="127.0.0.1:8000",
+        grpc_url="127.0.0.1:8001",
+        metrics_url="http://127.0.0.1:8002/metrics",
+        startup_s=1.0,
+        log_path=Path("triton.log"),
+        models=(ModelState("affine", "1", "READY", ""),),
+    )
+    print_serve(report)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:3] == [
+        "HTTP     http://127.0.0.1:8000",
+        "gRPC     grpc://127.0.0.1:8001",
+        "metrics  http://127.0.0.1:8002/metrics",
+    ]
+    # each one is what --url / --grpc-url take as printed
+    assert parse_host_port(lines[0].split()[1]) == report.http_url
+    assert parse_host_port(lines[1].split()[1]) == report.grpc_url

@@ -8,6 +8,7 @@ exact kubectl sequence, the undo and the pointer are checked without a server.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
@@ -244,10 +245,29 @@ def test_dry_run_prints_the_manifests_and_commands_and_changes_nothing(releases:
     assert f"triton-orchestrator/release: {releases.new}" in result.stdout
     assert f"value: {releases.new}" not in result.stdout
     assert f"/releases/{releases.new}" in result.stdout
-    assert f"# would run: {APPLY} (the manifests above)" in result.stdout
+    assert f"# would run: {APPLY} (the manifests below)" in result.stdout
     assert f"# would run: {STATUS}" in result.stdout
     assert "--to-revision=CURRENT" in result.stdout
     assert pointer(releases) == releases.old
+
+
+def test_dry_run_of_the_shipped_overlay_warns_about_its_placeholder_image(
+    releases: Releases,
+) -> None:
+    shipped = Path(__file__).parents[2] / "deployment" / "k8s"
+    args = deploy_args(releases, "latest", "--dry-run")
+    args[args.index(str(MANIFESTS))] = str(shipped)
+    result = invoke(RecordingRunner(), args)
+    assert result.exception is None, result.output
+    assert (
+        "Warning: the manifests use the placeholder image "
+        "ghcr.io/your-org/triton-orchestrator-triton:24.10; the pods cannot pull it. Set your "
+        f"registry (images: newName, and a digest) in {shipped}/overlays/staging/"
+        "kustomization.yaml.\n"
+    ) in result.stderr
+    # the fixture overlay names a real-looking registry: no warning
+    plain = invoke(RecordingRunner(), deploy_args(releases, "latest", "--dry-run"))
+    assert plain.exception is None and "placeholder" not in plain.stderr
 
 
 def test_rollback_without_a_previous_release_asks_for_to(releases: Releases) -> None:

@@ -374,7 +374,7 @@ def test_dry_run_shows_the_release_its_record_and_the_plan_and_changes_nothing(
         "# outcome      dry-run\n"
         f"# would run: kubectl kustomize {MANIFESTS}/overlays/production (+ the release layer)\n"
     )
-    assert f"# would run: {APPLY} (the manifests above)" in result.stdout
+    assert f"# would run: {APPLY} (the manifests below)" in result.stdout
     assert f"# would run: {STATUS}" in result.stdout
     assert f"namespace: {NS}" in result.stdout
     assert f"triton-orchestrator/release: {promotion.new}" in result.stdout

@@ -143,6 +143,21 @@ def test_cli_bench_prints_a_table_json_csv_and_writes_a_png(served: TritonServer
     assert lines[0].startswith("concurrency,throughput_per_s,") and len(lines) == 3
 
 
+def test_cli_bench_reports_each_level_on_stderr_as_it_finishes(served: TritonServer):
+    # stderr is not a terminal under CliRunner: one plain line per level (a CI log's view).
+    args = ["bench", "--url", served.http_url, "--model", MODEL, "--concurrency", "1,2"]
+    args += ["--window-s", "0.2", "--warmup-s", "0.1", "--max-windows", "3", "--repo", "none"]
+    result = CliRunner().invoke(cli, [*args, "--format", "json"])
+    assert result.exception is None, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("bench ")]
+    assert [line.split(" infer/s")[0].rsplit(": ", 1)[0] for line in lines] == [
+        f"bench {MODEL}: level 1/2, concurrency 1",
+        f"bench {MODEL}: level 2/2, concurrency 2",
+    ]
+    assert all(" ms" in line for line in lines)
+    assert [level["concurrency"] for level in json.loads(result.stdout)["levels"]] == [1, 2]
+
+
 def test_cli_bench_refuses_a_concurrency_list_that_does_not_parse():
     result = CliRunner().invoke(
         cli, ["bench", "--url", "127.0.0.1:1", "--model", "m", "--concurrency", "1,x"]
@@ -184,8 +199,13 @@ def test_bench_runs_perf_analyzer_when_it_is_on_path(
     fake.write_text(FAKE_PERF_ANALYZER)
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
-    report = bench(BenchOptions(served.http_url, MODEL, concurrency=(2, 4), **SHORT))
+    seen: list[int] = []
+    report = bench(
+        BenchOptions(served.http_url, MODEL, concurrency=(2, 4), **SHORT),
+        on_level=lambda level: seen.append(level.concurrency),
+    )
     assert report.engine == f"perf_analyzer ({fake})" and report.error == ""
+    assert seen == [2, 4]  # progress per level, as with the built-in generator
     assert [level.concurrency for level in report.levels] == [2, 4]
     assert [level.throughput_per_s for level in report.levels] == [200.0, 400.0]
     assert report.levels[0].p99_ms == pytest.approx(0.5)

@@ -37,6 +37,10 @@ def test_demo_trains_publishes_serves_and_swaps_with_zero_failed_requests(tmp_pa
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert "Training digits_cnn (PyTorch, CPU, seed 1)" in result.stderr
+    # the long steps of training are announced, and the epochs reported as they pass
+    assert "Loading PyTorch and the digits data" in result.stderr
+    assert "Exporting to ONNX; parity gate: ONNX Runtime against PyTorch" in result.stderr
+    assert re.search(r"^  epoch (\d+)/\1, loss [\d.]+$", result.stderr, re.MULTILINE)
     swap_line = next(line for line in result.stdout.splitlines() if line.startswith("swap"))
     match = re.search(r"version 1 -> 2 under load .*: (\d+) requests sent, 0 failed$", swap_line)
     assert match and int(match.group(1)) >= 3000, swap_line

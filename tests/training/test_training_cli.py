@@ -73,6 +73,13 @@ def test_force_replaces_an_existing_bundle(tmp_path: Path) -> None:
     assert export["model_name"] == "cancer_mlp" and export["training"]["epochs"] == 2
     assert result.stdout.startswith("cancer_mlp: held-out accuracy ")
     assert result.stdout.rstrip().endswith(f"-> {out}")
+    # every long step is announced on stderr (no silent wait), data stays on stdout
+    steps = [
+        "Loading PyTorch and the breast_cancer data",
+        "Training cancer_mlp for 2 epochs on cpu",
+        "Exporting to ONNX; parity gate: ONNX Runtime against PyTorch",
+    ]
+    assert [line for line in result.stderr.splitlines() if line in steps] == steps
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")

@@ -7,7 +7,7 @@ import shlex
 import click
 import pytest
 
-from orchestrator.cli import cli
+from tests.command_lines import parse_orchestrator
 from tests.workflows.rules import (
     ROOT,
     RULES,
@@ -226,24 +226,14 @@ PLACEHOLDERS = {
 def _parse(command: str) -> click.Context:
     """Parse an orchestrator command line against the real CLI, without running it.
 
-    The workflows give no group-level options, so each group's first word names its
-    subcommand; the leaf command parses the rest (unknown options, missing required
-    ones, paths that must exist: all fail here as they would on the runner).
+    Unknown options, missing required ones, paths that must exist: all fail here as
+    they would on the runner (tests/command_lines.py, shared with the docs tests).
     """
     words = shlex.split(command.partition(">>")[0])
     assert words[0] == ".venv/bin/orchestrator"
     args = [PLACEHOLDERS.get(w, w) for w in words[1:]]
     assert not [w for w in args if w.startswith("$")], f"unknown variable in {command}"
-    found: click.Command = cli
-    parent = cli.make_context("orchestrator", [], resilient_parsing=True)
-    while isinstance(found, click.Group):
-        name, *args = args
-        sub = found.get_command(parent, name)
-        assert sub is not None, f"no command {name!r} in {command}"
-        found = sub
-        if isinstance(found, click.Group):
-            parent = found.make_context(name, [], parent=parent, resilient_parsing=True)
-    return found.make_context(str(found.name), args, parent=parent)
+    return parse_orchestrator(args, command)
 
 
 COMMANDS = [

@@ -89,6 +89,9 @@ def print_status(status: EnvironmentStatus) -> None:
     rollout = status.rollout
     click.echo(f"environment  {status.environment} (namespace {status.namespace})")
     click.echo(f"pointer      {status.pointer_release or 'none'}")
+    if status.cluster_error is not None:  # the store's side only; the CLI says why
+        click.echo(f"previous     {status.previous_release or 'none'}")
+        return
     click.echo(f"template     {status.template_release or 'none'}")
     if status.pointer_unit or status.template_unit:  # issue 18: the manifests applied
         click.echo(

@@ -11,7 +11,7 @@ from types import TracebackType
 import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TaskID
-from rich.table import Table
+from rich.table import Column, Table
 
 from orchestrator.releases import catalog
 from orchestrator.releases import sync as sync_mod
@@ -82,9 +82,16 @@ def print_sync(report: sync_mod.SyncReport) -> None:
     click.echo(f"status     {status}")
 
 
-def print_releases(infos: Sequence[catalog.ReleaseInfo]) -> None:
-    """One table row per release: id, created, models, size, environments, status."""
-    table = Table("id", "created", "models", "size", "environments", "status")
+def print_releases(infos: Sequence[catalog.ReleaseInfo], console: Console | None = None) -> None:
+    """One table row per release: id, created, models, size, environments, status.
+
+    In a pipe the table is at least 140 columns wide (nothing to squeeze); on a terminal
+    it fits the width, wrapping every column but the id.
+    """
+    # The id is what every deploy command needs: never cut or wrapped, whatever the width
+    # (the other columns wrap instead).
+    id_column = Column("id", no_wrap=True, min_width=max((len(i.id) for i in infos), default=2))
+    table = Table(id_column, "created", "models", "size", "environments", "status")
     for info in infos:
         release = info.release
         models = (
@@ -100,7 +107,11 @@ def print_releases(infos: Sequence[catalog.ReleaseInfo]) -> None:
             ",".join(info.environments),
             "complete" if info.complete else "incomplete",
         )
-    Console(soft_wrap=True).print(table)
+    if console is None:
+        console = Console(soft_wrap=True)
+        if not console.is_terminal:
+            console = Console(soft_wrap=True, width=max(console.width, 140))
+    console.print(table)
 
 
 def size_text(size_bytes: int) -> str:

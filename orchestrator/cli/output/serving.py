@@ -17,10 +17,13 @@ __all__ = ["print_infer", "print_serve", "print_smoke", "smoke_markdown"]
 
 
 def print_serve(report: ServeReport) -> None:
-    """The endpoints, then one table row per model version with its state."""
-    console = Console(soft_wrap=True)
-    console.print(f"HTTP     {report.http_url}")
-    console.print(f"gRPC     {report.grpc_url}")
+    """The endpoints as full URLs (--url and --grpc-url take them as printed), then the models.
+
+    One table row per model version with its state.
+    """
+    console = Console(soft_wrap=True, highlight=False)
+    console.print(f"HTTP     http://{report.http_url}")
+    console.print(f"gRPC     grpc://{report.grpc_url}")
     console.print(f"metrics  {report.metrics_url}")
     table = Table("model", "version", "state", "reason")
     for model in report.models:
