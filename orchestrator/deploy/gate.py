@@ -50,6 +50,7 @@ from orchestrator.deploy.kubectl import KubectlRunner, forward_ports
 from orchestrator.deploy.release_files import fetch_probe_files
 from orchestrator.deploy.watch import new_pod_target
 from orchestrator.errors import ConfigError, GateError, OrchestratorError
+from orchestrator.performance.report import LevelResult
 from orchestrator.releases.environments import read_environment
 from orchestrator.releases.gate_records import GateRecord, write_gate_record
 from orchestrator.releases.manifest import (
@@ -367,7 +368,9 @@ def _measure(
         )
         newest = golden / model.name / str(max(model.versions)) / GOLDEN_FILENAME
         try:
-            load = load_model(url, model.name, budget, newest, baseline, no_baseline)
+            load = load_model(
+                url, model.name, budget, newest, baseline, no_baseline, _level_line(say, model.name)
+            )
         except OrchestratorError as exc:
             run.checks.append(GateCheck("load", False, model.name, detail=str(exc)))
             continue
@@ -383,6 +386,19 @@ def _measure(
     checks, deltas = metric_checks(versions, before, after, budgets, baseline)
     run.checks += checks
     run.metrics = {key: delta.as_dict() for key, delta in deltas.items()}
+
+
+def _level_line(say: Progress, model: str) -> Callable[[LevelResult], None]:
+    """One progress line per measured level, so a long load is never silent."""
+
+    def level(result: LevelResult) -> None:
+        say(
+            f"  {model} at concurrency {result.concurrency}: "
+            f"{result.throughput_per_s:,.0f} infer/s, p99 {result.p99_ms:.1f} ms, "
+            f"{result.requests - result.failures} requests completed"
+        )
+
+    return level
 
 
 def _stamp(moment: datetime) -> str:

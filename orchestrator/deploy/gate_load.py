@@ -10,6 +10,7 @@ on; the record keeps both (``bench.<model>.confirmation``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from orchestrator.deploy.gate_config import ModelBudget
 from orchestrator.errors import OrchestratorError
 from orchestrator.performance.bench import bench
 from orchestrator.performance.options import BenchOptions
+from orchestrator.performance.report import LevelResult
 
 __all__ = ["ModelLoad", "load_model"]
 
@@ -45,8 +47,12 @@ def load_model(
     golden: Path,
     baseline: Baseline | None,
     no_baseline: str,
+    on_level: Callable[[LevelResult], None] | None = None,
 ) -> ModelLoad:
     """Measure ``model`` at ``budget``'s levels; a failed throughput check is measured twice.
+
+    ``on_level`` is called with each level as soon as it is measured (the gate's progress),
+    the second measurement's levels included.
 
     Raises:
         OrchestratorError: the first load could not start (the model cannot be reached,
@@ -66,7 +72,7 @@ def load_model(
         max_windows=budget.max_windows,
         golden=golden,
     )
-    first = bench(options, engine="orchestrator")
+    first = bench(options, on_level, engine="orchestrator")
     load = ModelLoad(first.as_dict(), level_checks(model, first, budget, baseline, no_baseline))
     slow = tuple(
         check.concurrency
@@ -77,7 +83,7 @@ def load_model(
         return load
     logger.info("Throughput of %s below its baseline at %s: measuring again", model, slow)
     try:
-        second = bench(replace(options, concurrency=slow), engine="orchestrator")
+        second = bench(replace(options, concurrency=slow), on_level, engine="orchestrator")
     except OrchestratorError as exc:
         load.checks = confirm_throughput(load.checks, None, budget, f"could not run: {exc}")
         return load

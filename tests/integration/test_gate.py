@@ -13,6 +13,7 @@ import http.client
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import struct
@@ -373,6 +374,12 @@ def test_the_gate_reaches_triton_through_one_port_forward_of_both_ports(
     assert f"Note: Measured through kubectl port-forward pod/triton-new 8000 8002 in {NS}." in (
         result.stderr
     )
+    # Progress: a line per measured level, so a long load is never silent.
+    assert re.search(
+        r"^  gate_forward at concurrency 1: [\d,]+ infer/s, p99 [\d.]+ ms, \d+ requests completed$",
+        result.stderr,
+        re.MULTILINE,
+    ), result.stderr
     records = gate_records(releases.store, releases.new, "staging")
     assert [r.passed for r in records] == [True]
     assert records[0].body["metrics"]["gate_forward/1"]["failure"] == 0
