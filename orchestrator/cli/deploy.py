@@ -31,6 +31,8 @@ from orchestrator.deploy.render import DEFAULT_MANIFESTS
 from orchestrator.releases import stores as storage
 
 __all__ = [
+    "MAX_POD_TIMEOUT_S",
+    "MAX_SMOKE_TIMEOUT_S",
     "deploy_command",
     "kubectl_runner",
     "progress_line",
@@ -101,19 +103,25 @@ def _rollout_options(f: F) -> F:
     return timing_options(format_option("A summary, or one JSON object for machines.")(f))
 
 
+# Upper bounds: a value past them is a typo (or 1e300), and a deadline that far away would
+# overflow the clock arithmetic after `apply`; refused as a usage error before anything runs.
+MAX_SMOKE_TIMEOUT_S = 3600.0
+MAX_POD_TIMEOUT_S = 6 * 3600.0
+
+
 def timing_options(f: F) -> F:
     """--timeout-s, --smoke-timeout-s and --dry-run of deploy, rollback and promote."""
     f = dry_run_option("Print the rendered manifests and the commands; change nothing.")(f)
     f = click.option(
         "--smoke-timeout-s",
-        type=FiniteFloat(min=1),
+        type=FiniteFloat(min=1, max=MAX_SMOKE_TIMEOUT_S),
         default=120.0,
         show_default=True,
         help="How long the golden smoke may wait for Triton to answer.",
     )(f)
     return click.option(
         "--timeout-s",
-        type=FiniteFloat(min=1),
+        type=FiniteFloat(min=1, max=MAX_POD_TIMEOUT_S),
         default=1260.0,
         show_default=True,
         help="How long the rollout (and an undo) may take PER POD (the wait scales with the "

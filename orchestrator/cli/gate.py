@@ -18,7 +18,7 @@ from orchestrator.cli.common import (
     endpoint_url_option,
     format_option,
 )
-from orchestrator.cli.deploy import kubectl_runner, progress_line
+from orchestrator.cli.deploy import MAX_SMOKE_TIMEOUT_S, kubectl_runner, progress_line
 from orchestrator.cli.output import gate as gate_output
 from orchestrator.cli.output.jsondata import echo_json
 from orchestrator.deploy.gate import GateOptions, GateResult, run_gate
@@ -110,7 +110,7 @@ def metrics_url_option(help_text: str) -> Callable[[F], F]:
 @gates_option("Load levels and budgets: defaults and per-model overrides.")
 @click.option(
     "--smoke-timeout-s",
-    type=FiniteFloat(min=1),
+    type=FiniteFloat(min=1, max=MAX_SMOKE_TIMEOUT_S),
     default=120.0,
     show_default=True,
     help="How long the golden smoke (and the port-forward) may wait for Triton.",

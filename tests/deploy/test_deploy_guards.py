@@ -291,3 +291,26 @@ def test_a_second_signal_stops_the_undo_and_says_what_it_left(releases: Releases
     assert "The deploy lock stays held" in result.stderr
     assert runner.lines == [RENDER, *LOCK, GET, APPLY, GET, WAIT, GET, UNDO, WAIT]
     assert pointer(releases) == releases.old
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--timeout-s", "1e300"),
+        ("--timeout-s", "21601"),
+        ("--smoke-timeout-s", "1e300"),
+        ("--smoke-timeout-s", "inf"),
+        ("--smoke-timeout-s", "abc"),
+    ],
+)
+def test_an_absurd_timeout_is_a_usage_error_before_any_kubectl_call(
+    releases: Releases, option: str, value: str
+) -> None:
+    # 1e300 used to pass the option check and overflow the deadline arithmetic after apply.
+    runner = RecordingRunner()
+
+    result = invoke(runner, deploy_args(releases, option, value))
+
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '{option}'" in result.stderr
+    assert runner.calls == []

@@ -261,3 +261,15 @@ def test_the_gate_waits_out_old_pods_and_forwards_to_a_new_pod_by_name(
     assert result.exit_code == 1, result.output  # no forward_to: Triton is not reachable
     # The old pod was listed first, then gone: the forward names the new pod.
     assert runner.lines == [RENDER, PODS, PODS, FORWARD]
+
+
+def test_an_absurd_smoke_timeout_is_a_usage_error(releases: Releases, tmp_path: Path) -> None:
+    runner = RecordingRunner()
+    args = gate_args(releases.url, write_gates(tmp_path))
+    args[args.index("--smoke-timeout-s") + 1] = "1e300"
+
+    result = invoke(runner, args)
+
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--smoke-timeout-s'" in result.stderr
+    assert runner.calls == []
