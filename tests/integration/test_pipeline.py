@@ -34,7 +34,15 @@ from training.bundle import write_bundle
 pytestmark = pytest.mark.integration
 
 STAGING, PRODUCTION = "triton-staging", "triton-production"
-BUILD = ["publish", "validate", "smoke", "sync", "release id", "diff against staging"]
+BUILD = [
+    "publish",
+    "validate",
+    "gates config",
+    "smoke",
+    "sync",
+    "release id",
+    "diff against staging",
+]
 WORKFLOW = Path(__file__).resolve().parents[2] / ".github" / "workflows" / "promote.yml"
 
 
