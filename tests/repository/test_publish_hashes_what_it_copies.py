@@ -63,7 +63,11 @@ def test_a_bundle_rewritten_during_publish_is_never_stored_unlike_its_export_jso
             try:
                 result = publish(bundle, tmp_path / "repo", new_version=True)
             except ConfigError as exc:
-                assert "changed" in str(exc), exc
+                # Refused either by the digest check of the copied bytes ("changed"), or,
+                # when the copy caught the writer mid-file, by the golden reader (a torn
+                # zip: "Bad CRC-32"): nothing is stored either way.
+                message = str(exc)
+                assert "changed" in message or "Cannot read golden data" in message, exc
                 outcomes.append("refused")
                 continue
             outcomes.append("stored")
