@@ -165,15 +165,7 @@ def deploy_command(
         orchestrator deploy s3://models/prod --env staging --release latest
     """
     store = storage.open_store(store_url, endpoint_url=endpoint_url)
-    options = rollout.DeployOptions(
-        manifests,
-        url,
-        timeout_s,
-        smoke_timeout_s,
-        dry_run,
-        take_over=take_over,
-        break_lock=break_lock,
-    )
+    options = _options(manifests, url, timeout_s, smoke_timeout_s, dry_run, take_over, break_lock)
     report = rollout.deploy(
         store,
         environment,
@@ -183,6 +175,27 @@ def deploy_command(
         progress=progress_line,
     )
     _print(report, output_format)
+
+
+def _options(
+    manifests: Path,
+    url: str | None,
+    timeout_s: float,
+    smoke_timeout_s: float,
+    dry_run: bool,
+    take_over: bool,
+    break_lock: bool,
+) -> rollout.DeployOptions:
+    """The rollout options deploy and rollback take from the same flags."""
+    return rollout.DeployOptions(
+        manifests,
+        url,
+        timeout_s,
+        smoke_timeout_s,
+        dry_run,
+        take_over=take_over,
+        break_lock=break_lock,
+    )
 
 
 @click.command("rollback")
@@ -217,15 +230,7 @@ def rollback_command(
         orchestrator rollback s3://models/prod --env production
     """
     store = storage.open_store(store_url, endpoint_url=endpoint_url)
-    options = rollout.DeployOptions(
-        manifests,
-        url,
-        timeout_s,
-        smoke_timeout_s,
-        dry_run,
-        take_over=take_over,
-        break_lock=break_lock,
-    )
+    options = _options(manifests, url, timeout_s, smoke_timeout_s, dry_run, take_over, break_lock)
     report = rollout.rollback(
         store, environment, to, runner=kubectl_runner(), options=options, progress=progress_line
     )
