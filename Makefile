@@ -93,7 +93,7 @@ venv: $(STAMP)
 check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy orchestrator training tests benchmarks
+	$(BIN)/mypy orchestrator training rehearsal tests benchmarks
 
 pytest: $(STAMP) $(TOOLS_STAMP)
 	ORCHESTRATOR_REQUIRE_TRITON=1 ORCHESTRATOR_REQUIRE_TOOLS=1 $(BIN)/pytest
@@ -104,11 +104,11 @@ demo: $(STAMP)
 	$(BIN)/orchestrator demo
 
 # promote.yml's commands in order against a local S3 server (moto) and a played cluster
-# whose pods are local Tritons (tests/pipeline.py says what stands in for what).
+# whose pods are local Tritons (rehearsal/pipeline.py says what stands in for what).
 # GATES=path/to/gates.yaml tries other budgets (e.g. strict ones, to see a gate fail);
 # NEXT=path/to/bundle runs two pushes, the second adding that bundle under GATES.
 pipeline: $(STAMP)
-	$(BIN)/python -m tests.pipeline $(if $(GATES),--gates $(GATES)) $(if $(NEXT),--next $(NEXT))
+	$(BIN)/python -m rehearsal $(if $(GATES),--gates $(GATES)) $(if $(NEXT),--next $(NEXT))
 
 serve: $(STAMP)
 	$(BIN)/orchestrator serve --repo $(REPO)

@@ -30,7 +30,7 @@ from typing import Any
 
 from benchmarks.common import ROOT, record, workdir
 from orchestrator.releases.gate_records import gate_records
-from tests.pipeline import Rehearsal, rehearsal
+from rehearsal.pipeline import Rehearsal, rehearsal
 
 SHIPPED = ROOT / "models" / "exports" / "digits_cnn"
 

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 from orchestrator.releases.stores import Store, open_store
-from tests.gcs_server import GcsServer, start_gcs_server
-from tests.loopback_server import stop_process_group
-from tests.onnx_models import make_affine_onnx
-from tests.release_repos import make_repository
-from tests.s3_server import S3Server, start_s3_server
+from rehearsal.gcs_server import GcsServer, start_gcs_server
+from rehearsal.loopback_server import stop_process_group
+from rehearsal.s3_server import S3Server, start_s3_server
+from tests.support.onnx_models import make_affine_onnx
+from tests.support.release_repos import make_repository
 
 
 @pytest.fixture(autouse=True)

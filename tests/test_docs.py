@@ -17,8 +17,8 @@ import click
 import pytest
 
 from orchestrator.deploy.gate_config import load_gate_config
-from tests.cli_reference import commands, render
-from tests.command_lines import parse_orchestrator, parse_training
+from tests.support.cli_reference import commands, render
+from tests.support.command_lines import parse_orchestrator, parse_training
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -326,7 +326,7 @@ def test_every_command_has_an_example_in_the_docs() -> None:
 
 def test_the_cli_reference_is_the_clis_own_help() -> None:
     # A new command or option, or a changed help text, fails here until the reference is
-    # regenerated: python -m tests.cli_reference > docs/cli.md
+    # regenerated: python -m tests.support.cli_reference > docs/cli.md
     assert (DOCS / "cli.md").read_text() == render()
 
 

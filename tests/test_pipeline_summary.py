@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.pipeline import StepResult, step_end, summary
+from rehearsal.pipeline import StepResult, step_end, summary
 
 
 def _step(name: str, exit_code: int, elapsed_s: float) -> StepResult:

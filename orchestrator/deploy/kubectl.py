@@ -5,7 +5,7 @@ Every step of ``deploy``, ``rollback`` and ``status`` calls kubectl through a
 ``Completed``) for commands that finish, ``start`` for the one that does not
 (``port-forward``). ``SubprocessKubectl`` is the real runner, and this module is the only
 one that starts a kubectl process; tests inject a recording runner instead
-(``tests/deploy/recording.py``, the project's one fake of Kubernetes).
+(``rehearsal/recording.py``, the project's one fake of Kubernetes).
 
 ``check`` turns a failed command into a ``DeployError`` that names the step, the
 command and kubectl's own words; ``port_forward`` holds a forwarded local port open for

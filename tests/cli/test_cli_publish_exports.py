@@ -11,9 +11,9 @@ from click.testing import CliRunner, Result
 
 from orchestrator.cli import cli
 from orchestrator.repository.bundle import read_bundle
-from tests.onnx_models import make_affine_onnx
 from tests.repository.test_publish_idempotent import affine_bundle
-from tests.snapshots import tree_snapshot
+from tests.support.onnx_models import make_affine_onnx
+from tests.support.snapshots import tree_snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_EXPORTS = ROOT / "models" / "exports"

@@ -17,8 +17,8 @@ from orchestrator.releases import catalog
 from orchestrator.releases.environments import set_environment
 from orchestrator.releases.manifest import build_release
 from orchestrator.releases.stores import open_store
-from tests.release_repos import rewrite
-from tests.s3_server import S3Server
+from rehearsal.s3_server import S3Server
+from tests.support.release_repos import rewrite
 
 
 def test_release_prints_the_id_and_models(release_repo: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
-from tests.onnx_models import make_affine_onnx
+from tests.support.onnx_models import make_affine_onnx
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -102,7 +102,7 @@ def test_validate_of_a_missing_repository_is_a_usage_error(tmp_path: Path) -> No
 
 
 def test_list_reports_served_versions_sizes_and_metrics(tmp_path: Path) -> None:
-    from tests.onnx_models import make_bundle
+    from tests.support.onnx_models import make_bundle
 
     repo = tmp_path / "repo"
     bundle = make_bundle(tmp_path / "bundle", name="digits")

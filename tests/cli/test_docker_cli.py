@@ -1,7 +1,7 @@
 """``serve --runtime docker`` and ``image build`` as a user runs them, with no Docker engine.
 
 The engine is either absent (DOCKER_HOST at a socket nobody listens on: the real SDK's
-error path) or the recording stand-in of ``tests.docker_stand_in``, put where the CLI
+error path) or the recording stand-in of ``rehearsal.docker_stand_in``, put where the CLI
 gets its client (``docker.from_env``).
 """
 
@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
-from tests.docker_stand_in import Script, StandInDockerClient
+from rehearsal.docker_stand_in import Script, StandInDockerClient
 
 
 @pytest.fixture(autouse=True)

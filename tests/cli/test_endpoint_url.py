@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
-from tests.release_repos import make_repository
+from tests.support.release_repos import make_repository
 
 AWS = {
     "AWS_ACCESS_KEY_ID": "test",

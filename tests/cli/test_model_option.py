@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
-from tests.onnx_models import make_affine_onnx
+from tests.support.onnx_models import make_affine_onnx
 
 CLOSED = "127.0.0.1:9"  # nothing listens on the discard port here
 

@@ -28,8 +28,8 @@ from click.testing import CliRunner
 
 from orchestrator.cli import cli
 from orchestrator.cli.common import HostPort
-from tests.onnx_models import make_affine_onnx, make_bundle
-from tests.release_repos import make_repository
+from tests.support.onnx_models import make_affine_onnx, make_bundle
+from tests.support.release_repos import make_repository
 
 # Always-wrong values must fail; "maybe" values (0, -1, an odd but legal string) may be
 # accepted by an option where they make sense, and must then simply not crash.

@@ -14,7 +14,7 @@ from orchestrator.client.control import ModelState
 from orchestrator.client.endpoints import parse_host_port
 from orchestrator.serving.serve import ServeReport
 from orchestrator.serving.triton import free_port
-from tests.golden_versions import write_affine_version
+from tests.support.golden_versions import write_affine_version
 
 
 def test_serve_names_a_model_that_is_not_in_the_repository_before_starting(

@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 
 from orchestrator.cli import cli
 from orchestrator.serving.triton import free_port
-from tests.golden_versions import write_affine_version
+from tests.support.golden_versions import write_affine_version
 
 
 def _invoke(args: list[str]) -> Result:

@@ -18,7 +18,7 @@ from orchestrator.client import connection
 from orchestrator.client.infer import InferSession
 from orchestrator.client.metrics import scrape_metrics
 from orchestrator.errors import ServerError
-from tests.trickle_server import HEAD, trickle
+from tests.support.trickle_server import HEAD, trickle
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -29,7 +29,7 @@ from orchestrator.core.load_rules import (
 )
 from orchestrator.serving.triton.backends.onnxruntime import model as stand_in
 from orchestrator.serving.triton.backends.onnxruntime.model import session_tensors
-from tests.onnx_models import make_affine_onnx, make_identity_onnx
+from tests.support.onnx_models import make_affine_onnx, make_identity_onnx
 
 
 def _config(

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from orchestrator.core import golden, npz, untrusted
 from orchestrator.errors import ConfigError
 from orchestrator.serving import golden_probe
-from tests.onnx_models import make_affine_onnx
+from tests.support.onnx_models import make_affine_onnx
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -262,7 +262,7 @@ def test_validate_and_publish_refuse_a_tolerance_every_pod_would_refuse(
 ) -> None:
     from orchestrator.repository.publish import publish
     from orchestrator.repository.validation.validate import validate_repository
-    from tests.onnx_models import make_bundle
+    from tests.support.onnx_models import make_bundle
 
     repo = tmp_path / "repo"
     publish(make_bundle(tmp_path / "b1"), repo)

@@ -13,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 from orchestrator.core.onnx_signature import read_signature
 from orchestrator.errors import ConfigError, UnsafeFileError
 from orchestrator.serving.triton.backends.onnxruntime.model import session_tensors
-from tests.onnx_models import make_affine_onnx, make_identity_onnx
+from tests.support.onnx_models import make_affine_onnx, make_identity_onnx
 
 TYPES = {
     TensorProto.BOOL: ("TYPE_BOOL", "BOOL"),

@@ -11,7 +11,7 @@ from orchestrator.releases.environments import set_environment
 from orchestrator.releases.manifest import build_release
 from orchestrator.releases.stores import Store, open_store
 from orchestrator.releases.sync import sync_release
-from tests.golden_versions import write_affine_version
+from tests.support.golden_versions import write_affine_version
 
 MANIFESTS = Path(__file__).parent / "fixtures" / "k8s"
 

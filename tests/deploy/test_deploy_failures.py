@@ -18,9 +18,9 @@ from orchestrator.deploy.kubectl import Completed
 from orchestrator.errors import DeployError
 from orchestrator.releases.environments import read_environment
 from orchestrator.releases.manifest import release_prefix
+from rehearsal.recording import RecordingRunner, deployment_json, pods_json
 from tests.deploy.conftest import MANIFESTS, Releases
 from tests.deploy.conftest import deploy_args as shared_deploy_args
-from tests.deploy.recording import RecordingRunner, deployment_json, pods_json
 
 NS = "triton-staging"
 RENDER = "kubectl kustomize TMP"

@@ -16,9 +16,7 @@ from orchestrator.deploy.cluster import list_pods
 from orchestrator.deploy.kubectl import Completed, SubprocessKubectl, parse_json, shown
 from orchestrator.errors import DeployError
 from orchestrator.releases.environments import read_environment
-from tests.deploy.conftest import Releases
-from tests.deploy.conftest import deploy_args as shared_deploy_args
-from tests.deploy.recording import (
+from rehearsal.recording import (
     UNLOCK_LINES,
     Outcome,
     RecordingRunner,
@@ -26,6 +24,8 @@ from tests.deploy.recording import (
     lease_json,
     lock_lines,
 )
+from tests.deploy.conftest import Releases
+from tests.deploy.conftest import deploy_args as shared_deploy_args
 
 NS = "triton-staging"
 RENDER = "kubectl kustomize TMP"

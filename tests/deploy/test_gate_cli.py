@@ -16,10 +16,10 @@ from click.testing import CliRunner, Result
 from orchestrator.cli import cli
 from orchestrator.releases.environments import set_environment
 from orchestrator.releases.gate_records import gate_records
+from rehearsal.recording import RecordingRunner, pods_json
 from tests.conftest import Dest
 from tests.deploy.conftest import Releases, make_release
 from tests.deploy.gates import GATES, REPOSITORY, gate_args, write_gates
-from tests.deploy.recording import RecordingRunner, pods_json
 
 NS = "triton-staging"
 RENDER = "kubectl kustomize TMP"

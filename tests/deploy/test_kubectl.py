@@ -18,7 +18,7 @@ from orchestrator.deploy.kubectl import (
     port_forward,
 )
 from orchestrator.errors import DeployError
-from tests.deploy.recording import RecordingRunner
+from rehearsal.recording import RecordingRunner
 
 
 def test_a_missing_kubectl_says_where_it_looked_and_what_to_install(

@@ -25,15 +25,15 @@ from orchestrator.releases.environments import (
     set_environment,
 )
 from orchestrator.releases.gate_records import gate_records, write_gate_record
-from tests.conftest import Dest
-from tests.deploy.conftest import MANIFESTS, Promotion, make_promotion
-from tests.deploy.recording import (
+from rehearsal.recording import (
     UNLOCK_LINES,
     RecordingRunner,
     deployment_json,
     lock_lines,
     pods_json,
 )
+from tests.conftest import Dest
+from tests.deploy.conftest import MANIFESTS, Promotion, make_promotion
 
 NS = "triton-production"
 RENDER = "kubectl kustomize TMP"

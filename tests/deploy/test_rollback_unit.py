@@ -11,8 +11,8 @@ from orchestrator.deploy.render import render
 from orchestrator.deploy.unit import UNIT_ANNOTATION, store_unit, with_unit
 from orchestrator.releases.environments import environment_key, set_environment
 from orchestrator.releases.stores.serving_url import serving_url
+from rehearsal.recording import RecordingRunner
 from tests.deploy.conftest import MANIFESTS, Releases
-from tests.deploy.recording import RecordingRunner
 
 
 def _rollback(runner: RecordingRunner, releases: Releases, *extra: str) -> Result:

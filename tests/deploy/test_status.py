@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from orchestrator.cli import cli
 from orchestrator.deploy.kubectl import Completed, SubprocessKubectl
 from orchestrator.deploy.status import environment_status
+from rehearsal.recording import RecordingRunner, deployment_json, pods_json
 from tests.deploy.conftest import MANIFESTS, Releases
-from tests.deploy.recording import RecordingRunner, deployment_json, pods_json
 
 
 def test_an_environment_without_deployment_shows_absent_and_drift(releases: Releases) -> None:

@@ -21,9 +21,9 @@ from orchestrator.deploy.unit import (
 )
 from orchestrator.errors import StorageError
 from orchestrator.releases.stores import Store
+from rehearsal.recording import RecordingRunner
 from tests.conftest import Dest, make_dest
 from tests.deploy.conftest import MANIFESTS
-from tests.deploy.recording import RecordingRunner
 
 RELEASE = "0123456789abcdef0123456789abcdef"
 

@@ -25,7 +25,7 @@ from orchestrator.performance.loadgen import LoadGenerator
 from orchestrator.performance.options import BenchOptions
 from orchestrator.performance.report import ServerStats
 from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
-from tests.onnx_models import AFFINE_CONFIG, make_affine_onnx
+from tests.support.onnx_models import AFFINE_CONFIG, make_affine_onnx
 
 pytestmark = pytest.mark.integration
 

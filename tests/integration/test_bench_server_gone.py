@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from orchestrator.cli import cli
 from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
-from tests.onnx_models import AFFINE_CONFIG, make_affine_onnx
+from tests.support.onnx_models import AFFINE_CONFIG, make_affine_onnx
 
 pytestmark = pytest.mark.integration
 

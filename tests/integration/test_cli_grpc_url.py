@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from orchestrator.cli import cli
 from orchestrator.serving.triton import TritonServer, load_models
-from tests.golden_versions import write_affine_version
+from tests.support.golden_versions import write_affine_version
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from orchestrator import client
-from tests.onnx_models import AFFINE_CONFIG, make_affine_onnx
+from tests.support.onnx_models import AFFINE_CONFIG, make_affine_onnx
 
 pytestmark = pytest.mark.integration
 

@@ -1,6 +1,6 @@
 """deploy and status with the real golden smoke: a real Triton serves the release.
 
-kubectl is the recording runner (tests/deploy/recording.py, the one fake of
+kubectl is the recording runner (rehearsal/recording.py, the one fake of
 Kubernetes); the Triton behind ``--url``, or behind its scripted port-forward, is real,
 so the post-rollout golden probe really runs: it passes for a good release (and the
 pointer moves), and fails for a release whose golden answers are wrong (and the
@@ -25,8 +25,7 @@ from orchestrator.releases.manifest import build_release, release_prefix
 from orchestrator.releases.stores import open_store
 from orchestrator.releases.sync import sync_release
 from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
-from tests.deploy.conftest import MANIFESTS, Releases, deploy_args, make_release
-from tests.deploy.recording import (
+from rehearsal.recording import (
     UNLOCK_LINES,
     Outcome,
     RecordingRunner,
@@ -34,7 +33,8 @@ from tests.deploy.recording import (
     lock_lines,
     pods_json,
 )
-from tests.golden_versions import GOLDEN_X, write_affine_version
+from tests.deploy.conftest import MANIFESTS, Releases, deploy_args, make_release
+from tests.support.golden_versions import GOLDEN_X, write_affine_version
 
 pytestmark = pytest.mark.integration
 

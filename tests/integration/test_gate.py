@@ -35,13 +35,13 @@ from orchestrator.releases.manifest import build_release, release_prefix
 from orchestrator.releases.stores import open_store
 from orchestrator.releases.sync import sync_release
 from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
+from rehearsal.recording import RecordingRunner, pods_json
 from tests.conftest import Dest, make_dest
-from tests.delay_proxy import delaying_proxy
 from tests.deploy.conftest import Releases, make_release
 from tests.deploy.gates import FAST, gate_args, write_gates
-from tests.deploy.recording import RecordingRunner, pods_json
-from tests.golden_versions import GOLDEN_X, write_affine_version
-from tests.onnx_models import make_identity_onnx
+from tests.support.delay_proxy import delaying_proxy
+from tests.support.golden_versions import GOLDEN_X, write_affine_version
+from tests.support.onnx_models import make_identity_onnx
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from orchestrator.core.golden import golden_path, write_golden
 from orchestrator.serving.golden_probe import probe
 from orchestrator.serving.smoke import smoke
 from orchestrator.serving.triton import ServerOptions, TritonInstall, TritonServer, load_models
-from tests.golden_versions import GOLDEN_X, affine_config, write_affine_version
+from tests.support.golden_versions import GOLDEN_X, affine_config, write_affine_version
 
 pytestmark = pytest.mark.integration
 

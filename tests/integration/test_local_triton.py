@@ -14,7 +14,7 @@ from onnx import TensorProto
 from orchestrator import client
 from orchestrator.errors import ServerError
 from orchestrator.serving.triton import TritonServer, load_models
-from tests.onnx_models import AFFINE_CONFIG, make_affine_onnx, make_identity_onnx
+from tests.support.onnx_models import AFFINE_CONFIG, make_affine_onnx, make_identity_onnx
 
 pytestmark = pytest.mark.integration
 

@@ -51,9 +51,9 @@ from orchestrator.repository.layout import version_manifest, write_manifest
 from orchestrator.repository.publish import publish
 from orchestrator.serving import golden_probe
 from orchestrator.serving.triton import TritonInstall, assemble_backend_dir, free_port
-from tests.deployment.manifests import K8S, ROOT, container_port, find, render
-from tests.onnx_models import affine_model, make_bundle
-from tests.s3_server import S3Server
+from rehearsal.s3_server import S3Server
+from tests.manifests.manifests import K8S, ROOT, container_port, find, render
+from tests.support.onnx_models import affine_model, make_bundle
 from training.bundle import write_bundle
 
 pytestmark = pytest.mark.integration

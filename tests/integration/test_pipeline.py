@@ -1,7 +1,7 @@
 """The push pipeline end to end on this machine (issue: push-triggered promotion, point 4).
 
 A new bundle appears in a scratch copy of ``models/exports/``; then promote.yml's
-commands run in order (tests/pipeline.py): publish, validate, local smoke, sync to the
+commands run in order (rehearsal/pipeline.py): publish, validate, local smoke, sync to the
 moto S3 server, deploy to staging through the played cluster (the recording kubectl
 runner whose pods are local Tritons serving the release from S3), gate, promote. And the
 failure paths: a bad bundle stops before any sync, a failing gate leaves production's
@@ -26,9 +26,9 @@ from orchestrator.releases.catalog import read_releases
 from orchestrator.releases.environments import read_environment
 from orchestrator.releases.gate_records import latest_passing, latest_record
 from orchestrator.releases.version_registry import reused_versions
-from tests.onnx_models import affine_model, make_bundle
-from tests.pipeline import Rehearsal, git, rehearsal
-from tests.s3_server import S3Server
+from rehearsal.pipeline import Rehearsal, git, rehearsal
+from rehearsal.s3_server import S3Server
+from tests.support.onnx_models import affine_model, make_bundle
 from training.bundle import write_bundle
 
 pytestmark = pytest.mark.integration

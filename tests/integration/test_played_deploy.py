@@ -1,6 +1,6 @@
 """deploy on the played cluster as Kubernetes runs it: replicas, surge, terminating pods, GPUs.
 
-The cluster is ``tests/played_cluster.py`` (kubectl answered by Kubernetes' rules on
+The cluster is ``rehearsal/played_cluster.py`` (kubectl answered by Kubernetes' rules on
 played time); the pods that must answer are real local Tritons serving the release from
 the store; the manifests are the shipped ``deployment/k8s`` (GPU requests, preStop 15 s,
 minReadySeconds 30), copied so a test can set the replica count and the rollout strategy.
@@ -25,8 +25,8 @@ from orchestrator.releases.environments import read_environment
 from orchestrator.releases.manifest import build_release
 from orchestrator.releases.stores import Store, open_store
 from orchestrator.releases.sync import sync_release
-from tests.golden_versions import write_affine_version
-from tests.played_cluster import PlayedCluster
+from rehearsal.played_cluster import PlayedCluster
+from tests.support.golden_versions import write_affine_version
 
 pytestmark = pytest.mark.integration
 
@@ -153,7 +153,7 @@ def test_svc_port_forward_picks_a_terminating_old_pod_as_kubectl_does(
     space = cluster.namespaces[NS]
     terminating = [p for p in space.pods if not p.active and space.ready(p)]
     assert [p.release for p in terminating] == [old]
-    from tests.played_cluster import _first_pod
+    from rehearsal.played_cluster import _first_pod
 
     chosen = _first_pod(space)
     assert chosen is not None and chosen.release == old  # GetFirstPod: Ready longest

@@ -1,6 +1,6 @@
 """promote with the real golden smoke: a real Triton serves the promoted release.
 
-kubectl is the recording runner (tests/deploy/recording.py); the Triton behind ``--url``
+kubectl is the recording runner (rehearsal/recording.py); the Triton behind ``--url``
 is real, so the deploy's golden smoke passes and production's pointer moves. A check of
 the target that fails (``verify_target``, where the gate of production plugs in) rolls
 production back to what ran before, with the same steps and smoke.
@@ -24,14 +24,14 @@ from orchestrator.releases.environments import read_environment
 from orchestrator.releases.gate_records import gate_records, latest_passing, write_gate_record
 from orchestrator.releases.manifest import release_prefix
 from orchestrator.serving.triton import TritonServer, load_models
-from tests.deploy.conftest import MANIFESTS, Promotion, make_promotion
-from tests.deploy.recording import (
+from rehearsal.recording import (
     UNLOCK_LINES,
     Outcome,
     RecordingRunner,
     deployment_json,
     lock_lines,
 )
+from tests.deploy.conftest import MANIFESTS, Promotion, make_promotion
 
 pytestmark = pytest.mark.integration
 

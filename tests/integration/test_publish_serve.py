@@ -15,7 +15,7 @@ from orchestrator.core.golden import golden_path, read_golden
 from orchestrator.repository.publish import publish
 from orchestrator.repository.validation.validate import validate_repository
 from orchestrator.serving.triton import TritonServer, load_models
-from tests.onnx_models import make_bundle
+from tests.support.onnx_models import make_bundle
 
 pytestmark = pytest.mark.integration
 

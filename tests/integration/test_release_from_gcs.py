@@ -20,8 +20,8 @@ from orchestrator.releases.manifest import build_release
 from orchestrator.releases.stores import open_store
 from orchestrator.releases.sync import sync_release
 from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
-from tests.gcs_server import GcsServer
-from tests.release_repos import stored_configs
+from rehearsal.gcs_server import GcsServer
+from rehearsal.release_configs import stored_configs
 
 pytestmark = pytest.mark.integration
 

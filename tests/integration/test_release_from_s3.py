@@ -13,8 +13,8 @@ from orchestrator.releases.manifest import build_release, release_prefix
 from orchestrator.releases.stores import open_store
 from orchestrator.releases.sync import sync_release
 from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
-from tests.release_repos import stored_configs
-from tests.s3_server import S3Server
+from rehearsal.release_configs import stored_configs
+from rehearsal.s3_server import S3Server
 
 pytestmark = pytest.mark.integration
 

@@ -1,9 +1,9 @@
-"""The validator agrees with the real Triton on the schema corpus (``tests.corpus_schema``).
+"""The validator agrees with the real Triton on the schema corpus (``tests.support.corpus_schema``).
 
 Every case the local server can decide (``Case.core``) is loaded into the session's
 server, in chunks, exactly as ``test_validation_agreement`` loads the first corpus: the
 python cases run on the real python backend, the onnxruntime cases on the CPU stand-in
-(see ``tests.corpus_schema`` for what the stand-in can and cannot show).
+(see ``tests.support.corpus_schema`` for what the stand-in can and cannot show).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from orchestrator.serving.triton import TritonServer
-from tests.corpus import Case
-from tests.corpus_schema import SCHEMA_CASES
 from tests.integration.test_validation_agreement import Verdict, _assert_same_verdict, _verdicts
+from tests.support.corpus import Case
+from tests.support.corpus_schema import SCHEMA_CASES
 
 pytestmark = pytest.mark.integration
 

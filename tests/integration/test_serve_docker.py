@@ -1,5 +1,5 @@
 """``serve_in_container`` against a real Triton: the stand-in engine runs the container's
-own tritonserver arguments on the local Triton (see ``tests.docker_stand_in``)."""
+own tritonserver arguments on the local Triton (see ``rehearsal.docker_stand_in``)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 from orchestrator.errors import ServerError
 from orchestrator.serving.container import ContainerOptions
 from orchestrator.serving.serve import ServeReport, serve_in_container
-from tests.docker_stand_in import Script, StandInDockerClient
-from tests.onnx_models import AFFINE_CONFIG, make_affine_onnx
+from rehearsal.docker_stand_in import Script, StandInDockerClient
+from tests.support.onnx_models import AFFINE_CONFIG, make_affine_onnx
 
 
 @pytest.fixture(autouse=True)

@@ -26,7 +26,7 @@ from orchestrator.serving.triton import (
     load_models,
 )
 from orchestrator.serving.triton.paths import SCRATCH_PREFIX
-from tests.onnx_models import AFFINE_CONFIG, make_affine_onnx
+from tests.support.onnx_models import AFFINE_CONFIG, make_affine_onnx
 
 pytestmark = pytest.mark.integration
 

@@ -58,7 +58,7 @@ def _group_members(pgid: int) -> list[int]:
 def test_context_manager_stops_server_and_its_stubs_when_the_body_raises(
     tmp_path: Path, write_model, affine_onnx: Path
 ) -> None:
-    from tests.onnx_models import AFFINE_CONFIG, make_affine_onnx
+    from tests.support.onnx_models import AFFINE_CONFIG, make_affine_onnx
 
     write_model(
         tmp_path / "repo",

@@ -16,7 +16,7 @@ from orchestrator.core.golden import golden_path, write_golden
 from orchestrator.errors import ServerError, SmokeTestError
 from orchestrator.serving.smoke import smoke
 from orchestrator.serving.triton import TritonServer, free_port, load_models
-from tests.golden_versions import GOLDEN_X, affine_config, write_affine_version
+from tests.support.golden_versions import GOLDEN_X, affine_config, write_affine_version
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from orchestrator.cli import cli
 from orchestrator.core.golden import golden_path, read_golden, write_golden
-from tests.golden_versions import write_affine_version
+from tests.support.golden_versions import write_affine_version
 
 pytestmark = pytest.mark.integration
 

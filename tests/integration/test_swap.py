@@ -26,7 +26,7 @@ from orchestrator.errors import (
 from orchestrator.performance.traffic import Traffic
 from orchestrator.serving.swap import loaded_versions, swap
 from orchestrator.serving.triton import ServerOptions, TritonServer, free_port, load_models
-from tests.golden_versions import GOLDEN_X, write_affine_version
+from tests.support.golden_versions import GOLDEN_X, write_affine_version
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from orchestrator.core.digest import file_digest
 from orchestrator.core.model_config import load_config
 from orchestrator.performance.candidates import Candidate, current_candidate
 from orchestrator.performance.tune import TuneOptions, tune, write_config
-from tests.onnx_models import AFFINE_CONFIG, make_affine_onnx
+from tests.support.onnx_models import AFFINE_CONFIG, make_affine_onnx
 
 pytestmark = pytest.mark.integration
 

@@ -23,7 +23,7 @@ from orchestrator import client
 from orchestrator.errors import OrchestratorError
 from orchestrator.repository.validation.validate import Finding, validate_repository
 from orchestrator.serving.triton import ServerOptions, TritonInstall, TritonServer, load_models
-from tests.corpus import CASES, Case
+from tests.support.corpus import CASES, Case
 
 pytestmark = pytest.mark.integration
 

@@ -26,7 +26,7 @@ from orchestrator.performance.tune import (
     tune_report,
     write_config,
 )
-from tests.onnx_models import AFFINE_CONFIG
+from tests.support.onnx_models import AFFINE_CONFIG
 
 CONFIG = parse_config(AFFINE_CONFIG.format(name="affine", max_batch_size=16, delay_us=500))
 

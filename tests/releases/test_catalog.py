@@ -19,7 +19,7 @@ from orchestrator.releases.manifest import Release, build_release, release_prefi
 from orchestrator.releases.stores import Store
 from orchestrator.releases.sync import sync_release
 from tests.conftest import Dest
-from tests.release_repos import rewrite
+from tests.support.release_repos import rewrite
 
 
 def _sync_versions(repo: Path, store: Store, count: int) -> list[Release]:

@@ -26,7 +26,7 @@ from orchestrator.releases.sync import sync_release
 from orchestrator.releases.version_registry import model_files, short
 from orchestrator.repository.layout import read_manifest
 from tests.conftest import Dest, make_dest
-from tests.release_repos import make_repository, rewrite, variant_onnx, write_version
+from tests.support.release_repos import make_repository, rewrite, variant_onnx, write_version
 
 
 @pytest.fixture(params=["file", "s3"])

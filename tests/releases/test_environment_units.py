@@ -13,7 +13,7 @@ from orchestrator.releases.manifest import build_release
 from orchestrator.releases.stores import Store
 from orchestrator.releases.sync import sync_release
 from tests.conftest import Dest, make_dest
-from tests.release_repos import make_repository
+from tests.support.release_repos import make_repository
 
 U1, U2, U3 = "1" * 64, "2" * 64, "3" * 64
 

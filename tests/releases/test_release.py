@@ -12,7 +12,7 @@ import pytest
 
 from orchestrator.errors import RepositoryError, StorageError
 from orchestrator.releases.manifest import build_release, parse_release_document, release_id
-from tests.release_repos import rewrite
+from tests.support.release_repos import rewrite
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,9 @@ from orchestrator.releases.stores import (
 )
 from orchestrator.releases.sync import sync_release
 from orchestrator.serving.triton import free_port
+from rehearsal.loopback_server import stop_process_group
+from rehearsal.s3_server import S3Server, start_s3_server
 from tests.conftest import Dest
-from tests.loopback_server import stop_process_group
-from tests.s3_server import S3Server, start_s3_server
 
 UNSAFE_KEYS = {
     "parent": "releases/../etc/passwd",

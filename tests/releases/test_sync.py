@@ -15,7 +15,7 @@ from orchestrator.releases.manifest import build_release, release_prefix
 from orchestrator.releases.stores import Store
 from orchestrator.releases.sync import plan_sync, sync_release
 from tests.conftest import Dest
-from tests.release_repos import variant_onnx, write_version
+from tests.support.release_repos import variant_onnx, write_version
 
 
 def _keys(store: Store) -> set[str]:

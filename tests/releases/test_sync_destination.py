@@ -11,7 +11,7 @@ from orchestrator.errors import StorageError
 from orchestrator.releases.manifest import build_release, release_prefix
 from orchestrator.releases.stores import open_store
 from orchestrator.releases.sync import sync
-from tests.s3_server import S3Server
+from rehearsal.s3_server import S3Server
 
 
 def _tree(root: Path) -> dict[str, bytes]:

@@ -27,7 +27,7 @@ from orchestrator.releases.manifest import build_release, release_prefix
 from orchestrator.releases.stores import Store, StoredObject, Versioned
 from orchestrator.releases.sync import sync_release
 from tests.conftest import make_dest
-from tests.release_repos import rewrite
+from tests.support.release_repos import rewrite
 
 TRIALS = 50
 

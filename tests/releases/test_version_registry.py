@@ -21,8 +21,8 @@ from orchestrator.releases.version_registry import (
     reused_versions,
 )
 from tests.conftest import Dest
-from tests.onnx_models import make_bundle
-from tests.release_repos import make_repository, variant_onnx, write_version
+from tests.support.onnx_models import make_bundle
+from tests.support.release_repos import make_repository, variant_onnx, write_version
 
 A = {"model.onnx": FileDigest("a" * 64, 10)}
 B = {"model.onnx": FileDigest("b" * 64, 11)}

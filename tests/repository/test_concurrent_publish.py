@@ -20,7 +20,7 @@ import pytest
 from orchestrator.errors import ConfigError
 from orchestrator.repository.publish import publish
 from orchestrator.repository.validation.validate import validate_repository
-from tests.onnx_models import make_affine_onnx
+from tests.support.onnx_models import make_affine_onnx
 
 ROUNDS = 12
 # (graph, --update-config) per process: A and B race into a new model each round.

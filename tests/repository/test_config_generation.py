@@ -16,7 +16,7 @@ from orchestrator.repository.generate import (
     generate_config,
     parse_version_policy,
 )
-from tests.onnx_models import make_affine_onnx, make_identity_onnx
+from tests.support.onnx_models import make_affine_onnx, make_identity_onnx
 
 ASSETS = Path(__file__).parents[1] / "assets" / "generated"
 
@@ -82,7 +82,7 @@ def test_preferred_sizes_above_the_max_are_refused(tmp_path: Path) -> None:
 
 
 def test_graph_with_a_sequence_output_cannot_be_served(tmp_path: Path) -> None:
-    from tests.corpus import CASES
+    from tests.support.corpus import CASES
 
     zipmap = next(c for c in CASES if c.id == "zipmap-output")
     zipmap.build(tmp_path, "z")

@@ -11,9 +11,9 @@ import pytest
 from orchestrator.errors import ConfigError, RepositoryError, UnsafeFileError
 from orchestrator.repository.exports import find_bundles, is_bundle, publish_exports
 from orchestrator.repository.layout import version_numbers
-from tests.onnx_models import make_affine_onnx
 from tests.repository.test_publish_idempotent import affine_bundle
-from tests.snapshots import tree_snapshot
+from tests.support.onnx_models import make_affine_onnx
+from tests.support.snapshots import tree_snapshot
 
 
 def exports_folder(root: Path) -> Path:

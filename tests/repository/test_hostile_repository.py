@@ -11,7 +11,7 @@ from orchestrator.cli import cli
 from orchestrator.repository.listing import list_repository
 from orchestrator.repository.publish import publish
 from orchestrator.repository.validation.validate import validate_repository
-from tests.onnx_models import make_affine_onnx
+from tests.support.onnx_models import make_affine_onnx
 
 
 def hostile_repository(tmp_path: Path) -> Path:

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from orchestrator.cli import cli
-from tests.onnx_models import make_bundle
+from tests.support.onnx_models import make_bundle
 
 CONFIG_EXAMPLES = 150
 BUNDLE_EXAMPLES = 150

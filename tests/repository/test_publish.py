@@ -20,8 +20,8 @@ from orchestrator.repository.layout import (
 )
 from orchestrator.repository.publish import publish
 from orchestrator.repository.validation.validate import validate_repository
-from tests.forks import fork_call
-from tests.onnx_models import make_affine_onnx, make_bundle
+from tests.support.forks import fork_call
+from tests.support.onnx_models import make_affine_onnx, make_bundle
 
 
 def assert_versions_complete(model_dir: Path) -> None:
@@ -96,7 +96,7 @@ def test_config_that_does_not_fit_the_new_graph_shows_the_difference(tmp_path: P
 
 
 def test_graph_too_new_for_production_onnx_runtime_is_refused(tmp_path: Path) -> None:
-    from tests.corpus import raw_model
+    from tests.support.corpus import raw_model
 
     source = raw_model(tmp_path / "new.onnx", ir_version=11)
     with pytest.raises(ConfigError, match="IR version 11.*loads IR version 10 at most"):
@@ -180,7 +180,7 @@ def test_publish_killed_at_random_points_never_leaves_a_partial_version(tmp_path
 
 
 def test_external_weights_travel_with_the_model(tmp_path: Path) -> None:
-    from tests.corpus import external_weights_model
+    from tests.support.corpus import external_weights_model
 
     source = external_weights_model(tmp_path / "src" / "big.onnx")
     result = publish(source, tmp_path / "repo")
@@ -192,7 +192,7 @@ def test_external_weights_travel_with_the_model(tmp_path: Path) -> None:
 
 
 def test_missing_external_weights_are_refused(tmp_path: Path) -> None:
-    from tests.corpus import external_weights_model
+    from tests.support.corpus import external_weights_model
 
     source = external_weights_model(tmp_path / "src" / "big.onnx")
     (source.parent / "weights.bin").unlink()

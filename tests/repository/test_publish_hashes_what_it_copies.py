@@ -19,7 +19,7 @@ import pytest
 
 from orchestrator.errors import ConfigError
 from orchestrator.repository.publish import publish
-from tests.onnx_models import affine_model
+from tests.support.onnx_models import affine_model
 from training.bundle import write_bundle
 
 pytestmark = pytest.mark.timeout(120)

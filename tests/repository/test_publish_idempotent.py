@@ -13,9 +13,9 @@ from orchestrator.errors import UnsafeFileError
 from orchestrator.repository.layout import read_manifest, version_numbers
 from orchestrator.repository.publish import publish
 from orchestrator.repository.validation.validate import validate_repository
-from tests.forks import fork_call
-from tests.onnx_models import affine_model, make_affine_onnx
-from tests.snapshots import tree_snapshot
+from tests.support.forks import fork_call
+from tests.support.onnx_models import affine_model, make_affine_onnx
+from tests.support.snapshots import tree_snapshot
 from training.bundle import write_bundle
 
 
@@ -133,7 +133,7 @@ def test_a_version_whose_model_file_is_a_link_holds_nothing(tmp_path: Path) -> N
 
 
 def test_external_weights_count_as_part_of_the_model(tmp_path: Path) -> None:
-    from tests.corpus import external_weights_model
+    from tests.support.corpus import external_weights_model
 
     repo = tmp_path / "repo"
     source = external_weights_model(tmp_path / "src" / "big.onnx")

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator.repository.validation.validate import validate_repository
-from tests.corpus import CASES, Case
-from tests.corpus_schema import AREAS, SCHEMA_CASES, area_of
+from tests.support.corpus import CASES, Case
+from tests.support.corpus_schema import AREAS, SCHEMA_CASES, area_of
 
 
 def test_schema_corpus_has_40_cases_both_verdicts_in_every_area() -> None:

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
-from tests.release_repos import make_repository
-from tests.unprivileged import open_to_everyone, shared_folder, unprivileged
+from tests.support.release_repos import make_repository
+from tests.support.unprivileged import open_to_everyone, shared_folder, unprivileged
 
 
 @pytest.fixture

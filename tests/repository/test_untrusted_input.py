@@ -20,7 +20,7 @@ from orchestrator.errors import ConfigError, UnsafeFileError
 from orchestrator.repository.listing import list_repository
 from orchestrator.repository.publish import publish
 from orchestrator.repository.validation.validate import validate_repository
-from tests.onnx_models import make_affine_onnx, make_bundle
+from tests.support.onnx_models import make_affine_onnx, make_bundle
 
 pytestmark = pytest.mark.timeout(60)
 

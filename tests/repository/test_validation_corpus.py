@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.repository.validation.validate import validate_repository
-from tests.corpus import CASES, Case
+from tests.support.corpus import CASES, Case
 
 
 def test_corpus_has_at_least_40_cases_with_unique_ids() -> None:

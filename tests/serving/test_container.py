@@ -1,7 +1,7 @@
 """Production's image in Docker: the request sent to the engine, every failure path, cleanup.
 
 No Docker engine runs here: the docker client object is the recording stand-in of
-``tests.docker_stand_in`` (the one fake of Docker), or the real SDK pointed at a socket
+``rehearsal.docker_stand_in`` (the one fake of Docker), or the real SDK pointed at a socket
 where no engine listens.
 """
 
@@ -26,7 +26,7 @@ from orchestrator.serving.container import (
     release_build_args,
 )
 from orchestrator.serving.triton.flags import production_args
-from tests.docker_stand_in import Script, StandInDockerClient
+from rehearsal.docker_stand_in import Script, StandInDockerClient
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.serving import golden_probe
-from tests.trickle_server import HEAD, trickle
+from tests.support.trickle_server import HEAD, trickle
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -12,7 +12,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from orchestrator.errors import TrainingError
-from tests.onnx_models import make_affine_onnx
+from tests.support.onnx_models import make_affine_onnx
 from training.bundle import check_out_dir, read_bundle, signature_from_onnx, write_bundle
 
 

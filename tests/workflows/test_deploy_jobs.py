@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deployment.manifests import kubectl
+from tests.manifests.manifests import kubectl
 from tests.workflows.rules import ROOT, Workflow, load_workflows
 
 GKE_CREDENTIALS = "google-github-actions/get-gke-credentials@"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deployment.manifests import tools_bin
+from tests.manifests.manifests import tools_bin
 from tests.workflows.rules import ROOT, WORKFLOWS
 
 # Two classic mistakes: an expression of untrusted input inside run: (zizmor's

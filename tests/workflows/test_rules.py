@@ -7,7 +7,7 @@ import shlex
 import click
 import pytest
 
-from tests.command_lines import parse_orchestrator
+from tests.support.command_lines import parse_orchestrator
 from tests.workflows.rules import (
     ROOT,
     RULES,
@@ -227,7 +227,7 @@ def _parse(command: str) -> click.Context:
     """Parse an orchestrator command line against the real CLI, without running it.
 
     Unknown options, missing required ones, paths that must exist: all fail here as
-    they would on the runner (tests/command_lines.py, shared with the docs tests).
+    they would on the runner (tests/support/command_lines.py, shared with the docs tests).
     """
     words = shlex.split(command.partition(">>")[0])
     assert words[0] == ".venv/bin/orchestrator"

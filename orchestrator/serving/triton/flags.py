@@ -1,7 +1,7 @@
 """Production's tritonserver flags, and the few that local serving must run differently.
 
 The manifests (``deployment/k8s/base/deployment.yaml``) hold the list; ``PRODUCTION_FLAGS``
-equals it and ``Dockerfile.triton`` runs it too (``tests/deployment`` renders the
+equals it and ``Dockerfile.triton`` runs it too (``tests/manifests`` renders the
 overlays and compares all three). Local serving (``orchestrator serve``, ``TritonServer``)
 starts from the same list through ``local_args``, which may change only the flags in
 ``LOCAL_OVERRIDES`` and add only those in ``LOCAL_ADDITIONS``, each with its reason, so

@@ -1,6 +1,6 @@
 """Kubernetes' own rules for the played cluster: the controllers, the scheduler, the kubelet.
 
-No API server can run here; ``tests/played_cluster.py`` answers kubectl from the state
+No API server can run here; ``rehearsal/played_cluster.py`` answers kubectl from the state
 kept here, and the state moves on PLAYED time (``Namespace.advance``), one played second a
 tick, so a test can play twenty minutes of a rollout without waiting for them. Each rule
 names where Kubernetes does it, so a reader can check it:

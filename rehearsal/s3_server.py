@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.serving.triton import free_port
-from tests.loopback_server import wait_until_answers
+from rehearsal.loopback_server import wait_until_answers
 
 ACCESS_KEY = "testing-access-key"
 SECRET_KEY = "testing-secret-key"

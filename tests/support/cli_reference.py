@@ -1,6 +1,6 @@
 """docs/cli.md: every command's --help, generated from the CLIs themselves.
 
-``python -m tests.cli_reference > docs/cli.md`` writes it; tests/test_docs.py fails when
+``python -m tests.support.cli_reference > docs/cli.md`` writes it; tests/test_docs.py fails when
 the file differs from what this prints (a command or option added, changed or removed
 without the reference following), as sqlite-utils' docs test does for its CLI reference.
 """
@@ -21,7 +21,7 @@ __all__ = ["commands", "render"]
 WIDTH = 96
 
 # The page's prose: what every command shares (options, exit codes, the vocabulary).
-HEADER = (Path(__file__).parent / "assets" / "cli_reference_header.md").read_text()
+HEADER = (Path(__file__).parents[1] / "assets" / "cli_reference_header.md").read_text()
 
 
 def commands() -> Iterator[tuple[str, click.Context]]:

@@ -7,11 +7,8 @@ from pathlib import Path
 
 import onnx
 
-from orchestrator.core.model_config import ModelConfig, parse_config
-from orchestrator.releases.manifest import parse_release_document, release_prefix
-from orchestrator.releases.stores import Store
 from orchestrator.repository.layout import version_manifest, write_manifest
-from tests.onnx_models import AFFINE_CONFIG, make_affine_onnx
+from tests.support.onnx_models import AFFINE_CONFIG, make_affine_onnx
 
 
 def write_version(model_dir: Path, version: int, onnx_source: Path, note: str = "") -> Path:
@@ -57,16 +54,3 @@ def variant_onnx(source: Path, target: Path, tag: str) -> Path:
     model.doc_string = tag
     onnx.save(model, target)
     return target
-
-
-def stored_configs(store: Store, release_id: str) -> dict[str, ModelConfig]:
-    """Every model's config of a stored release, read from the store as a deploy reads it."""
-    prefix = release_prefix(release_id)
-    found = store.read(prefix + "release.json")
-    assert found is not None, f"release {release_id} is not in {store.url}"
-    configs = {}
-    for model in parse_release_document(found.data, prefix).models:
-        stored = store.read(f"{prefix}{model.name}/config.pbtxt")
-        assert stored is not None
-        configs[model.name] = parse_config(stored.data.decode(), model.name)
-    return configs

@@ -21,7 +21,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from orchestrator.repository.publish import publish
-from tests.onnx_models import make_affine_onnx, make_identity_onnx
+from tests.support.onnx_models import make_affine_onnx, make_identity_onnx
 
 Builder = Callable[[Path, str], list[str]]
 

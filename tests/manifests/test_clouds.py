@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from orchestrator.core.model_config import load_config
-from tests.deployment.manifests import (
+from tests.manifests.manifests import (
     CLOUDS,
     K8S,
     OVERLAYS,

@@ -1,4 +1,4 @@
-"""Model versions with golden data for the serving tests, built from tests/onnx_models."""
+"""Model versions with golden data for the serving tests, built from tests/support/onnx_models."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import onnxruntime as ort
 from onnx import TensorProto, numpy_helper
 
 from orchestrator.core.golden import golden_path, write_golden
-from tests.onnx_models import AFFINE_CONFIG, make_affine_onnx, make_identity_onnx
+from tests.support.onnx_models import AFFINE_CONFIG, make_affine_onnx, make_identity_onnx
 
 GOLDEN_X = np.random.default_rng(7).normal(size=(5, 4)).astype(np.float32)
 

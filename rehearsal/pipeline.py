@@ -12,15 +12,15 @@ of its commit, so nothing of an earlier push's scratch repository leaks into the
 promote steps use that checkout's ``deployment/k8s``. What a laptop lacks is played,
 each stand-in named:
 
-- object storage: ``moto_server`` on loopback (a real S3 API; tests/s3_server.py);
-- Kubernetes: ``PlayedCluster`` (tests/played_cluster.py), the recording kubectl runner
+- object storage: ``moto_server`` on loopback (a real S3 API; rehearsal/s3_server.py);
+- Kubernetes: ``PlayedCluster`` (rehearsal/played_cluster.py), the recording kubectl runner
   with a memory, whose "pods" are local Tritons serving the applied release straight
   from the S3 server (``kubectl port-forward`` reaches them);
 - GitHub's environments: the staging job's failure step (``rollback``) runs when deploy
   or gate fails, and production's step only when staging passed, as the jobs' ``needs``
   and ``if: failure()`` say.
 
-Usage: ``python -m tests.pipeline [--exports DIR] [--repo DIR] [--gates FILE]``.
+Usage: ``python -m rehearsal [--exports DIR] [--repo DIR] [--gates FILE]``.
 """
 
 from __future__ import annotations
@@ -44,9 +44,9 @@ from click.testing import CliRunner
 
 from orchestrator.cli import cli
 from orchestrator.releases.stores import Store, open_store
-from tests.loopback_server import stop_process_group
-from tests.played_cluster import PlayedCluster, describe
-from tests.s3_server import S3Server, start_s3_server
+from rehearsal.loopback_server import stop_process_group
+from rehearsal.played_cluster import PlayedCluster, describe
+from rehearsal.s3_server import S3Server, start_s3_server
 
 __all__ = ["Rehearsal", "StepResult", "main", "rehearsal"]
 
@@ -424,7 +424,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     the exports (``models/exports/<its name>``) and runs with ``--gates``, so a failing
     gate shows staging rolled back to the first push's release and production untouched.
     """
-    parser = argparse.ArgumentParser(prog="python -m tests.pipeline", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m rehearsal", description=__doc__)
     parser.add_argument("--exports", type=Path, default=ROOT / "models" / "exports")
     parser.add_argument("--repo", type=Path, default=ROOT / "model_repository")
     parser.add_argument("--gates", type=Path, help="gates.yaml (default: deployment/gates.yaml)")

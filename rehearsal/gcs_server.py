@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.serving.triton import free_port
-from tests.loopback_server import wait_until_answers
+from rehearsal.loopback_server import wait_until_answers
 
 PROJECT = "test-project"
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from orchestrator.serving.triton.flags import PRODUCTION_FLAGS, PRODUCTION_PORTS, production_args
-from tests.deployment.manifests import (
+from tests.manifests.manifests import (
     K8S,
     OVERLAYS,
     ROOT,

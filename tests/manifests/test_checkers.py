@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deployment.manifests import (
+from tests.manifests.manifests import (
     CLOUDS,
     K8S,
     OVERLAYS,

@@ -1,6 +1,6 @@
 """The second corpus: repositories that use the rest of the config schema, by area.
 
-Same contract as ``tests.corpus`` (a ``Case`` builds one model plus its dependencies and
+Same contract as ``tests.support.corpus`` (a ``Case`` builds one model plus its dependencies and
 names the error codes the validator must report; none means Triton loads it), for six
 areas, each case id starting with its area: ``versions`` (core's ``std::stoll`` parse of
 folder names), ``python`` (the real python backend), ``warmup`` (warmup entries as
@@ -26,8 +26,8 @@ from pathlib import Path
 
 from onnx import TensorProto
 
-from tests.corpus import AFFINE_IO, Builder, Case, affine, affine_batched, write_config
-from tests.onnx_models import make_affine_onnx, make_identity_onnx
+from tests.support.corpus import AFFINE_IO, Builder, Case, affine, affine_batched, write_config
+from tests.support.onnx_models import make_affine_onnx, make_identity_onnx
 
 AREAS = ("versions", "python", "warmup", "core", "ensemble", "ort")
 SCHEMA_CASES: list[Case] = []

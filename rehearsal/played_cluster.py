@@ -1,9 +1,9 @@
 """A cluster played on one machine: kubectl answered by Kubernetes' rules, pods real Tritons.
 
 No Kubernetes API server runs here. ``PlayedCluster`` is the recording runner
-(tests/deploy/recording.py, the project's one fake of Kubernetes) with a memory: per
+(rehearsal/recording.py, the project's one fake of Kubernetes) with a memory: per
 namespace, the Deployment, its ReplicaSets, pods, events and Leases, moved by the rules
-in ``tests/played_rules.py`` (each citing the Kubernetes source) on PLAYED time: ``rollout
+in ``rehearsal/played_rules.py`` (each citing the Kubernetes source) on PLAYED time: ``rollout
 status --timeout=Ns`` and the deploy's own waits (``sleep``) let played seconds pass, so
 twenty minutes of a stuck rollout take milliseconds.
 
@@ -57,15 +57,15 @@ from orchestrator.deploy.render import REPOSITORY_ENV, release_of
 from orchestrator.errors import OrchestratorError, ServerError
 from orchestrator.releases.stores.base import Store
 from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
-from tests.deploy.recording import Call, RecordingRunner, exited, forward
-from tests.played_rules import (
+from rehearsal.played_rules import (
     REVISION,
     Lifecycle,
     Namespace,
     PlayedPod,
     base_time,
 )
-from tests.release_repos import stored_configs
+from rehearsal.recording import Call, RecordingRunner, exited, forward
+from rehearsal.release_configs import stored_configs
 
 __all__ = ["PlayedCluster", "PlayedPod", "describe"]
 
