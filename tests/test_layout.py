@@ -168,6 +168,38 @@ def test_each_third_party_library_is_imported_by_its_owner_only(library: str) ->
     assert offenders == []
 
 
+def _top_level_imports(path: Path) -> set[str]:
+    """The top-level packages a file imports (relative imports stay in its own package)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize(
+    ("package", "forbidden"),
+    [
+        # the rehearsal and the tests drive the library; it never knows them
+        ("orchestrator", {"rehearsal", "tests"}),
+        ("training", {"rehearsal", "tests"}),
+        # the rehearsal (make pipeline) runs without the tests; the tests use its stand-ins
+        ("rehearsal", {"tests"}),
+    ],
+)
+def test_the_library_imports_neither_the_rehearsal_nor_the_tests(
+    package: str, forbidden: set[str]
+) -> None:
+    offenders = sorted(
+        str(path.relative_to(ROOT))
+        for path in (ROOT / package).rglob("*.py")
+        if _top_level_imports(path) & forbidden
+    )
+    assert offenders == []
+
+
 def _strings(module: str) -> set[str]:
     tree = ast.parse(_modules()[module].read_text())
     return {
