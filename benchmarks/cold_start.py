@@ -7,7 +7,7 @@ folder. tritonserver then starts with production's flags (``production_args``, t
 ``s3://127.0.0.1:PORT/bucket/releases/<id>`` (Triton copies the release into
 ``TRITON_AWS_MOUNT_DIRECTORY``, as in a pod) and once on the local folder, alternating,
 ``--repeats`` times each. Measured from process start: the readiness probe's
-``/v2/health/ready`` answering 200, and the startup probe (``golden_probe.py`` run as the
+``/v2/health/ready`` answering 200, and the startup probe (``golden_probe`` run as the
 kubelet runs it: ``/usr/bin/python3``, the standard library, the pod's environment)
 passing. A second release adds one incompressible file so that the whole is 1 GiB
 (``--large-mib``), to show how the copy scales.
@@ -50,7 +50,7 @@ from orchestrator.serving.triton import (
 from orchestrator.serving.triton.flags import local_args
 
 SHIPPED = ROOT / "model_repository"
-PROBE = ROOT / "orchestrator" / "serving" / "golden_probe.py"
+PROBE = ROOT / "orchestrator" / "serving" / "golden_probe"
 SYSTEM_PYTHON = "/usr/bin/python3"
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "bench",
@@ -252,7 +252,7 @@ def main() -> None:
         {
             "flags": local_args("<repository>", {}, []),
             "substitutions": "free ports, --backend-directory (the CPU stand-in), KIND_CPU",
-            "probe": f"{SYSTEM_PYTHON} orchestrator/serving/golden_probe.py --timeout-s 8",
+            "probe": f"{SYSTEM_PYTHON} orchestrator/serving/golden_probe --timeout-s 8",
             "startup_probe_period_s": 10,
             "releases": results,
         },

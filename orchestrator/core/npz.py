@@ -12,7 +12,7 @@ header is read and checked here **before** numpy sees the archive:
   together hold at most ``untrusted.GOLDEN_MAX_BYTES`` bytes and
   ``untrusted.GOLDEN_MAX_ELEMENTS`` elements.
 
-The limits are the startup probe's (``serving/golden_probe.py``, which runs in the pods
+The limits are the startup probe's (``serving/golden_probe/npz.py``, which runs in the pods
 without this package and keeps its own stdlib twin of this rule; a test holds the two
 equal and makes them agree on every header), so ``validate`` and ``publish`` refuse what
 the probe would refuse. ``publish``, ``validate``, ``smoke``, ``swap``, ``infer`` and

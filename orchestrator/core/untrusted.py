@@ -77,7 +77,7 @@ JSON_MAX_BYTES = 16 << 20
 """export.json and manifest.json (a manifest of 100,000 files is about 12 MiB)."""
 GOLDEN_MAX_BYTES = 64 << 20
 """golden.npz, on disk and uncompressed: a few real samples, not a data set. The startup
-probe's limit too (``serving/golden_probe.py``): publish refuses what no pod would pass."""
+probe's limit too (``serving/golden_probe/npz.py``): publish refuses what no pod would pass."""
 GOLDEN_MAX_ELEMENTS = 4_000_000
 """All arrays of one golden.npz together, in elements (the startup probe's limit)."""
 ONNX_MAX_BYTES = (2 << 30) - 1

@@ -1,7 +1,7 @@
 """Golden files are read by one rule: every .npy header checked before any allocation.
 
 The core reader (``core.npz``, used by publish, validate, smoke, swap, infer and bench)
-and the startup probe's stdlib twin (``serving/golden_probe.py``) share their limits and
+and the startup probe's stdlib twin (``serving/golden_probe/``) share their limits and
 must accept and refuse the same files: a table of hostile archives, and a property test
 over generated headers. The CLI case runs under a 4 GB address-space limit.
 """
@@ -27,6 +27,9 @@ from hypothesis import strategies as st
 from orchestrator.core import golden, npz, untrusted
 from orchestrator.errors import ConfigError
 from orchestrator.serving import golden_probe
+from orchestrator.serving.golden_probe import check
+from orchestrator.serving.golden_probe import npz as probe_npz
+from orchestrator.serving.golden_probe.tensor import Numbers
 from tests.support.onnx_models import make_affine_onnx
 
 pytestmark = pytest.mark.timeout(120)
@@ -95,7 +98,7 @@ def test_core_and_probe_refuse_each_hostile_array_before_allocating_it(
         golden.parse_golden(raw, "golden.npz")
     path = tmp_path / "golden.npz"
     path.write_bytes(raw)
-    with pytest.raises(golden_probe._ProbeError, match=expected):
+    with pytest.raises(golden_probe.ProbeError, match=expected):
         golden_probe.read_npz(path)
 
 
@@ -114,16 +117,16 @@ def test_the_archive_itself_is_checked_too(
     with pytest.raises(ConfigError, match=expected):
         golden.parse_golden(raw, "golden.npz")
     (tmp_path / "g.npz").write_bytes(raw)
-    with pytest.raises(golden_probe._ProbeError, match=expected):
+    with pytest.raises(golden_probe.ProbeError, match=expected):
         golden_probe.read_npz(tmp_path / "g.npz")
 
 
 def test_the_probe_and_core_share_one_set_of_limits() -> None:
-    assert golden_probe.MAX_GOLDEN_BYTES == untrusted.GOLDEN_MAX_BYTES
-    assert golden_probe.MAX_ELEMENTS == untrusted.GOLDEN_MAX_ELEMENTS
-    assert golden_probe.MAX_MEMBERS == npz.MAX_MEMBERS
-    assert golden_probe.MAX_NPY_HEADER == npz.MAX_NPY_HEADER
-    assert (golden_probe.MAX_RTOL, golden_probe.MAX_ATOL) == (golden.MAX_RTOL, golden.MAX_ATOL)
+    assert probe_npz.MAX_GOLDEN_BYTES == untrusted.GOLDEN_MAX_BYTES
+    assert probe_npz.MAX_ELEMENTS == untrusted.GOLDEN_MAX_ELEMENTS
+    assert probe_npz.MAX_MEMBERS == npz.MAX_MEMBERS
+    assert probe_npz.MAX_NPY_HEADER == npz.MAX_NPY_HEADER
+    assert (check.MAX_RTOL, check.MAX_ATOL) == (golden.MAX_RTOL, golden.MAX_ATOL)
 
 
 def test_golden_data_over_the_byte_limit_is_refused_by_both(tmp_path: Path) -> None:
@@ -165,7 +168,7 @@ def test_core_and_probe_agree_on_every_generated_header(
     try:
         golden_probe.read_npz(path)
         probe_ok = True
-    except golden_probe._ProbeError:
+    except golden_probe.ProbeError:
         probe_ok = False
     assert core_ok == probe_ok, (shape, descr, fortran, slack)
 
@@ -195,7 +198,7 @@ def test_the_probe_keeps_numbers_as_bytes_not_python_objects(tmp_path: Path) -> 
     path = tmp_path / "golden.npz"
     np.savez(path, x=np.zeros((1000, 1000), np.float32))
     (tensor,) = golden_probe.read_npz(path).values()
-    assert isinstance(tensor.values, golden_probe._Numbers)
+    assert isinstance(tensor.values, Numbers)
     assert len(tensor.values.raw) == 4_000_000
 
 
@@ -203,11 +206,11 @@ def test_the_probe_does_not_open_a_fifo_or_follow_a_link(tmp_path: Path) -> None
     import os
 
     os.mkfifo(tmp_path / "golden.npz")
-    with pytest.raises(golden_probe._ProbeError, match="not a regular file"):
+    with pytest.raises(golden_probe.ProbeError, match="not a regular file"):
         golden_probe.read_npz(tmp_path / "golden.npz")
     (tmp_path / "target.npz").write_bytes(b"x")
     (tmp_path / "link.npz").symlink_to(tmp_path / "target.npz")
-    with pytest.raises(golden_probe._ProbeError, match="symbolic link"):
+    with pytest.raises(golden_probe.ProbeError, match="symbolic link"):
         golden_probe.read_npz(tmp_path / "link.npz")
 
 

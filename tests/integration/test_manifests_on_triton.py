@@ -59,7 +59,7 @@ from training.bundle import write_bundle
 pytestmark = pytest.mark.integration
 logger = logging.getLogger(__name__)
 
-PROBE_IN_IMAGE = "/opt/triton-orchestrator/golden_probe.py"
+PROBE_IN_IMAGE = "/opt/triton-orchestrator/golden_probe"
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 
 
@@ -82,7 +82,7 @@ class Pod:
     def probe_command(self) -> list[str]:
         command = list(self.container["startupProbe"]["exec"]["command"])
         assert command[:2] == ["python3", PROBE_IN_IMAGE]
-        command[:2] = [str(SYSTEM_PYTHON), str(ROOT / "orchestrator/serving/golden_probe.py")]
+        command[:2] = [str(SYSTEM_PYTHON), str(ROOT / "orchestrator/serving/golden_probe")]
         return [_local_ports(part, self.ports) for part in command]
 
     def run_startup_probe(self) -> subprocess.CompletedProcess[str]:

@@ -22,7 +22,7 @@ from tests.manifests.manifests import (
     triton_container,
 )
 
-PROBE_PATH = "/opt/triton-orchestrator/golden_probe.py"
+PROBE_PATH = "/opt/triton-orchestrator/golden_probe"
 
 
 @pytest.fixture(scope="module", params=OVERLAYS)
@@ -276,7 +276,7 @@ def test_dockerfile_runs_the_manifests_flags_as_uid_1000() -> None:
     (expose,) = docker["EXPOSE"]
     assert sorted(map(int, expose.split())) == sorted(PRODUCTION_PORTS.values())
     copies = [c.split() for c in docker["COPY"]]
-    assert ["--chown=1000:1000", "orchestrator/serving/golden_probe.py", PROBE_PATH] in copies
+    assert ["--chown=1000:1000", "orchestrator/serving/golden_probe/", f"{PROBE_PATH}/"] in copies
     assert any(c[-1].rstrip("/") == "/opt/triton-orchestrator/release" for c in copies)
     assert "MODEL_REPOSITORY=/opt/triton-orchestrator/release" in docker["ENV"]
     assert any(a.startswith("RELEASE=") for a in docker["ARG"])
@@ -284,7 +284,7 @@ def test_dockerfile_runs_the_manifests_flags_as_uid_1000() -> None:
 
 def test_dockerignore_lets_in_what_the_dockerfile_copies() -> None:
     ignore = (ROOT / ".dockerignore").read_text().splitlines()
-    assert ignore[ignore.index("*") :].count("!orchestrator/serving/golden_probe.py") == 1
+    assert ignore[ignore.index("*") :].count("!orchestrator/serving/golden_probe/") == 1
     assert "!deployment/empty-release/" in ignore
     assert (ROOT / "deployment" / "empty-release").is_dir()
 

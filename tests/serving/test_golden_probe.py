@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -18,9 +20,18 @@ from numpy.typing import NDArray
 
 from orchestrator.core.golden import DEFAULT_TOLERANCE, Tolerance, compare_outputs
 from orchestrator.serving import golden_probe
-from orchestrator.serving.golden_probe import Tensor, find_model_dirs, main, read_npz
+from orchestrator.serving.golden_probe import (
+    ProbeError,
+    Tensor,
+    check,
+    find_model_dirs,
+    main,
+    read_npz,
+    wire,
+)
+from orchestrator.serving.golden_probe import npz as probe_npz
 
-PROBE = Path(golden_probe.__file__)
+PROBE = Path(golden_probe.__file__).parent  # the folder the image copies and runs
 
 
 @pytest.mark.parametrize(
@@ -71,19 +82,19 @@ def test_read_npz_refuses_pickles_other_members_and_oversize(
 ) -> None:
     pickled = tmp_path / "object.npz"
     np.savez(pickled, x=np.array([1, "a"], dtype=object))
-    with pytest.raises(golden_probe._ProbeError, match=r"dtype '\|O'.*pickle, which is refused"):
+    with pytest.raises(ProbeError, match=r"dtype '\|O'.*pickle, which is refused"):
         read_npz(pickled)
     other = tmp_path / "other.npz"
     with zipfile.ZipFile(other, "w") as archive:
         archive.writestr("run.py", "print('hi')")
-    with pytest.raises(golden_probe._ProbeError, match=r"holds 'run.py', not an .npy array"):
+    with pytest.raises(ProbeError, match=r"holds 'run.py', not an .npy array"):
         read_npz(other)
     big = tmp_path / "big.npz"
     np.savez_compressed(big, x=np.zeros(10_000, dtype=np.float64))
-    monkeypatch.setattr(golden_probe, "MAX_GOLDEN_BYTES", 50_000)
-    with pytest.raises(golden_probe._ProbeError, match=r"unpacks to over 50000 bytes"):
+    monkeypatch.setattr(probe_npz, "MAX_GOLDEN_BYTES", 50_000)
+    with pytest.raises(ProbeError, match=r"unpacks to over 50000 bytes"):
         read_npz(big)
-    with pytest.raises(golden_probe._ProbeError, match=r"no golden data at .*missing.npz"):
+    with pytest.raises(ProbeError, match=r"no golden data at .*missing.npz"):
         read_npz(tmp_path / "missing.npz")
 
 
@@ -111,7 +122,7 @@ def test_tolerance_rule_agrees_with_core_golden() -> None:
             got[0, 0] = want[0, 0] = np.nan
         _, worst, problems = compare_outputs({"y": got}, {"y": want}, tolerance)
         core_ok = worst is None and not problems
-        probe = golden_probe._compare(
+        probe = check._compare(
             "y",
             Tensor("FP32", got.shape, tuple(got.ravel().tolist())),
             Tensor("FP32", want.shape, tuple(want.ravel().tolist())),
@@ -125,12 +136,10 @@ def test_tolerance_rule_agrees_with_core_golden() -> None:
 
 def test_exact_types_and_shapes_must_match() -> None:
     ints = Tensor("INT64", (2,), (1, 2))
-    assert golden_probe._compare("k", ints, ints, 1e-3, 1e-5) is None
-    assert "exact match" in str(
-        golden_probe._compare("k", Tensor("INT64", (2,), (1, 3)), ints, 1, 1)
-    )
+    assert check._compare("k", ints, ints, 1e-3, 1e-5) is None
+    assert "exact match" in str(check._compare("k", Tensor("INT64", (2,), (1, 3)), ints, 1, 1))
     assert "has shape [1, 2]" in str(
-        golden_probe._compare("k", Tensor("INT64", (1, 2), (1, 2)), ints, 1, 1)
+        check._compare("k", Tensor("INT64", (1, 2), (1, 2)), ints, 1, 1)
     )
 
 
@@ -148,13 +157,13 @@ def test_exact_types_and_shapes_must_match() -> None:
 def test_tolerance_comes_from_tritons_config_json(
     parameters: dict[str, Any], expected: tuple[float, float]
 ) -> None:
-    assert golden_probe._tolerance({"parameters": parameters}) == expected
+    assert check._tolerance({"parameters": parameters}) == expected
 
 
 @pytest.mark.parametrize("text", ["-1", "nan", "loose"])
 def test_a_bad_tolerance_parameter_is_a_failure(text: str) -> None:
-    with pytest.raises(golden_probe._ProbeError, match=r"parameter smoke_atol is"):
-        golden_probe._tolerance({"parameters": {"smoke_atol": {"string_value": text}}})
+    with pytest.raises(ProbeError, match=r"parameter smoke_atol is"):
+        check._tolerance({"parameters": {"smoke_atol": {"string_value": text}}})
 
 
 def _copy(mount: Path, folder: str, name: str | None) -> Path:
@@ -180,9 +189,7 @@ def test_find_model_dirs_reads_tritons_copies_newest_first(tmp_path: Path) -> No
     beta = _copy(mount, "folderCCCCCC", "beta")
     _copy(mount, "folderDDDDDD", None)
     assert (locate("alpha"), locate("beta")) == (new, beta)
-    with pytest.raises(
-        golden_probe._ProbeError, match=r"no copy of model 'gamma'.*\['alpha', 'beta'\]"
-    ):
+    with pytest.raises(ProbeError, match=r"no copy of model 'gamma'.*\['alpha', 'beta'\]"):
         locate("gamma")
 
 
@@ -223,14 +230,46 @@ def test_main_refuses_a_bad_timeout_as_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_the_probe_imports_only_the_standard_library() -> None:
-    tree = ast.parse(PROBE.read_text())
-    imported = {
+    absolute = {
         ((node.module or "") if isinstance(node, ast.ImportFrom) else alias.name).split(".")[0]
-        for node in ast.walk(tree)
+        for source in PROBE.glob("*.py")
+        for node in ast.walk(ast.parse(source.read_text()))
         if isinstance(node, ast.Import | ast.ImportFrom)
+        and not (isinstance(node, ast.ImportFrom) and node.level)  # within the package
         for alias in node.names
     }
-    assert imported <= set(sys.stdlib_module_names) | {"__future__"}
+    assert absolute <= set(sys.stdlib_module_names) | {"__future__"}
+
+
+def test_the_probe_folder_imports_alone_with_only_the_standard_library(tmp_path: Path) -> None:
+    # As in the image: the folder copied on its own, no orchestrator, no site-packages
+    # (-S), sys.path holding the standard library and the folder's parent only.
+    shutil.copytree(PROBE, tmp_path / "golden_probe", ignore=shutil.ignore_patterns("__pycache__"))
+    script = (
+        "import importlib, json, pkgutil, sys\n"
+        f"sys.path = [{str(tmp_path)!r}] + [p for p in sys.path if p]\n"
+        "package = importlib.import_module('golden_probe')\n"
+        "for module in pkgutil.iter_modules(package.__path__):\n"
+        "    if module.name != '__main__':\n"
+        "        importlib.import_module(f'golden_probe.{module.name}')\n"
+        "outside = sorted(\n"
+        "    name for name in sys.modules\n"
+        "    if name.split('.')[0] not in sys.stdlib_module_names | {'golden_probe', '__main__'}\n"
+        ")\n"
+        "print(json.dumps({'outside': outside, 'path': sys.path}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    loaded = json.loads(result.stdout)
+    assert loaded["outside"] == []
+    assert not any("site-packages" in folder for folder in loaded["path"])
 
 
 def test_the_probe_runs_as_a_file_under_an_isolated_python(tmp_path: Path) -> None:
@@ -283,8 +322,8 @@ SHORT_HEAD = (
 def test_a_malformed_inference_answer_is_one_line_failure(
     data: bytes, headers: dict[str, str], message: str
 ) -> None:
-    with pytest.raises(golden_probe._ProbeError, match=re.escape(message)):
-        golden_probe._outputs(data, headers)
+    with pytest.raises(ProbeError, match=re.escape(message)):
+        wire._outputs(data, headers)
 
 
 def test_a_binary_inference_answer_is_unpacked() -> None:
@@ -293,5 +332,5 @@ def test_a_binary_inference_answer_is_unpacked() -> None:
         b' "parameters": {"binary_data_size": 8}}]}'
     )
     data = head + np.array([1.5, -2.0], dtype="<f4").tobytes()
-    outputs = golden_probe._outputs(data, {"Inference-Header-Content-Length": str(len(head))})
+    outputs = wire._outputs(data, {"Inference-Header-Content-Length": str(len(head))})
     assert outputs == {"y": Tensor("FP32", (2,), (1.5, -2.0))}

@@ -17,11 +17,14 @@ from pathlib import Path
 import pytest
 
 from orchestrator.serving import golden_probe
+from orchestrator.serving.golden_probe.errors import ProbeError
+from orchestrator.serving.golden_probe.resume import Resume
+from orchestrator.serving.golden_probe.wire import TritonHttp
 from tests.support.trickle_server import HEAD, trickle
 
 pytestmark = pytest.mark.timeout(60)
 
-PROBE = Path(golden_probe.__file__)
+PROBE = Path(golden_probe.__file__).parent
 
 
 @pytest.fixture(
@@ -35,9 +38,9 @@ def trickling(request: pytest.FixtureRequest) -> Iterator[str]:
 def test_one_exchange_ends_at_its_deadline_however_slowly_the_server_sends(
     trickling: str,
 ) -> None:
-    http = golden_probe._Http(trickling, time.monotonic() + 1.5)
+    http = TritonHttp(trickling, time.monotonic() + 1.5)
     started = time.monotonic()
-    with pytest.raises(golden_probe._ProbeError, match="before the deadline|ran out of time"):
+    with pytest.raises(ProbeError, match="before the deadline|ran out of time"):
         http.request("GET", "/v2/health/ready")
     assert time.monotonic() - started < 2.5
 
@@ -80,19 +83,19 @@ def test_progress_survives_runs_and_ignores_a_hostile_progress_file(tmp_path: Pa
     version.mkdir(parents=True)
     (version / "golden.npz").write_bytes(b"x")
     progress = tmp_path / "state" / "passed.json"
-    first = golden_probe._Resume(progress)
+    first = Resume(progress)
     key = first.key("alpha/1", version)
     assert key is not None
     first.add(key)
-    assert key in golden_probe._Resume(progress).passed
+    assert key in Resume(progress).passed
     # Changed golden data (a new copy after a container restart) is checked again.
     (version / "golden.npz").write_bytes(b"xy")
-    assert first.key("alpha/1", version) not in golden_probe._Resume(progress).passed
+    assert first.key("alpha/1", version) not in Resume(progress).passed
     for hostile in (b"[" * 100000, b"\xff\xfe", b'{"a": 1}', b"[1e400]"):
         progress.write_bytes(hostile)
-        assert golden_probe._Resume(progress).passed <= {"inf"}
+        assert Resume(progress).passed <= {"inf"}
     progress.unlink()
     import os
 
     os.mkfifo(progress)
-    assert golden_probe._Resume(progress).passed == set()  # a FIFO is never opened to block
+    assert Resume(progress).passed == set()  # a FIFO is never opened to block
