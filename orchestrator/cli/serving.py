@@ -26,7 +26,7 @@ from orchestrator.cli.common import (
 from orchestrator.cli.output import serving as serving_output
 from orchestrator.cli.output.jsondata import echo_json
 from orchestrator.cli.output.progress import step_lines
-from orchestrator.client import Protocol
+from orchestrator.client import Transport
 from orchestrator.core.golden import DEFAULT_TOLERANCE, Tolerance
 from orchestrator.demo import run_demo
 from orchestrator.errors import ConfigError
@@ -54,8 +54,8 @@ def _version(ctx: click.Context, param: click.Parameter, value: str) -> str:
     )
 
 
-def _protocols(choice: str) -> tuple[Protocol, ...]:
-    return PROTOCOLS if choice == "both" else (cast(Protocol, choice),)
+def _protocols(choice: str) -> tuple[Transport, ...]:
+    return PROTOCOLS if choice == "both" else (cast(Transport, choice),)
 
 
 def _gpu_count(ctx: click.Context, param: click.Parameter, value: str) -> int:
@@ -323,7 +323,7 @@ def infer_command(
         model,
         input_path,
         version=version,
-        protocol=cast(Protocol, protocol),
+        protocol=cast(Transport, protocol),
     )
     if output_format == "json":
         echo_json(result)

@@ -22,7 +22,7 @@ from orchestrator.client.control import (
     repository_index,
     unload_model,
 )
-from orchestrator.client.endpoints import Endpoints, Protocol, parse_host_port
+from orchestrator.client.endpoints import Endpoints, Transport, parse_host_port
 from orchestrator.client.infer import (
     AsyncGrpcInferencer,
     HttpInferRequest,
@@ -40,7 +40,7 @@ __all__ = [
     "InferSession",
     "ModelCounters",
     "ModelState",
-    "Protocol",
+    "Transport",
     "decode_http_response",
     "encode_http_request",
     "infer",

@@ -22,13 +22,13 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-from orchestrator.client.endpoints import Protocol
+from orchestrator.client.endpoints import Transport
 from orchestrator.errors import ServerError
 
 __all__ = [
     "CONNECTION_ERRORS",
     "DeadlineHttpClient",
-    "Protocol",
+    "Transport",
     "error_message",
     "grpc_client",
     "http_client",
@@ -202,7 +202,7 @@ def is_server_ready(url: str, timeout_s: float = 2.0) -> bool:
         return False
 
 
-def is_server_live(url: str, timeout_s: float = 2.0, *, protocol: Protocol = "http") -> bool:
+def is_server_live(url: str, timeout_s: float = 2.0, *, protocol: Transport = "http") -> bool:
     """Whether a Triton answers at ``url`` over ``protocol`` and says it is live.
 
     Unlike readiness, liveness stays true when some model failed to load (Triton's

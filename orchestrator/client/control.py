@@ -17,7 +17,7 @@ from tritonclient.utils import InferenceServerException
 from orchestrator.client.connection import (
     CONNECTION_ERRORS,
     DeadlineHttpClient,
-    Protocol,
+    Transport,
     error_message,
     grpc_client,
     http_client,
@@ -142,7 +142,7 @@ def _refusal(what: str, exc: InferenceServerException) -> ServerError:
 
 
 def model_metadata(
-    url: str, name: str, version: str = "", *, protocol: Protocol = "http"
+    url: str, name: str, version: str = "", *, protocol: Transport = "http"
 ) -> dict[str, Any]:
     """The model's metadata (inputs and outputs with datatypes and shapes).
 
@@ -166,7 +166,7 @@ def model_metadata(
 
 
 def model_config(
-    url: str, name: str, version: str = "", *, protocol: Protocol = "http"
+    url: str, name: str, version: str = "", *, protocol: Transport = "http"
 ) -> dict[str, Any]:
     """The config Triton serves ``name`` with (after overrides and auto-completion), as JSON.
 
@@ -183,7 +183,7 @@ def model_config(
 
 
 def inference_statistics(
-    url: str, name: str = "", version: str = "", *, protocol: Protocol = "http"
+    url: str, name: str = "", version: str = "", *, protocol: Transport = "http"
 ) -> dict[str, Any]:
     """Triton's inference statistics for ``name`` (all models when empty), in JSON form.
 

@@ -14,10 +14,10 @@ from typing import Literal
 
 from orchestrator.errors import ConfigError
 
-__all__ = ["DEFAULT_GRPC_OFFSET", "Endpoints", "Protocol", "parse_host_port"]
+__all__ = ["DEFAULT_GRPC_OFFSET", "Endpoints", "Transport", "parse_host_port"]
 
 # The two ways to talk to Triton; every module that takes a protocol uses this type.
-Protocol = Literal["http", "grpc"]
+Transport = Literal["http", "grpc"]
 
 DEFAULT_GRPC_OFFSET = 1  # tritonserver's defaults: HTTP 8000, gRPC 8001
 _SCHEMES = ("http://", "grpc://")
@@ -91,7 +91,7 @@ class Endpoints:
             )
         return cls(http_url=http, grpc_url=f"{host}:{grpc_port}")
 
-    def url(self, protocol: Protocol) -> str:
+    def url(self, protocol: Transport) -> str:
         """The URL for ``protocol``.
 
         Example:

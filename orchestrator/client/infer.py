@@ -24,7 +24,7 @@ from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 from orchestrator.client.connection import (
     CONNECTION_ERRORS,
     DeadlineHttpClient,
-    Protocol,
+    Transport,
     error_message,
     grpc_client,
     http_client,
@@ -67,7 +67,7 @@ def infer(
     model: str,
     inputs: Mapping[str, NDArray[Any]],
     *,
-    protocol: Protocol = "http",
+    protocol: Transport = "http",
     version: str = "",
     outputs: list[str] | None = None,
 ) -> dict[str, NDArray[Any]]:
@@ -110,7 +110,7 @@ class InferSession:
         model: str,
         inputs: Mapping[str, NDArray[Any]],
         *,
-        protocol: Protocol = "http",
+        protocol: Transport = "http",
         version: str = "",
         timeout_s: float = 30.0,
     ) -> None:

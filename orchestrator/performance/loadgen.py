@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from orchestrator import client
-from orchestrator.client import Protocol
+from orchestrator.client import Transport
 from orchestrator.errors import ServerError, ServerGone
 from orchestrator.performance.http_wire import HttpResponseParser, raw_request, split_url
 
@@ -127,7 +127,7 @@ class LoadGenerator:
         model: str,
         inputs: Mapping[str, NDArray[Any]],
         *,
-        protocol: Protocol = "http",
+        protocol: Transport = "http",
         request_timeout_s: float = 30.0,
     ) -> None:
         self.url = url

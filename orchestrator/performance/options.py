@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from orchestrator.client import Protocol
+from orchestrator.client import Transport
 from orchestrator.errors import ConfigError
 from orchestrator.performance.report import STABLE_WINDOWS
 
@@ -37,7 +37,7 @@ MAX_WINDOW_S = 3600.0
 _RESERVED_FILES = 64
 
 
-def check_open_files(concurrency: tuple[int, ...], protocol: Protocol) -> None:
+def check_open_files(concurrency: tuple[int, ...], protocol: Transport) -> None:
     """Make sure the process may open a socket per request in flight, before any opens.
 
     Over HTTP every request in flight has its own connection; gRPC shares one. When the
@@ -132,7 +132,7 @@ class BenchOptions:
 
     url: str
     model: str
-    protocol: Protocol = "http"
+    protocol: Transport = "http"
     concurrency: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
     batch_size: int = 1
     window_s: float = 5.0

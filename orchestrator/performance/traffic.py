@@ -19,7 +19,7 @@ from typing import Any
 from numpy.typing import NDArray
 
 from orchestrator import client
-from orchestrator.client import Protocol
+from orchestrator.client import Transport
 from orchestrator.errors import ConfigError, OrchestratorError
 
 __all__ = ["Traffic", "TrafficReport"]
@@ -79,7 +79,7 @@ class Traffic:
         model: str,
         inputs: Mapping[str, NDArray[Any]],
         *,
-        protocol: Protocol = "grpc",
+        protocol: Transport = "grpc",
         concurrency: int = 8,
         check: Check | None = None,
     ) -> None:

@@ -2,7 +2,7 @@
 
 Owns the layout (``layout``: paths, versions, manifests, the staging prefix), export
 bundles (``bundle``), config generation from a graph (``generate``), atomic, idempotent
-publishing (``publish``: its file-system steps in ``staging``, the content check in
+publishing (``publish``: its file-system steps in ``scratch``, the content check in
 ``identical``) serialized per model (``model_lock``), publishing a folder of bundles
 (``exports``), listing (``listing``), the runtime compatibility table
 (``compatibility``) and the validator (``validation/``).

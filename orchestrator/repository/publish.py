@@ -65,7 +65,7 @@ from orchestrator.repository.layout import (
     write_manifest,
 )
 from orchestrator.repository.model_lock import DEFAULT_LOCK_TIMEOUT_S, model_lock
-from orchestrator.repository.staging import (
+from orchestrator.repository.scratch import (
     TMP_INFIX,
     fsync_path,
     owner_token,

@@ -11,7 +11,7 @@ from typing import Any
 from numpy.typing import NDArray
 
 from orchestrator import client
-from orchestrator.client import Protocol
+from orchestrator.client import Transport
 from orchestrator.core.tensors import ServingSignature, load_tensor_file, signature_from_metadata
 from orchestrator.errors import ServerError
 
@@ -37,7 +37,7 @@ def infer_file(
     path: Path,
     *,
     version: str = "",
-    protocol: Protocol = "http",
+    protocol: Transport = "http",
 ) -> InferResult:
     """Send the tensors in ``path`` (.npy, .npz or .json) to ``model`` and return the outputs.
 

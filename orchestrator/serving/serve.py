@@ -12,7 +12,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from orchestrator.client import Endpoints, ModelState, Protocol, repository_index
+from orchestrator.client import Endpoints, ModelState, Transport, repository_index
 from orchestrator.core.golden import DEFAULT_TOLERANCE, Tolerance
 from orchestrator.errors import ServerError
 from orchestrator.repository.layout import model_names
@@ -109,7 +109,7 @@ def serve_and_smoke(
     options: ServerOptions,
     models: Iterable[str] | None = None,
     *,
-    protocols: Sequence[Protocol] = PROTOCOLS,
+    protocols: Sequence[Transport] = PROTOCOLS,
     default_tolerance: Tolerance = DEFAULT_TOLERANCE,
     cpu_override: bool | None = None,
 ) -> SmokeReport:

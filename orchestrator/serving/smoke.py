@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from orchestrator import client
-from orchestrator.client import Protocol
+from orchestrator.client import Transport
 from orchestrator.client.endpoints import Endpoints
 from orchestrator.core.golden import (
     DEFAULT_TOLERANCE,
@@ -61,7 +61,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-PROTOCOLS: tuple[Protocol, ...] = ("http", "grpc")
+PROTOCOLS: tuple[Transport, ...] = ("http", "grpc")
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ def smoke(
     repository: Path,
     *,
     models: Iterable[str] | None = None,
-    protocols: Sequence[Protocol] = PROTOCOLS,
+    protocols: Sequence[Transport] = PROTOCOLS,
     default_tolerance: Tolerance = DEFAULT_TOLERANCE,
 ) -> SmokeReport:
     """Smoke-test every served version of ``models`` (all served models when None).
@@ -209,7 +209,7 @@ def smoke_version(
     model: str,
     version: int,
     *,
-    protocols: Sequence[Protocol] = PROTOCOLS,
+    protocols: Sequence[Transport] = PROTOCOLS,
     default_tolerance: Tolerance = DEFAULT_TOLERANCE,
 ) -> SmokeReport:
     """Smoke-test one version of ``model``, pinned by version number.
@@ -233,7 +233,7 @@ def smoke_version(
     return SmokeReport(results, {model: tolerance})
 
 
-def check_reachable(endpoints: Endpoints, protocols: Sequence[Protocol]) -> None:
+def check_reachable(endpoints: Endpoints, protocols: Sequence[Transport]) -> None:
     """Raise a ``ServerError`` naming the first protocol on which no Triton answers.
 
     Example:
@@ -255,7 +255,7 @@ def check_reachable(endpoints: Endpoints, protocols: Sequence[Protocol]) -> None
 
 def _check(
     endpoints: Endpoints,
-    protocol: Protocol,
+    protocol: Transport,
     model: str,
     version: int,
     config: ModelConfig,
@@ -305,7 +305,7 @@ def _with(result: SmokeResult, **changes: Any) -> SmokeResult:
 
 def _infer_in_chunks(
     url: str,
-    protocol: Protocol,
+    protocol: Transport,
     model: str,
     version: int,
     config: ModelConfig,

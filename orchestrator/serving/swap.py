@@ -33,7 +33,7 @@ from types import FrameType
 from typing import Any
 
 from orchestrator import client
-from orchestrator.client import Protocol
+from orchestrator.client import Transport
 from orchestrator.client.endpoints import Endpoints
 from orchestrator.core.golden import golden_path, read_golden
 from orchestrator.core.model_config import (
@@ -129,7 +129,7 @@ def swap(
     model: str,
     to_version: int,
     *,
-    protocols: Sequence[Protocol] = PROTOCOLS,
+    protocols: Sequence[Transport] = PROTOCOLS,
     cpu_override: bool | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> SwapReport:

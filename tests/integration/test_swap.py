@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from orchestrator import client
 from orchestrator.cli import cli
-from orchestrator.client import Protocol
+from orchestrator.client import Transport
 from orchestrator.client.endpoints import Endpoints
 from orchestrator.core.golden import golden_path, write_golden
 from orchestrator.errors import (
@@ -70,7 +70,7 @@ def test_good_swap_under_load_fails_no_request_and_moves_traffic(
     answers = Answers()
     url = triton_server.grpc_url if protocol == "grpc" else triton_server.http_url
     with Traffic(
-        url, name, ONES, protocol=cast(Protocol, protocol), concurrency=CONCURRENCY, check=answers
+        url, name, ONES, protocol=cast(Transport, protocol), concurrency=CONCURRENCY, check=answers
     ) as load:
         assert load.wait_for(1000, timeout_s=60)
         report = swap(_endpoints(triton_server), triton_repo, name, 2)
