@@ -13,13 +13,13 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 from numpy.typing import NDArray
 
 from orchestrator import client
 from orchestrator.client import Transport
+from orchestrator.core.lifecycle import Started
 from orchestrator.errors import ConfigError, OrchestratorError
 
 __all__ = ["Traffic", "TrafficReport"]
@@ -52,7 +52,7 @@ class TrafficReport:
         )
 
 
-class Traffic:
+class Traffic(Started):
     """Background requests at fixed concurrency until ``stop()``; a context manager.
 
     Args:
@@ -148,17 +148,6 @@ class Traffic:
         for sender in finished:
             sender.result()  # a sender's bug surfaces here rather than in a lost thread
         return self._report
-
-    def __enter__(self) -> Traffic:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _run(self) -> None:
         url, model, inputs, protocol = self._args

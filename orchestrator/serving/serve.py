@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from orchestrator.errors import ServerError
 from orchestrator.repository.layout import model_names
 from orchestrator.serving.container import ContainerOptions, TritonContainer
 from orchestrator.serving.smoke import PROTOCOLS, SmokeReport, smoke
-from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
+from orchestrator.serving.triton import RunningTriton, ServerOptions, TritonServer, load_models
 
 __all__ = ["ServeReport", "serve", "serve_and_smoke", "serve_in_container"]
 
@@ -95,12 +94,7 @@ def serve(
             report = _load(server, options, models, cpu_override)
             on_ready(report)
             _raise_if_failed(report)
-            while server.is_running:
-                time.sleep(0.2)
-            raise ServerError(
-                f"tritonserver exited unexpectedly. Last lines of its log ({server.log_path}):"
-                f"\n{server.log_tail()}"
-            )
+            server.run_until_exit()
         except KeyboardInterrupt:
             logger.info("Interrupted: stopping Triton")
 
@@ -156,13 +150,17 @@ def _load(
         cpu_override=cpu_override,
         timeout_s=max(1.0, options.ready_timeout_s - server.startup_s),
     )
+    return _report(server, states)
+
+
+def _report(running: RunningTriton, models: Iterable[ModelState]) -> ServeReport:
     return ServeReport(
-        http_url=server.http_url,
-        grpc_url=server.grpc_url,
-        metrics_url=server.metrics_url,
-        startup_s=server.startup_s,
-        log_path=server.log_path,
-        models=tuple(states),
+        http_url=running.http_url,
+        grpc_url=running.grpc_url,
+        metrics_url=running.metrics_url,
+        startup_s=running.startup_s,
+        log_path=running.log_path,
+        models=tuple(models),
     )
 
 
@@ -202,21 +200,8 @@ def serve_in_container(
     """
     with _stop_signals_as_interrupt(), TritonContainer(options, client) as container:
         try:
-            report = ServeReport(
-                http_url=container.http_url,
-                grpc_url=container.grpc_url,
-                metrics_url=container.metrics_url,
-                startup_s=container.startup_s,
-                log_path=container.log_path,
-                models=tuple(repository_index(container.http_url)),
-            )
-            on_ready(report)
-            while container.is_running:
-                time.sleep(0.5)
-            raise ServerError(
-                f"Container {container.name} exited with status {container.exit_code} while "
-                f"serving. Last lines of its log ({container.log_path}):\n{container.log_tail()}"
-            )
+            on_ready(_report(container, repository_index(container.http_url)))
+            container.run_until_exit()
         except KeyboardInterrupt:
             logger.info("Interrupted: stopping container %s", container.name)
 

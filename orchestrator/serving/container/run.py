@@ -13,18 +13,15 @@ import contextlib
 import logging
 import secrets
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from orchestrator import client as triton
 from orchestrator.errors import ServerError
 from orchestrator.serving.container.engine import connect, docker_module, translated
 from orchestrator.serving.container.image import DEFAULT_IMAGE
 from orchestrator.serving.triton.flags import PRODUCTION_PORTS, production_args
-from orchestrator.serving.triton.ports import claim_ports, client_host
+from orchestrator.serving.triton.running import RunningTriton
 from orchestrator.serving.triton.server import require_repository_folder
 
 __all__ = [
@@ -48,7 +45,6 @@ ALL_GPUS = -1
 DEFAULT_SHM_SIZE = "1g"
 # Production's --exit-timeout-secs=30 plus room to exit, as the manifests' grace period.
 DEFAULT_STOP_TIMEOUT_S = 40.0
-_LOG_TAIL_LINES = 30
 
 
 @dataclass(frozen=True)
@@ -97,7 +93,7 @@ class ContainerOptions:
             )
 
 
-class TritonContainer:
+class TritonContainer(RunningTriton):
     """Production's image running in Docker; stopped and removed on exit. A context manager.
 
     Example:
@@ -107,33 +103,21 @@ class TritonContainer:
         127.0.0.1:40123
     """
 
+    ready_poll_s = 0.2
+    serving_poll_s = 0.5  # each check asks the engine
+
     def __init__(self, options: ContainerOptions, client: Any | None = None) -> None:
+        super().__init__(options)
         self.options = options
         self._client: Any = client  # connected in start() when None
         self._container: Any | None = None
         self.name = options.name or f"orchestrator-triton-{secrets.token_hex(4)}"
-        self.ports: dict[str, int] = {}
-        self.startup_s = 0.0
-        self.log_path = options.log_path or Path(tempfile.gettempdir(), f"{self.name}.log")
+        self._log_path = options.log_path or Path(tempfile.gettempdir(), f"{self.name}.log")
 
     @property
-    def _host(self) -> str:
-        return client_host(self.options.address)
-
-    @property
-    def http_url(self) -> str:
-        """``host:port`` of the published HTTP endpoint."""
-        return f"{self._host}:{self.ports['http']}"
-
-    @property
-    def grpc_url(self) -> str:
-        """``host:port`` of the published gRPC endpoint."""
-        return f"{self._host}:{self.ports['grpc']}"
-
-    @property
-    def metrics_url(self) -> str:
-        """The published Prometheus metrics URL."""
-        return f"http://{self._host}:{self.ports['metrics']}/metrics"
+    def log_path(self) -> Path:
+        """Where the container's log is saved (at ready, on failure, at stop)."""
+        return self._log_path
 
     def request(self) -> dict[str, Any]:
         """The keyword arguments given to ``containers.create`` (ports must be claimed)."""
@@ -182,32 +166,11 @@ class TritonContainer:
             "detach": True,
         }
 
-    def start(self) -> TritonContainer:
-        """Create and start the container, then wait until Triton is ready.
-
-        Raises:
-            ServerError: no engine, no image, a port in use, Docker refused the request
-                (the GPUs, say), or Triton exited or was not ready in time (with its log).
-                The container is removed before the error leaves.
-        """
+    def _prepare(self) -> None:
         require_repository_folder(Path(self.options.repository))
         if self._client is None:
             self._client = connect()
-        self._claim_ports()
         self._check_image()
-        started = time.monotonic()
-        try:
-            self._create_and_start()
-            self._wait_until_ready(started + self.options.ready_timeout_s)
-        except BaseException:
-            self.stop()
-            raise
-        self.startup_s = time.monotonic() - started
-        _save_log(self._container, self.log_path)
-        logger.info(
-            "Container %s ready in %.1f s: HTTP %s", self.name, self.startup_s, self.http_url
-        )
-        return self
 
     def _check_image(self) -> None:
         image = self.options.image
@@ -223,7 +186,7 @@ class TritonContainer:
                     "with --image."
                 ) from exc
 
-    def _create_and_start(self) -> None:
+    def _launch(self) -> None:
         assert self._client is not None
         request = self.request()
         with translated(f"create container {self.name} from {self.options.image}", self._client):
@@ -255,15 +218,9 @@ class TritonContainer:
         code = self._container.attrs.get("State", {}).get("ExitCode")
         return int(code) if code is not None else None
 
-    def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
-        """The last ``lines`` lines of the container's log (saved to ``log_path`` too)."""
+    def _refresh_log(self) -> None:
         if self._container is not None:
             _save_log(self._container, self.log_path)
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
 
     def stop(self) -> None:
         """SIGTERM, SIGKILL after ``stop_timeout_s``, save the log, remove the container.
@@ -292,38 +249,18 @@ class TritonContainer:
                     self.name,
                 )
 
-    def __enter__(self) -> TritonContainer:
-        return self.start()
+    def _exited(self, *, serving: bool) -> str:
+        if serving:
+            return f"Container {self.name} exited with status {self.exit_code} while serving"
+        return (
+            f"Container {self.name} ({self.options.image}) exited with status "
+            f"{self.exit_code} before Triton was ready"
+        )
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _claim_ports(self) -> None:
-        options = self.options
-        requested = {f"{kind}_port": getattr(options, f"{kind}_port") for kind in PRODUCTION_PORTS}
-        for attribute, port in claim_ports(options.address, requested).items():
-            self.ports[attribute.removesuffix("_port")] = port
-
-    def _wait_until_ready(self, deadline: float) -> None:
-        while time.monotonic() < deadline:
-            if not self.is_running:
-                raise ServerError(
-                    f"Container {self.name} ({self.options.image}) exited with status "
-                    f"{self.exit_code} before Triton was ready. Last lines of its log "
-                    f"({self.log_path}):\n{self.log_tail()}"
-                )
-            if triton.is_server_ready(self.http_url, timeout_s=1.0):
-                return
-            time.sleep(0.2)
-        raise ServerError(
+    def _not_ready(self) -> str:
+        return (
             f"Triton in container {self.name} was not ready on {self.http_url} within "
-            f"{self.options.ready_timeout_s:g} s (waiting for /v2/health/ready). Try a longer "
-            f"--ready-timeout-s. Last lines of its log ({self.log_path}):\n{self.log_tail()}"
+            f"{self.options.ready_timeout_s:g} s"
         )
 
 

@@ -20,15 +20,12 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Literal
 
-from orchestrator import client
 from orchestrator.errors import ConfigError, ServerError
 from orchestrator.serving.triton.backends import assemble_backend_dir
 from orchestrator.serving.triton.binary import TritonInstall, find_tritonserver
@@ -39,7 +36,8 @@ from orchestrator.serving.triton.paths import (
     stub_safe,
     stub_safe_view,
 )
-from orchestrator.serving.triton.ports import PORT_FLAGS, check_ports, claim_ports, client_host
+from orchestrator.serving.triton.ports import PORT_FLAGS, check_ports
+from orchestrator.serving.triton.running import RunningTriton
 
 __all__ = ["ServerOptions", "TritonServer", "require_repository_folder"]
 
@@ -47,7 +45,6 @@ logger = logging.getLogger(__name__)
 
 ControlMode = Literal["explicit", "poll", "none"]
 _PR_SET_PDEATHSIG = 1
-_LOG_TAIL_LINES = 30
 _REAP_TIMEOUT_S = 1.0
 _MAX_TIMEOUT_S = 86400.0
 _running: weakref.WeakSet[TritonServer] = weakref.WeakSet()
@@ -149,7 +146,7 @@ def _die_with_parent() -> Callable[[], None]:
     return preexec
 
 
-class TritonServer:
+class TritonServer(RunningTriton):
     """A running local Triton server; use it as a context manager.
 
     Example:
@@ -159,6 +156,7 @@ class TritonServer:
     """
 
     def __init__(self, options: ServerOptions, install: TritonInstall | None = None) -> None:
+        super().__init__(options)
         self.options = options
         self._install = install
         self._process: subprocess.Popen[bytes] | None = None
@@ -167,35 +165,6 @@ class TritonServer:
         self._scratch: Path | None = None  # a plain-path folder the stub can take
         self._repository: Path | None = None  # the repository as Triton is given it
         self.workdir: Path | None = None
-        self.http_port = 0
-        self.grpc_port = 0
-        self.metrics_port = 0
-        self.startup_s = 0.0
-
-    # -- addresses --------------------------------------------------------------------
-    @property
-    def http_url(self) -> str:
-        """``host:port`` of the HTTP endpoint, as tritonclient takes it."""
-        return f"{self._client_host}:{self.http_port}"
-
-    @property
-    def grpc_url(self) -> str:
-        """``host:port`` of the gRPC endpoint."""
-        return f"{self._client_host}:{self.grpc_port}"
-
-    @property
-    def metrics_address(self) -> str:
-        """``host:port`` of the metrics endpoint (what ``gate --metrics-url`` takes)."""
-        return f"{self._client_host}:{self.metrics_port}"
-
-    @property
-    def metrics_url(self) -> str:
-        """The Prometheus metrics URL."""
-        return f"http://{self.metrics_address}/metrics"
-
-    @property
-    def _client_host(self) -> str:
-        return client_host(self.options.address)
 
     @property
     def log_path(self) -> Path:
@@ -213,40 +182,6 @@ class TritonServer:
     def is_running(self) -> bool:
         """Whether the server process is alive."""
         return self._process is not None and self._process.poll() is None
-
-    def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
-        """The last ``lines`` lines of the server log (empty when there is none)."""
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except (OSError, ServerError):
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    # -- lifecycle --------------------------------------------------------------------
-    def start(self) -> TritonServer:
-        """Start the server and wait until it is ready.
-
-        Raises:
-            ServerError: the repository or a port is unusable, the binary fails to start,
-                or the server is not ready before the deadline (with the log tail).
-        """
-        options = self.options
-        if not options.is_remote:
-            require_repository_folder(Path(options.repository))
-        install = self._install or find_tritonserver(options.tritonserver)
-        self._claim_ports()
-        started = time.monotonic()
-        try:
-            self._launch(install)
-            self._wait_until_ready(time.monotonic() + options.ready_timeout_s)
-        except BaseException:
-            self.stop()  # a temporary workdir goes too: the error carries the log tail
-            raise
-        self.startup_s = time.monotonic() - started
-        logger.info(
-            "Triton ready in %.1f s: HTTP %s, gRPC %s", self.startup_s, self.http_url, self.grpc_url
-        )
-        return self
 
     def stop(self) -> None:
         """Stop gracefully, then kill the whole process group after ``stop_timeout_s``.
@@ -293,19 +228,15 @@ class TritonServer:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
 
-    def __enter__(self) -> TritonServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     # -- helpers ----------------------------------------------------------------------
-    def _launch(self, install: TritonInstall) -> None:
+    def _prepare(self) -> None:
+        if not self.options.is_remote:
+            require_repository_folder(Path(self.options.repository))
+        self._install = self._install or find_tritonserver(self.options.tritonserver)
+
+    def _launch(self) -> None:
+        install = self._install
+        assert install is not None  # found in _prepare
         self._prepare_workdir()
         assert self.workdir is not None
         # The python backend stub cannot take a path with a space or non-ASCII: such a
@@ -340,11 +271,6 @@ class TritonServer:
 
     def _repo(self) -> Path:
         return Path(self.options.repository).resolve()
-
-    def _claim_ports(self) -> None:
-        requested = {attribute: getattr(self.options, attribute) for attribute in PORT_FLAGS}
-        for attribute, port in claim_ports(self.options.address, requested).items():
-            setattr(self, attribute, port)
 
     def _prepare_workdir(self) -> None:
         if self.options.workdir is not None:
@@ -391,21 +317,16 @@ class TritonServer:
         env.update(dict(self.options.env))
         return env
 
-    def _wait_until_ready(self, deadline: float) -> None:
-        assert self._process is not None
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise ServerError(
-                    f"tritonserver exited with status {self._process.returncode} before it was "
-                    f"ready. {self._log_note()}:\n{self.log_tail()}"
-                )
-            if client.is_server_ready(self.http_url, timeout_s=1.0):
-                return
-            time.sleep(0.1)
-        raise ServerError(
+    def _exited(self, *, serving: bool) -> str:
+        status = self._process.returncode if self._process is not None else None
+        return f"tritonserver exited with status {status} " + (
+            "while serving" if serving else "before it was ready"
+        )
+
+    def _not_ready(self) -> str:
+        return (
             f"tritonserver on {self.http_url} was not ready within "
-            f"{self.options.ready_timeout_s:.0f} s (waiting for /v2/health/ready). Try a longer "
-            f"--ready-timeout-s. {self._log_note()}:\n{self.log_tail()}"
+            f"{self.options.ready_timeout_s:.0f} s"
         )
 
     def _log_note(self) -> str:
