@@ -170,7 +170,6 @@ class TritonContainer(RunningTriton):
         require_repository_folder(Path(self.options.repository))
         if self._client is None:
             self._client = connect()
-        self._check_image()
 
     def _check_image(self) -> None:
         image = self.options.image
@@ -188,6 +187,7 @@ class TritonContainer(RunningTriton):
 
     def _launch(self) -> None:
         assert self._client is not None
+        self._check_image()
         request = self.request()
         with translated(f"create container {self.name} from {self.options.image}", self._client):
             self._container = self._client.containers.create(**request)

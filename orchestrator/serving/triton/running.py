@@ -115,7 +115,7 @@ class RunningTriton(Started):
 
     @abc.abstractmethod
     def _prepare(self) -> None:
-        """Checks that need no server (the repository, the image); runs before the ports."""
+        """Checks before the ports are claimed (the repository, the binary, the engine)."""
 
     @abc.abstractmethod
     def _launch(self) -> None:
