@@ -1,10 +1,15 @@
 """Client: the only importer of ``tritonclient``; every failure leaves it as a ``ServerError``.
 
-``connection`` opens clients and translates tritonclient's errors (readiness and
-liveness too), ``endpoints`` parses ``HOST:PORT`` URLs (standard library only; a bad URL
-is a ``ConfigError``), ``control`` loads, unloads and reads the repository index, metadata,
-config and statistics, ``infer`` sends inference requests, ``metrics`` reads the
-per-model counters of Triton's Prometheus endpoint (the only ``prometheus_client`` user).
+- ``connection``: opens clients and translates tritonclient's errors (readiness and
+  liveness too).
+- ``endpoints``: parses ``HOST:PORT`` URLs (standard library only; a bad URL is a
+  ``ConfigError``).
+- ``control``: loads, unloads and reads the repository index, metadata, config and
+  statistics.
+- ``infer``: sends inference requests.
+- ``metrics``: reads the per-model counters of Triton's Prometheus endpoint (the only
+  ``prometheus_client`` user).
+
 The package re-exports their public API, so ``from orchestrator import client;
 client.infer(...)`` reads as one module; the submodules import each other directly,
 never through this file.

@@ -1,9 +1,13 @@
 """Where a Triton server answers: ``HOST:PORT`` parsing and the ``Endpoints`` pair.
 
-Standard library only. A URL may carry an ``http://`` or ``grpc://`` scheme and a
-trailing slash; both are dropped. The gRPC endpoint defaults to the HTTP port + 1, as
-tritonserver's own defaults (HTTP 8000, gRPC 8001). A URL that is not ``HOST:PORT``
-raises ``ConfigError``; the CLI turns it into a usage error.
+Standard library only.
+
+- A URL may carry an ``http://`` or ``grpc://`` scheme and a trailing slash; both are
+  dropped.
+- The gRPC endpoint defaults to the HTTP port + 1, as tritonserver's own defaults (HTTP
+  8000, gRPC 8001).
+- A URL that is not ``HOST:PORT`` raises ``ConfigError``; the CLI turns it into a usage
+  error.
 """
 
 from __future__ import annotations

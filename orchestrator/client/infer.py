@@ -1,9 +1,11 @@
 """Inference: one request, the same request again and again, requests encoded once.
 
-``infer`` sends one request; ``InferSession`` and ``AsyncGrpcInferencer`` send the same
-prepared request again and again; ``encode_http_request`` and ``decode_http_response``
-serve a raw-socket load generator. Every failure leaves this module as a ``ServerError``
-that names the server and the model.
+- ``infer``: sends one request.
+- ``InferSession`` and ``AsyncGrpcInferencer``: send the same prepared request again
+  and again.
+- ``encode_http_request`` and ``decode_http_response``: serve a raw-socket load generator.
+
+Every failure leaves this module as a ``ServerError`` that names the server and the model.
 """
 
 from __future__ import annotations

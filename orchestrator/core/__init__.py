@@ -1,13 +1,19 @@
 """Core: the pure, offline vocabulary every stage shares.
 
-Owns Triton's model config (``model_config``, the only importer of ``model_config_pb2`` and
-``google.protobuf``), ONNX signatures (``onnx_signature``, the only importer of ``onnx``),
-tensor data types (``tensors``), the onnxruntime backend's load checks (``load_rules``,
-standard library only, also copied beside the stand-in backend; with the backend's
-auto-complete), Triton core's backend autofill (``backend_fields``), validation findings
-(``findings``), the ``golden.npz`` contract (``golden``), file digests (``digest``), the
-one rule for reading untrusted trees (``untrusted``), the model name rule (``names``) and
-the local cache of digests of unchanged files (``digest_cache``).
+- ``model_config``: Triton's model config (the only importer of ``model_config_pb2`` and
+  ``google.protobuf``).
+- ``onnx_signature``: ONNX signatures (the only importer of ``onnx``).
+- ``tensors``: tensor data types.
+- ``load_rules``: the onnxruntime backend's load checks, with the backend's auto-complete
+  (standard library only, also copied beside the stand-in backend).
+- ``backend_fields``: Triton core's backend autofill.
+- ``findings``: validation findings.
+- ``golden`` and ``npz``: the ``golden.npz`` contract and its reader.
+- ``digest`` and ``digest_cache``: file digests, and the local cache of digests of
+  unchanged files.
+- ``untrusted``: the one rule for reading untrusted trees.
+- ``names``: the model name rule.
+- ``lifecycle``: the ``with`` block over things that are started and stopped.
 
 May import: ``orchestrator.errors`` only. No server, no network, no ONNX Runtime.
 """

@@ -1,9 +1,12 @@
 """Releases: immutable, content-addressed snapshots of a repository in object storage.
 
-Owns release manifests and ids (``manifest``), ``sync`` (plan, copy, verify, manifest
-last), the catalog of stored releases (``catalog``), what changed between two (``diff``),
-environment pointers (``environments``) and the stores themselves (``stores/``: file, S3,
-GCS).
+- ``manifest``: release manifests and ids.
+- ``sync``: plan, copy, verify, manifest last.
+- ``catalog``: the stored releases; ``diff``: what changed between two.
+- ``environments``: environment pointers.
+- ``version_registry``: the store's record of which files a (model, version) names.
+- ``gate_records``: the gate results kept with the releases.
+- ``stores/``: the stores themselves (file, S3, GCS).
 
 May import: ``repository``, ``core``, ``client``, ``errors``.
 """

@@ -1,9 +1,12 @@
 """The file-system steps of an atomic publish: owner tokens, leftovers, atomic writes.
 
-A publish stages its files in folders named ``<prefix><pid>-<token>`` (``owner_token``)
-and renames them into place; ``remove_stale`` removes what killed publishes left (the
-pid is dead). ``write_atomically`` replaces a file through a temporary file and
-``os.replace``; ``fsync_path`` makes a file or folder durable before the next step.
+- A publish stages its files in folders named ``<prefix><pid>-<token>``
+  (``owner_token``) and renames them into place.
+- ``remove_stale`` removes what killed publishes left (the pid is dead).
+- ``write_atomically`` replaces a file through a temporary file and ``os.replace``.
+- ``fsync_path`` makes a file or folder durable before the next step.
+
+(Named for the scratch folders, not for the staging environment.)
 """
 
 from __future__ import annotations

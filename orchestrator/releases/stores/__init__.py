@@ -1,12 +1,13 @@
 """Stores: where releases live, behind one small interface (``base.Store``).
 
-``file`` keeps a store in a local folder, ``s3`` (the only boto3 importer) in an S3 or
-S3-compatible bucket, ``gcs`` (the only google-cloud-storage importer) in a GCS bucket;
-each turns its library's errors into ``StorageError``. ``open_store`` picks one by URL.
-boto3 is in the base install; google-cloud-storage is the ``gcs`` extra. Both are
-imported only when such a store is opened. ``serving_url`` says where Triton serves a
-release of a store from (or why it cannot); ``redact`` hides credentials in any URL
-that a message shows.
+- ``file``: a store in a local folder.
+- ``s3`` (the only boto3 importer): an S3 or S3-compatible bucket.
+- ``gcs`` (the only google-cloud-storage importer): a GCS bucket.
+- Each turns its library's errors into ``StorageError``; ``open_store`` picks one by
+  URL. boto3 is in the base install; google-cloud-storage is the ``gcs`` extra. Both are
+  imported only when such a store is opened.
+- ``serving_url``: where Triton serves a release of a store from (or why it cannot).
+- ``redact``: hides credentials in any URL that a message shows.
 
 The operations sync needs, and how each store does them:
 

@@ -1,8 +1,10 @@
 """Production's Triton image on a workstation: build it and run it with Docker.
 
-The only importer of the Docker SDK (the ``docker`` extra): ``engine`` imports it inside
-functions and turns its errors into ``ServerError``; ``image`` builds the image from
-``Dockerfile.triton``; ``run`` starts it with production's flags and removes it on exit.
+The only importer of the Docker SDK (the ``docker`` extra):
+
+- ``engine``: imports it inside functions and turns its errors into ``ServerError``;
+- ``image``: builds the image from ``Dockerfile.triton``;
+- ``run``: starts it with production's flags and removes it on exit.
 """
 
 from orchestrator.serving.container.engine import connect
