@@ -1,17 +1,20 @@
 """Triton's own per-model counters, read from its Prometheus metrics endpoint.
 
-Triton exports, per model and version, counters such as ``nv_inference_request_success``,
-``nv_inference_request_failure`` (one series per failure ``reason``: REJECTED, BACKEND
-and OTHER are summed in ``failure``; CANCELED, a client that gave up, is kept apart in
-``canceled``), ``nv_inference_count``, ``nv_inference_exec_count`` and the
-cumulative durations ``nv_inference_queue_duration_us`` and
-``nv_inference_compute_{input,infer,output}_duration_us`` (checked on the local Triton
-2.51 with the Python-based stand-in backend, and the same in the 24.10 image).
+Triton exports, per model and version (checked on the local Triton 2.51 with the
+Python-based stand-in backend, and the same in the 24.10 image):
 
-``scrape_metrics`` reads ``http://HOST:PORT/metrics`` once (size-capped: the answer is untrusted)
-and parses the exposition text with ``prometheus_client``'s parser, this project's only
-importer of that library; ``ModelCounters.minus`` gives what a run added. A request that
-fails or text that does not parse is a ``ServerError``.
+- ``nv_inference_request_success``;
+- ``nv_inference_request_failure``, one series per failure ``reason``: REJECTED, BACKEND
+  and OTHER are summed in ``failure``; CANCELED, a client that gave up, is kept apart in
+  ``canceled``;
+- ``nv_inference_count`` and ``nv_inference_exec_count``;
+- the cumulative durations ``nv_inference_queue_duration_us`` and
+  ``nv_inference_compute_{input,infer,output}_duration_us``.
+
+``scrape_metrics`` reads ``http://HOST:PORT/metrics`` once (size-capped: the answer is
+untrusted) and parses the exposition text with ``prometheus_client``'s parser, this
+project's only importer of that library; ``ModelCounters.minus`` gives what a run added.
+A request that fails or text that does not parse is a ``ServerError``.
 """
 
 from __future__ import annotations

@@ -1,16 +1,23 @@
 """Each ``model_warmup`` entry checked as the request Triton 24.10 builds from it.
 
 Core r24.10 ``src/backend_model_instance.cc`` ``TritonModelInstance::GenerateWarmupData``
-builds ``batch_size`` requests per entry (none for ``batch_size: 0``): it refuses dims
-with -1 ("warmup setting expects all variable-size dimensions are specified") and an input
-without a data source; it adds each input whose name is a config input as an *original*
-input with ``[1] + dims`` when ``max_batch_size > 0``, any other name as an *override*
-input (how sequence control tensors are warmed up); then ``PrepareForInference`` runs
-``InferenceRequest::Normalize`` (``src/infer_request.cc``), the normal request checks:
-``ValidateRequestInputs`` (every non-optional config input present), the data type and the
-dims of each original input against the config (-1 in the config matches any size), and
-for ``TYPE_STRING`` data from a file ``ValidateBytesInputs`` (exactly one length-prefixed
-element per element of the shape). Any failure stops the instance, so the model.
+builds ``batch_size`` requests per entry (none for ``batch_size: 0``):
+
+1. it refuses dims with -1 ("warmup setting expects all variable-size dimensions are
+   specified") and an input without a data source;
+2. it adds each input whose name is a config input as an *original* input with ``[1] +
+   dims`` when ``max_batch_size > 0``, any other name as an *override* input (how
+   sequence control tensors are warmed up);
+3. then ``PrepareForInference`` runs ``InferenceRequest::Normalize``
+   (``src/infer_request.cc``), the normal request checks:
+
+   - ``ValidateRequestInputs``: every non-optional config input present;
+   - the data type and the dims of each original input against the config (-1 in the
+     config matches any size);
+   - for ``TYPE_STRING`` data from a file, ``ValidateBytesInputs``: exactly one
+     length-prefixed element per element of the shape.
+
+Any failure stops the instance, so the model.
 
 The missing and short ``input_data_file`` checks are in ``referenced_files``.
 """

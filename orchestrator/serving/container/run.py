@@ -1,10 +1,15 @@
 """Run production's Triton image in Docker until it is stopped; remove it on every path.
 
-The container runs what the Kubernetes manifests run: the image built from
-``Dockerfile.triton``, production's tritonserver flags (``triton.flags``), the repository
-mounted read-only at ``/models``, the GPUs requested, the image's non-root user, and a
-``/dev/shm`` larger than Docker's 64 MB. The Docker client is a parameter
-(``docker.from_env()`` when None), so tests record the request without an engine.
+The container runs what the Kubernetes manifests run:
+
+- the image built from ``Dockerfile.triton``;
+- production's tritonserver flags (``triton.flags``);
+- the repository mounted read-only at ``/models``;
+- the GPUs requested, the image's non-root user;
+- a ``/dev/shm`` larger than Docker's 64 MB.
+
+The Docker client is a parameter (``docker.from_env()`` when None), so tests record the
+request without an engine. Addresses, start, ready and stop are ``RunningTriton``'s.
 """
 
 from __future__ import annotations
