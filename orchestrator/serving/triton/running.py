@@ -152,7 +152,8 @@ class RunningTriton(Started):
         started = time.monotonic()
         try:
             self._launch()
-            self._wait_until_ready(started + self._listen.ready_timeout_s)
+            # The wait gets the whole ready_timeout_s, however long the launch took.
+            self._wait_until_ready(time.monotonic() + self._listen.ready_timeout_s)
         except BaseException:
             self.stop()
             raise
