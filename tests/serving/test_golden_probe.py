@@ -241,6 +241,44 @@ def test_the_probe_imports_only_the_standard_library() -> None:
     assert absolute <= set(sys.stdlib_module_names) | {"__future__"}
 
 
+# The image (nvcr.io/nvidia/tritonserver:24.10-py3, Ubuntu 22.04) runs the probe with its
+# own python3, 3.10; this machine's is newer, so the grammar and the standard-library names
+# the probe uses are checked against 3.10 here.
+IMAGE_PYTHON = (3, 10)
+# Standard-library names added after 3.10 (What's New in Python 3.11 and 3.12).
+NEWER_THAN_IMAGE = {
+    "tomllib",
+    "UTC",
+    "Self",
+    "StrEnum",
+    "ExceptionGroup",
+    "TaskGroup",
+    "file_digest",
+    "LiteralString",
+    "Never",
+    "NotRequired",
+    "assert_never",
+}
+
+
+@pytest.mark.parametrize("source", sorted(PROBE.glob("*.py")), ids=lambda p: p.name)
+def test_the_probe_is_python_3_10_as_in_the_image(source: Path) -> None:
+    tree = ast.parse(source.read_text(), feature_version=IMAGE_PYTHON)
+    names = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    } | {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    names |= {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    assert not names & NEWER_THAN_IMAGE
+
+
 def test_the_probe_folder_imports_alone_with_only_the_standard_library(tmp_path: Path) -> None:
     # As in the image: the folder copied on its own, no orchestrator, no site-packages
     # (-S), sys.path holding the standard library and the folder's parent only.
