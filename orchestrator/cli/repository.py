@@ -26,7 +26,7 @@ from orchestrator.repository.generate import (
     GenerationOptions,
 )
 from orchestrator.repository.listing import list_repository
-from orchestrator.repository.publish import publish
+from orchestrator.repository.publish import PublishResult, publish
 from orchestrator.repository.validation.validate import validate_repository
 
 __all__ = ["list_command", "publish_command", "validate_command"]
@@ -188,14 +188,30 @@ def publish_command(
         echo_json(result)
     else:
         click.echo(repository_output.publish_line(result))
-    if result.config_written:
-        click.echo(f"Wrote {result.config_path}", err=True)
+    _echo_config_written(result)
 
 
 def _print_bundle_result(done: BundleResult) -> None:
     click.echo(repository_output.publish_line(done.result))
-    if done.result.config_written:
-        click.echo(f"Wrote {done.result.config_path}", err=True)
+    _echo_config_written(done.result)
+
+
+def _echo_config_written(result: PublishResult) -> None:
+    if not result.config_written:
+        return
+    click.echo(f"Wrote {result.config_path}", err=True)
+    if result.comment_kept:
+        click.echo(
+            f"Kept the comment above {result.config_path} (its batching is unchanged).", err=True
+        )
+    if result.comment_dropped:
+        click.echo(
+            f"Dropped the comment above {result.config_path}: --update-config regenerated the "
+            "dynamic_batching it records to fit the new graph, so the measurement no longer "
+            "applies. Run `orchestrator tune --write` to measure the new batching. It read:\n"
+            + result.comment_dropped.rstrip("\n"),
+            err=True,
+        )
 
 
 @click.command("list")

@@ -41,6 +41,7 @@ __all__ = [
     "data_type_name",
     "load_config",
     "parse_config",
+    "read_config_text",
     "render_config",
     "uses_gpu_instances",
     "version_policy_text",
@@ -124,16 +125,28 @@ def load_config(path: Path, *, within: Path | None = None) -> model_config_pb2.M
     Example:
         >>> config = load_config(Path("model_repository/digits_cnn/config.pbtxt"))  # doctest: +SKIP
     """
+    return parse_config(read_config_text(path, within=within), path)
+
+
+def read_config_text(path: Path, *, within: Path | None = None) -> str:
+    """The text of a config.pbtxt file, read as ``load_config`` reads it (one read).
+
+    Raises:
+        ConfigError: the file is not UTF-8 text.
+        UnsafeFileError: as ``load_config``.
+
+    Example:
+        >>> text = read_config_text(Path("model_repository/m/config.pbtxt"))  # doctest: +SKIP
+    """
     root, relative = untrusted.split(path, within)
     raw = untrusted.read_bytes(root, relative, max_bytes=untrusted.CONFIG_MAX_BYTES)
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(
             f"{path}: not UTF-8 text (byte {exc.start} is {raw[exc.start]:#04x}). "
             "Expected a protobuf text file; regenerate it with `orchestrator publish`."
         ) from exc
-    return parse_config(text, path)
 
 
 def render_config(config: model_config_pb2.ModelConfig) -> str:

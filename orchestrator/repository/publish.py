@@ -41,7 +41,8 @@ from orchestrator.core.model_config import (
     CONFIG_FILENAME,
     ModelConfig,
     config_as_dict,
-    load_config,
+    parse_config,
+    read_config_text,
     render_config,
 )
 from orchestrator.core.names import check_model_name
@@ -49,6 +50,7 @@ from orchestrator.core.onnx_signature import Signature, read_signature
 from orchestrator.errors import ConfigError, RepositoryError
 from orchestrator.repository.bundle import MODEL_FILENAME, Bundle, copy_bundle_file, read_bundle
 from orchestrator.repository.compatibility import compatibility_problems
+from orchestrator.repository.config_comment import batching_changed, leading_comment
 from orchestrator.repository.generate import (
     GenerationOptions,
     generate_config,
@@ -98,6 +100,10 @@ class PublishResult:
         status: ``published`` (a new version), or ``unchanged``: ``version`` already
             held byte-identical model files, and nothing was written.
         model_file: the source's model file name (``model.onnx``, or a bare file's name).
+        comment_kept: ``--update-config`` kept the ``#`` comment above the old config
+            (``tune --write``'s measurement record): its dynamic batching is unchanged.
+        comment_dropped: the comment ``--update-config`` dropped (cleaned and bounded,
+            ``config_comment``) because it regenerated the batching that comment records.
     """
 
     model: str
@@ -108,6 +114,8 @@ class PublishResult:
     files: Mapping[str, FileDigest] = field(default_factory=dict)
     status: Literal["published", "unchanged"] = "published"
     model_file: str = MODEL_FILENAME
+    comment_kept: bool = False
+    comment_dropped: str = ""
 
     @property
     def unchanged(self) -> bool:
@@ -190,12 +198,15 @@ def publish(
             remove_stale(repo.parent, f".{repo.name}{_NEW_MODEL_INFIX}")
             version = None
             wanted = None
+            comment = dropped = ""
             if not model_dir.exists():
                 config = generate_config(name, signature, options)
                 wanted = None if number is None else number(name, model_files)
                 version = _publish_new_model(repo, name, bundle, config, wanted or 1)
             if version is None:
-                config = _config_for(name, signature, repo, update_config, options)
+                config, comment, dropped = _config_for(
+                    name, signature, repo, update_config, options
+                )
                 # numbered once the bundle fits: a refused one takes no registered number
                 if wanted is None and number is not None:
                     wanted = number(name, model_files)
@@ -204,7 +215,7 @@ def publish(
                 staging = _stage(model_dir / f"{STAGING_PREFIX}{owner_token()}", bundle)
                 version = _claim_version(model_dir, staging, wanted)
                 if config is not None:
-                    write_atomically(config_path, render_config(config))
+                    write_atomically(config_path, comment + render_config(config))
     except OSError as exc:
         raise RepositoryError(
             f"Cannot publish into {model_dir}: {exc.strerror or exc} ({exc.filename or ''}). "
@@ -220,6 +231,8 @@ def publish(
         config_written=config is not None,
         files=read_manifest(path) or {},
         model_file=bundle.model_file.name,
+        comment_kept=bool(comment),
+        comment_dropped=dropped,
     )
 
 
@@ -315,17 +328,22 @@ def _config_for(
     repo: Path,
     update_config: bool,
     options: GenerationOptions | None,
-) -> ModelConfig | None:
-    """The config to write, or None when the existing one fits the new graph."""
+) -> tuple[ModelConfig | None, str, str]:
+    """The config to write (None: the existing one fits), the comment kept, the comment dropped.
+
+    The ``#`` comment above an updated config stays while its dynamic batching does; a
+    regenerated batching no longer matches the measurement it records, so it goes.
+    """
     generated = generate_config(name, signature, options)
     config_path = repo / name / CONFIG_FILENAME
     if untrusted.kind_of(repo, f"{name}/{CONFIG_FILENAME}") is None:
-        return generated
-    existing = load_config(config_path, within=repo)
+        return generated, "", ""
+    text = read_config_text(config_path, within=repo)  # one read: the config and its comment
+    existing = parse_config(text, config_path)
     tolerance_for(existing)  # a smoke tolerance the pods' probe would refuse stops here
     problems = config_problems(config_as_dict(existing), *signature.backend_tensors())
     if not problems:
-        return None
+        return None, "", ""
     if not update_config:
         raise ConfigError(
             f"{config_path} does not match the new graph: {problems[0]}.\n"
@@ -333,7 +351,11 @@ def _config_for(
             "Export the graph with the same inputs and outputs, or pass --update-config "
             "to regenerate the config's inputs, outputs and batching on purpose."
         )
-    return updated_config(existing, generated)
+    updated = updated_config(existing, generated)
+    comment = leading_comment(text)
+    if comment and batching_changed(existing, updated):
+        return updated, "", comment
+    return updated, comment, ""
 
 
 def _publish_new_model(

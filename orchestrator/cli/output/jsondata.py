@@ -157,6 +157,8 @@ def _publish(result: PublishResult) -> dict[str, Any]:
         "path": str(result.path),
         "config": str(result.config_path),
         "config_written": result.config_written,
+        "comment_kept": result.comment_kept,
+        "comment_dropped": result.comment_dropped or None,
         "files": {
             n: {"sha256": d.sha256, "size_bytes": d.size_bytes} for n, d in result.files.items()
         },
