@@ -177,17 +177,19 @@ def test_sequence_and_map_outputs_are_refused_before_the_config_is_compared() ->
 
 
 def test_load_rules_use_the_standard_library_only() -> None:
-    # The stand-in backend loads a copy of this file inside Triton, beside its model.py.
-    tree = ast.parse(Path(load_rules.__file__).read_text())
+    # The stand-in backend loads a copy of this package inside Triton, beside its model.py,
+    # under another name: its modules import the standard library and each other (relatively).
+    files = sorted(Path(load_rules.__file__).parent.glob("*.py"))
     roots = {
         name.split(".")[0]
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Import | ast.ImportFrom)
+        for path in files
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Import) or (isinstance(node, ast.ImportFrom) and not node.level)
         for name in (
             [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
         )
     }
-    assert roots and roots <= set(sys.stdlib_module_names)
+    assert len(files) > 1 and roots and roots <= set(sys.stdlib_module_names)
 
 
 def test_the_stand_in_loads_the_copy_beside_it_without_the_package(
@@ -197,7 +199,7 @@ def test_the_stand_in_loads_the_copy_beside_it_without_the_package(
     backend = tmp_path / "onnxruntime"
     backend.mkdir()
     shutil.copy2(stand_in.__file__, backend / "model.py")
-    shutil.copy2(load_rules.__file__, backend / "load_rules.py")
+    shutil.copytree(Path(load_rules.__file__).parent, backend / "load_rules")
     script = textwrap.dedent(
         """
         import importlib.util, sys
@@ -221,7 +223,7 @@ def test_the_stand_in_loads_the_copy_beside_it_without_the_package(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
-        str(backend / "load_rules.py"),
+        str(backend / "load_rules" / "__init__.py"),
         "unable to load model 'm', configuration expects 0 inputs, model provides 1 "
         "(graph inputs: x; config inputs: (none))",
     ]

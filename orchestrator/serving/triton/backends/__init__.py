@@ -4,8 +4,8 @@ The ``nvidia-pytriton`` wheel ships only the python backend. Triton's *Python-ba
 backends* let a folder ``<backend-dir>/<name>/model.py`` serve every model whose config
 says ``backend: "<name>"``; our ``onnxruntime/model.py`` is such a stand-in for the real
 onnxruntime backend, so the repository's production configs load unchanged. Its load
-checks, ``orchestrator.core.load_rules`` (standard library only), are copied beside it as
-``load_rules.py``: the offline validator and the stand-in share one copy of the rules.
+checks, the package ``orchestrator.core.load_rules`` (standard library only), are copied
+beside it as ``load_rules/``: the offline validator and the stand-in share one copy of the rules.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ __all__ = ["STAND_IN_BACKENDS", "assemble_backend_dir"]
 logger = logging.getLogger(__name__)
 
 _HERE = Path(__file__).parent
-_LOAD_RULES = Path(load_rules.__file__)  # copied beside each stand-in's model.py
+_LOAD_RULES = Path(load_rules.__file__).parent  # copied beside each stand-in's model.py
 STAND_IN_BACKENDS = ("onnxruntime",)
 
 
@@ -32,7 +32,7 @@ def assemble_backend_dir(install: TritonInstall, dest: Path) -> Path:
 
     An install with the real onnxruntime backend (the NGC image) is used as it is.
     Otherwise ``dest`` gets the python backend with the stub for the running Python and
-    our stand-in backends (each ``model.py`` with ``load_rules.py`` beside it).
+    our stand-in backends (each ``model.py`` with the ``load_rules/`` package beside it).
 
     Returns:
         The directory to pass as ``--backend-directory``.
@@ -59,7 +59,9 @@ def assemble_backend_dir(install: TritonInstall, dest: Path) -> Path:
         for name in STAND_IN_BACKENDS:
             (backend_dir / name).mkdir(parents=True)
             shutil.copy2(_HERE / name / "model.py", backend_dir / name / "model.py")
-            shutil.copy2(_LOAD_RULES, backend_dir / name / _LOAD_RULES.name)
+            shutil.copytree(
+                _LOAD_RULES, backend_dir / name / _LOAD_RULES.name, ignore=_ignore_caches
+            )
     except OSError as exc:
         raise ServerError(
             f"Cannot assemble the Triton backend directory in {backend_dir}: {exc}. "

@@ -5,7 +5,7 @@ the backend directory holds ``onnxruntime/model.py`` instead of the real
 ``libtriton_onnxruntime.so``. It serves the very same production configs:
 
 * At load it refuses what the real backend refuses, with the real backend's message: the
-  checks are ``load_rules.py`` (``orchestrator.core.load_rules``, standard library only),
+  checks are ``load_rules/`` (``orchestrator.core.load_rules``, standard library only),
   which ``assemble_backend_dir`` copies beside this file, so the offline validator and
   this backend apply one set of rules.
 * It honours ``default_model_filename`` and the ``intra_op_thread_count`` /
@@ -45,19 +45,22 @@ __all__ = ["TritonPythonModel", "session_tensors"]
 
 
 def _load_rules_beside() -> ModuleType:
-    """``load_rules.py`` from beside this file (an assembled backend directory).
+    """The ``load_rules/`` package from beside this file (an assembled backend directory).
 
     Triton loads this file by path, without the ``orchestrator`` package on ``sys.path``
-    necessarily, so the rules come from the copy beside it. Imported from the package
-    itself (tests), there is no copy and the package's module is the same file.
+    necessarily, so the rules come from the copy beside it, imported under a name of its
+    own (its modules import each other relatively). Imported from the package itself
+    (tests), there is no copy and the package's module is the same code.
     """
-    beside = Path(__file__).with_name("load_rules.py")
-    if not beside.is_file():
+    beside = Path(__file__).with_name("load_rules")
+    if not (beside / "__init__.py").is_file():
         from orchestrator.core import load_rules as packaged
 
         return packaged
     name = "onnxruntime_stand_in_load_rules"
-    spec = importlib.util.spec_from_file_location(name, beside)
+    spec = importlib.util.spec_from_file_location(
+        name, beside / "__init__.py", submodule_search_locations=[str(beside)]
+    )
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load the stand-in's load rules from {beside}")
     module = importlib.util.module_from_spec(spec)
