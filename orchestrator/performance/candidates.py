@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 from orchestrator.core.model_config import CONFIG_FILENAME, ModelConfig, render_config
 from orchestrator.errors import ConfigError
@@ -50,6 +51,16 @@ class Candidate:
             batching = "no batching"
         threads = f", {self.intra_op_threads} threads" if self.intra_op_threads else ""
         return f"{batching}, {self.instance_count} inst{threads}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form: every setting, in field order."""
+        return {
+            "dynamic_batching": self.dynamic_batching,
+            "max_queue_delay_us": self.max_queue_delay_us,
+            "preferred_batch_sizes": list(self.preferred_batch_sizes),
+            "instance_count": self.instance_count,
+            "intra_op_threads": self.intra_op_threads,
+        }
 
 
 def current_candidate(config: ModelConfig) -> Candidate:

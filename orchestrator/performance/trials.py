@@ -15,6 +15,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from orchestrator.performance.candidates import Candidate
 from orchestrator.performance.report import BenchReport, LevelResult
@@ -68,6 +69,19 @@ class Trial:
             return None
         found = [lv.throughput_per_s for lv in self.report.levels if lv.concurrency == concurrency]
         return found[0] if found else None
+
+    def as_dict(self, latency_budget_ms: float | None = None) -> dict[str, Any]:
+        """The JSON form, scored against ``latency_budget_ms`` (None: any latency fits)."""
+        level = self.best_level(latency_budget_ms)
+        return {
+            "candidate": self.candidate.as_dict(),
+            "label": self.candidate.label,
+            "phase": self.phase,
+            "score_per_s": round(self.score(latency_budget_ms), 2),
+            "best_level": level.as_dict() if level is not None else None,
+            "error": self.error,
+            "levels": [lv.as_dict() for lv in self.report.levels] if self.report else [],
+        }
 
 
 @dataclass(frozen=True)

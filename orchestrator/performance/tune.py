@@ -30,6 +30,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from orchestrator import client
 from orchestrator.core.model_config import (
@@ -151,6 +152,34 @@ class TuneReport:
     def budget_met(self) -> bool:
         """Whether some candidate kept p99 within the budget."""
         return self.best is not None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form: every trial scored against the budget, the diff, the comparisons.
+
+        Each comparison names its two levels in its keys (``per_s_at_1``, ``per_s_at_32``).
+        """
+        budget = self.latency_budget_ms
+        low, high = self.levels
+        return {
+            "model": self.model,
+            "config": str(self.config_path),
+            "latency_budget_ms": budget,
+            "budget_met": self.budget_met,
+            "best": self.best.as_dict(budget) if self.best else None,
+            "trials": [trial.as_dict(budget) for trial in self.trials],
+            "diff": self.diff,
+            "written": self.written,
+            "throughput_only": self.throughput_only,
+            "comparisons": [
+                {
+                    "role": c.role,
+                    "label": c.label,
+                    f"per_s_at_{low}": c.low_per_s,
+                    f"per_s_at_{high}": c.high_per_s,
+                }
+                for c in self.comparisons
+            ],
+        }
 
 
 def tune(

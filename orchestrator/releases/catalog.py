@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from orchestrator.errors import StorageError
 from orchestrator.releases.environments import EnvironmentPointer, read_environments
@@ -54,6 +55,22 @@ class ReleaseInfo:
         """Whether the release has its ``release.json``."""
         return self.release is not None
 
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form: the id, whether complete, what it holds, and who points at it.
+
+        An unfinished sync has no manifest: ``created`` "", no models, 0 bytes, 0 files.
+        """
+        release = self.release
+        return {
+            "id": self.id,
+            "complete": self.complete,
+            "created": release.created if release else "",
+            "models": {m.name: list(m.versions) for m in release.models} if release else {},
+            "size_bytes": release.size_bytes if release else 0,
+            "files": len(release.files) if release else 0,
+            "environments": list(self.environments),
+        }
+
 
 @dataclass(frozen=True)
 class GcReport:
@@ -70,6 +87,17 @@ class GcReport:
     deleted_objects: int
     dry_run: bool
     pinned_by: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form: every field, tuples as lists."""
+        return {
+            "deleted": list(self.deleted),
+            "kept": list(self.kept),
+            "protected": list(self.protected),
+            "deleted_objects": self.deleted_objects,
+            "dry_run": self.dry_run,
+            "pinned_by": {release: list(names) for release, names in self.pinned_by.items()},
+        }
 
 
 def read_releases(store: Store, *, jobs: int = 8) -> dict[str, Release | None]:

@@ -27,6 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from orchestrator.core import untrusted
 from orchestrator.core.digest import FileDigest
@@ -110,6 +111,34 @@ class SyncReport:
     dry_run: bool
     wrote_manifest: bool
     elapsed_s: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form: the release and its URL, then files, bytes and paths per action.
+
+        ``copy`` also maps each copied path to the store key it was copied from.
+        """
+        plan = self.plan
+        copies = _transfers(plan.copies)
+        copies["sources"] = {t.path: t.source_key for t in plan.copies}
+        return {
+            "release": plan.release.id,
+            "url": plan.release_url,
+            "dry_run": self.dry_run,
+            "already_complete": plan.complete,
+            "wrote_manifest": self.wrote_manifest,
+            "upload": _transfers(plan.uploads),
+            "copy": copies,
+            "unchanged": _transfers(plan.unchanged),
+            "elapsed_s": round(self.elapsed_s, 3),
+        }
+
+
+def _transfers(transfers: tuple[Transfer, ...]) -> dict[str, Any]:
+    return {
+        "files": len(transfers),
+        "bytes": sum(t.digest.size_bytes for t in transfers),
+        "paths": [t.path for t in transfers],
+    }
 
 
 def plan_sync(release: Release, store: Store, *, jobs: int = 8) -> SyncPlan:

@@ -24,6 +24,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from orchestrator.core import untrusted
 from orchestrator.core.names import MODEL_NAME_RULE, is_model_name
@@ -66,6 +67,10 @@ class BundleResult:
     bundle: Path
     result: PublishResult
 
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form: the bundle, then its ``PublishResult.as_dict()`` fields."""
+        return {"bundle": str(self.bundle), **self.result.as_dict()}
+
 
 @dataclass(frozen=True)
 class ExportsReport:
@@ -92,6 +97,16 @@ class ExportsReport:
             f"{count} bundle{'' if count == 1 else 's'}: {self.published} published, "
             f"{self.unchanged} unchanged"
         )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form: the folders, every bundle's result, and the two counts."""
+        return {
+            "folder": str(self.folder),
+            "repository": str(self.repository),
+            "bundles": [result.as_dict() for result in self.results],
+            "published": self.published,
+            "unchanged": self.unchanged,
+        }
 
 
 def is_bundle(source: Path) -> bool:

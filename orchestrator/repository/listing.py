@@ -48,6 +48,16 @@ class VersionListing:
     sha256: str
     metrics: Mapping[str, Any] = field(default_factory=dict)
 
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form: every field, ``metrics`` as a plain dict."""
+        return {
+            "version": self.version,
+            "served": self.served,
+            "size_bytes": self.size_bytes,
+            "sha256": self.sha256,
+            "metrics": dict(self.metrics),
+        }
+
 
 @dataclass(frozen=True)
 class ModelListing:
@@ -58,6 +68,16 @@ class ModelListing:
     version_policy: str
     versions: tuple[VersionListing, ...]
     error: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form: the model (under ``model``), its policy, error and versions."""
+        return {
+            "model": self.name,
+            "backend": self.backend,
+            "version_policy": self.version_policy,
+            "error": self.error,
+            "versions": [version.as_dict() for version in self.versions],
+        }
 
 
 def list_repository(root: Path) -> list[ModelListing]:

@@ -31,7 +31,7 @@ import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from orchestrator.core import untrusted
 from orchestrator.core.digest import FileDigest
@@ -121,6 +121,23 @@ class PublishResult:
     def unchanged(self) -> bool:
         """Whether an existing version already held the model and nothing was written."""
         return self.status == "unchanged"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form: the version, its folder and config, the comment kept or dropped, digests."""
+        return {
+            "model": self.model,
+            "version": self.version,
+            "status": self.status,
+            "path": str(self.path),
+            "config": str(self.config_path),
+            "config_written": self.config_written,
+            "comment_kept": self.comment_kept,
+            "comment_dropped": self.comment_dropped or None,
+            "files": {
+                name: {"sha256": digest.sha256, "size_bytes": digest.size_bytes}
+                for name, digest in self.files.items()
+            },
+        }
 
 
 def publish(

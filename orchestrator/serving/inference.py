@@ -30,6 +30,36 @@ class InferResult:
     outputs: dict[str, NDArray[Any]]
     latency_ms: float
 
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form: every output's datatype, shape and values (flattened, row-major).
+
+        BYTES values become text (undecodable bytes replaced); an output the signature
+        does not name carries numpy's dtype name.
+        """
+        datatypes = {spec.name: spec.datatype for spec in self.signature.outputs}
+        return {
+            "model": self.model,
+            "version": self.version,
+            "latency_ms": round(self.latency_ms, 3),
+            "outputs": {
+                name: {
+                    "datatype": datatypes.get(name, str(array.dtype)),
+                    "shape": list(array.shape),
+                    "data": _values(array),
+                }
+                for name, array in self.outputs.items()
+            },
+        }
+
+
+def _values(array: NDArray[Any]) -> list[Any]:
+    if array.dtype.kind in ("O", "S"):
+        return [
+            v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in array.ravel()
+        ]
+    values: list[Any] = array.ravel().tolist()
+    return values
+
 
 def infer_file(
     url: str,

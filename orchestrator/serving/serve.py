@@ -47,6 +47,20 @@ class ServeReport:
             if m.state not in ("READY", "UNLOADING") and m.reason != "unloaded"
         )
 
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form: the endpoints, the start-up time, the log and every model's state."""
+        return {
+            "http": self.http_url,
+            "grpc": self.grpc_url,
+            "metrics": self.metrics_url,
+            "startup_s": round(self.startup_s, 3),
+            "log": str(self.log_path),
+            "models": [
+                {"name": m.name, "version": m.version, "state": m.state, "reason": m.reason}
+                for m in self.models
+            ],
+        }
+
 
 @contextlib.contextmanager
 def _stop_signals_as_interrupt() -> Iterator[None]:

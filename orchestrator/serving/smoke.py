@@ -98,6 +98,19 @@ class SmokeResult:
             details.append(str(self.worst))
         return f"{where}: {'; '.join(details)}"
 
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form: the check, its latency in ms to 3 decimals, the worst as text."""
+        return {
+            "model": self.model,
+            "version": self.version,
+            "protocol": self.protocol,
+            "ok": self.ok,
+            "max_abs_error": self.max_abs_error,
+            "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 3),
+            "problems": list(self.problems),
+            "worst": None if self.worst is None else str(self.worst),
+        }
+
 
 @dataclass(frozen=True)
 class SmokeReport:
@@ -116,6 +129,16 @@ class SmokeReport:
     def ok(self) -> bool:
         """Whether there was at least one check and all of them passed."""
         return bool(self.results) and not self.failures
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form: ``ok``, every check, and the tolerance of each model."""
+        return {
+            "ok": self.ok,
+            "results": [result.as_dict() for result in self.results],
+            "tolerances": {
+                model: {"rtol": t.rtol, "atol": t.atol} for model, t in self.tolerances.items()
+            },
+        }
 
     def raise_for_failures(self) -> None:
         """Raise a ``SmokeTestError`` naming the worst failure, if anything failed.

@@ -85,6 +85,19 @@ class SwapReport:
         """False when the version was already the only one served (nothing to do)."""
         return self.from_versions != (self.to_version,)
 
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form: the versions, timings in seconds to 3 decimals, the smoke report."""
+        return {
+            "model": self.model,
+            "from_versions": list(self.from_versions),
+            "to_version": self.to_version,
+            "changed": self.changed,
+            "load_s": round(self.load_s, 3),
+            "total_s": round(self.total_s, 3),
+            "cpu_override": self.cpu_override,
+            "smoke": None if self.smoke is None else self.smoke.as_dict(),
+        }
+
 
 def loaded_versions(url: str, model: str) -> tuple[int, ...]:
     """The versions of ``model`` that the server at ``url`` has READY, ascending."""

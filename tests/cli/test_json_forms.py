@@ -7,13 +7,14 @@ automation reads these lines, so a changed key, order, rounding or type fails he
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from orchestrator.cli.output.jsondata import echo_json
+from orchestrator.cli.output.jsondata import SupportsAsDict, echo_json
 from orchestrator.client import ModelState
 from orchestrator.core.digest import FileDigest
 from orchestrator.core.golden import Mismatch, Tolerance
@@ -273,3 +274,16 @@ def test_json_line_is_byte_for_byte_the_golden_one(
 
 def test_every_golden_file_has_a_result() -> None:
     assert sorted(p.stem for p in GOLDEN.glob("*.json")) == sorted(RESULTS)
+
+
+@pytest.mark.parametrize("name", sorted(RESULTS))
+def test_the_json_form_is_the_types_own_as_dict_and_plain_data(name: str) -> None:
+    built = RESULTS[name]()
+    results = built if isinstance(built, list) else [built]
+    for result in results:
+        assert "as_dict" in type(result).__dict__, f"{type(result).__name__} has no as_dict()"
+        # Plain JSON-ready data: serializable without any hook, and unchanged by a round trip
+        # (no tuples, paths or numpy values left inside).
+        assert isinstance(result, SupportsAsDict)
+        data = result.as_dict()
+        assert json.loads(json.dumps(data)) == data
