@@ -1,6 +1,7 @@
 """How the cluster commands print for people: deploy, rollback and promote reports, status.
 
-Their JSON forms are the reports' own ``as_dict()``.
+- Tables and lines on stdout; remarks on stderr.
+- The JSON form is each report's own ``as_dict()``, printed by ``jsondata.echo_json``.
 """
 
 from __future__ import annotations

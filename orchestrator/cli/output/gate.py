@@ -1,6 +1,9 @@
 """How ``orchestrator gate`` prints: a table of checks for people, a GitHub job-summary section.
 
-The JSON form is the result's own ``as_dict()`` (the stored record plus its key).
+- The table goes to stdout; the Markdown section is what a workflow appends to
+  ``$GITHUB_STEP_SUMMARY``.
+- The JSON form is the result's own ``as_dict()`` (the stored record plus its key),
+  printed by ``jsondata.echo_json``.
 """
 
 from __future__ import annotations

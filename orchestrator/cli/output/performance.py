@@ -1,7 +1,7 @@
 """How ``orchestrator bench`` and ``orchestrator tune`` print their results.
 
-Tables (rich) for people, one JSON line or CSV for machines; data goes to stdout,
-remarks to stderr.
+- Tables (rich) for people, CSV for spreadsheets, on stdout; remarks on stderr.
+- The JSON form is the report's own ``as_dict()``, printed by ``jsondata.echo_json``.
 """
 
 from __future__ import annotations

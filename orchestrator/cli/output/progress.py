@@ -1,9 +1,10 @@
 """Per-level progress of a measurement (bench, tune) on stderr.
 
-On a terminal a rich line redraws in place: a bar over the levels, the level being
-measured, the last result and the elapsed time. With ``--quiet``, or when stderr is not
-a terminal (CI logs, pipes), nothing is redrawn: one plain line per finished level
-instead, so a log still shows that a long run is moving.
+- On a terminal a rich line redraws in place: a bar over the levels, the level being
+  measured, the last result and the elapsed time.
+- With ``--quiet``, or when stderr is not a terminal (CI logs, pipes), nothing is
+  redrawn: one plain line per finished level instead, so a log still shows that a long
+  run is moving.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """How ``orchestrator releases diff`` prints: lines for a terminal, or Markdown for a summary.
 
-The Markdown form is what the promote workflow appends to ``$GITHUB_STEP_SUMMARY``.
+- The Markdown form is what the promote workflow appends to ``$GITHUB_STEP_SUMMARY``.
+- The JSON form is the diff's own ``as_dict()``, printed by ``jsondata.echo_json``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """How the release commands print for people: sync progress, plans and release listings.
 
-Their JSON forms live in ``orchestrator.cli.output.jsondata``.
+- Lines and tables on stdout; progress on stderr.
+- The JSON forms are the results' own ``as_dict()`` (``SyncReport``, ``ReleaseInfo``,
+  ``GcReport``), printed by ``jsondata.echo_json``.
 """
 
 from __future__ import annotations

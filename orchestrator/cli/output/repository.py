@@ -1,6 +1,8 @@
 """How the repository commands print for people: publish lines and the listing table.
 
-Their JSON forms live in ``orchestrator.cli.output.jsondata``.
+- One line per published version or bundle; a rich table of every model version for ``list``.
+- The JSON forms are the results' own ``as_dict()`` (``PublishResult``, ``ExportsReport``,
+  ``ModelListing``, ``Finding``), printed by ``jsondata.echo_json``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """How the serving commands print their results for people: rich tables on stdout.
 
-Their JSON forms live in ``orchestrator.cli.output.jsondata``.
+- The endpoints and served models, the smoke checks (also as Markdown for a job
+  summary), an inference's outputs.
+- The JSON forms are the results' own ``as_dict()`` (``ServeReport``, ``SmokeReport``,
+  ``InferResult``, ``SwapReport``), printed by ``jsondata.echo_json``.
 """
 
 from __future__ import annotations
