@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from orchestrator.cli.output.jsondata import SupportsAsDict, echo_json
+from orchestrator.cli.output.jsondata import JsonOutput, SupportsAsDict, echo_json
 from orchestrator.client import ModelState
 from orchestrator.core.digest import FileDigest
 from orchestrator.core.golden import Mismatch, Tolerance
@@ -246,7 +246,7 @@ def _tune_no_winner() -> TuneReport:
 GOLDEN = Path(__file__).resolve().parents[1] / "assets" / "json_forms"
 
 # Each result (or list of results) a command prints, by the name of its golden file.
-RESULTS: dict[str, Callable[[], object]] = {
+RESULTS: dict[str, Callable[[], JsonOutput]] = {
     "serve": _serve,
     "smoke": _smoke,
     "infer": _infer,

@@ -3,7 +3,8 @@
 - Every result type owns its JSON form: an ``as_dict()`` method, in the library module
   that defines the type, returning plain JSON-ready data. This module knows no result type.
 - ``echo_json`` serializes any mix of plain data and such results (a list of listings, a
-  dict with a report inside) the same way for every command, and prints it.
+  dict with a report inside) the same way for every command, and prints it. Its argument
+  is typed (``JsonOutput``), so mypy refuses a result type without ``as_dict()``.
 - A value that is neither JSON-ready nor has ``as_dict()`` is a bug: ``TypeError`` names it.
 
 Example:
@@ -14,11 +15,12 @@ Example:
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 import click
 
-__all__ = ["SupportsAsDict", "echo_json"]
+__all__ = ["JsonOutput", "SupportsAsDict", "echo_json"]
 
 
 @runtime_checkable
@@ -29,7 +31,12 @@ class SupportsAsDict(Protocol):
         """The result as JSON-ready data (dicts, lists, strings, numbers, booleans, None)."""
 
 
-def echo_json(data: object) -> None:
+# What a command prints: one result, a list of results, or plain data around them. Typed so
+# that mypy refuses a result type without ``as_dict()`` at the call.
+JsonOutput: TypeAlias = SupportsAsDict | Sequence[SupportsAsDict] | Mapping[str, Any]
+
+
+def echo_json(data: JsonOutput) -> None:
     """Print ``data`` as one line of JSON on stdout; a result inside becomes its ``as_dict()``.
 
     Raises:
