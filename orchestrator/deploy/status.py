@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import client
+from orchestrator.core.jsonform import plain
 from orchestrator.deploy import render as render_mod
 from orchestrator.deploy import unit as unit_mod
 from orchestrator.deploy.cluster import Pod, deployment_state, list_pods
@@ -91,8 +92,8 @@ class EnvironmentStatus:
     cluster_error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON form."""
-        body = asdict(self)
+        """The JSON form: every field, tuples as lists, each pod's ``drift`` added."""
+        body: dict[str, Any] = plain(asdict(self))
         for entry, models in zip(body["models"], self.models, strict=True):
             entry["drift"] = models.drift
         return body

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from orchestrator.core.digest import FileDigest
+from orchestrator.core.jsonform import plain
 from orchestrator.errors import StorageError
 from orchestrator.releases.environments import read_environment
 from orchestrator.releases.manifest import (
@@ -92,7 +93,7 @@ class ReleaseDiff:
             "against": self.against,
             "first_release": self.first_release,
             "changed": self.changed,
-            "models": [asdict(m) for m in self.models],
+            "models": [plain(asdict(m)) for m in self.models],
             "unchanged_models": list(self.unchanged_models),
             "old_unit": self.old_unit,
         }

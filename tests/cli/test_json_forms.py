@@ -1,8 +1,9 @@
 """The ``--format json`` contract, byte for byte, of every result type the commands print.
 
-Each expected line was captured from the output before the result types took over their
-own JSON forms (from the converters that ``cli/output/jsondata.py`` used to register):
-automation reads these lines, so a changed key, order, rounding or type fails here.
+Each expected line (``tests/assets/json_forms/``) was captured before the result types all
+took over their own JSON forms: from the converters ``cli/output/jsondata.py`` used to
+register, or from the type's ``as_dict()`` where it already had one. Automation reads
+these lines, so a changed key, order, rounding or type fails here.
 """
 
 from __future__ import annotations
@@ -17,18 +18,28 @@ import pytest
 from orchestrator.cli.output.jsondata import JsonOutput, SupportsAsDict, echo_json
 from orchestrator.client import ModelState
 from orchestrator.core.digest import FileDigest
+from orchestrator.core.findings import Finding
 from orchestrator.core.golden import Mismatch, Tolerance
 from orchestrator.core.tensors import ServingSignature, TensorSpec
+from orchestrator.deploy.cluster import Pod
+from orchestrator.deploy.gate import GateResult
+from orchestrator.deploy.gate_checks import GateCheck
+from orchestrator.deploy.promote import PromoteReport
+from orchestrator.deploy.rollout import DeployReport
+from orchestrator.deploy.status import EnvironmentStatus, PodModels, Rollout
 from orchestrator.performance.candidates import Candidate
 from orchestrator.performance.report import BenchReport, LevelResult
 from orchestrator.performance.trials import Comparison, Trial
 from orchestrator.performance.tune import TuneReport
 from orchestrator.releases.catalog import GcReport, ReleaseInfo
+from orchestrator.releases.diff import ModelChange, ReleaseDiff
+from orchestrator.releases.gate_records import GateRecord
 from orchestrator.releases.manifest import Release, ReleaseModel
 from orchestrator.releases.sync import SyncPlan, SyncReport, Transfer
 from orchestrator.repository.exports import BundleResult, ExportsReport
 from orchestrator.repository.listing import ModelListing, VersionListing
 from orchestrator.repository.publish import PublishResult
+from orchestrator.serving.container.image import BuiltImage
 from orchestrator.serving.inference import InferResult
 from orchestrator.serving.serve import ServeReport
 from orchestrator.serving.smoke import SmokeReport, SmokeResult
@@ -243,6 +254,108 @@ def _tune_no_winner() -> TuneReport:
     return TuneReport("m", Path("m/config.pbtxt"), None, (), None, None, "")
 
 
+def _findings() -> list[Finding]:
+    return [
+        Finding("config-syntax", "error", Path("m/config.pbtxt"), 2, "bad", "fix it"),
+        Finding("no-golden", "warning", Path("m/1"), None, "no golden.npz", "export again"),
+    ]
+
+
+def _bench() -> BenchReport:
+    return BenchReport(
+        model="cancer_mlp",
+        url="127.0.0.1:8000",
+        protocol="grpc",
+        engine="threads",
+        batch_size=4,
+        window_s=2.0,
+        inputs="golden",
+        levels=(_level(1, 3.0),),
+        error="",
+        first_failure="",
+    )
+
+
+def _image() -> BuiltImage:
+    return BuiltImage("sha256:" + SHA_A, ("triton:dev",), "Dockerfile.triton", (("A", "1"),))
+
+
+def _diff() -> ReleaseDiff:
+    return ReleaseDiff(
+        old_id="r0",
+        new_id="r1",
+        against="staging",
+        models=(
+            ModelChange("cancer_mlp", "changed", versions_added=(2,), versions_removed=(1,)),
+            ModelChange("digits_cnn", "added", versions_added=(1,), identities={"1": SHA_A}),
+        ),
+        unchanged_models=("other",),
+        old_unit=SHA_B,
+    )
+
+
+def _deploy(dry_run: bool = False) -> DeployReport:
+    return DeployReport(
+        environment="staging",
+        release_id="r1",
+        namespace="models",
+        model_repository="s3://127.0.0.1:9000/bucket/prefix/releases/r1",
+        previous_release_id="r0",
+        commands=("kubectl apply -f -", "kubectl rollout status deployment/triton"),
+        rendered="kind: Deployment\n",
+        checked=("triton-abc",),
+        dry_run=dry_run,
+        notes=("smoke passed",),
+        unit=SHA_A,
+        previous_unit=None,
+    )
+
+
+def _promote() -> PromoteReport:
+    return PromoteReport(
+        store_url="s3://bucket/prefix",
+        source="staging",
+        target="production",
+        release_id="r1",
+        outcome="promoted",
+        record_key="prefix/gates/r1/staging.json",
+        forced=False,
+        deploy=_deploy(),
+        target_checked=True,
+    )
+
+
+def _gate() -> GateResult:
+    record = GateRecord(
+        key="prefix/gates/r1/staging.json",
+        release_id="r1",
+        environment="staging",
+        passed=False,
+        forced=False,
+        created="2026-12-07T00:00:00Z",
+        body={"release": "r1", "passed": False, "checks": [{"name": "p99", "passed": False}]},
+    )
+    checks = (GateCheck("p99", False, "cancer_mlp", "1", 32, 12.345678, 10.0, "over"),)
+    return GateResult(False, "staging", "r1", "r0", checks, record)
+
+
+def _status() -> EnvironmentStatus:
+    return EnvironmentStatus(
+        environment="staging",
+        namespace="models",
+        pointer_release="r1",
+        previous_release="r0",
+        template_release="r1",
+        rollout=Rollout("complete", 2, 2, 2, 2, ""),
+        pods=(Pod("triton-abc", True, "r1", "Running", 0, ()),),
+        models=(PodModels("triton-abc", "r1", ("cancer_mlp/1",), (), ("extra/1",)),),
+        drift=("triton-abc serves extra/1",),
+        pointer_unit=SHA_A,
+        previous_unit=None,
+        template_unit=SHA_A,
+    )
+
+
 GOLDEN = Path(__file__).resolve().parents[1] / "assets" / "json_forms"
 
 # Each result (or list of results) a command prints, by the name of its golden file.
@@ -261,6 +374,16 @@ RESULTS: dict[str, Callable[[], JsonOutput]] = {
     "releases_gc": _gc,
     "tune": _tune,
     "tune_no_winner": _tune_no_winner,
+    # Types that had their own as_dict() before the converters moved.
+    "validate": _findings,
+    "bench": _bench,
+    "image": _image,
+    "releases_diff": _diff,
+    "deploy": _deploy,
+    "deploy_dry_run": lambda: _deploy(dry_run=True),
+    "promote": _promote,
+    "gate": _gate,
+    "status": _status,
 }
 
 
