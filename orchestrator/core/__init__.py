@@ -14,6 +14,7 @@
 - ``untrusted``: the one rule for reading untrusted trees.
 - ``names``: the model name rule.
 - ``lifecycle``: the ``with`` block over things that are started and stopped.
+- ``jsonform``: plain JSON-ready data for a result type's own ``as_dict()``.
 
 May import: ``orchestrator.errors`` only. No server, no network, no ONNX Runtime.
 """
