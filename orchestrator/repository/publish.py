@@ -123,7 +123,7 @@ class PublishResult:
         return self.status == "unchanged"
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON form: the version, its folder and config, the comment kept or dropped, digests."""
+        """The JSON form: the version, its folder and config, the config comment, digests."""
         return {
             "model": self.model,
             "version": self.version,

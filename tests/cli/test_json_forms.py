@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -128,6 +129,15 @@ def _publish(status: str = "published") -> PublishResult:
         files={"model.onnx": FileDigest(SHA_A, 1234), "golden.npz": FileDigest(SHA_B, 56)},
         status="published" if status == "published" else "unchanged",
     )
+
+
+def _publish_update_config() -> PublishResult:
+    dropped = "# tune: batching 100us pref 4/8, 2 inst: 1200.0/s at 32 (was 900.0/s)\n"
+    return replace(_publish(), comment_dropped=dropped)
+
+
+def _publish_comment_kept() -> PublishResult:
+    return replace(_publish(), comment_kept=True)
 
 
 def _exports() -> ExportsReport:
@@ -367,6 +377,8 @@ RESULTS: dict[str, Callable[[], JsonOutput]] = {
     "swap_unchanged": _swap_unchanged,
     "publish": _publish,
     "publish_unchanged": lambda: _publish("unchanged"),
+    "publish_update_config": _publish_update_config,
+    "publish_comment_kept": _publish_comment_kept,
     "publish_exports": _exports,
     "list": _listings,
     "sync": _sync,
