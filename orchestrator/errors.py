@@ -32,6 +32,7 @@ __all__ = [
     "ConfigSyntaxError",
     "DeployError",
     "GateError",
+    "GateOutcome",
     "ModelControlDisabledError",
     "OrchestratorError",
     "ParityError",
@@ -108,8 +109,28 @@ class DeployError(OrchestratorError):
     """Raised when Kubernetes rejects a rollout or it never finishes."""
 
 
+class GateOutcome(Protocol):
+    """What a ``GateError`` of a measured gate carries: ``deploy.gate.GateResult`` has this shape.
+
+    A protocol, so that this module imports nothing of ``deploy``.
+    """
+
+    @property
+    def passed(self) -> bool:
+        """Whether every check of the gate passed."""
+        ...
+
+
 class GateError(DeployError):
-    """Raised when a release fails its gate, or has no passing gate record to promote."""
+    """Raised when a release fails its gate, or has no passing gate record to promote.
+
+    ``outcome`` is the gate's result when a gate was measured and failed (promote's gate
+    of its target), None otherwise.
+    """
+
+    def __init__(self, message: str, outcome: GateOutcome | None = None) -> None:
+        super().__init__(message)
+        self.outcome = outcome
 
 
 class SmokeTestError(OrchestratorError):

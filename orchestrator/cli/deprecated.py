@@ -2,15 +2,13 @@
 
 The repository was once a positional argument (``serve``, ``list``, ``validate``,
 ``release``) or the first of ``sync``'s ``[REPO] DEST``. Both still work: each use prints
-one deprecation line on stderr, and ``common.repository_option`` takes the value from
-here. Remove this module, and the ``deprecated_*`` switches in ``common``, to drop them.
+one deprecation line on stderr, and ``options.repository_option`` takes the value from
+here. Remove this module, and the ``deprecated_*`` switches in ``options``, to drop them.
 """
 
 from __future__ import annotations
 
 import click
-
-from orchestrator.releases.stores.base import redact
 
 __all__ = [
     "UnlistedArgument",
@@ -66,6 +64,8 @@ def store_after_repository(
     if not values:
         raise click.MissingParameter(ctx=ctx, param=param)
     if len(values) > 2:
+        from orchestrator.releases.stores.base import redact
+
         raise click.UsageError(
             f"Expected one STORE, got {len(values)} arguments "
             f"({' '.join(map(redact, values))}), e.g. "

@@ -1,78 +1,41 @@
 """``orchestrator gate``: measure the release an environment runs and record the verdict.
 
-kubectl (for the port-forward) comes from the same injectable runner as deploy, rollback
-and status (``cli.deploy``); output helpers live in ``orchestrator.cli.output.gate``.
+* kubectl (for the port-forward) comes from the runner the cluster commands share
+  (``cluster_options.kubectl_runner``).
+* A wrong gates file or option exits 2 (``boundary.ConfigProblem``), a failed gate 1.
+* Output helpers live in ``orchestrator.cli.output.gate``; the library
+  (``orchestrator.deploy.gate``) is imported inside the command, when it runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING
 
 import click
 
-from orchestrator.cli.common import (
-    FiniteFloat,
-    HostPort,
-    endpoint_url_option,
-    format_option,
+from orchestrator.cli.boundary import config_problem
+from orchestrator.cli.cluster_options import (
+    env_option,
+    gates_option,
+    kubectl_runner,
+    manifests_option,
+    progress_line,
+    smoke_timeout_option,
 )
-from orchestrator.cli.deploy import MAX_SMOKE_TIMEOUT_S, kubectl_runner, progress_line
-from orchestrator.cli.output import gate as gate_output
-from orchestrator.cli.output.jsondata import echo_json
-from orchestrator.deploy.gate import GateOptions, GateResult, run_gate
-from orchestrator.deploy.gate_config import DEFAULT_GATES, GateConfig, load_gate_config
-from orchestrator.deploy.hints import store_args
-from orchestrator.deploy.render import DEFAULT_MANIFESTS
-from orchestrator.errors import ConfigError
-from orchestrator.releases import stores as storage
+from orchestrator.cli.options import endpoint_url_option, format_option
+from orchestrator.cli.server_options import metrics_url_option, url_option
 
-__all__ = ["ConfigProblem", "config_problem", "gate_command", "gates_option", "metrics_url_option"]
+if TYPE_CHECKING:
+    from orchestrator.deploy.gate import GateResult
+    from orchestrator.deploy.gate_config import GateConfig
 
-
-class ConfigProblem(click.ClickException):
-    """A wrong gates file or option: exit 2, never read as a failed gate (exit 1).
-
-    CI rolls staging back when the gate step exits 1; a configuration error says nothing
-    about the release, so it must not trigger that rollback.
-    """
-
-    exit_code = 2
-
-
-def config_problem(exc: ConfigError) -> ConfigProblem:
-    """The CLI's form of a ``ConfigError`` from the gates file or the gate's options."""
-    return ConfigProblem(f"{exc} (a configuration error: nothing was gated)")
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def gates_option(help_text: str) -> Callable[[F], F]:
-    """``--gates FILE``: the gate's load levels and budgets (parameter ``gates``)."""
-    return click.option(
-        "--gates",
-        type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        metavar="FILE",
-        default=DEFAULT_GATES,
-        show_default=True,
-        help=help_text,
-    )
-
-
-def metrics_url_option(help_text: str) -> Callable[[F], F]:
-    """``--metrics-url HOST:PORT``: Triton's metrics port, beside --url (``metrics_url``)."""
-    return click.option("--metrics-url", type=HostPort(), metavar="HOST:PORT", help=help_text)
+__all__ = ["gate_command"]
 
 
 @click.command("gate")
 @click.argument("store_url", metavar="[STORE]", required=False)
-@click.option(
-    "--env",
-    "environment",
-    help="The environment: its pointer in STORE names the release gated (needed with STORE).",
-)
+@env_option(required=False)
 @click.option(
     "--check-config",
     is_flag=True,
@@ -92,29 +55,14 @@ def metrics_url_option(help_text: str) -> Callable[[F], F]:
     metavar="ID",
     help="Fail unless the environment runs this release (a check; nothing is deployed).",
 )
-@click.option(
-    "--url",
-    type=HostPort(),
-    metavar="HOST:PORT",
-    help="Triton's HTTP port, instead of kubectl port-forward (needs --metrics-url).",
+@url_option(
+    required=False,
+    help_text="Triton's HTTP port, instead of kubectl port-forward (needs --metrics-url).",
 )
 @metrics_url_option("The same Triton's metrics port (8002 in the pods); only with --url.")
-@click.option(
-    "--manifests",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    metavar="DIRECTORY",
-    default=DEFAULT_MANIFESTS,
-    show_default=True,
-    help="The kustomize folder with overlays/<env>/ (the namespace to port-forward into).",
-)
+@manifests_option()
 @gates_option("Load levels and budgets: defaults and per-model overrides.")
-@click.option(
-    "--smoke-timeout-s",
-    type=FiniteFloat(min=1, max=MAX_SMOKE_TIMEOUT_S),
-    default=120.0,
-    show_default=True,
-    help="How long the golden smoke (and the port-forward) may wait for Triton.",
-)
+@smoke_timeout_option()
 @click.option(
     "--verdict-file",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
@@ -180,6 +128,13 @@ def gate_command(
             "Triton (e.g. --url 127.0.0.1:8000 --metrics-url 127.0.0.1:8002). Leave both out "
             "to port-forward a pod of the release."
         )
+    from orchestrator.cli.output import gate as gate_output
+    from orchestrator.cli.output.jsondata import echo_json
+    from orchestrator.deploy.gate import GateOptions, run_gate
+    from orchestrator.deploy.hints import store_args
+    from orchestrator.errors import ConfigError
+    from orchestrator.releases import stores as storage
+
     store = storage.open_store(store_url, endpoint_url=endpoint_url)
     try:
         options = GateOptions(gates, manifests, url, metrics_url, release_id, smoke_timeout_s)
@@ -236,6 +191,9 @@ def _check_config(gates: Path, repository: Path | None, store_url: str | None) -
             "--check-config reads only the gates file: leave out STORE (and --env), e.g. "
             "orchestrator gate --check-config --gates deployment/gates.yaml."
         )
+    from orchestrator.deploy.gate_config import load_gate_config
+    from orchestrator.errors import ConfigError
+
     try:
         config = load_gate_config(gates)
         models = _models(repository) if repository is not None else None

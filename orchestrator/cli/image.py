@@ -1,4 +1,8 @@
-"""The ``image`` group: build production's serving image from Dockerfile.triton."""
+"""The ``image`` group: build production's serving image from Dockerfile.triton.
+
+* The library (``orchestrator.serving.container``, which owns the docker SDK) is
+  imported inside the command, when it runs.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,9 @@ from pathlib import Path
 
 import click
 
-from orchestrator.cli.common import OrchestratorGroup, format_option
-from orchestrator.cli.output.jsondata import echo_json
-from orchestrator.serving.container import (
-    DEFAULT_DOCKERFILE,
-    DEFAULT_IMAGE,
-    build_image,
-    release_build_args,
-)
+from orchestrator.cli.boundary import OrchestratorGroup
+from orchestrator.cli.defaults import DEFAULT_DOCKERFILE, DEFAULT_IMAGE
+from orchestrator.cli.options import format_option
 
 __all__ = ["build_command", "image_group"]
 
@@ -62,6 +61,9 @@ def build_command(
 
         orchestrator image build --release-dir releases/<id> --tag triton-orchestrator/triton:baked
     """
+    from orchestrator.cli.output.jsondata import echo_json
+    from orchestrator.serving.container import build_image, release_build_args
+
     build_args = release_build_args(context, release_dir) if release_dir is not None else {}
     click.echo(f"Building {tag} from {context / dockerfile} ...", err=True)
     built = build_image(context, tag=tag, dockerfile=dockerfile, build_args=build_args)

@@ -1,34 +1,37 @@
 """The performance commands: bench (measure a served model) and tune (search its batching).
 
-Output helpers live in ``orchestrator.cli.output.performance``.
+* Output helpers live in ``orchestrator.cli.output.performance``.
+* The library (``orchestrator.performance``) is imported inside each command, when it
+  runs, so ``--help`` loads none of it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from orchestrator.cli.common import (
+from orchestrator.cli.defaults import MAX_WINDOW_S
+from orchestrator.cli.options import (
     FiniteFloat,
     batch_size_option,
     concurrency_option,
-    endpoint_for,
     format_option,
-    grpc_url_option,
     model_option,
-    protocol_option,
     repository_option,
-    url_option,
     window_s_option,
 )
-from orchestrator.cli.output import performance as perf_output
-from orchestrator.cli.output.progress import LevelProgress
+from orchestrator.cli.server_options import (
+    endpoint_for,
+    grpc_url_option,
+    protocol_option,
+    url_option,
+)
 from orchestrator.errors import ConfigError
-from orchestrator.performance import tune as tune_module
-from orchestrator.performance.bench import bench
-from orchestrator.performance.inputs import find_golden
-from orchestrator.performance.options import MAX_WINDOW_S, BenchOptions, Engine
+
+if TYPE_CHECKING:
+    from orchestrator.performance.options import Engine
 
 __all__ = ["bench_command", "tune_command"]
 
@@ -112,6 +115,12 @@ def bench_command(
     Example:
         orchestrator bench --url 127.0.0.1:8000 --model digits_cnn --plot bench.png
     """
+    from orchestrator.cli.output import performance as perf_output
+    from orchestrator.cli.output.progress import LevelProgress
+    from orchestrator.performance.bench import bench
+    from orchestrator.performance.inputs import find_golden
+    from orchestrator.performance.options import BenchOptions
+
     try:
         options = BenchOptions(
             url=endpoint_for(url, grpc_url, protocol),
@@ -208,6 +217,10 @@ def tune_command(
     Example:
         orchestrator tune --model digits_cnn --latency-budget-ms 20 --write
     """
+    from orchestrator.cli.output import performance as perf_output
+    from orchestrator.cli.output.progress import LevelProgress
+    from orchestrator.performance import tune as tune_module
+
     try:
         options = tune_module.TuneOptions(
             model=model,

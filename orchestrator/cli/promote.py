@@ -1,29 +1,34 @@
 """``orchestrator promote``: what one environment runs goes to another, gated on both ends.
 
-kubectl comes from the same injectable runner as deploy (``cli.deploy``); the gate of
-the target is ``orchestrator.deploy.gate.run_gate``, passed to ``promote`` as its check
-of the deployed target (a failed gate rolls the target back).
+* Parsing and printing only: ``orchestrator.deploy.promote.promote`` checks the source's
+  gate record, deploys, gates the target (``gate=``) and rolls it back when that fails.
+* kubectl comes from the runner the cluster commands share
+  (``cluster_options.kubectl_runner``); a wrong gates file exits 2
+  (``boundary.ConfigProblem``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from orchestrator.cli.common import endpoint_url_option, format_option, store_argument
-from orchestrator.cli.deploy import kubectl_runner, progress_line, timing_options, where_options
-from orchestrator.cli.gate import config_problem, gates_option, metrics_url_option
-from orchestrator.cli.output import deploy as deploy_output
-from orchestrator.cli.output import gate as gate_output
-from orchestrator.cli.output.jsondata import echo_json
-from orchestrator.deploy import promote as promote_mod
-from orchestrator.deploy import rollout
-from orchestrator.deploy.gate import GateOptions, GateResult, check_gate_config, run_gate
-from orchestrator.deploy.gate_config import load_gate_config
+from orchestrator.cli.boundary import config_problem
+from orchestrator.cli.cluster_options import (
+    gates_option,
+    kubectl_runner,
+    progress_line,
+    timing_options,
+    where_options,
+)
+from orchestrator.cli.options import endpoint_url_option, format_option, store_argument
+from orchestrator.cli.server_options import metrics_url_option
 from orchestrator.errors import ConfigError, GateError
-from orchestrator.releases import stores as storage
-from orchestrator.releases.environments import read_environment
+
+if TYPE_CHECKING:
+    from orchestrator.deploy.gate import GateResult
+    from orchestrator.deploy.promote import PromoteReport
 
 __all__ = ["promote_command"]
 
@@ -105,53 +110,40 @@ def promote_command(
         orchestrator promote s3://models/prod --from staging --to production --release ID
     """
     _check_usage(source, target, force, reason, url, metrics_url, no_gate)
+    from orchestrator.deploy.gate import GateOptions, GateResult
+    from orchestrator.deploy.promote import promote
+    from orchestrator.deploy.rollout import DeployOptions
+    from orchestrator.releases import stores as storage
+
     store = storage.open_store(store_url, endpoint_url=endpoint_url)
-    if not no_gate:
-        # A broken gates file (or one that does not fit the release) fails here, before
-        # anything deploys, as a configuration error (exit 2), not as a failed gate.
-        pointer = read_environment(store, source)
-        try:
-            if pointer is None or release not in (None, pointer.release_id):
-                load_gate_config(gates)  # promote refuses these itself, saying why
-            else:
-                check_gate_config(store, pointer.release_id, gates)
-        except ConfigError as exc:
-            raise config_problem(exc) from exc
-    runner = kubectl_runner()
-    gated: list[GateResult] = []
-
-    def gate_target(deployed: rollout.DeployReport) -> None:
-        options = GateOptions(
-            gates, manifests, url, metrics_url, deployed.release_id, smoke_timeout_s
-        )
-        result = run_gate(store, target, runner=runner, options=options, progress=progress_line)
-        gated.append(result)
-        if not result.passed:
-            failed = [check.name for check in result.checks if not check.passed]
-            raise GateError(
-                f"The gate of release {result.release_id} in {target} failed "
-                f"({', '.join(sorted(set(failed)))}; record {result.key})."
-            )
-
     try:
-        report = promote_mod.promote(
+        gate = (
+            None
+            if no_gate
+            else GateOptions(gates, manifests, url, metrics_url, None, smoke_timeout_s)
+        )
+        report = promote(
             store,
             source,
             target,
-            runner=runner,
-            options=rollout.DeployOptions(manifests, url, timeout_s, smoke_timeout_s, dry_run),
+            runner=kubectl_runner(),
+            options=DeployOptions(manifests, url, timeout_s, smoke_timeout_s, dry_run),
             release=release,
             force=force,
             reason=reason,
             redeploy=redeploy,
-            verify_target=None if no_gate else gate_target,
+            gate=gate,
             progress=progress_line,
         )
-    except GateError:
-        if gated:  # the target's gate failed: show what it measured, then the error
-            _print_gate(gated[-1], output_format)
+    except ConfigError as exc:
+        # Only the gates file is read as configuration before anything deploys: exit 2,
+        # which CI does not take for a failed gate.
+        raise config_problem(exc) from exc
+    except GateError as exc:
+        if isinstance(exc.outcome, GateResult):  # the target's gate failed: what it measured
+            _print_gate(exc.outcome, output_format)
         raise
-    _print_promotion(report, gated[-1] if gated else None, output_format)
+    _print_promotion(report, output_format)
 
 
 def _check_usage(
@@ -181,24 +173,28 @@ def _check_usage(
         )
 
 
-def _print_promotion(
-    report: promote_mod.PromoteReport, gated: GateResult | None, output_format: str
-) -> None:
+def _print_promotion(report: PromoteReport, output_format: str) -> None:
+    from orchestrator.cli.output import deploy as deploy_output
+    from orchestrator.cli.output.jsondata import echo_json
+
     if report.deploy is not None:
         for note in report.deploy.notes:
             click.echo(f"Note: {note}", err=True)
     if output_format == "json":
-        echo_json({**report.as_dict(), "gate": gated.as_dict() if gated else None})
+        echo_json(report.as_dict())
         return
     if output_format == "markdown":
         click.echo(deploy_output.promote_markdown(report), nl=False)
     else:
         deploy_output.print_promote(report)
-    if gated is not None:
-        _print_gate(gated, output_format)
+    if report.gate is not None:
+        _print_gate(report.gate, output_format)
 
 
 def _print_gate(result: GateResult, output_format: str) -> None:
+    from orchestrator.cli.output import gate as gate_output
+    from orchestrator.cli.output.jsondata import echo_json
+
     if output_format == "json":
         echo_json({"gate": result.as_dict()})
     elif output_format == "markdown":

@@ -1,16 +1,20 @@
 """The release commands: release, sync, and the ``releases`` group (list, verify, gc, diff).
 
-Output helpers live in ``orchestrator.cli.output.releases`` and ``.jsondata``.
+* Output helpers live in ``orchestrator.cli.output.releases`` and ``.jsondata``.
+* The library (``orchestrator.releases``) is imported inside each command, when it runs,
+  so ``--help`` loads none of it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from orchestrator.cli.common import (
-    OrchestratorGroup,
+from orchestrator.cli.boundary import OrchestratorGroup
+from orchestrator.cli.defaults import LATEST
+from orchestrator.cli.options import (
     all_versions_option,
     dry_run_option,
     endpoint_url_option,
@@ -18,17 +22,9 @@ from orchestrator.cli.common import (
     repository_option,
     store_argument,
 )
-from orchestrator.cli.output import release_diff as diff_output
-from orchestrator.cli.output import releases as release_output
-from orchestrator.cli.output.jsondata import echo_json
-from orchestrator.cli.output.releases import size_text
-from orchestrator.core.digest_cache import DigestCache
-from orchestrator.deploy.release_files import LATEST, resolve_release
-from orchestrator.releases import catalog
-from orchestrator.releases import diff as diff_mod
-from orchestrator.releases import manifest as release_mod
-from orchestrator.releases import stores as storage
-from orchestrator.releases import sync as sync_mod
+
+if TYPE_CHECKING:
+    from orchestrator.core.digest_cache import DigestCache
 
 __all__ = ["release_command", "releases_group", "sync_command"]
 
@@ -41,6 +37,8 @@ _no_digest_cache_option = click.option(
 
 
 def _digests(repository: Path, no_digest_cache: bool) -> DigestCache | None:
+    from orchestrator.core.digest_cache import DigestCache
+
     return None if no_digest_cache else DigestCache.for_repository(repository)
 
 
@@ -67,6 +65,9 @@ def release_command(
         orchestrator release --repo model_repository/ --format json > release.json
         RELEASE=$(orchestrator release --repo model_repository/ --format id)
     """
+    from orchestrator.cli.output.releases import size_text
+    from orchestrator.releases import manifest as release_mod
+
     built = release_mod.build_release(
         repository, all_versions=all_versions, digests=_digests(repository, no_digest_cache)
     )
@@ -119,6 +120,10 @@ def sync_command(
     Example:
         orchestrator sync s3://models/prod --repo model_repository/ --endpoint-url http://127.0.0.1:9000
     """
+    from orchestrator.cli.output import releases as release_output
+    from orchestrator.cli.output.jsondata import echo_json
+    from orchestrator.releases import sync as sync_mod
+
     with release_output.SyncProgress(enabled=not dry_run) as progress:
         report = sync_mod.sync(
             repository,
@@ -163,6 +168,11 @@ def releases_list_command(store_url: str, endpoint_url: str | None, output_forma
     Example:
         orchestrator releases list s3://models/prod --format json
     """
+    from orchestrator.cli.output import releases as release_output
+    from orchestrator.cli.output.jsondata import echo_json
+    from orchestrator.releases import catalog
+    from orchestrator.releases import stores as storage
+
     store = storage.open_store(store_url, endpoint_url=endpoint_url)
     infos = catalog.list_releases(store)
     if not infos:
@@ -190,6 +200,11 @@ def releases_verify_command(
         orchestrator releases verify s3://models/prod 3f1c0a9e5b7d4c2a8e6f1b3d5c7a9e0f
         orchestrator releases verify s3://models/prod latest
     """
+    from orchestrator.cli.output.jsondata import echo_json
+    from orchestrator.deploy.release_files import resolve_release
+    from orchestrator.releases import catalog
+    from orchestrator.releases import stores as storage
+
     store = storage.open_store(store_url, endpoint_url=endpoint_url)
     if release_id == LATEST:
         release_id = resolve_release(store, LATEST)
@@ -225,6 +240,10 @@ def releases_gc_command(
     Example:
         orchestrator releases gc s3://models/prod --keep 5 --dry-run
     """
+    from orchestrator.cli.output.jsondata import echo_json
+    from orchestrator.releases import catalog
+    from orchestrator.releases import stores as storage
+
     store = storage.open_store(store_url, endpoint_url=endpoint_url)
     report = catalog.gc_releases(store, keep, dry_run=dry_run)
     if not (report.deleted or report.kept or report.protected):
@@ -285,6 +304,11 @@ def releases_diff_command(
             f"{' '.join(release_ids) or 'none'}. Example: orchestrator releases diff STORE "
             + ("--from-env staging NEW" if from_env is not None else "OLD NEW")
         )
+    from orchestrator.cli.output import release_diff as diff_output
+    from orchestrator.cli.output.jsondata import echo_json
+    from orchestrator.releases import diff as diff_mod
+    from orchestrator.releases import stores as storage
+
     store = storage.open_store(store_url, endpoint_url=endpoint_url)
     if from_env is not None:
         diff = diff_mod.diff_from_environment(store, from_env, release_ids[0])
@@ -299,7 +323,9 @@ def releases_diff_command(
 
 
 def _nothing_under(store_url: str) -> str:
+    from orchestrator.releases.stores.base import redact
+
     return (
-        f"No releases under {storage.redact(store_url)}/releases/; check the prefix (and "
+        f"No releases under {redact(store_url)}/releases/; check the prefix (and "
         "--endpoint-url), or sync a release there first."
     )

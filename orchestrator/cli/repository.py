@@ -1,33 +1,35 @@
-"""The repository commands: publish, list and validate a local model repository."""
+"""The repository commands: publish, list and validate a local model repository.
+
+* Each command imports its library (``orchestrator.repository``, and the store's version
+  registry for ``--store``) when it runs, so ``--help`` loads none of it.
+* The defaults the options show come from ``cli.defaults``.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from orchestrator.cli.common import (
+from orchestrator.cli.defaults import (
+    DEFAULT_MAX_BATCH_SIZE,
+    DEFAULT_QUEUE_DELAY_US,
+    DEFAULT_TRITON_RELEASE,
+    INT32_MAX,
+    TRITON_RELEASES,
+    UINT64_MAX,
+)
+from orchestrator.cli.options import (
     endpoint_url_option,
     format_option,
     model_option,
     repository_option,
 )
-from orchestrator.cli.output import repository as repository_output
-from orchestrator.cli.output.jsondata import echo_json
-from orchestrator.releases.stores import open_store
-from orchestrator.releases.version_registry import VersionRegistry
-from orchestrator.repository.compatibility import DEFAULT_TRITON_RELEASE, RUNTIMES
-from orchestrator.repository.exports import BundleResult, is_bundle, publish_exports
-from orchestrator.repository.generate import (
-    DEFAULT_MAX_BATCH_SIZE,
-    DEFAULT_QUEUE_DELAY_US,
-    INT32_MAX,
-    UINT64_MAX,
-    GenerationOptions,
-)
-from orchestrator.repository.listing import list_repository
-from orchestrator.repository.publish import PublishResult, publish
-from orchestrator.repository.validation.validate import validate_repository
+
+if TYPE_CHECKING:
+    from orchestrator.repository.exports import BundleResult
+    from orchestrator.repository.publish import PublishResult
 
 __all__ = ["list_command", "publish_command", "validate_command"]
 
@@ -135,6 +137,14 @@ def publish_command(
     Example:
         orchestrator publish models/exports --repo model_repository --store s3://models/prod
     """
+    from orchestrator.cli.output import repository as repository_output
+    from orchestrator.cli.output.jsondata import echo_json
+    from orchestrator.releases.stores import open_store
+    from orchestrator.releases.version_registry import VersionRegistry
+    from orchestrator.repository.exports import is_bundle, publish_exports
+    from orchestrator.repository.generate import GenerationOptions
+    from orchestrator.repository.publish import publish
+
     options = GenerationOptions(
         max_batch_size=max_batch_size,
         preferred_batch_sizes=preferred,
@@ -192,6 +202,8 @@ def publish_command(
 
 
 def _print_bundle_result(done: BundleResult) -> None:
+    from orchestrator.cli.output import repository as repository_output
+
     click.echo(repository_output.publish_line(done.result))
     _echo_config_written(done.result)
 
@@ -223,6 +235,10 @@ def list_command(repository: Path, output_format: str) -> None:
     Example:
         orchestrator list --repo model_repository --format json
     """
+    from orchestrator.cli.output import repository as repository_output
+    from orchestrator.cli.output.jsondata import echo_json
+    from orchestrator.repository.listing import list_repository
+
     models = list_repository(repository)
     if output_format == "json":
         echo_json(models)
@@ -237,7 +253,7 @@ def list_command(repository: Path, output_format: str) -> None:
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1 on any finding).")
 @click.option(
     "--triton-release",
-    type=click.Choice(sorted(RUNTIMES)),
+    type=click.Choice(TRITON_RELEASES),
     default=DEFAULT_TRITON_RELEASE,
     show_default=True,
     help="Production Triton release, for the ONNX Runtime it bundles.",
@@ -276,6 +292,9 @@ def validate_command(
         orchestrator validate --repo model_repository --strict
         orchestrator validate --repo model_repository --store s3://models/prod
     """
+    from orchestrator.cli.output.jsondata import echo_json
+    from orchestrator.repository.validation.validate import validate_repository
+
     findings = validate_repository(
         repository, triton_release=triton_release, auto_complete=auto_complete
     )
@@ -288,6 +307,9 @@ def validate_command(
     errors = sum(f.is_error for f in findings)
     warnings = len(findings) - errors
     if store_url is not None:
+        from orchestrator.releases.stores import open_store
+        from orchestrator.releases.version_registry import VersionRegistry
+
         store = open_store(store_url, endpoint_url=endpoint_url)
         reused = VersionRegistry(store).conflicts(repository)
         for line in reused:

@@ -1,41 +1,38 @@
 """The serving commands: serve, smoke, infer, swap and demo.
 
-Each parses its options, makes one library call and prints through ``serving_output``.
+* Each parses its options, makes one library call and prints through ``serving_output``.
+* The library (``orchestrator.serving``, ``orchestrator.demo``) is imported inside each
+  command, when it runs, so ``--help`` loads none of it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import click
 
-from orchestrator.cli.common import (
+from orchestrator.cli.defaults import ALL_GPUS, DEFAULT_ATOL, DEFAULT_IMAGE, DEFAULT_RTOL
+from orchestrator.cli.options import (
     FiniteFloat,
-    endpoint_for,
-    endpoints_from,
     format_option,
-    grpc_url_option,
     model_option,
     models_option,
-    protocol_option,
     repository_option,
     tritonserver_option,
+)
+from orchestrator.cli.server_options import (
+    endpoint_for,
+    endpoints_from,
+    grpc_url_option,
+    protocol_option,
     url_option,
 )
-from orchestrator.cli.output import serving as serving_output
-from orchestrator.cli.output.jsondata import echo_json
-from orchestrator.cli.output.progress import step_lines
-from orchestrator.client import Transport
-from orchestrator.core.golden import DEFAULT_TOLERANCE, Tolerance
-from orchestrator.demo import run_demo
 from orchestrator.errors import ConfigError
-from orchestrator.serving.container import ALL_GPUS, DEFAULT_IMAGE, ContainerOptions
-from orchestrator.serving.inference import infer_file
-from orchestrator.serving.serve import ServeReport, serve, serve_and_smoke, serve_in_container
-from orchestrator.serving.smoke import PROTOCOLS, smoke
-from orchestrator.serving.swap import swap
-from orchestrator.serving.triton import ServerOptions
+
+if TYPE_CHECKING:
+    from orchestrator.client import Transport
+    from orchestrator.serving.serve import ServeReport
 
 __all__ = ["demo_command", "infer_command", "serve_command", "smoke_command", "swap_command"]
 
@@ -55,7 +52,9 @@ def _version(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 
 def _protocols(choice: str) -> tuple[Transport, ...]:
-    return PROTOCOLS if choice == "both" else (cast(Transport, choice),)
+    from orchestrator.serving.smoke import PROTOCOLS
+
+    return PROTOCOLS if choice == "both" else (cast("Transport", choice),)
 
 
 def _gpu_count(ctx: click.Context, param: click.Parameter, value: str) -> int:
@@ -126,6 +125,12 @@ def serve_command(
     with production's flags and the GPUs (docs/serving.md: "Run the production image on
     a workstation").
     """
+    from orchestrator.cli.output import serving as serving_output
+    from orchestrator.cli.output.jsondata import echo_json
+    from orchestrator.serving.container import ContainerOptions
+    from orchestrator.serving.serve import serve, serve_in_container
+    from orchestrator.serving.triton import ServerOptions
+
     try:
         options = ServerOptions(
             repository=repository,
@@ -201,14 +206,14 @@ def _refuse_local_only_options(models: tuple[str, ...], tritonserver: Path | Non
 @click.option(
     "--rtol",
     type=FiniteFloat(min=0.0),
-    default=DEFAULT_TOLERANCE.rtol,
+    default=DEFAULT_RTOL,
     show_default=True,
     help="Relative tolerance for models whose config sets no smoke_rtol parameter.",
 )
 @click.option(
     "--atol",
     type=FiniteFloat(min=0.0),
-    default=DEFAULT_TOLERANCE.atol,
+    default=DEFAULT_ATOL,
     show_default=True,
     help="Absolute tolerance for models whose config sets no smoke_atol parameter.",
 )
@@ -246,6 +251,13 @@ def smoke_command(
 
         orchestrator smoke --serve --repo model_repository/
     """
+    from orchestrator.cli.output import serving as serving_output
+    from orchestrator.cli.output.jsondata import echo_json
+    from orchestrator.core.golden import Tolerance
+    from orchestrator.serving.serve import serve_and_smoke
+    from orchestrator.serving.smoke import smoke
+    from orchestrator.serving.triton import ServerOptions
+
     tolerance = Tolerance(rtol=rtol, atol=atol)
     if serve_locally:
         if url is not None or grpc_url is not None:
@@ -318,12 +330,16 @@ def infer_command(
 
         orchestrator infer --url 127.0.0.1:8000 --model cancer_mlp --input x.json
     """
+    from orchestrator.cli.output import serving as serving_output
+    from orchestrator.cli.output.jsondata import echo_json
+    from orchestrator.serving.inference import infer_file
+
     result = infer_file(
         endpoint_for(url, grpc_url, protocol),
         model,
         input_path,
         version=version,
-        protocol=cast(Transport, protocol),
+        protocol=cast("Transport", protocol),
     )
     if output_format == "json":
         echo_json(result)
@@ -363,6 +379,9 @@ def swap_command(
 
         orchestrator swap --url 127.0.0.1:8000 --model digits_cnn --to 2
     """
+    from orchestrator.cli.output.jsondata import echo_json
+    from orchestrator.serving.swap import swap
+
     report = swap(
         endpoints_from(url, grpc_url),
         repository,
@@ -402,6 +421,9 @@ def demo_command(repository: Path, workdir: Path | None, keep: bool) -> None:
 
         orchestrator demo
     """
+    from orchestrator.cli.output.progress import step_lines
+    from orchestrator.demo import run_demo
+
     with step_lines() as say:
         report = run_demo(repository, workdir=workdir, keep=keep, say=say)
     click.echo(report.summary())

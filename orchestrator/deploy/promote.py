@@ -13,15 +13,20 @@
    with changed manifests or image is promoted like a new release;
 4. ``rollout.deploy`` to ``production`` (verify, render, apply, rollout, golden smoke,
    undo on failure, pointer compare-and-swap);
-5. runs ``verify_target`` (the target's gate) on the deployed release; when it raises an
-   ``OrchestratorError``, rolls ``production`` back to what ran before and raises;
+5. with ``gate`` (``deploy.gate.GateOptions``), gates ``production`` on the deployed
+   release as ``orchestrator gate`` does (``run_gate``: a record in ``production``'s
+   records), then runs ``verify_target`` (any other check) if given; a failed gate (a
+   ``GateError`` carrying the ``GateResult``) or an ``OrchestratorError`` from the check
+   rolls ``production`` back to what ran before and is raised;
 6. with ``force``, writes the forced record only now, once the target was deployed and
    checked (``passed``, ``forced``, ``reason``, ``by``, ``promoted_to``,
    ``target_checked``); a forced promotion that failed writes one with ``passed: false``
    and the error (an audit trail that authorizes nothing).
 
-A dry run stops after the deploy's own dry run (the rendered manifests and commands)
-and writes nothing: no forced record, no pointer.
+The gates file of ``gate`` is checked against the release before any kubectl call (a
+``ConfigError``: nothing was deployed or gated). A dry run stops after the deploy's own
+dry run (the rendered manifests and commands) and writes nothing: no forced record, no
+pointer, no gate record.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from orchestrator.deploy import rollout
+from orchestrator.deploy.gate import GateOptions, GateResult, check_gate_config, run_gate
 from orchestrator.deploy.hints import store_args
 from orchestrator.deploy.kubectl import KubectlRunner
 from orchestrator.deploy.unit import planned_unit
@@ -63,7 +69,8 @@ class PromoteReport:
     release: nothing was done) or ``dry-run``. ``record_key`` is the store key of the
     gate record that allowed it (the forced record for ``--force``; None for a forced
     dry run, which writes nothing). ``deploy`` is the deploy's report (None when the
-    release was already running).
+    release was already running). ``gate`` is the target's passing gate (None when
+    promote was not asked to gate it, or nothing was deployed).
     """
 
     store_url: str
@@ -75,6 +82,7 @@ class PromoteReport:
     forced: bool
     deploy: rollout.DeployReport | None
     target_checked: bool = False
+    gate: GateResult | None = None
 
     @property
     def dry_run(self) -> bool:
@@ -82,7 +90,7 @@ class PromoteReport:
         return self.outcome == "dry-run"
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON form: from, to, release, outcome, the record, the deploy's report."""
+        """The JSON form: from, to, release, outcome, the record, the deploy's and gate's."""
         return {
             "from": self.source,
             "to": self.target,
@@ -92,6 +100,7 @@ class PromoteReport:
             "forced": self.forced,
             "target_checked": self.target_checked,
             "deploy": self.deploy.as_dict() if self.deploy is not None else None,
+            "gate": self.gate.as_dict() if self.gate is not None else None,
         }
 
 
@@ -123,6 +132,7 @@ def promote(
     reason: str | None = None,
     actor: str | None = None,
     redeploy: bool = False,
+    gate: GateOptions | None = None,
     verify_target: VerifyTarget | None = None,
     progress: Progress | None = None,
 ) -> PromoteReport:
@@ -141,7 +151,10 @@ def promote(
         reason: why the gate is skipped (with ``force`` only).
         actor: who forces it, for the record (default ``promotion_actor()``).
         redeploy: deploy even when ``target`` already runs the release.
-        verify_target: a check of the deployed target (its gate); an
+        gate: gate ``target`` once deployed, with these options (``run_gate``; the
+            expected release is the promoted one); a failed gate rolls ``target`` back.
+            None: no gate of ``target`` (no load on it).
+        verify_target: another check of the deployed target, after its gate; an
             ``OrchestratorError`` from it rolls ``target`` back.
         progress: called with one line per long step.
 
@@ -149,8 +162,11 @@ def promote(
         The report; ``outcome`` says whether anything was deployed.
 
     Raises:
-        GateError: no passing gate record (nothing was done to ``target``), or
+        GateError: no passing gate record (nothing was done to ``target``), or the gate
+            of ``target`` failed (its ``outcome`` is the ``GateResult``) or
             ``verify_target`` raised a ``GateError`` (``target`` was rolled back).
+        ConfigError: ``gate``'s gates file is wrong, or does not fit the release
+            (nothing was done).
         DeployError: a bad request (no ``source`` pointer, another ``release``, a
             ``force`` without reason), a failed deploy (undone), or a failed target check
             (rolled back).
@@ -158,12 +174,17 @@ def promote(
 
     Example:
         >>> promote(open_store("s3://models/prod"), "staging", "production",
-        ...         runner=SubprocessKubectl(), options=DeployOptions())  # doctest: +SKIP
+        ...         runner=SubprocessKubectl(), options=DeployOptions(),
+        ...         gate=GateOptions())  # doctest: +SKIP
         PromoteReport(source='staging', target='production', outcome='promoted', ...)
     """
     say = progress or (lambda _message: None)
     _check_request(source, target, force, reason)
     release_id = _source_release(store, source, release)
+    if gate is not None:
+        # A wrong gates file fails here, before anything deploys: a configuration error
+        # says nothing about the release, and must not cost production a rollout.
+        check_gate_config(store, release_id, gate.gates)
     record_key: str | None = None
     if not force:
         record_key = _passing_record(store, release_id, source, target)
@@ -192,13 +213,15 @@ def promote(
         )
         if options.dry_run:
             return promoted
-        if verify_target is not None:
+        if gate is not None or verify_target is not None:
             say(f"Checking {target} with release {release_id}")
             try:
-                verify_target(report)
+                gated = _gate(store, target, report, gate, runner, progress)
+                if verify_target is not None:
+                    verify_target(report)
             except OrchestratorError as failure:
                 _roll_back(store, target, report, failure, runner, options, progress)
-            promoted = replace(promoted, target_checked=True)
+            promoted = replace(promoted, target_checked=True, gate=gated)
     except OrchestratorError as exc:
         if force and not options.dry_run:
             _forced_record(store, release_id, source, target, by, reason, failure=exc)
@@ -208,6 +231,29 @@ def promote(
         promoted = replace(promoted, record_key=key)
     logger.info("Promoted release %s from %s to %s", release_id, source, target)
     return promoted
+
+
+def _gate(
+    store: Store,
+    target: str,
+    deployed: rollout.DeployReport,
+    gate: GateOptions | None,
+    runner: KubectlRunner,
+    progress: Progress | None,
+) -> GateResult | None:
+    """Gate ``target`` on the deployed release; a failed gate is a ``GateError`` with it."""
+    if gate is None:
+        return None
+    options = replace(gate, release_id=deployed.release_id)
+    result = run_gate(store, target, runner=runner, options=options, progress=progress)
+    if not result.passed:
+        failed = sorted({check.name for check in result.checks if not check.passed})
+        raise GateError(
+            f"The gate of release {result.release_id} in {target} failed "
+            f"({', '.join(failed) or 'nothing measured'}; record {result.key}).",
+            result,
+        )
+    return result
 
 
 def _forced_record(
@@ -347,11 +393,17 @@ def _roll_back(
     options: rollout.DeployOptions,
     progress: Progress | None,
 ) -> None:
-    kind = GateError if isinstance(failure, GateError) else DeployError
+    def error(message: str) -> DeployError:
+        # A failed gate stays a GateError, with what it measured; any other check failing
+        # after a deploy is a failed deploy.
+        if isinstance(failure, GateError):
+            return GateError(message, failure.outcome)
+        return DeployError(message)
+
     release_id = report.release_id
     previous = report.previous_release_id
     if previous is None:
-        raise kind(
+        raise error(
             f"Release {release_id} is deployed to {target} but failed its check there: "
             f"{failure} Nothing could be rolled back: {target} ran no release before, so "
             f"it still runs {release_id}. Fix the release, or remove it from {target}."
@@ -362,12 +414,12 @@ def _roll_back(
         # to=None: back to the previous *unit*, its stored manifests (issue 18)
         rollout.rollback(store, target, None, runner=runner, options=options, progress=progress)
     except OrchestratorError as exc:
-        raise kind(
+        raise error(
             f"Release {release_id} failed its check in {target}: {failure} Rolling back "
             f"to release {previous} failed too: {exc}"
         ) from failure
     logger.info("Rolled %s back from %s to %s", target, release_id, previous)
-    raise kind(
+    raise error(
         f"Release {release_id} failed its check in {target} and was rolled back: "
         f"{target} runs release {previous} again. The check said: {failure}"
     ) from failure

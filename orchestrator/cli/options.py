@@ -1,17 +1,20 @@
-"""What the command modules share: the error-translating group and every common option.
+"""The options the commands share, each defined once: one spelling per concept.
 
-One spelling per concept, defined once here and used by every command:
+Every command takes these from here, so a concept has one flag, one parameter name and
+one help text everywhere:
 
 * repository: ``--repo DIRECTORY`` (parameter ``repository``, default ``model_repository``);
-* server: ``--url HOST:PORT`` is the HTTP endpoint, ``--grpc-url HOST:PORT`` the gRPC one
-  (default: the HTTP port + 1), ``--protocol`` chooses what is used;
-* store: the positional ``STORE`` (parameter ``store_url``), ``--endpoint-url URL`` for
-  S3-compatible servers;
-* output: ``--format`` (parameter ``output_format``).
+* store: the positional ``STORE`` (parameter ``store_url``) and ``--endpoint-url URL``
+  for S3-compatible servers;
+* output: ``--format`` (parameter ``output_format``);
+* what is measured or served: ``--model``, ``--concurrency``, ``--batch-size``,
+  ``--window-s``, ``--tritonserver``; releases: ``--all-versions``, ``--dry-run``.
 
+The server's endpoints are in ``server_options``, the cluster's in ``cluster_options``.
 The positional repository of serve, list, validate and release and the ``[REPO] DEST`` of
 sync still work for one release: they print one deprecation line on stderr and are left
-out of the usage line.
+out of the usage line (``deprecated``). Nothing here imports a library stage at import
+time: ``orchestrator COMMAND --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -28,49 +31,29 @@ import click
 from click.core import ParameterSource
 
 from orchestrator.cli import deprecated
-from orchestrator.client.endpoints import Endpoints, parse_host_port
-from orchestrator.core.names import MODEL_NAME_RULE, is_model_name
-from orchestrator.errors import ConfigError, OrchestratorError
-from orchestrator.performance.options import MAX_WINDOW_S, parse_concurrency
+from orchestrator.cli.defaults import MAX_WINDOW_S
+from orchestrator.errors import ConfigError
 
 __all__ = [
     "DEFAULT_REPOSITORY",
-    "HostPort",
-    "OrchestratorGroup",
+    "FiniteFloat",
     "all_versions_option",
     "batch_size_option",
     "concurrency_option",
     "dry_run_option",
-    "endpoint_for",
     "endpoint_url_option",
-    "endpoints_from",
-    "FiniteFloat",
     "format_option",
-    "grpc_url_option",
     "model_option",
     "models_option",
-    "protocol_option",
     "repository_option",
     "store_argument",
     "tritonserver_option",
-    "url_option",
     "window_s_option",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_REPOSITORY = Path("model_repository")
-
-
-class OrchestratorGroup(click.Group):
-    """A click group that turns every ``OrchestratorError`` into one message and exit 1."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        """Run the command; expected errors become ``Error: ...`` on stderr and exit 1."""
-        try:
-            return super().invoke(ctx)
-        except OrchestratorError as exc:
-            raise click.ClickException(str(exc)) from exc
 
 
 def format_option(help_text: str, choices: tuple[str, ...] = ("table", "json")) -> Callable[[F], F]:
@@ -243,104 +226,14 @@ def endpoint_url_option() -> Callable[[F], F]:
     )
 
 
-# --- the server -------------------------------------------------------------------------
-
-
-class HostPort(click.ParamType[str, Any]):
-    """A server endpoint, ``HOST:PORT``; anything else is a usage error (exit 2)."""
-
-    name = "host:port"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        """``value`` as ``HOST:PORT`` (scheme and trailing slash dropped)."""
-        option = param.opts[0] if param is not None and param.opts else "--url"
-        try:
-            return parse_host_port(str(value), option=option)
-        except ConfigError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-def url_option(*, required: bool = True, help_text: str | None = None) -> Callable[[F], F]:
-    """``--url HOST:PORT``: the server's HTTP endpoint, required (parameter ``url``)."""
-    return click.option(
-        "--url",
-        type=HostPort(),
-        metavar="HOST:PORT",
-        required=required,
-        help=help_text or "HOST:PORT of the server's HTTP endpoint.",
-    )
-
-
-def grpc_url_option() -> Callable[[F], F]:
-    """``--grpc-url HOST:PORT``: the server's gRPC endpoint (parameter ``grpc_url``)."""
-    return click.option(
-        "--grpc-url",
-        type=HostPort(),
-        metavar="HOST:PORT",
-        help="HOST:PORT of the server's gRPC endpoint (default: the HTTP port + 1).",
-    )
-
-
-def protocol_option(
-    help_text: str = "Protocol to send the requests over (gRPC goes to --grpc-url).",
-    *,
-    both: bool = False,
-) -> Callable[[F], F]:
-    """``--protocol``: http or grpc (default http), or with ``both`` also both (the default).
-
-    Example:
-        >>> @protocol_option()  # doctest: +SKIP
-        ... @click.command()
-        ... def infer(protocol: str) -> None: ...
-    """
-    choices = ["http", "grpc", "both"] if both else ["http", "grpc"]
-    return click.option(
-        "--protocol",
-        type=click.Choice(choices),
-        default="both" if both else "http",
-        show_default=True,
-        help=help_text,
-    )
-
-
-def endpoints_from(url: str, grpc_url: str | None) -> Endpoints:
-    """The server's endpoints from ``--url`` and ``--grpc-url``; a bad pair is a usage error.
-
-    Example:
-        >>> endpoints_from("127.0.0.1:8000", None).grpc_url
-        '127.0.0.1:8001'
-    """
-    try:
-        return Endpoints.from_urls(url, grpc_url)
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from exc
-
-
-def endpoint_for(url: str, grpc_url: str | None, protocol: str) -> str:
-    """The one endpoint a single-protocol command talks to, with a note for the gRPC default.
-
-    Example:
-        >>> endpoint_for("127.0.0.1:8000", "127.0.0.1:9001", "grpc")
-        '127.0.0.1:9001'
-    """
-    endpoints = endpoints_from(url, grpc_url)
-    if protocol != "grpc":
-        return endpoints.http_url
-    if grpc_url is None:
-        click.echo(
-            f"Note: using the gRPC endpoint {endpoints.grpc_url} (the HTTP port + 1); "
-            "--grpc-url chooses it.",
-            err=True,
-        )
-    return endpoints.grpc_url
-
-
 # --- what is measured or served ----------------------------------------------------------
 
 
 def _model_name(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     # The one model name rule (core.names), matched in full: "" or "digits\n" is a usage
     # error (exit 2) naming the rule, never a blank or a different model later.
+    from orchestrator.core.names import MODEL_NAME_RULE, is_model_name
+
     names = value if isinstance(value, tuple) else (value,)
     for name in names:
         if name is not None and not is_model_name(name):
@@ -369,6 +262,8 @@ def tritonserver_option() -> Callable[[F], F]:
 
 
 def _concurrency(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+    from orchestrator.performance.options import parse_concurrency
+
     try:
         return parse_concurrency(value)
     except ConfigError as exc:

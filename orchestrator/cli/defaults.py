@@ -1,0 +1,56 @@
+"""The library's defaults and limits that the options show in their help, copied once.
+
+Written out here so that building a command's options (``orchestrator COMMAND --help``)
+imports no library stage: the modules that own these values pull in numpy, onnx,
+tritonclient or yaml. ``tests/cli/test_defaults.py`` checks each value against its owner,
+so a change there fails until it is made here too.
+
+* Repository: ``DEFAULT_TRITON_RELEASE`` and ``TRITON_RELEASES`` (``repository.compatibility``),
+  the batching defaults and integer limits (``repository.generate``).
+* Serving: ``DEFAULT_RTOL``, ``DEFAULT_ATOL`` (``core.golden``), ``DEFAULT_IMAGE``,
+  ``DEFAULT_DOCKERFILE``, ``ALL_GPUS`` (``serving.container``).
+* Measuring: ``MAX_WINDOW_S`` (``performance.options``).
+* Cluster: ``DEFAULT_MANIFESTS`` (``deploy.render``), ``DEFAULT_GATES``
+  (``deploy.gate_config``), ``LATEST`` (``deploy.release_files``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "ALL_GPUS",
+    "DEFAULT_ATOL",
+    "DEFAULT_DOCKERFILE",
+    "DEFAULT_GATES",
+    "DEFAULT_IMAGE",
+    "DEFAULT_MANIFESTS",
+    "DEFAULT_MAX_BATCH_SIZE",
+    "DEFAULT_QUEUE_DELAY_US",
+    "DEFAULT_RTOL",
+    "DEFAULT_TRITON_RELEASE",
+    "INT32_MAX",
+    "LATEST",
+    "MAX_WINDOW_S",
+    "TRITON_RELEASES",
+    "UINT64_MAX",
+]
+
+DEFAULT_TRITON_RELEASE = "24.10"
+TRITON_RELEASES = ("24.10",)
+DEFAULT_MAX_BATCH_SIZE = 64
+DEFAULT_QUEUE_DELAY_US = 0
+INT32_MAX = 2**31 - 1
+UINT64_MAX = 2**64 - 1
+
+DEFAULT_RTOL = 1e-3
+DEFAULT_ATOL = 1e-5
+DEFAULT_IMAGE = "triton-orchestrator/triton:24.10"
+DEFAULT_DOCKERFILE = "Dockerfile.triton"
+ALL_GPUS = -1
+
+MAX_WINDOW_S = 3600.0
+
+DEFAULT_MANIFESTS = Path("deployment/k8s")
+DEFAULT_GATES = Path("deployment/gates.yaml")
+LATEST = "latest"
