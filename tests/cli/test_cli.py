@@ -8,6 +8,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from orchestrator.cli import COMMANDS as LAZY_COMMANDS
 from orchestrator.cli import cli
 
 # Written out, not read from the CLI: a command that disappears must fail here.
@@ -36,24 +37,55 @@ RELEASES_COMMANDS = ["diff", "gc", "list", "verify"]
 IMAGE_COMMANDS = ["build"]
 
 
+def subcommands(group: click.Group) -> dict[str, click.Command]:
+    """A group's commands by name, the lazy ones loaded (``group.commands`` has only those
+    loaded so far)."""
+    ctx = click.Context(group)
+    found = {name: group.get_command(ctx, name) for name in group.list_commands(ctx)}
+    return {name: command for name, command in found.items() if command is not None}
+
+
 def _every_command() -> Iterator[tuple[str, click.Command]]:
     """Every command of the tree, subcommands included, with its path."""
-    stack: list[tuple[str, click.Command]] = [(name, cli.commands[name]) for name in COMMANDS]
+    top = subcommands(cli)
+    stack: list[tuple[str, click.Command]] = [(name, top[name]) for name in COMMANDS]
     while stack:
         path, command = stack.pop()
         yield path, command
         if isinstance(command, click.Group):
-            stack.extend((f"{path} {name}", sub) for name, sub in command.commands.items())
+            stack.extend((f"{path} {name}", sub) for name, sub in subcommands(command).items())
 
 
 def test_the_cli_has_exactly_the_expected_commands() -> None:
-    assert sorted(cli.commands) == COMMANDS
-    releases = cli.commands["releases"]
+    top = subcommands(cli)
+    assert sorted(top) == COMMANDS
+    releases = top["releases"]
     assert isinstance(releases, click.Group)
-    assert sorted(releases.commands) == RELEASES_COMMANDS
-    image = cli.commands["image"]
+    assert sorted(subcommands(releases)) == RELEASES_COMMANDS
+    image = top["image"]
     assert isinstance(image, click.Group)
-    assert sorted(image.commands) == IMAGE_COMMANDS
+    assert sorted(subcommands(image)) == IMAGE_COMMANDS
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_the_summary_top_level_help_shows_is_the_commands_own(name: str) -> None:
+    # `orchestrator --help` reads the summaries from the lazy table, so that listing the
+    # commands imports none of them: the table must say what the command's help says.
+    command = subcommands(cli)[name]
+    entry = LAZY_COMMANDS[name]
+    assert command.callback is not None
+    assert (entry.module, entry.attribute) == (
+        command.callback.__module__,
+        command.callback.__name__,
+    )
+    assert entry.summary == command.get_short_help_str(limit=1000)
+
+
+def test_an_unknown_command_is_a_usage_error_naming_it() -> None:
+    result = CliRunner().invoke(cli, ["deplyo"])
+    assert result.exit_code == 2
+    assert isinstance(result.exception, SystemExit)
+    assert "No such command 'deplyo'" in result.stderr
 
 
 def test_top_level_help_lists_every_command_with_its_summary() -> None:
@@ -75,7 +107,7 @@ def test_every_command_has_help_text_with_an_example(path: str) -> None:
     command: click.Command = cli
     for name in path.split():
         assert isinstance(command, click.Group)
-        command = command.commands[name]
+        command = subcommands(command)[name]
     assert command.help and len(command.help.strip()) > 20
     result = CliRunner().invoke(cli, [*path.split(), "--help"])
     assert result.exit_code == 0

@@ -27,7 +27,8 @@ import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
-from orchestrator.cli.common import HostPort
+from orchestrator.cli.server_options import HostPort
+from tests.cli.test_cli import subcommands
 from tests.support.onnx_models import make_affine_onnx, make_bundle
 from tests.support.release_repos import make_repository
 
@@ -138,7 +139,7 @@ def every_command() -> Iterator[tuple[tuple[str, ...], click.Command]]:
     while stack:
         path, command = stack.pop()
         if isinstance(command, click.Group):
-            stack.extend((path + (name,), sub) for name, sub in command.commands.items())
+            stack.extend((path + (name,), sub) for name, sub in subcommands(command).items())
         else:
             yield path, command
 
@@ -318,7 +319,7 @@ def test_a_bad_value_is_a_message_never_a_traceback(
     command: click.Command = cli
     for part in path:
         assert isinstance(command, click.Group)
-        command = command.commands[part]
+        command = subcommands(command)[part]
     values = dict(BASELINES.get(path) or auto_baseline(command))
     values.update(WITH.get(name, {}))
     values[name] = bad.text

@@ -14,11 +14,12 @@ import pytest
 from click.testing import CliRunner, Result
 
 from orchestrator.cli import cli
+from orchestrator.deploy.gate import GateOptions
 from orchestrator.deploy.kubectl import Completed
 from orchestrator.deploy.promote import promote
 from orchestrator.deploy.rollout import DeployOptions
 from orchestrator.deploy.unit import planned_unit
-from orchestrator.errors import DeployError
+from orchestrator.errors import ConfigError, DeployError
 from orchestrator.releases.environments import (
     EnvironmentPointer,
     read_environment,
@@ -492,3 +493,45 @@ def test_the_same_release_with_other_manifests_is_promoted(tmp_path: Path, recor
     assert "already runs" not in result.stderr
     assert "# outcome      dry-run" in result.stdout
     assert "triton-orchestrator/unit: " in result.stdout
+
+
+def test_the_library_checks_the_gates_file_of_its_gate_before_any_kubectl(
+    promotion: Promotion, tmp_path: Path
+) -> None:
+    passed(promotion, promotion.new)
+    before = pointer(promotion)
+    gates = tmp_path / "gates.yaml"
+    gates.write_text("models:\n  not_served:\n    p99_ms: 5\n")
+    runner = RecordingRunner()
+
+    with pytest.raises(ConfigError, match="models.not_served names a model that"):
+        promote(
+            promotion.store,
+            "staging",
+            "production",
+            runner=runner,
+            options=DeployOptions(MANIFESTS),
+            gate=GateOptions(gates, MANIFESTS),
+        )
+
+    assert runner.calls == []
+    assert pointer(promotion) == before
+    assert gate_records(promotion.store, promotion.new, "production") == []
+
+
+def test_a_gated_dry_run_gates_nothing(promotion: Promotion) -> None:
+    passed(promotion, promotion.new)
+    runner = RecordingRunner()
+
+    report = promote(
+        promotion.store,
+        "staging",
+        "production",
+        runner=runner,
+        options=DeployOptions(MANIFESTS, dry_run=True),
+        gate=GateOptions(promotion.gates, MANIFESTS),
+    )
+
+    assert (report.outcome, report.gate, report.target_checked) == ("dry-run", None, False)
+    assert gate_records(promotion.store, promotion.new, "production") == []
+    assert report.as_dict()["gate"] is None

@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from orchestrator.cli import cli
+from orchestrator.deploy.gate import GateOptions, GateResult
 from orchestrator.deploy.kubectl import Completed
 from orchestrator.deploy.promote import promote
 from orchestrator.deploy.rollout import DeployOptions, DeployReport
@@ -299,3 +300,70 @@ def test_a_real_failing_gate_of_production_rolls_it_back_through_the_cli(
     assert (pointer.release_id, pointer.previous_release_id) == (promotion.old, promotion.new)
     failed = gate_records(promotion.store, promotion.new, "production")
     assert [r.passed for r in failed] == [False]
+
+
+def _gate_options(server: TritonServer, gates: Path) -> GateOptions:
+    """production's gate against ``server``'s HTTP and metrics ports."""
+    return GateOptions(
+        gates, MANIFESTS, server.http_url, server.metrics_address, smoke_timeout_s=20.0
+    )
+
+
+def test_the_library_gates_the_target_itself_and_promotes_when_it_passes(
+    triton_server: TritonServer, triton_repo: Path, tmp_path: Path
+) -> None:
+    promotion = _promotion(tmp_path, triton_server, triton_repo, "promote_lib_pass")
+    write_gate_record(promotion.store, promotion.new, "staging", {"passed": True})
+    runner = RecordingRunner(_script(promotion.old, promotion.new))
+
+    report = promote(
+        promotion.store,
+        "staging",
+        "production",
+        runner=runner,
+        options=DeployOptions(MANIFESTS, triton_server.http_url, 30.0),
+        release=promotion.new,
+        gate=_gate_options(triton_server, promotion.gates),
+    )
+
+    assert (report.outcome, report.target_checked) == ("promoted", True)
+    assert report.gate is not None and report.gate.passed
+    assert (report.gate.environment, report.gate.release_id) == ("production", promotion.new)
+    stored = latest_passing(promotion.store, promotion.new, "production")
+    assert stored is not None and stored.key == report.gate.key
+    assert report.as_dict()["gate"] == report.gate.as_dict()
+    assert runner.lines == DEPLOYED  # --url: the gate needs no kubectl
+    pointer = read_environment(promotion.store, "production")
+    assert pointer is not None and pointer.release_id == promotion.new
+
+
+def test_a_failing_gate_in_the_library_blocks_the_promotion_and_rolls_back(
+    triton_server: TritonServer, triton_repo: Path, tmp_path: Path
+) -> None:
+    promotion = _promotion(tmp_path, triton_server, triton_repo, "promote_lib_fail")
+    write_gate_record(promotion.store, promotion.new, "staging", {"passed": True})
+    runner = RecordingRunner(_rolled_back_script(promotion))
+    gates = tmp_path / "strict.yaml"  # no server meets a p99 under a microsecond
+    gates.write_text("defaults:\n  concurrency: [1]\n  window_s: 0.3\n  p99_ms: 0.001\n")
+
+    with pytest.raises(GateError) as caught:
+        promote(
+            promotion.store,
+            "staging",
+            "production",
+            runner=runner,
+            options=DeployOptions(MANIFESTS, triton_server.http_url, 30.0),
+            gate=_gate_options(triton_server, gates),
+        )
+
+    gated = caught.value.outcome
+    assert isinstance(gated, GateResult) and not gated.passed
+    assert "p99 latency" in {check.name for check in gated.checks if not check.passed}
+    message = str(caught.value)
+    assert f"The gate of release {promotion.new} in production failed" in message
+    assert f"production runs release {promotion.old} again" in message
+    assert runner.lines == DEPLOYED * 2  # deployed, then rolled back
+    pointer = read_environment(promotion.store, "production")
+    assert pointer is not None
+    assert (pointer.release_id, pointer.previous_release_id) == (promotion.old, promotion.new)
+    assert [r.passed for r in gate_records(promotion.store, promotion.new, "production")] == [False]
