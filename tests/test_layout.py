@@ -264,12 +264,66 @@ def test_orchestrator_validate_does_not_load_onnxruntime() -> None:
     assert "onnxruntime" not in loaded
 
 
-def test_the_cli_does_not_load_the_docker_sdk_until_a_docker_command_runs() -> None:
+def test_the_container_runtime_does_not_load_the_docker_sdk_until_it_runs() -> None:
     loaded = _loaded_after(
         """
-        from orchestrator.cli import cli
-        cli(["serve", "--help"])
+        import orchestrator.serving.container
         """
     )
     assert "orchestrator.serving.container.run" in loaded
     assert "docker" not in loaded
+
+
+# The command modules: the lazy group's table names them (orchestrator.cli.COMMANDS).
+COMMAND_MODULES = sorted(
+    {
+        "orchestrator.cli.deploy",
+        "orchestrator.cli.gate",
+        "orchestrator.cli.image",
+        "orchestrator.cli.performance",
+        "orchestrator.cli.promote",
+        "orchestrator.cli.releases",
+        "orchestrator.cli.repository",
+        "orchestrator.cli.serving",
+    }
+)
+
+
+def test_the_command_modules_are_the_lazy_tables() -> None:
+    from orchestrator.cli import COMMANDS
+
+    assert sorted({entry.module for entry in COMMANDS.values()}) == COMMAND_MODULES
+
+
+@pytest.mark.parametrize("module", COMMAND_MODULES)
+def test_no_command_module_imports_another(module: str) -> None:
+    # Shared pieces live in the options modules (cli.options, cli.server_options,
+    # cli.cluster_options), cli.boundary, or the library: never in another command.
+    others = sorted(set(COMMAND_MODULES) & _graph()[module])
+    assert others == []
+
+
+# What `--help` must never load: the heavy libraries, and every library stage (a
+# command's library is imported when the command runs, not when its help is shown).
+HEAVY = ("torch", "onnxruntime", "tritonclient", "boto3", "matplotlib")
+
+
+def test_help_loads_no_heavy_library_and_no_library_stage() -> None:
+    loaded = _loaded_after(
+        """
+        import contextlib, io
+        from orchestrator.cli import COMMANDS, cli
+        paths = [[], *([name] for name in COMMANDS)]
+        paths += [["releases", name] for name in ("list", "verify", "gc", "diff")]
+        paths.append(["image", "build"])
+        with contextlib.redirect_stdout(io.StringIO()):
+            for path in paths:
+                cli.main([*path, "--help"], prog_name="orchestrator", standalone_mode=False)
+        """
+    )
+    assert set(COMMAND_MODULES) <= loaded  # every command's help was built
+    assert sorted(m for m in loaded if m.split(".")[0] in HEAVY) == []
+    stages = sorted(
+        m for m in loaded if m.startswith("orchestrator.") and _stage(m) not in ("cli", "errors")
+    )
+    assert stages == []
