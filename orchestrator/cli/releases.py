@@ -121,7 +121,6 @@ def sync_command(
         orchestrator sync s3://models/prod --repo model_repository/ --endpoint-url http://127.0.0.1:9000
     """
     from orchestrator.cli.output import releases as release_output
-    from orchestrator.cli.output.jsondata import echo_json
     from orchestrator.releases import sync as sync_mod
 
     with release_output.SyncProgress(enabled=not dry_run) as progress:
@@ -137,6 +136,8 @@ def sync_command(
             digests=_digests(repository, no_digest_cache),
         )
     if output_format == "json":
+        from orchestrator.cli.output.jsondata import echo_json  # only when asked: it is slow
+
         echo_json(report)
     else:
         release_output.print_sync(report)

@@ -292,7 +292,6 @@ def validate_command(
         orchestrator validate --repo model_repository --strict
         orchestrator validate --repo model_repository --store s3://models/prod
     """
-    from orchestrator.cli.output.jsondata import echo_json
     from orchestrator.repository.validation.validate import validate_repository
 
     findings = validate_repository(
@@ -300,6 +299,8 @@ def validate_command(
     )
 
     if output_format == "json":
+        from orchestrator.cli.output.jsondata import echo_json  # only when asked: it is slow
+
         echo_json(findings)
     else:
         for finding in findings:
