@@ -1,18 +1,16 @@
 """The ``orchestrator`` command line: one click group, each command one library call.
 
-The entry point is ``orchestrator.cli:cli``: the group with ``--verbose`` and
-``--version``, and the table of every command.
-
+* The entry point is ``orchestrator.cli:cli``: the group with ``--verbose`` and
+  ``--version``, and ``COMMANDS``, the table of every command.
 * The group is lazy (``lazy``): a command's module is imported when that command runs
   or shows its help, and the command imports its library only when it runs, so
   ``orchestrator --help`` and ``orchestrator COMMAND --help`` start without them.
 * One module per noun holds its commands; no command module imports another.
-* ``options`` (with ``server_options``, ``cluster_options``) defines every shared option
-  once; ``boundary`` turns library errors into messages and exit statuses; ``output/``
-  holds every formatter. Only this package imports click and rich.
-
-May import: every stage (``demo``, ``deploy``, ``performance``, ``serving``, ``releases``,
-``repository``, ``core``, ``client``, ``errors``); nothing imports it.
+* ``options``, ``server_options`` and ``cluster_options`` define every shared option once.
+* ``boundary`` turns library errors into messages and exit statuses.
+* ``output/`` holds every formatter. Only this package imports click and rich.
+* May import: every stage (``demo``, ``deploy``, ``performance``, ``serving``,
+  ``releases``, ``repository``, ``core``, ``client``, ``errors``); nothing imports it.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
 """The library's defaults and limits that the options show in their help, copied once.
 
-Written out here so that building a command's options (``orchestrator COMMAND --help``)
-imports no library stage: the modules that own these values pull in numpy, onnx,
-tritonclient or yaml. ``tests/cli/test_defaults.py`` checks each value against its owner,
-so a change there fails until it is made here too.
-
-* Repository: ``DEFAULT_TRITON_RELEASE`` and ``TRITON_RELEASES`` (``repository.compatibility``),
-  the batching defaults and integer limits (``repository.generate``).
+* Why copied: building a command's options (``orchestrator COMMAND --help``) imports no
+  library stage, and the modules that own these values pull in numpy, onnx, tritonclient
+  or yaml.
+* ``tests/cli/test_defaults.py`` checks each value against its owner, so a change there
+  fails until it is made here too.
+* Repository: ``DEFAULT_TRITON_RELEASE``, ``TRITON_RELEASES``
+  (``repository.compatibility``), the batching defaults and integer limits
+  (``repository.generate``).
 * Serving: ``DEFAULT_RTOL``, ``DEFAULT_ATOL`` (``core.golden``), ``DEFAULT_IMAGE``,
   ``DEFAULT_DOCKERFILE``, ``ALL_GPUS`` (``serving.container``).
 * Measuring: ``MAX_WINDOW_S`` (``performance.options``).

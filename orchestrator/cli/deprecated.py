@@ -1,9 +1,10 @@
 """The deprecated spellings of the CLI, kept for one release (they go in the next).
 
-The repository was once a positional argument (``serve``, ``list``, ``validate``,
-``release``) or the first of ``sync``'s ``[REPO] DEST``. Both still work: each use prints
-one deprecation line on stderr, and ``options.repository_option`` takes the value from
-here. Remove this module, and the ``deprecated_*`` switches in ``options``, to drop them.
+* The repository was once a positional argument (``serve``, ``list``, ``validate``,
+  ``release``) or the first of ``sync``'s ``[REPO] DEST``.
+* Both still work: each use prints one deprecation line on stderr, and
+  ``options.repository_option`` takes the value from here.
+* To drop them, remove this module and the ``deprecated_*`` switches in ``options``.
 """
 
 from __future__ import annotations

@@ -1,13 +1,11 @@
 """The lazy group: a command's module is imported only when that command is looked up.
 
-Click's documented pattern for lazily loading subcommands (``list_commands`` and
-``get_command`` of a ``Group`` subclass, "Complex Applications" in click's docs), with
-one addition:
-
-* ``orchestrator --help`` lists each command's one-line summary from the table, so
-  listing them imports none of the commands (click's own ``format_commands`` would load
-  every one to read its help); ``tests/cli/test_cli.py`` checks that each summary is
-  the command's own.
+* Click's documented pattern for lazily loading subcommands: ``list_commands`` and
+  ``get_command`` of a ``Group`` subclass ("Complex Applications" in click's docs).
+* One addition: ``orchestrator --help`` lists each command's one-line summary from the
+  table, so listing them imports none of the commands (click's own ``format_commands``
+  would load every one to read its help). ``tests/cli/test_cli.py`` checks that each
+  summary is the command's own.
 * ``orchestrator COMMAND ...`` imports that command's module only; the command modules
   import their library inside the command, so ``COMMAND --help`` loads no library either.
 """

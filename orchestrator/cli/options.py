@@ -1,20 +1,18 @@
 """The options the commands share, each defined once: one spelling per concept.
 
-Every command takes these from here, so a concept has one flag, one parameter name and
-one help text everywhere:
-
-* repository: ``--repo DIRECTORY`` (parameter ``repository``, default ``model_repository``);
-* store: the positional ``STORE`` (parameter ``store_url``) and ``--endpoint-url URL``
-  for S3-compatible servers;
-* output: ``--format`` (parameter ``output_format``);
-* what is measured or served: ``--model``, ``--concurrency``, ``--batch-size``,
-  ``--window-s``, ``--tritonserver``; releases: ``--all-versions``, ``--dry-run``.
-
-The server's endpoints are in ``server_options``, the cluster's in ``cluster_options``.
-The positional repository of serve, list, validate and release and the ``[REPO] DEST`` of
-sync still work for one release: they print one deprecation line on stderr and are left
-out of the usage line (``deprecated``). Nothing here imports a library stage at import
-time: ``orchestrator COMMAND --help`` stays fast.
+* Repository: ``--repo DIRECTORY`` (parameter ``repository``, default
+  ``model_repository``).
+* Store: the positional ``STORE`` (parameter ``store_url``), and ``--endpoint-url URL``
+  for S3-compatible servers.
+* Output: ``--format`` (parameter ``output_format``).
+* What is measured or served: ``--model``, ``--concurrency``, ``--batch-size``,
+  ``--window-s``, ``--tritonserver``.
+* Releases: ``--all-versions``, ``--dry-run``.
+* The server's endpoints are in ``server_options``, the cluster's in ``cluster_options``.
+* The positional repository of serve, list, validate and release and the ``[REPO] DEST``
+  of sync still work for one release: one deprecation line on stderr, left out of the
+  usage line (``deprecated``).
+* Nothing here imports a library stage at import time, so ``COMMAND --help`` stays fast.
 """
 
 from __future__ import annotations
