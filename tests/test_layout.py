@@ -107,6 +107,7 @@ def _internal_target(name: str) -> str | None:
     return None
 
 
+@cache  # read once: the stage test asks for it once per module
 def _graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for module in _modules():
