@@ -28,7 +28,7 @@ __all__ = ["deploy_command", "rollback_command", "status_command"]
 
 @click.command("deploy")
 @store_argument()
-@click.option("--release", "release", required=True, help="A release id, or latest.")
+@click.option("--release", "release", required=True, metavar="ID", help="A release id, or latest.")
 @cluster_options
 @endpoint_url_option()
 @rollout_options

@@ -43,6 +43,8 @@ __all__ = [
     "format_option",
     "model_option",
     "models_option",
+    "ready_timeout_option",
+    "registry_option",
     "repository_option",
     "store_argument",
     "tritonserver_option",
@@ -189,6 +191,11 @@ def store_argument(*, deprecated_repository: bool = False) -> Callable[[F], F]:
     )
 
 
+def registry_option(help_text: str) -> Callable[[F], F]:
+    """``--store STORE``: the store whose version registry numbers versions (``store_url``)."""
+    return click.option("--store", "store_url", metavar="STORE", help=help_text)
+
+
 def _endpoint_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is None:
         return None
@@ -247,6 +254,17 @@ def model_option(help_text: str, *, required: bool = True) -> Callable[[F], F]:
 def models_option(help_text: str) -> Callable[[F], F]:
     """``--model NAME``, repeatable: only these models (parameter ``models``, () for all)."""
     return click.option("--model", "models", multiple=True, help=help_text, callback=_model_name)
+
+
+def ready_timeout_option(help_text: str) -> Callable[[F], F]:
+    """``--ready-timeout-s SECONDS``: a local Triton's start deadline (``ready_timeout_s``)."""
+    return click.option(
+        "--ready-timeout-s",
+        type=FiniteFloat(min=0.0, min_open=True, max=86400.0),
+        default=120.0,
+        show_default=True,
+        help=help_text,
+    )
 
 
 def tritonserver_option() -> Callable[[F], F]:

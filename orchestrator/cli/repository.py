@@ -24,6 +24,7 @@ from orchestrator.cli.options import (
     endpoint_url_option,
     format_option,
     model_option,
+    registry_option,
     repository_option,
 )
 
@@ -89,12 +90,9 @@ __all__ = ["list_command", "publish_command", "validate_command"]
     help="latest[:N], all, or specific:1,3.",
 )
 @click.option("--no-warmup", is_flag=True, help="Leave model_warmup out of a new config.")
-@click.option(
-    "--store",
-    "store_url",
-    metavar="STORE",
-    help="Number new model files from STORE's version registry (what the pipeline does): "
-    "the same file always gets the same number, a new one the next never used.",
+@registry_option(
+    "Number new model files from STORE's version registry (what the pipeline does): "
+    "the same file always gets the same number, a new one the next never used."
 )
 @endpoint_url_option()
 @format_option("Print the result as text or as one JSON object.")
@@ -265,12 +263,9 @@ def list_command(repository: Path, output_format: str) -> None:
     "default): config.pbtxt may be missing and the onnxruntime backend fills in inputs, "
     "outputs and max_batch_size from the graph. Default: production's strict mode.",
 )
-@click.option(
-    "--store",
-    "store_url",
-    metavar="STORE",
-    help="Also check every version against STORE's version registry: a version whose "
-    "number the store gives another model file is an error (read only).",
+@registry_option(
+    "Also check every version against STORE's version registry: a version whose "
+    "number the store gives another model file is an error (read only)."
 )
 @endpoint_url_option()
 @format_option("One finding per line, or a JSON list of findings.")

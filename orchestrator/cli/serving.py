@@ -18,6 +18,7 @@ from orchestrator.cli.options import (
     format_option,
     model_option,
     models_option,
+    ready_timeout_option,
     repository_option,
     tritonserver_option,
 )
@@ -73,13 +74,7 @@ def _gpu_count(ctx: click.Context, param: click.Parameter, value: str) -> int:
 @click.option("--address", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @models_option("Load only this model (repeatable).")
 @tritonserver_option()
-@click.option(
-    "--ready-timeout-s",
-    type=FiniteFloat(min=0.0, min_open=True, max=86400.0),
-    default=120.0,
-    show_default=True,
-    help="Deadline for the server to start and every model to load.",
-)
+@ready_timeout_option("Deadline for the server to start and every model to load.")
 @click.option(
     "--runtime",
     type=click.Choice(["local", "docker"]),
@@ -192,13 +187,7 @@ def _refuse_local_only_options(models: tuple[str, ...], tritonserver: Path | Non
     is_flag=True,
     help="Start a local Triton on --repo for the smoke test and stop it afterwards.",
 )
-@click.option(
-    "--ready-timeout-s",
-    type=FiniteFloat(min=0.0, min_open=True, max=86400.0),
-    default=120.0,
-    show_default=True,
-    help="With --serve: deadline for the server to start and every model to load.",
-)
+@ready_timeout_option("With --serve: deadline for the server to start and every model to load.")
 @grpc_url_option()
 @protocol_option("Protocol(s) to send the golden requests over.", both=True)
 @models_option("Check only this model (repeatable).")

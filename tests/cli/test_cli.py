@@ -125,3 +125,31 @@ def test_usage_error_exits_2() -> None:
     result = CliRunner().invoke(cli, ["serve", "--http-port", "not-a-port"])
     assert result.exit_code == 2
     assert "Invalid value for '--http-port'" in result.output
+
+
+# Words that name different things in different commands (a version or an environment
+# for --to, a count or a flag for --keep; one model or several for --model).
+HOMONYMS = {"--to", "--keep", "--model"}
+
+
+def test_an_option_shared_by_commands_has_one_shape_everywhere() -> None:
+    # One definition per concept (cli.options, cli.server_options, cli.cluster_options):
+    # the same flag takes the same kind of value, under the same metavar, in every command.
+    shapes: dict[str, set[tuple[str, str | None]]] = {}
+    for _, command in _every_command():
+        for param in command.params:
+            if isinstance(param, click.Option) and param.opts[0] not in HOMONYMS:
+                shape = (type(param.type).__name__, param.metavar)
+                shapes.setdefault(param.opts[0], set()).add(shape)
+    assert {flag: found for flag, found in shapes.items() if len(found) > 1} == {}
+
+
+def test_env_is_defined_once() -> None:
+    helps = {
+        param.help
+        for _, command in _every_command()
+        for param in command.params
+        if isinstance(param, click.Option) and param.opts[0] == "--env"
+    }
+    base = "The environment: its overlay (overlays/ENV) and its pointer in STORE"
+    assert helps == {f"{base}.", f"{base} (needed with STORE)."}
