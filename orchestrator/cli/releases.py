@@ -136,7 +136,7 @@ def sync_command(
             digests=_digests(repository, no_digest_cache),
         )
     if output_format == "json":
-        from orchestrator.cli.output.jsondata import echo_json  # only when asked: it is slow
+        from orchestrator.cli.output.jsondata import echo_json
 
         echo_json(report)
     else:

@@ -294,7 +294,7 @@ def validate_command(
     )
 
     if output_format == "json":
-        from orchestrator.cli.output.jsondata import echo_json  # only when asked: it is slow
+        from orchestrator.cli.output.jsondata import echo_json
 
         echo_json(findings)
     else:
