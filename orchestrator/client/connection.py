@@ -11,6 +11,7 @@ URLs are ``host:port`` as tritonclient takes them.
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ from orchestrator.errors import ServerError
 
 __all__ = [
     "CONNECTION_ERRORS",
+    "DeadlineGrpcClient",
     "DeadlineHttpClient",
     "Transport",
     "error_message",
@@ -46,6 +48,8 @@ logger = logging.getLogger(__name__)
 CONNECTION_ERRORS: tuple[type[Exception], ...] = (OSError, HTTPException)
 # Calls that do no network exchange of their own (async_infer's greenlet is waited on by
 # its result's get_result, which the caller bounds).
+# tritonclient's status of a gRPC call past its deadline (str of grpc.StatusCode).
+_GRPC_DEADLINE = "StatusCode.DEADLINE_EXCEEDED"
 _NOT_DEADLINED = {
     "close",
     "async_infer",
@@ -100,6 +104,47 @@ for _name in dir(httpclient.InferenceServerClient):
             setattr(DeadlineHttpClient, _name, _deadlined(_name))
 
 
+class DeadlineGrpcClient(grpcclient.InferenceServerClient):  # type: ignore[misc]
+    """tritonclient's gRPC client with a deadline on every call that does not name its own.
+
+    tritonclient's gRPC calls wait for ever unless given ``client_timeout``, which they
+    pass to the gRPC stub as ``timeout=``: gRPC's own per-call deadline, end to end
+    (connection, request and answer; tritonclient 2.73 ``tritonclient/grpc/_client.py``,
+    e.g. ``get_model_metadata``: ``self._client_stub.ModelMetadata(..., timeout=client_timeout)``).
+    A server that accepts the connection and never completes HTTP/2's handshake would
+    otherwise hold a call for gRPC's 20 s connect timeout, and one that accepts the call
+    and never answers, for ever. Here ``client_timeout`` defaults to ``timeout_s``; a
+    call that passes its own keeps it.
+
+    Example:
+        >>> DeadlineGrpcClient("127.0.0.1:8001", timeout_s=5).is_server_live()  # doctest: +SKIP
+        True
+    """
+
+    def __init__(self, url: str, *, timeout_s: float) -> None:
+        super().__init__(url)
+        self.deadline_s = timeout_s
+
+
+def _grpc_deadlined(name: str) -> Any:
+    method = getattr(grpcclient.InferenceServerClient, name)
+
+    @functools.wraps(method)
+    def call(self: DeadlineGrpcClient, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("client_timeout") is None:
+            kwargs["client_timeout"] = self.deadline_s
+        return method(self, *args, **kwargs)
+
+    return call
+
+
+for _name in dir(grpcclient.InferenceServerClient):
+    _method = getattr(grpcclient.InferenceServerClient, _name)
+    if not _name.startswith("_") and callable(_method):
+        if "client_timeout" in inspect.signature(_method).parameters:
+            setattr(DeadlineGrpcClient, _name, _grpc_deadlined(_name))
+
+
 def quiet_interrupts() -> None:
     """Let Ctrl-C leave a wait on Triton without gevent printing it as a traceback.
 
@@ -144,21 +189,29 @@ def http_client(url: str, timeout_s: float = 60.0) -> Iterator[httpclient.Infere
 
 
 @contextmanager
-def grpc_client(url: str) -> Iterator[grpcclient.InferenceServerClient]:
+def grpc_client(url: str, timeout_s: float = 60.0) -> Iterator[grpcclient.InferenceServerClient]:
     """A gRPC client for the server at ``url``, closed on exit; its failures as ``ServerError``.
 
+    Every call made in the block ends within ``timeout_s`` (``DeadlineGrpcClient``).
+
     Raises:
-        ServerError: Triton refused a request made in the block, or cannot be reached.
+        ServerError: Triton refused a request made in the block, cannot be reached, or
+            did not answer within ``timeout_s``.
 
     Example:
         >>> with grpc_client("127.0.0.1:8001") as client:  # doctest: +SKIP
         ...     client.is_server_live()
         True
     """
-    client = grpcclient.InferenceServerClient(url)
+    client = DeadlineGrpcClient(url, timeout_s=timeout_s)
     try:
         yield client
     except InferenceServerException as exc:
+        if exc.status() == _GRPC_DEADLINE:
+            raise ServerError(
+                f"Triton at {url} (gRPC) did not answer within {timeout_s:g} s. Check that "
+                "the server is running and that the URL is HOST:PORT of its gRPC endpoint."
+            ) from exc
         raise ServerError(
             f"Triton at {url} (gRPC) refused the request: {error_message(exc)}"
         ) from exc
@@ -216,7 +269,7 @@ def is_server_live(url: str, timeout_s: float = 2.0, *, protocol: Transport = "h
         if protocol == "http":
             with http_client(url, timeout_s) as client:
                 return bool(client.is_server_live())
-        with grpc_client(url) as grpc:
-            return bool(grpc.is_server_live(client_timeout=timeout_s))
+        with grpc_client(url, timeout_s) as grpc:
+            return bool(grpc.is_server_live())
     except ServerError:
         return False

@@ -56,14 +56,14 @@ class ModelState:
     reason: str
 
 
-def repository_index(url: str) -> list[ModelState]:
-    """Every model (and version) in the server's repository, loaded or not.
+def repository_index(url: str, *, timeout_s: float = 60.0) -> list[ModelState]:
+    """Every model (and version) in the server's repository, loaded or not, within ``timeout_s``.
 
     Example:
         >>> [(m.name, m.state) for m in repository_index("127.0.0.1:8000")]  # doctest: +SKIP
         [('digits_cnn', 'READY')]
     """
-    with http_client(url) as client:
+    with http_client(url, timeout_s) as client:
         rows = client.get_model_repository_index()
     return [
         ModelState(
@@ -142,9 +142,9 @@ def _refusal(what: str, exc: InferenceServerException) -> ServerError:
 
 
 def model_metadata(
-    url: str, name: str, version: str = "", *, protocol: Transport = "http"
+    url: str, name: str, version: str = "", *, protocol: Transport = "http", timeout_s: float = 60.0
 ) -> dict[str, Any]:
-    """The model's metadata (inputs and outputs with datatypes and shapes).
+    """The model's metadata (inputs and outputs with datatypes and shapes), within ``timeout_s``.
 
     Both protocols answer the same JSON shape: ``{"name", "versions", "platform",
     "inputs": [{"name", "datatype", "shape"}], "outputs": [...]}`` (shapes as ints).
@@ -154,9 +154,9 @@ def model_metadata(
         [{'name': 'x', 'datatype': 'FP32', 'shape': [-1, 4]}]
     """
     if protocol == "http":
-        with http_client(url) as client:
+        with http_client(url, timeout_s) as client:
             return dict(client.get_model_metadata(name, model_version=version))
-    with grpc_client(url) as grpc:
+    with grpc_client(url, timeout_s) as grpc:
         body = dict(grpc.get_model_metadata(name, model_version=version, as_json=True))
     # gRPC's JSON form spells int64 shapes as strings.
     for key in ("inputs", "outputs"):
@@ -166,26 +166,33 @@ def model_metadata(
 
 
 def model_config(
-    url: str, name: str, version: str = "", *, protocol: Transport = "http"
+    url: str, name: str, version: str = "", *, protocol: Transport = "http", timeout_s: float = 60.0
 ) -> dict[str, Any]:
     """The config Triton serves ``name`` with (after overrides and auto-completion), as JSON.
+
+    The call ends within ``timeout_s`` over either protocol.
 
     Example:
         >>> model_config("127.0.0.1:8000", "digits_cnn")["max_batch_size"]  # doctest: +SKIP
         64
     """
     if protocol == "grpc":
-        with grpc_client(url) as grpc:
+        with grpc_client(url, timeout_s) as grpc:
             answer = grpc.get_model_config(name, model_version=version, as_json=True)
             return dict(answer.get("config", {}))
-    with http_client(url) as client:
+    with http_client(url, timeout_s) as client:
         return dict(client.get_model_config(name, model_version=version))
 
 
 def inference_statistics(
-    url: str, name: str = "", version: str = "", *, protocol: Transport = "http"
+    url: str,
+    name: str = "",
+    version: str = "",
+    *,
+    protocol: Transport = "http",
+    timeout_s: float = 60.0,
 ) -> dict[str, Any]:
-    """Triton's inference statistics for ``name`` (all models when empty), in JSON form.
+    """Triton's inference statistics for ``name`` (all models when empty), within ``timeout_s``.
 
     Counts are ints over HTTP and strings over gRPC (protobuf's JSON for 64-bit ints).
 
@@ -194,9 +201,9 @@ def inference_statistics(
         'm'
     """
     if protocol == "grpc":
-        with grpc_client(url) as grpc:
+        with grpc_client(url, timeout_s) as grpc:
             return dict(
                 grpc.get_inference_statistics(model_name=name, model_version=version, as_json=True)
             )
-    with http_client(url) as client:
+    with http_client(url, timeout_s) as client:
         return dict(client.get_inference_statistics(model_name=name, model_version=version))

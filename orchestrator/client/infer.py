@@ -25,6 +25,7 @@ from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
 from orchestrator.client.connection import (
     CONNECTION_ERRORS,
+    DeadlineGrpcClient,
     DeadlineHttpClient,
     Transport,
     error_message,
@@ -125,7 +126,7 @@ class InferSession:
         self._client: Any = (
             DeadlineHttpClient(url, timeout_s=timeout_s)
             if protocol == "http"
-            else grpcclient.InferenceServerClient(url)
+            else DeadlineGrpcClient(url, timeout_s=timeout_s)
         )
         self._inputs = _infer_inputs(httpclient if protocol == "http" else grpcclient, inputs)
 

@@ -140,7 +140,12 @@ def bench(
 
 def _served_config(options: BenchOptions) -> dict[str, Any]:
     try:
-        return client.model_config(options.url, options.model, protocol=options.protocol)
+        return client.model_config(
+            options.url,
+            options.model,
+            protocol=options.protocol,
+            timeout_s=options.request_timeout_s,
+        )
     except ServerError as exc:
         raise ServerError(
             f"Model {options.model!r} is not served at {options.url} ({options.protocol}): "
@@ -156,7 +161,10 @@ async def _server_stats(options: BenchOptions) -> ServerStats:
         stats = await loop.run_in_executor(
             None,
             lambda: client.inference_statistics(
-                options.url, options.model, protocol=options.protocol
+                options.url,
+                options.model,
+                protocol=options.protocol,
+                timeout_s=options.request_timeout_s,
             ),
         )
     except OrchestratorError as exc:

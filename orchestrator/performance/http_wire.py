@@ -116,6 +116,9 @@ async def http_request_once(
 ) -> tuple[int, bytes, int | None]:
     """Send ``request`` once on a fresh connection: (status, body, inference header length).
 
+    Raises:
+        ServerError: no complete answer within ``timeout_s``, or no connection.
+
     Example:
         >>> asyncio.run(http_request_once("127.0.0.1:8000", request))  # doctest: +SKIP
         (200, b'{"model_name":...', 120)
@@ -123,14 +126,24 @@ async def http_request_once(
     host, port = split_url(url)
     loop = asyncio.get_running_loop()
     answer: asyncio.Future[HttpResponse] = loop.create_future()
-    async with asyncio.timeout(timeout_s):
-        transport, _ = await loop.create_connection(
-            lambda: _OneShot(raw_request(host, port, request), answer), host, port
-        )
-        try:
-            response = await answer
-        finally:
-            transport.close()
+    # One deadline for the whole call (connect, send, every byte of the answer): a server
+    # that trickles its answer never resets it, as a per-read timeout would be.
+    try:
+        async with asyncio.timeout(timeout_s):
+            transport, _ = await loop.create_connection(
+                lambda: _OneShot(raw_request(host, port, request), answer), host, port
+            )
+            try:
+                response = await answer
+            finally:
+                transport.close()
+    except TimeoutError as exc:
+        raise ServerError(
+            f"Triton at {url} sent no complete answer to {request.path} within {timeout_s:g} s."
+            " Check that the server is running and not overloaded."
+        ) from exc
+    except OSError as exc:
+        raise ServerError(f"Cannot reach Triton at {url}: {exc}") from exc
     return response.status, response.body, response.header_length
 
 
