@@ -12,7 +12,8 @@
   ``DEFAULT_DOCKERFILE``, ``ALL_GPUS`` (``serving.container``).
 * Measuring: ``MAX_WINDOW_S`` (``performance.options``).
 * Cluster: ``DEFAULT_MANIFESTS`` (``deploy.render``), ``DEFAULT_GATES``
-  (``deploy.gate_config``), ``LATEST`` (``deploy.release_files``).
+  (``deploy.gate_config``), ``LATEST`` (``deploy.release_files``),
+  ``DEFAULT_STATUS_TIMEOUT_S``, ``MAX_STATUS_TIMEOUT_S`` (``deploy.status``).
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ __all__ = [
     "DEFAULT_MAX_BATCH_SIZE",
     "DEFAULT_QUEUE_DELAY_US",
     "DEFAULT_RTOL",
+    "DEFAULT_STATUS_TIMEOUT_S",
     "DEFAULT_TRITON_RELEASE",
     "INT32_MAX",
     "LATEST",
+    "MAX_STATUS_TIMEOUT_S",
     "MAX_WINDOW_S",
     "TRITON_RELEASES",
     "UINT64_MAX",
@@ -55,3 +58,5 @@ MAX_WINDOW_S = 3600.0
 DEFAULT_MANIFESTS = Path("deployment/k8s")
 DEFAULT_GATES = Path("deployment/gates.yaml")
 LATEST = "latest"
+DEFAULT_STATUS_TIMEOUT_S = 120.0
+MAX_STATUS_TIMEOUT_S = 1800.0

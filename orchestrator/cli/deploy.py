@@ -12,13 +12,19 @@ from typing import TYPE_CHECKING
 
 import click
 
+from orchestrator.cli import defaults
 from orchestrator.cli.cluster_options import (
     cluster_options,
     kubectl_runner,
     progress_line,
     rollout_options,
 )
-from orchestrator.cli.options import endpoint_url_option, format_option, store_argument
+from orchestrator.cli.options import (
+    FiniteFloat,
+    endpoint_url_option,
+    format_option,
+    store_argument,
+)
 
 if TYPE_CHECKING:
     from orchestrator.deploy import rollout
@@ -145,6 +151,14 @@ def rollback_command(
 @store_argument()
 @cluster_options
 @endpoint_url_option()
+@click.option(
+    "--timeout-s",
+    type=FiniteFloat(min=1, max=defaults.MAX_STATUS_TIMEOUT_S),
+    default=defaults.DEFAULT_STATUS_TIMEOUT_S,
+    show_default=True,
+    help="How long the whole status may take (every kubectl command, port-forward and "
+    "Triton call shares it); what did not answer by then is named, and the exit status is 1.",
+)
 @format_option("A summary with drift marked, or one JSON object for machines.")
 def status_command(
     store_url: str,
@@ -152,6 +166,7 @@ def status_command(
     manifests: Path,
     url: str | None,
     endpoint_url: str | None,
+    timeout_s: float,
     output_format: str,
 ) -> None:
     """Show what an environment runs: pointer, pod template, rollout, and each pod's models.
@@ -173,7 +188,12 @@ def status_command(
 
     store = storage.open_store(store_url, endpoint_url=endpoint_url)
     report = status_mod.environment_status(
-        store, environment, runner=kubectl_runner(), manifests=manifests, url=url
+        store,
+        environment,
+        runner=kubectl_runner(),
+        manifests=manifests,
+        url=url,
+        timeout_s=timeout_s,
     )
     if output_format == "json":
         echo_json(report)
@@ -181,6 +201,8 @@ def status_command(
         deploy_output.print_status(report)
     if report.cluster_error is not None:
         raise click.ClickException(report.cluster_error)
+    if report.deadline_error is not None:
+        raise click.ClickException(report.deadline_error)
 
 
 def _print(report: rollout.DeployReport, output_format: str) -> None:

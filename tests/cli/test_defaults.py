@@ -8,7 +8,7 @@ import pytest
 
 from orchestrator.cli import defaults
 from orchestrator.core import golden
-from orchestrator.deploy import gate_config, release_files, render
+from orchestrator.deploy import gate_config, release_files, render, status
 from orchestrator.performance import options
 from orchestrator.repository import compatibility, generate
 from orchestrator.serving import container
@@ -32,6 +32,8 @@ from orchestrator.serving import container
         (defaults.DEFAULT_MANIFESTS, render.DEFAULT_MANIFESTS),
         (defaults.DEFAULT_GATES, gate_config.DEFAULT_GATES),
         (defaults.LATEST, release_files.LATEST),
+        (defaults.DEFAULT_STATUS_TIMEOUT_S, status.DEFAULT_STATUS_TIMEOUT_S),
+        (defaults.MAX_STATUS_TIMEOUT_S, status.MAX_STATUS_TIMEOUT_S),
     ],
     ids=lambda value: repr(value)[:40],
 )
@@ -45,6 +47,7 @@ def test_every_copied_default_is_checked() -> None:
         "DEFAULT_TRITON_RELEASE", "TRITON_RELEASES", "DEFAULT_MAX_BATCH_SIZE",
         "DEFAULT_QUEUE_DELAY_US", "INT32_MAX", "UINT64_MAX", "DEFAULT_RTOL", "DEFAULT_ATOL",
         "DEFAULT_IMAGE", "DEFAULT_DOCKERFILE", "ALL_GPUS", "MAX_WINDOW_S",
-        "DEFAULT_MANIFESTS", "DEFAULT_GATES", "LATEST",
+        "DEFAULT_MANIFESTS", "DEFAULT_GATES", "LATEST", "DEFAULT_STATUS_TIMEOUT_S",
+        "MAX_STATUS_TIMEOUT_S",
     }  # fmt: skip
     assert set(defaults.__all__) == checked
