@@ -1,10 +1,11 @@
 """HTTP/1.1 on a bare socket, as the load generator speaks it: requests and responses.
 
-A request is tritonclient's encoded inference request (``client.HttpInferRequest``) with
-a request line and ``Content-Length`` in front; ``HttpResponseParser`` cuts a byte
-stream into responses by their ``Content-Length`` (no chunked encoding: Triton does not
-send it for inference answers). ``http_request_once`` sends one request on a fresh
-connection, to check an encoded request before it is sent thousands of times.
+- A request is tritonclient's encoded inference request (``client.HttpInferRequest``)
+  with a request line and ``Content-Length`` in front (``raw_request``).
+- ``HttpResponseParser`` cuts a byte stream into responses by their ``Content-Length``
+  (no chunked encoding: Triton does not send it for inference answers).
+- ``http_request_once`` sends one request on a fresh connection, to check an encoded
+  request before it is sent thousands of times, under one deadline for the whole call.
 """
 
 from __future__ import annotations

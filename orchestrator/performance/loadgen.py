@@ -1,16 +1,21 @@
 """An asyncio load generator: N closed-loop connections, each with one request in flight.
 
-On 2 cores every microsecond the client spends is taken from the server, so the HTTP
-path does as little as it can: the request is encoded once by tritonclient
-(``client.encode_http_request``), and each keep-alive connection is a bare
-``asyncio.Protocol`` that finds the end of the response (status line and
-Content-Length, ``http_wire``), records it, and writes the same bytes again from the callback; no
-coroutine, future or timer per request. A watchdog fails requests older than the
-deadline. ``benchmarks/generator_vs_wrk.py`` compares it with wrk on the same endpoint.
-gRPC goes through tritonclient's asyncio client, one coroutine per request in flight.
+On 2 cores every microsecond the client spends is taken from the server, so each
+protocol's path does as little as it can:
 
-Completed requests are kept as two flat lists (latency, success) and handed over as
-numpy arrays (``Samples``) when the caller cuts a window.
+- HTTP: the request is encoded once by tritonclient (``client.encode_http_request``);
+  each keep-alive connection is a bare ``asyncio.Protocol`` that finds the end of the
+  response (status line and Content-Length, ``http_wire``), records it, and writes the
+  same bytes again from the callback (no coroutine, future or timer per request).
+- gRPC: tritonclient's asyncio client, one coroutine per request in flight, each call
+  with gRPC's own deadline (``client_timeout``).
+- Deadlines: a watchdog fails HTTP requests older than ``request_timeout_s``, and so
+  does the drain after the last window, so a server that trickles its answers holds no
+  request past its deadline.
+- Samples: completed requests are kept as two flat lists (latency, success) and handed
+  over as numpy arrays (``Samples``) when the caller cuts a window.
+
+``benchmarks/generator_vs_wrk.py`` compares it with wrk on the same endpoint.
 """
 
 from __future__ import annotations

@@ -1,13 +1,14 @@
 """What ``tune`` measured: trials, the two reference configs, and the low-load rule.
 
-Every search is compared with two references, whatever the current config is:
-``dynamic_batching { }`` (what ``publish`` generates; the first step of the
-"Recommended Configuration Process" in Triton's dynamic batcher guide) and no batching,
-each with the current instance count and threads. A candidate that does more than
-``LOW_CONCURRENCY_LOSS_PCT`` fewer inferences per second at concurrency 1 than
-``dynamic_batching { }`` may not win unless the user optimises for throughput only: a
-queue delay or preferred sizes that pay only under heavy load must not slow down every
-quiet hour. ``measurement_comment`` writes the comparison above a written config.
+- References: every search is compared with ``dynamic_batching { }`` (what ``publish``
+  generates; the first step of the "Recommended Configuration Process" in Triton's
+  dynamic batcher guide) and no batching, each with the current instance count and
+  threads, whatever the current config is.
+- The low-load rule: a candidate that does more than ``LOW_CONCURRENCY_LOSS_PCT`` fewer
+  inferences per second at concurrency 1 than ``dynamic_batching { }`` may not win
+  unless the user optimises for throughput only, so that a queue delay or preferred
+  sizes that pay only under heavy load do not slow down every quiet hour.
+- ``measurement_comment`` writes the comparison above a written config.
 """
 
 from __future__ import annotations

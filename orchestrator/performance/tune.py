@@ -1,23 +1,24 @@
 """Search dynamic-batching settings for a latency budget on a local Triton.
 
-The model's current config is trial 0. The two references of ``trials`` come next,
-whatever the current config: ``dynamic_batching { }`` (what ``publish`` generates) and no
-batching; every candidate is measured at concurrency 1 too. A candidate that loses more
-than ``LOW_CONCURRENCY_LOSS_PCT`` at concurrency 1 against ``dynamic_batching { }`` cannot
-win unless ``throughput_only`` is set. Candidates change one group of settings at a time,
-greedily: batching (off, or on with a queue delay and preferred batch sizes), then the
-instance count, then ONNX Runtime's ``intra_op_thread_count``; each stage starts from the
-best so far. Every candidate is loaded through Triton's load API with a config override
-(and ``KIND_CPU`` instead of ``KIND_GPU`` when no GPU is visible, as ``orchestrator
-serve`` does), measured with ``bench``, and scored by its highest throughput whose p99
-latency fits the budget. The winner is never worse than the current config in the same
-run, because the current config competes too.
-
-``write_config`` writes the winner's settings into ``<repo>/<model>/config.pbtxt``: the
-production config with only the tuned fields changed, checked by parsing it back, and
-replaced atomically, under a comment that records the measurement which justified it
-(the winner and both references at concurrency 1 and at the highest level). Version
-folders are never touched.
+- Trial 0 is the model's current config; the two references of ``trials`` come next,
+  whatever the current config: ``dynamic_batching { }`` (what ``publish`` generates) and
+  no batching. Every candidate is measured at concurrency 1 too.
+- A candidate that loses more than ``LOW_CONCURRENCY_LOSS_PCT`` at concurrency 1 against
+  ``dynamic_batching { }`` cannot win unless ``throughput_only`` is set.
+- Candidates change one group of settings at a time, greedily, each stage starting from
+  the best so far: batching (off, or on with a queue delay and preferred batch sizes),
+  then the instance count, then ONNX Runtime's ``intra_op_thread_count``.
+- Each candidate is loaded through Triton's load API with a config override (``KIND_CPU``
+  instead of ``KIND_GPU`` when no GPU is visible, as ``orchestrator serve`` does),
+  measured with ``bench``, and scored by its highest throughput whose p99 latency fits
+  the budget.
+- The winner is never worse than the current config in the same run, because the
+  current config competes too.
+- ``write_config`` writes the winner's settings into ``<repo>/<model>/config.pbtxt``:
+  the production config with only the tuned fields changed, checked by parsing it back,
+  replaced atomically, under a comment recording the measurement that justified it (the
+  winner and both references at concurrency 1 and at the highest level). Version
+  folders are never touched.
 """
 
 from __future__ import annotations
