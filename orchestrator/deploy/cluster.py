@@ -24,6 +24,7 @@ __all__ = [
     "Event",
     "Pod",
     "condition",
+    "count",
     "deployment_state",
     "generation_of",
     "list_events",
@@ -95,6 +96,16 @@ def _text(value: Any) -> str:
     return shown(str(value), 500) if isinstance(value, str | int | float) else ""
 
 
+def count(value: Any) -> int:
+    """A count kubectl printed: a non-negative int (up to 2**31), else 0 (shape check).
+
+    Example:
+        >>> [count(3), count("4"), count(1e400), count([2]), count(True)]
+        [3, 4, 0, 0, 0]
+    """
+    return _int(value)
+
+
 def _int(value: Any) -> int:
     if isinstance(value, bool):
         return 0
@@ -109,7 +120,8 @@ def deployment_state(runner: KubectlRunner, namespace: str) -> Mapping[str, Any]
     """The ``triton`` Deployment as the cluster has it, or None when there is none.
 
     Raises:
-        DeployError: kubectl failed, or printed something that is not a Deployment.
+        DeployError: kubectl failed, or printed something that is not a Deployment (its
+            metadata, spec and status must be objects).
 
     Example:
         >>> deployment_state(SubprocessKubectl(), "triton-staging")  # doctest: +SKIP
@@ -120,6 +132,13 @@ def deployment_state(runner: KubectlRunner, namespace: str) -> Mapping[str, Any]
         return None
     if body.get("kind") != "Deployment":
         raise DeployError(f"kubectl {' '.join(args)} printed no Deployment.")
+    for part in ("metadata", "spec", "status"):
+        if part in body and not isinstance(body[part], dict):
+            raise DeployError(
+                f"kubectl {' '.join(args)} printed a Deployment whose {part} is a "
+                f"{type(body[part]).__name__}, not an object. Check the kube context: no "
+                "API server answers so."
+            )
     return body
 
 

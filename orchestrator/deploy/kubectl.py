@@ -22,7 +22,6 @@ time.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -38,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from orchestrator.core import untrusted
 from orchestrator.errors import DeployError
 from orchestrator.serving.triton import free_port
 
@@ -291,12 +291,16 @@ def parse_json(text: str, what: str) -> dict[str, Any] | None:
         return None
     if len(text) > MAX_OUTPUT_BYTES:
         raise DeployError(f"{what} printed {len(text)} characters: not an answer to read.")
+    # The one rule for untrusted JSON (core/untrusted): depth, number size, 1e400, NaN and
+    # repeated keys refused, as for the store's documents.
     try:
-        body = json.loads(text)
-    except RecursionError as exc:
-        raise DeployError(f"{what} printed JSON nested too deeply to read.") from exc
+        body = untrusted.parse_json(
+            text.encode("utf-8", errors="replace"), max_bytes=MAX_OUTPUT_BYTES
+        )
     except ValueError as exc:
-        raise DeployError(f"{what} printed no JSON ({shown(str(exc), 200)}).") from exc
+        raise DeployError(
+            f"{what} printed no JSON that can be read ({shown(str(exc), 200)})."
+        ) from exc
     if not isinstance(body, dict):
         raise DeployError(f"{what} printed {type(body).__name__}, not an object.")
     return body

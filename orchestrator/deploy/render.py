@@ -33,6 +33,7 @@ from orchestrator.errors import ConfigError, DeployError, StorageError, UnsafeFi
 from orchestrator.releases.environments import environment_key
 
 __all__ = [
+    "template_annotations",
     "CONTAINER",
     "DEFAULT_MANIFESTS",
     "DEPLOYMENT",
@@ -237,9 +238,24 @@ def release_of(deployment: Mapping[str, Any]) -> str | None:
         ...     "triton-orchestrator/release": "3f1c"}}}}})
         '3f1c'
     """
-    template = deployment.get("spec", {}).get("template", {})
-    value = (template.get("metadata", {}).get("annotations") or {}).get(RELEASE_ANNOTATION)
-    return str(value) if value else None
+    value = template_annotations(deployment).get(RELEASE_ANNOTATION)
+    return value if isinstance(value, str) and value else None
+
+
+def template_annotations(deployment: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The pod template's annotations; ``{}`` where any level is not an object.
+
+    What kubectl prints is untrusted (issue 23): a ``spec`` that is a string, or
+    annotations that are a list, read as absent rather than as a traceback.
+
+    Example:
+        >>> template_annotations({"spec": "x"})
+        {}
+    """
+    node: Any = deployment
+    for key in ("spec", "template", "metadata", "annotations"):
+        node = node.get(key) if isinstance(node, Mapping) else None
+    return node if isinstance(node, Mapping) else {}
 
 
 def _release_layer(folder: Path, overlay: Path, release_id: str, model_repository: str) -> Path:

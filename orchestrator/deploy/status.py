@@ -34,8 +34,16 @@ from orchestrator import client
 from orchestrator.core.jsonform import plain
 from orchestrator.deploy import render as render_mod
 from orchestrator.deploy import unit as unit_mod
-from orchestrator.deploy.cluster import Pod, deployment_state, list_pods
-from orchestrator.deploy.kubectl import Background, Completed, KubectlRunner, port_forward
+from orchestrator.deploy.cluster import (
+    Pod,
+    condition,
+    count,
+    deployment_state,
+    generation_of,
+    list_pods,
+    obj,
+)
+from orchestrator.deploy.kubectl import Background, Completed, KubectlRunner, port_forward, shown
 from orchestrator.errors import DeployError, OrchestratorError
 from orchestrator.releases.environments import EnvironmentPointer, read_environment
 from orchestrator.releases.manifest import RELEASE_FILENAME, parse_release_document, release_prefix
@@ -376,17 +384,16 @@ def _expected(store: Store, release_id: str) -> set[str] | str:
 def _rollout(deployment: Mapping[str, Any] | None) -> Rollout:
     if deployment is None:
         return Rollout("absent", 0, 0, 0, 0, "no Deployment triton in the namespace")
-    spec = deployment.get("spec") or {}
-    status = deployment.get("status") or {}
-    wanted = int(spec.get("replicas", 1))
-    counts = [int(status.get(k, 0)) for k in ("updatedReplicas", "readyReplicas")]
-    available = int(status.get("availableReplicas", 0))
-    total = int(status.get("replicas", 0))
-    conditions = {c.get("type"): c for c in status.get("conditions") or []}
-    progressing = conditions.get("Progressing") or {}
-    message = str(progressing.get("message", ""))
-    observed = int(status.get("observedGeneration", 0))
-    generation = int(deployment.get("metadata", {}).get("generation", 0))
+    # What kubectl printed is untrusted: every field through a shape check (cluster.py).
+    spec, status = obj(deployment.get("spec")), obj(deployment.get("status"))
+    wanted = count(spec["replicas"]) if "replicas" in spec else 1
+    counts = [count(status.get(k)) for k in ("updatedReplicas", "readyReplicas")]
+    available = count(status.get("availableReplicas"))
+    total = count(status.get("replicas"))
+    progressing = condition(deployment, "Progressing")
+    message = shown(str(progressing.get("message", "")), 500)
+    observed = count(status.get("observedGeneration"))
+    generation = generation_of(deployment)
     if progressing.get("reason") == "ProgressDeadlineExceeded":
         state = "failed"
     elif observed >= generation and counts[0] >= wanted and total == counts[0] == available:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from orchestrator.deploy import render as render_mod
-from orchestrator.deploy.cluster import TARGET, deployment_state, generation_of, revision_of
+from orchestrator.deploy.cluster import TARGET, deployment_state, generation_of, obj, revision_of
 from orchestrator.deploy.interrupts import Aborted
 from orchestrator.deploy.kubectl import KubectlRunner, check
 from orchestrator.deploy.watch import wait_for_rollout
@@ -104,8 +104,8 @@ def undo(
     issued = False
     try:
         after = deployment_state(runner, namespace)
-        if after is not None and after.get("spec", {}).get("template") == before.get(
-            "spec", {}
+        if after is not None and obj(after.get("spec")).get("template") == obj(
+            before.get("spec")
         ).get("template"):
             return f"The pod template did not change: {TARGET} still runs release {previous}."
         if after is not None and applied is not None and generation_of(after) != applied:

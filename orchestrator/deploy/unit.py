@@ -24,7 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.deploy.kubectl import KubectlRunner
-from orchestrator.deploy.render import DEPLOYMENT, RELEASE_ANNOTATION, Rendered, render
+from orchestrator.deploy.render import (
+    DEPLOYMENT,
+    RELEASE_ANNOTATION,
+    Rendered,
+    render,
+    template_annotations,
+)
 from orchestrator.deploy.yaml_text import load_documents
 from orchestrator.errors import ConfigError, DeployError, StorageError
 from orchestrator.releases.stores.base import Store
@@ -113,8 +119,7 @@ def unit_of(deployment: Mapping[str, Any] | None) -> str | None:
     """The unit digest a Deployment's pod template carries, if any."""
     if not isinstance(deployment, Mapping):
         return None
-    template = deployment.get("spec", {}).get("template", {})
-    value = (template.get("metadata", {}).get("annotations") or {}).get(UNIT_ANNOTATION)
+    value = template_annotations(deployment).get(UNIT_ANNOTATION)
     return str(value) if isinstance(value, str) and _SHA256.fullmatch(value) else None
 
 

@@ -77,12 +77,14 @@ def rolled(releases: Releases, **more: Sequence[Outcome]) -> dict[str, list[Outc
 @pytest.mark.parametrize(
     ("text", "says"),
     [
-        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ("[" * 100_000 + "]" * 100_000, "nested 100000 deep"),
+        ('{"replicas": 1e400}', "not a finite number|out of range"),
+        ('{"a": 1, "a": 2}', "given twice"),
         ("[1, 2]", "printed list, not an object"),
         ('{"a": 1', "printed no JSON"),
         ("1" * 5000, "printed no JSON"),  # an integer past Python's digit limit
     ],
-    ids=["deep", "array", "truncated", "huge-number"],
+    ids=["deep", "1e400", "duplicate-key", "array", "truncated", "huge-number"],
 )
 def test_hostile_json_from_kubectl_is_a_deploy_error(text: str, says: str) -> None:
     with pytest.raises(DeployError, match=says):
