@@ -10,9 +10,9 @@ status, its stderr (the expected words, no traceback) and its time.
 The classes: store objects (``file://``) nested deeply, holding ``1e400``, a FIFO, or
 larger than any document the tool writes (sparse); gates files that are YAML alias bombs
 or FIFOs; golden files whose array header declares billions of elements; HTTP answers
-trickled a byte at a time by a real loopback server (tests/trickle_server.py); and
+trickled a byte at a time by a real loopback server (tests/support/trickle_server.py); and
 kubectl outputs that are not UTF-8, huge, nested deeply, or of the wrong shape, given by
-the recording runner (tests/deploy/recording.py, injected as the CLI's ``obj``) decoded
+the recording runner (rehearsal/recording.py, injected as the CLI's ``obj``) decoded
 with replacement exactly as ``SubprocessKubectl._read`` decodes the real kubectl's bytes.
 """
 
@@ -37,9 +37,9 @@ from orchestrator.releases.environments import environment_key, set_environment
 from orchestrator.releases.manifest import RELEASE_FILENAME, release_prefix
 from orchestrator.releases.stores import open_store
 from orchestrator.releases.version_registry import registry_key
+from rehearsal.recording import deployment_json, pods_json
 from tests.deploy.conftest import MANIFESTS, make_release
-from tests.deploy.recording import deployment_json, pods_json
-from tests.trickle_server import HEAD, trickle
+from tests.support.trickle_server import HEAD, trickle
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -407,7 +407,7 @@ CHILD = textwrap.dedent(
     obj = None
     if spec["kubectl"] is not None:
         from pathlib import Path
-        from tests.deploy.recording import RecordingRunner
+        from rehearsal.recording import RecordingRunner
         script = {{
             key: [(0, Path(path).read_bytes().decode(errors="replace"))]
             for key, path in spec["kubectl"].items()

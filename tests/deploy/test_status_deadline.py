@@ -4,7 +4,7 @@ Before, each kubectl command and each Triton call had its own 60 s, so a cluster
 accepts connections and never answers (or pods that trickle their answers) kept
 ``status`` for minutes. Here the real kubectl talks to a loopback API server that never
 answers, and the recording runner forwards each pod to a real server that trickles its
-answer (tests/trickle_server.py); ``status --timeout-s N`` ends within N plus a little,
+answer (tests/support/trickle_server.py); ``status --timeout-s N`` ends within N plus a little,
 exit 1, and names what did not answer.
 """
 
@@ -22,9 +22,9 @@ from orchestrator.cli import cli
 from orchestrator.deploy.kubectl import SubprocessKubectl
 from orchestrator.deploy.status import MAX_STATUS_TIMEOUT_S, environment_status
 from orchestrator.errors import DeployError
+from rehearsal.recording import RecordingRunner, deployment_json, pods_json
 from tests.deploy.conftest import MANIFESTS, Releases
-from tests.deploy.recording import RecordingRunner, deployment_json, pods_json
-from tests.trickle_server import HEAD, trickle
+from tests.support.trickle_server import HEAD, trickle
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.serving.triton import TritonServer, load_models
-from tests.golden_versions import write_affine_version
+from tests.support.golden_versions import write_affine_version
 from tests.test_hostile_verbs import SLACK_S, _npy_header_bomb, run_limited
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]

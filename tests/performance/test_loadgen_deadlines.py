@@ -1,6 +1,6 @@
 """The load generator holds no request past its deadline, however slowly a server answers.
 
-A real loopback server trickles its answer (tests/trickle_server.py): every read gets a
+A real loopback server trickles its answer (tests/support/trickle_server.py): every read gets a
 byte in time, so only a per-request deadline ends a request. A level's run ends within
 its controller's time plus one request deadline (plus a little), over HTTP and gRPC, and
 the requests it cut are counted as failed with the reason; the one-shot request that
@@ -20,7 +20,7 @@ from orchestrator import client
 from orchestrator.errors import ServerError
 from orchestrator.performance.http_wire import http_request_once
 from orchestrator.performance.loadgen import LoadGenerator
-from tests.trickle_server import HEAD, trickle
+from tests.support.trickle_server import HEAD, trickle
 
 pytestmark = pytest.mark.timeout(60)
 
