@@ -209,6 +209,31 @@ def _wait_ready(pod: Pod, deadline_s: float) -> float:
     pytest.fail(f"not ready within {deadline_s} s:\n{pod.log_tail()}")
 
 
+def _wait_until_read(connection: socket.socket, server_port: int, timeout_s: float = 30) -> None:
+    """Until the server has read all that ``connection`` sent: its end of the connection
+    has an empty receive queue (``rx_queue`` in /proc/net/tcp, proc(5))."""
+    # 127.0.0.1 as /proc/net/tcp writes it (the address's bytes in host order), then the port
+    client, server = (f"0100007F:{port:04X}" for port in (connection.getsockname()[1], server_port))
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            if (fields[1], fields[2]) == (server, client) and fields[4].endswith(":00000000"):
+                return
+        time.sleep(0.01)
+    pytest.fail(f"Triton did not read the request's first bytes within {timeout_s} s")
+
+
+def _wait_in_log(pod: Pod, text: str, timeout_s: float = 30) -> None:
+    """Until ``text`` is in the pod's log (Triton's own account of what it is doing)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if text in pod.log.read_text(errors="replace"):
+            return
+        time.sleep(0.01)
+    pytest.fail(f"{text!r} not in the log within {timeout_s} s:\n{pod.log_tail()}")
+
+
 def _release_url(
     repository: Path, s3_server: S3Server, bucket: str, *, validate: bool = True
 ) -> str:
@@ -281,10 +306,10 @@ def test_production_container_serves_a_good_release_and_drains_on_sigterm(
         + f"Content-Length: {len(body)}\r\n\r\n".encode()
         + body[:10]
     )
-    time.sleep(0.5)
+    _wait_until_read(connection, pod.ports[8000])  # the request is in Triton's hands
     pod.process.send_signal(signal.SIGTERM)
     terminated = time.monotonic()
-    time.sleep(1.0)
+    _wait_in_log(pod, "Signal (15) received")  # Triton is shutting down, the request open
     connection.sendall(body[10:])
     answer = b""
     while b"\r\n\r\n" not in answer or len(answer.split(b"\r\n\r\n", 1)[1]) < 20:

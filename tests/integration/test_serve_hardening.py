@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -48,6 +49,20 @@ class TritonPythonModel:
 
 def _leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith(SCRATCH_PREFIX))
+
+
+def _wait_for_sigterm(tmp: Path, serve: subprocess.Popen[str], timeout_s: float = 30) -> None:
+    """Until the Triton that ``serve`` started under ``tmp`` logs that SIGTERM reached it
+    (or serve has already ended)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and serve.poll() is None:
+        for log in tmp.glob(f"{SCRATCH_PREFIX}*/tritonserver.log"):
+            with contextlib.suppress(OSError):  # removed as serve finishes
+                if "Signal (15) received" in log.read_text(errors="replace"):
+                    return
+        time.sleep(0.01)
+    if serve.poll() is None:
+        pytest.fail(f"Triton never logged SIGTERM within {timeout_s} s of the first Ctrl-C")
 
 
 @pytest.mark.usefixtures("tritonserver")
@@ -207,7 +222,7 @@ def test_ctrl_c_while_a_model_loads_prints_no_traceback(tmp_path: Path) -> None:
         else:
             pytest.fail("the model never started loading")
         process.send_signal(signal.SIGINT)  # serve is waiting in tritonclient's load call
-        time.sleep(1.0)
+        _wait_for_sigterm(tmp, process)  # serve is stopping Triton, gracefully
         process.send_signal(signal.SIGINT)  # and then impatient
         _, stderr = process.communicate(timeout=60)
     assert "Traceback" not in stderr, stderr
