@@ -9,18 +9,23 @@ skipped test. Every test that starts a server asks for it, directly or through
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from orchestrator.errors import ServerError
+from orchestrator.releases.manifest import release_prefix
+from orchestrator.releases.stores import Store
 from orchestrator.serving.triton import (
     ServerOptions,
     TritonInstall,
     TritonServer,
     find_tritonserver,
+    load_models,
 )
 
 REQUIRE_VARIABLES = ("ORCHESTRATOR_REQUIRE_TRITON", "CI")
@@ -65,3 +70,24 @@ def triton_server(
     finally:
         server.stop()
     assert not server.is_running
+
+
+@pytest.fixture
+def serve_stored_release(
+    tritonserver: TritonInstall, tmp_path: Path
+) -> Iterator[Callable[[Store, str, str], TritonServer]]:
+    """``serve(store, release_id, model)``: a Triton of its own serving only that release,
+    straight from its folder in the file:// ``store``, ``model`` loaded; stopped after the test.
+    """
+    started = itertools.count()
+    with contextlib.ExitStack() as servers:
+
+        def serve(store: Store, release_id: str, model: str) -> TritonServer:
+            folder = Path(store.url.removeprefix("file://")) / release_prefix(release_id)
+            workdir = tmp_path / f"triton-{next(started)}"
+            server = servers.enter_context(TritonServer(ServerOptions(folder, workdir=workdir)))
+            states = load_models(server.http_url, folder, [model], cpu_override=True)
+            assert {s.state for s in states} == {"READY"}, states
+            return server
+
+        yield serve

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,9 +22,9 @@ from orchestrator.core.golden import golden_path, write_golden
 from orchestrator.deploy.kubectl import Completed
 from orchestrator.releases.environments import read_environment, set_environment
 from orchestrator.releases.manifest import build_release, release_prefix
-from orchestrator.releases.stores import open_store
+from orchestrator.releases.stores import Store, open_store
 from orchestrator.releases.sync import sync_release
-from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
+from orchestrator.serving.triton import TritonServer, load_models
 from rehearsal.recording import (
     UNLOCK_LINES,
     Outcome,
@@ -175,21 +175,11 @@ def test_a_pointer_moved_by_someone_else_meanwhile_is_not_overwritten(
     assert pointer is not None and pointer.release_id == other
 
 
-@pytest.fixture
-def release_server(tritonserver, tmp_path: Path) -> Iterator[tuple[Releases, TritonServer]]:
-    """A Triton serving only the new release, straight from the store's release folder."""
-    releases = _releases(tmp_path, "deploy_forward")
-    folder = Path(releases.store.url.removeprefix("file://")) / release_prefix(releases.new)
-    with TritonServer(ServerOptions(folder, workdir=tmp_path / "triton")) as server:
-        states = load_models(server.http_url, folder, ["deploy_forward"], cpu_override=True)
-        assert {s.state for s in states} == {"READY"}, states
-        yield releases, server
-
-
 def test_deploy_and_status_reach_triton_through_port_forward(
-    release_server: tuple[Releases, TritonServer],
+    serve_stored_release: Callable[[Store, str, str], TritonServer], tmp_path: Path
 ) -> None:
-    releases, server = release_server
+    releases = _releases(tmp_path, "deploy_forward")
+    server = serve_stored_release(releases.store, releases.new, "deploy_forward")
     new_pods = pods_json(
         ("triton-a", releases.new, True, None, 0), ("triton-b", releases.new, True, None, 0)
     )

@@ -18,7 +18,7 @@ import shutil
 import signal
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ from orchestrator.deploy.gate_checks import find_baseline
 from orchestrator.releases.environments import set_environment
 from orchestrator.releases.gate_records import gate_records, write_gate_record
 from orchestrator.releases.manifest import build_release, release_prefix
-from orchestrator.releases.stores import open_store
+from orchestrator.releases.stores import Store, open_store
 from orchestrator.releases.sync import sync_release
 from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
 from rehearsal.recording import RecordingRunner, pods_json
@@ -338,21 +338,11 @@ def test_failures_counted_by_triton_fail_the_gate(
     assert [r.passed for r in gate_records(releases.store, releases.new, "staging")] == [False]
 
 
-@pytest.fixture
-def release_server(tritonserver, tmp_path: Path) -> Iterator[tuple[Releases, TritonServer]]:
-    """A Triton serving only the new release, straight from the store's release folder."""
-    releases = _releases(tmp_path, "gate_forward")
-    folder = Path(releases.store.url.removeprefix("file://")) / release_prefix(releases.new)
-    with TritonServer(ServerOptions(folder, workdir=tmp_path / "triton")) as server:
-        states = load_models(server.http_url, folder, ["gate_forward"], cpu_override=True)
-        assert {s.state for s in states} == {"READY"}, states
-        yield releases, server
-
-
 def test_the_gate_reaches_triton_through_one_port_forward_of_both_ports(
-    release_server: tuple[Releases, TritonServer], tmp_path: Path
+    serve_stored_release: Callable[[Store, str, str], TritonServer], tmp_path: Path
 ) -> None:
-    releases, server = release_server
+    releases = _releases(tmp_path, "gate_forward")
+    server = serve_stored_release(releases.store, releases.new, "gate_forward")
     runner = RecordingRunner(
         {"get pods": [(0, pods_json(("triton-new", releases.new, True, None, 0)))]},
         forward_to={8000: server.http_url, 8002: server.metrics_address},
