@@ -78,6 +78,7 @@ def _is_package(module: str) -> bool:
     return _modules()[module].name == "__init__.py"
 
 
+@cache  # parsed once: every parametrized case below reads the same graph
 def _imports(module: str) -> list[str]:
     """Every name ``module`` imports, absolute, as ``pkg.mod`` or ``pkg.mod.attr``."""
     tree = ast.parse(_modules()[module].read_text())
