@@ -8,12 +8,21 @@ failure paths: a bad bundle stops before any sync, a failing gate leaves product
 pointer and Deployment untouched, a re-run of the same commit uploads nothing and gives
 the same release id. Every build runs in a fresh checkout of its commit (issue 18), so
 version numbers come from the store's registry, never from an earlier push's leftovers.
+
+One passing rehearsal serves the module (``first_push``: the project as committed plus a
+new ``affine`` bundle, through production): the tests that need a pipeline that already
+passed continue from it (``after_first_push``) instead of running their own first push,
+as a team's next pushes follow the last one. Each such test resets the developer's clone
+to the first push's commit and states what it expects relative to what it found, so the
+tests pass alone, in any selection and in file order.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +32,10 @@ from onnx import numpy_helper
 
 from orchestrator.deploy.unit import UNIT_ANNOTATION, read_unit
 from orchestrator.releases.catalog import read_releases
-from orchestrator.releases.environments import read_environment
-from orchestrator.releases.gate_records import latest_passing, latest_record
+from orchestrator.releases.environments import EnvironmentPointer, read_environment
+from orchestrator.releases.gate_records import gate_records, latest_passing, latest_record
 from orchestrator.releases.version_registry import reused_versions
-from rehearsal.pipeline import Rehearsal, git, rehearsal
+from rehearsal.pipeline import Rehearsal, StepResult, git, rehearsal
 from rehearsal.s3_server import S3Server
 from tests.support.onnx_models import affine_model, make_bundle
 from training.bundle import write_bundle
@@ -87,10 +96,76 @@ def _quiet(line: str) -> None:
     del line
 
 
+def _retrained(folder: Path) -> Path:
+    """The affine bundle retrained: another model file (y = 2x + 3), its own golden answers."""
+    return _affine_bundle(folder, trained=3.0, offset=3.0)
+
+
 @pytest.fixture
 def run(tmp_path: Path, s3_server: S3Server) -> Iterator[Rehearsal]:
+    """A rehearsal of its own: nothing pushed, built or deployed yet."""
     with rehearsal(tmp_path, s3=s3_server, say=_quiet) as played:
         yield played
+
+
+@dataclass(frozen=True)
+class FirstPush:
+    """The module's one passing push, and what it left as it finished."""
+
+    played: Rehearsal
+    passed: bool
+    commit: str
+    checkout: Path | None
+    steps: tuple[StepResult, ...]
+    pointers: dict[str, EnvironmentPointer | None]
+    running: dict[str, str | None]
+
+    @property
+    def release(self) -> str:
+        return str(self.view().step("sync").json()["release"])
+
+    def view(self) -> Rehearsal:
+        """The rehearsal as the first push left its steps (the store and cluster are shared)."""
+        return dataclasses.replace(self.played, steps=list(self.steps))
+
+
+@pytest.fixture(scope="module")
+def first_push(
+    tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server
+) -> Iterator[FirstPush]:
+    """The project as committed plus a new ``affine`` bundle, through production."""
+    with rehearsal(tmp_path_factory.mktemp("pipeline"), s3=s3_server, say=_quiet) as played:
+        # The autouse user_cache_dir is per test: this push gets a fresh cache of its own.
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+            _affine_bundle(played.exports / "affine")
+            commit = played.push("affine: a new bundle")
+            passed = played.pipeline(commit)
+        yield FirstPush(
+            played,
+            passed,
+            commit,
+            played.checkout,
+            tuple(played.steps),
+            {e: read_environment(played.store, e) for e in ("staging", "production")},
+            {ns: played.cluster.release_in(ns) for ns in (STAGING, PRODUCTION)},
+        )
+
+
+@pytest.fixture
+def after_first_push(first_push: FirstPush) -> Rehearsal:
+    """The shared rehearsal after the first push passed, the developer's clone back at its
+    commit, no steps and the committed gates: the store and the cluster hold whatever the
+    tests before this one left (their pushes came after the first one)."""
+    if not first_push.passed:
+        failed = [f"{s.command}\n{s.output}" for s in first_push.steps if not s.ok]
+        pytest.fail("The module's first push failed:\n" + "\n".join(failed))
+    played = first_push.played
+    git(played.source, "reset", "-q", "--hard", first_push.commit)
+    git(played.source, "clean", "-q", "-f", "-d", "-x")
+    played.steps.clear()
+    played.gates = None
+    return played
 
 
 def _names(played: Rehearsal) -> list[str]:
@@ -104,10 +179,10 @@ def _strict_gates(tmp_path: Path) -> Path:
     return path
 
 
-def test_a_new_bundle_goes_from_exports_to_production(run: Rehearsal) -> None:
-    _affine_bundle(run.exports / "affine")
+def test_a_new_bundle_goes_from_exports_to_production(first_push: FirstPush) -> None:
+    run = first_push.view()
 
-    assert run.pipeline(), "\n".join(s.output for s in run.steps if not s.ok)
+    assert first_push.passed, "\n".join(s.output for s in run.steps if not s.ok)
 
     assert _names(run) == [
         *BUILD,
@@ -125,11 +200,10 @@ def test_a_new_bundle_goes_from_exports_to_production(run: Rehearsal) -> None:
     assert run.step("release id").stdout.strip() == release
     assert "| affine | added |" in run.step("diff against staging").stdout
     store = run.store
-    staging, production = read_environment(store, "staging"), read_environment(store, "production")
+    staging, production = first_push.pointers["staging"], first_push.pointers["production"]
     assert staging is not None and staging.release_id == release
     assert production is not None and production.release_id == release
-    assert run.cluster.release_in(STAGING) == release
-    assert run.cluster.release_in(PRODUCTION) == release
+    assert first_push.running == {STAGING: release, PRODUCTION: release}
     assert latest_passing(store, release, "staging") is not None
     assert latest_passing(store, release, "production") is not None  # promote gated it
     served = run.step("deploy staging").output
@@ -168,15 +242,18 @@ def test_a_bad_bundle_stops_the_build_before_any_sync(
 
 
 def test_a_failing_gate_rolls_staging_back_and_leaves_production_untouched(
-    run: Rehearsal, tmp_path: Path
+    after_first_push: Rehearsal, tmp_path: Path
 ) -> None:
-    assert run.pipeline()  # the shipped models: staging and production run release A
-    first = run.step("sync").json()["release"]
+    run = after_first_push  # staging and production run the first push's release
+    store = run.store
+    staging_before = read_environment(store, "staging")
+    production_before = read_environment(store, "production")
+    assert staging_before is not None and production_before is not None
+    first = production_before.release_id
     production_calls = [c.line for c in run.cluster.calls if PRODUCTION in c.line]
-    production_before = read_environment(run.store, "production")
-    run.steps.clear()
-    # The next push adds a model; its gate cannot pass (p99 under a microsecond).
-    _affine_bundle(run.exports / "affine")
+    production_applies = run.cluster.applied(PRODUCTION)
+    # The next push retrains a model; its gate cannot pass (p99 under a microsecond).
+    _retrained(run.exports / "affine")
     run.gates = _strict_gates(tmp_path)
 
     assert not run.pipeline()
@@ -189,42 +266,38 @@ def test_a_failing_gate_rolls_staging_back_and_leaves_production_untouched(
     ]
     assert run.step("rollback staging (the gate failed)").ok
     second = run.step("sync").json()["release"]
-    assert second != first
-    store = run.store
+    assert second not in (first, staging_before.release_id)
     record = latest_record(store, second, "staging")
     assert record is not None and not record.passed
     assert latest_passing(store, second, "staging") is None
-    # staging runs A again, its pointer says so; production never saw B
+    # staging runs what it ran before again, its pointer says so; production never saw B
     staging = read_environment(store, "staging")
     assert staging is not None and (staging.release_id, staging.previous_release_id) == (
-        first,
+        staging_before.release_id,
         second,
     )
-    assert run.cluster.release_in(STAGING) == first
+    assert run.cluster.release_in(STAGING) == staging_before.release_id
     assert read_environment(store, "production") == production_before
     assert run.cluster.release_in(PRODUCTION) == first
     # promoting it by hand anyway is refused: no passing gate record in staging
     assert not run.production(second)
     assert "gate" in run.step("promote").output
     assert read_environment(store, "production") == production_before
-    assert run.cluster.applied(PRODUCTION) == 1
+    assert run.cluster.applied(PRODUCTION) == production_applies
     assert [c.line for c in run.cluster.calls if PRODUCTION in c.line] == production_calls
 
 
 def test_a_rerun_of_the_same_commit_uploads_nothing_and_gives_the_same_release(
-    run: Rehearsal,
+    first_push: FirstPush, after_first_push: Rehearsal
 ) -> None:
-    _affine_bundle(run.exports / "affine")
-    commit = run.push("affine: first bundle")
-    first_release = run.build(commit)
-    first_checkout = run.checkout
-
-    # A re-run: another fresh checkout of the same commit, the store as the first left it.
-    second_release = run.build(commit)
+    run = after_first_push
+    # A re-run: another fresh checkout of the first push's commit, the store as the pushes
+    # so far left it.
+    second_release = run.build(first_push.commit)
     synced = run.step("sync").json()
 
-    assert first_release is not None and run.checkout != first_checkout
-    assert second_release == first_release
+    assert run.checkout not in (None, first_push.checkout)
+    assert second_release == first_push.release
     assert synced["upload"]["files"] == 0 and synced["copy"]["files"] == 0
     assert synced["already_complete"] is True
 
@@ -236,14 +309,14 @@ def _served(played: Rehearsal, release: str | None, model: str) -> tuple[int, ..
 
 
 def test_retrain_retrain_revert_and_a_rebuild_keep_every_version_number_to_one_model_file(
-    run: Rehearsal,
+    first_push: FirstPush, after_first_push: Rehearsal
 ) -> None:
+    run = after_first_push
     # Four pushes as GitHub runs them, each built in a fresh checkout of its commit: the
-    # committed model_repository never holds the versions earlier pushes published.
-    _affine_bundle(run.exports / "affine", trained=1.0)
-    run.push("affine: trained (A)")
-    release_a = run.build()
-    _affine_bundle(run.exports / "affine", trained=3.0, offset=3.0)
+    # committed model_repository never holds the versions earlier pushes published. The
+    # first is the module's first push: affine trained (A).
+    release_a = first_push.release
+    _retrained(run.exports / "affine")
     commit_b = run.push("affine: retrained (B)")
     release_b = run.build()
     git(run.source, "revert", "--no-edit", "HEAD")  # back to A's bytes
@@ -253,7 +326,8 @@ def test_retrain_retrain_revert_and_a_rebuild_keep_every_version_number_to_one_m
     assert None not in (release_a, release_b, release_revert, release_b_again)
     # no (model, version) names two model files across the store's releases
     assert reused_versions(read_releases(run.store)) == []
-    # B is a new number (not A's 1 again); the revert gets A's number back
+    # B is a new number (not A's 1 again; the failing-gate test pushes the same bytes, so
+    # the registry has at most this one other number); the revert gets A's number back
     assert _served(run, release_a, "affine") == (1,)
     assert _served(run, release_b, "affine") == (2,)
     assert _served(run, release_revert, "affine") == (1,)
@@ -272,22 +346,26 @@ def _template(played: Rehearsal, namespace: str) -> dict[str, str]:
 
 
 def test_a_manifest_only_push_reaches_production_and_rollback_returns_its_manifests(
-    run: Rehearsal, tmp_path: Path
+    first_push: FirstPush, after_first_push: Rehearsal, tmp_path: Path
 ) -> None:
+    run = after_first_push
+    # push 1, the module's first push, runs in staging and production
+    store = run.store
+    staging_1, production_1 = (read_environment(store, e) for e in ("staging", "production"))
+    assert staging_1 is not None and production_1 is not None
+    release = production_1.release_id
+    assert release == first_push.release
+    assert staging_1.unit is not None and production_1.unit is not None
+    assert read_unit(store, production_1.unit) is not None  # stored before the pointer moved
+    assert _template(run, PRODUCTION)[UNIT_ANNOTATION] == production_1.unit
+    production_gates = len(gate_records(store, release, "production"))
+
     # What runs is the subject here, not speed: on a shared CPU the same release measures
     # at very different rates from one gate to the next, so this test's gates keep the
     # golden, latency and failure checks and turn the throughput comparison off (the gate's
     # own tests cover the throughput rule).
     run.gates = tmp_path / "gates.yaml"
     run.gates.write_text("defaults:\n  concurrency: [1]\n  min_throughput_ratio: 0\n")
-    assert run.pipeline()  # push 1: the project as committed
-    release = run.step("sync").json()["release"]
-    store = run.store
-    staging_1, production_1 = (read_environment(store, e) for e in ("staging", "production"))
-    assert staging_1 is not None and production_1 is not None
-    assert staging_1.unit is not None and production_1.unit is not None
-    assert read_unit(store, production_1.unit) is not None  # stored before the pointer moved
-    assert _template(run, PRODUCTION)[UNIT_ANNOTATION] == production_1.unit
 
     # push 2: only deployment/** changes (a pod template annotation): the same release
     base = run.source / "deployment" / "k8s" / "base" / "deployment.yaml"
@@ -297,7 +375,6 @@ def test_a_manifest_only_push_reaches_production_and_rollback_returns_its_manife
             '        triton-orchestrator/release: unset\n        example.com/revision: "2"\n',
         )
     )
-    run.steps.clear()
     assert run.pipeline(), "\n".join(s.output for s in run.steps if not s.ok)
 
     assert run.step("sync").json()["release"] == release
@@ -310,7 +387,11 @@ def test_a_manifest_only_push_reaches_production_and_rollback_returns_its_manife
         production_1.unit,
     )
     assert _template(run, PRODUCTION)["example.com/revision"] == "2"
-    assert latest_passing(store, release, "production") is not None  # gated again
+    # gated again: one more record, and it passed
+    assert len(gate_records(store, release, "production")) == production_gates + 1
+    assert latest_passing(store, release, "production") == latest_record(
+        store, release, "production"
+    )
 
     # a redeploy of the same unit keeps the real rollback target
     assert run.staging(release)

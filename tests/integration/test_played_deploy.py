@@ -80,6 +80,20 @@ def _deploy(
     return result
 
 
+def _old_running(
+    cluster: PlayedCluster, store: Store, tmp_path: Path, replicas: int
+) -> tuple[Path, str, str]:
+    """Staging's ``replicas`` pods run release ``old``; ``new`` is in the store too.
+
+    Returns the manifests, ``old`` and ``new``.
+    """
+    manifests = _manifests(tmp_path, replicas)
+    old, new = _release(tmp_path, store, 1), _release(tmp_path, store, 2)
+    first = _deploy(cluster, store, manifests, old)
+    assert first.exit_code == 0, first.output
+    return manifests, old, new
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     return open_store((tmp_path / "store").as_uri())
@@ -103,10 +117,7 @@ def _running(cluster: PlayedCluster) -> list[tuple[str, bool, bool]]:
 def test_the_smoke_reaches_only_new_pods_while_an_old_one_terminates_ready(
     cluster: PlayedCluster, store: Store, tmp_path: Path
 ) -> None:
-    manifests = _manifests(tmp_path, 3)
-    old, new = _release(tmp_path, store, 1), _release(tmp_path, store, 2)
-    first = _deploy(cluster, store, manifests, old)
-    assert first.exit_code == 0, first.output
+    manifests, old, new = _old_running(cluster, store, tmp_path, 3)
     assert _running(cluster) == [(old, True, False)] * 3
 
     seen: list[list[tuple[str, bool, bool]]] = []
@@ -136,9 +147,7 @@ def test_the_smoke_reaches_only_new_pods_while_an_old_one_terminates_ready(
 def test_svc_port_forward_picks_a_terminating_old_pod_as_kubectl_does(
     cluster: PlayedCluster, store: Store, tmp_path: Path
 ) -> None:
-    manifests = _manifests(tmp_path, 2)
-    old, new = _release(tmp_path, store, 1), _release(tmp_path, store, 2)
-    assert _deploy(cluster, store, manifests, old).exit_code == 0
+    manifests, old, new = _old_running(cluster, store, tmp_path, 2)
     cluster.run(
         ["apply", "-f", "-"],
         input_text=cluster.applied_texts[-1].replace(old, new),
@@ -163,9 +172,7 @@ def test_no_free_gpu_fails_fast_naming_the_scheduler_and_undoes(
     cluster: PlayedCluster, store: Store, tmp_path: Path
 ) -> None:
     cluster.nodes = 3
-    manifests = _manifests(tmp_path, 3)
-    old, new = _release(tmp_path, store, 1), _release(tmp_path, store, 2)
-    assert _deploy(cluster, store, manifests, old).exit_code == 0
+    manifests, old, new = _old_running(cluster, store, tmp_path, 3)
     started = cluster.played_s
 
     result = _deploy(cluster, store, manifests, new)
@@ -191,9 +198,7 @@ def test_no_free_gpu_fails_fast_naming_the_scheduler_and_undoes(
 def test_an_image_that_cannot_be_pulled_fails_fast_naming_it(
     cluster: PlayedCluster, store: Store, tmp_path: Path
 ) -> None:
-    manifests = _manifests(tmp_path, 1)
-    old, new = _release(tmp_path, store, 1), _release(tmp_path, store, 2)
-    assert _deploy(cluster, store, manifests, old).exit_code == 0
+    manifests, old, new = _old_running(cluster, store, tmp_path, 1)
     cluster.unpullable = ("ghcr.io/your-org/",)
     started = cluster.played_s
 
@@ -211,9 +216,7 @@ def test_an_image_that_cannot_be_pulled_fails_fast_naming_it(
 def test_ctrl_c_mid_deploy_undoes_and_says_so(
     cluster: PlayedCluster, store: Store, tmp_path: Path
 ) -> None:
-    manifests = _manifests(tmp_path, 2)
-    old, new = _release(tmp_path, store, 1), _release(tmp_path, store, 2)
-    assert _deploy(cluster, store, manifests, old).exit_code == 0
+    manifests, old, new = _old_running(cluster, store, tmp_path, 2)
     fired: list[float] = []
 
     def ctrl_c(played: PlayedCluster) -> None:
@@ -244,9 +247,7 @@ def test_ctrl_c_mid_deploy_undoes_and_says_so(
 def test_a_second_deploy_meanwhile_is_refused_naming_the_holder(
     cluster: PlayedCluster, store: Store, tmp_path: Path
 ) -> None:
-    manifests = _manifests(tmp_path, 1)
-    old, new = _release(tmp_path, store, 1), _release(tmp_path, store, 2)
-    assert _deploy(cluster, store, manifests, old).exit_code == 0
+    manifests, old, new = _old_running(cluster, store, tmp_path, 1)
     refused: list[str] = []
 
     def second_deploy(played: PlayedCluster) -> None:
@@ -274,9 +275,7 @@ def test_a_second_deploy_meanwhile_is_refused_naming_the_holder(
 def test_a_release_that_cannot_load_crash_loops_and_fails_fast(
     cluster: PlayedCluster, store: Store, tmp_path: Path
 ) -> None:
-    manifests = _manifests(tmp_path, 2)
-    old, new = _release(tmp_path, store, 1), _release(tmp_path, store, 2)
-    assert _deploy(cluster, store, manifests, old).exit_code == 0
+    manifests, old, new = _old_running(cluster, store, tmp_path, 2)
     # What Triton prints when a model cannot load on the GPU, then exits (--exit-on-error).
     cluster.crashes[new] = "failed to load 'served' version 2: CUDA out of memory"
     started = cluster.played_s
@@ -296,9 +295,7 @@ def test_a_release_that_cannot_load_crash_loops_and_fails_fast(
 def test_a_startup_probe_that_fails_its_budget_is_named_from_the_events(
     cluster: PlayedCluster, store: Store, tmp_path: Path
 ) -> None:
-    manifests = _manifests(tmp_path, 1)
-    old, new = _release(tmp_path, store, 1), _release(tmp_path, store, 2)
-    assert _deploy(cluster, store, manifests, old).exit_code == 0
+    manifests, old, new = _old_running(cluster, store, tmp_path, 1)
     cluster.probe_failures[new] = "served/2: output 'y' differs from golden.npz"
     started = cluster.played_s
 
