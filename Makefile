@@ -25,12 +25,14 @@ KUBE_CLUSTER ?=
 KUBE_LOCATION ?=
 GCP_PROJECT ?=
 
-.PHONY: help venv tools check test pytest demo pipeline serve clean manifests lint-workflows \
+.PHONY: help venv tools check test pytest unit demo pipeline serve clean manifests lint-workflows \
 	kubeconfig cluster-check deploy-venv require-reviewers release-id
 
 help:
 	@echo "make demo    run the end-to-end demo (train, publish, validate, serve, smoke, swap)"
 	@echo "make test    ruff, mypy and pytest (starts a real Triton server itself)"
+	@echo "make unit    the quick loop: the tests that start no server, train no model and"
+	@echo "             run no checker of .venv-tools (under 2 minutes; make test runs them all)"
 	@echo "make pipeline  rehearse the push pipeline here (publish models/exports, validate,"
 	@echo "               smoke, sync to a local S3 server, deploy, gate, promote on a played"
 	@echo "               cluster; GATES=file, NEXT=bundle for a second push; see rehearsal/)"
@@ -99,6 +101,12 @@ pytest: $(STAMP) $(TOOLS_STAMP)
 	ORCHESTRATOR_REQUIRE_TRITON=1 ORCHESTRATOR_REQUIRE_TOOLS=1 $(BIN)/pytest
 
 test: check pytest
+
+# The quick loop (docs: README, Development): no Triton (the integration marker), no S3 or
+# GCS server, no model training, no checker from .venv-tools: ORCHESTRATOR_UNIT=1 makes
+# the fixtures that would start them skip. Everything it leaves out, make pytest runs.
+unit: $(STAMP)
+	ORCHESTRATOR_UNIT=1 $(BIN)/pytest -m "not integration"
 
 demo: $(STAMP)
 	$(BIN)/orchestrator demo
