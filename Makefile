@@ -102,11 +102,12 @@ pytest: $(STAMP) $(TOOLS_STAMP)
 
 test: check pytest
 
-# The quick loop (docs: README, Development): no Triton (the integration marker), no S3 or
-# GCS server, no model training, no checker from .venv-tools: ORCHESTRATOR_UNIT=1 makes
-# the fixtures that would start them skip. Everything it leaves out, make pytest runs.
+# The quick loop (README, Development): no Triton (the integration marker), no S3 or GCS
+# server, no model training, no checker from .venv-tools: ORCHESTRATOR_UNIT=1 makes what
+# would start them skip (tests/support/unit_loop.py); the summary lists failures only
+# (-r fE), the skips are counted. Everything it leaves out, make pytest runs.
 unit: $(STAMP)
-	ORCHESTRATOR_UNIT=1 $(BIN)/pytest -m "not integration"
+	ORCHESTRATOR_UNIT=1 $(BIN)/pytest -m "not integration" -r fE
 
 demo: $(STAMP)
 	$(BIN)/orchestrator demo

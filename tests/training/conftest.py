@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.support.unit_loop import skip_in_unit_loop
+
 if TYPE_CHECKING:
     from training import ExportResult
 
@@ -14,6 +16,7 @@ if TYPE_CHECKING:
 @pytest.fixture(scope="session")
 def exported_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ExportResult]:
     """Both models trained with their default settings and exported, by model name."""
+    skip_in_unit_loop("model training")
     pytest.importorskip("torch")
     from training import MODEL_NAMES, train_and_export
 

@@ -14,6 +14,7 @@ pytest.importorskip("nbclient")
 import nbclient  # noqa: E402
 import nbformat  # noqa: E402
 
+from tests.support.unit_loop import skip_in_unit_loop  # noqa: E402
 from training.bundle import read_bundle  # noqa: E402
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "training" / "notebook.ipynb"
@@ -29,6 +30,7 @@ def _with_parameters(notebook: Any, source: str) -> Any:
 
 
 def test_notebook_trains_and_exports_every_model_and_ends_with_next_steps(tmp_path: Path) -> None:
+    skip_in_unit_loop("model training")
     notebook = nbformat.read(NOTEBOOK, as_version=4)  # type: ignore[no-untyped-call]
     out_root = tmp_path / "models" / "exports"
     _with_parameters(notebook, f'OUT_ROOT = {str(out_root)!r}\nDEVICE = "cpu"\nEPOCHS = 2')

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 torch = pytest.importorskip("torch")
 
+from tests.support.unit_loop import skip_in_unit_loop  # noqa: E402
 from training import MODEL_NAMES, TrainingError, train_and_export  # noqa: E402
 from training.bundle import read_bundle  # noqa: E402
 from training.cli import main  # noqa: E402
@@ -110,6 +111,7 @@ def test_tensorrt_without_tensorrt_or_gpu_exits_1_naming_what_is_missing(tmp_pat
 def test_same_seed_gives_same_predictions_and_onnx_bytes_across_processes(
     tmp_path: Path, name: str
 ) -> None:
+    skip_in_unit_loop("model training")
     in_process = train_and_export(name, tmp_path / "a", epochs=3, seed=7)
     child = subprocess.run(
         [sys.executable, "-m", "training", name, "--out", str(tmp_path / "b"), "--epochs", "3"]
