@@ -9,14 +9,18 @@ failure where ``CI`` or ``ORCHESTRATOR_REQUIRE_TOOLS`` is set (``make test`` set
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from tests.support.unit_loop import skip_in_unit_loop
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deployment" / "k8s"
@@ -24,6 +28,9 @@ OVERLAYS = ("staging", "production")
 # The per-cloud components (README, "Deploy to GKE or EKS"): each overlay with each.
 CLOUDS = ("gke", "eks")
 COMPONENTS = ("servicemonitor", "grafana-dashboard")
+# A current Kubernetes release (the newest schema kubernetes-validate 1.37 ships; the
+# Makefile's KUBERNETES_VERSION).
+KUBERNETES_VERSION = "1.37.0"
 REQUIRE_VARIABLES = ("ORCHESTRATOR_REQUIRE_TOOLS", "CI")
 
 
@@ -54,6 +61,7 @@ def kubectl() -> Path:
 
 def tools_bin(name: str) -> Path:
     """A checker from the tools venv (``make tools`` builds ``.venv-tools``)."""
+    skip_in_unit_loop(f"checker of .venv-tools ({name})")
     folder = Path(os.environ.get("ORCHESTRATOR_TOOLS_BIN", ROOT / ".venv-tools" / "bin"))
     return require_tool(folder / name, "run `make tools` to build .venv-tools")
 
@@ -85,10 +93,16 @@ def overlay_components(overlay: str) -> list[str]:
 def with_components(tmp_path: Path, overlay: str, cloud: str | None = None) -> Path:
     """A kustomization: ``overlay`` plus ``cloud``'s component and every optional component
     the overlay does not enable itself, in the overlay's namespace."""
-    folder = tmp_path / f"{overlay}-{cloud or 'any'}-with-components"
-    folder.mkdir()
     own = overlay_components(overlay)
     components = [c for c in ([cloud] if cloud else []) + list(COMPONENTS) if c not in own]
+    folder = tmp_path / f"{overlay}-{cloud or 'any'}-with-components"
+    return kustomization(folder, overlay, components)
+
+
+def kustomization(folder: Path, overlay: str, components: Sequence[str]) -> Path:
+    """A new ``folder`` whose kustomization.yaml is ``overlay`` plus ``components`` (names
+    under deployment/k8s/components), in the overlay's namespace."""
+    folder.mkdir()
     relative = Path(os.path.relpath(K8S, folder))
     namespace = next(
         o["metadata"]["name"]
@@ -107,6 +121,37 @@ def with_components(tmp_path: Path, overlay: str, cloud: str | None = None) -> P
         )
     )
     return folder
+
+
+def kubernetes_validate(path: Path) -> subprocess.CompletedProcess[str]:
+    """kubernetes-validate --strict of the YAML at ``path``, against KUBERNETES_VERSION."""
+    return subprocess.run(
+        [str(tools_bin("kubernetes-validate")), "--strict", "-k", KUBERNETES_VERSION, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def checkov(path: Path) -> dict[str, Any]:
+    """checkov's JSON report on the YAML at ``path``, with deployment/k8s/checkov.yaml."""
+    result = subprocess.run(
+        [
+            str(tools_bin("checkov")),
+            "--config-file",
+            str(K8S / "checkov.yaml"),
+            "-f",
+            str(path),
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    return dict(json.loads(result.stdout))
 
 
 def find(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:

@@ -7,9 +7,7 @@ many dependencies must not move the project's pins.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -18,14 +16,13 @@ from tests.manifests.manifests import (
     CLOUDS,
     K8S,
     OVERLAYS,
+    checkov,
+    kubernetes_validate,
     render,
     render_text,
-    tools_bin,
     with_components,
 )
 
-# A current Kubernetes release (the newest schema kubernetes-validate 1.37 ships).
-KUBERNETES_VERSION = "1.37.0"
 # Custom resources: kubernetes-validate has only the core schemas, and the Prometheus
 # operator's CRD schema is not available offline. The ServiceMonitor is checked by
 # test_servicemonitor_scrapes_the_service_metrics_port below instead.
@@ -74,13 +71,7 @@ def _core_only(rendered: Path) -> Path:
 
 def test_kubernetes_validate_strict_passes_every_object(rendered: Path) -> None:
     core = _core_only(rendered)
-    result = subprocess.run(
-        [str(tools_bin("kubernetes-validate")), "--strict", "-k", KUBERNETES_VERSION, str(core)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = kubernetes_validate(core)
     assert result.returncode == 0, result.stdout + result.stderr
     passed = [line for line in result.stdout.splitlines() if " passed for resource " in line]
     assert len(passed) == len([o for o in yaml.safe_load_all(core.read_text()) if o])
@@ -92,39 +83,13 @@ def test_kubernetes_validate_strict_refuses_an_unknown_field(tmp_path: Path) -> 
     deployment["spec"]["template"]["spec"]["containers"][0]["startupprobe"] = {}
     path = tmp_path / "typo.yaml"
     path.write_text(yaml.safe_dump(deployment))
-    result = subprocess.run(
-        [str(tools_bin("kubernetes-validate")), "--strict", "-k", KUBERNETES_VERSION, str(path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = kubernetes_validate(path)
     assert result.returncode != 0
     assert "startupprobe" in result.stdout + result.stderr
 
 
-def _checkov(rendered: Path) -> dict[str, Any]:
-    result = subprocess.run(
-        [
-            str(tools_bin("checkov")),
-            "--config-file",
-            str(K8S / "checkov.yaml"),
-            "-f",
-            str(rendered),
-            "-o",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    report = json.loads(result.stdout)
-    return dict(report)
-
-
 def test_checkov_fails_nothing_and_passes_every_restricted_profile_check(rendered: Path) -> None:
-    report = _checkov(rendered)
+    report = checkov(rendered)
     failed = [(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]]
     assert failed == []
     assert report["summary"]["parsing_errors"] == 0
@@ -176,5 +141,5 @@ def test_checkov_catches_a_container_that_may_escalate(tmp_path: Path) -> None:
     context["readOnlyRootFilesystem"] = False
     path = tmp_path / "escalating.yaml"
     path.write_text(yaml.safe_dump(deployment))
-    failed = {c["check_id"] for c in _checkov(path)["results"]["failed_checks"]}
+    failed = {c["check_id"] for c in checkov(path)["results"]["failed_checks"]}
     assert {"CKV_K8S_20", "CKV_K8S_22"} <= failed

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 from typing import Any
@@ -18,6 +17,7 @@ from tests.manifests.manifests import (
     ROOT,
     container_port,
     find,
+    kustomization,
     render,
     triton_container,
 )
@@ -293,26 +293,7 @@ def test_dockerignore_lets_in_what_the_dockerfile_copies() -> None:
 def test_the_resource_aware_component_replaces_pods_down_first_and_keeps_the_pdb(
     environment: str, tmp_path: Any
 ) -> None:
-    folder = tmp_path / "aware"
-    folder.mkdir()
-    relative = os.path.relpath(K8S, folder)
-    namespace = next(
-        o["metadata"]["name"]
-        for o in render(K8S / "overlays" / environment)
-        if o["kind"] == "Namespace"
-    )
-    (folder / "kustomization.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "kustomize.config.k8s.io/v1beta1",
-                "kind": "Kustomization",
-                "namespace": namespace,
-                "resources": [f"{relative}/overlays/{environment}"],
-                "components": [f"{relative}/components/resource-aware-rollout"],
-            }
-        )
-    )
-    objects = render(folder)
+    objects = render(kustomization(tmp_path / "aware", environment, ["resource-aware-rollout"]))
     assert find(objects, "Deployment", "triton")["spec"]["strategy"]["rollingUpdate"] == {
         "maxSurge": 0,
         "maxUnavailable": 1,

@@ -3,8 +3,6 @@ what deploy, rollback, promote, gate and status run, in its namespace, and nothi
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +13,14 @@ from tests.manifests.manifests import (
     CLOUDS,
     K8S,
     OVERLAYS,
+    checkov,
     find,
+    kubernetes_validate,
     render,
     render_text,
-    tools_bin,
     with_components,
 )
 
-KUBERNETES_VERSION = "1.37.0"
 # kubectl apply reads each object, then creates or patches it.
 APPLY = {"get", "create", "patch"}
 # The kubectl calls of orchestrator/deploy (rollout status / undo, get pods, port-forward)
@@ -125,28 +123,7 @@ def test_rbac_passes_kubernetes_validate_and_checkov(tmp_path: Path) -> None:
             obj["metadata"]["namespace"] = "triton-staging"
     path = tmp_path / "rbac.yaml"
     path.write_text(yaml.safe_dump_all(objects))
-    result = subprocess.run(
-        [str(tools_bin("kubernetes-validate")), "--strict", "-k", KUBERNETES_VERSION, str(path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = kubernetes_validate(path)
     assert result.returncode == 0, result.stdout + result.stderr
-    result = subprocess.run(
-        [
-            str(tools_bin("checkov")),
-            "--config-file",
-            str(K8S / "checkov.yaml"),
-            "-f",
-            str(path),
-            "-o",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    report = json.loads(result.stdout)
+    report = checkov(path)
     assert report["results"]["failed_checks"] == []
