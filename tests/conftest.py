@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -19,6 +19,9 @@ from rehearsal.loopback_server import stop_process_group
 from rehearsal.s3_server import S3Server, start_s3_server
 from tests.support.onnx_models import make_affine_onnx
 from tests.support.release_repos import make_repository
+from tests.support.unit_loop import skip_in_unit_loop
+
+Server = TypeVar("Server", S3Server, GcsServer)
 
 
 @pytest.fixture(autouse=True)
@@ -64,20 +67,31 @@ class Dest:
         return open_store(self.url, endpoint_url=self.endpoint_url)
 
 
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    """moto_server on a free loopback port, with its credentials in the environment."""
-    log = tmp_path_factory.mktemp("moto") / "moto_server.log"
-    server = start_s3_server(log=log)
+def _for_the_session(
+    server: Server, env: dict[str, str], *, unset: tuple[str, ...] = ()
+) -> Iterator[Server]:
+    """Yield a started ``server`` with ``env`` set (and ``unset`` removed) in this
+    process's environment; its process group is stopped afterwards."""
     try:
         with pytest.MonkeyPatch.context() as patch:
-            for name, value in server.credentials_env().items():
+            for name, value in env.items():
                 patch.setenv(name, value)
-            patch.delenv("AWS_PROFILE", raising=False)
-            patch.delenv("AWS_ENDPOINT_URL", raising=False)
+            for name in unset:
+                patch.delenv(name, raising=False)
             yield server
     finally:
         stop_process_group(server.process)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """moto_server on a free loopback port, with its credentials in the environment."""
+    skip_in_unit_loop("S3 server (moto_server)")
+    log = tmp_path_factory.mktemp("moto") / "moto_server.log"
+    server = start_s3_server(log=log)
+    yield from _for_the_session(
+        server, server.credentials_env(), unset=("AWS_PROFILE", "AWS_ENDPOINT_URL")
+    )
 
 
 @pytest.fixture
@@ -99,15 +113,10 @@ def s3_bucket(s3_client: Any) -> str:
 @pytest.fixture(scope="session")
 def gcs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcsServer]:
     """fake-gcs-server on a free loopback port, STORAGE_EMULATOR_HOST pointing at it."""
+    skip_in_unit_loop("GCS server (fake-gcs-server)")
     log = tmp_path_factory.mktemp("fake-gcs") / "fake-gcs-server.log"
     server = start_gcs_server(log=log)
-    try:
-        with pytest.MonkeyPatch.context() as patch:
-            for name, value in server.client_env().items():
-                patch.setenv(name, value)
-            yield server
-    finally:
-        stop_process_group(server.process)
+    yield from _for_the_session(server, server.client_env())
 
 
 @pytest.fixture
