@@ -16,6 +16,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import onnx
 from onnx import TensorProto, helper
@@ -57,6 +58,12 @@ def case(
         return build
 
     return register
+
+
+def affine_case(id: str, body: str, *, versions: tuple[int, ...] = (1,), **verdict: Any) -> None:
+    """Register a case that is the affine model at ``versions`` under config ``body``
+    (``verdict``: errors, warnings, ... as ``case`` takes them)."""
+    case(id, **verdict)(lambda repo, name: affine(repo, name, body, versions))
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -168,14 +175,12 @@ output [ { name: "y" data_type: TYPE_FP32 dims: [ -1 ] } ]
     return []
 
 
-@case("valid-hand-written-minimal")
-def _(repo: Path, name: str) -> list[str]:
-    return affine(repo, name, affine_batched())
+affine_case("valid-hand-written-minimal", affine_batched())
 
 
-@case("valid-policy-all-two-versions")
-def _(repo: Path, name: str) -> list[str]:
-    return affine(repo, name, affine_batched("version_policy { all { } }\n"), versions=(1, 2))
+affine_case(
+    "valid-policy-all-two-versions", affine_batched("version_policy { all { } }\n"), versions=(1, 2)
+)
 
 
 @case("policy-serves-nothing", errors={"no-served-versions"}, warnings={"version-policy-missing"})
@@ -299,14 +304,14 @@ def _(repo: Path, name: str) -> list[str]:
     return []
 
 
-@case("config-syntax-error", errors={"config-syntax"})
-def _(repo: Path, name: str) -> list[str]:
-    return affine(repo, name, "max_batch_size: eight\n")
+affine_case("config-syntax-error", "max_batch_size: eight\n", errors={"config-syntax"})
 
 
-@case("config-unknown-field", errors={"config-syntax"})
-def _(repo: Path, name: str) -> list[str]:
-    return affine(repo, name, affine_batched("dynamic_batching { max_delay: 100 }\n"))
+affine_case(
+    "config-unknown-field",
+    affine_batched("dynamic_batching { max_delay: 100 }\n"),
+    errors={"config-syntax"},
+)
 
 
 @case("config-binary-garbage", errors={"config-unreadable"})
@@ -356,9 +361,11 @@ def _(repo: Path, name: str) -> list[str]:
     return []
 
 
-@case("default-model-filename-missing", errors={"model-file-missing"})
-def _(repo: Path, name: str) -> list[str]:
-    return affine(repo, name, affine_batched('default_model_filename: "net.onnx"\n'))
+affine_case(
+    "default-model-filename-missing",
+    affine_batched('default_model_filename: "net.onnx"\n'),
+    errors={"model-file-missing"},
+)
 
 
 @case("valid-policy-names-missing-version", warnings={"version-policy-missing"})
@@ -400,29 +407,25 @@ def _io(x: str = "x", y: str = "y", x_type: str = "TYPE_FP32", y_dims: str = "4"
     )
 
 
-@case("input-name-unknown", errors={"unknown-input"})
-def _(repo: Path, name: str) -> list[str]:
-    return affine(repo, name, affine_batched(io=_io(x="input0")))
+affine_case("input-name-unknown", affine_batched(io=_io(x="input0")), errors={"unknown-input"})
 
 
-@case("output-name-unknown", errors={"unknown-output"})
-def _(repo: Path, name: str) -> list[str]:
-    return affine(repo, name, affine_batched(io=_io(y="output0")))
+affine_case("output-name-unknown", affine_batched(io=_io(y="output0")), errors={"unknown-output"})
 
 
-@case("input-dtype-mismatch", errors={"dtype-mismatch"})
-def _(repo: Path, name: str) -> list[str]:
-    return affine(repo, name, affine_batched(io=_io(x_type="TYPE_FP16")))
+affine_case(
+    "input-dtype-mismatch", affine_batched(io=_io(x_type="TYPE_FP16")), errors={"dtype-mismatch"}
+)
 
 
-@case("input-dtype-unsupported-bf16", errors={"dtype-unsupported"})
-def _(repo: Path, name: str) -> list[str]:
-    return affine(repo, name, affine_batched(io=_io(x_type="TYPE_BF16")))
+affine_case(
+    "input-dtype-unsupported-bf16",
+    affine_batched(io=_io(x_type="TYPE_BF16")),
+    errors={"dtype-unsupported"},
+)
 
 
-@case("output-dims-mismatch", errors={"dims-mismatch"})
-def _(repo: Path, name: str) -> list[str]:
-    return affine(repo, name, affine_batched(io=_io(y_dims="5")))
+affine_case("output-dims-mismatch", affine_batched(io=_io(y_dims="5")), errors={"dims-mismatch"})
 
 
 @case("output-fixes-dynamic-dim", errors={"dims-mismatch"})
@@ -441,9 +444,11 @@ output [ { name: "y" data_type: TYPE_FP32 dims: [ 3 ] } ]
     return []
 
 
-@case("batch-dim-written-in-dims", errors={"dims-mismatch"})
-def _(repo: Path, name: str) -> list[str]:
-    return affine(repo, name, affine_batched(io=_io().replace("dims: [ 4 ]", "dims: [ -1, 4 ]")))
+affine_case(
+    "batch-dim-written-in-dims",
+    affine_batched(io=_io().replace("dims: [ 4 ]", "dims: [ -1, 4 ]")),
+    errors={"dims-mismatch"},
+)
 
 
 @case("batching-without-dynamic-leading-dim", errors={"batch-dim-missing"})
@@ -453,9 +458,9 @@ def _(repo: Path, name: str) -> list[str]:
     return []
 
 
-@case("no-batching-but-dims-skip-batch", errors={"dims-mismatch"})
-def _(repo: Path, name: str) -> list[str]:
-    return affine(repo, name, "max_batch_size: 0\n" + AFFINE_IO)
+affine_case(
+    "no-batching-but-dims-skip-batch", "max_batch_size: 0\n" + AFFINE_IO, errors={"dims-mismatch"}
+)
 
 
 @case("config-lacks-an-input", errors={"input-count"})
@@ -507,19 +512,21 @@ output [ { name: "probs" data_type: TYPE_FP32 dims: [ 2 ] } ]
 # -- broken: Triton core's config rules ------------------------------------------------
 
 
-@case("dims-zero", errors={"dims-invalid"})
-def _(repo: Path, name: str) -> list[str]:
-    return affine(repo, name, affine_batched(io=_io(y_dims="0")))
+affine_case("dims-zero", affine_batched(io=_io(y_dims="0")), errors={"dims-invalid"})
 
 
-@case("dims-missing", errors={"dims-missing"})
-def _(repo: Path, name: str) -> list[str]:
-    return affine(repo, name, affine_batched(io=_io().replace(" dims: [ 4 ] }", " }", 1)))
+affine_case(
+    "dims-missing",
+    affine_batched(io=_io().replace(" dims: [ 4 ] }", " }", 1)),
+    errors={"dims-missing"},
+)
 
 
-@case("data-type-missing", errors={"dtype-missing"})
-def _(repo: Path, name: str) -> list[str]:
-    return affine(repo, name, affine_batched(io=_io().replace("data_type: TYPE_FP32 ", "", 1)))
+affine_case(
+    "data-type-missing",
+    affine_batched(io=_io().replace("data_type: TYPE_FP32 ", "", 1)),
+    errors={"dtype-missing"},
+)
 
 
 @case("reshape-size-differs", errors={"reshape-invalid"})
@@ -563,14 +570,14 @@ def _(repo: Path, name: str) -> list[str]:
     return affine(repo, name, body)
 
 
-@case("max-batch-size-negative", errors={"max-batch-size-negative"})
-def _(repo: Path, name: str) -> list[str]:
-    return affine(repo, name, affine_batched(mbs=-1))
+affine_case("max-batch-size-negative", affine_batched(mbs=-1), errors={"max-batch-size-negative"})
 
 
-@case("platform-backend-mismatch", errors={"platform-mismatch"})
-def _(repo: Path, name: str) -> list[str]:
-    return affine(repo, name, 'platform: "tensorrt_plan"\n' + affine_batched())
+affine_case(
+    "platform-backend-mismatch",
+    'platform: "tensorrt_plan"\n' + affine_batched(),
+    errors={"platform-mismatch"},
+)
 
 
 # Triton 2.51 refuses this, but a warmup failing on two instances at once sometimes kills
@@ -700,9 +707,7 @@ def _(repo: Path, name: str) -> list[str]:
     return []
 
 
-@case("output-name-empty", errors={"io-name-missing"})
-def _(repo: Path, name: str) -> list[str]:
-    return affine(repo, name, affine_batched(io=_io(y="")))
+affine_case("output-name-empty", affine_batched(io=_io(y="")), errors={"io-name-missing"})
 
 
 @case("optional-input-with-batching", errors={"input-count", "optional-input-batching"})
@@ -820,9 +825,7 @@ def _(repo: Path, name: str) -> list[str]:
 
 # Triton takes a folder as a version when its name is the decimal form of a number:
 # "0" is version 0, "01" is ignored.
-@case("valid-version-zero")
-def _(repo: Path, name: str) -> list[str]:
-    return affine(repo, name, affine_batched(), versions=(0,))
+affine_case("valid-version-zero", affine_batched(), versions=(0,))
 
 
 @case("version-with-leading-zero", errors={"no-versions"}, warnings={"version-folder-ignored"})
@@ -1055,9 +1058,12 @@ def _(repo: Path, name: str) -> list[str]:
     return []
 
 
-@case("auto-valid-config-without-io", warnings={"autocomplete-io"}, auto_complete=True)
-def _(repo: Path, name: str) -> list[str]:
-    return affine(repo, name, "instance_group [ { kind: KIND_GPU count: 1 } ]\n")
+affine_case(
+    "auto-valid-config-without-io",
+    "instance_group [ { kind: KIND_GPU count: 1 } ]\n",
+    warnings={"autocomplete-io"},
+    auto_complete=True,
+)
 
 
 @case("auto-valid-unbatched-graph-no-config", auto_complete=True)
