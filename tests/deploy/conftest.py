@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from orchestrator.deploy.kubectl import Completed
 from orchestrator.releases.environments import set_environment
 from orchestrator.releases.manifest import build_release
 from orchestrator.releases.stores import Store, open_store
 from orchestrator.releases.sync import sync_release
+from rehearsal.recording import Outcome, deployment_json
 from tests.support.golden_versions import write_affine_version
 
 MANIFESTS = Path(__file__).parent / "fixtures" / "k8s"
@@ -119,3 +122,18 @@ def make_promotion(
     gates = tmp_path / "promote-gates.yaml"
     gates.write_text("defaults:\n  concurrency: [1]\n  window_s: 0.3\n  warmup_s: 0.1\n")
     return Promotion(url, endpoint_url, store, old, new, gates)
+
+
+def rolled(releases: Releases, **more: Sequence[Outcome]) -> dict[str, list[Outcome]]:
+    """kubectl's answers to a deploy: staging runs ``old`` (revision 3), then ``new``
+    (revision 4) once applied; ``more`` adds or replaces answers by command."""
+    return {
+        "get deployment/triton": [
+            Completed((), 0, deployment_json(releases.old, 3)),
+            Completed((), 0, deployment_json(releases.new, 4)),
+        ],
+        "apply": [(0, "deployment.apps/triton configured")],
+        "rollout status": [(0, 'deployment "triton" successfully rolled out')],
+        "rollout undo": [(0, "deployment.apps/triton rolled back")],
+        **{key: list(outcomes) for key, outcomes in more.items()},
+    }

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ from rehearsal.recording import (
     lease_json,
     lock_lines,
 )
-from tests.deploy.conftest import Releases
+from tests.deploy.conftest import Releases, rolled
 from tests.deploy.conftest import deploy_args as shared_deploy_args
 
 NS = "triton-staging"
@@ -55,20 +54,6 @@ def deploy_args(releases: Releases, *extra: str) -> list[str]:
 def pointer(releases: Releases) -> str | None:
     found = read_environment(releases.store, "staging")
     return found.release_id if found else None
-
-
-def rolled(releases: Releases, **more: Sequence[Outcome]) -> dict[str, list[Outcome]]:
-    """Staging runs ``old`` (revision 3), then ``new`` (revision 4) once applied."""
-    return {
-        "get deployment/triton": [
-            Completed((), 0, deployment_json(releases.old, 3)),
-            Completed((), 0, deployment_json(releases.new, 4)),
-        ],
-        "apply": [(0, "deployment.apps/triton configured")],
-        "rollout status": [(0, 'deployment "triton" successfully rolled out')],
-        "rollout undo": [(0, "deployment.apps/triton rolled back")],
-        **{key: list(outcomes) for key, outcomes in more.items()},
-    }
 
 
 # -- kubectl's output is untrusted -------------------------------------------------------------

@@ -27,13 +27,12 @@ from orchestrator.releases.sync import sync_release
 from orchestrator.serving.triton import TritonServer, load_models
 from rehearsal.recording import (
     UNLOCK_LINES,
-    Outcome,
     RecordingRunner,
     deployment_json,
     lock_lines,
     pods_json,
 )
-from tests.deploy.conftest import MANIFESTS, Releases, deploy_args, make_release
+from tests.deploy.conftest import MANIFESTS, Releases, deploy_args, make_release, rolled
 from tests.support.golden_versions import GOLDEN_X, write_affine_version
 
 pytestmark = pytest.mark.integration
@@ -85,25 +84,13 @@ def _serve_from_store(
     assert {s.state for s in states} == {"READY"}, states
 
 
-def _script(releases: Releases) -> dict[str, list[Outcome]]:
-    return {
-        "get deployment/triton": [
-            Completed((), 0, deployment_json(releases.old, 3)),
-            Completed((), 0, deployment_json(releases.new, 4)),
-        ],
-        "apply": [(0, "deployment.apps/triton configured\n")],
-        "rollout status": [(0, 'deployment "triton" successfully rolled out\n')],
-        "rollout undo": [(0, "deployment.apps/triton rolled back\n")],
-    }
-
-
 def test_a_release_that_passes_the_golden_smoke_moves_the_pointer_and_rolls_back(
     triton_server: TritonServer, triton_repo: Path, tmp_path: Path
 ) -> None:
     releases = _releases(tmp_path, "deploy_good")
     _serve_from_store(triton_server, triton_repo, releases, "deploy_good")
     _serve_from_store(triton_server, triton_repo, releases, "deploy_good_old", releases.old)
-    runner = RecordingRunner(_script(releases))
+    runner = RecordingRunner(rolled(releases))
 
     result = _invoke(runner, deploy_args(releases, releases.new, "--url", triton_server.http_url))
 
@@ -117,7 +104,7 @@ def test_a_release_that_passes_the_golden_smoke_moves_the_pointer_and_rolls_back
     # rollback: back to the pointer's previous release, with the same steps and smoke.
     back = RecordingRunner(
         {
-            **_script(releases),
+            **rolled(releases),
             "get deployment/triton": [
                 (0, deployment_json(releases.new, 4)),
                 (0, deployment_json(releases.old, 5)),
@@ -140,7 +127,7 @@ def test_a_release_with_wrong_golden_answers_is_undone_and_the_pointer_stays(
 ) -> None:
     releases = _releases(tmp_path, "deploy_wrong", wrong=True)
     _serve_from_store(triton_server, triton_repo, releases, "deploy_wrong")
-    runner = RecordingRunner(_script(releases))
+    runner = RecordingRunner(rolled(releases))
 
     result = _invoke(runner, deploy_args(releases, releases.new, "--url", triton_server.http_url))
 
@@ -164,7 +151,7 @@ def test_a_pointer_moved_by_someone_else_meanwhile_is_not_overwritten(
         set_environment(releases.store, "staging", other, expected_release_id=releases.old)
         return 0, 'deployment "triton" successfully rolled out\n'
 
-    runner = RecordingRunner({**_script(releases), "rollout status": [someone_else_deploys]})
+    runner = RecordingRunner({**rolled(releases), "rollout status": [someone_else_deploys]})
     result = _invoke(runner, deploy_args(releases, releases.new, "--url", triton_server.http_url))
 
     assert result.exit_code == 1, result.output
@@ -184,7 +171,7 @@ def test_deploy_and_status_reach_triton_through_port_forward(
         ("triton-a", releases.new, True, None, 0), ("triton-b", releases.new, True, None, 0)
     )
     runner = RecordingRunner(
-        {**_script(releases), "get pods": [(0, new_pods)]}, forward_to=server.http_url
+        {**rolled(releases), "get pods": [(0, new_pods)]}, forward_to=server.http_url
     )
 
     result = _invoke(runner, deploy_args(releases, releases.new))
