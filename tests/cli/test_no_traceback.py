@@ -7,6 +7,10 @@ loopback, ``TRITONSERVER`` at a fake binary, stores are ``file://``) and replace
 parameter with a bad value of its type. Every case must end with exit 0, 1 or 2 and no
 exception but ``SystemExit``; a failure must say why on one ``Error:`` line; a value
 that can never be right must fail (exit 1 or 2).
+
+``make unit`` (the quick loop) runs one bad value per option, taking each type's values in
+turn, so every option and every bad value of every type still runs; ``make pytest`` runs
+every pair.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import shutil
 import socket
 import stat
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +36,7 @@ from orchestrator.cli.server_options import HostPort
 from tests.cli.test_cli import subcommands
 from tests.support.onnx_models import make_affine_onnx, make_bundle
 from tests.support.release_repos import make_repository
+from tests.support.unit_loop import in_unit_loop
 
 # Always-wrong values must fail; "maybe" values (0, -1, an odd but legal string) may be
 # accepted by an option where they make sense, and must then simply not crash.
@@ -242,19 +248,28 @@ def argv(command: click.Command, path: tuple[str, ...], values: dict[str, Any]) 
     return [*path, *options, "--", *positionals] if positionals else [*path, *options]
 
 
-def cases() -> Iterator[Any]:
-    """(path, parameter name, bad value) for every parameter of every command."""
+def cases(*, every_value: bool = True) -> Iterator[Any]:
+    """(path, parameter name, bad value) for every parameter of every command.
+
+    ``every_value`` False: one bad value per parameter, each type's values in turn.
+    """
+    turn: Counter[tuple[str, ...]] = Counter()
     for path, command in sorted(every_command(), key=lambda item: item[0]):
         for param in command.params:
             if not mutable(param):
                 continue
-            for bad in bad_values(param):
+            values = bad_values(param)
+            if not every_value:
+                kind = tuple(b.label for b in values)
+                values = [values[turn[kind] % len(values)]]
+                turn[kind] += 1
+            for bad in values:
                 yield pytest.param(
                     path, param.name, bad, id=f"{' '.join(path)}--{param.name}--{bad.label}"
                 )
 
 
-CASES = list(cases())
+CASES = list(cases(every_value=not in_unit_loop()))
 
 
 @pytest.fixture(scope="module")
@@ -368,9 +383,27 @@ def test_a_bad_value_is_a_message_never_a_traceback(
 
 
 def test_the_table_covers_every_command_and_its_options() -> None:
-    covered = {(path, name) for path, name, _ in (c.values for c in CASES)}
+    full = list(cases())
+    covered = {(path, name) for path, name, _ in (c.values for c in full)}
     for path, command in every_command():
         for param in command.params:
             if mutable(param):
                 assert (path, param.name) in covered
-    assert len(CASES) > 300
+    assert len(full) > 300
+
+
+def test_the_quick_loops_table_runs_every_option_and_every_bad_value_of_each_type() -> None:
+    def classes(table: list[Any]) -> tuple[set[Any], set[Any]]:
+        options = {(path, name) for path, name, _ in (c.values for c in table)}
+        labels = {(kind[path, name], bad.label) for path, name, bad in (c.values for c in table)}
+        return options, labels
+
+    kind = {
+        (path, param.name): tuple(b.label for b in bad_values(param))
+        for path, command in every_command()
+        for param in command.params
+        if mutable(param)
+    }
+    full, quick = list(cases()), list(cases(every_value=False))
+    assert len(quick) < len(full) / 5
+    assert classes(quick) == classes(full)
