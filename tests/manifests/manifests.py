@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,23 @@ def tools_bin(name: str) -> Path:
 
 
 def render_text(kustomization: Path) -> str:
-    """``kubectl kustomize`` output for a folder holding a kustomization.yaml."""
+    """``kubectl kustomize`` output for a folder holding a kustomization.yaml.
+
+    The checkout's own folders (under deployment/k8s, which no test changes) are rendered
+    once per session; a test's own folder every time.
+    """
+    folder = kustomization.resolve()
+    if folder.is_relative_to(K8S.resolve()):
+        return _render_checkout(folder)
+    return _kustomize(folder)
+
+
+@cache
+def _render_checkout(folder: Path) -> str:
+    return _kustomize(folder)
+
+
+def _kustomize(kustomization: Path) -> str:
     result = subprocess.run(
         [str(kubectl()), "kustomize", str(kustomization)],
         capture_output=True,
