@@ -66,6 +66,7 @@ def test_existing_bundle_is_refused_without_force_and_left_untouched(tmp_path: P
 
 
 def test_force_replaces_an_existing_bundle(tmp_path: Path) -> None:
+    skip_in_unit_loop("model training")
     out = tmp_path / "cancer_mlp"
     _fake_bundle(out)
     result = _invoke("cancer_mlp", "--out", str(out), "--force", "--epochs", "2")
