@@ -7,11 +7,13 @@ Against the release the environment pointer names (``run_gate``):
 2. Triton's own counters (``/metrics``) are read, then per model a short closed-loop
    **load** (``performance.bench``, the built-in generator) at the levels of
    ``deployment/gates.yaml``: p99 latency against its budget, throughput against a
-   fraction of what the replaced release measured at the same concurrency in the same
-   environment (its newest passing gate record; without one the check says "no
-   baseline" and passes; a failing level is measured a second time before it fails,
-   ``gate_load``), failed requests against ``max_failures``, and at least
-   ``min_requests`` completed per level ("nothing measured" otherwise);
+   fraction of what the replaced deployment measured at the same concurrency in the same
+   environment (the median of its newest passing gates, ``gate_baseline``; a model whose
+   files and pod spec did not change is measured and recorded, not compared; without a
+   baseline the check says "no baseline" and passes; a failing level is measured a
+   second time before it fails, ``gate_load``), failed requests against
+   ``max_failures``, and at least ``min_requests`` completed per level ("nothing
+   measured" otherwise);
 3. the counters again: per model version, ``nv_inference_request_failure`` may not move
    more than ``max_failures``, and the average queue time per request (delta
    ``nv_inference_queue_duration_us`` / delta ``nv_inference_request_success``) must stay
@@ -42,8 +44,10 @@ from typing import Any
 from orchestrator.client.metrics import scrape_metrics
 from orchestrator.core.golden import GOLDEN_FILENAME
 from orchestrator.deploy import render as render_mod
-from orchestrator.deploy.gate_checks import Baseline, GateCheck, find_baseline, metric_checks
+from orchestrator.deploy.gate_baseline import Baseline, find_baseline
+from orchestrator.deploy.gate_checks import GateCheck, metric_checks
 from orchestrator.deploy.gate_config import DEFAULT_GATES, GateConfig, load_gate_config
+from orchestrator.deploy.gate_identity import Identity, identity_of
 from orchestrator.deploy.gate_load import load_model
 from orchestrator.deploy.hints import store_args
 from orchestrator.deploy.kubectl import KubectlRunner, forward_ports
@@ -195,12 +199,26 @@ def run_gate(
         else None
     )
     replaced = pointer.previous_release_id
-    baseline = find_baseline(store, replaced, environment)
+    identity = identity_of(store, release, pointer.unit)
+    baseline = find_baseline(
+        store,
+        replaced,
+        environment,
+        previous=_previous_identity(store, replaced, pointer.previous_unit),
+        current=identity,
+        runs={model.name: config.budget(model.name).baseline_runs for model in release.models},
+    )
     no_baseline = _no_baseline(replaced, environment)
     started, clock = datetime.now(UTC), time.monotonic()
     run = _Run()
     if baseline is None:
         run.notes.append(f"No throughput baseline: {no_baseline}; the throughput checks pass.")
+    elif baseline.unchanged:
+        run.notes.append(
+            f"Unchanged since release {replaced} (the same files and pod spec): "
+            f"{', '.join(sorted(baseline.unchanged))}; their throughput is measured and "
+            "recorded, not compared."
+        )
     say(f"Gating release {release_id} in {environment}")
     with tempfile.TemporaryDirectory(prefix="orchestrator-gate-") as temp:
         golden = fetch_probe_files(store, release, Path(temp))
@@ -232,6 +250,9 @@ def run_gate(
         "reason": None,
         "replaced_release": replaced,
         "baseline_record": baseline.record_key if baseline else None,
+        "baseline_records": list(baseline.record_keys) if baseline else [],
+        "unchanged_models": sorted(baseline.unchanged) if baseline else [],
+        "identity": identity.as_dict(),
         "started": _stamp(started),
         "finished": _stamp(datetime.now(UTC)),
         "duration_s": round(time.monotonic() - clock, 2),
@@ -285,6 +306,21 @@ def _read_release(store: Store, release_id: str) -> Release:
             f"orchestrator releases list {store_args(store)}; deploy a complete release."
         )
     return parse_release_document(found.data, f"{store.url}/{key}")
+
+
+def _previous_identity(store: Store, replaced: str | None, unit: str | None) -> Identity | None:
+    """What the replaced deployment served, as far as the store still says."""
+    if replaced is None:
+        return None
+    found = store.read(release_prefix(replaced) + RELEASE_FILENAME)
+    if found is None:
+        return None
+    try:
+        release = parse_release_document(found.data, f"{store.url}/{replaced}")
+    except OrchestratorError as exc:
+        logger.warning("The replaced release %s cannot be read: %s", replaced, exc)
+        return None
+    return identity_of(store, release, unit)
 
 
 def _no_baseline(replaced: str | None, environment: str) -> str:

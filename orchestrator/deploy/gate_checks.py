@@ -1,8 +1,8 @@
 """The gate's checks: measurements against budgets, one ``GateCheck`` each.
 
 Pure functions over what ``gate`` measured (the golden probe's report, bench reports,
-Triton's counters before and after) and the replaced release's newest passing record
-(the throughput baseline). No I/O here besides reading that record through the store.
+Triton's counters before and after) and the replaced deployment's ``gate_baseline``
+(a median of its passing gates, and which models did not change).
 
 Check names (one vocabulary for the record, the table and the job summary):
 ``golden smoke``, ``endpoint``, ``load``, ``measured requests``, ``server latency``,
@@ -18,22 +18,18 @@ A level that completed fewer than ``min_requests`` requests measured nothing: it
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from orchestrator.client.metrics import ModelCounters
+from orchestrator.deploy.gate_baseline import Baseline
 from orchestrator.deploy.gate_config import ModelBudget
 from orchestrator.performance.report import BenchReport, LevelResult
-from orchestrator.releases.gate_records import gate_records
-from orchestrator.releases.stores.base import Store
 
 __all__ = [
-    "Baseline",
     "GateCheck",
     "confirm_throughput",
-    "find_baseline",
     "level_checks",
     "metric_checks",
 ]
@@ -70,100 +66,6 @@ class GateCheck:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
-
-
-@dataclass(frozen=True)
-class Baseline:
-    """What the replaced release measured: throughput and queue time per request, per model.
-
-    ``queue_us`` is empty when its record holds no counters.
-    """
-
-    release_id: str
-    record_key: str
-    throughput: Mapping[str, Mapping[int, float]]
-    queue_us: Mapping[str, float] = field(default_factory=dict)
-
-
-def find_baseline(store: Store, replaced: str | None, environment: str) -> Baseline | None:
-    """The replaced release's newest passing record that holds measurements, or None.
-
-    A forced record (``promote --force``) measured nothing, so it is passed over. The
-    record is read defensively: a level without a finite throughput above 0, or with
-    fewer completed requests than the record's ``min_requests``, is ignored; a record
-    left with no level is passed over (an empty measurement is never a baseline).
-
-    Example:
-        >>> find_baseline(store, "3f1c", "staging").throughput["digits_cnn"][4]  # doctest: +SKIP
-        812.5
-    """
-    if replaced is None:
-        return None
-    for record in reversed(gate_records(store, replaced, environment)):
-        bench = record.body.get("bench")
-        if not record.passed or record.forced or not isinstance(bench, dict):
-            continue
-        throughput: dict[str, dict[int, float]] = {}
-        for model, report in bench.items():
-            levels = report.get("levels") if isinstance(report, dict) else None
-            minimum = _recorded_min_requests(record.body, str(model))
-            for level in levels if isinstance(levels, list) else []:
-                measured = _measured_throughput(level, minimum)
-                if measured is not None:
-                    throughput.setdefault(str(model), {})[measured[0]] = measured[1]
-        if not throughput:
-            # A passing record without one measured level (an old gate that passed on
-            # nothing measured) is no baseline: an empty measurement never becomes one.
-            logger.info("Not a throughput baseline (nothing measured): %s", record.key)
-            continue
-        logger.info("Throughput baseline: %s", record.key)
-        return Baseline(replaced, record.key, throughput, _recorded_queue(record.body))
-    return None
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def _recorded_queue(body: Mapping[str, Any]) -> dict[str, float]:
-    """Per model, the highest average queue time per request a record's counters show."""
-    metrics = body.get("metrics")
-    queue: dict[str, float] = {}
-    for key, delta in metrics.items() if isinstance(metrics, dict) else ():
-        if not isinstance(key, str) or "/" not in key or not isinstance(delta, dict):
-            continue
-        value, success = _number(delta.get("queue_us_per_request")), _number(delta.get("success"))
-        if value is None or value < 0 or not success or success <= 0:
-            continue
-        model = key.rsplit("/", 1)[0]
-        queue[model] = max(queue.get(model, 0.0), value)
-    return queue
-
-
-def _recorded_min_requests(body: Mapping[str, Any], model: str) -> float:
-    """The ``min_requests`` the record's gate judged ``model`` by (1 for older records)."""
-    gates = body.get("gates")
-    budgets = gates.get("budgets") if isinstance(gates, dict) else None
-    budget = budgets.get(model) if isinstance(budgets, dict) else None
-    found = _number(budget.get("min_requests")) if isinstance(budget, dict) else None
-    return max(1.0, found) if found is not None else 1.0
-
-
-def _measured_throughput(level: Any, min_requests: float) -> tuple[int, float] | None:
-    """(concurrency, throughput) of a recorded level that measured something, else None."""
-    if not isinstance(level, dict):
-        return None
-    concurrency, value = level.get("concurrency"), _number(level.get("throughput_per_s"))
-    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or value is None:
-        return None
-    if value <= 0:
-        return None
-    requests, failures = _number(level.get("requests")), _number(level.get("failures"))
-    if requests is not None and requests - (failures or 0.0) < min_requests:
-        return None
-    return concurrency, value
 
 
 def level_checks(
@@ -284,9 +186,21 @@ def _throughput(
     budget: ModelBudget,
     baseline: Baseline | None,
 ) -> GateCheck | None:
+    """The throughput check against the baseline; None when there is no baseline at all."""
     if baseline is None:
         return None
     before = baseline.throughput.get(model, {}).get(concurrency)
+    if model in baseline.unchanged:
+        # A rollback would serve the same bytes on the same pod spec: a verdict on this
+        # model's throughput could not be acted on, so it is reported, not judged.
+        figure = f"; {baseline.describe(model, concurrency)}: {before:.1f}" if before else ""
+        detail = (
+            f"infer/s; unchanged since the baseline (the same files and pod spec as release "
+            f"{baseline.release_id} served): throughput not compared{figure}"
+        )
+        return GateCheck(
+            "throughput", True, model, concurrency=concurrency, measured=measured, detail=detail
+        )
     if before is None or budget.min_throughput_ratio == 0:
         detail = (
             f"infer/s; no baseline: release {baseline.release_id} was not measured at "
@@ -305,8 +219,8 @@ def _throughput(
         concurrency=concurrency,
         measured=measured,
         budget=required,
-        detail=f"infer/s; at least {budget.min_throughput_ratio:g} x {before:.1f} measured by "
-        f"release {baseline.release_id}",
+        detail=f"infer/s; at least {budget.min_throughput_ratio:g} x {before:.1f} "
+        f"{baseline.describe(model, concurrency)}",
     )
 
 

@@ -9,7 +9,8 @@ The file (see the shipped one for every key, commented)::
       max_windows: 3              # windows per level (3 is bench's minimum)
       max_server_ms: 100          # Triton's own time per request (queue + compute), per level
       # p99_ms: 250               # client-side p99 (round trip included): judged only if set
-      min_throughput_ratio: 0.8   # of what the replaced release measured at that level
+      min_throughput_ratio: 0.8   # of what the replaced deployment measured at that level
+      baseline_runs: 5            # ...the median of its newest passing gates (gate_baseline)
       max_failures: 0             # failed requests per level, and failure-counter moves
       max_queue_us: 20000         # average queue time per request (Triton's counters)
       max_queue_ratio: 1.5        # or this x the replaced release's, when that is higher
@@ -75,6 +76,7 @@ class ModelBudget:
     max_server_ms: float = 100.0
     p99_ms: float | None = None
     min_throughput_ratio: float = 0.8
+    baseline_runs: int = 5
     max_failures: int = 0
     max_queue_us: float = 20_000.0
     max_queue_ratio: float = 1.5
@@ -197,6 +199,11 @@ _KEYS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "max_server_ms": (_number(0.0, 3_600_000.0, low_open=True), "milliseconds above 0"),
     "p99_ms": (_number(0.0, 3_600_000.0, low_open=True), "milliseconds above 0"),
     "min_throughput_ratio": (_number(0.0, 1.0), "a fraction from 0 to 1 (0 turns it off)"),
+    "baseline_runs": (
+        _integer(1, 20),
+        "an integer from 1 to 20 (the replaced deployment's newest passing gates the "
+        "throughput baseline is the median of)",
+    ),
     "max_failures": (_integer(0, 1_000_000_000), "an integer 0 or above"),
     "max_queue_us": (_number(0.0, 3.6e9), "microseconds, 0 or above"),
     "max_queue_ratio": (

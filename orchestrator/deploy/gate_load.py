@@ -15,12 +15,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from orchestrator.deploy.gate_checks import (
-    Baseline,
-    GateCheck,
-    confirm_throughput,
-    level_checks,
-)
+from orchestrator.deploy.gate_baseline import Baseline
+from orchestrator.deploy.gate_checks import GateCheck, confirm_throughput, level_checks
 from orchestrator.deploy.gate_config import ModelBudget
 from orchestrator.errors import OrchestratorError
 from orchestrator.performance.bench import bench

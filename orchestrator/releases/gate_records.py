@@ -43,6 +43,7 @@ __all__ = [
     "gate_records",
     "latest_passing",
     "latest_record",
+    "read_record",
     "records_prefix",
     "write_gate_record",
 ]
@@ -127,13 +128,17 @@ def gate_records(store: Store, release_id: str, environment: str) -> list[GateRe
     """
     prefix = records_prefix(release_id, environment)
     keys = sorted(obj.key for obj in store.list_objects(prefix) if obj.key.endswith(".json"))
-    records = []
-    for key in keys:
-        found = store.read(key)
-        if found is None:  # deleted meanwhile
-            continue
-        records.append(_parse(store, key, found.data))
-    return records
+    return [record for key in keys if (record := read_record(store, key)) is not None]
+
+
+def read_record(store: Store, key: str) -> GateRecord | None:
+    """The record stored at ``key``, or None when it is gone (deleted meanwhile).
+
+    Raises:
+        StorageError: the store cannot be read, or the object is not a gate record.
+    """
+    found = store.read(key)
+    return None if found is None else _parse(store, key, found.data)
 
 
 def latest_record(store: Store, release_id: str, environment: str) -> GateRecord | None:

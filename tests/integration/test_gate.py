@@ -28,7 +28,7 @@ from onnx import TensorProto
 
 from orchestrator.cli import cli
 from orchestrator.core.golden import golden_path, write_golden
-from orchestrator.deploy.gate_checks import find_baseline
+from orchestrator.deploy.gate_baseline import find_baseline
 from orchestrator.releases.environments import set_environment
 from orchestrator.releases.gate_records import gate_records, write_gate_record
 from orchestrator.releases.manifest import build_release, release_prefix
