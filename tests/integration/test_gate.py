@@ -9,6 +9,7 @@ one never replaces the records written before it.
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import logging
@@ -29,6 +30,8 @@ from onnx import TensorProto
 from orchestrator.cli import cli
 from orchestrator.core.golden import golden_path, write_golden
 from orchestrator.deploy.gate_baseline import find_baseline
+from orchestrator.deploy.gate_identity import identity_of
+from orchestrator.deploy.unit import store_unit
 from orchestrator.releases.environments import set_environment
 from orchestrator.releases.gate_records import gate_records, write_gate_record
 from orchestrator.releases.manifest import build_release, release_prefix
@@ -491,3 +494,99 @@ def test_a_50_ms_round_trip_to_the_cluster_does_not_change_the_verdict(
     assert check(far_body, "p99 latency")["measured"] >= 50  # type: ignore[operator]
     assert check(near_body, "p99 latency")["measured"] < 40  # type: ignore[operator]
     assert check(far_body, "server latency")["measured"] < 40  # type: ignore[operator]
+
+
+# A unit's manifests as the store keeps them (units/<digest>/manifests.yaml); only the pod
+# spec counts for the throughput baseline (deploy.gate_identity).
+UNIT = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: triton
+  namespace: triton-staging
+spec:
+  template:
+    metadata:
+      annotations:
+        triton-orchestrator/release: {release}
+    spec:
+      containers:
+        - name: triton
+          env:
+            - name: MODEL_REPOSITORY
+              value: s3://models/releases/{release}
+          resources:
+            limits:
+              cpu: "{cpu}"
+"""
+
+
+def _stored_unit(store: Store, release: str, cpu: str) -> str:
+    text = UNIT.format(release=release, cpu=cpu)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    store_unit(store, digest, text)
+    return digest
+
+
+# (what the push changed besides the other model, does the gate pass)
+UNCHANGED_CASES = [
+    # The model's bytes and the pod spec are what the replaced deployment served: its
+    # throughput is measured and recorded, not compared (the old rule failed it: 1e9).
+    ("nothing", True),
+    # The same bytes on half the CPU: compared, and below the baseline.
+    ("cpu", False),
+    # Units unknown (a format-1 pointer): nothing can be called unchanged; compared.
+    ("no units", False),
+]
+
+
+@pytest.mark.parametrize(("changed", "passes"), UNCHANGED_CASES)
+def test_an_unchanged_model_is_not_compared_and_a_cpu_cut_is(
+    triton_server: TritonServer, triton_repo: Path, tmp_path: Path, changed: str, passes: bool
+) -> None:
+    tag = changed.replace(" ", "_")
+    same, other = f"gate_same_{tag}", f"gate_other_{tag}"
+    store = open_store((tmp_path / "store").as_uri())
+    for model in (same, other):
+        write_affine_version(tmp_path / "old", model, 1)
+    old = build_release(tmp_path / "old")
+    sync_release(old, store)
+    shutil.copytree(tmp_path / "old" / same, tmp_path / "new" / same)  # the same bytes
+    write_affine_version(tmp_path / "new", other, 1, offset=1.0 + 2**-4)  # a retrain
+    new = build_release(tmp_path / "new")
+    sync_release(new, store)
+    units = changed != "no units"
+    old_unit = _stored_unit(store, old.id, "4") if units else None
+    new_unit = _stored_unit(store, new.id, "2" if changed == "cpu" else "4") if units else None
+    set_environment(store, "staging", old.id, unit=old_unit)
+    set_environment(store, "staging", new.id, expected_release_id=old.id, unit=new_unit)
+    # The replaced deployment's gate measured `same` at an impossible 1e9 infer/s.
+    identity = identity_of(store, old, old_unit) if units else None
+    levels = [{"concurrency": 1, "throughput_per_s": 1e9}]
+    body = {"passed": True, "bench": {same: {"levels": levels}, other: {"levels": []}}}
+    if identity is not None:
+        body["identity"] = identity.as_dict()
+    write_gate_record(store, old.id, "staging", body)
+    for model in (same, other):
+        _serve(triton_server, triton_repo, tmp_path, model)
+
+    result = _invoke(
+        RecordingRunner(),
+        gate_args((tmp_path / "store").as_uri(), write_gates(tmp_path), *_direct(triton_server)),
+    )
+
+    assert result.exit_code == (0 if passes else 1), result.output
+    body = json.loads(result.stdout)
+    throughput = {c["model"]: c for c in body["checks"] if c["name"] == "throughput"}
+    assert throughput[same]["passed"] is passes
+    assert throughput[same]["measured"] > 0
+    if passes:
+        assert throughput[same]["budget"] is None
+        assert "unchanged since the baseline" in throughput[same]["detail"]
+        assert body["unchanged_models"] == [same]
+        assert f"Unchanged since release {old.id}" in " ".join(body["notes"])
+    else:
+        assert throughput[same]["budget"] == 0.8e9
+        assert "; confirmed by a second measurement: " in throughput[same]["detail"]
+        assert body["unchanged_models"] == []
+    # The record keeps what was measured, so the next gate can tell the same thing apart.
+    assert body["identity"] == identity_of(store, new, new_unit).as_dict()
