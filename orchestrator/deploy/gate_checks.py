@@ -6,9 +6,8 @@ Triton's counters before and after) and the replaced deployment's ``gate_baselin
 
 Check names (one vocabulary for the record, the table and the job summary):
 ``golden smoke``, ``endpoint``, ``load``, ``measured requests``, ``server latency``,
-``p99 latency``,
-``throughput``, ``failed requests``, ``metrics``, ``failure counter``, ``queue time``,
-``time budget``.
+``p99 latency``, ``throughput``, ``failed requests``, ``metrics``, ``failure counter``,
+``queue time``, ``time budget``.
 
 A level that completed fewer than ``min_requests`` requests measured nothing: it fails
 ``measured requests`` ("nothing measured") and its p99 and throughput are not judged
