@@ -12,7 +12,7 @@ Its modules, one noun each:
 - ``rollout``: deploy and rollback, undone on any failure; ``status``: what runs, drift;
 - the gate: ``gate`` (golden smoke, a short load, Triton's counters), ``gate_config``
   (``deployment/gates.yaml``), ``gate_checks`` (measurements into checks),
-  ``gate_load`` (one model's load, a failed throughput measured twice),
+  ``gate_load`` (one model's load, a failed throughput measured again),
   ``gate_baseline`` and ``gate_identity`` (what the replaced deployment measured, and
   whether a model changed since);
 - ``promote``: deploy what one environment runs to another, behind a passing gate

@@ -10,8 +10,8 @@ Against the release the environment pointer names (``run_gate``):
    fraction of what the replaced deployment measured at the same concurrency in the same
    environment (the median of its newest passing gates, ``gate_baseline``; a model whose
    files and pod spec did not change is measured and recorded, not compared; without a
-   baseline the check says "no baseline" and passes; a failing level is measured a
-   second time before it fails, ``gate_load``), failed requests against
+   baseline the check says "no baseline" and passes; a failing level is measured
+   again before it fails, ``gate_load``), failed requests against
    ``max_failures``, and at least ``min_requests`` completed per level ("nothing
    measured" otherwise);
 3. the counters again: per model version, ``nv_inference_request_failure`` may not move

@@ -11,6 +11,7 @@ The file (see the shipped one for every key, commented)::
       # p99_ms: 250               # client-side p99 (round trip included): judged only if set
       min_throughput_ratio: 0.8   # of what the replaced deployment measured at that level
       baseline_runs: 5            # ...the median of its newest passing gates (gate_baseline)
+      throughput_attempts: 4      # measurements of a level below it before it fails
       max_failures: 0             # failed requests per level, and failure-counter moves
       max_queue_us: 20000         # average queue time per request (Triton's counters)
       max_queue_ratio: 1.5        # or this x the replaced release's, when that is higher
@@ -77,6 +78,7 @@ class ModelBudget:
     p99_ms: float | None = None
     min_throughput_ratio: float = 0.8
     baseline_runs: int = 5
+    throughput_attempts: int = 4
     max_failures: int = 0
     max_queue_us: float = 20_000.0
     max_queue_ratio: float = 1.5
@@ -203,6 +205,11 @@ _KEYS: dict[str, tuple[Callable[[Any], Any], str]] = {
         _integer(1, 20),
         "an integer from 1 to 20 (the replaced deployment's newest passing gates the "
         "throughput baseline is the median of)",
+    ),
+    "throughput_attempts": (
+        _integer(2, 10),
+        "an integer from 2 to 10 (measurements of a level below the throughput floor "
+        "before it fails)",
     ),
     "max_failures": (_integer(0, 1_000_000_000), "an integer 0 or above"),
     "max_queue_us": (_number(0.0, 3.6e9), "microseconds, 0 or above"),

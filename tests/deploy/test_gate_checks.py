@@ -230,14 +230,14 @@ def test_a_failed_throughput_is_judged_again_on_a_second_measurement() -> None:
         LevelResult(**{**_level(4).__dict__, "requests": 700}),
     )
 
-    confirmed = confirm_throughput(checks, second, ModelBudget())
+    confirmed = confirm_throughput(checks, [second], ModelBudget())
 
     throughput = [c for c in confirmed if c.name == "throughput"]
     assert [(c.concurrency, c.passed, c.measured) for c in throughput] == [
         (1, True, 1100.0),
         (4, False, 800.0),
     ]
-    assert throughput[0].detail.endswith("; a second measurement passed: 900.0 then 1100.0 infer/s")
+    assert throughput[0].detail.endswith("; a later measurement passed: 900.0 then 1100.0 infer/s")
     assert throughput[1].detail.endswith(
         "; confirmed by a second measurement: 800.0 then 700.0 infer/s, both below 1000.0"
     )
@@ -251,7 +251,7 @@ def test_a_throughput_fail_without_a_usable_second_measurement_stands_and_says_w
     baseline = Baseline("r0", "k", {"m": {1: 5000.0}})
     checks = level_checks("m", _report(_level(1)), ModelBudget(), baseline, "none")
 
-    confirmed = confirm_throughput(checks, None, ModelBudget(), "could not run: gone")
+    confirmed = confirm_throughput(checks, [], ModelBudget(), "could not run: gone")
 
     throughput = next(c for c in confirmed if c.name == "throughput")
     assert not throughput.passed
