@@ -28,7 +28,7 @@ from orchestrator.releases.gate_records import write_gate_record
 from orchestrator.releases.manifest import build_release
 from orchestrator.releases.stores import Store, open_store
 from orchestrator.releases.sync import sync_release
-from tests.golden_versions import write_affine_version
+from tests.support.golden_versions import write_affine_version
 
 # The pod spec of a unit, as `kubectl kustomize` renders it; {release} and {cpu} vary.
 UNIT = """apiVersion: apps/v1
