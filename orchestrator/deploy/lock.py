@@ -10,10 +10,18 @@ give it back after (on every exit but an abort by a second signal). Taking it:
   meanwhile is refused with 409 Conflict (optimistic concurrency, the API server's rule);
 - otherwise the deploy is refused, naming the holder and since when.
 
+While the deploy runs, ``LeaseKeeper`` renews the Lease (``renewTime`` moved to now, by a
+``replace`` against the resourceVersion it last wrote) every third of
+``leaseDurationSeconds``, so a rollout longer than the duration is never taken for a stale
+lock. That is the Lease's contract: ``leaseDurationSeconds`` is how long candidates wait,
+counted from the last observed ``renewTime``, before they may take it
+(``coordination.k8s.io/v1`` LeaseSpec; client-go's leader election renews the same way).
+A renewal refused with 409 Conflict means someone took the Lease meanwhile (``--break-lock``
+or an expiry): the keeper stops and says so, and the deploy reports it.
+
 Giving it back is the same ``replace`` with an empty holder (the way client-go's leader
-election releases a lock), against the resourceVersion this deploy wrote: when someone
-broke the lock meanwhile, theirs is left alone. The Lease is not renewed; its duration is
-the deploy's whole budget.
+election releases a lock), against the resourceVersion this deploy wrote last: when
+someone broke the lock meanwhile, theirs is left alone.
 """
 
 from __future__ import annotations
@@ -23,15 +31,17 @@ import json
 import logging
 import os
 import socket
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from types import TracebackType
 from typing import Any
 
 from orchestrator.deploy.cluster import obj
 from orchestrator.deploy.kubectl import KubectlRunner, parse_json, shown
 from orchestrator.errors import DeployError
 
-__all__ = ["LEASE", "Held", "holder_identity", "release_lock", "take_lock"]
+__all__ = ["LEASE", "Held", "LeaseKeeper", "holder_identity", "release_lock", "take_lock"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +57,8 @@ class Held:
     holder: str
     resource_version: str
     broke: str = ""
+    acquired: str = ""
+    duration_s: float = 0.0
 
 
 def holder_identity() -> str:
@@ -162,8 +174,78 @@ def _write(
         )
     written = parse_json(done.stdout, f"kubectl {' '.join(args)}") or {}
     version = str(obj(written.get("metadata")).get("resourceVersion") or "")
+    spec = body["spec"]
     logger.info("Took the deploy lock of %s as %s", environment, me)
-    return Held(namespace, me, version, broke)
+    return Held(
+        namespace, me, version, broke, spec["acquireTime"], float(spec["leaseDurationSeconds"])
+    )
+
+
+class LeaseKeeper:
+    """Renews a held Lease every third of its duration, in a thread, until the block ends.
+
+    ``held`` is the Lease as last written (give that one back); ``lost`` says why renewing
+    stopped early (someone took the Lease), else it is empty.
+
+    Example:
+        >>> with LeaseKeeper(runner, take_lock(runner, ns, "staging", duration_s=120)) as kept:
+        ...     ...  # the rollout  # doctest: +SKIP
+        >>> release_lock(runner, kept.held)  # doctest: +SKIP
+    """
+
+    def __init__(self, runner: KubectlRunner, held: Held, *, every_s: float | None = None):
+        self.runner = runner
+        self.held = held
+        self.lost = ""
+        self.renewals = 0
+        self.every_s = every_s if every_s is not None else max(1.0, held.duration_s / 3)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._keep, name="lease-keeper", daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _keep(self) -> None:
+        while not self._stop.wait(self.every_s):
+            held = self.held
+            body = _lease(
+                held.namespace,
+                held.holder,
+                held.duration_s,
+                datetime.now(UTC),
+                resource_version=held.resource_version,
+                acquired=held.acquired,
+            )
+            args = ["replace", "-f", "-", "-o", "json"]
+            try:
+                done = self.runner.run(args, input_text=json.dumps(body), timeout_s=_TIMEOUT_S)
+                written = parse_json(done.stdout, "kubectl replace") if done.ok else None
+            except DeployError as exc:
+                logger.warning("Could not renew the deploy lock (will retry): %s", exc)
+                continue
+            if not done.ok:
+                # 409 Conflict: someone wrote the Lease since (a --break-lock, or it expired
+                # and was taken). Renewing over them would take it back: stop.
+                self.lost = (
+                    f"The deploy lock (Lease {LEASE} in {held.namespace}) was taken by someone "
+                    f"else during this deploy: {shown(done.stderr, 300) or 'no message'}."
+                )
+                logger.warning("%s", self.lost)
+                return
+            version = str(obj((written or {}).get("metadata")).get("resourceVersion") or "")
+            self.held = replace(held, resource_version=version)
+            self.renewals += 1
+            logger.debug("Renewed the deploy lock in %s", held.namespace)
 
 
 def _lease(
@@ -173,6 +255,7 @@ def _lease(
     now: datetime,
     *,
     resource_version: str | None,
+    acquired: str = "",
 ) -> dict[str, Any]:
     stamp = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # MicroTime (RFC 3339, microseconds)
     metadata: dict[str, Any] = {
@@ -184,7 +267,7 @@ def _lease(
         metadata["resourceVersion"] = resource_version
     spec: dict[str, Any] = {"holderIdentity": holder, "renewTime": stamp}
     if holder:
-        spec |= {"acquireTime": stamp, "leaseDurationSeconds": max(1, int(duration_s))}
+        spec |= {"acquireTime": acquired or stamp, "leaseDurationSeconds": max(1, int(duration_s))}
     return {
         "apiVersion": "coordination.k8s.io/v1",
         "kind": "Lease",

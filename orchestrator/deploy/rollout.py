@@ -50,7 +50,7 @@ from orchestrator.deploy.cluster import (
 from orchestrator.deploy.hints import store_args
 from orchestrator.deploy.interrupts import Aborted, Signals, undo_on_signals
 from orchestrator.deploy.kubectl import KubectlRunner, check, port_forward
-from orchestrator.deploy.lock import release_lock, take_lock
+from orchestrator.deploy.lock import LeaseKeeper, release_lock, take_lock
 from orchestrator.deploy.release_files import checked_release, fetch_probe_files, resolve_release
 from orchestrator.deploy.undo import check_generation, refuse_drift, undo
 from orchestrator.deploy.watch import STUCK_S, new_pods, rollout_deadline_s, wait_for_rollout
@@ -318,19 +318,23 @@ def _roll_out(
         if held.broke:
             say(f"Broke the deploy lock held by {held.broke}")
         aborted = False
+        keeper = LeaseKeeper(runner, held)
         try:
-            checked = _apply_and_check(
-                runner,
-                environment,
-                release_id,
-                namespace,
-                previous,
-                rendered.text,
-                golden,
-                options,
-                say,
-                signals,
-            )
+            with keeper:
+                checked = _apply_and_check(
+                    runner,
+                    environment,
+                    release_id,
+                    namespace,
+                    previous,
+                    rendered.text,
+                    golden,
+                    options,
+                    say,
+                    signals,
+                )
+            if keeper.lost:
+                say(keeper.lost)
             unit_mod.store_unit(store, unit, applied)  # issue 18: before the pointer moves
             _move_pointer(store, environment, release_id, previous, unit)
         except Aborted:
@@ -338,7 +342,7 @@ def _roll_out(
             raise
         finally:
             if not aborted:
-                unlocked = release_lock(runner, held)
+                unlocked = release_lock(runner, keeper.held)
                 if unlocked:
                     say(unlocked)
     logger.info("Deployed release %s to %s (namespace %s)", release_id, environment, namespace)
@@ -400,7 +404,8 @@ def _apply_and_check(
 
 
 def _lock_duration_s(options: DeployOptions) -> float:
-    # The whole budget, with room for a few replicas, both ways: the Lease is not renewed.
+    # The whole budget, with room for a few replicas, both ways: renewed every third of it
+    # (lock.LeaseKeeper), and kept whole after a second signal while an undo still rolls.
     undo = options.undo_timeout_s or options.rollout_timeout_s
     return 4 * (options.rollout_timeout_s + undo) + options.smoke_timeout_s + _OLD_PODS_TIMEOUT_S
 
