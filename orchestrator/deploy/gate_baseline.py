@@ -16,6 +16,8 @@ every later release. The baseline is therefore:
   deployment served: their throughput is not compared (a rollback would serve the same
   bytes on the same spec, so no verdict on them can be acted on); what they measure is
   recorded with the identity and joins the median of later gates, one sample of five;
+- a level's sample is the best of its measurements (a level below the floor is measured
+  again: ``gate_load``), the figure its gate judged; contention only slows a server;
 - failed and forced records, and levels that measured nothing (a throughput that is not
   a finite number above 0, fewer completed requests than the record's ``min_requests``),
   are never samples.
@@ -125,17 +127,13 @@ def find_baseline(
             name = str(model)
             if not _same(record, kept, name, replaced, previous):
                 continue
-            levels = report.get("levels") if isinstance(report, dict) else None
             minimum = _recorded_min_requests(record.body, name)
             limit = wanted.get(name, DEFAULT_BASELINE_RUNS)
             sampled = False
-            for level in levels if isinstance(levels, list) else []:
-                measured = _measured_throughput(level, minimum)
-                if measured is None:
-                    continue
-                found = samples.setdefault(name, {}).setdefault(measured[0], [])
+            for concurrency, value in _best_levels(report, minimum).items():
+                found = samples.setdefault(name, {}).setdefault(concurrency, [])
                 if len(found) < limit:
-                    found.append(measured[1])
+                    found.append(value)
                     sampled = True
             recorded = _recorded_queue(record.body)
             if sampled and name not in queue and name in recorded:
@@ -243,6 +241,27 @@ def _recorded_min_requests(body: Mapping[str, Any], model: str) -> float:
     budget = budgets.get(model) if isinstance(budgets, dict) else None
     found = _number(budget.get("min_requests")) if isinstance(budget, dict) else None
     return max(1.0, found) if found is not None else 1.0
+
+
+def _best_levels(report: Any, min_requests: float) -> dict[int, float]:
+    """Per concurrency, the best throughput a recorded load measured: the one its gate judged.
+
+    Its levels, then the further measurements of a level below the floor.
+    """
+    if not isinstance(report, dict):
+        return {}
+    further = report.get("confirmations")
+    if not isinstance(further, list):
+        further = [report.get("confirmation")]
+    best: dict[int, float] = {}
+    for index, measurement in enumerate([report, *further[:20]]):
+        levels = measurement.get("levels") if isinstance(measurement, dict) else None
+        for level in levels if isinstance(levels, list) else []:
+            measured = _measured_throughput(level, min_requests)
+            if measured is None or (index and measured[0] not in best):
+                continue  # a further measurement only of a level measured first
+            best[measured[0]] = max(best.get(measured[0], 0.0), measured[1])
+    return best
 
 
 def _measured_throughput(level: Any, min_requests: float) -> tuple[int, float] | None:

@@ -273,12 +273,12 @@ def confirm_throughput(
 def pending_levels(
     checks: list[GateCheck], further: Sequence[BenchReport], budget: ModelBudget
 ) -> tuple[int, ...]:
-    """The levels to measure once more: below the budget every time, and not yet repeatable.
+    """The levels to measure once more: below the budget in every measurement so far.
 
-    A level is settled when its two best measurements agree within the margin the check
-    judges (1 / ``min_throughput_ratio``: 1.25 for 0.8), so the machine measured it
-    repeatably and "slower" rests on more than a noisy moment, or after
-    ``throughput_attempts`` measurements in all.
+    A level is measured until one measurement reaches the budget or ``throughput_attempts``
+    were taken in all. Two measurements taken seconds apart share a busy moment of a
+    shared CPU (the recorded rehearsal saw 320 then 266 infer/s of a model that measures
+    1,400), so agreeing measurements do not end it early.
 
     Example:
         >>> pending_levels(checks, [second], ModelBudget())  # doctest: +SKIP
@@ -293,13 +293,8 @@ def pending_levels(
         values = _values(check, further, budget)
         if len(values) != 1 + len(further) or len(values) >= budget.throughput_attempts:
             continue  # a measurement measured nothing, or the attempts are spent
-        if max(values) >= check.budget:
-            continue
-        best, second = sorted(values, reverse=True)[:2] if len(values) > 1 else (values[0], 0.0)
-        margin = 1.0 / budget.min_throughput_ratio
-        if second > 0 and best <= second * margin:
-            continue  # repeatable: the two best agree
-        pending.append(check.concurrency)
+        if max(values) < check.budget:
+            pending.append(check.concurrency)
     return tuple(pending)
 
 

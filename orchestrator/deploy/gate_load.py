@@ -3,15 +3,11 @@
 A throughput check that fails on the first measurement is measured again at the levels
 that failed (``bench`` once more, same windows) before it fails the gate: on a shared
 machine or a busy node one short measurement can land on a noisy second, and "the new
-model is slower" must not rest on one. Measuring stops:
-
-- at the first measurement at or above the floor (the level passes);
-- once the two best measurements agree within the margin the check judges (1.25 for a
-  ratio of 0.8): the machine measures repeatably now, and the level fails;
-- after ``throughput_attempts`` (4) measurements in all, every one below: it fails.
-
-Contention on a shared CPU only slows a server down, so the best measurement is the one
-judged. The check says which measurements it rests on; the record keeps them
+model is slower" must not rest on one. Measuring stops at the first measurement at or
+above the floor (the level passes), or after ``throughput_attempts`` (4) measurements in
+all, every one below (it fails). Contention on a shared CPU only slows a server down, so
+the best measurement is the one judged, and the one a later gate's baseline takes. The
+check says which measurements it rests on; the record keeps them
 (``bench.<model>.confirmations``; ``confirmation`` is the second measurement).
 """
 
