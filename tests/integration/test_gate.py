@@ -29,6 +29,7 @@ from onnx import TensorProto
 
 from orchestrator.cli import cli
 from orchestrator.core.golden import golden_path, write_golden
+from orchestrator.deploy import gate_config
 from orchestrator.deploy.gate_baseline import find_baseline
 from orchestrator.deploy.gate_identity import identity_of
 from orchestrator.deploy.unit import store_unit
@@ -591,3 +592,41 @@ def test_an_unchanged_model_is_not_compared_and_a_cpu_cut_is(
         assert body["unchanged_models"] == []
     # The record keeps what was measured, so the next gate can tell the same thing apart.
     assert body["identity"] == identity_of(store, new, new_unit).as_dict()
+
+
+def test_measuring_a_slow_level_again_does_not_spend_the_next_model_s_time_budget(
+    triton_server: TritonServer,
+    triton_repo: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A time budget of exactly the levels' windows (no per-level or per-model room): the
+    # first model's 4 measurements of a level below its floor take longer than that.
+    monkeypatch.setattr(gate_config, "_LEVEL_OVERHEAD_S", 0.0)
+    monkeypatch.setattr(gate_config, "_MODEL_OVERHEAD_S", 0.0)
+    models = ("gate_again_a", "gate_again_b")
+    store = open_store((tmp_path / "store").as_uri())
+    old = make_release(tmp_path / "old", store, "gate_again_old")
+    for model in models:
+        write_affine_version(tmp_path / "new", model, 1)
+    new = build_release(tmp_path / "new")
+    sync_release(new, store)
+    set_environment(store, "staging", old)
+    set_environment(store, "staging", new.id, expected_release_id=old)
+    levels = [{"concurrency": 1, "throughput_per_s": 1e9}]
+    bench = {model: {"levels": levels} for model in models}
+    write_gate_record(store, old, "staging", {"passed": True, "bench": bench})
+    for model in models:
+        _serve(triton_server, triton_repo, tmp_path, model)
+
+    result = _invoke(
+        RecordingRunner(),
+        gate_args((tmp_path / "store").as_uri(), write_gates(tmp_path), *_direct(triton_server)),
+    )
+
+    assert result.exit_code == 1, result.output
+    body = json.loads(result.stdout)
+    assert _failed(body) == {"throughput"}  # no "time budget": both models were loaded
+    assert set(body["bench"]) == set(models)
+    for model in models:
+        assert len(body["bench"][model]["confirmations"]) == 3
