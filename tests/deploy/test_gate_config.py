@@ -76,7 +76,13 @@ def test_a_model_override_keeps_the_other_keys_from_the_defaults(tmp_path: Path)
         ("defaults:\n  p99_ms: 1.0e+400\n", "defaults.p99_ms is inf; expected milliseconds"),
         ("defaults: " + "[" * 5000 + "]" * 5000 + "\n", "nests deeper than 6 levels"),
         ("defaults:\n  concurrency: [" + ", ".join(["1"] * 400) + "]\n", "more than the 1800 s"),
-        ("defaults:\n  window_s: 3600\n  max_windows: 100\n", "up to 720015 s"),
+        ("defaults:\n  window_s: 3600\n  max_windows: 100\n", "up to 2880030 s"),
+        (
+            "defaults:\n  concurrency: ["
+            + ", ".join(["1"] * 40)
+            + "]\n  throughput_attempts: 10\n",
+            "up to 2210 s (levels x throughput_attempts x",
+        ),
         ("defaults:\n  p99_ms: '" + "x" * 5000 + "'\n", "defaults.p99_ms is 'xxxxxxxx"),
     ],
     ids=[
@@ -104,6 +110,7 @@ def test_a_model_override_keeps_the_other_keys_from_the_defaults(tmp_path: Path)
         "deep-nesting",
         "too-many-levels",
         "absurd-windows",
+        "absurd-attempts",
         "long-value-shortened",
     ],
 )
