@@ -157,8 +157,8 @@ def test_check_config_passes_the_committed_gates_file_against_the_committed_mode
         ("defaults:\n  p99: 5\n", "unknown key defaults.p99."),
         ("models:\n  not_served:\n    p99_ms: 5\n", "models.not_served names a model"),
         (
-            "defaults:\n  concurrency: [1, 2, 3, 4, 5]\n  window_s: 100\n",
-            "up to 3045 s (2 model(s)",
+            "defaults:\n  concurrency: [1, 2, 3, 4, 5]\n  window_s: 50\n  throughput_attempts: 2\n",
+            "up to 3070 s (2 model(s)",
         ),
     ],
     ids=["wrong-key", "unknown-model", "absurd-time"],
