@@ -181,6 +181,10 @@ class Case:
     setup: Callable[[World], None] = lambda world: None
     kubectl: dict[str, str] | None = None  # command -> hostile payload name or literal
     trickle: bytes | None = None  # {trickle} is a server trickling this answer
+    # Seconds between its bytes (None: 0.05 for HEAD, else 0.3). A case whose verb has a
+    # small deadline trickles for longer than that deadline plus SLACK_S, each byte inside
+    # a per-read timeout, so only a per-call deadline ends it in time.
+    every_s: float | None = None
     forward: bool = False  # port-forward goes to the trickling server
     codes: tuple[int, ...] = (1,)
 
@@ -300,17 +304,21 @@ CASES: dict[str, Case] = {
         60,
         trickle=HEAD,
     ),
-    "infer/trickle": Case(
-        ("infer", "--url", "{trickle}", "--model", MODEL, "--input", "{root}/x.npy"),
-        "",
-        60,
-        trickle=b"HTTP/1.1 200 OK\r\n",
-    ),
-    "bench/trickle": Case(
-        ("bench", "--url", "{trickle}", "--model", MODEL, "--repo", "{root}/old"),
-        "",
-        60,
+    "infer/trickle": Case(  # HEAD at 0.3 s a byte: 24 s of answer
+        ("infer", "--url", "{trickle}", "--model", MODEL, "--input", "{root}/x.npy")
+        + ("--timeout-s", "2"),
+        "within 2 s",
+        2,
         trickle=HEAD,
+        every_s=0.3,
+    ),
+    "bench/trickle": Case(  # HEAD at 0.3 s a byte: 24 s of answer
+        ("bench", "--url", "{trickle}", "--model", MODEL, "--repo", "{root}/old")
+        + ("--request-timeout-s", "2"),
+        "within 2 s",
+        2,
+        trickle=HEAD,
+        every_s=0.3,
     ),
     "swap/trickle": Case(
         ("swap", "--url", "{trickle}", "--model", MODEL, "--to", "1", "--repo", "{root}/old"),
@@ -448,17 +456,19 @@ def _kubectl_files(case: Case, world: World) -> dict[str, str] | None:
 
 
 @contextmanager
-def _server(answer: bytes | None) -> Iterator[str]:
+def _server(answer: bytes | None, every_s: float | None = None) -> Iterator[str]:
     if answer is None:
         yield "127.0.0.1:1"
         return
-    yield from trickle(answer, 0.3 if not answer.startswith(HEAD) else 0.05)
+    if every_s is None:
+        every_s = 0.3 if not answer.startswith(HEAD) else 0.05
+    yield from trickle(answer, every_s)
 
 
 def run_case(case: Case, world: World) -> tuple[subprocess.CompletedProcess[str], float]:
     """Set the case up in ``world`` and run it under the 4 GB limit; the result and its time."""
     case.setup(world)
-    with _server(case.trickle) as trickling:
+    with _server(case.trickle, case.every_s) as trickling:
         args = [_fill(a, world, trickling) for a in case.args]
         kubectl = _kubectl_files(case, world)
         forward = trickling if case.forward else None

@@ -9,8 +9,10 @@
   (``repository.compatibility``), the batching defaults and integer limits
   (``repository.generate``).
 * Serving: ``DEFAULT_RTOL``, ``DEFAULT_ATOL`` (``core.golden``), ``DEFAULT_IMAGE``,
-  ``DEFAULT_DOCKERFILE``, ``ALL_GPUS`` (``serving.container``).
-* Measuring: ``MAX_WINDOW_S`` (``performance.options``).
+  ``DEFAULT_DOCKERFILE``, ``ALL_GPUS`` (``serving.container``),
+  ``DEFAULT_INFER_TIMEOUT_S``, ``MAX_INFER_TIMEOUT_S`` (``serving.inference``).
+* Measuring: ``MAX_WINDOW_S``, ``DEFAULT_REQUEST_TIMEOUT_S``, ``MAX_REQUEST_TIMEOUT_S``
+  (``performance.options``).
 * Cluster: ``DEFAULT_MANIFESTS`` (``deploy.render``), ``DEFAULT_GATES``
   (``deploy.gate_config``), ``LATEST`` (``deploy.release_files``),
   ``DEFAULT_STATUS_TIMEOUT_S``, ``MAX_STATUS_TIMEOUT_S`` (``deploy.status``).
@@ -26,14 +28,18 @@ __all__ = [
     "DEFAULT_DOCKERFILE",
     "DEFAULT_GATES",
     "DEFAULT_IMAGE",
+    "DEFAULT_INFER_TIMEOUT_S",
     "DEFAULT_MANIFESTS",
     "DEFAULT_MAX_BATCH_SIZE",
     "DEFAULT_QUEUE_DELAY_US",
+    "DEFAULT_REQUEST_TIMEOUT_S",
     "DEFAULT_RTOL",
     "DEFAULT_STATUS_TIMEOUT_S",
     "DEFAULT_TRITON_RELEASE",
     "INT32_MAX",
     "LATEST",
+    "MAX_INFER_TIMEOUT_S",
+    "MAX_REQUEST_TIMEOUT_S",
     "MAX_STATUS_TIMEOUT_S",
     "MAX_WINDOW_S",
     "TRITON_RELEASES",
@@ -52,8 +58,12 @@ DEFAULT_ATOL = 1e-5
 DEFAULT_IMAGE = "triton-orchestrator/triton:24.10"
 DEFAULT_DOCKERFILE = "Dockerfile.triton"
 ALL_GPUS = -1
+DEFAULT_INFER_TIMEOUT_S = 60.0
+MAX_INFER_TIMEOUT_S = 3600.0
 
 MAX_WINDOW_S = 3600.0
+DEFAULT_REQUEST_TIMEOUT_S = 30.0
+MAX_REQUEST_TIMEOUT_S = 3600.0
 
 DEFAULT_MANIFESTS = Path("deployment/k8s")
 DEFAULT_GATES = Path("deployment/gates.yaml")

@@ -12,7 +12,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from orchestrator.cli.defaults import MAX_WINDOW_S
+from orchestrator.cli.defaults import (
+    DEFAULT_REQUEST_TIMEOUT_S,
+    MAX_REQUEST_TIMEOUT_S,
+    MAX_WINDOW_S,
+)
 from orchestrator.cli.options import (
     FiniteFloat,
     batch_size_option,
@@ -75,6 +79,15 @@ _quiet_option = click.option(
 )
 @repository_option("Where to look for <model>/<version>/golden.npz.")
 @click.option(
+    "--request-timeout-s",
+    type=FiniteFloat(min=1, max=MAX_REQUEST_TIMEOUT_S),
+    default=DEFAULT_REQUEST_TIMEOUT_S,
+    show_default=True,
+    help="How long each call to the server may take (the model's config, the first "
+    "request, every measured request, the statistics), however slowly it answers; "
+    "perf_analyzer's own requests keep its defaults.",
+)
+@click.option(
     "--engine",
     type=click.Choice(["auto", "orchestrator", "perf_analyzer"]),
     default="auto",
@@ -101,6 +114,7 @@ def bench_command(
     max_windows: int,
     golden: Path | None,
     repository: Path,
+    request_timeout_s: float,
     engine: str,
     output_format: str,
     plot_path: Path | None,
@@ -132,6 +146,7 @@ def bench_command(
             warmup_s=warmup_s,
             max_windows=max_windows,
             golden=golden or find_golden(repository, model),
+            request_timeout_s=request_timeout_s,
         )
     except ConfigError as exc:  # checked before any request: a usage error
         raise click.UsageError(str(exc)) from exc

@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, cast
 
 import click
 
-from orchestrator.cli.defaults import ALL_GPUS, DEFAULT_ATOL, DEFAULT_IMAGE, DEFAULT_RTOL
+from orchestrator.cli.defaults import (
+    ALL_GPUS,
+    DEFAULT_ATOL,
+    DEFAULT_IMAGE,
+    DEFAULT_INFER_TIMEOUT_S,
+    DEFAULT_RTOL,
+    MAX_INFER_TIMEOUT_S,
+)
 from orchestrator.cli.options import (
     FiniteFloat,
     format_option,
@@ -300,6 +307,14 @@ def smoke_command(
     help="Pin a version (default: the server picks).",
 )
 @protocol_option()
+@click.option(
+    "--timeout-s",
+    type=FiniteFloat(min=1, max=MAX_INFER_TIMEOUT_S),
+    default=DEFAULT_INFER_TIMEOUT_S,
+    show_default=True,
+    help="How long each call to the server (the model's metadata, then the request) may "
+    "take, however slowly the server answers.",
+)
 @format_option("A table, or JSON with every value for machines.")
 def infer_command(
     url: str,
@@ -308,6 +323,7 @@ def infer_command(
     input_path: Path,
     version: str,
     protocol: str,
+    timeout_s: float,
     output_format: str,
 ) -> None:
     """Send one request with the tensors in a file and print the outputs.
@@ -329,6 +345,7 @@ def infer_command(
         input_path,
         version=version,
         protocol=cast("Transport", protocol),
+        timeout_s=timeout_s,
     )
     if output_format == "json":
         echo_json(result)

@@ -73,11 +73,16 @@ def infer(
     protocol: Transport = "http",
     version: str = "",
     outputs: list[str] | None = None,
+    timeout_s: float = 60.0,
 ) -> dict[str, NDArray[Any]]:
-    """Send one inference request and return the outputs by name.
+    """Send one inference request and return the outputs by name, within ``timeout_s``.
+
+    ``timeout_s`` bounds the whole call (connection, request and answer), over either
+    protocol (``DeadlineHttpClient``, ``DeadlineGrpcClient``).
 
     Raises:
-        ServerError: the request failed; the message names the model and Triton's reason.
+        ServerError: the request failed or did not complete within ``timeout_s``; the
+            message names the model and the reason.
 
     Example:
         >>> infer("127.0.0.1:8000", "digits_cnn", {"input": batch})  # doctest: +SKIP
@@ -86,7 +91,7 @@ def infer(
     module: Any = httpclient if protocol == "http" else grpcclient
     request_inputs = _infer_inputs(module, inputs)
     requested = [module.InferRequestedOutput(name) for name in outputs] if outputs else None
-    context = http_client(url) if protocol == "http" else grpc_client(url)
+    context = http_client(url, timeout_s) if protocol == "http" else grpc_client(url, timeout_s)
     try:
         with context as client:
             result = client.infer(model, request_inputs, model_version=version, outputs=requested)

@@ -74,7 +74,13 @@ def bench(
     inputs, source = model_inputs(config, options.batch_size, options.golden)
     # One request first: a model that cannot answer fails here with Triton's reason.
     try:
-        client.infer(options.url, options.model, inputs, protocol=options.protocol)
+        client.infer(
+            options.url,
+            options.model,
+            inputs,
+            protocol=options.protocol,
+            timeout_s=options.request_timeout_s,
+        )
     except ServerError as exc:
         raise ServerError(
             f"Model {options.model!r} at {options.url} failed a first request with inputs "

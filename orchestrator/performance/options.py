@@ -18,6 +18,8 @@ from orchestrator.errors import ConfigError
 from orchestrator.performance.report import STABLE_WINDOWS
 
 __all__ = [
+    "DEFAULT_REQUEST_TIMEOUT_S",
+    "MAX_REQUEST_TIMEOUT_S",
     "MAX_WINDOW_S",
     "BenchOptions",
     "Engine",
@@ -32,6 +34,9 @@ Engine = Literal["auto", "orchestrator", "perf_analyzer"]
 
 # Longest measurement window or warm-up: an hour is already far past any stable level.
 MAX_WINDOW_S = 3600.0
+# One call's deadline (a request, the config, the statistics); past the maximum, a typo.
+DEFAULT_REQUEST_TIMEOUT_S = 30.0
+MAX_REQUEST_TIMEOUT_S = 3600.0
 # Files a run holds besides its load connections: stdio, logs, the statistics client,
 # the event loop's own descriptors.
 _RESERVED_FILES = 64
@@ -140,14 +145,17 @@ class BenchOptions:
     max_windows: int = 10
     stability_pct: float = 10.0
     golden: Path | None = None
-    request_timeout_s: float = 30.0
+    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
 
     def __post_init__(self) -> None:
         if not self.concurrency or min(self.concurrency) < 1:
             raise ConfigError(f"Concurrency levels {self.concurrency} must be positive integers.")
         check_timing(window_s=self.window_s, warmup_s=self.warmup_s)
-        if not (math.isfinite(self.request_timeout_s) and self.request_timeout_s > 0):
-            raise ConfigError(f"request_timeout_s {self.request_timeout_s} must be positive.")
+        if not 0 < self.request_timeout_s <= MAX_REQUEST_TIMEOUT_S:  # also refuses nan
+            raise ConfigError(
+                f"request_timeout_s {self.request_timeout_s} must be above 0 and at most "
+                f"{MAX_REQUEST_TIMEOUT_S:g} s."
+            )
         check_open_files(self.concurrency, self.protocol)
         if self.batch_size < 1:
             raise ConfigError(f"Batch size {self.batch_size} must be at least 1.")

@@ -11,7 +11,7 @@ from orchestrator.core import golden
 from orchestrator.deploy import gate_config, release_files, render, status
 from orchestrator.performance import options
 from orchestrator.repository import compatibility, generate
-from orchestrator.serving import container
+from orchestrator.serving import container, inference
 
 
 @pytest.mark.parametrize(
@@ -28,7 +28,11 @@ from orchestrator.serving import container
         (defaults.DEFAULT_IMAGE, container.DEFAULT_IMAGE),
         (defaults.DEFAULT_DOCKERFILE, container.DEFAULT_DOCKERFILE),
         (defaults.ALL_GPUS, container.ALL_GPUS),
+        (defaults.DEFAULT_INFER_TIMEOUT_S, inference.DEFAULT_INFER_TIMEOUT_S),
+        (defaults.MAX_INFER_TIMEOUT_S, inference.MAX_INFER_TIMEOUT_S),
         (defaults.MAX_WINDOW_S, options.MAX_WINDOW_S),
+        (defaults.DEFAULT_REQUEST_TIMEOUT_S, options.DEFAULT_REQUEST_TIMEOUT_S),
+        (defaults.MAX_REQUEST_TIMEOUT_S, options.MAX_REQUEST_TIMEOUT_S),
         (defaults.DEFAULT_MANIFESTS, render.DEFAULT_MANIFESTS),
         (defaults.DEFAULT_GATES, gate_config.DEFAULT_GATES),
         (defaults.LATEST, release_files.LATEST),
@@ -48,6 +52,7 @@ def test_every_copied_default_is_checked() -> None:
         "DEFAULT_QUEUE_DELAY_US", "INT32_MAX", "UINT64_MAX", "DEFAULT_RTOL", "DEFAULT_ATOL",
         "DEFAULT_IMAGE", "DEFAULT_DOCKERFILE", "ALL_GPUS", "MAX_WINDOW_S",
         "DEFAULT_MANIFESTS", "DEFAULT_GATES", "LATEST", "DEFAULT_STATUS_TIMEOUT_S",
-        "MAX_STATUS_TIMEOUT_S",
+        "MAX_STATUS_TIMEOUT_S", "DEFAULT_INFER_TIMEOUT_S", "MAX_INFER_TIMEOUT_S",
+        "DEFAULT_REQUEST_TIMEOUT_S", "MAX_REQUEST_TIMEOUT_S",
     }  # fmt: skip
     assert set(defaults.__all__) == checked
