@@ -376,7 +376,7 @@ CASES: dict[str, Case] = {
 for _payload in KUBECTL_OUTPUTS:
     CASES[f"status/kubectl-{_payload}"] = Case(
         ("status", S, *STAGING),
-        "",
+        "kubectl answered, but not with a Deployment status can read",
         0,
         kubectl={**RUNNING, "get deployment/triton": _payload},
     )

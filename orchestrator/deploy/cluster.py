@@ -14,7 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.deploy.kubectl import KubectlRunner, check, parse_json, shown
+from orchestrator.deploy.kubectl import (
+    KubectlRunner,
+    UnreadableAnswer,
+    check,
+    parse_json,
+    shown,
+)
 from orchestrator.deploy.render import DEPLOYMENT, POD_SELECTOR, RELEASE_ANNOTATION
 from orchestrator.errors import DeployError
 
@@ -120,8 +126,9 @@ def deployment_state(runner: KubectlRunner, namespace: str) -> Mapping[str, Any]
     """The ``triton`` Deployment as the cluster has it, or None when there is none.
 
     Raises:
-        DeployError: kubectl failed, or printed something that is not a Deployment (its
-            metadata, spec and status must be objects).
+        DeployError: kubectl failed.
+        UnreadableAnswer: kubectl printed something that is not a Deployment (its
+            metadata, spec and status must be objects), or nothing that can be read.
 
     Example:
         >>> deployment_state(SubprocessKubectl(), "triton-staging")  # doctest: +SKIP
@@ -131,10 +138,10 @@ def deployment_state(runner: KubectlRunner, namespace: str) -> Mapping[str, Any]
     if body is None:
         return None
     if body.get("kind") != "Deployment":
-        raise DeployError(f"kubectl {' '.join(args)} printed no Deployment.")
+        raise UnreadableAnswer(f"kubectl {' '.join(args)} printed no Deployment.")
     for part in ("metadata", "spec", "status"):
         if part in body and not isinstance(body[part], dict):
-            raise DeployError(
+            raise UnreadableAnswer(
                 f"kubectl {' '.join(args)} printed a Deployment whose {part} is a "
                 f"{type(body[part]).__name__}, not an object. Check the kube context: no "
                 "API server answers so."

@@ -47,6 +47,7 @@ __all__ = [
     "MAX_OUTPUT_BYTES",
     "KubectlRunner",
     "SubprocessKubectl",
+    "UnreadableAnswer",
     "check",
     "find_kubectl",
     "forward_ports",
@@ -65,6 +66,15 @@ _MAX_SHOWN_CHARS = 2000
 # C0/C1 controls (ANSI escapes, BEL), and the bidi overrides/isolates (trojan-source), but
 # not the newline and tab that kubectl's own messages use.
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+class UnreadableAnswer(DeployError):
+    """kubectl answered, but with nothing this tool can read.
+
+    Too large, not JSON, nested too deeply, or not the object asked for (a context that
+    names another kind of server). Distinct from kubectl failing or not answering:
+    something was reached.
+    """
 
 
 @dataclass(frozen=True)
@@ -212,7 +222,7 @@ class SubprocessKubectl:
     def _read(self, file: IO[bytes], name: str, args: Sequence[str]) -> str:
         size = file.seek(0, os.SEEK_END)
         if size > self.max_output_bytes:
-            raise DeployError(
+            raise UnreadableAnswer(
                 f"kubectl {' '.join(args)} printed {size} bytes on {name}, more than the "
                 f"{self.max_output_bytes} this tool reads. Check the kube context and the "
                 "cluster: no answer of the commands deploy runs is that large."
@@ -281,7 +291,8 @@ def parse_json(text: str, what: str) -> dict[str, Any] | None:
     """Read kubectl's ``--output=json`` as an object (None for no output), parsed with bounds.
 
     Raises:
-        DeployError: the text is too large, not JSON, nested too deeply, or not an object.
+        UnreadableAnswer: the text is too large, not JSON, nested too deeply, or not an
+            object.
 
     Example:
         >>> parse_json('{"kind": "Lease"}', "kubectl get lease")
@@ -290,7 +301,7 @@ def parse_json(text: str, what: str) -> dict[str, Any] | None:
     if not text.strip():
         return None
     if len(text) > MAX_OUTPUT_BYTES:
-        raise DeployError(f"{what} printed {len(text)} characters: not an answer to read.")
+        raise UnreadableAnswer(f"{what} printed {len(text)} characters: not an answer to read.")
     # The one rule for untrusted JSON (core/untrusted): depth, number size, 1e400, NaN and
     # repeated keys refused, as for the store's documents.
     try:
@@ -298,11 +309,11 @@ def parse_json(text: str, what: str) -> dict[str, Any] | None:
             text.encode("utf-8", errors="replace"), max_bytes=MAX_OUTPUT_BYTES
         )
     except ValueError as exc:
-        raise DeployError(
+        raise UnreadableAnswer(
             f"{what} printed no JSON that can be read ({shown(str(exc), 200)})."
         ) from exc
     if not isinstance(body, dict):
-        raise DeployError(f"{what} printed {type(body).__name__}, not an object.")
+        raise UnreadableAnswer(f"{what} printed {type(body).__name__}, not an object.")
     return body
 
 

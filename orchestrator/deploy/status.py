@@ -43,7 +43,14 @@ from orchestrator.deploy.cluster import (
     list_pods,
     obj,
 )
-from orchestrator.deploy.kubectl import Background, Completed, KubectlRunner, port_forward, shown
+from orchestrator.deploy.kubectl import (
+    Background,
+    Completed,
+    KubectlRunner,
+    UnreadableAnswer,
+    port_forward,
+    shown,
+)
 from orchestrator.errors import DeployError, OrchestratorError
 from orchestrator.releases.environments import EnvironmentPointer, read_environment
 from orchestrator.releases.manifest import RELEASE_FILENAME, parse_release_document, release_prefix
@@ -63,6 +70,8 @@ logger = logging.getLogger(__name__)
 
 _FORWARD_TIMEOUT_S = 30.0
 _TRITON_TIMEOUT_S = 60.0
+# How much of an unreadable answer's reason the error line shows.
+_SHOWN_REASON_CHARS = 400
 DEFAULT_STATUS_TIMEOUT_S = 120.0
 # Past this, a "deadline" is a typo: status reads, it never waits on a rollout.
 MAX_STATUS_TIMEOUT_S = 1800.0
@@ -280,15 +289,15 @@ def _without_cluster(
     # kubectl's own lines (a missing kube context prints several) go to the log (-v);
     # the user reads one line saying what could not be read and what to try.
     logger.info("%s", exc)
-    reason = (
-        f"kubectl did not answer within status's {budget.timeout_s:g} s deadline "
-        f"(--timeout-s) when reading deployment/triton in namespace {namespace}. Check that "
-        "the cluster answers (kubectl cluster-info), or raise --timeout-s."
-        if budget.late
-        else f"kubectl could not read deployment/triton in namespace {namespace}. Check the "
-        "kube context (kubectl config current-context), or add -v (orchestrator -v status "
-        "...) to see kubectl's own output."
-    )
+    if isinstance(exc, UnreadableAnswer) and not budget.late:
+        # Something answered: say what was wrong with its answer (made safe, shortened).
+        error = (
+            f"kubectl answered, but not with a Deployment status can read: "
+            f"{shown(str(exc), _SHOWN_REASON_CHARS)} Check the kube context (kubectl config "
+            "current-context): it may name a server that is not a Kubernetes API server."
+        )
+    else:
+        error = "No cluster reachable: " + _unreachable(namespace, budget)
     return EnvironmentStatus(
         environment,
         namespace,
@@ -301,7 +310,19 @@ def _without_cluster(
         (),
         pointer_unit=pointer.unit if pointer else None,
         previous_unit=pointer.previous_unit if pointer else None,
-        cluster_error=f"No cluster reachable: {reason}",
+        cluster_error=error,
+    )
+
+
+def _unreachable(namespace: str, budget: _Budget) -> str:
+    return (
+        f"kubectl did not answer within status's {budget.timeout_s:g} s deadline "
+        f"(--timeout-s) when reading deployment/triton in namespace {namespace}. Check that "
+        "the cluster answers (kubectl cluster-info), or raise --timeout-s."
+        if budget.late
+        else f"kubectl could not read deployment/triton in namespace {namespace}. Check the "
+        "kube context (kubectl config current-context), or add -v (orchestrator -v status "
+        "...) to see kubectl's own output."
     )
 
 

@@ -1,9 +1,10 @@
 """infer --timeout-s, bench --request-timeout-s: each call ends at its deadline.
 
 Before, neither had the option: against a server that trickles its answer a byte at a
-time, each infer call waited the client's 60 s and bench's calls their fixed 30 s. Here a real loopback server trickles (or, for
-gRPC, accepts and never answers: tests/support/trickle_server.py), long past the deadline
-plus the slack allowed, so a per-read timeout alone would not pass.
+time, each infer call waited the client's 60 s and bench's calls their fixed 30 s. Here a
+real loopback server trickles (or, for gRPC, accepts and never answers:
+tests/support/trickle_server.py) long past the deadline plus the slack allowed, so a
+per-read timeout alone would not pass.
 """
 
 from __future__ import annotations
