@@ -105,8 +105,7 @@ def test_the_cli_refuses_a_window_that_is_not_finite_and_bounded(window: str) ->
 BAD_TIMES = [
     (field, value)
     for field in ("window_s", "warmup_s", "request_timeout_s")
-    for value in (float("nan"), float("inf"), -1.0, 1e9)
-    if (field, value) != ("request_timeout_s", 1e9)  # a long request deadline is allowed
+    for value in (float("nan"), float("inf"), -1.0, 1e9)  # request_timeout_s: at most 3600 s
 ]
 
 
