@@ -92,6 +92,13 @@ def release_command(
     "--jobs", type=click.IntRange(1, 64), default=8, show_default=True, help="Parallel transfers."
 )
 @dry_run_option("Print the plan (upload, copy, unchanged) only.")
+@click.option(
+    "--check-files",
+    is_flag=True,
+    help="When the release is already complete in STORE, also list its folder and refuse "
+    "it if a file is missing, of another size, or not in release.json (one LIST per 1,000 "
+    "files). Without it, a release.json equal to this repository's release is the proof.",
+)
 @_no_digest_cache_option
 @format_option("A summary, or one JSON object for machines.")
 def sync_command(
@@ -101,6 +108,7 @@ def sync_command(
     all_versions: bool,
     jobs: int,
     dry_run: bool,
+    check_files: bool,
     no_digest_cache: bool,
     output_format: str,
 ) -> None:
@@ -110,7 +118,9 @@ def sync_command(
     by sha256: content already anywhere in STORE is copied server side, an unchanged
     repository uploads nothing (and reads no file again: see --no-digest-cache).
     release.json is written last, after every file is
-    verified, and never overwritten. The printed url is what Triton serves the release
+    verified, and never overwritten, so a release whose release.json is already there is
+    complete: one GET, no listing (see --check-files; `releases verify` checks every
+    digest). The printed url is what Triton serves the release
     from (--model-repository=<url>; an --endpoint-url is written into it).
 
     Refused before anything is read or written: a file:// STORE inside the repository
@@ -134,6 +144,7 @@ def sync_command(
             on_plan=progress.on_plan,
             on_progress=progress.advance,
             digests=_digests(repository, no_digest_cache),
+            check_files=check_files,
         )
     if output_format == "json":
         from orchestrator.cli.output.jsondata import echo_json

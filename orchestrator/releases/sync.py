@@ -12,6 +12,15 @@
 reports it), and only then creates ``release.json``, conditionally (never overwriting).
 A sync that dies leaves a folder without ``release.json``, which the next run completes.
 
+So a ``release.json`` in the store means a complete, verified upload: nothing in this
+package writes it before every file is in place (``sync_release``: ``_run_parallel`` then
+``_write_manifest``), it is never overwritten (``Store.create``), and ``gc_releases``
+deletes it first (``catalog.gc_releases``), so an interrupted deletion leaves a folder
+without one. When it is there and describes exactly this repository's release, the sync
+has nothing to do; that costs one GET. ``check_files`` also lists the release's folder
+(one LIST per 1,000 files) to refuse one that someone else has damaged since: a file
+missing, of another size, or not in the manifest. ``releases verify`` checks digests too.
+
 Before anything is read or written, ``sync`` refuses a destination Triton could not
 serve from (``stores.serving_url``, the rule deploy uses too) and a ``file://``
 destination inside the repository (or a repository inside it): the release would be
@@ -141,20 +150,30 @@ def _transfers(transfers: tuple[Transfer, ...]) -> dict[str, Any]:
     }
 
 
-def plan_sync(release: Release, store: Store, *, jobs: int = 8) -> SyncPlan:
+def plan_sync(
+    release: Release, store: Store, *, jobs: int = 8, check_files: bool = True
+) -> SyncPlan:
     """Decide, per file, whether to upload, copy server side, or leave it.
+
+    A release whose ``release.json`` is already in the store (and equals ``release``) is
+    complete; with ``check_files`` its folder is also listed and must hold exactly the
+    manifest's files at their sizes. Without it, that one GET is the whole plan.
 
     Raises:
         StorageError: Triton could not serve from the store (``serving_url``), the store
             is unreachable or refuses us, a listed key is unsafe, a stored manifest is
-            invalid, or the release's folder holds files that its manifest does not list.
+            invalid, or the release's folder holds files that its manifest does not list
+            (for a complete release: only with ``check_files``).
     """
     # Before the first request: a store Triton cannot serve from is refused, not filled.
     url = serving_url(store.url, release.id, endpoint_url=store.endpoint_url)
     prefix = release_prefix(release.id)
     manifest_key = prefix + RELEASE_FILENAME
-    # The common no-change case costs two requests: this GET and the LIST below.
+    # The common no-change case costs this one GET (and, with check_files, the LIST).
     existing = store.read(manifest_key)
+    if existing is not None and not check_files:
+        remote = parse_release_document(existing.data, f"{store.url}/{manifest_key}")
+        return _plan_for_complete(release, remote, store, None, url)
     present = {obj.key: obj.size_bytes for obj in store.list_objects(prefix)}
     stray = sorted(set(present) - {prefix + p for p in release.files} - {manifest_key})
     if stray:
@@ -206,6 +225,7 @@ def sync_release(
     dry_run: bool = False,
     on_progress: ProgressCallback | None = None,
     on_plan: Callable[[SyncPlan], None] | None = None,
+    check_files: bool = True,
 ) -> SyncReport:
     """Put ``release`` into ``store`` under ``releases/<id>/``, ``release.json`` last.
 
@@ -216,6 +236,8 @@ def sync_release(
         dry_run: plan only.
         on_progress: called with (files, bytes) as files land.
         on_plan: called with the plan before any transfer starts.
+        check_files: when the release is already complete, also list its folder
+            (``plan_sync``).
 
     Returns:
         The plan and what was done.
@@ -231,7 +253,7 @@ def sync_release(
         >>> sync_release(build_release(repo), open_store("s3://models/prod"))  # doctest: +SKIP
     """
     started = time.monotonic()
-    plan = plan_sync(release, store, jobs=jobs)
+    plan = plan_sync(release, store, jobs=jobs, check_files=check_files)
     if on_plan is not None:
         on_plan(plan)
     if dry_run or plan.complete:
@@ -284,11 +306,12 @@ def sync(
     on_plan: Callable[[SyncPlan], None] | None = None,
     validate: Validator | None = None,
     digests: DigestCache | None = None,
+    check_files: bool = True,
 ) -> SyncReport:
     """Build the release of ``repository`` and sync it to the store at ``dest``.
 
     ``digests`` is the local digest cache ``build_release`` takes unchanged files'
-    digests from (None reads every file).
+    digests from (None reads every file); ``check_files`` as ``plan_sync``.
 
     Raises:
         StorageError: ``dest`` is inside the repository (or the repository inside it), or
@@ -310,20 +333,31 @@ def sync(
         # A version number names one model file in every release of the store (issue 18).
         VersionRegistry(store).register_repository(repository)
     return sync_release(
-        release, store, jobs=jobs, dry_run=dry_run, on_progress=on_progress, on_plan=on_plan
+        release,
+        store,
+        jobs=jobs,
+        dry_run=dry_run,
+        on_progress=on_progress,
+        on_plan=on_plan,
+        check_files=check_files,
     )
 
 
 def _plan_for_complete(
-    release: Release, remote: Release, store: Store, present: dict[str, int], url: str
+    release: Release, remote: Release, store: Store, present: dict[str, int] | None, url: str
 ) -> SyncPlan:
+    """The plan of a release whose manifest is in the store; ``present``: its listing."""
     prefix = release_prefix(release.id)
     if remote != release:
         raise StorageError(
             f"{store.url}/{prefix}{RELEASE_FILENAME} describes other files than this "
             "repository although the ids match. Refusing it; delete that release."
         )
-    missing = [p for p, d in release.files.items() if present.get(prefix + p) != d.size_bytes]
+    missing = [
+        p
+        for p, d in release.files.items()
+        if present is not None and present.get(prefix + p) != d.size_bytes
+    ]
     if missing:
         raise StorageError(
             f"Release {release.id} in {store.url} does not match its manifest: "
