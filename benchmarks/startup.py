@@ -12,7 +12,8 @@ see the same machine load:
    ``sync_vs_aws_s3_sync`` builds: 1,009 files, 4 of 256 MiB), with the digest cache
    warmed by two earlier syncs, to a ``file://`` store and to a moto S3 server on
    loopback (in this process), against hashing every file once in this process (goal:
-   at most 1.0x the hash);
+   at most 1.0x the hash); this checkout's S3 sync also with ``--check-files`` (which
+   lists the release's folder);
 5. with ``--before REV``, the same commands from that git revision's ``orchestrator/``
    (extracted with ``git archive``), for the before/after ratio.
 
@@ -133,6 +134,8 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             if "s3" in args.stores:
                 stores["s3"] = f"s3://{new_bucket(server, env)}/prod"
             plan = commands(repo, stores, server.endpoint_url)
+            if name == "after" and "sync_s3" in plan:  # the listing the no-change path skips
+                plan["sync_s3_check_files"] = [*plan["sync_s3"], "--check-files"]
             for key in ("sync_file", "sync_s3"):
                 if key in plan:  # the first sync uploads, the second warms the cache
                     timed(plan[key], env)
