@@ -31,6 +31,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +42,7 @@ from orchestrator.core.names import is_model_name
 from orchestrator.errors import RepositoryError, StorageError, StoreConflictError
 from orchestrator.releases.catalog import read_releases
 from orchestrator.releases.manifest import Release
-from orchestrator.releases.stores.base import Store
+from orchestrator.releases.stores.base import Store, Versioned
 from orchestrator.repository.bundle import EXPORT_FILENAME
 from orchestrator.repository.layout import (
     MANIFEST_FILENAME,
@@ -130,8 +131,10 @@ class VersionRegistry:
             StorageError: the document is malformed, or the releases already give one
                 version number two different model files (nothing is registered then).
         """
+        return self._parsed(model, self.store.read(registry_key(model)))
+
+    def _parsed(self, model: str, found: Versioned | None) -> ModelVersions:
         key = registry_key(model)
-        found = self.store.read(key)
         if found is None:
             return ModelVersions(model, self._seed(model), None)
         versions = _parse(found.data, f"{self.store.url}/{key}", model)
@@ -185,10 +188,20 @@ class VersionRegistry:
             RepositoryError: a version's number is registered with other model files.
             StorageError: as ``read``.
         """
-        for model in model_names(repo):
+        models = model_names(repo)
+        # Every model's document at once: an unchanged repository costs one round trip.
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(models)))) as pool:
+            fetched = dict(
+                zip(
+                    models,
+                    pool.map(lambda m: self.store.read(registry_key(m)), models),
+                    strict=True,
+                )
+            )
+        for model in models:
             local = _local_versions(repo, model)
-            for _ in range(_MAX_TRIES):
-                current = self.read(model)
+            for attempt in range(_MAX_TRIES):
+                current = self._parsed(model, fetched[model]) if attempt == 0 else self.read(model)
                 for number, files in local.items():
                     held = current.versions.get(number)
                     if held is not None and dict(held) != files:
