@@ -317,3 +317,24 @@ def test_boto3_is_in_the_base_install_and_google_cloud_storage_in_the_gcs_extra(
     assert any(
         d.startswith("google-cloud-storage==") for d in project["optional-dependencies"]["gcs"]
     )
+
+
+def test_objects_past_the_single_request_limit_go_through_boto3s_managed_transfer(
+    s3_server: S3Server, s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The client is botocore's; past 5 GiB the store borrows boto3's multipart upload and
+    # copy for it (boto3.s3.inject). A 0-byte limit sends this small file down that path.
+    from orchestrator.releases.stores import s3
+
+    monkeypatch.setattr(s3, "_SINGLE_REQUEST_MAX_BYTES", 0)
+    source = tmp_path / "weights.bin"
+    source.write_bytes(b"x" * 4096)
+    store = open_store(f"s3://{s3_bucket}/prod", endpoint_url=s3_server.endpoint_url)
+
+    assert store.upload("a/weights.bin", source) is None  # verify by digest()
+    assert store.copy("a/weights.bin", "b/weights.bin", 4096) is None
+
+    want = hashlib.sha256(source.read_bytes()).hexdigest()
+    for key in ("a/weights.bin", "b/weights.bin"):
+        found = store.digest(key)
+        assert found is not None and (found.sha256, found.size_bytes) == (want, 4096)

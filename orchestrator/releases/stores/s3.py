@@ -1,4 +1,7 @@
-"""The ``s3://`` store: the only module that imports boto3.
+"""The ``s3://`` store: the only module that imports botocore (and boto3).
+
+The client is botocore's own: boto3 (its managed, multipart transfers) is imported only
+for an object past 5 GiB, so a sync that sends nothing never loads it.
 
 botocore's errors become ``StorageError`` naming what to check (credentials, bucket,
 endpoint). Conditional writes use S3's ``If-None-Match: *`` and ``If-Match: <ETag>``;
@@ -39,7 +42,7 @@ _SINGLE_REQUEST_MAX_BYTES = 5 * 1024**3
 
 
 class S3Store(PrefixedKeys):
-    """A store under ``s3://bucket/prefix``; credentials and region come from boto3's chain."""
+    """A store under ``s3://bucket/prefix``; credentials and region: botocore's (boto3's) chain."""
 
     def __init__(
         self,
@@ -149,8 +152,14 @@ class S3Store(PrefixedKeys):
 
         def run() -> str | None:
             if source.stat().st_size > _SINGLE_REQUEST_MAX_BYTES:
-                self._client.upload_file(
-                    str(source), self.bucket, full, ExtraArgs={"ChecksumAlgorithm": "SHA256"}
+                from boto3.s3.inject import upload_file  # boto3's managed transfer
+
+                upload_file(
+                    self._client,
+                    str(source),
+                    self.bucket,
+                    full,
+                    ExtraArgs={"ChecksumAlgorithm": "SHA256"},
                 )
                 return None  # a multipart checksum is per part: verify by digest()
             with source.open("rb") as body:
@@ -168,8 +177,14 @@ class S3Store(PrefixedKeys):
 
         def run() -> str | None:
             if size_bytes > _SINGLE_REQUEST_MAX_BYTES:
-                self._client.copy(
-                    source, self.bucket, full, ExtraArgs={"ChecksumAlgorithm": "SHA256"}
+                from boto3.s3.inject import copy  # boto3's managed (multipart) copy
+
+                copy(
+                    self._client,
+                    source,
+                    self.bucket,
+                    full,
+                    ExtraArgs={"ChecksumAlgorithm": "SHA256"},
                 )
                 return None
             response = self._client.copy_object(
@@ -250,7 +265,9 @@ class S3Store(PrefixedKeys):
 
 
 def _s3_client(endpoint_url: str | None, max_connections: int) -> Any:
-    import boto3
+    # botocore's session, not boto3's: the same credential, region and endpoint chain
+    # (boto3.session.Session wraps this one), without importing boto3 and s3transfer.
+    import botocore.session
     from botocore.config import Config
 
     # "standard" retries transient errors (throttling, 5xx, dropped connections) with
@@ -265,7 +282,9 @@ def _s3_client(endpoint_url: str | None, max_connections: int) -> Any:
         response_checksum_validation="when_required",
     )
     try:
-        return boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
+        return botocore.session.Session().create_client(
+            "s3", endpoint_url=endpoint_url, config=config
+        )
     except ValueError as exc:  # botocore: "Invalid endpoint: ..." (the option or AWS_ENDPOINT_URL)
         if endpoint_url is None:
             raise StorageError(
