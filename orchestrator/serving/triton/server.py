@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ logger = logging.getLogger(__name__)
 ControlMode = Literal["explicit", "poll", "none"]
 _PR_SET_PDEATHSIG = 1
 _REAP_TIMEOUT_S = 1.0
+# How often stop checks whether the server has exited (without reaping it).
+_EXIT_POLL_S = 0.05
 _MAX_TIMEOUT_S = 86400.0
 _running: weakref.WeakSet[TritonServer] = weakref.WeakSet()
 
@@ -181,7 +184,7 @@ class TritonServer(RunningTriton):
     @property
     def is_running(self) -> bool:
         """Whether the server process is alive."""
-        return self._process is not None and self._process.poll() is None
+        return self._process is not None and not _has_exited(self._process)
 
     def stop(self) -> None:
         """Stop gracefully, then kill the whole process group after ``stop_timeout_s``.
@@ -197,25 +200,32 @@ class TritonServer(RunningTriton):
 
     def _terminate(self) -> None:
         process = self._process
-        if process is None or process.poll() is not None:
+        if process is None or _has_exited(process):
             return
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=self.options.stop_timeout_s)
-        except subprocess.TimeoutExpired:
-            logger.warning(
-                "Triton (pid %d) did not stop within %.0f s; killing it",
-                process.pid,
-                self.options.stop_timeout_s,
-            )
+        # Waited for without reaping it: its pid, and so its process group's id, stays ours
+        # until _kill_and_clean has signalled the group (a reaped pid can be handed to an
+        # unrelated process, and killpg would then kill that process's group).
+        deadline = time.monotonic() + self.options.stop_timeout_s
+        while not _has_exited(process):
+            if time.monotonic() > deadline:
+                logger.warning(
+                    "Triton (pid %d) did not stop within %.0f s; killing it",
+                    process.pid,
+                    self.options.stop_timeout_s,
+                )
+                return
+            time.sleep(_EXIT_POLL_S)
 
     def _kill_and_clean(self) -> None:
         process = self._process
         if process is not None:
-            # The python backend stubs live in the server's process group: take them too.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
+            # The python backend stubs live in the server's process group: take them too,
+            # while the unreaped server still holds the group's id (never after a reap).
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, signal.SIGKILL)
             _reap(process)
             logger.info("Triton (pid %d) stopped", process.pid)
             self._process = None
@@ -318,7 +328,7 @@ class TritonServer(RunningTriton):
         return env
 
     def _exited(self, *, serving: bool) -> str:
-        status = self._process.returncode if self._process is not None else None
+        status = _exit_status(self._process) if self._process is not None else None
         return f"tritonserver exited with status {status} " + (
             "while serving" if serving else "before it was ready"
         )
@@ -337,6 +347,30 @@ class TritonServer(RunningTriton):
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
+
+
+def _has_exited(process: subprocess.Popen[bytes]) -> bool:
+    """Whether the server has exited, without reaping it (``Popen.poll`` would reap it).
+
+    Until it is reaped, the kernel keeps its pid, the id of its process group, from being
+    handed to another process (waitid(2), WNOWAIT), so killpg reaches only its group.
+    """
+    return _exit_status(process) is not None
+
+
+def _exit_status(process: subprocess.Popen[bytes]) -> int | None:
+    """The exit status as ``Popen.returncode`` gives it (-N for signal N); None while it runs."""
+    if process.returncode is not None:
+        return process.returncode
+    try:
+        info = os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return None if process.poll() is None else process.returncode  # reaped elsewhere
+    if info is None:
+        return None
+    if info.si_code == os.CLD_EXITED:
+        return info.si_status
+    return -info.si_status
 
 
 def _reap(process: subprocess.Popen[bytes]) -> None:
