@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import signal
 import socket
 import uuid
 import warnings
@@ -22,6 +23,23 @@ from tests.support.release_repos import make_repository
 from tests.support.unit_loop import skip_in_unit_loop
 
 Server = TypeVar("Server", S3Server, GcsServer)
+
+
+@pytest.fixture(autouse=True)
+def ctrl_c_raises() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt in every test, as in a Python started from a terminal.
+
+    A suite started in the background by a non-interactive shell (``make test &``, nohup)
+    inherits SIGINT ignored: "When job control is not in effect, asynchronous commands
+    ignore SIGINT and SIGQUIT" (the Bash manual, "Signals"), and Python then installs no
+    handler of its own (the signal module's docs). The tests that press Ctrl-C on a verb
+    need the usual one, however the suite was started.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    if previous is not None:  # None: set outside Python, nothing to put back
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture(autouse=True)
