@@ -28,6 +28,12 @@ sit under each model, and the validator reports them as leftovers of a crashed p
 A cache folder that resolves into the repository is not used (digests are then kept for
 the one run only).
 
+**Remembered facts.** Beside the digests, the file keeps what was once derived from a
+file's content, by its sha256 (``remember``, ``recall``): the ONNX signature of a model
+file (``onnx_signature.read_signature``), so an unchanged repository is validated without
+importing ``onnx`` or parsing a graph again. A fact is kept while some file of the
+repository still has that sha256, and is the caller's to check when recalled.
+
 **Trust.** The file is local and advisory. One that is not exactly what this module writes
 (its format, this machine's host name, this repository's real path, well-formed entries,
 a regular file under ``MAX_CACHE_BYTES``) is ignored whole, never partly believed, and
@@ -136,6 +142,7 @@ class DigestCache:
         self._clock_ns = clock_ns
         self._lock = threading.Lock()
         self._used: set[str] = set()
+        self._facts: dict[str, dict[str, Any]] = {}
         self._entries, self._dirty = self._load()
 
     @classmethod
@@ -214,6 +221,54 @@ class DigestCache:
                 self._dirty = True
         return digest
 
+    def known(self, path: Path) -> FileDigest | None:
+        """The cached digest of ``path`` while its stat is unchanged; None, never read, else.
+
+        Example:
+            >>> DigestCache(None).known(Path("model.onnx")) is None  # doctest: +SKIP
+            True
+        """
+        name = os.path.abspath(path)
+        try:
+            found = os.stat(path, follow_symlinks=False)
+        except OSError:
+            return None
+        if not stat.S_ISREG(found.st_mode):
+            return None
+        with self._lock:
+            entry = self._entries.get(name)
+            if entry is None or entry.key != _key(found):
+                return None
+            self._used.add(name)
+            return entry.digest
+
+    def recall(self, kind: str, sha256: str) -> Any:
+        """What ``remember`` kept for ``kind`` of the content ``sha256``; None when nothing.
+
+        The value is as loaded from the cache file: the caller checks its shape.
+        """
+        with self._lock:
+            return self._facts.get(kind, {}).get(sha256)
+
+    def remember(self, kind: str, sha256: str, value: Any) -> None:
+        """Keep ``value`` (JSON data) as ``kind`` of the content whose sha256 is ``sha256``.
+
+        It is saved while a file of the repository with that content is in the cache.
+
+        Example:
+            >>> cache = DigestCache(None)
+            >>> cache.remember("note", "ab" * 32, {"ok": True})
+            >>> cache.recall("note", "ab" * 32)
+            {'ok': True}
+        """
+        if not _SHA256.fullmatch(sha256):
+            raise ValueError(f"not a sha256: {sha256!r}")
+        with self._lock:
+            facts = self._facts.setdefault(kind, {})
+            if facts.get(sha256) != value:
+                facts[sha256] = value
+                self._dirty = True
+
     def save(self) -> bool:
         """Write the cache if this run changed it; True when written.
 
@@ -239,6 +294,11 @@ class DigestCache:
             for name, entry in self._entries.items()
             if name in self._used or _still_matches(name, entry)
         }
+        contents = {entry.digest.sha256 for entry in entries.values()}
+        facts = {
+            kind: {sha256: value for sha256, value in sorted(values.items()) if sha256 in contents}
+            for kind, values in sorted(self._facts.items())
+        }
         body = {
             "format": _FORMAT,
             "kind": _KIND,
@@ -247,6 +307,7 @@ class DigestCache:
             "entries": {
                 name: [*entry.key, entry.digest.sha256] for name, entry in sorted(entries.items())
             },
+            "facts": {kind: values for kind, values in facts.items() if values},
         }
         written = _write_atomically(cache_file, json.dumps(body, separators=(",", ":")).encode())
         if written:
@@ -266,7 +327,7 @@ class DigestCache:
         self.save()
 
     def _load(self) -> tuple[dict[str, _Entry], bool]:
-        """The entries of the cache file, and whether it must be rewritten."""
+        """The entries (and facts) of the cache file, and whether it must be rewritten."""
         if self.cache_file is None:
             return {}, False
         try:
@@ -276,9 +337,12 @@ class DigestCache:
         except (OSError, ValueError) as exc:
             return self._ignore(str(exc))
         try:
-            return self._parse(json.loads(data)), False
+            body = json.loads(data)
+            entries = self._parse(body)
+            self._facts = _parse_facts(body.get("facts", {}))
         except (ValueError, RecursionError) as exc:  # json's errors are ValueErrors
             return self._ignore(str(exc) or type(exc).__name__)
+        return entries, False
 
     def _parse(self, body: Any) -> dict[str, _Entry]:
         if not isinstance(body, dict) or body.get("kind") != _KIND:
@@ -314,6 +378,21 @@ class DigestCache:
             why,
         )
         return {}, True
+
+
+def _parse_facts(listed: Any) -> dict[str, dict[str, Any]]:
+    """``{kind: {sha256: value}}``; the values are checked by whoever recalls them."""
+    if not isinstance(listed, dict):
+        raise ValueError("facts is not an object")
+    facts: dict[str, dict[str, Any]] = {}
+    for kind, values in listed.items():
+        if not isinstance(values, dict):
+            raise ValueError(f"facts of {kind!r} is not an object")
+        for sha256 in values:
+            if not _SHA256.fullmatch(sha256):
+                raise ValueError(f"malformed sha256 among the facts of {kind!r}")
+        facts[str(kind)] = dict(values)
+    return facts
 
 
 def _key(result: os.stat_result) -> _Key:

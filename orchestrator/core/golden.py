@@ -18,28 +18,36 @@ it does not know.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from numpy.typing import NDArray
-
-from orchestrator.core import npz, untrusted
+from orchestrator.core import untrusted
+from orchestrator.core.digest_cache import DigestCache
 from orchestrator.core.model_config import ModelConfig
 from orchestrator.errors import ConfigError, SmokeTestError, UnsafeFileError
 
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+# numpy (and core.npz, which imports it) is imported where arrays are made, not here:
+# validate and sync import this module for its names and tolerances, and a numpy import
+# costs them more than the rest of their start (benchmarks/startup.py).
+
 __all__ = [
     "DEFAULT_TOLERANCE",
+    "GOLDEN_FACT",
     "GOLDEN_FILENAME",
     "INPUT_PREFIX",
     "OUTPUT_PREFIX",
     "Golden",
     "Mismatch",
     "Tolerance",
+    "check_golden",
     "compare_outputs",
     "golden_path",
     "parse_golden",
@@ -60,6 +68,8 @@ MAX_RTOL = 1.0
 """A relative tolerance over 100% checks nothing (the startup probe has the same limit)."""
 MAX_ATOL = 1e6
 """An absolute tolerance beyond any output a model computes in float32 ranges is no check."""
+GOLDEN_FACT = "golden-readable/1"
+"""The digest cache's name for "this content passed ``parse_golden``" (``check_golden``)."""
 
 
 @dataclass(frozen=True)
@@ -143,12 +153,16 @@ def write_golden(
     arrays = {f"{INPUT_PREFIX}{k}": _storable(v) for k, v in inputs.items()}
     arrays.update({f"{OUTPUT_PREFIX}{k}": _storable(v) for k, v in outputs.items()})
     path.parent.mkdir(parents=True, exist_ok=True)
+    import numpy as np
+
     with path.open("wb") as handle:
         np.savez(handle, **arrays)
     return path
 
 
 def _storable(value: Any) -> NDArray[Any]:
+    import numpy as np
+
     array = np.asarray(value)
     if array.dtype.kind in ("O", "U"):
         items = [v.encode("utf-8") if isinstance(v, str) else bytes(v) for v in array.ravel()]
@@ -157,6 +171,8 @@ def _storable(value: Any) -> NDArray[Any]:
 
 
 def _loaded(array: NDArray[Any]) -> NDArray[Any]:
+    import numpy as np
+
     if array.dtype.kind == "S":
         return np.array(list(array.ravel()), dtype=object).reshape(array.shape)
     return array
@@ -178,17 +194,52 @@ def read_golden(path: Path, *, within: Path | None = None) -> Golden:
         16
     """
     try:
-        root, relative = untrusted.split(path, within)
-        kind = untrusted.kind_of(root, relative)
-        if kind is None:
-            raise SmokeTestError(
-                f"No golden data at {path}. Every served version needs its golden.npz to be "
-                "smoke-tested: republish the version from an export bundle that has one."
-            )
-        raw = untrusted.read_bytes(root, relative, max_bytes=untrusted.GOLDEN_MAX_BYTES)
-        return parse_golden(raw, path)
+        return parse_golden(_golden_bytes(path, within), path)
     except (ConfigError, UnsafeFileError) as exc:
         raise SmokeTestError(str(exc)) from exc
+
+
+def check_golden(
+    path: Path, *, within: Path | None = None, digests: DigestCache | None = None
+) -> None:
+    """Raise what ``read_golden`` would raise for ``path``; return when it would read it.
+
+    With ``digests`` (the repository's digest cache), a file whose stat is unchanged since
+    its content passed is checked by the untrusted-input rule but not read or parsed
+    again (nor is numpy imported); a file that passes is remembered by the sha256 of the
+    bytes parsed.
+
+    Raises:
+        SmokeTestError: as ``read_golden``.
+
+    Example:
+        >>> check_golden(Path("model_repository/digits_cnn/1/golden.npz"))  # doctest: +SKIP
+    """
+    try:
+        root, relative = untrusted.split(path, within)
+        known = None if digests is None else digests.known(root / relative)
+        if known is not None and known.size_bytes <= untrusted.GOLDEN_MAX_BYTES:
+            kind = untrusted.kind_of(root, relative)
+            if kind != "file":  # the rule read_bytes applies, without reading
+                untrusted.require_kind(root, untrusted.Entry(relative, kind or "special"), "file")
+            if digests is not None and digests.recall(GOLDEN_FACT, known.sha256) is True:
+                return
+        raw = _golden_bytes(path, within)
+        parse_golden(raw, path)
+    except (ConfigError, UnsafeFileError) as exc:
+        raise SmokeTestError(str(exc)) from exc
+    if digests is not None:
+        digests.remember(GOLDEN_FACT, hashlib.sha256(raw).hexdigest(), True)
+
+
+def _golden_bytes(path: Path, within: Path | None) -> bytes:
+    root, relative = untrusted.split(path, within)
+    if untrusted.kind_of(root, relative) is None:
+        raise SmokeTestError(
+            f"No golden data at {path}. Every served version needs its golden.npz to be "
+            "smoke-tested: republish the version from an export bundle that has one."
+        )
+    return untrusted.read_bytes(root, relative, max_bytes=untrusted.GOLDEN_MAX_BYTES)
 
 
 def parse_golden(raw: bytes, source: Path | str = "<golden>") -> Golden:
@@ -210,6 +261,8 @@ def parse_golden(raw: bytes, source: Path | str = "<golden>") -> Golden:
     # limits before numpy allocates (core.npz). BYTES tensors are stored as fixed-width
     # byte strings (trailing NUL bytes are not kept) and come back as the object arrays
     # Triton uses.
+    from orchestrator.core import npz
+
     arrays = {key: _loaded(array) for key, array in npz.load(raw, source).items()}
     inputs = {
         k.removeprefix(INPUT_PREFIX): v for k, v in arrays.items() if k.startswith(INPUT_PREFIX)
@@ -296,6 +349,8 @@ def compare_outputs(
 def _compare_one(
     name: str, got: NDArray[Any], want: NDArray[Any], tolerance: Tolerance
 ) -> tuple[float, Mismatch | None]:
+    import numpy as np
+
     if want.dtype.kind in "fc" or got.dtype.kind in "fc":
         got_f = got.astype(np.float64)
         want_f = want.astype(np.float64)

@@ -38,6 +38,7 @@ __all__ = [
     "BatchInput",
     "InputFormat",
     "config_as_dict",
+    "config_datatype",
     "config_from_dict",
     "config_to_json",
     "data_type_name",
@@ -284,6 +285,17 @@ def data_type_name(data_type: int) -> str:
         'TYPE_FP32'
     """
     return str(DataType.Name(data_type))
+
+
+def config_datatype(type_name: str) -> str:
+    """The datatype Triton reports for a config's ``data_type`` (``TYPE_STRING`` is BYTES).
+
+    Example:
+        >>> config_datatype("TYPE_FP32"), config_datatype("TYPE_STRING")
+        ('FP32', 'BYTES')
+    """
+    name = type_name.removeprefix("TYPE_")
+    return "BYTES" if name == "STRING" else name
 
 
 def version_policy_text(config: model_config_pb2.ModelConfig) -> str:

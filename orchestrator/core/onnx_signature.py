@@ -3,32 +3,45 @@
 The graph is read with ``onnx`` (external weights are never loaded), and every tensor is
 reported the way ONNX Runtime's session reports it to the backend: graph inputs without
 initializers, symbolic or unknown dims as ``-1``, and the type as ONNX Runtime's type
-string (``tensor(float)``, ``seq(map(int64,tensor(float)))``). This module is the only
-one that imports ``onnx``; its errors become ``ConfigError``.
+string (``tensor(float)``, ``seq(map(int64,tensor(float)))``).
+
+- This module is the only one that imports ``onnx``, and only when it parses a graph:
+  ``import onnx`` (and numpy under it) costs more than the rest of a ``sync``'s start.
+- ``read_signature`` given the repository's digest cache parses a model file once per
+  content: the signature is remembered by the file's sha256 (``Signature.as_dict``) and
+  recalled while the file's stat is unchanged.
+- ``onnx``'s errors become ``ConfigError``.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import onnx
 from google.protobuf.message import DecodeError
-from onnx import TensorProto
 
 from orchestrator.core import untrusted
+from orchestrator.core.digest_cache import DigestCache
 from orchestrator.core.load_rules import ONNX_TO_TRITON, WILDCARD_DIM, OnnxTensor
-from orchestrator.core.tensors import config_datatype
+from orchestrator.core.model_config import config_datatype
 from orchestrator.errors import ConfigError
+
+if TYPE_CHECKING:
+    import onnx
 
 __all__ = [
     "DEFAULT_DOMAIN",
     "ML_DOMAIN",
+    "SIGNATURE_FACT",
     "Signature",
     "TensorSignature",
     "read_signature",
+    "signature_from_dict",
 ]
 
 logger = logging.getLogger(__name__)
@@ -36,25 +49,34 @@ logger = logging.getLogger(__name__)
 DEFAULT_DOMAIN = "ai.onnx"
 ML_DOMAIN = "ai.onnx.ml"
 
-# ONNX element type -> ONNX Runtime's name inside "tensor(...)".
-_ELEMENT_NAMES: dict[int, str] = {
-    TensorProto.FLOAT: "float",
-    TensorProto.UINT8: "uint8",
-    TensorProto.INT8: "int8",
-    TensorProto.UINT16: "uint16",
-    TensorProto.INT16: "int16",
-    TensorProto.INT32: "int32",
-    TensorProto.INT64: "int64",
-    TensorProto.STRING: "string",
-    TensorProto.BOOL: "bool",
-    TensorProto.FLOAT16: "float16",
-    TensorProto.DOUBLE: "double",
-    TensorProto.UINT32: "uint32",
-    TensorProto.UINT64: "uint64",
-    TensorProto.COMPLEX64: "complex64",
-    TensorProto.COMPLEX128: "complex128",
-    TensorProto.BFLOAT16: "bfloat16",
-}
+SIGNATURE_FACT = "onnx-signature/1"
+"""The digest cache's name for a remembered signature (bump the number when its form
+changes, so an older form is parsed again rather than misread)."""
+
+
+@functools.cache
+def _element_names() -> dict[int, str]:
+    """ONNX element type -> ONNX Runtime's name inside "tensor(...)"."""
+    from onnx import TensorProto
+
+    return {
+        TensorProto.FLOAT: "float",
+        TensorProto.UINT8: "uint8",
+        TensorProto.INT8: "int8",
+        TensorProto.UINT16: "uint16",
+        TensorProto.INT16: "int16",
+        TensorProto.INT32: "int32",
+        TensorProto.INT64: "int64",
+        TensorProto.STRING: "string",
+        TensorProto.BOOL: "bool",
+        TensorProto.FLOAT16: "float16",
+        TensorProto.DOUBLE: "double",
+        TensorProto.UINT32: "uint32",
+        TensorProto.UINT64: "uint64",
+        TensorProto.COMPLEX64: "complex64",
+        TensorProto.COMPLEX128: "complex128",
+        TensorProto.BFLOAT16: "bfloat16",
+    }
 
 
 @dataclass(frozen=True)
@@ -136,13 +158,86 @@ class Signature:
             {t.name: t.as_backend_tensor() for t in self.overridable},
         )
 
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form the digest cache keeps; ``signature_from_dict`` reads it back."""
+        return {
+            "inputs": [_tensor_dict(t) for t in self.inputs],
+            "outputs": [_tensor_dict(t) for t in self.outputs],
+            "overridable": [_tensor_dict(t) for t in self.overridable],
+            "ir_version": self.ir_version,
+            "opsets": dict(sorted(self.opsets.items())),
+            "producer": self.producer,
+            "external_files": list(self.external_files),
+        }
 
-def read_signature(path: Path, *, within: Path | None = None) -> Signature:
+
+def signature_from_dict(body: Any) -> Signature:
+    """A ``Signature`` from its ``as_dict`` form, checked field by field.
+
+    Raises:
+        ValueError: ``body`` is not exactly that form (a cache entry to ignore).
+
+    Example:
+        >>> signature_from_dict(Signature((), ()).as_dict()) == Signature((), ())
+        True
+    """
+    fields = ("inputs", "outputs", "overridable", "ir_version", "opsets", "producer")
+    if not isinstance(body, dict) or set(body) != {*fields, "external_files"}:
+        raise ValueError("not a signature")
+    opsets = body["opsets"]
+    if not isinstance(opsets, dict) or not all(_is_int(v) for v in opsets.values()):
+        raise ValueError("malformed opsets")
+    if not _is_int(body["ir_version"]) or not isinstance(body["producer"], str):
+        raise ValueError("malformed ir_version or producer")
+    files = body["external_files"]
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise ValueError("malformed external_files")
+    return Signature(
+        inputs=_tensors_from(body["inputs"]),
+        outputs=_tensors_from(body["outputs"]),
+        overridable=_tensors_from(body["overridable"]),
+        ir_version=body["ir_version"],
+        opsets={str(k): v for k, v in opsets.items()},
+        producer=body["producer"],
+        external_files=tuple(files),
+    )
+
+
+def _tensor_dict(tensor: TensorSignature) -> list[Any]:
+    return [tensor.name, tensor.onnx_type, list(tensor.dims)]
+
+
+def _tensors_from(listed: Any) -> tuple[TensorSignature, ...]:
+    if not isinstance(listed, list):
+        raise ValueError("malformed tensor list")
+    found = []
+    for item in listed:
+        if not (isinstance(item, list) and len(item) == 3):
+            raise ValueError("malformed tensor")
+        name, onnx_type, dims = item
+        if not (isinstance(name, str) and isinstance(onnx_type, str) and isinstance(dims, list)):
+            raise ValueError("malformed tensor")
+        if not all(_is_int(d) for d in dims):
+            raise ValueError("malformed dims")
+        found.append(TensorSignature(name, onnx_type, tuple(dims)))
+    return tuple(found)
+
+
+def _is_int(value: Any) -> bool:
+    return type(value) is int
+
+
+def read_signature(
+    path: Path, *, within: Path | None = None, digests: DigestCache | None = None
+) -> Signature:
     """Read the signature of an ONNX file without loading external weights.
 
     The file is read under the untrusted-input rule (``core.untrusted``): a regular
     file, not a link, no larger than protobuf can parse (``ONNX_MAX_BYTES``), inside
-    ``within`` (no folder in between may be a link) when given.
+    ``within`` (no folder in between may be a link) when given. With ``digests`` (the
+    repository's digest cache), a file whose stat is unchanged since its content was
+    hashed gets the signature remembered for that content, checked by the same rule but
+    not read; a parsed signature is remembered by the sha256 of the bytes parsed.
 
     Raises:
         ConfigError: the file is not an ONNX model.
@@ -155,12 +250,36 @@ def read_signature(path: Path, *, within: Path | None = None) -> Signature:
         [('x', 'TYPE_FP32', (-1, 4))]
     """
     root, relative = untrusted.split(path, within)
+    if digests is not None:
+        remembered = _remembered(root, relative, digests)
+        if remembered is not None:
+            return remembered
     raw = untrusted.read_bytes(root, relative, max_bytes=untrusted.ONNX_MAX_BYTES)
-    return signature_from_bytes(raw, path)
+    signature = signature_from_bytes(raw, path)
+    if digests is not None:
+        digests.remember(SIGNATURE_FACT, hashlib.sha256(raw).hexdigest(), signature.as_dict())
+    return signature
+
+
+def _remembered(root: Path, relative: str, digests: DigestCache) -> Signature | None:
+    """The signature remembered for the unchanged file ``root/relative``, if any."""
+    known = digests.known(root / relative)
+    if known is None or known.size_bytes > untrusted.ONNX_MAX_BYTES:
+        return None  # read (and refused) as any other file
+    # The rule read_bytes applies: no link on the way, a regular file at the end.
+    kind = untrusted.kind_of(root, relative)
+    if kind != "file":
+        untrusted.require_kind(root, untrusted.Entry(relative, kind or "special"), "file")
+    try:
+        return signature_from_dict(digests.recall(SIGNATURE_FACT, known.sha256))
+    except ValueError:
+        return None  # nothing remembered, or not in this form: parse the file
 
 
 def signature_from_bytes(raw: bytes, source: Path | str = "<onnx>") -> Signature:
     """Parse serialized ONNX bytes into a ``Signature`` (see ``read_signature``)."""
+    import onnx  # here, not at the top: see the module's docstring
+
     model = onnx.ModelProto()
     try:
         model.ParseFromString(raw)
@@ -195,6 +314,8 @@ def signature_from_bytes(raw: bytes, source: Path | str = "<onnx>") -> Signature
 
 
 def _external_files(graph: onnx.GraphProto) -> tuple[str, ...]:
+    from onnx import TensorProto
+
     locations = set()
     for tensor in graph.initializer:
         if tensor.data_location == TensorProto.EXTERNAL:
@@ -231,9 +352,11 @@ def _type_string(type_proto: onnx.TypeProto) -> str:
 
 
 def _element(elem_type: int) -> str:
-    known = _ELEMENT_NAMES.get(elem_type)
+    known = _element_names().get(elem_type)
     if known is not None:
         return known
+    from onnx import TensorProto
+
     try:
         return str(TensorProto.DataType.Name(elem_type)).lower()
     except ValueError:

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from orchestrator.core import npz
 from orchestrator.core.golden import INPUT_PREFIX, OUTPUT_PREFIX
-from orchestrator.core.model_config import ModelConfig, data_type_name
+from orchestrator.core.model_config import ModelConfig, config_datatype, data_type_name
 from orchestrator.errors import ConfigError
 
 __all__ = [
@@ -102,17 +102,6 @@ def numpy_dtype(datatype: str) -> np.dtype[Any]:
         raise ConfigError(
             f"Unknown Triton datatype {datatype!r}. Expected one of {', '.join(_NUMPY_DTYPES)}."
         ) from None
-
-
-def config_datatype(type_name: str) -> str:
-    """The datatype Triton reports for a config's ``data_type`` (``TYPE_STRING`` is BYTES).
-
-    Example:
-        >>> config_datatype("TYPE_FP32"), config_datatype("TYPE_STRING")
-        ('FP32', 'BYTES')
-    """
-    name = type_name.removeprefix("TYPE_")
-    return "BYTES" if name == "STRING" else name
 
 
 def _config_datatype(data_type: int) -> str:

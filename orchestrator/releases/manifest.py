@@ -154,8 +154,9 @@ def build_release(
         validate: the validator to run first; ``validation.validate_repository`` when None
             (given ``digests`` too).
         digests: the local digest cache: unchanged files are not read again (by the
-            validator's manifest check nor here), and what was read is saved to it once the
-            release is built. None reads every file.
+            validator's manifest check nor here) and unchanged graphs not parsed again (by
+            the validator), and what was read is saved to it once the release is built.
+            None reads every file.
 
     Returns:
         The release, with ``source`` set to ``root``.
@@ -171,7 +172,7 @@ def build_release(
         '3f1c...'
     """
     hash_file = tree_hasher(root) if digests is None else digests.digest
-    _check_valid(root, validate or partial(validate_repository, hash_file=hash_file))
+    _check_valid(root, validate or partial(validate_repository, digests=digests))
     for entry in untrusted.entries(root):
         if entry.kind == "link":
             untrusted.require_kind(root, entry, "folder")  # a linked model folder: refused

@@ -246,6 +246,9 @@ CORRUPTIONS: dict[str, Callable[[Path, bytes], object]] = {
     "a boolean for a number": _poison_entries(lambda v: [True, *v[1:]]),
     "a short entry": _poison_entries(lambda v: v[:5]),
     "entries not an object": _edit(entries=[]),
+    "facts not an object": _edit(facts=[]),
+    "facts of a kind not an object": _edit(facts={"onnx-signature/1": []}),
+    "a fact under a key that is not a sha256": _edit(facts={"onnx-signature/1": {"x": {}}}),
     "larger than the cap": _oversized,
     "a FIFO": _fifo,
     "a symbolic link": _link,
@@ -416,3 +419,35 @@ def test_the_host_name_is_recorded(repo: Path, tmp_path: Path) -> None:
     cache_file = _open(repo, tmp_path / "cache").cache_file
     assert cache_file is not None
     assert json.loads(cache_file.read_text())["machine"] == socket.gethostname()
+
+
+def test_a_fact_is_kept_while_a_file_has_its_content_and_dropped_after(
+    repo: Path, tmp_path: Path
+) -> None:
+    model = repo / "m" / "1" / "model.onnx"
+    cache = _open(repo, tmp_path / "cache")
+    sha256 = cache.digest(model).sha256
+    cache.remember("note/1", sha256, {"inputs": ["x"]})
+    cache.remember("note/1", "0" * 64, {"no": "file has this content"})
+    assert cache.save()
+
+    later = _open(repo, tmp_path / "cache", hash_file=_refuse)
+    assert later.known(model) == file_digest(model)
+    assert later.recall("note/1", sha256) == {"inputs": ["x"]}
+    assert later.recall("note/1", "0" * 64) is None  # no file had it: not saved
+    assert later.recall("other/1", sha256) is None
+
+    before = model.stat()
+    model.write_bytes(b"another graph " * 1000)
+    _change_ctime(model, before)
+    changed = _open(repo, tmp_path / "cache")
+    assert changed.known(model) is None  # its stat moved: unknown, and nothing was read
+    assert changed.misses == 0
+    changed.digest(model)
+    assert changed.save()
+    assert _open(repo, tmp_path / "cache").recall("note/1", sha256) is None
+
+
+def test_remember_refuses_a_key_that_is_not_a_sha256(repo: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not a sha256"):
+        _open(repo, tmp_path / "cache").remember("note/1", "../../etc", True)

@@ -8,12 +8,13 @@ says so before a release is built, instead of a pod that never becomes Ready.
 from __future__ import annotations
 
 from orchestrator.core import untrusted
+from orchestrator.core.digest_cache import DigestCache
 from orchestrator.core.findings import Finding, line_of, new_finding
 from orchestrator.core.golden import (
     ATOL_PARAMETER,
     GOLDEN_FILENAME,
     RTOL_PARAMETER,
-    read_golden,
+    check_golden,
     tolerance_for,
 )
 from orchestrator.errors import ConfigError, SmokeTestError, UnsafeFileError
@@ -24,8 +25,11 @@ from orchestrator.repository.validation.versions import version_folders
 __all__ = ["golden_findings"]
 
 
-def golden_findings(model: LoadedModel) -> list[Finding]:
+def golden_findings(model: LoadedModel, digests: DigestCache | None = None) -> list[Finding]:
     """A bad ``smoke_rtol`` / ``smoke_atol``, and golden files the probe would refuse.
+
+    ``digests``: the repository's digest cache (an unchanged file that passed before is
+    not read again); None reads every golden file.
 
     Example:
         >>> [f.code for f in golden_findings(model)]  # doctest: +SKIP
@@ -51,7 +55,7 @@ def golden_findings(model: LoadedModel) -> list[Finding]:
         try:
             if untrusted.kind_of(folder, GOLDEN_FILENAME) is None:
                 continue
-            read_golden(folder / GOLDEN_FILENAME, within=model.folder)
+            check_golden(folder / GOLDEN_FILENAME, within=model.folder, digests=digests)
         except (SmokeTestError, ConfigError, UnsafeFileError) as exc:
             found.append(
                 new_finding(

@@ -17,7 +17,7 @@ import logging
 from pathlib import Path
 
 from orchestrator.core import untrusted
-from orchestrator.core.digest import FileHasher
+from orchestrator.core.digest_cache import DigestCache
 from orchestrator.core.findings import Finding, line_of, new_finding
 from orchestrator.core.model_config import CONFIG_FILENAME, ModelConfig, parse_config
 from orchestrator.core.names import MODEL_NAME_RULE, is_model_name
@@ -56,7 +56,7 @@ def validate_repository(
     *,
     triton_release: str = DEFAULT_TRITON_RELEASE,
     auto_complete: bool = False,
-    hash_file: FileHasher | None = None,
+    digests: DigestCache | None = None,
 ) -> list[Finding]:
     """Find everything Triton would refuse in a model repository, offline.
 
@@ -67,8 +67,9 @@ def validate_repository(
             ``--disable-auto-complete-config`` (Triton's default): a model folder may lack
             config.pbtxt, and the onnxruntime backend completes missing inputs, outputs and
             max_batch_size from the graph. The default is production's: off.
-        hash_file: takes the digests each version's ``manifest.json`` is checked against
-            (``DigestCache.digest`` skips unchanged files; None reads every file).
+        digests: the repository's digest cache: unchanged files are not read again, for
+            each version's ``manifest.json`` nor for each graph's signature (None reads
+            every file).
 
     Returns:
         The findings, sorted by path and line; errors are ``is_error``.
@@ -110,9 +111,7 @@ def validate_repository(
         name: served_versions(m.config, version_folders(m.folder)[0]) for name, m in models.items()
     }
     for model in models.values():
-        findings += _model_findings(
-            model, configs, served, triton_release, auto_complete, hash_file
-        )
+        findings += _model_findings(model, configs, served, triton_release, auto_complete, digests)
     return sorted(findings, key=lambda f: (str(f.path), f.line or 0, f.code))
 
 
@@ -122,13 +121,13 @@ def _model_findings(
     served: dict[str, list[int]],
     triton_release: str,
     auto_complete: bool,
-    hash_file: FileHasher | None,
+    digests: DigestCache | None,
 ) -> list[Finding]:
     """One model's findings, in the order Triton meets them (it stops at the first)."""
     if model.config.platform == ENSEMBLE_PLATFORM:
         found = io_shape_findings(model)
         found += ensemble_findings(model.config_path, model.text, model.config, configs, served)
-        found += version_findings(model, triton_release, graph_checks=False, hash_file=hash_file)
+        found += version_findings(model, triton_release, graph_checks=False, digests=digests)
         return found if any(f.is_error for f in found) else found + label_findings(model)
     backend = backend_fields(model).backend
     core = core_findings(model, auto_complete=auto_complete)
@@ -138,13 +137,11 @@ def _model_findings(
         core.append(_unchecked_backend(model, backend))
     if any(f.is_error for f in core):
         # Triton refuses the config before it looks at the versions or the files.
-        return core + version_findings(
-            model, triton_release, graph_checks=False, hash_file=hash_file
-        )
+        return core + version_findings(model, triton_release, graph_checks=False, digests=digests)
     found = core + version_findings(
-        model, triton_release, graph_checks=True, auto_complete=auto_complete, hash_file=hash_file
+        model, triton_release, graph_checks=True, auto_complete=auto_complete, digests=digests
     )
-    found += golden_findings(model)  # what every pod's startup probe would refuse
+    found += golden_findings(model, digests)  # what every pod's startup probe would refuse
     # Model::Init reads the labels, each instance the warmup data, whatever the backend.
     return found + label_findings(model) + warmup_findings(model) + warmup_request_findings(model)
 

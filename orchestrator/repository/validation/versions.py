@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from orchestrator.core import untrusted
-from orchestrator.core.digest import FileDigest, FileHasher
+from orchestrator.core.digest import FileDigest
+from orchestrator.core.digest_cache import DigestCache
 from orchestrator.core.findings import Finding, Severity, line_of, new_finding
 from orchestrator.core.onnx_signature import read_signature
 from orchestrator.errors import ConfigError, RepositoryError, UnsafeFileError
@@ -73,7 +74,7 @@ def version_findings(
     graph_checks: bool,
     *,
     auto_complete: bool = False,
-    hash_file: FileHasher | None = None,
+    digests: DigestCache | None = None,
 ) -> list[Finding]:
     """Check a model's version folders and the files of every version.
 
@@ -87,8 +88,9 @@ def version_findings(
             refuses the config, or for ensembles and other backends).
         auto_complete: judge for a server with auto-complete on (the onnxruntime backend
             completes a config without inputs or outputs from each graph).
-        hash_file: takes the digests a version's ``manifest.json`` is checked against
-            (``DigestCache.digest`` skips unchanged files; None reads every file).
+        digests: the repository's digest cache: unchanged files are not read again, for
+            a version's ``manifest.json`` nor for a graph's signature (None reads every
+            file).
 
     Example:
         >>> [f.code for f in version_findings(model, "24.10", graph_checks=True)]  # doctest: +SKIP
@@ -151,7 +153,7 @@ def version_findings(
                 triton_release,
                 graph_checks,
                 auto_complete,
-                hash_file,
+                digests,
             )
         elif fields.backend == PYTHON_BACKEND:
             unserved = "" if severity == "error" else UNSERVED
@@ -192,7 +194,7 @@ def _check_version(
     triton_release: str,
     graph_checks: bool,
     auto_complete: bool,
-    hash_file: FileHasher | None,
+    digests: DigestCache | None,
 ) -> list[Finding]:
     unserved = "" if severity == "error" else " (a version the version_policy does not serve)"
     reason = unreadable_reason(version_dir)
@@ -217,10 +219,10 @@ def _check_version(
                 f"Publish the version again; Triton looks for {filename} (default_model_filename).",
             )
         ]
-    found = _manifest_findings(root, version_dir, severity, unserved, hash_file)
+    found = _manifest_findings(root, version_dir, severity, unserved, digests)
     found += cc_file_findings(model, version_dir, severity, unserved)
     try:
-        signature = read_signature(model_file, within=root)
+        signature = read_signature(model_file, within=root, digests=digests)
     except UnsafeFileError as exc:
         return [*found, unsafe_finding(exc, severity, unserved)]
     except ConfigError as exc:
@@ -271,7 +273,7 @@ def _external_data_findings(
 
 
 def _manifest_findings(
-    root: Path, version_dir: Path, severity: Severity, unserved: str, hash_file: FileHasher | None
+    root: Path, version_dir: Path, severity: Severity, unserved: str, digests: DigestCache | None
 ) -> list[Finding]:
     try:
         manifest = read_manifest(version_dir)
@@ -290,7 +292,7 @@ def _manifest_findings(
         try:
             untrusted.safe_parts(version_dir, name)
             actual: FileDigest | None = (
-                hash_file(path) if hash_file else untrusted.digest(root, f"{folder}/{name}")
+                digests.digest(path) if digests else untrusted.digest(root, f"{folder}/{name}")
             )
         except UnsafeFileError as exc:
             if exc.reason in ("link", "special"):
