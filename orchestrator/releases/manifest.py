@@ -196,11 +196,11 @@ def build_release(
                 "Publish a version or fix the version_policy."
             )
         models.append(ReleaseModel(name, tuple(versions)))
-        for path in _model_files(model_dir):
-            files[_safe_name(root, path)] = hash_file(path)
+        for path, kind in _model_files(model_dir):
+            files[_safe_name(root, path, kind)] = hash_file(path)
         for version in versions:
-            for path in _tree_files(version_dir(root, name, version)):
-                files[_safe_name(root, path)] = hash_file(path)
+            for path, kind in _tree_files(version_dir(root, name, version)):
+                files[_safe_name(root, path, kind)] = hash_file(path)
     files = dict(sorted(files.items()))
     model_tuple = tuple(models)
     release = Release(release_id(_manifest(model_tuple, files)), model_tuple, files, source=root)
@@ -269,27 +269,31 @@ def _manifest(models: Sequence[ReleaseModel], files: Mapping[str, FileDigest]) -
 
 
 # Files are listed and read under the untrusted-input rule (core.untrusted): links are
-# listed, never followed, and refused by _safe_name; digests read regular files only.
+# listed, never followed, and refused by _safe_name (by the kind the listing saw); the
+# hasher reads regular files only, so one replaced by a link since is refused there.
 
 
-def _model_files(model_dir: Path) -> list[Path]:
+def _model_files(model_dir: Path) -> list[tuple[Path, untrusted.Kind]]:
     # Model-level files (config.pbtxt, label files); hidden files are not Triton's.
     return [
-        model_dir / entry.name
+        (model_dir / entry.name, entry.kind)
         for entry in untrusted.entries(model_dir)
         if not entry.name.startswith(".") and entry.kind != "folder"
     ]
 
 
-def _tree_files(folder: Path) -> list[Path]:
-    return [folder / entry.name for entry in untrusted.walk(folder) if entry.kind != "folder"]
+def _tree_files(folder: Path) -> list[tuple[Path, untrusted.Kind]]:
+    return [
+        (folder / entry.name, entry.kind)
+        for entry in untrusted.walk(folder)
+        if entry.kind != "folder"
+    ]
 
 
-def _safe_name(root: Path, path: Path) -> str:
+def _safe_name(root: Path, path: Path, kind: untrusted.Kind) -> str:
     relative = path.relative_to(root).as_posix()
-    kind = untrusted.kind_of(root, relative)
     if kind != "file":
-        untrusted.require_kind(root, untrusted.Entry(relative, kind or "special"), "file")
+        untrusted.require_kind(root, untrusted.Entry(relative, kind), "file")
     try:
         return check_key(relative)
     except StorageError as exc:

@@ -1,22 +1,27 @@
 """How the release commands print for people: sync progress, plans and release listings.
 
-- Lines and tables on stdout; progress on stderr.
+- Lines and tables on stdout; progress on stderr, drawn only when stderr is a terminal.
+- rich is imported only to draw (a bar on a terminal, a table): a sync in a pipeline
+  prints lines, and its start does not pay for rich (benchmarks/startup.py).
 - The JSON forms are the results' own ``as_dict()`` (``SyncReport``, ``ReleaseInfo``,
   ``GcReport``), printed by ``jsondata.echo_json``.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TaskID
-from rich.table import Column, Table
 
 from orchestrator.releases import catalog
 from orchestrator.releases import sync as sync_mod
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
 
 __all__ = ["SyncProgress", "print_releases", "print_sync", "size_text"]
 
@@ -25,20 +30,26 @@ class SyncProgress:
     """A files-and-bytes progress bar on stderr (only drawn on a terminal)."""
 
     def __init__(self, enabled: bool) -> None:
-        console = Console(stderr=True)
-        self._progress = Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            DownloadColumn(),
-            console=console,
-            disable=not (enabled and console.is_terminal),
-        )
+        self._progress: Progress | None = None
+        if enabled and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress
+
+            console = Console(stderr=True)
+            self._progress = Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                DownloadColumn(),
+                console=console,
+                disable=not console.is_terminal,
+            )
         self._files: TaskID | None = None
         self._bytes: TaskID | None = None
 
     def __enter__(self) -> SyncProgress:
-        self._progress.start()
+        if self._progress is not None:
+            self._progress.start()
         return self
 
     def __exit__(
@@ -47,17 +58,20 @@ class SyncProgress:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._progress.stop()
+        if self._progress is not None:
+            self._progress.stop()
 
     def on_plan(self, plan: sync_mod.SyncPlan) -> None:
         """Size the bars once the plan (uploads and copies) is known."""
+        if self._progress is None:
+            return
         todo = plan.uploads + plan.copies
         self._files = self._progress.add_task("files", total=len(todo))
         self._bytes = self._progress.add_task("bytes", total=plan.upload_bytes + plan.copy_bytes)
 
     def advance(self, files: int, size_bytes: int) -> None:
         """Count finished transfers."""
-        if self._files is not None and self._bytes is not None:
+        if self._progress is not None and self._files is not None and self._bytes is not None:
             self._progress.advance(self._files, files)
             self._progress.advance(self._bytes, size_bytes)
 
@@ -90,6 +104,9 @@ def print_releases(infos: Sequence[catalog.ReleaseInfo], console: Console | None
     In a pipe the table is at least 140 columns wide (nothing to squeeze); on a terminal
     it fits the width, wrapping every column but the id.
     """
+    from rich.console import Console
+    from rich.table import Column, Table
+
     # The id is what every deploy command needs: never cut or wrapped, whatever the width
     # (the other columns wrap instead).
     id_column = Column("id", no_wrap=True, min_width=max((len(i.id) for i in infos), default=2))
