@@ -64,8 +64,9 @@ from benchmarks.sync_setup import (
     repository_size,
     s3_server,
 )
+from orchestrator.core.cache_files import CACHE_FOLDER
 from orchestrator.core.digest import file_digest
-from orchestrator.core.digest_cache import CACHE_FOLDER, SETTLE_NS, DigestCache
+from orchestrator.core.digest_cache import SETTLE_NS, DigestCache
 from orchestrator.releases.manifest import build_release
 from orchestrator.releases.sync import sync
 

@@ -10,7 +10,8 @@
 - ``findings``: validation findings.
 - ``golden`` and ``npz``: the ``golden.npz`` contract and its reader.
 - ``digest`` and ``digest_cache``: file digests, and the local cache of digests of
-  unchanged files.
+  unchanged files (with what was derived from their content: ONNX signatures, golden
+  verdicts); ``cache_files``: where the user's cache files live, read and written.
 - ``untrusted``: the one rule for reading untrusted trees.
 - ``names``: the model name rule.
 - ``lifecycle``: the ``with`` block over things that are started and stopped.

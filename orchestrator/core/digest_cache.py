@@ -52,7 +52,6 @@ import os
 import re
 import socket
 import stat
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -62,21 +61,13 @@ from types import TracebackType
 from typing import Any
 
 from orchestrator.core import untrusted
+from orchestrator.core.cache_files import default_cache_dir, read_regular, write_atomically
 from orchestrator.core.digest import FileDigest, FileHasher, file_digest
 
-__all__ = [
-    "CACHE_FOLDER",
-    "MAX_CACHE_BYTES",
-    "SETTLE_NS",
-    "DigestCache",
-    "default_cache_dir",
-    "tree_hasher",
-]
+__all__ = ["SETTLE_NS", "DigestCache", "tree_hasher"]
 
 logger = logging.getLogger(__name__)
 
-CACHE_FOLDER = "triton-orchestrator"
-MAX_CACHE_BYTES = 64 << 20
 SETTLE_NS = 2_000_000_000
 _FORMAT = 1
 _KIND = "triton-orchestrator digest cache"
@@ -90,20 +81,6 @@ _Key = tuple[int, int, int, int, int]
 class _Entry:
     key: _Key
     digest: FileDigest
-
-
-def default_cache_dir() -> Path:
-    """The user's cache folder for this tool: ``$XDG_CACHE_HOME/triton-orchestrator``.
-
-    Example:
-        >>> default_cache_dir()  # doctest: +SKIP
-        PosixPath('/home/me/.cache/triton-orchestrator')
-    """
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    # The XDG spec: a relative value is invalid and is ignored.
-    if not os.path.isabs(base):
-        base = os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / CACHE_FOLDER
 
 
 class DigestCache:
@@ -309,7 +286,7 @@ class DigestCache:
             },
             "facts": {kind: values for kind, values in facts.items() if values},
         }
-        written = _write_atomically(cache_file, json.dumps(body, separators=(",", ":")).encode())
+        written = write_atomically(cache_file, json.dumps(body, separators=(",", ":")).encode())
         if written:
             self._dirty = False
         return written
@@ -331,7 +308,7 @@ class DigestCache:
         if self.cache_file is None:
             return {}, False
         try:
-            data = _read_regular(self.cache_file)
+            data = read_regular(self.cache_file)
         except FileNotFoundError:
             return {}, False
         except (OSError, ValueError) as exc:
@@ -414,42 +391,6 @@ def _still_matches(name: str, entry: _Entry) -> bool:
 
 def _sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
-
-
-def _read_regular(path: Path) -> bytes:
-    # No link, FIFO or device is followed or read, and nothing past the size cap.
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(path, flags)
-    with os.fdopen(fd, "rb") as handle:
-        found = os.fstat(handle.fileno())
-        if not stat.S_ISREG(found.st_mode):
-            raise ValueError("not a regular file")
-        data = handle.read(MAX_CACHE_BYTES + 1)
-    if len(data) > MAX_CACHE_BYTES:
-        raise ValueError(f"larger than {MAX_CACHE_BYTES} bytes")
-    return data
-
-
-def _write_atomically(path: Path, data: bytes) -> bool:
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        logger.warning("Cannot write the digest cache %s: %s", path, exc.strerror or exc)
-        return False
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        # No fsync: a cache torn by a crash is ignored and rewritten by the next run.
-        os.replace(temporary, path)
-    except OSError as exc:
-        logger.warning("Cannot write the digest cache %s: %s", path, exc.strerror or exc)
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        return False
-    return True
 
 
 def tree_hasher(root: Path) -> FileHasher:

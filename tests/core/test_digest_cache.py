@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.core.cache_files import MAX_CACHE_BYTES, default_cache_dir
 from orchestrator.core.digest import FileDigest, file_digest
-from orchestrator.core.digest_cache import MAX_CACHE_BYTES, DigestCache, default_cache_dir
+from orchestrator.core.digest_cache import DigestCache
 
 ROOT = Path(__file__).resolve().parents[2]
 
