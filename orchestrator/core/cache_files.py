@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import stat
 import tempfile
@@ -23,8 +22,6 @@ __all__ = [
     "read_regular",
     "write_atomically",
 ]
-
-logger = logging.getLogger(__name__)
 
 CACHE_FOLDER = "triton-orchestrator"
 MAX_CACHE_BYTES = 64 << 20
@@ -64,27 +61,24 @@ def read_regular(path: Path) -> bytes:
     return data
 
 
-def write_atomically(path: Path, data: bytes) -> bool:
-    """Write ``path`` through a temporary file renamed over it; False (logged) on failure.
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``path`` through a temporary file renamed over it (no temporary file is left).
 
     Two writers at once never leave a torn file: the last rename wins.
+
+    Raises:
+        OSError: the folder cannot be made, or the file written or renamed.
     """
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        logger.warning("Cannot write the cache file %s: %s", path, exc.strerror or exc)
-        return False
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         # No fsync: a cache torn by a crash is ignored and rewritten by the next run.
         os.replace(temporary, path)
-    except OSError as exc:
-        logger.warning("Cannot write the cache file %s: %s", path, exc.strerror or exc)
+    except OSError:
         try:
             os.unlink(temporary)
         except OSError:
             pass
-        return False
-    return True
+        raise

@@ -286,10 +286,13 @@ class DigestCache:
             },
             "facts": {kind: values for kind, values in facts.items() if values},
         }
-        written = write_atomically(cache_file, json.dumps(body, separators=(",", ":")).encode())
-        if written:
-            self._dirty = False
-        return written
+        try:
+            write_atomically(cache_file, json.dumps(body, separators=(",", ":")).encode())
+        except OSError as exc:
+            logger.warning("Cannot write the digest cache %s: %s", cache_file, exc.strerror or exc)
+            return False
+        self._dirty = False
+        return True
 
     def __enter__(self) -> DigestCache:
         return self
