@@ -15,8 +15,16 @@ release whose Triton cannot load makes its pods crash-loop.
 
 What it answers, and whose rule it plays:
 
-- ``kustomize`` (the real kubectl); ``apply -f -`` (the Deployment; the HPA's
+- ``kustomize`` (the real kubectl); ``apply -f -`` (a Namespace; the Deployment; the HPA's
   ``minReplicas`` when the Deployment leaves ``replicas`` to it);
+- namespaces as the API server has them: only the system ones exist until a Namespace is
+  applied (or the test names it in ``existing_namespaces``, as if an admin had created
+  it); ``apply`` or ``create`` of an object in a namespace that does not exist fails as
+  kubectl prints it, ``Error from server (NotFound): error when creating "STDIN":
+  namespaces "NS" not found``, exit 1 (``played_rules.refused_create``, NamespaceLifecycle
+  admission; kubectl ``pkg/cmd/util/helpers.go`` ``AddSourceToErr`` and
+  ``StandardErrorMessage``, cli-runtime ``pkg/resource/visitor.go`` names stdin
+  ``STDIN``); reads there find nothing;
 - ``get deployment/triton``, ``get pods``, ``get events`` as ``--output=json``;
 - ``rollout status``: kubectl's ``DeploymentStatusViewer.Status`` order
   (``pkg/polymorphichelpers/rollout_status.go``): observedGeneration, then updated,
@@ -30,7 +38,8 @@ What it answers, and whose rule it plays:
 - Leases (``coordination.k8s.io/v1``): ``get lease/NAME``, ``create -f -`` (``AlreadyExists``),
   ``replace -f -`` (409 Conflict when ``metadata.resourceVersion`` is not the stored one).
 
-Knobs: ``nodes`` (GPU nodes, one GPU each, shared by every namespace), ``start_s``
+Knobs: ``existing_namespaces`` (namespaces there before the first apply), ``nodes``
+(GPU nodes, one GPU each, shared by every namespace), ``start_s``
 (played seconds from scheduling to Ready), ``unpullable`` (image prefixes no registry
 has), ``probe_failures`` (release -> the startup probe's message), ``crashes`` (release
 -> why its container exits, as Triton does with ``--exit-on-error`` on a model that does
@@ -59,10 +68,12 @@ from orchestrator.releases.stores.base import Store
 from orchestrator.serving.triton import ServerOptions, TritonServer, load_models
 from rehearsal.played_rules import (
     REVISION,
+    SYSTEM_NAMESPACES,
     Lifecycle,
     Namespace,
     PlayedPod,
     base_time,
+    refused_create,
 )
 from rehearsal.recording import Call, RecordingRunner, exited, forward
 from rehearsal.release_configs import stored_configs
@@ -104,6 +115,7 @@ class PlayedCluster(RecordingRunner):
     probe_failures: dict[str, str] = field(default_factory=dict)
     crashes: dict[str, str] = field(default_factory=dict)
     on_tick: Callable[[PlayedCluster], None] | None = None
+    existing_namespaces: set[str] = field(default_factory=set)
     namespaces: dict[str, Namespace] = field(default_factory=dict)
     tritons: dict[tuple[str, str], _Triton] = field(default_factory=dict)
     played_s: float = 0.0
@@ -202,9 +214,17 @@ class PlayedCluster(RecordingRunner):
 
     # -- the answers -----------------------------------------------------------------------
 
+    def exists(self, namespace: str) -> bool:
+        """Whether the cluster has ``namespace`` (a system one, seeded, or applied)."""
+        return namespace in self._existing()
+
+    def _existing(self) -> frozenset[str]:
+        return SYSTEM_NAMESPACES | self.existing_namespaces
+
     def _space(self, namespace: str) -> Namespace:
+        """The namespace's state; for one that does not exist, an empty one, not kept."""
         if namespace not in self.namespaces:
-            self.namespaces[namespace] = Namespace(
+            space = Namespace(
                 namespace,
                 self.nodes,
                 self._gpus_in_use,
@@ -217,6 +237,9 @@ class PlayedCluster(RecordingRunner):
                 self._base,
                 now_s=self.played_s,
             )
+            if not self.exists(namespace):
+                return space  # reads find nothing; writes are refused before they get here
+            self.namespaces[namespace] = space
         return self.namespaces[namespace]
 
     def _gpus_in_use(self) -> int:
@@ -238,17 +261,41 @@ class PlayedCluster(RecordingRunner):
         return _ok(args, json.dumps(body))
 
     def _apply(self, args: Sequence[str], text: str) -> Completed:
+        # kubectl applies the objects in order and goes on past a refused one (kustomize
+        # puts a Namespace first); it reports every refusal and exits 1.
         documents = [d for d in yaml.safe_load_all(text) if d]
-        deployment = next((d for d in documents if d.get("kind") == "Deployment"), None)
-        assert deployment is not None, "apply without a Deployment"
-        namespace = deployment["metadata"]["namespace"]
-        space = self._space(namespace)
-        hpa = next((d for d in documents if d.get("kind") == "HorizontalPodAutoscaler"), None)
-        if hpa is not None:
-            space.hpa_min = int(hpa["spec"].get("minReplicas", 1))
-        space.apply_deployment(deployment)
-        space.tick()
-        return _ok(args, f"deployment.apps/triton configured ({namespace})")
+        said: list[str] = []
+        refused: list[str] = []
+        applied: dict[str, Any] = {}
+        for document in documents:
+            kind = str(document.get("kind"))
+            metadata = document.get("metadata") or {}
+            if kind == "Namespace":
+                name = str(metadata["name"])
+                said.append(f"namespace/{name} {'unchanged' if self.exists(name) else 'created'}")
+                self.existing_namespaces.add(name)
+                continue
+            error = refused_create(kind, metadata.get("namespace"), self._existing())
+            if error:
+                refused.append(
+                    f'Error from server (NotFound): error when creating "STDIN": {error}'
+                )
+                continue
+            applied.setdefault(kind, document)
+        deployment = applied.get("Deployment")
+        if deployment is not None:
+            namespace = deployment["metadata"]["namespace"]
+            space = self._space(namespace)
+            hpa = applied.get("HorizontalPodAutoscaler")
+            if hpa is not None:
+                space.hpa_min = int(hpa["spec"].get("minReplicas", 1))
+            space.apply_deployment(deployment)
+            space.tick()
+            said.append(f"deployment.apps/triton configured ({namespace})")
+        assert said or refused, f"the played cluster applies a Namespace or a Deployment: {text}"
+        if refused:
+            return Completed(tuple(args), 1, "\n".join(said), "\n".join(refused))
+        return _ok(args, "\n".join(said))
 
     def _status(self, args: Sequence[str], namespace: str) -> Completed:
         space = self._space(namespace)
@@ -277,6 +324,10 @@ class PlayedCluster(RecordingRunner):
 
     def _undo(self, args: Sequence[str], namespace: str) -> Completed:
         space = self._space(namespace)
+        if space.deployment is None:
+            return _failed(
+                args, 'Error from server (NotFound): deployments.apps "triton" not found'
+            )
         to = next((a.split("=", 1)[1] for a in args if a.startswith("--to-revision=")), "")
         error = space.undo(int(to) if to else None)
         if error:
@@ -288,21 +339,28 @@ class PlayedCluster(RecordingRunner):
         lease = json.loads(text)
         assert lease.get("kind") == "Lease", f"the played cluster only writes Leases: {text}"
         metadata = lease["metadata"]
+        # kubectl create/replace -f -: 'error when creating "STDIN": ...' (AddSourceToErr)
+        when = f'error when {"creating" if args[0] == "create" else "replacing"} "STDIN":'
+        missing = refused_create("Lease", metadata["namespace"], self._existing())
+        if args[0] == "create" and missing:
+            return _failed(args, f"Error from server (NotFound): {when} {missing}")
         space = self._space(metadata["namespace"])
         name = metadata["name"]
         stored = space.leases.get(name)
         resource = f'leases.coordination.k8s.io "{name}"'
         if args[0] == "create" and stored is not None:
-            return _failed(args, f"Error from server (AlreadyExists): {resource} already exists")
+            return _failed(
+                args, f"Error from server (AlreadyExists): {when} {resource} already exists"
+            )
         if args[0] == "replace":
             if stored is None:
-                return _failed(args, f"Error from server (NotFound): {resource} not found")
+                return _failed(args, f"Error from server (NotFound): {when} {resource} not found")
             if metadata.get("resourceVersion") != stored["metadata"]["resourceVersion"]:
                 return _failed(
                     args,
-                    f"Error from server (Conflict): Operation cannot be fulfilled on {resource}: "
-                    "the object has been modified; please apply your changes to the latest "
-                    "version and try again",
+                    f"Error from server (Conflict): {when} Operation cannot be fulfilled on "
+                    f"{resource}: the object has been modified; please apply your changes to "
+                    "the latest version and try again",
                 )
         self._resource_version += 1
         metadata["resourceVersion"] = str(self._resource_version)

@@ -36,6 +36,10 @@ names where Kubernetes does it, so a reader can check it:
   back-off, ``CrashLoopBackOff``, ``BackOff`` events; a startup probe that fails
   ``failureThreshold`` times kills the container (``Unhealthy`` events "Startup probe
   failed: ...", ``pkg/kubelet/prober/prober.go``), then it restarts.
+- **Namespace lifecycle admission** (k8s.io/apiserver
+  ``pkg/admission/plugin/namespace/lifecycle/admission.go``, ``Lifecycle.Admit``): a
+  namespace exists only once a ``Namespace`` object is created; creating a namespaced
+  object in a namespace that does not exist is refused (``refused_create``).
 """
 
 from __future__ import annotations
@@ -44,11 +48,14 @@ import copy
 import hashlib
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+# The namespaces every cluster has: the API server creates them when it starts (kubernetes
+# pkg/controlplane/controller/systemnamespaces, and ``default`` with the kubernetes Service).
+SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 RELEASE_ANNOTATION = "triton-orchestrator/release"
 REVISION = "deployment.kubernetes.io/revision"
 TICK_S = 1.0
@@ -447,6 +454,26 @@ class Namespace:
                 event.count += 1
                 return
         self.events.append(Event(pod.name, reason, message))
+
+
+def refused_create(kind: str, namespace: str | None, existing: Collection[str]) -> str:
+    """The API server's answer to creating a ``kind`` object in ``namespace``: "" or the error.
+
+    NamespaceLifecycle (k8s.io/apiserver ``pkg/admission/plugin/namespace/lifecycle/
+    admission.go``, ``Lifecycle.Admit``) admits a ``Namespace`` itself, a cluster-scoped
+    object, any delete and any update; a Create in a namespace that does not exist gets
+    the NotFound error of ``Namespaces().Get``: ``namespaces "NS" not found``. Reads do
+    not go through admission: a get in a missing namespace is the object's own NotFound
+    (empty with ``--ignore-not-found``), a list is empty. An update there never gets as
+    far: the object it updates cannot exist, so it is that object's NotFound.
+
+    Example:
+        >>> refused_create("Lease", "triton-staging", SYSTEM_NAMESPACES)
+        'namespaces "triton-staging" not found'
+    """
+    if kind == "Namespace" or not namespace or namespace in existing:
+        return ""
+    return f'namespaces "{namespace}" not found'
 
 
 def template_hash(template: dict[str, Any]) -> str:

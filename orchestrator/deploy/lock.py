@@ -19,6 +19,14 @@ counted from the last observed ``renewTime``, before they may take it
 A renewal refused with 409 Conflict means someone took the Lease meanwhile (``--break-lock``
 or an expiry): the keeper stops and says so, and the deploy reports it.
 
+A first deploy finds no namespace: the Lease's ``create`` is refused with ``namespaces "NS"
+not found`` (the API server's NamespaceLifecycle admission refuses a create in a namespace
+that does not exist; k8s.io/apiserver ``pkg/admission/plugin/namespace/lifecycle/
+admission.go``), while the ``get`` before it finds nothing, as in any empty namespace.
+``lock_environment`` then applies the rendered manifests' own Namespace object (only it,
+``kubectl apply -f -``, idempotent when two first deploys race) and takes the Lease again;
+manifests without that Namespace, or a rollback, are refused with what to do.
+
 Giving it back is the same ``replace`` with an empty holder (the way client-go's leader
 election releases a lock), against the resourceVersion this deploy wrote last: when
 someone broke the lock meanwhile, theirs is left alone.
@@ -32,16 +40,25 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
 from orchestrator.deploy.cluster import obj
-from orchestrator.deploy.kubectl import KubectlRunner, parse_json, shown
+from orchestrator.deploy.kubectl import KubectlRunner, check, parse_json, shown
 from orchestrator.errors import DeployError
 
-__all__ = ["LEASE", "Held", "LeaseKeeper", "holder_identity", "release_lock", "take_lock"]
+__all__ = [
+    "LEASE",
+    "Held",
+    "LeaseKeeper",
+    "holder_identity",
+    "lock_environment",
+    "release_lock",
+    "take_lock",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +150,94 @@ def take_lock(
     return _write(runner, ["replace"], body, namespace, me, environment, broke)
 
 
+class _NoNamespace(DeployError):
+    """The Lease's create was refused: the namespace does not exist (yet)."""
+
+
+def lock_environment(
+    runner: KubectlRunner,
+    namespace: str,
+    environment: str,
+    *,
+    duration_s: float,
+    break_lock: bool = False,
+    objects: Sequence[Mapping[str, Any]] | None,
+    say: Callable[[str], None],
+    holder: str | None = None,
+) -> Held:
+    """``take_lock``; on a first deploy (no namespace yet), create it from ``objects`` first.
+
+    Args:
+        runner: runs kubectl.
+        namespace: the environment's namespace (the rendered manifests').
+        environment: the environment, for messages.
+        duration_s: the Lease's ``leaseDurationSeconds``.
+        break_lock: take the Lease even when someone else holds it.
+        objects: the rendered manifests' objects, whose Namespace ``namespace`` is applied
+            when the namespace does not exist; None (a rollback) refuses instead.
+        say: told when the namespace is created.
+        holder: who takes the Lease (default ``holder_identity()``).
+
+    Raises:
+        DeployError: as ``take_lock``; or the namespace does not exist and ``objects`` has
+            no Namespace of that name (or is None), or the cluster refused to create it.
+
+    Example:
+        >>> lock_environment(SubprocessKubectl(), "triton-staging", "staging",
+        ...                  duration_s=3600, objects=rendered.objects, say=print)  # doctest: +SKIP
+        Created namespace triton-staging: a first deploy
+    """
+
+    def lock() -> Held:
+        return take_lock(
+            runner,
+            namespace,
+            environment,
+            duration_s=duration_s,
+            break_lock=break_lock,
+            holder=holder,
+        )
+
+    try:
+        return lock()
+    except _NoNamespace as missing:
+        own = [
+            o
+            for o in objects or ()
+            if o.get("kind") == "Namespace" and obj(o.get("metadata")).get("name") == namespace
+        ]
+        if objects is None:
+            raise DeployError(
+                f"{missing} Nothing runs there to roll back (was the namespace deleted?), and "
+                f"nothing was applied. Deploy a release instead: orchestrator deploy STORE --env "
+                f"{environment} --release ID (a first deploy creates the namespace)."
+            ) from missing
+        if not own:
+            raise DeployError(
+                f"{missing} The {environment} manifests do not create it (no Namespace "
+                f"{namespace} among them), so nothing was applied. Create it once with "
+                f"kubectl create namespace {namespace}, or add a Namespace object to the "
+                "overlay (as deployment/k8s/overlays/staging/namespace.yaml does), and deploy "
+                "again."
+            ) from missing
+    check(
+        runner.run(["apply", "-f", "-"], input_text=json.dumps(own[0]), timeout_s=_TIMEOUT_S),
+        "create namespace",
+        f"The cluster did not create namespace {namespace} for the first deploy of "
+        f"{environment}; nothing else was applied. The kube context may not create "
+        f"namespaces: ask an admin to run kubectl create namespace {namespace}, then deploy "
+        "again.",
+    )
+    say(f"Created namespace {namespace}: a first deploy")
+    try:
+        return lock()
+    except _NoNamespace as missing:
+        raise DeployError(
+            f"{missing} It was applied just now (kubectl apply said it was created); check "
+            f"kubectl get namespace {namespace} (is it being deleted?) and deploy again."
+        ) from missing
+
+
 def release_lock(runner: KubectlRunner, held: Held) -> str | None:
     """Give the Lease back; None when done, else why not (for a note, never an error).
 
@@ -164,6 +269,11 @@ def _write(
 ) -> Held:
     args = [*verb, "-f", "-", "-o", "json"]
     done = runner.run(args, input_text=json.dumps(body), timeout_s=_TIMEOUT_S)
+    if not done.ok and verb == ["create"] and _no_namespace(done.stderr, namespace):
+        raise _NoNamespace(
+            f"Environment {environment} could not be locked: namespace {namespace} does not "
+            f"exist in the cluster (kubectl {' '.join(args)} said: {shown(done.stderr, 300)})."
+        )
     if not done.ok:
         raise DeployError(
             f"Environment {environment} could not be locked: kubectl {' '.join(args)} "
@@ -274,6 +384,12 @@ def _lease(
         "metadata": metadata,
         "spec": spec,
     }
+
+
+def _no_namespace(stderr: str, namespace: str) -> bool:
+    # kubectl: 'Error from server (NotFound): error when creating "STDIN": namespaces "NS"
+    # not found' (NamespaceLifecycle's answer to a create; kubectl's AddSourceToErr).
+    return "(NotFound)" in stderr and f'namespaces "{namespace}" not found' in stderr
 
 
 def _expiry(spec: dict[str, Any]) -> datetime | None:

@@ -6,9 +6,10 @@ The sequence, each kubectl call through the injected runner:
    parse its store URL (``serving_url``); the environment pointer is read (the CAS base);
 2. **render** the overlay for the release (``render``) and fetch the smoke's golden data;
 3. **lock**: take the environment's Lease (``lock``; a second deploy is refused, naming
-   the holder), then ``kubectl get deployment triton`` (the pod template to return to); a
-   Deployment running another release than the pointer's is drift, refused unless
-   ``take_over``;
+   the holder; a first deploy into a cluster without the namespace applies the manifests'
+   Namespace first, a rollback there is refused), then ``kubectl get deployment triton``
+   (the pod template to return to); a Deployment running another release than the
+   pointer's is drift, refused unless ``take_over``;
 4. **apply**: ``kubectl apply -f -``, then read the generation it made;
 5. **rollout**: ``kubectl rollout status`` in slices, failing fast on what will not heal
    (``watch``); the client's deadline is ``rollout_timeout_s`` per replica;
@@ -50,7 +51,7 @@ from orchestrator.deploy.cluster import (
 from orchestrator.deploy.hints import store_args
 from orchestrator.deploy.interrupts import Aborted, Signals, undo_on_signals
 from orchestrator.deploy.kubectl import KubectlRunner, check, port_forward
-from orchestrator.deploy.lock import LeaseKeeper, release_lock, take_lock
+from orchestrator.deploy.lock import LeaseKeeper, lock_environment, release_lock
 from orchestrator.deploy.release_files import checked_release, fetch_probe_files, resolve_release
 from orchestrator.deploy.undo import check_generation, refuse_drift, undo
 from orchestrator.deploy.watch import STUCK_S, new_pods, rollout_deadline_s, wait_for_rollout
@@ -212,7 +213,16 @@ def rollback(
     # issue 18: back to the previous unit's manifests as they were applied, when stored
     stored, note = _previous_unit(store, pointer, to)
     return _roll_out(
-        store, environment, target, pointer, runner, options, progress, stored=stored, note=note
+        store,
+        environment,
+        target,
+        pointer,
+        runner,
+        options,
+        progress,
+        stored=stored,
+        note=note,
+        first_deploy=False,
     )
 
 
@@ -252,6 +262,7 @@ def _roll_out(
     *,
     stored: str | None = None,
     note: str | None = None,
+    first_deploy: bool = True,
 ) -> DeployReport:
     say = progress or (lambda _message: None)
     release = checked_release(store, release_id)
@@ -308,12 +319,15 @@ def _roll_out(
         undo_on_signals() as signals,
     ):
         golden = fetch_probe_files(store, release, Path(temp))
-        held = take_lock(
+        held = lock_environment(
             runner,
             namespace,
             environment,
             duration_s=_lock_duration_s(options),
             break_lock=options.break_lock,
+            # A first deploy creates the namespace from its manifests; a rollback never does.
+            objects=rendered.objects if first_deploy else None,
+            say=say,
         )
         if held.broke:
             say(f"Broke the deploy lock held by {held.broke}")
@@ -483,7 +497,8 @@ def _commands(
     )
     return (
         f"kubectl kustomize {options.manifests}/overlays/{environment} (+ the release layer)",
-        f"take the deploy lock: Lease triton-deploy in {namespace} (kubectl create/replace)",
+        f"take the deploy lock: Lease triton-deploy in {namespace} (kubectl create/replace; "
+        f"when {namespace} does not exist yet, a first deploy applies its Namespace first)",
         f"kubectl get {TARGET} --namespace {namespace} --ignore-not-found --output=json",
         "kubectl apply -f - (the manifests below)",
         f"kubectl rollout status {TARGET} --namespace {namespace} "

@@ -36,7 +36,7 @@ def _renewed(keeper: LeaseKeeper, times: int, timeout_s: float = 10.0) -> None:
 
 
 def test_a_renewed_lease_is_not_stale_after_its_duration(tmp_path: Path) -> None:
-    cluster = PlayedCluster(workdir=tmp_path)
+    cluster = PlayedCluster(workdir=tmp_path, existing_namespaces={NS})
     # Two seconds: lock.py reads renewTime to the second.
     held = take_lock(cluster, NS, "staging", duration_s=2, holder="first")
     acquired = _lease(cluster)["acquireTime"]
@@ -59,7 +59,7 @@ def test_a_renewed_lease_is_not_stale_after_its_duration(tmp_path: Path) -> None
 
 
 def test_a_lease_broken_during_the_deploy_stops_the_renewals_and_says_so(tmp_path: Path) -> None:
-    cluster = PlayedCluster(workdir=tmp_path)
+    cluster = PlayedCluster(workdir=tmp_path, existing_namespaces={NS})
     held = take_lock(cluster, NS, "staging", duration_s=60, holder="first")
 
     with LeaseKeeper(cluster, held, every_s=0.1) as keeper:
