@@ -8,6 +8,7 @@ minReadySeconds 30), copied so a test can set the replica count and the rollout 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -308,3 +309,32 @@ def test_a_startup_probe_that_fails_its_budget_is_named_from_the_events(
         result.stderr
     )
     assert cluster.release_in(NS) == old
+
+
+def test_the_first_deploy_creates_the_namespace_once_then_locks_then_applies(
+    cluster: PlayedCluster, store: Store, tmp_path: Path
+) -> None:
+    # A fresh cluster has no triton-staging: Kubernetes refuses the Lease there until the
+    # overlay's Namespace is applied (rehearsal/played_rules.py, refused_create).
+    lease = f"kubectl get lease/triton-deploy --namespace {NS} --ignore-not-found -o json"
+    create, apply = "kubectl create -f - -o json", "kubectl apply -f -"
+
+    manifests, old, new = _old_running(cluster, store, tmp_path, 1)
+
+    lines = cluster.lines
+    assert lines[1:6] == [lease, create, apply, lease, create]
+    assert lines.count(apply) == 2  # the Namespace alone, then the manifests
+    namespace, manifests_text = cluster.applied_texts
+    assert json.loads(namespace)["kind"] == "Namespace"
+    assert "kind: Deployment" in manifests_text
+    assert _running(cluster) == [(old, True, False)]
+
+    cluster.calls.clear()
+    second = _deploy(cluster, store, manifests, new)
+
+    assert second.exit_code == 0, second.output
+    assert "Created namespace" not in second.stderr
+    assert cluster.lines[1:3] == [lease, "kubectl replace -f - -o json"]
+    assert len(cluster.applied_texts) == 1
+    pointer = read_environment(store, "staging")
+    assert pointer is not None and pointer.release_id == new
