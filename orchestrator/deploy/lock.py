@@ -221,7 +221,9 @@ def lock_environment(
                 "again."
             ) from missing
     check(
-        runner.run(["apply", "-f", "-"], input_text=json.dumps(own[0]), timeout_s=_TIMEOUT_S),
+        runner.run(
+            ["apply", "-f", "-"], input_text=json.dumps(own[0], default=str), timeout_s=_TIMEOUT_S
+        ),
         "create namespace",
         f"The cluster did not create namespace {namespace} for the first deploy of "
         f"{environment}; nothing else was applied. The kube context may not create "
