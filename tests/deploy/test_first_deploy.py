@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from orchestrator.cli import cli
+from orchestrator.deploy.kubectl import Completed
 from orchestrator.deploy.lock import LEASE, lock_environment, release_lock
+from orchestrator.errors import DeployError
 from orchestrator.releases.environments import read_environment, set_environment
 from rehearsal.played_cluster import PlayedCluster
 from rehearsal.recording import lease_json, lock_lines
@@ -177,3 +181,40 @@ def test_a_first_deploy_creates_the_namespace_then_locks_then_applies(
     assert cluster.applied(NS) == 1  # the manifests were applied after the lock
     assert "kind: Deployment" in cluster.applied_texts[1]
     assert "does not exist" not in result.stderr
+
+
+def test_two_first_deploys_racing_create_the_namespace_once_and_one_gets_the_lock(
+    tmp_path: Path,
+) -> None:
+    said: list[str] = []
+
+    class Racing(PlayedCluster):
+        """B runs its whole first lock when A is about to apply the Namespace."""
+
+        def run(
+            self, args: Sequence[str], *, input_text: str | None, timeout_s: float
+        ) -> Completed:
+            if args[0] == "apply" and not said:
+                said.append("B starts")
+                lock_environment(
+                    self,
+                    NS,
+                    "staging",
+                    duration_s=60,
+                    objects=[NAMESPACE],
+                    say=said.append,
+                    holder="B",
+                )
+            return super().run(args, input_text=input_text, timeout_s=timeout_s)
+
+    cluster = Racing(workdir=tmp_path)
+
+    with pytest.raises(DeployError, match="being deployed by B"):
+        lock_environment(
+            cluster, NS, "staging", duration_s=60, objects=[NAMESPACE], say=said.append, holder="A"
+        )
+
+    assert cluster.lines.count(APPLY) == 2  # both applied it: the second is a no-op
+    created = f"Created namespace {NS}: a first deploy"
+    assert said == ["B starts", created, created]  # B's, then A's (its apply: unchanged)
+    assert cluster.namespaces[NS].leases[LEASE]["spec"]["holderIdentity"] == "B"
