@@ -40,6 +40,7 @@ from orchestrator.releases.stores import open_store
 from orchestrator.releases.version_registry import registry_key
 from rehearsal.recording import deployment_json, pods_json
 from tests.deploy.conftest import MANIFESTS, make_release
+from tests.support.fork_server import ForkServer
 from tests.support.trickle_server import HEAD, trickle
 
 pytestmark = pytest.mark.timeout(600)
@@ -407,6 +408,7 @@ for _payload in KUBECTL_OUTPUTS:
     )
 
 
+# The child: the 4 GB limit, the recording runner the spec asks for, the CLI.
 CHILD = textwrap.dedent(
     f"""
     import json, resource, sys
@@ -428,6 +430,33 @@ CHILD = textwrap.dedent(
     cli.main(spec["args"], obj=obj, prog_name="orchestrator")
     """
 )
+# What the children import, imported once by the fork server (tests/support/fork_server.py)
+# instead of by each child: the package's every module (the verbs import their libraries
+# when they run) but the plot (matplotlib: no verb here draws) and the Triton backends'
+# models (no verb imports them; onnxruntime's native thread would not survive the fork).
+PRELOAD = """
+import importlib, pkgutil
+import orchestrator
+import rehearsal.recording
+for found in pkgutil.walk_packages(orchestrator.__path__, "orchestrator."):
+    if not found.name.endswith(("__main__", ".plot")) and ".backends." not in found.name:
+        importlib.import_module(found.name)
+del importlib, pkgutil, orchestrator, rehearsal, found
+"""
+
+
+def _child_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+
+
+@pytest.fixture(scope="module")
+def children(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ForkServer]:
+    """The CLI's children, forked from one warm parent: each pays no imports of its own."""
+    server = ForkServer(
+        PRELOAD, CHILD, env=_child_env(), folder=tmp_path_factory.mktemp("children")
+    )
+    yield server
+    server.close()
 
 
 def _fill(text: str, world: World, trickling: str) -> str:
@@ -465,14 +494,16 @@ def _server(answer: bytes | None, every_s: float | None = None) -> Iterator[str]
     yield from trickle(answer, every_s)
 
 
-def run_case(case: Case, world: World) -> tuple[subprocess.CompletedProcess[str], float]:
+def run_case(
+    case: Case, world: World, children: ForkServer
+) -> tuple[subprocess.CompletedProcess[str], float]:
     """Set the case up in ``world`` and run it under the 4 GB limit; the result and its time."""
     case.setup(world)
     with _server(case.trickle, case.every_s) as trickling:
         args = [_fill(a, world, trickling) for a in case.args]
         kubectl = _kubectl_files(case, world)
         forward = trickling if case.forward else None
-        return run_limited(args, world.root, case.within_s + 60, kubectl, forward)
+        return run_limited(args, world.root, case.within_s + 60, kubectl, forward, children)
 
 
 def run_limited(
@@ -481,31 +512,38 @@ def run_limited(
     timeout_s: float,
     kubectl: dict[str, str] | None = None,
     forward: str | None = None,
+    children: ForkServer | None = None,
 ) -> tuple[subprocess.CompletedProcess[str], float]:
     """``orchestrator ARGS`` (or ``-m MODULE ARGS``) in a child limited to 4 GB.
 
     ``kubectl``: command -> file of its output, for the recording runner the child
-    injects (None: the CLI's own runner). Returns the result and how long it took.
+    injects (None: the CLI's own runner). ``children``: a fork server to run the CLI's
+    child from (None: a new interpreter). Returns the result and how long it took.
     """
     spec = cwd / "spec.json"
     started_file = cwd / "spec.json.started"
     started_file.unlink(missing_ok=True)
+    forked = children is not None and args[0] != "-m"
     if args[0] == "-m":  # a module's own command line (the golden probe: stdlib only)
         command = [sys.executable, "-c", _limited_module(args)]
     else:
         spec.write_text(json.dumps({"args": args, "kubectl": kubectl, "forward": forward}))
         command = [sys.executable, "-c", CHILD, str(spec)]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    env = _child_env()
     started = time.monotonic()
-    done = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-    )
+    if forked:
+        assert children is not None
+        done = children.run(command[3:], cwd=cwd, env=env, timeout=timeout_s)
+    else:
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
     ended = time.monotonic()
     # CLOCK_MONOTONIC is one clock for the whole machine: the child's reading is comparable.
     if started_file.exists():
@@ -525,9 +563,11 @@ def _limited_module(args: list[str]) -> str:
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_a_hostile_input_ends_in_time_with_a_clear_error(world: World, name: str) -> None:
+def test_a_hostile_input_ends_in_time_with_a_clear_error(
+    world: World, name: str, children: ForkServer
+) -> None:
     case = CASES[name]
-    done, elapsed = run_case(case, world)
+    done, elapsed = run_case(case, world, children)
     output = done.stdout + done.stderr
     assert done.returncode in case.codes, f"exit {done.returncode}\n{output[-3000:]}"
     assert "Traceback" not in done.stderr, done.stderr[-3000:]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import pytest
-from matplotlib.text import Annotation
 
-from orchestrator.performance.plot import _draw, plot_throughput_latency
 from orchestrator.performance.report import BenchReport, LevelResult
+
+# matplotlib (0.7 s of CPU) is imported by the tests that draw, not at collection, which
+# every worker of make unit pays.
 
 
 def _level(concurrency: int, p99_ms: float, requests: int) -> LevelResult:
@@ -30,6 +30,11 @@ RISING = (_level(1, 1.2, 900), _level(2, 1.9, 1500), _level(4, 3.8, 1900), _leve
     ids=["four-rising", "one-level", "flat"],
 )
 def test_every_level_label_lies_inside_the_axes(levels: tuple[LevelResult, ...]) -> None:
+    import matplotlib.pyplot as plt
+    from matplotlib.text import Annotation
+
+    from orchestrator.performance.plot import _draw
+
     report = BenchReport("affine", "h:1", "http", "orchestrator", 1, 1.0, "random", levels)
     figure = _draw([report], "")
     try:
@@ -48,6 +53,8 @@ def test_every_level_label_lies_inside_the_axes(levels: tuple[LevelResult, ...])
 
 
 def test_the_plot_is_written_as_a_png(tmp_path: Path) -> None:
+    from orchestrator.performance.plot import plot_throughput_latency
+
     report = BenchReport("affine", "h:1", "http", "orchestrator", 1, 1.0, "random", RISING)
     path = plot_throughput_latency([report], tmp_path / "bench.png")
     assert path.read_bytes().startswith(b"\x89PNG\r\n")

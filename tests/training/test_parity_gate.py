@@ -1,8 +1,14 @@
-"""The parity gate fires on exports that disagree with PyTorch, and then writes nothing."""
+"""The parity gate fires on exports that disagree with PyTorch, and then writes nothing.
+
+torch and the training modules are imported by the tests when they run, not at collection
+(each worker of make unit collects every test module; one of them runs these).
+"""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -10,40 +16,42 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-pytest.importorskip("torch")
+from orchestrator.errors import ParityError
 
-import torch  # noqa: E402
+if importlib.util.find_spec("torch") is None:
+    pytest.skip("could not import 'torch': No module named 'torch'", allow_module_level=True)
 
-from orchestrator.errors import ParityError  # noqa: E402
-from training.data import load_dataset  # noqa: E402
-from training.export import (  # noqa: E402
-    check_parity,
-    export_bundle,
-    parity_batches,
-    require_parity,
-)
-from training.models import build_model  # noqa: E402
-from training.onnx_graph import export_onnx  # noqa: E402
-from training.train import deterministic  # noqa: E402
+if TYPE_CHECKING:
+    import torch
 
 
-class BranchesOnData(torch.nn.Module):
-    """Eager PyTorch takes either branch; tracing records only the one the sample took."""
+def _differs_from_eager(kind: str) -> torch.nn.Module:
+    """A module whose traced graph is not what eager PyTorch computes, by ``kind``."""
+    import torch
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if bool(x.sum() > 0):
-            return torch.softmax(x, dim=-1)
-        return torch.softmax(-x, dim=-1)
+    class BranchesOnData(torch.nn.Module):
+        """Eager PyTorch takes either branch; tracing records only the one the sample took."""
 
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if bool(x.sum() > 0):
+                return torch.softmax(x, dim=-1)
+            return torch.softmax(-x, dim=-1)
 
-class BakesBatchSize(torch.nn.Module):
-    """``int(x.shape[0])`` becomes a constant in the traced graph."""
+    class BakesBatchSize(torch.nn.Module):
+        """``int(x.shape[0])`` becomes a constant in the traced graph."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(x.reshape(int(x.shape[0]), -1), dim=-1)
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.softmax(x.reshape(int(x.shape[0]), -1), dim=-1)
+
+    modules = {"data-dependent-branch": BranchesOnData, "baked-batch-size": BakesBatchSize}
+    return modules[kind]()
 
 
 def _cancer_model_and_rows() -> tuple[torch.nn.Module, npt.NDArray[np.float32]]:
+    from training.data import load_dataset
+    from training.models import build_model
+    from training.train import deterministic
+
     data = load_dataset("breast_cancer")
     with deterministic(0):
         model = build_model("cancer_mlp", data).eval()
@@ -51,6 +59,11 @@ def _cancer_model_and_rows() -> tuple[torch.nn.Module, npt.NDArray[np.float32]]:
 
 
 def test_gate_passes_a_faithful_export_and_fires_on_a_corrupted_one() -> None:
+    import torch
+
+    from training.export import check_parity, parity_batches, require_parity
+    from training.onnx_graph import export_onnx
+
     model, rows = _cancer_model_and_rows()
     sample = [torch.from_numpy(rows[:2])]
     onnx_bytes = export_onnx(model, sample, ["features"], ["probabilities"])
@@ -73,16 +86,19 @@ def test_gate_passes_a_faithful_export_and_fires_on_a_corrupted_one() -> None:
 
 
 @pytest.mark.parametrize(
-    ("module", "reason"),
+    ("kind", "reason"),
     [
-        (BranchesOnData(), r"'probabilities': \d+ element\(s\) out of tolerance, max abs"),
-        (BakesBatchSize(), r"held-out\[20\]: shape \[2, 40\] where the reference has \[20, 4\]"),
+        ("data-dependent-branch", r"'probabilities': \d+ element\(s\) out of tolerance, max abs"),
+        ("baked-batch-size", r"held-out\[20\]: shape \[2, 40\] where the reference has \[20, 4\]"),
     ],
     ids=["data-dependent-branch", "baked-batch-size"],
 )
 def test_export_bundle_refuses_a_graph_that_differs_from_eager_and_writes_nothing(
-    tmp_path: Path, module: torch.nn.Module, reason: str
+    tmp_path: Path, kind: str, reason: str
 ) -> None:
+    from training.export import export_bundle
+
+    module = _differs_from_eager(kind)
     # The first two rows (the export sample) sum positive, the whole batch negative.
     first, rest = np.tile([1.0, 2.0, 3.0, 4.0], (2, 1)), np.tile([-1.0, -2.0, -3.0, -4.0], (18, 1))
     rows = np.vstack([first, rest]).astype(np.float32)
