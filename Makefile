@@ -106,8 +106,11 @@ test: check pytest
 # server, no model training, no checker from .venv-tools: ORCHESTRATOR_UNIT=1 makes what
 # would start them skip (tests/support/unit_loop.py); the summary lists failures only
 # (-r fE), the skips are counted. Everything it leaves out, make pytest runs.
+# UNIT_WORKERS processes (pytest-xdist) share the tests: more than the machine's 2 cores,
+# since many tests wait (for a deadline to pass, a trickling server) rather than compute.
+UNIT_WORKERS ?= 4
 unit: $(STAMP)
-	ORCHESTRATOR_UNIT=1 $(BIN)/pytest -m "not integration" -r fE
+	ORCHESTRATOR_UNIT=1 $(BIN)/pytest -m "not integration" -r fE -n $(UNIT_WORKERS)
 
 demo: $(STAMP)
 	$(BIN)/orchestrator demo

@@ -31,10 +31,12 @@ __all__ = ["ForkServer"]
 
 # The server: {preload}, then one JSON request a line on fd 0; for each, fork, answer the
 # child's pid and then its exit status (as subprocess's returncode) on fd 1. EOF on fd 0
-# ends it. Only the child leaves the loop, to run {child} as the rest of the script.
+# ends it. Only the child leaves the loop, to run {child} in a fresh __main__ namespace.
 SERVER = """
 import json, os, sys
 {preload}
+
+_child_ = compile({child!r}, "<string>", "exec")
 
 def _request():
     line = bytearray()
@@ -70,8 +72,16 @@ for _fd_, _path_, _flags_ in (
     os.dup2(_opened_, _fd_)
     os.close(_opened_)
 sys.argv = ["-c", *_request_["argv"]]
-del _request, _reply, _request_, _pid_, _fd_, _path_, _flags_, _opened_
-{child}
+_globals_ = {{"__name__": "__main__", "__doc__": None, "__package__": None}}
+_globals_ |= {{"__spec__": None, "__annotations__": {{}}, "__builtins__": __builtins__}}
+try:
+    exec(_child_, _globals_)
+except (SystemExit, KeyboardInterrupt):
+    raise
+except BaseException as _error_:  # as python -c prints it: without this script's frame
+    _error_ = _error_.with_traceback(_error_.__traceback__.tb_next)
+    sys.excepthook(type(_error_), _error_, _error_.__traceback__)
+    sys.exit(1)
 """
 
 
@@ -81,7 +91,7 @@ class ForkServer:
     def __init__(self, preload: str, child: str, *, env: Mapping[str, str], folder: Path):
         self._folder = Path(tempfile.mkdtemp(prefix="fork-server-", dir=folder))
         self._log = self._folder / "server.log"
-        script = SERVER.format(preload=textwrap.dedent(preload), child=textwrap.dedent(child))
+        script = SERVER.format(preload=textwrap.dedent(preload), child=child)
         with self._log.open("wb") as log:
             self._process = subprocess.Popen(
                 [sys.executable, "-c", script],
