@@ -108,9 +108,12 @@ test: check pytest
 # (-r fE), the skips are counted. Everything it leaves out, make pytest runs.
 # UNIT_WORKERS processes (pytest-xdist) share the tests: more than the machine's 2 cores,
 # since many tests wait (for a deadline to pass, a trickling server) rather than compute.
-UNIT_WORKERS ?= 4
+# Compiled bytecode is kept (__pycache__, even where PYTHONDONTWRITEBYTECODE is set): each
+# worker and each CLI child a test starts would otherwise compile the package again.
+UNIT_WORKERS ?= 6
 unit: $(STAMP)
-	ORCHESTRATOR_UNIT=1 $(BIN)/pytest -m "not integration" -r fE -n $(UNIT_WORKERS)
+	ORCHESTRATOR_UNIT=1 PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -m "not integration" -r fE \
+		-n $(UNIT_WORKERS)
 
 demo: $(STAMP)
 	$(BIN)/orchestrator demo
