@@ -32,7 +32,8 @@ the one run only).
 file's content, by its sha256 (``remember``, ``recall``): the ONNX signature of a model
 file (``onnx_signature.read_signature``), so an unchanged repository is validated without
 importing ``onnx`` or parsing a graph again. A fact is kept while some file of the
-repository still has that sha256, and is the caller's to check when recalled.
+repository still has that sha256 (or, for a key that names no file, while each run
+recalls it: ``validation.verdict``), and is the caller's to check when recalled.
 
 **Trust.** The file is local and advisory. One that is not exactly what this module writes
 (its format, this machine's host name, this repository's real path, well-formed entries,
@@ -120,6 +121,7 @@ class DigestCache:
         self._lock = threading.Lock()
         self._used: set[str] = set()
         self._facts: dict[str, dict[str, Any]] = {}
+        self._facts_used: set[tuple[str, str]] = set()
         self._entries, self._dirty = self._load()
 
     @classmethod
@@ -198,6 +200,11 @@ class DigestCache:
                 self._dirty = True
         return digest
 
+    @property
+    def settle_ns(self) -> int:
+        """How old a change must be before what was read of it is remembered."""
+        return self._settle_ns
+
     def known(self, path: Path) -> FileDigest | None:
         """The cached digest of ``path`` while its stat is unchanged; None, never read, else.
 
@@ -225,12 +232,16 @@ class DigestCache:
         The value is as loaded from the cache file: the caller checks its shape.
         """
         with self._lock:
-            return self._facts.get(kind, {}).get(sha256)
+            value = self._facts.get(kind, {}).get(sha256)
+            if value is not None:
+                self._facts_used.add((kind, sha256))
+            return value
 
     def remember(self, kind: str, sha256: str, value: Any) -> None:
         """Keep ``value`` (JSON data) as ``kind`` of the content whose sha256 is ``sha256``.
 
-        It is saved while a file of the repository with that content is in the cache.
+        It is saved while a file of the repository with that content is in the cache, or
+        while each run recalls it (a key that names no file, such as a tree's).
 
         Example:
             >>> cache = DigestCache(None)
@@ -242,6 +253,7 @@ class DigestCache:
             raise ValueError(f"not a sha256: {sha256!r}")
         with self._lock:
             facts = self._facts.setdefault(kind, {})
+            self._facts_used.add((kind, sha256))
             if facts.get(sha256) != value:
                 facts[sha256] = value
                 self._dirty = True
@@ -273,7 +285,11 @@ class DigestCache:
         }
         contents = {entry.digest.sha256 for entry in entries.values()}
         facts = {
-            kind: {sha256: value for sha256, value in sorted(values.items()) if sha256 in contents}
+            kind: {
+                sha256: value
+                for sha256, value in sorted(values.items())
+                if sha256 in contents or (kind, sha256) in self._facts_used
+            }
             for kind, values in sorted(self._facts.items())
         }
         body = {

@@ -39,7 +39,7 @@ from orchestrator.repository.layout import (
     version_dir,
     version_numbers,
 )
-from orchestrator.repository.validation.validate import validate_repository
+from orchestrator.repository.validation.verdict import errors_unless_remembered
 
 __all__ = [
     "FORMAT_VERSION",
@@ -151,8 +151,9 @@ def build_release(
     Args:
         root: the repository (``<root>/<model>/config.pbtxt``).
         all_versions: include every version, not only those the version policy serves.
-        validate: the validator to run first; ``validation.validate_repository`` when None
-            (given ``digests`` too).
+        validate: the validator to run first; when None, ``validate_repository`` given
+            ``digests`` too, not run again for a repository unchanged since it validated
+            without errors (``validation.verdict``).
         digests: the local digest cache: unchanged files are not read again (by the
             validator's manifest check nor here) and unchanged graphs not parsed again (by
             the validator), and what was read is saved to it once the release is built.
@@ -172,7 +173,7 @@ def build_release(
         '3f1c...'
     """
     hash_file = tree_hasher(root) if digests is None else digests.digest
-    _check_valid(root, validate or partial(validate_repository, digests=digests))
+    _check_valid(root, validate or partial(errors_unless_remembered, digests=digests))
     for entry in untrusted.entries(root):
         if entry.kind == "link":
             untrusted.require_kind(root, entry, "folder")  # a linked model folder: refused
@@ -245,8 +246,7 @@ def parse_release_document(data: bytes, where: str) -> Release:
     return Release(actual_id, models, files, created=created)
 
 
-def _check_valid(root: Path, validate: Validator | None) -> None:
-    validate = validate or validate_repository
+def _check_valid(root: Path, validate: Validator) -> None:
     errors = [finding for finding in validate(root) if finding.is_error]
     if errors:
         listed = "; ".join(f"{f.path}: {f.code}: {f.message}" for f in errors[:5])

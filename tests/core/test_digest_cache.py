@@ -429,13 +429,11 @@ def test_a_fact_is_kept_while_a_file_has_its_content_and_dropped_after(
     cache = _open(repo, tmp_path / "cache")
     sha256 = cache.digest(model).sha256
     cache.remember("note/1", sha256, {"inputs": ["x"]})
-    cache.remember("note/1", "0" * 64, {"no": "file has this content"})
     assert cache.save()
 
     later = _open(repo, tmp_path / "cache", hash_file=_refuse)
     assert later.known(model) == file_digest(model)
     assert later.recall("note/1", sha256) == {"inputs": ["x"]}
-    assert later.recall("note/1", "0" * 64) is None  # no file had it: not saved
     assert later.recall("other/1", sha256) is None
 
     before = model.stat()
@@ -452,3 +450,28 @@ def test_a_fact_is_kept_while_a_file_has_its_content_and_dropped_after(
 def test_remember_refuses_a_key_that_is_not_a_sha256(repo: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not a sha256"):
         _open(repo, tmp_path / "cache").remember("note/1", "../../etc", True)
+
+
+def test_a_fact_under_a_key_that_names_no_file_is_kept_while_each_run_recalls_it(
+    repo: Path, tmp_path: Path
+) -> None:
+    tree = "7" * 64  # e.g. validation.verdict's key of the whole tree: no file has it
+    first = _open(repo, tmp_path / "cache")
+    first.digest(repo / "m" / "1" / "model.onnx")
+    first.remember("tree/1", tree, True)
+    assert first.save()
+
+    second = _open(repo, tmp_path / "cache")
+    assert second.recall("tree/1", tree) is True
+    second.digest(repo / "m" / "config.pbtxt")  # something to save
+    assert second.save()
+
+    third = _open(repo, tmp_path / "cache")
+    assert third.recall("tree/1", tree) is True  # kept: the second run recalled it
+    fourth = _open(repo, tmp_path / "cache")
+    fourth.digest(repo / "m" / "config.pbtxt")
+    fourth.remember("tree/1", "8" * 64, True)  # the tree changed: a new key, the old unused
+    assert fourth.save()
+    fifth = _open(repo, tmp_path / "cache")
+    assert fifth.recall("tree/1", tree) is None
+    assert fifth.recall("tree/1", "8" * 64) is True
