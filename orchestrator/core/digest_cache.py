@@ -237,6 +237,25 @@ class DigestCache:
                 self._facts_used.add((kind, sha256))
             return value
 
+    def recall_unchanged(self, root: Path, relative: str, kind: str, *, max_bytes: int) -> Any:
+        """What ``remember`` kept for ``kind`` of the file ``root/relative``, while unchanged.
+
+        None when its stat changed since it was hashed, it is larger than ``max_bytes``, or
+        nothing was kept (the caller then reads the file, under its own rules). The file is
+        not read, but the untrusted-input rule still holds (``core.untrusted``): no link on
+        the way inside ``root``, a regular file at the end.
+
+        Raises:
+            UnsafeFileError: a link or special file on the way or at the end.
+        """
+        known = self.known(root / relative)
+        if known is None or known.size_bytes > max_bytes:
+            return None
+        found = untrusted.kind_of(root, relative)
+        if found != "file":
+            untrusted.require_kind(root, untrusted.Entry(relative, found or "special"), "file")
+        return self.recall(kind, known.sha256)
+
     def remember(self, kind: str, sha256: str, value: Any) -> None:
         """Keep ``value`` (JSON data) as ``kind`` of the content whose sha256 is ``sha256``.
 

@@ -217,13 +217,13 @@ def check_golden(
     """
     try:
         root, relative = untrusted.split(path, within)
-        known = None if digests is None else digests.known(root / relative)
-        if known is not None and known.size_bytes <= untrusted.GOLDEN_MAX_BYTES:
-            kind = untrusted.kind_of(root, relative)
-            if kind != "file":  # the rule read_bytes applies, without reading
-                untrusted.require_kind(root, untrusted.Entry(relative, kind or "special"), "file")
-            if digests is not None and digests.recall(GOLDEN_FACT, known.sha256) is True:
-                return
+        if digests is not None and (
+            digests.recall_unchanged(
+                root, relative, GOLDEN_FACT, max_bytes=untrusted.GOLDEN_MAX_BYTES
+            )
+            is True
+        ):
+            return
         raw = _golden_bytes(path, within)
         parse_golden(raw, path)
     except (ConfigError, UnsafeFileError) as exc:

@@ -263,15 +263,11 @@ def read_signature(
 
 def _remembered(root: Path, relative: str, digests: DigestCache) -> Signature | None:
     """The signature remembered for the unchanged file ``root/relative``, if any."""
-    known = digests.known(root / relative)
-    if known is None or known.size_bytes > untrusted.ONNX_MAX_BYTES:
-        return None  # read (and refused) as any other file
-    # The rule read_bytes applies: no link on the way, a regular file at the end.
-    kind = untrusted.kind_of(root, relative)
-    if kind != "file":
-        untrusted.require_kind(root, untrusted.Entry(relative, kind or "special"), "file")
+    remembered = digests.recall_unchanged(
+        root, relative, SIGNATURE_FACT, max_bytes=untrusted.ONNX_MAX_BYTES
+    )
     try:
-        return signature_from_dict(digests.recall(SIGNATURE_FACT, known.sha256))
+        return signature_from_dict(remembered)
     except ValueError:
         return None  # nothing remembered, or not in this form: parse the file
 
