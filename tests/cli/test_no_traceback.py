@@ -37,6 +37,7 @@ from tests.cli.test_cli import subcommands
 from tests.support.onnx_models import make_affine_onnx, make_bundle
 from tests.support.release_repos import make_repository
 from tests.support.unit_loop import in_unit_loop
+from tests.support.unprivileged import unprivileged
 
 # Always-wrong values must fail; "maybe" values (0, -1, an odd but legal string) may be
 # accepted by an option where they make sense, and must then simply not crash.
@@ -305,22 +306,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-def _unprivileged() -> Any:
-    """Run as nobody when root (real and effective uid), so unreadable means unreadable."""
-
-    class Context:
-        def __enter__(self) -> None:
-            self.was_root = os.geteuid() == 0
-            if self.was_root:
-                os.setresuid(65534, 65534, 0)  # the saved uid lets __exit__ come back
-
-        def __exit__(self, *exc: object) -> None:
-            if self.was_root:
-                os.setresuid(0, 0, 0)
-
-    return Context()
-
-
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(("path", "name", "bad"), CASES)
 def test_a_bad_value_is_a_message_never_a_traceback(
@@ -363,7 +348,7 @@ def test_a_bad_value_is_a_message_never_a_traceback(
     monkeypatch.setattr(tempfile, "tempdir", str(work))  # tempfile caches TMPDIR
     os.chdir(work)
     try:
-        with _unprivileged() if bad.label == "unreadable" else contextlib.nullcontext():
+        with unprivileged() if bad.label == "unreadable" else contextlib.nullcontext():
             result = runner.invoke(cli, args, env=env, catch_exceptions=True)
     finally:
         os.chdir(cwd)

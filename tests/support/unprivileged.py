@@ -9,7 +9,9 @@ stays root, so the block can come back.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
+import pkgutil
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -24,6 +26,7 @@ def unprivileged() -> Iterator[None]:
     if os.geteuid() != 0:
         yield
         return
+    _import_what_printing_needs()
     os.setresuid(NOBODY, NOBODY, 0)
     try:
         yield
@@ -47,3 +50,17 @@ def shared_folder(prefix: str) -> Iterator[Path]:
         for path in [root, *root.rglob("*")]:
             path.chmod(0o777)
         shutil.rmtree(root)
+
+
+def _import_what_printing_needs() -> None:
+    """Import the CLI's output modules (rich and numpy under them) while still root.
+
+    The commands import them only when they print, and ``nobody`` cannot read this
+    interpreter's standard library (under /root): a first import as ``nobody`` fails
+    (``No module named 'colorsys'``, rich's), so whether a block passed used to depend
+    on which tests had run before it in the same process.
+    """
+    import orchestrator.cli.output as output
+
+    for module in pkgutil.iter_modules(output.__path__):
+        importlib.import_module(f"{output.__name__}.{module.name}")
