@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pytest
 from orchestrator.core.cache_files import MAX_CACHE_BYTES, default_cache_dir
 from orchestrator.core.digest import FileDigest, file_digest
 from orchestrator.core.digest_cache import DigestCache
+from tests.support.file_times import move_ctime
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,13 +44,6 @@ def _warm(repo: Path, cache_dir: Path, path: Path) -> FileDigest:
     assert (cache.hits, cache.misses) == (0, 1)
     assert cache.save()
     return digest
-
-
-def _change_ctime(path: Path, before: os.stat_result) -> None:
-    """Make sure ctime moved: file systems stamp it from a coarse clock (a tick of ms)."""
-    while os.stat(path).st_ctime_ns == before.st_ctime_ns:
-        time.sleep(0.001)
-        os.chmod(path, os.stat(path).st_mode)  # sets ctime to now, changes nothing else
 
 
 def test_an_unchanged_file_is_taken_from_the_cache_in_a_later_run(
@@ -90,14 +83,14 @@ def _same_size_edit_with_mtime_restored(path: Path, before: os.stat_result) -> N
     data = path.read_bytes()
     path.write_bytes(data.replace(b"graph", b"GRAPH", 1))
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-    _change_ctime(path, before)
+    move_ctime(path, before)
 
 
 CHANGES: dict[str, Callable[[Path, os.stat_result], None]] = {
     "new inode, same bytes and mtime": _new_inode,
     "size, mtime restored": _grow,
     "mtime only": _touch,
-    "ctime only (chmod to the same mode)": _change_ctime,
+    "ctime only (chmod to the same mode)": move_ctime,
     "same-size edit, mtime restored": _same_size_edit_with_mtime_restored,
 }
 
@@ -438,7 +431,7 @@ def test_a_fact_is_kept_while_a_file_has_its_content_and_dropped_after(
 
     before = model.stat()
     model.write_bytes(b"another graph " * 1000)
-    _change_ctime(model, before)
+    move_ctime(model, before)
     changed = _open(repo, tmp_path / "cache")
     assert changed.known(model) is None  # its stat moved: unknown, and nothing was read
     assert changed.misses == 0

@@ -5,7 +5,6 @@ found, and the cache never becomes part of a release."""
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from orchestrator.core.digest_cache import DigestCache
 from orchestrator.releases.manifest import build_release, release_prefix
 from orchestrator.releases.sync import sync_release
 from tests.conftest import Dest
+from tests.support.file_times import move_ctime
 
 
 def _cache(repo: Path, **kwargs: object) -> DigestCache:
@@ -56,9 +56,7 @@ def test_warm_cache_then_same_size_edit_with_mtime_restored_is_released_and_uplo
     assert len(changed) == len(text) and changed != text
     config.write_text(changed)
     os.utime(config, ns=(before.st_atime_ns, before.st_mtime_ns))  # the old mtime back
-    while config.stat().st_ctime_ns == before.st_ctime_ns:  # a coarse clock's same tick
-        time.sleep(0.001)
-        os.chmod(config, before.st_mode)
+    move_ctime(config, before)
     assert (config.stat().st_size, config.stat().st_mtime_ns) == (
         before.st_size,
         before.st_mtime_ns,

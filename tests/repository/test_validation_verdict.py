@@ -6,30 +6,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from pathlib import Path
 
 import pytest
 
 import orchestrator
-from orchestrator.core.digest_cache import DigestCache
 from orchestrator.errors import RepositoryError
 from orchestrator.releases.manifest import build_release
 from orchestrator.repository.validation import verdict
 from orchestrator.repository.validation.verdict import VERDICT_FACT, tree_key
+from tests.support.file_times import move_ctime
+from tests.support.release_repos import settled_digests
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def shipped(tmp_path: Path) -> Path:
-    return Path(shutil.copytree(ROOT / "model_repository", tmp_path / "repo", symlinks=True))
-
-
-def _digests(repo: Path, cache_dir: Path, settle_ns: int | None = 0) -> DigestCache:
-    # settle_ns=0: the copy was written a moment ago (the default remembers only what
-    # last changed 2 s before it was read).
-    return DigestCache.for_repository(repo, cache_dir=cache_dir, settle_ns=settle_ns)
 
 
 def _key(repo: Path, **parameters: object) -> str:
@@ -43,7 +32,7 @@ def _key(repo: Path, **parameters: object) -> str:
 def _remembered(repo: Path, cache_dir: Path) -> bool:
     key = tree_key(repo, triton_release=_default_release(), auto_complete=False)
     assert key is not None
-    return _digests(repo, cache_dir).recall(VERDICT_FACT, key.sha256) is True
+    return settled_digests(repo, cache_dir).recall(VERDICT_FACT, key.sha256) is True
 
 
 def _default_release() -> str:
@@ -52,31 +41,23 @@ def _default_release() -> str:
     return DEFAULT_TRITON_RELEASE
 
 
-def _touch_ctime(path: Path) -> None:
-    """Move ``path``'s ctime past a coarse clock's tick, changing nothing else."""
-    before = path.lstat().st_ctime_ns
-    while path.lstat().st_ctime_ns == before:
-        time.sleep(0.001)
-        os.chmod(path, path.lstat().st_mode)
-
-
 def test_a_release_is_remembered_and_then_not_validated(
     shipped: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = build_release(shipped, digests=_digests(shipped, tmp_path / "cache"))
+    first = build_release(shipped, digests=settled_digests(shipped, tmp_path / "cache"))
     assert _remembered(shipped, tmp_path / "cache")
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("validated although nothing changed")
 
     monkeypatch.setattr("orchestrator.repository.validation.validate.validate_repository", refuse)
-    assert build_release(shipped, digests=_digests(shipped, tmp_path / "cache")) == first
+    assert build_release(shipped, digests=settled_digests(shipped, tmp_path / "cache")) == first
 
 
 def test_an_edit_with_the_mtime_put_back_is_validated_again_and_refused(
     shipped: Path, tmp_path: Path
 ) -> None:
-    build_release(shipped, digests=_digests(shipped, tmp_path / "cache"))
+    build_release(shipped, digests=settled_digests(shipped, tmp_path / "cache"))
     config = shipped / "cancer_mlp" / "config.pbtxt"
     before = config.stat()
     text = config.read_text()
@@ -84,20 +65,20 @@ def test_an_edit_with_the_mtime_put_back_is_validated_again_and_refused(
     assert len(broken) == len(text) and broken != text
     config.write_text(broken)
     os.utime(config, ns=(before.st_atime_ns, before.st_mtime_ns))  # size and mtime as before
-    _touch_ctime(config)
+    move_ctime(config, before)
 
     with pytest.raises(RepositoryError, match="validation found"):
-        build_release(shipped, digests=_digests(shipped, tmp_path / "cache"))
+        build_release(shipped, digests=settled_digests(shipped, tmp_path / "cache"))
 
 
 def test_a_new_folder_is_validated_again_and_refused(shipped: Path, tmp_path: Path) -> None:
-    build_release(shipped, digests=_digests(shipped, tmp_path / "cache"))
+    build_release(shipped, digests=settled_digests(shipped, tmp_path / "cache"))
     # A model folder with a config Triton refuses (no backend, no platform, no inputs).
     (shipped / "stray").mkdir()
     (shipped / "stray" / "config.pbtxt").write_text('name: "other"\n')
 
     with pytest.raises(RepositoryError, match="validation found"):
-        build_release(shipped, digests=_digests(shipped, tmp_path / "cache"))
+        build_release(shipped, digests=settled_digests(shipped, tmp_path / "cache"))
 
 
 def test_the_key_moves_with_every_input_of_a_finding(shipped: Path) -> None:
@@ -135,10 +116,10 @@ def test_a_change_to_the_validator_is_a_new_key(
 def test_a_tree_changed_less_than_the_settle_time_ago_is_not_remembered(
     shipped: Path, tmp_path: Path
 ) -> None:
-    build_release(shipped, digests=_digests(shipped, tmp_path / "cache", settle_ns=None))
+    build_release(shipped, digests=settled_digests(shipped, tmp_path / "cache", settle_ns=None))
     assert not _remembered(shipped, tmp_path / "cache")  # the copy is seconds old
 
-    build_release(shipped, digests=_digests(shipped, tmp_path / "cache", settle_ns=0))
+    build_release(shipped, digests=settled_digests(shipped, tmp_path / "cache", settle_ns=0))
     assert _remembered(shipped, tmp_path / "cache")
 
 
@@ -147,5 +128,5 @@ def test_a_repository_with_errors_is_never_remembered(shipped: Path, tmp_path: P
     (shipped / "stray" / "config.pbtxt").write_text('name: "other"\n')
     for _ in range(2):
         with pytest.raises(RepositoryError, match="validation found"):
-            build_release(shipped, digests=_digests(shipped, tmp_path / "cache"))
+            build_release(shipped, digests=settled_digests(shipped, tmp_path / "cache"))
     assert not _remembered(shipped, tmp_path / "cache")

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.core.digest_cache import DigestCache
 from orchestrator.core.golden import check_golden
 from orchestrator.core.onnx_signature import read_signature, signature_from_dict
 from orchestrator.errors import SmokeTestError, UnsafeFileError
 from orchestrator.repository.validation.validate import validate_repository
+from tests.support.release_repos import settled_digests
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,20 +37,8 @@ print(json.dumps({"id": release.id, "onnx": "onnx" in sys.modules,
 """
 
 
-@pytest.fixture
-def shipped(tmp_path: Path) -> Path:
-    """A copy of the shipped repository: ONNX models with golden data in every version."""
-    return Path(shutil.copytree(ROOT / "model_repository", tmp_path / "repo", symlinks=True))
-
-
-def _digests(repo: Path, cache_dir: Path) -> DigestCache:
-    # settle_ns=0: the copy was written a moment ago (the default remembers files whose
-    # last change is 2 s old).
-    return DigestCache.for_repository(repo, cache_dir=cache_dir, settle_ns=0)
-
-
 def _warm(repo: Path, cache_dir: Path) -> list[str]:
-    digests = _digests(repo, cache_dir)
+    digests = settled_digests(repo, cache_dir)
     found = [str(f) for f in validate_repository(repo, digests=digests)]
     assert digests.save()
     return found
@@ -79,7 +67,7 @@ def test_a_warm_release_is_not_validated_again(shipped: Path, tmp_path: Path) ->
 
 
 def test_a_remembered_signature_is_the_parsed_one(shipped: Path, tmp_path: Path) -> None:
-    digests = _digests(shipped, tmp_path / "cache")
+    digests = settled_digests(shipped, tmp_path / "cache")
     for model in sorted(shipped.glob("*/1/model.onnx")):
         parsed = read_signature(model, within=shipped, digests=digests)
         assert signature_from_dict(json.loads(json.dumps(parsed.as_dict()))) == parsed
@@ -95,7 +83,8 @@ def test_another_graph_in_place_of_a_remembered_one_is_parsed_again(
     shutil.copyfile(shipped / "digits_cnn/1/model.onnx", shipped / "cancer_mlp/1/model.onnx")
 
     warm = [
-        str(f) for f in validate_repository(shipped, digests=_digests(shipped, tmp_path / "cache"))
+        str(f)
+        for f in validate_repository(shipped, digests=settled_digests(shipped, tmp_path / "cache"))
     ]
     truth = [str(f) for f in validate_repository(shipped)]
     assert warm == truth
@@ -106,7 +95,7 @@ def test_a_damaged_golden_file_is_read_again(shipped: Path, tmp_path: Path) -> N
     _warm(shipped, tmp_path / "cache")
     (shipped / "digits_cnn/1/golden.npz").write_bytes(b"not an npz archive")
 
-    warm = validate_repository(shipped, digests=_digests(shipped, tmp_path / "cache"))
+    warm = validate_repository(shipped, digests=settled_digests(shipped, tmp_path / "cache"))
     assert [str(f) for f in warm] == [str(f) for f in validate_repository(shipped)]
     assert "golden-unreadable" in {f.code for f in warm if f.is_error}
 
@@ -121,7 +110,7 @@ def test_a_link_put_on_the_way_to_a_remembered_file_is_refused(
     outside.mkdir()
     os.rename(shipped / "cancer_mlp/1", outside / "1")
     (shipped / "cancer_mlp/1").symlink_to(outside / "1")
-    digests = _digests(shipped, tmp_path / "cache")
+    digests = settled_digests(shipped, tmp_path / "cache")
     assert digests.known(shipped / "cancer_mlp/1/model.onnx") is not None
 
     warm = validate_repository(shipped, digests=digests)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import onnx
 
+from orchestrator.core.digest_cache import DigestCache
 from orchestrator.repository.layout import version_manifest, write_manifest
 from tests.support.onnx_models import AFFINE_CONFIG, make_affine_onnx
 
@@ -54,3 +55,12 @@ def variant_onnx(source: Path, target: Path, tag: str) -> Path:
     model.doc_string = tag
     onnx.save(model, target)
     return target
+
+
+def settled_digests(repo: Path, cache_dir: Path, settle_ns: int | None = 0) -> DigestCache:
+    """The digest cache of ``repo`` in ``cache_dir``, remembering files as soon as written.
+
+    ``settle_ns=0``: a test's files were written a moment ago, and the default only
+    remembers what last changed 2 s before it was read (None: that default).
+    """
+    return DigestCache.for_repository(repo, cache_dir=cache_dir, settle_ns=settle_ns)
